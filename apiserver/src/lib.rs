@@ -1,0 +1,27 @@
+//! The ironkube API server: the Kubernetes API over HTTPS, served from one generic
+//! registry over a storage trait.
+//!
+//! Map of the crate (request flow top to bottom):
+//! - [`server`]: TLS listener, request parsing, content negotiation, errors as `Status`.
+//! - [`filters`]: authentication and authorization.
+//! - [`discovery`]: `/api`, `/apis`, aggregated discovery.
+//! - [`openapi`]: `/openapi/v2` and `/openapi/v3` from the k8s-openapi types.
+//! - [`registry`]: the kinds table, the generic store and the per-kind strategies.
+//! - [`patch`]: JSON patch, merge patch, strategic merge patch.
+//! - [`proto`]: decoding Kubernetes protobuf request bodies.
+//! - [`schema`]: per-type field facts (list merge keys) generated from k8s-openapi.
+//! - [`storage`]: the storage trait and its backends.
+
+#![warn(missing_docs)]
+
+pub mod discovery;
+pub mod filters;
+pub mod openapi;
+pub mod patch;
+pub mod proto;
+pub mod registry;
+pub mod schema;
+pub mod server;
+pub mod storage;
+
+pub use server::{Config, Server};

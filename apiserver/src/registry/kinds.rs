@@ -1,0 +1,289 @@
+//! The one table of served kinds. Adding a built-in kind is one row here plus, where it
+//! needs one, a strategy in `strategies/`. Routes, discovery and OpenAPI all come from
+//! this table.
+//!
+//! Group, version, kind, plural and scope come from the k8s-openapi type itself
+//! (`k8s_openapi::Resource`), so they cannot drift from the upstream types.
+
+use super::strategies;
+use super::strategy::Strategy;
+use k8s_openapi::api;
+use k8s_openapi::{ClusterResourceScope, NamespaceResourceScope, Resource};
+use serde::{de::DeserializeOwned, Serialize};
+use serde_json::Value;
+use std::marker::PhantomData;
+use std::sync::LazyLock;
+
+/// The standard verbs of a stored kind.
+pub const CRUD: &[&str] = &["create", "delete", "deletecollection", "get", "list", "patch", "update", "watch"];
+/// Verbs of a status subresource.
+pub const GET_PATCH_UPDATE: &[&str] = &["get", "patch", "update"];
+
+/// A subresource advertised in discovery.
+#[derive(Clone, Debug)]
+pub struct Subresource {
+    /// Name, e.g. `status`, `scale`, `log`.
+    pub name: &'static str,
+    /// Group of the kind it returns (`autoscaling` for scale), "" = the parent's group.
+    pub group: &'static str,
+    /// Version of the kind it returns, "" = the parent's version.
+    pub version: &'static str,
+    /// Kind it returns, "" = the parent kind.
+    pub kind: &'static str,
+    /// Verbs.
+    pub verbs: &'static [&'static str],
+    /// Whether the server implements it today (others answer 501 with a Status).
+    pub implemented: bool,
+}
+
+impl Subresource {
+    const fn status() -> Self {
+        Subresource { name: "status", group: "", version: "", kind: "", verbs: GET_PATCH_UPDATE, implemented: true }
+    }
+    const fn scale() -> Self {
+        Subresource { name: "scale", group: "autoscaling", version: "v1", kind: "Scale", verbs: GET_PATCH_UPDATE, implemented: true }
+    }
+    const fn pending(name: &'static str, group: &'static str, version: &'static str, kind: &'static str, verbs: &'static [&'static str]) -> Self {
+        Subresource { name, group, version, kind, verbs, implemented: false }
+    }
+}
+
+/// Typed operations for one k8s-openapi type, erased so the registry stays non-generic.
+pub trait Typed: Sync + Send {
+    /// Decodes into the upstream type and encodes back: the canonical stored form.
+    /// Fields the type does not know are dropped (the store reports them first).
+    fn normalize(&self, value: Value) -> Result<Value, serde_json::Error>;
+    /// The OpenAPI schema of the type, for `/openapi/v2` and `/openapi/v3`.
+    fn schema(&self, generator: &mut schemars::SchemaGenerator) -> schemars::Schema;
+}
+
+struct TypedOf<T>(PhantomData<fn() -> T>);
+
+impl<T> Typed for TypedOf<T>
+where
+    T: DeserializeOwned + Serialize + schemars::JsonSchema,
+{
+    fn normalize(&self, value: Value) -> Result<Value, serde_json::Error> {
+        let typed: T = serde_json::from_value(value)?;
+        serde_json::to_value(typed)
+    }
+    fn schema(&self, generator: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        generator.subschema_for::<T>()
+    }
+}
+
+/// Scope of a k8s-openapi resource type as a bool.
+pub trait Scoped {
+    /// True for namespaced kinds.
+    const NAMESPACED: bool;
+}
+impl Scoped for NamespaceResourceScope {
+    const NAMESPACED: bool = true;
+}
+impl Scoped for ClusterResourceScope {
+    const NAMESPACED: bool = false;
+}
+
+/// Everything the server knows about one served group/version/kind.
+pub struct Kind {
+    /// API group, "" for core.
+    pub group: &'static str,
+    /// Version, e.g. `v1`.
+    pub version: &'static str,
+    /// Kind, e.g. `Deployment`.
+    pub kind: &'static str,
+    /// Kind of the list, e.g. `DeploymentList`.
+    pub list_kind: String,
+    /// Plural resource name, e.g. `deployments`.
+    pub resource: &'static str,
+    /// Singular name, e.g. `deployment`.
+    pub singular: String,
+    /// Namespaced or cluster-scoped.
+    pub namespaced: bool,
+    /// Short names, e.g. `deploy`.
+    pub short_names: &'static [&'static str],
+    /// Categories, e.g. `all`.
+    pub categories: &'static [&'static str],
+    /// Verbs on the main resource.
+    pub verbs: &'static [&'static str],
+    /// Subresources.
+    pub subresources: Vec<Subresource>,
+    /// The type's OpenAPI definition name, e.g. `io.k8s.api.apps.v1.Deployment`.
+    pub definition: String,
+    /// Typed decode/encode and schema.
+    pub typed: Box<dyn Typed>,
+    /// Per-kind behaviour.
+    pub strategy: &'static dyn Strategy,
+}
+
+impl Kind {
+    /// `apps/v1` or `v1`.
+    pub fn api_version(&self) -> String {
+        if self.group.is_empty() { self.version.to_string() } else { format!("{}/{}", self.group, self.version) }
+    }
+    /// The subresource called `name`, if any.
+    pub fn subresource(&self, name: &str) -> Option<&Subresource> {
+        self.subresources.iter().find(|s| s.name == name)
+    }
+    /// Whether this kind's verbs include `verb`.
+    pub fn allows(&self, verb: &str) -> bool {
+        self.verbs.contains(&verb)
+    }
+    /// The group-qualified resource, e.g. `deployments.apps` (for messages).
+    pub fn group_resource(&self) -> String {
+        if self.group.is_empty() { self.resource.to_string() } else { format!("{}.{}", self.resource, self.group) }
+    }
+}
+
+struct Row {
+    short_names: &'static [&'static str],
+    categories: &'static [&'static str],
+    verbs: &'static [&'static str],
+    subresources: Vec<Subresource>,
+    strategy: &'static dyn Strategy,
+}
+
+fn row(short_names: &'static [&'static str], categories: &'static [&'static str], strategy: &'static dyn Strategy) -> Row {
+    Row { short_names, categories, verbs: CRUD, subresources: Vec::new(), strategy }
+}
+
+impl Row {
+    fn sub(mut self, s: Subresource) -> Self {
+        self.subresources.push(s);
+        self
+    }
+    fn verbs(mut self, verbs: &'static [&'static str]) -> Self {
+        self.verbs = verbs;
+        self
+    }
+}
+
+fn kind<T>(r: Row) -> Kind
+where
+    T: Resource + DeserializeOwned + Serialize + schemars::JsonSchema + 'static,
+    T::Scope: Scoped,
+{
+    Kind {
+        group: T::GROUP,
+        version: T::VERSION,
+        kind: T::KIND,
+        list_kind: format!("{}List", T::KIND),
+        resource: T::URL_PATH_SEGMENT,
+        singular: T::KIND.to_ascii_lowercase(),
+        namespaced: <T::Scope as Scoped>::NAMESPACED,
+        short_names: r.short_names,
+        categories: r.categories,
+        verbs: r.verbs,
+        subresources: r.subresources,
+        definition: <T as schemars::JsonSchema>::schema_name().into_owned(),
+        typed: Box::new(TypedOf::<T>(PhantomData)),
+        strategy: r.strategy,
+    }
+}
+
+const ALL: &[&str] = &["all"];
+const NONE: &[&str] = &[];
+const EXEC_VERBS: &[&str] = &["create", "get"];
+
+/// Every served kind, in discovery order (upstream's group priority order).
+pub static KINDS: LazyLock<Vec<Kind>> = LazyLock::new(|| {
+    use strategies as s;
+    use Subresource as Sub;
+    vec![
+        // core/v1
+        kind::<api::core::v1::Binding>(row(NONE, NONE, &s::Plain).verbs(&["create"])),
+        kind::<api::core::v1::ComponentStatus>(row(&["cs"], NONE, &s::Plain).verbs(&["get", "list"])),
+        kind::<api::core::v1::ConfigMap>(row(&["cm"], NONE, &s::CONFIG_MAP)),
+        kind::<api::core::v1::Endpoints>(row(&["ep"], NONE, &s::ENDPOINTS)),
+        kind::<api::core::v1::Event>(row(&["ev"], NONE, &s::EVENT)),
+        kind::<api::core::v1::LimitRange>(row(&["limits"], NONE, &s::Plain)),
+        kind::<api::core::v1::Namespace>(
+            row(&["ns"], NONE, &s::NAMESPACE)
+                .verbs(&["create", "delete", "get", "list", "patch", "update", "watch"])
+                .sub(Sub::pending("finalize", "", "", "", &["update"]))
+                .sub(Sub::status()),
+        ),
+        kind::<api::core::v1::Node>(
+            row(&["no"], NONE, &s::NODE)
+                .sub(Sub::pending("proxy", "", "", "NodeProxyOptions", &["create", "delete", "get", "patch", "update"]))
+                .sub(Sub::status()),
+        ),
+        kind::<api::core::v1::PersistentVolumeClaim>(row(&["pvc"], NONE, &s::PVC).sub(Sub::status())),
+        kind::<api::core::v1::PersistentVolume>(row(&["pv"], NONE, &s::PV).sub(Sub::status())),
+        kind::<api::core::v1::Pod>(
+            row(&["po"], ALL, &s::POD)
+                .sub(Sub::pending("attach", "", "", "PodAttachOptions", EXEC_VERBS))
+                .sub(Sub::pending("binding", "", "", "Binding", &["create"]))
+                .sub(Sub::pending("ephemeralcontainers", "", "", "", GET_PATCH_UPDATE))
+                .sub(Sub::pending("eviction", "policy", "v1", "Eviction", &["create"]))
+                .sub(Sub::pending("exec", "", "", "PodExecOptions", EXEC_VERBS))
+                .sub(Sub::pending("log", "", "", "", &["get"]))
+                .sub(Sub::pending("portforward", "", "", "PodPortForwardOptions", EXEC_VERBS))
+                .sub(Sub::pending("proxy", "", "", "PodProxyOptions", &["create", "delete", "get", "patch", "update"]))
+                .sub(Sub::pending("resize", "", "", "", GET_PATCH_UPDATE))
+                .sub(Sub::status()),
+        ),
+        kind::<api::core::v1::PodTemplate>(row(NONE, NONE, &s::POD_TEMPLATE)),
+        kind::<api::core::v1::ReplicationController>(row(&["rc"], ALL, &s::REPLICATION_CONTROLLER).sub(Sub::scale()).sub(Sub::status())),
+        kind::<api::core::v1::ResourceQuota>(row(&["quota"], NONE, &s::RESOURCE_QUOTA).sub(Sub::status())),
+        kind::<api::core::v1::Secret>(row(NONE, NONE, &s::SECRET)),
+        kind::<api::core::v1::ServiceAccount>(
+            row(&["sa"], NONE, &s::SERVICE_ACCOUNT)
+                .sub(Sub::pending("token", "authentication.k8s.io", "v1", "TokenRequest", &["create"])),
+        ),
+        kind::<api::core::v1::Service>(
+            row(&["svc"], ALL, &s::SERVICE)
+                .sub(Sub::pending("proxy", "", "", "ServiceProxyOptions", &["create", "delete", "get", "patch", "update"]))
+                .sub(Sub::status()),
+        ),
+        // apps/v1
+        kind::<api::apps::v1::ControllerRevision>(row(NONE, NONE, &s::CONTROLLER_REVISION)),
+        kind::<api::apps::v1::DaemonSet>(row(&["ds"], ALL, &s::DAEMON_SET).sub(Sub::status())),
+        kind::<api::apps::v1::Deployment>(row(&["deploy"], ALL, &s::DEPLOYMENT).sub(Sub::scale()).sub(Sub::status())),
+        kind::<api::apps::v1::ReplicaSet>(row(&["rs"], ALL, &s::REPLICA_SET).sub(Sub::scale()).sub(Sub::status())),
+        kind::<api::apps::v1::StatefulSet>(row(&["sts"], ALL, &s::STATEFUL_SET).sub(Sub::scale()).sub(Sub::status())),
+        // autoscaling/v2 (v1 needs conversion between versions; not served yet)
+        kind::<api::autoscaling::v2::HorizontalPodAutoscaler>(row(&["hpa"], ALL, &s::HPA).sub(Sub::status())),
+        // batch/v1
+        kind::<api::batch::v1::CronJob>(row(&["cj"], ALL, &s::CRON_JOB).sub(Sub::status())),
+        kind::<api::batch::v1::Job>(row(NONE, ALL, &s::JOB).sub(Sub::status())),
+        // networking.k8s.io/v1
+        kind::<api::networking::v1::IngressClass>(row(NONE, NONE, &s::INGRESS_CLASS)),
+        kind::<api::networking::v1::Ingress>(row(&["ing"], NONE, &s::INGRESS).sub(Sub::status())),
+        kind::<api::networking::v1::IPAddress>(row(&["ip"], NONE, &s::Plain)),
+        kind::<api::networking::v1::NetworkPolicy>(row(&["netpol"], NONE, &s::NETWORK_POLICY)),
+        kind::<api::networking::v1::ServiceCIDR>(row(NONE, NONE, &s::StatusOnly).sub(Sub::status())),
+        // policy/v1
+        kind::<api::policy::v1::PodDisruptionBudget>(row(&["pdb"], NONE, &s::PDB).sub(Sub::status())),
+        // rbac.authorization.k8s.io/v1
+        kind::<api::rbac::v1::ClusterRoleBinding>(row(NONE, NONE, &s::ROLE_BINDING)),
+        kind::<api::rbac::v1::ClusterRole>(row(NONE, NONE, &s::ROLE)),
+        kind::<api::rbac::v1::RoleBinding>(row(NONE, NONE, &s::ROLE_BINDING)),
+        kind::<api::rbac::v1::Role>(row(NONE, NONE, &s::ROLE)),
+        // storage.k8s.io/v1
+        kind::<api::storage::v1::CSIDriver>(row(NONE, NONE, &s::Plain)),
+        kind::<api::storage::v1::CSINode>(row(NONE, NONE, &s::Plain)),
+        kind::<api::storage::v1::CSIStorageCapacity>(row(NONE, NONE, &s::Plain)),
+        kind::<api::storage::v1::StorageClass>(row(&["sc"], NONE, &s::STORAGE_CLASS)),
+        kind::<api::storage::v1::VolumeAttachment>(row(NONE, NONE, &s::StatusOnly).sub(Sub::status())),
+        kind::<api::storage::v1::VolumeAttributesClass>(row(&["vac"], NONE, &s::Plain)),
+        // scheduling.k8s.io/v1
+        kind::<api::scheduling::v1::PriorityClass>(row(&["pc"], NONE, &s::PRIORITY_CLASS)),
+        // coordination.k8s.io/v1
+        kind::<api::coordination::v1::Lease>(row(NONE, NONE, &s::LEASE)),
+        // node.k8s.io/v1
+        kind::<api::node::v1::RuntimeClass>(row(NONE, NONE, &s::RUNTIME_CLASS)),
+        // discovery.k8s.io/v1
+        kind::<api::discovery::v1::EndpointSlice>(row(NONE, NONE, &s::ENDPOINT_SLICE)),
+    ]
+});
+
+/// Finds a kind by group, version and plural resource name.
+pub fn find(group: &str, version: &str, resource: &str) -> Option<&'static Kind> {
+    KINDS.iter().find(|k| k.group == group && k.version == version && k.resource == resource)
+}
+
+/// Finds a kind by group, version and kind.
+pub fn find_kind(group: &str, version: &str, kind: &str) -> Option<&'static Kind> {
+    KINDS.iter().find(|k| k.group == group && k.version == version && k.kind == kind)
+}

@@ -1,0 +1,10 @@
+//! The generic registry: one [`store::Store`] serves every kind listed in [`kinds`],
+//! with the per-kind differences in [`strategy::Strategy`] implementations.
+
+pub mod kinds;
+pub mod meta;
+pub mod selectors;
+pub mod store;
+pub mod strategies;
+pub mod strategy;
+pub mod table;

@@ -1,0 +1,6 @@
+//! HTTPS server.
+
+/// Server configuration.
+pub struct Config;
+/// The API server.
+pub struct Server;
