@@ -10,11 +10,13 @@
 //! - [`patch`]: JSON patch, merge patch, strategic merge patch.
 //! - [`proto`]: decoding Kubernetes protobuf request bodies.
 //! - [`schema`]: per-type field facts (list merge keys) generated from k8s-openapi.
+//! - [`error`]: the API error type and its `Status` body.
 //! - [`storage`]: the storage trait and its backends.
 
 #![warn(missing_docs)]
 
 pub mod discovery;
+pub mod error;
 pub mod filters;
 pub mod openapi;
 pub mod patch;

@@ -1,6 +1,7 @@
 //! The generic registry: one [`store::Store`] serves every kind listed in [`kinds`],
 //! with the per-kind differences in [`strategy::Strategy`] implementations.
 
+pub mod allocator;
 pub mod kinds;
 pub mod meta;
 pub mod selectors;

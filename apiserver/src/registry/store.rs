@@ -1,1 +1,1277 @@
-//! The generic store.
+//! The generic store: one implementation of create, get, list, update, patch, delete,
+//! deletecollection and watch for every kind (upstream
+//! `apiserver/pkg/registry/generic/registry/store.go`). What differs per kind comes from
+//! the kind's [`Strategy`]; what Kubernetes semantics need from storage is only the
+//! [`Storage`] trait.
+
+use super::allocator::Allocators;
+use super::kinds::Kind;
+use super::meta;
+use super::selectors::{FieldSelector, LabelSelector};
+use super::strategy::Cause;
+use crate::error::ApiError;
+use crate::patch::{self, PatchType};
+use crate::storage::{Event, KeyValue, Storage, StorageError};
+use bytes::Bytes;
+use futures::stream::{BoxStream, StreamExt};
+use serde_json::{json, Map, Value};
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+
+/// Where a request points: a kind and, for namespaced kinds, a namespace.
+#[derive(Clone, Copy)]
+pub struct Target<'a> {
+    /// The kind.
+    pub kind: &'static Kind,
+    /// The namespace (`None` for cluster-scoped kinds or all-namespace lists).
+    pub namespace: Option<&'a str>,
+}
+
+/// `fieldValidation` query parameter.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum FieldValidation {
+    /// Unknown fields fail the request (400).
+    Strict,
+    /// Unknown fields are dropped and reported in `Warning` headers (the server default).
+    #[default]
+    Warn,
+    /// Unknown fields are dropped silently.
+    Ignore,
+}
+
+impl FieldValidation {
+    /// Parses the parameter; unknown values are a 400 like upstream.
+    pub fn parse(value: Option<&str>) -> Result<Self, ApiError> {
+        match value {
+            None | Some("") | Some("Warn") => Ok(FieldValidation::Warn),
+            Some("Strict") => Ok(FieldValidation::Strict),
+            Some("Ignore") => Ok(FieldValidation::Ignore),
+            Some(other) => Err(ApiError::BadRequest(format!(
+                "fieldValidation parameter unsupported: {other}. Valid values are \"Ignore\", \"Warn\", \"Strict\""
+            ))),
+        }
+    }
+}
+
+/// Options shared by every write.
+#[derive(Clone, Debug, Default)]
+pub struct WriteOptions {
+    /// `dryRun=All`: run everything but the storage write.
+    pub dry_run: bool,
+    /// How to treat unknown fields.
+    pub field_validation: FieldValidation,
+    /// Name recorded in `managedFields` (`fieldManager`, else the client's user agent).
+    pub field_manager: String,
+}
+
+/// Options of a delete (query parameters or a `DeleteOptions` body).
+#[derive(Clone, Debug, Default)]
+pub struct DeleteOptions {
+    /// `gracePeriodSeconds`.
+    pub grace_period_seconds: Option<i64>,
+    /// `propagationPolicy`: `Orphan`, `Background`, `Foreground`.
+    pub propagation_policy: Option<String>,
+    /// `preconditions.uid`.
+    pub precondition_uid: Option<String>,
+    /// `preconditions.resourceVersion`.
+    pub precondition_resource_version: Option<String>,
+    /// `dryRun=All`.
+    pub dry_run: bool,
+}
+
+/// Options of a list or watch.
+#[derive(Clone, Debug, Default)]
+pub struct ListOptions {
+    /// `labelSelector`.
+    pub label_selector: Option<String>,
+    /// `fieldSelector`.
+    pub field_selector: Option<String>,
+    /// `limit` (0 = all).
+    pub limit: usize,
+    /// `continue`.
+    pub continue_token: Option<String>,
+    /// `resourceVersion`.
+    pub resource_version: Option<String>,
+    /// `resourceVersionMatch`.
+    pub resource_version_match: Option<String>,
+    /// `allowWatchBookmarks`.
+    pub allow_bookmarks: bool,
+    /// `sendInitialEvents`.
+    pub send_initial_events: Option<bool>,
+    /// `timeoutSeconds`.
+    pub timeout_seconds: Option<u64>,
+}
+
+/// The result of a write.
+#[derive(Debug)]
+pub struct Written {
+    /// The object as stored (or as it would be, for dry runs).
+    pub object: Value,
+    /// `Warning` header texts.
+    pub warnings: Vec<String>,
+    /// Whether the write created the object (201) rather than changing it (200).
+    pub created: bool,
+}
+
+/// The result of a delete.
+#[derive(Debug)]
+pub enum Deleted {
+    /// The object is gone; carries its last state.
+    Gone(Value),
+    /// The object is being deleted (finalizers or grace period); carries its new state.
+    Pending(Value),
+}
+
+/// A list page.
+#[derive(Debug)]
+pub struct ListPage {
+    /// Items (with resourceVersion set).
+    pub items: Vec<Value>,
+    /// Revision the list was served at.
+    pub revision: i64,
+    /// Continue token for the next page.
+    pub continue_token: Option<String>,
+    /// Items left after this page, when known and no selector filtered.
+    pub remaining: Option<i64>,
+}
+
+/// One watch event in API terms.
+#[derive(Debug, Clone)]
+pub enum WatchEvent {
+    /// `ADDED`, `MODIFIED`, `DELETED` with the object.
+    Object(&'static str, Value),
+    /// `BOOKMARK` at a revision; `initial_end` marks the end of `sendInitialEvents`.
+    Bookmark(i64, bool),
+    /// `ERROR` with a Status (e.g. 410 Expired).
+    Error(Value),
+}
+
+/// The one store behind every resource.
+pub struct Store {
+    storage: Arc<dyn Storage>,
+    allocators: Mutex<Allocators>,
+}
+
+const OBJECT_LIMIT: usize = crate::storage::MAX_VALUE_BYTES;
+
+impl Store {
+    /// A store over `storage`, with Service IPs from `service_cidr`.
+    pub fn new(storage: Arc<dyn Storage>, service_cidr: &str) -> Result<Self, String> {
+        Ok(Store { storage, allocators: Mutex::new(Allocators::new(service_cidr)?) })
+    }
+
+    /// The first service IP (for the `kubernetes` Service and the serving certificate).
+    pub fn first_service_ip(&self) -> std::net::Ipv4Addr {
+        self.allocators.lock().unwrap().first_ip()
+    }
+
+    /// The underlying storage.
+    pub fn storage(&self) -> &Arc<dyn Storage> {
+        &self.storage
+    }
+
+    /// Re-reads stored Services into the allocators (at start-up).
+    pub async fn restore_allocations(&self) -> Result<(), ApiError> {
+        let list = self.storage.list("/registry/services/", None, 0, None).await.map_err(storage_error)?;
+        let mut alloc = self.allocators.lock().unwrap();
+        for kv in list.items {
+            let obj: Value = serde_json::from_slice(&kv.value).map_err(|e| ApiError::Internal(e.to_string()))?;
+            for ip in service_ips(&obj) {
+                let _ = alloc.claim_ip(ip);
+            }
+            for port in node_ports(&obj) {
+                let _ = alloc.claim_port(port);
+            }
+        }
+        Ok(())
+    }
+
+    // ----- keys -----
+
+    fn key(&self, t: Target, name: &str) -> String {
+        match (t.kind.namespaced, t.namespace) {
+            (true, Some(ns)) => format!("/registry/{}/{}/{}", t.kind.resource, ns, name),
+            _ => format!("/registry/{}/{}", t.kind.resource, name),
+        }
+    }
+
+    fn prefix(&self, t: Target) -> String {
+        match (t.kind.namespaced, t.namespace) {
+            (true, Some(ns)) => format!("/registry/{}/{}/", t.kind.resource, ns),
+            _ => format!("/registry/{}/", t.kind.resource),
+        }
+    }
+
+    // ----- reads -----
+
+    /// GET one object.
+    pub async fn get(&self, t: Target<'_>, name: &str) -> Result<Value, ApiError> {
+        let kv = self.storage.get(&self.key(t, name)).await.map_err(storage_error)?;
+        let kv = kv.ok_or_else(|| not_found(t.kind, name))?;
+        decode(&kv)
+    }
+
+    async fn get_kv(&self, t: Target<'_>, name: &str) -> Result<(Value, i64), ApiError> {
+        let kv = self.storage.get(&self.key(t, name)).await.map_err(storage_error)?;
+        let kv = kv.ok_or_else(|| not_found(t.kind, name))?;
+        Ok((decode(&kv)?, kv.mod_revision))
+    }
+
+    /// LIST with selectors, paging and resourceVersion semantics.
+    pub async fn list(&self, t: Target<'_>, opts: &ListOptions) -> Result<ListPage, ApiError> {
+        let filter = Filter::new(t.kind, opts)?;
+        let prefix = self.prefix(t);
+        let (mut revision, mut start_after) = (None, None);
+        if let Some(token) = opts.continue_token.as_deref().filter(|c| !c.is_empty()) {
+            let (rev, start) = decode_continue(token, &prefix)?;
+            revision = Some(rev);
+            start_after = Some(start);
+        } else if let Some(rv) = opts.resource_version.as_deref().filter(|rv| !rv.is_empty() && *rv != "0") {
+            let rv = parse_rv(rv)?;
+            match opts.resource_version_match.as_deref() {
+                Some("Exact") => revision = Some(rv),
+                Some("NotOlderThan") | None => {
+                    let current = self.storage.current_revision().await.map_err(storage_error)?;
+                    if rv > current {
+                        return Err(ApiError::ServiceUnavailable(format!(
+                            "Too large resource version: {rv}, current: {current}"
+                        )));
+                    }
+                }
+                Some(other) => {
+                    return Err(ApiError::BadRequest(format!(
+                        "resourceVersionMatch: Unsupported value: {other:?}: supported values: \"Exact\", \"NotOlderThan\""
+                    )))
+                }
+            }
+        } else if opts.resource_version_match.as_deref().is_some_and(|m| !m.is_empty()) {
+            return Err(ApiError::BadRequest(
+                "resourceVersionMatch is forbidden unless resourceVersion is provided".into(),
+            ));
+        }
+
+        let mut items = Vec::new();
+        let mut last_key: Option<String> = None;
+        let mut more;
+        let mut remaining;
+        let batch = if opts.limit == 0 { 0 } else { opts.limit.max(100) };
+        loop {
+            let page = self
+                .storage
+                .list(&prefix, start_after.as_deref(), batch, revision)
+                .await
+                .map_err(|e| match e {
+                    StorageError::Compacted { requested, .. } if opts.continue_token.is_some() => ApiError::Expired(format!(
+                        "The provided continue parameter is too old to display a consistent list result. You can start a new list without the continue parameter, or use the continue token in this response to retrieve the remainder of the results. Continuing with the provided token results in an inconsistent list - objects that were created, modified, or deleted between the time the first chunk was returned and now may show up in the list. (revision {requested})"
+                    )),
+                    StorageError::Compacted { requested, oldest } => {
+                        ApiError::Expired(format!("too old resource version: {requested} ({oldest})"))
+                    }
+                    other => storage_error(other),
+                })?;
+            revision = Some(page.revision);
+            more = page.more;
+            remaining = page.remaining;
+            let fetched = page.items.len();
+            for (i, kv) in page.items.iter().enumerate() {
+                let obj = decode(kv)?;
+                if filter.matches(t.kind, &obj)? {
+                    items.push(obj);
+                }
+                last_key = Some(kv.key.clone());
+                if opts.limit > 0 && items.len() >= opts.limit {
+                    more = more || i + 1 < fetched;
+                    remaining = remaining.map(|r| r + (fetched - i - 1) as i64);
+                    break;
+                }
+            }
+            if opts.limit == 0 || items.len() >= opts.limit || !page.more {
+                break;
+            }
+            start_after = last_key.clone();
+        }
+        let revision = revision.unwrap_or_default();
+        let continue_token = match (opts.limit > 0 && more, &last_key) {
+            (true, Some(key)) => Some(encode_continue(revision, &key[prefix.len()..])),
+            _ => None,
+        };
+        let remaining = if continue_token.is_some() && filter.is_empty() { remaining.filter(|r| *r > 0) } else { None };
+        Ok(ListPage { items, revision, continue_token, remaining })
+    }
+
+    /// WATCH: a stream of events after the requested resourceVersion (with the initial
+    /// state first for `resourceVersion=""`/`"0"` or `sendInitialEvents=true`).
+    pub async fn watch(&self, t: Target<'_>, opts: &ListOptions) -> Result<BoxStream<'static, WatchEvent>, ApiError> {
+        let filter = Arc::new(Filter::new(t.kind, opts)?);
+        let kind = t.kind;
+        let prefix = self.prefix(t);
+        let rv = opts.resource_version.as_deref().unwrap_or("");
+        let send_initial = opts.send_initial_events.unwrap_or(rv.is_empty() || rv == "0");
+        if opts.send_initial_events == Some(true) && opts.resource_version_match.as_deref() != Some("NotOlderThan") {
+            return Err(ApiError::Invalid {
+                kind: "ListOptions".into(),
+                group: "meta.k8s.io".into(),
+                name: String::new(),
+                causes: vec![Cause::forbidden(
+                    "sendInitialEvents",
+                    "sendInitialEvents is forbidden for watch unless resourceVersionMatch is set to NotOlderThan",
+                )],
+            });
+        }
+        let mut initial = Vec::new();
+        let after = if send_initial {
+            let page = self
+                .list(t, &ListOptions { label_selector: opts.label_selector.clone(), field_selector: opts.field_selector.clone(), ..Default::default() })
+                .await?;
+            initial = page.items.into_iter().map(|o| WatchEvent::Object("ADDED", o)).collect();
+            page.revision
+        } else if rv.is_empty() || rv == "0" {
+            self.storage.current_revision().await.map_err(storage_error)?
+        } else {
+            parse_rv(rv)?
+        };
+        if opts.send_initial_events == Some(true) && opts.allow_bookmarks {
+            initial.push(WatchEvent::Bookmark(after, true));
+        }
+        let events = match self.storage.watch(&prefix, after).await {
+            Ok(events) => events,
+            Err(StorageError::Compacted { requested, oldest }) => {
+                let status = ApiError::Expired(format!("too old resource version: {requested} ({oldest})")).status();
+                return Ok(futures::stream::iter(vec![WatchEvent::Error(status)]).boxed());
+            }
+            Err(e) => return Err(storage_error(e)),
+        };
+        let live = events.filter_map(move |event| {
+            let filter = filter.clone();
+            async move {
+                match event {
+                    Ok(event) => watch_event(kind, &filter, event),
+                    Err(StorageError::Compacted { requested, oldest }) => Some(WatchEvent::Error(
+                        ApiError::Expired(format!("too old resource version: {requested} ({oldest})")).status(),
+                    )),
+                    Err(e) => Some(WatchEvent::Error(storage_error(e).status())),
+                }
+            }
+        });
+        Ok(futures::stream::iter(initial).chain(live).boxed())
+    }
+
+    /// The current revision (for bookmarks).
+    pub async fn current_revision(&self) -> Result<i64, ApiError> {
+        self.storage.current_revision().await.map_err(storage_error)
+    }
+
+    // ----- writes -----
+
+    /// CREATE.
+    pub async fn create(&self, t: Target<'_>, body: Value, opts: &WriteOptions) -> Result<Written, ApiError> {
+        let kind = t.kind;
+        let (mut obj, warnings) = self.decode_body(kind, body, opts.field_validation)?;
+        self.set_namespace(t, &mut obj)?;
+        let md = metadata_mut(&mut obj);
+        let name = md.get("name").and_then(Value::as_str).unwrap_or_default().to_string();
+        let generate = md.get("generateName").and_then(Value::as_str).unwrap_or_default().to_string();
+        if name.is_empty() && generate.is_empty() {
+            return Err(invalid(kind, "", vec![Cause {
+                reason: "FieldValueRequired",
+                message: "Required value: name or generateName is required".into(),
+                field: "metadata.name".into(),
+            }]));
+        }
+        for key in ["resourceVersion", "deletionTimestamp", "deletionGracePeriodSeconds", "selfLink"] {
+            md.remove(key);
+        }
+        md.insert("uid".into(), json!(uuid::Uuid::new_v4().to_string()));
+        md.insert("creationTimestamp".into(), json!(now()));
+        if kind.strategy.tracks_generation() {
+            md.insert("generation".into(), json!(1));
+        } else {
+            md.remove("generation");
+        }
+        kind.strategy.default(&mut obj);
+        kind.strategy.prepare_for_create(&mut obj);
+        if kind.namespaced {
+            self.check_namespace_open(t, &name_or(&obj, &generate)).await?;
+        }
+        // generateName collisions are retried like upstream (a few attempts).
+        for attempt in 0..8 {
+            if name.is_empty() {
+                metadata_mut(&mut obj).insert("name".into(), json!(meta::generate_name(&generate)));
+            }
+            let current_name = name_of(&obj);
+            let mut causes = Vec::new();
+            self.validate_metadata(kind, &obj, &mut causes);
+            kind.strategy.validate(&obj, &mut causes);
+            if !causes.is_empty() {
+                return Err(invalid(kind, &current_name, causes));
+            }
+            set_managed_fields(&mut obj, None, &opts.field_manager, "Update", &kind.api_version(), None);
+            let claimed = self.allocate_service(kind, &mut obj, None, &current_name)?;
+            if opts.dry_run {
+                self.release_service(&claimed);
+                return Ok(Written { object: obj, warnings, created: true });
+            }
+            let bytes = encode(&obj)?;
+            match self.storage.create(&self.key(t, &current_name), bytes).await {
+                Ok(kv) => {
+                    set_rv(&mut obj, kv.mod_revision);
+                    return Ok(Written { object: obj, warnings, created: true });
+                }
+                Err(StorageError::AlreadyExists(_)) if name.is_empty() && attempt < 7 => {
+                    self.release_service(&claimed);
+                    continue;
+                }
+                Err(e) => {
+                    self.release_service(&claimed);
+                    return Err(match e {
+                        StorageError::AlreadyExists(_) => already_exists(kind, &current_name),
+                        other => storage_error(other),
+                    });
+                }
+            }
+        }
+        unreachable!("the loop returns on its last attempt")
+    }
+
+    /// UPDATE (PUT) of the main resource or of the `status` subresource.
+    pub async fn update(
+        &self,
+        t: Target<'_>,
+        name: &str,
+        body: Value,
+        subresource: Option<&str>,
+        opts: &WriteOptions,
+    ) -> Result<Written, ApiError> {
+        let (new, warnings) = self.decode_body(t.kind, body, opts.field_validation)?;
+        let (old, old_rv) = self.get_kv(t, name).await?;
+        let mut written = self.write_update(t, name, new, old, old_rv, subresource, opts, true).await?;
+        written.warnings.extend(warnings);
+        Ok(written)
+    }
+
+    /// PATCH: applies the patch to the current object and updates, retrying on conflicts
+    /// when the patch itself did not pin a resourceVersion.
+    pub async fn patch(
+        &self,
+        t: Target<'_>,
+        name: &str,
+        patch_type: PatchType,
+        patch_body: &[u8],
+        subresource: Option<&str>,
+        opts: &WriteOptions,
+    ) -> Result<Written, ApiError> {
+        if patch_type == PatchType::Apply {
+            return Err(ApiError::UnsupportedMediaType(
+                "server-side apply (application/apply-patch+yaml) is not supported by this server yet; use client-side `kubectl apply`".into(),
+            ));
+        }
+        for _ in 0..5 {
+            let (old, old_rv) = self.get_kv(t, name).await?;
+            let patched = patch::apply(&t.kind.definition, &old, patch_type, patch_body).map_err(|e| match e {
+                patch::PatchError::Unsupported(m) => ApiError::UnsupportedMediaType(m),
+                other => ApiError::BadRequest(other.to_string()),
+            })?;
+            let (new, warnings) = self.decode_body(t.kind, patched, opts.field_validation)?;
+            let pinned = rv_of(&new).is_some_and(|rv| rv != old_rv.to_string());
+            match self.write_update(t, name, new, old, old_rv, subresource, opts, false).await {
+                Err(ApiError::Conflict { .. }) if !pinned => continue,
+                Ok(mut written) => {
+                    written.warnings.extend(warnings);
+                    return Ok(written);
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        Err(conflict(t.kind, name, "the object has been modified; please apply your changes to the latest version and try again"))
+    }
+
+    /// The shared update path of PUT and PATCH.
+    #[allow(clippy::too_many_arguments)]
+    async fn write_update(
+        &self,
+        t: Target<'_>,
+        name: &str,
+        mut new: Value,
+        old: Value,
+        old_rv: i64,
+        subresource: Option<&str>,
+        opts: &WriteOptions,
+        from_put: bool,
+    ) -> Result<Written, ApiError> {
+        let kind = t.kind;
+        self.set_namespace(t, &mut new)?;
+        let body_name = name_of(&new);
+        if body_name.is_empty() {
+            metadata_mut(&mut new).insert("name".into(), json!(name));
+        } else if body_name != name {
+            return Err(ApiError::BadRequest(format!(
+                "the name of the object ({body_name}) does not match the name on the URL ({name})"
+            )));
+        }
+        // Optimistic concurrency: a resourceVersion in the body must match.
+        match rv_of(&new) {
+            Some(rv) if !rv.is_empty() => {
+                if rv != old_rv.to_string() {
+                    return Err(conflict(kind, name, "the object has been modified; please apply your changes to the latest version and try again"));
+                }
+            }
+            _ if from_put && !unconditional_update_allowed(kind) => {
+                return Err(invalid(kind, name, vec![Cause::required("metadata.resourceVersion")]));
+            }
+            _ => {}
+        }
+        // System fields are the server's.
+        {
+            let old_md = old.get("metadata").cloned().unwrap_or_default();
+            let md = metadata_mut(&mut new);
+            for key in ["uid", "creationTimestamp", "deletionTimestamp", "deletionGracePeriodSeconds", "generation"] {
+                match old_md.get(key) {
+                    Some(v) => md.insert(key.into(), v.clone()),
+                    None => md.remove(key),
+                };
+            }
+            md.remove("selfLink");
+            md.remove("resourceVersion");
+        }
+        let mut old_plain = old.clone();
+        strip_rv(&mut old_plain);
+        match subresource {
+            Some("status") => {
+                // Only status (and metadata other than labels) may change through /status.
+                let status = new.get("status").cloned();
+                let labels = old.pointer("/metadata/labels").cloned();
+                let mut merged = old_plain.clone();
+                if let Some(obj) = merged.as_object_mut() {
+                    match status {
+                        Some(s) => obj.insert("status".into(), s),
+                        None => obj.remove("status"),
+                    };
+                    let md = new.get("metadata").cloned().unwrap_or_default();
+                    obj.insert("metadata".into(), md);
+                }
+                match labels {
+                    Some(l) => metadata_mut(&mut merged).insert("labels".into(), l),
+                    None => metadata_mut(&mut merged).remove("labels"),
+                };
+                new = merged;
+            }
+            _ if kind.strategy.has_status() => {
+                match old.get("status") {
+                    Some(s) => new.as_object_mut().map(|o| o.insert("status".into(), s.clone())),
+                    None => new.as_object_mut().map(|o| o.remove("status")),
+                };
+            }
+            _ => {}
+        }
+        kind.strategy.default(&mut new);
+        if kind.strategy.tracks_generation() && spec_changed(&old_plain, &new) {
+            let generation = old.pointer("/metadata/generation").and_then(Value::as_i64).unwrap_or(0) + 1;
+            metadata_mut(&mut new).insert("generation".into(), json!(generation));
+        }
+        let mut causes = Vec::new();
+        self.validate_metadata(kind, &new, &mut causes);
+        kind.strategy.validate_update(&new, &old_plain, &mut causes);
+        if !causes.is_empty() {
+            return Err(invalid(kind, name, causes));
+        }
+        // Unchanged objects are not written (the resourceVersion stays the same).
+        if without_managed_fields(&new) == without_managed_fields(&old_plain) {
+            return Ok(Written { object: old, warnings: Vec::new(), created: false });
+        }
+        let operation = "Update";
+        set_managed_fields(&mut new, Some(&old_plain), &opts.field_manager, operation, &kind.api_version(), subresource);
+        // A deleting object whose last finalizer went away is deleted now.
+        let finalizing = new.pointer("/metadata/deletionTimestamp").is_some() && finalizers(&new).is_empty();
+        let claimed = self.allocate_service(kind, &mut new, Some(&old_plain), name)?;
+        if opts.dry_run {
+            self.release_service(&claimed);
+            return Ok(Written { object: new, warnings: Vec::new(), created: false });
+        }
+        let key = self.key(t, name);
+        if finalizing {
+            let (_, revision) = self.storage.delete(&key, Some(old_rv)).await.map_err(|e| self.write_error(kind, name, e))?;
+            self.release_service(&service_claims(&old_plain));
+            set_rv(&mut new, revision);
+            return Ok(Written { object: new, warnings: Vec::new(), created: false });
+        }
+        match self.storage.update(&key, encode(&new)?, old_rv).await {
+            Ok(kv) => {
+                self.release_dropped(&old_plain, &new);
+                set_rv(&mut new, kv.mod_revision);
+                Ok(Written { object: new, warnings: Vec::new(), created: false })
+            }
+            Err(e) => {
+                self.release_service(&claimed);
+                Err(self.write_error(kind, name, e))
+            }
+        }
+    }
+
+    /// DELETE one object, honouring preconditions, finalizers, propagation policy and
+    /// the pod grace period.
+    pub async fn delete(&self, t: Target<'_>, name: &str, opts: &DeleteOptions) -> Result<Deleted, ApiError> {
+        let kind = t.kind;
+        let (old, old_rv) = self.get_kv(t, name).await?;
+        if let Some(uid) = &opts.precondition_uid {
+            let actual = old.pointer("/metadata/uid").and_then(Value::as_str).unwrap_or_default();
+            if uid != actual {
+                return Err(conflict(kind, name, &format!(
+                    "Precondition failed: UID in precondition: {uid}, UID in object meta: {actual}"
+                )));
+            }
+        }
+        if let Some(rv) = &opts.precondition_resource_version {
+            if *rv != old_rv.to_string() {
+                return Err(conflict(kind, name, &format!(
+                    "Precondition failed: ResourceVersion in precondition: {rv}, ResourceVersion in object meta: {old_rv}"
+                )));
+            }
+        }
+        let mut new = old.clone();
+        strip_rv(&mut new);
+        let mut fins = finalizers(&new);
+        match opts.propagation_policy.as_deref() {
+            Some("Foreground") => add_finalizer(&mut fins, "foregroundDeletion"),
+            Some("Orphan") => add_finalizer(&mut fins, "orphan"),
+            Some("Background") | None => {}
+            Some(other) => {
+                return Err(invalid(kind, name, vec![Cause::not_supported(
+                    "propagationPolicy",
+                    &json!(other),
+                    &["Foreground", "Background", "Orphan"],
+                )]))
+            }
+        }
+        let grace = self.grace_period(kind, &new, opts.grace_period_seconds);
+        let namespace_finalizers = kind.kind == "Namespace"
+            && new.pointer("/spec/finalizers").and_then(Value::as_array).is_some_and(|f| !f.is_empty());
+        if fins.is_empty() && grace == 0 && !namespace_finalizers {
+            if opts.dry_run {
+                return Ok(Deleted::Gone(old));
+            }
+            let (_, revision) = self
+                .storage
+                .delete(&self.key(t, name), Some(old_rv))
+                .await
+                .map_err(|e| self.write_error(kind, name, e))?;
+            self.release_service(&service_claims(&new));
+            set_rv(&mut new, revision);
+            return Ok(Deleted::Gone(new));
+        }
+        // Graceful: mark and keep until finalizers are removed / the grace period ends.
+        if new.pointer("/metadata/deletionTimestamp").is_some() {
+            return Ok(Deleted::Pending(old));
+        }
+        let md = metadata_mut(&mut new);
+        md.insert("deletionTimestamp".into(), json!(now()));
+        md.insert("deletionGracePeriodSeconds".into(), json!(grace));
+        if !fins.is_empty() {
+            md.insert("finalizers".into(), json!(fins));
+        }
+        if kind.kind == "Namespace" {
+            new["status"] = json!({ "phase": "Terminating" });
+        }
+        if opts.dry_run {
+            return Ok(Deleted::Pending(new));
+        }
+        let kv = self
+            .storage
+            .update(&self.key(t, name), encode(&new)?, old_rv)
+            .await
+            .map_err(|e| self.write_error(kind, name, e))?;
+        set_rv(&mut new, kv.mod_revision);
+        Ok(Deleted::Pending(new))
+    }
+
+    /// DELETECOLLECTION: deletes every object the list options select.
+    pub async fn delete_collection(&self, t: Target<'_>, list: &ListOptions, opts: &DeleteOptions) -> Result<Vec<Value>, ApiError> {
+        let page = self.list(t, list).await?;
+        let mut deleted = Vec::new();
+        for item in page.items {
+            let name = name_of(&item);
+            let ns = item.pointer("/metadata/namespace").and_then(Value::as_str).map(str::to_string);
+            let target = Target { kind: t.kind, namespace: ns.as_deref().or(t.namespace) };
+            match self.delete(target, &name, opts).await {
+                Ok(Deleted::Gone(obj)) | Ok(Deleted::Pending(obj)) => deleted.push(obj),
+                Err(ApiError::NotFound { .. }) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(deleted)
+    }
+
+    // ----- helpers -----
+
+    /// Decodes a request body through the upstream type: checks apiVersion/kind, reports
+    /// or rejects unknown fields per `fieldValidation`, and returns the canonical form.
+    fn decode_body(&self, kind: &Kind, body: Value, validation: FieldValidation) -> Result<(Value, Vec<String>), ApiError> {
+        if !body.is_object() {
+            return Err(ApiError::BadRequest(format!(
+                "{} in version {:?} cannot be handled as a {}: the body must be a JSON object",
+                kind.kind, kind.version, kind.kind
+            )));
+        }
+        if let Some(v) = body.get("apiVersion").and_then(Value::as_str) {
+            if v != kind.api_version() {
+                return Err(ApiError::BadRequest(format!(
+                    "the API version in the data ({v}) does not match the expected API version ({})",
+                    kind.api_version()
+                )));
+            }
+        }
+        if let Some(k) = body.get("kind").and_then(Value::as_str) {
+            if k != kind.kind {
+                return Err(ApiError::BadRequest(format!(
+                    "the kind in the data ({k}) does not match the expected kind ({})",
+                    kind.kind
+                )));
+            }
+        }
+        let mut body = body;
+        body["apiVersion"] = json!(kind.api_version());
+        body["kind"] = json!(kind.kind);
+        let normalized = kind.typed.normalize(body.clone()).map_err(|e| {
+            ApiError::BadRequest(format!("{} in version {:?} cannot be handled as a {}: {e}", kind.kind, kind.version, kind.kind))
+        })?;
+        let mut unknown = Vec::new();
+        unknown_fields(&body, &normalized, "", &mut unknown);
+        let mut warnings = Vec::new();
+        if !unknown.is_empty() {
+            match validation {
+                FieldValidation::Strict => {
+                    let list: Vec<String> = unknown.iter().map(|f| format!("unknown field {f:?}")).collect();
+                    return Err(ApiError::BadRequest(format!("strict decoding error: {}", list.join(", "))));
+                }
+                FieldValidation::Warn => warnings.extend(unknown.iter().map(|f| format!("unknown field {f:?}"))),
+                FieldValidation::Ignore => {}
+            }
+        }
+        Ok((normalized, warnings))
+    }
+
+    fn set_namespace(&self, t: Target, obj: &mut Value) -> Result<(), ApiError> {
+        let md = metadata_mut(obj);
+        if !t.kind.namespaced {
+            md.remove("namespace");
+            return Ok(());
+        }
+        let url_ns = t.namespace.unwrap_or_default();
+        match md.get("namespace").and_then(Value::as_str) {
+            Some(ns) if !ns.is_empty() && ns != url_ns => Err(ApiError::BadRequest(
+                "the namespace of the provided object does not match the namespace sent on the request".into(),
+            )),
+            _ => {
+                md.insert("namespace".into(), json!(url_ns));
+                Ok(())
+            }
+        }
+    }
+
+    async fn check_namespace_open(&self, t: Target<'_>, name: &str) -> Result<(), ApiError> {
+        let ns = t.namespace.unwrap_or_default();
+        let kv = self.storage.get(&format!("/registry/namespaces/{ns}")).await.map_err(storage_error)?;
+        let Some(kv) = kv else {
+            return Err(ApiError::NotFound { resource: "namespaces".into(), group: String::new(), kind: "namespaces".into(), name: ns.into() });
+        };
+        let obj = decode(&kv)?;
+        if obj.pointer("/metadata/deletionTimestamp").is_some() || obj.pointer("/status/phase") == Some(&json!("Terminating")) {
+            let message = format!("unable to create new content in namespace {ns} because it is being terminated");
+            return Err(ApiError::Forbidden {
+                resource: t.kind.group_resource(),
+                group: t.kind.group.into(),
+                kind: t.kind.resource.into(),
+                name: name.into(),
+                message: message.clone(),
+                cause: Some(("NamespaceTerminating".into(), message, "metadata.namespace".into())),
+            });
+        }
+        Ok(())
+    }
+
+    fn validate_metadata(&self, kind: &Kind, obj: &Value, causes: &mut Vec<Cause>) {
+        let name = name_of(obj);
+        for problem in meta::check_name(kind.strategy.name_rule(), &name) {
+            causes.push(Cause::invalid("metadata.name", &json!(name), problem));
+        }
+        if let Some(md) = obj.get("metadata") {
+            meta::validate_labels_annotations(md, "metadata", causes);
+        }
+    }
+
+    fn grace_period(&self, kind: &Kind, obj: &Value, requested: Option<i64>) -> i64 {
+        if kind.kind != "Pod" {
+            return 0;
+        }
+        // Upstream: a pod that never reached a node is deleted at once.
+        let scheduled = obj.pointer("/spec/nodeName").and_then(Value::as_str).is_some_and(|n| !n.is_empty());
+        let phase = obj.pointer("/status/phase").and_then(Value::as_str).unwrap_or_default();
+        if !scheduled || phase == "Succeeded" || phase == "Failed" {
+            return 0;
+        }
+        requested
+            .or_else(|| obj.pointer("/spec/terminationGracePeriodSeconds").and_then(Value::as_i64))
+            .unwrap_or(30)
+            .max(0)
+    }
+
+    fn write_error(&self, kind: &Kind, name: &str, e: StorageError) -> ApiError {
+        match e {
+            StorageError::Conflict { .. } => conflict(kind, name, "the object has been modified; please apply your changes to the latest version and try again"),
+            StorageError::NotFound(_) => not_found(kind, name),
+            other => storage_error(other),
+        }
+    }
+
+    /// Allocates ClusterIPs and NodePorts for a Service being written; returns what was
+    /// newly claimed so a failed write can give it back.
+    fn allocate_service(&self, kind: &Kind, obj: &mut Value, old: Option<&Value>, name: &str) -> Result<Claims, ApiError> {
+        let mut claims = Claims::default();
+        if kind.kind != "Service" || kind.group != "" {
+            return Ok(claims);
+        }
+        let mut alloc = self.allocators.lock().unwrap();
+        let svc_type = obj.pointer("/spec/type").and_then(Value::as_str).unwrap_or("ClusterIP").to_string();
+        let old_ip = old.and_then(|o| o.pointer("/spec/clusterIP")).and_then(Value::as_str).map(str::to_string);
+        let fail = |claims: &Claims, alloc: &mut Allocators, field: &str, value: Value, e: String| {
+            for ip in &claims.ips {
+                alloc.release_ip(*ip);
+            }
+            for p in &claims.ports {
+                alloc.release_port(*p);
+            }
+            invalid(kind, name, vec![Cause::invalid(field, &value, e)])
+        };
+        if svc_type != "ExternalName" {
+            let requested = obj.pointer("/spec/clusterIP").and_then(Value::as_str).unwrap_or_default().to_string();
+            match (requested.as_str(), &old_ip) {
+                ("None", _) => {}
+                (ip, Some(old)) if ip.is_empty() || ip == old => {
+                    obj["spec"]["clusterIP"] = json!(old);
+                }
+                ("", None) => {
+                    let ip = alloc.allocate_ip().map_err(|e| fail(&claims, &mut alloc, "spec.clusterIPs", json!([]), format!("failed to allocate IP: {e}")))?;
+                    claims.ips.push(ip);
+                    obj["spec"]["clusterIP"] = json!(ip.to_string());
+                }
+                (ip, _) => {
+                    let parsed: std::net::Ipv4Addr = ip.parse().map_err(|_| {
+                        fail(&claims, &mut alloc, "spec.clusterIPs[0]", json!(ip), "must be a valid IP address, (e.g. 10.9.8.7 or 2001:db8::ffff)".into())
+                    })?;
+                    alloc.claim_ip(parsed).map_err(|e| {
+                        fail(&claims, &mut alloc, "spec.clusterIPs", json!([ip]), format!("failed to allocate IP {ip}: {e}"))
+                    })?;
+                    claims.ips.push(parsed);
+                }
+            }
+            let ip = obj.pointer("/spec/clusterIP").cloned().unwrap_or(json!(""));
+            if ip != json!("") {
+                obj["spec"]["clusterIPs"] = json!([ip]);
+            }
+        }
+        if svc_type == "NodePort" || svc_type == "LoadBalancer" {
+            let old_ports: Vec<u16> = old.map(node_ports).unwrap_or_default();
+            let count = obj.pointer("/spec/ports").and_then(Value::as_array).map_or(0, Vec::len);
+            for i in 0..count {
+                let port = obj["spec"]["ports"][i].get("nodePort").and_then(Value::as_u64).unwrap_or(0) as u16;
+                if port == 0 {
+                    let p = alloc.allocate_port().map_err(|e| fail(&claims, &mut alloc, &format!("spec.ports[{i}].nodePort"), json!(0), format!("failed to allocate port: {e}")))?;
+                    claims.ports.push(p);
+                    obj["spec"]["ports"][i]["nodePort"] = json!(p);
+                } else if !old_ports.contains(&port) {
+                    alloc.claim_port(port).map_err(|e| fail(&claims, &mut alloc, &format!("spec.ports[{i}].nodePort"), json!(port), e.to_string()))?;
+                    claims.ports.push(port);
+                }
+            }
+        }
+        Ok(claims)
+    }
+
+    fn release_service(&self, claims: &Claims) {
+        let mut alloc = self.allocators.lock().unwrap();
+        for ip in &claims.ips {
+            alloc.release_ip(*ip);
+        }
+        for p in &claims.ports {
+            alloc.release_port(*p);
+        }
+    }
+
+    /// After an update, gives back what the old Service held and the new one does not.
+    fn release_dropped(&self, old: &Value, new: &Value) {
+        let (old_c, new_c) = (service_claims(old), service_claims(new));
+        let dropped = Claims {
+            ips: old_c.ips.into_iter().filter(|ip| !new_c.ips.contains(ip)).collect(),
+            ports: old_c.ports.into_iter().filter(|p| !new_c.ports.contains(p)).collect(),
+        };
+        self.release_service(&dropped);
+    }
+}
+
+/// ClusterIPs and NodePorts one Service holds.
+#[derive(Default, Debug)]
+struct Claims {
+    ips: Vec<std::net::Ipv4Addr>,
+    ports: Vec<u16>,
+}
+
+fn service_claims(obj: &Value) -> Claims {
+    if obj.get("kind") != Some(&json!("Service")) {
+        return Claims::default();
+    }
+    Claims { ips: service_ips(obj), ports: node_ports(obj) }
+}
+
+fn service_ips(obj: &Value) -> Vec<std::net::Ipv4Addr> {
+    obj.pointer("/spec/clusterIP").and_then(Value::as_str).and_then(|s| s.parse().ok()).into_iter().collect()
+}
+
+fn node_ports(obj: &Value) -> Vec<u16> {
+    obj.pointer("/spec/ports")
+        .and_then(Value::as_array)
+        .map(|ports| ports.iter().filter_map(|p| p.get("nodePort").and_then(Value::as_u64)).map(|p| p as u16).collect())
+        .unwrap_or_default()
+}
+
+/// Label and field selectors of a list or watch.
+struct Filter {
+    labels: Option<LabelSelector>,
+    fields: Option<FieldSelector>,
+}
+
+impl Filter {
+    fn new(kind: &Kind, opts: &ListOptions) -> Result<Self, ApiError> {
+        let labels = match opts.label_selector.as_deref().filter(|s| !s.trim().is_empty()) {
+            Some(s) => Some(LabelSelector::parse(s).map_err(ApiError::BadRequest)?),
+            None => None,
+        };
+        let fields = match opts.field_selector.as_deref().filter(|s| !s.trim().is_empty()) {
+            Some(s) => {
+                let sel = FieldSelector::parse(s).map_err(ApiError::BadRequest)?;
+                for field in sel.fields() {
+                    if field != "metadata.name" && field != "metadata.namespace" && kind.strategy.field_value(&json!({}), field).is_none() {
+                        return Err(ApiError::BadRequest(format!(
+                            "field label not supported: {field}"
+                        )));
+                    }
+                }
+                Some(sel)
+            }
+            None => None,
+        };
+        Ok(Filter { labels, fields })
+    }
+
+    fn is_empty(&self) -> bool {
+        self.labels.is_none() && self.fields.is_none()
+    }
+
+    fn matches(&self, kind: &Kind, obj: &Value) -> Result<bool, ApiError> {
+        if let Some(sel) = &self.labels {
+            let labels: BTreeMap<String, String> = obj
+                .pointer("/metadata/labels")
+                .and_then(Value::as_object)
+                .map(|m| m.iter().map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_string())).collect())
+                .unwrap_or_default();
+            if !sel.matches(&labels) {
+                return Ok(false);
+            }
+        }
+        if let Some(sel) = &self.fields {
+            let ok = sel
+                .matches(|field| match field {
+                    "metadata.name" => Some(name_of(obj)),
+                    "metadata.namespace" => Some(obj.pointer("/metadata/namespace").and_then(Value::as_str).unwrap_or_default().to_string()),
+                    other => kind.strategy.field_value(obj, other),
+                })
+                .map_err(ApiError::BadRequest)?;
+            if !ok {
+                return Ok(false);
+            }
+        }
+        Ok(true)
+    }
+}
+
+/// Turns a storage event into an API watch event, applying the filter like upstream:
+/// an object that stops matching is DELETED, one that starts matching is ADDED.
+fn watch_event(kind: &Kind, filter: &Filter, event: Event) -> Option<WatchEvent> {
+    let decoded = |kv: &KeyValue| decode(kv).ok();
+    match event {
+        Event::Put { kv, prev } => {
+            let obj = decoded(&kv)?;
+            let now = filter.matches(kind, &obj).unwrap_or(false);
+            let before = prev.as_ref().and_then(decoded).map(|o| filter.matches(kind, &o).unwrap_or(false));
+            match (prev.is_some(), now, before) {
+                (false, true, _) => Some(WatchEvent::Object("ADDED", obj)),
+                (true, true, Some(true)) => Some(WatchEvent::Object("MODIFIED", obj)),
+                (true, true, _) => Some(WatchEvent::Object("ADDED", obj)),
+                (true, false, Some(true)) => Some(WatchEvent::Object("DELETED", obj)),
+                _ => None,
+            }
+        }
+        Event::Delete { prev, revision } => {
+            let mut obj = decoded(&prev)?;
+            if !filter.matches(kind, &obj).unwrap_or(false) {
+                return None;
+            }
+            set_rv(&mut obj, revision);
+            Some(WatchEvent::Object("DELETED", obj))
+        }
+    }
+}
+
+// ----- small pure helpers -----
+
+fn now() -> String {
+    jiff::Timestamp::now().strftime("%Y-%m-%dT%H:%M:%SZ").to_string()
+}
+
+fn decode(kv: &KeyValue) -> Result<Value, ApiError> {
+    let mut obj: Value = serde_json::from_slice(&kv.value).map_err(|e| ApiError::Internal(format!("stored object {} is corrupt: {e}", kv.key)))?;
+    set_rv(&mut obj, kv.mod_revision);
+    Ok(obj)
+}
+
+fn encode(obj: &Value) -> Result<Bytes, ApiError> {
+    let mut obj = obj.clone();
+    strip_rv(&mut obj);
+    let bytes = serde_json::to_vec(&obj).map_err(|e| ApiError::Internal(e.to_string()))?;
+    if bytes.len() > OBJECT_LIMIT {
+        return Err(ApiError::TooLarge(format!("object is {} bytes; the limit is {OBJECT_LIMIT}", bytes.len())));
+    }
+    Ok(Bytes::from(bytes))
+}
+
+fn metadata_mut(obj: &mut Value) -> &mut Map<String, Value> {
+    if !obj.get("metadata").is_some_and(Value::is_object) {
+        obj["metadata"] = json!({});
+    }
+    obj["metadata"].as_object_mut().expect("metadata is an object")
+}
+
+/// The object's name.
+pub fn name_of(obj: &Value) -> String {
+    obj.pointer("/metadata/name").and_then(Value::as_str).unwrap_or_default().to_string()
+}
+
+fn name_or(obj: &Value, fallback: &str) -> String {
+    let n = name_of(obj);
+    if n.is_empty() { fallback.to_string() } else { n }
+}
+
+fn rv_of(obj: &Value) -> Option<String> {
+    obj.pointer("/metadata/resourceVersion").and_then(Value::as_str).map(str::to_string)
+}
+
+fn set_rv(obj: &mut Value, rv: i64) {
+    metadata_mut(obj).insert("resourceVersion".into(), json!(rv.to_string()));
+}
+
+fn strip_rv(obj: &mut Value) {
+    if let Some(md) = obj.get_mut("metadata").and_then(Value::as_object_mut) {
+        md.remove("resourceVersion");
+    }
+}
+
+fn finalizers(obj: &Value) -> Vec<String> {
+    obj.pointer("/metadata/finalizers")
+        .and_then(Value::as_array)
+        .map(|f| f.iter().filter_map(Value::as_str).map(str::to_string).collect())
+        .unwrap_or_default()
+}
+
+fn add_finalizer(fins: &mut Vec<String>, f: &str) {
+    if !fins.iter().any(|x| x == f) {
+        fins.push(f.to_string());
+    }
+}
+
+fn parse_rv(rv: &str) -> Result<i64, ApiError> {
+    rv.parse::<i64>().map_err(|_| ApiError::BadRequest(format!("invalid resource version: {rv}")))
+}
+
+/// Whether anything besides metadata and status changed (bumps `generation`).
+fn spec_changed(old: &Value, new: &Value) -> bool {
+    let strip = |v: &Value| -> Map<String, Value> {
+        v.as_object()
+            .map(|o| o.iter().filter(|(k, _)| !matches!(k.as_str(), "metadata" | "status" | "apiVersion" | "kind")).map(|(k, v)| (k.clone(), v.clone())).collect())
+            .unwrap_or_default()
+    };
+    strip(old) != strip(new)
+}
+
+fn without_managed_fields(obj: &Value) -> Value {
+    let mut o = obj.clone();
+    if let Some(md) = o.get_mut("metadata").and_then(Value::as_object_mut) {
+        md.remove("managedFields");
+        md.remove("resourceVersion");
+    }
+    o
+}
+
+fn unconditional_update_allowed(_kind: &Kind) -> bool {
+    true
+}
+
+/// Collects paths present (non-null) in `input` but absent from the typed round-trip.
+fn unknown_fields(input: &Value, typed: &Value, path: &str, out: &mut Vec<String>) {
+    match (input, typed) {
+        (Value::Object(a), Value::Object(b)) => {
+            for (k, v) in a {
+                let p = if path.is_empty() { k.clone() } else { format!("{path}.{k}") };
+                match b.get(k) {
+                    None if !v.is_null() => out.push(p),
+                    Some(tv) => unknown_fields(v, tv, &p, out),
+                    _ => {}
+                }
+            }
+        }
+        (Value::Array(a), Value::Array(b)) => {
+            for (i, (x, y)) in a.iter().zip(b.iter()).enumerate() {
+                unknown_fields(x, y, &format!("{path}[{i}]"), out);
+            }
+        }
+        _ => {}
+    }
+}
+
+/// Records a `managedFields` entry for `manager` covering the fields it set.
+fn set_managed_fields(obj: &mut Value, old: Option<&Value>, manager: &str, operation: &str, api_version: &str, subresource: Option<&str>) {
+    let mut entries: Vec<Value> = old
+        .and_then(|o| o.pointer("/metadata/managedFields"))
+        .or_else(|| obj.pointer("/metadata/managedFields"))
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    let manager = if manager.is_empty() { "unknown" } else { manager };
+    let subresource = subresource.unwrap_or("");
+    entries.retain(|e| {
+        !(e.get("manager") == Some(&json!(manager))
+            && e.get("operation") == Some(&json!(operation))
+            && e.get("subresource").and_then(Value::as_str).unwrap_or("") == subresource)
+    });
+    let fields = if subresource == "status" {
+        obj.get("status").map(|s| json!({ "f:status": field_set(s) })).unwrap_or_else(|| json!({}))
+    } else {
+        let mut set = Map::new();
+        if let Some(o) = obj.as_object() {
+            for (k, v) in o {
+                match k.as_str() {
+                    "apiVersion" | "kind" | "status" => {}
+                    "metadata" => {
+                        let mut md = Map::new();
+                        for key in ["labels", "annotations", "finalizers", "ownerReferences"] {
+                            if let Some(v) = v.get(key) {
+                                md.insert(format!("f:{key}"), field_set(v));
+                            }
+                        }
+                        if !md.is_empty() {
+                            set.insert("f:metadata".into(), Value::Object(md));
+                        }
+                    }
+                    _ => {
+                        set.insert(format!("f:{k}"), field_set(v));
+                    }
+                }
+            }
+        }
+        Value::Object(set)
+    };
+    let mut entry = json!({
+        "manager": manager,
+        "operation": operation,
+        "apiVersion": api_version,
+        "time": now(),
+        "fieldsType": "FieldsV1",
+        "fieldsV1": fields,
+    });
+    if !subresource.is_empty() {
+        entry["subresource"] = json!(subresource);
+    }
+    entries.push(entry);
+    metadata_mut(obj).insert("managedFields".into(), Value::Array(entries));
+}
+
+/// The FieldsV1 set of a value: maps by `f:<key>`, lists of named items by `k:{...}`.
+fn field_set(v: &Value) -> Value {
+    match v {
+        Value::Object(o) => Value::Object(o.iter().map(|(k, v)| (format!("f:{k}"), field_set(v))).collect()),
+        Value::Array(items) => {
+            let mut set = Map::new();
+            for item in items {
+                if let Some(name) = item.get("name").and_then(Value::as_str) {
+                    set.insert(format!("k:{{\"name\":\"{name}\"}}"), json!({".": {}}));
+                }
+            }
+            Value::Object(set)
+        }
+        _ => json!({}),
+    }
+}
+
+fn encode_continue(rev: i64, start: &str) -> String {
+    use base64::Engine;
+    let token = json!({ "v": "meta.k8s.io/v1", "rv": rev, "start": start });
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(token.to_string())
+}
+
+fn decode_continue(token: &str, prefix: &str) -> Result<(i64, String), ApiError> {
+    use base64::Engine;
+    let bad = || ApiError::BadRequest("continue key is not valid: incorrect encoded start resourceVersion (version meta.k8s.io/v1)".into());
+    let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(token.trim_end_matches('=')).map_err(|_| bad())?;
+    let v: Value = serde_json::from_slice(&raw).map_err(|_| bad())?;
+    let rev = v.get("rv").and_then(Value::as_i64).ok_or_else(bad)?;
+    let start = v.get("start").and_then(Value::as_str).ok_or_else(bad)?;
+    if start.contains("..") || start.starts_with('/') {
+        return Err(bad());
+    }
+    Ok((rev, format!("{prefix}{start}")))
+}
+
+/// 404 for `name` of `kind`.
+pub fn not_found(kind: &Kind, name: &str) -> ApiError {
+    ApiError::NotFound { resource: kind.group_resource(), group: kind.group.into(), kind: kind.resource.into(), name: name.into() }
+}
+
+fn already_exists(kind: &Kind, name: &str) -> ApiError {
+    ApiError::AlreadyExists { resource: kind.group_resource(), group: kind.group.into(), kind: kind.resource.into(), name: name.into() }
+}
+
+fn conflict(kind: &Kind, name: &str, reason: &str) -> ApiError {
+    ApiError::Conflict { resource: kind.group_resource(), group: kind.group.into(), kind: kind.resource.into(), name: name.into(), reason: reason.into() }
+}
+
+fn invalid(kind: &Kind, name: &str, causes: Vec<Cause>) -> ApiError {
+    ApiError::Invalid { kind: kind.kind.into(), group: kind.group.into(), name: name.into(), causes }
+}
+
+fn storage_error(e: StorageError) -> ApiError {
+    match e {
+        StorageError::Compacted { requested, oldest } => ApiError::Expired(format!("too old resource version: {requested} ({oldest})")),
+        StorageError::TooLarge { size, limit } => ApiError::TooLarge(format!("object is {size} bytes; the limit is {limit}")),
+        StorageError::FutureRevision(rv) => ApiError::ServiceUnavailable(format!("Too large resource version: {rv}")),
+        other => ApiError::Internal(other.to_string()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unknown_fields_are_found_through_the_typed_round_trip() {
+        let kind = super::super::kinds::find("", "v1", "configmaps").unwrap();
+        let body = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "x", "creationTimestamp": null, "bogus": 1}, "data": {"a": "b"}, "extra": true});
+        let typed = kind.typed.normalize(body.clone()).unwrap();
+        let mut out = Vec::new();
+        unknown_fields(&body, &typed, "", &mut out);
+        assert_eq!(out, vec!["metadata.bogus".to_string(), "extra".to_string()]);
+    }
+
+    #[test]
+    fn continue_tokens_round_trip() {
+        let t = encode_continue(42, "default/web");
+        assert_eq!(decode_continue(&t, "/registry/pods/").unwrap(), (42, "/registry/pods/default/web".to_string()));
+        assert!(decode_continue("not-base64!", "/registry/pods/").is_err());
+    }
+}
