@@ -1,1 +1,80 @@
-fn main() {}
+//! `ironkube`: one binary for the whole cluster. This file only parses flags and hands
+//! over to the component libraries (see `up.rs` for the all-in-one composition).
+
+mod up;
+
+use clap::{Args, Parser, Subcommand};
+use std::path::PathBuf;
+
+#[derive(Parser)]
+#[command(name = "ironkube", version, about = "A Kubernetes cluster in Rust")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Start an all-in-one cluster (API server, and later controllers, kubelet, kube-proxy).
+    Up(up::UpArgs),
+    /// Run only the API server.
+    Apiserver(ServerArgs),
+    /// Run the controller manager and scheduler (not built yet).
+    Controllers,
+    /// Run the kubelet (not built yet).
+    Kubelet,
+    /// Run kube-proxy (not built yet).
+    KubeProxy,
+}
+
+/// Flags shared by `up` and `apiserver`.
+#[derive(Args, Clone, Debug)]
+pub struct ServerArgs {
+    /// Directory for certificates and data.
+    #[arg(long, default_value = ".ironkube", env = "IRONKUBE_DATA_DIR")]
+    pub data_dir: PathBuf,
+    /// Where to write the admin kubeconfig (default: <data-dir>/admin.kubeconfig).
+    #[arg(long)]
+    pub kubeconfig: Option<PathBuf>,
+    /// HTTPS port of the API server (0 picks a free port).
+    #[arg(long, default_value_t = 6443)]
+    pub secure_port: u16,
+    /// Address to listen on.
+    #[arg(long, default_value = "0.0.0.0")]
+    pub bind_address: std::net::IpAddr,
+    /// Address advertised to clients and in the `kubernetes` Service endpoints.
+    #[arg(long, default_value = "127.0.0.1")]
+    pub advertise_address: std::net::IpAddr,
+    /// CIDR Service ClusterIPs come from.
+    #[arg(long, default_value = "10.96.0.0/12")]
+    pub service_cluster_ip_range: String,
+}
+
+fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("IRONKUBE_LOG").unwrap_or_else(|_| "warn".into()))
+        .with_writer(std::io::stderr)
+        .init();
+    let runtime = match tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return std::process::ExitCode::from(1);
+        }
+    };
+    let result = match cli.command {
+        Command::Up(args) => runtime.block_on(up::up(args)),
+        Command::Apiserver(args) => runtime.block_on(up::apiserver_only(args)),
+        Command::Controllers => ironkube_controllers::run().map_err(anyhow::Error::from),
+        Command::Kubelet => ironkube_kubelet::run().map_err(anyhow::Error::from),
+        Command::KubeProxy => ironkube_kube_proxy::run().map_err(anyhow::Error::from),
+    };
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            std::process::ExitCode::from(1)
+        }
+    }
+}

@@ -1,1 +1,4 @@
-//! Authentication and authorization.
+//! Request filters that run before the registry: authentication and authorization.
+
+pub mod authn;
+pub mod authz;

@@ -1,0 +1,41 @@
+//! Authentication: who is asking. Today: x509 client certificates signed by the cluster
+//! CA (CN = user, O = groups). Bearer tokens are rejected until service-account tokens
+//! exist, so a request either proves an identity or gets 401.
+
+use openssl::nid::Nid;
+use openssl::x509::X509Ref;
+
+/// An authenticated (or anonymous) caller.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Identity {
+    /// User name, e.g. `admin`; empty for anonymous.
+    pub user: String,
+    /// Groups, e.g. `system:masters`.
+    pub groups: Vec<String>,
+}
+
+impl Identity {
+    /// Whether no credential was presented.
+    pub fn is_anonymous(&self) -> bool {
+        self.user.is_empty()
+    }
+
+    /// The identity a verified client certificate carries.
+    pub fn from_certificate(cert: &X509RefLike) -> Self {
+        let subject = cert.subject_name();
+        let user = subject
+            .entries_by_nid(Nid::COMMONNAME)
+            .next()
+            .and_then(|e| e.data().to_string().ok())
+            .unwrap_or_default();
+        let mut groups: Vec<String> = subject
+            .entries_by_nid(Nid::ORGANIZATIONNAME)
+            .filter_map(|e| e.data().to_string().ok())
+            .collect();
+        groups.push("system:authenticated".into());
+        Identity { user, groups }
+    }
+}
+
+/// The certificate type identities are read from.
+pub type X509RefLike = X509Ref;

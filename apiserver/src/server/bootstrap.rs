@@ -1,0 +1,79 @@
+//! Objects every cluster has from its first second, as kube-apiserver creates them:
+//! the four system namespaces, the `kubernetes` Service with its endpoints, the system
+//! PriorityClasses and the `cluster-admin` role bound to `system:masters`. Written
+//! through the store like any client write; existing objects are left alone.
+
+use crate::error::ApiError;
+use crate::registry::kinds;
+use crate::registry::store::{Store, Target, WriteOptions};
+use serde_json::{json, Value};
+use std::net::IpAddr;
+
+async fn ensure(store: &Store, group: &str, resource: &str, namespace: Option<&str>, obj: Value) -> Result<(), ApiError> {
+    let kind = kinds::find(group, "v1", resource).ok_or_else(|| ApiError::Internal(format!("{resource} is not served")))?;
+    let opts = WriteOptions { field_manager: "kube-apiserver".into(), ..Default::default() };
+    match store.create(Target { kind, namespace }, obj, &opts).await {
+        Ok(_) | Err(ApiError::AlreadyExists { .. }) => Ok(()),
+        Err(e) => Err(e),
+    }
+}
+
+/// Creates the bootstrap objects that are missing.
+pub async fn run(store: &Store, advertise: IpAddr, port: u16) -> Result<(), ApiError> {
+    for ns in ["default", "kube-system", "kube-public", "kube-node-lease"] {
+        ensure(store, "", "namespaces", None, json!({ "metadata": { "name": ns } })).await?;
+    }
+    let cluster_ip = store.first_service_ip().to_string();
+    ensure(store, "", "services", Some("default"), json!({
+        "metadata": { "name": "kubernetes", "labels": { "component": "apiserver", "provider": "kubernetes" } },
+        "spec": {
+            "type": "ClusterIP",
+            "clusterIP": cluster_ip,
+            "ports": [{ "name": "https", "port": 443, "protocol": "TCP", "targetPort": port }],
+            "sessionAffinity": "None",
+        },
+    }))
+    .await?;
+    ensure(store, "", "endpoints", Some("default"), json!({
+        "metadata": { "name": "kubernetes", "labels": { "endpointslice.kubernetes.io/skip-mirror": "true" } },
+        "subsets": [{ "addresses": [{ "ip": advertise.to_string() }], "ports": [{ "name": "https", "port": port, "protocol": "TCP" }] }],
+    }))
+    .await?;
+    ensure(store, "discovery.k8s.io", "endpointslices", Some("default"), json!({
+        "metadata": { "name": "kubernetes", "labels": { "kubernetes.io/service-name": "kubernetes", "endpointslice.kubernetes.io/managed-by": "endpointslice-controller.k8s.io" } },
+        "addressType": if advertise.is_ipv4() { "IPv4" } else { "IPv6" },
+        "endpoints": [{ "addresses": [advertise.to_string()], "conditions": { "ready": true } }],
+        "ports": [{ "name": "https", "port": port, "protocol": "TCP" }],
+    }))
+    .await?;
+    for (name, value, description) in [
+        ("system-node-critical", 2000001000, "Used for system critical pods that must not be moved from their current node."),
+        ("system-cluster-critical", 2000000000, "Used for system critical pods that must run in the cluster, but can be moved to another node if necessary."),
+    ] {
+        ensure(store, "scheduling.k8s.io", "priorityclasses", None, json!({
+            "metadata": { "name": name },
+            "value": value,
+            "globalDefault": false,
+            "description": description,
+            "preemptionPolicy": "PreemptLowerPriority",
+        }))
+        .await?;
+    }
+    let bootstrap_labels = json!({ "kubernetes.io/bootstrapping": "rbac-defaults" });
+    let autoupdate = json!({ "rbac.authorization.kubernetes.io/autoupdate": "true" });
+    ensure(store, "rbac.authorization.k8s.io", "clusterroles", None, json!({
+        "metadata": { "name": "cluster-admin", "labels": bootstrap_labels, "annotations": autoupdate },
+        "rules": [
+            { "apiGroups": ["*"], "resources": ["*"], "verbs": ["*"] },
+            { "nonResourceURLs": ["*"], "verbs": ["*"] },
+        ],
+    }))
+    .await?;
+    ensure(store, "rbac.authorization.k8s.io", "clusterrolebindings", None, json!({
+        "metadata": { "name": "cluster-admin", "labels": bootstrap_labels, "annotations": autoupdate },
+        "roleRef": { "apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "cluster-admin" },
+        "subjects": [{ "apiGroup": "rbac.authorization.k8s.io", "kind": "Group", "name": "system:masters" }],
+    }))
+    .await?;
+    Ok(())
+}

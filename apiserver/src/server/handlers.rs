@@ -1,0 +1,569 @@
+//! The HTTP edge: turns a request into one registry call and the result into a response
+//! in the representation the client asked for. No kind-specific code lives here.
+
+use super::negotiate::{self, Output};
+use super::request::{self, ResourcePath, Route};
+use super::AppState;
+use crate::discovery;
+use crate::error::ApiError;
+use crate::filters::authn::Identity;
+use crate::openapi::OpenApi;
+use crate::filters::authz::{self, Attributes};
+use crate::patch::PatchType;
+use crate::registry::kinds::{self, Kind};
+use crate::registry::scale;
+use crate::registry::store::{DeleteOptions, Deleted, FieldValidation, ListOptions, Target, WatchEvent, WriteOptions};
+use crate::registry::table::{self, IncludeObject};
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::Extension;
+use futures::StreamExt;
+use http::{header, HeaderMap, HeaderValue, Method, Response, StatusCode};
+use serde_json::{json, Value};
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Largest request body accepted (upstream's limit for JSON bodies is 3 MiB).
+pub const MAX_BODY_BYTES: usize = 3 * 1024 * 1024;
+
+type Query = HashMap<String, String>;
+
+/// The one handler behind every path.
+pub async fn dispatch(State(state): State<Arc<AppState>>, Extension(who): Extension<Identity>, req: Request) -> Response<Body> {
+    let accept = req.headers().get(header::ACCEPT).and_then(|v| v.to_str().ok()).map(str::to_string);
+    match handle(&state, &who, req).await {
+        Ok(resp) => resp,
+        Err(e) => error_response(&e, accept.as_deref()),
+    }
+}
+
+async fn handle(state: &AppState, who: &Identity, req: Request) -> Result<Response<Body>, ApiError> {
+    let path = req.uri().path().to_string();
+    let query: Query = req
+        .uri()
+        .query()
+        .map(|q| form_urlencoded::parse(q.as_bytes()).into_owned().collect())
+        .unwrap_or_default();
+    let route = request::route(&path);
+    let public = matches!(route, Route::Health | Route::Version);
+    if !public && who.is_anonymous() {
+        return Err(ApiError::Unauthorized);
+    }
+    let accept = req.headers().get(header::ACCEPT).and_then(|v| v.to_str().ok()).map(str::to_string);
+    let output = negotiate::negotiate(accept.as_deref())?;
+    let method = req.method().clone();
+    if !matches!(route, Route::Resource(_)) && method != Method::GET {
+        if public || !matches!(route, Route::Unknown) {
+            return Err(ApiError::MethodNotAllowed);
+        }
+    }
+    if !public && !matches!(route, Route::Resource(_)) {
+        authz::authorize(who, &Attributes { verb: "get", path: Some(&path), ..Default::default() })?;
+    }
+    match route {
+        Route::Health => Ok(text(StatusCode::OK, "ok")),
+        Route::Version => Ok(json_response(StatusCode::OK, &version(), Output::Json, &[])),
+        Route::Api if output == Output::AggregatedDiscovery => Ok(aggregated(discovery::aggregated(true))),
+        Route::Api => Ok(json_response(StatusCode::OK, &discovery::api_versions(&state.advertise), output, &[])),
+        Route::Apis if output == Output::AggregatedDiscovery => Ok(aggregated(discovery::aggregated(false))),
+        Route::Apis => Ok(json_response(StatusCode::OK, &discovery::api_group_list(), output, &[])),
+        Route::Group(g) => discovery::api_group_doc(&g).map(|d| json_response(StatusCode::OK, &d, output, &[])).ok_or(ApiError::NoRoute),
+        Route::GroupVersion(g, v) => discovery::api_resource_list(&g, &v).map(|d| json_response(StatusCode::OK, &d, output, &[])).ok_or(ApiError::NoRoute),
+        Route::OpenApiV2 => Ok(bytes_response(OpenApi::global().v2(), "application/json")),
+        Route::OpenApiV3(p) if p.is_empty() => Ok(bytes_response(OpenApi::global().v3_index(), "application/json")),
+        Route::OpenApiV3(p) => OpenApi::global().v3(&p).map(|b| bytes_response(b, "application/json")).ok_or(ApiError::NoRoute),
+        Route::Resource(r) => resource(state, who, r, method, query, output, req).await,
+        Route::Unknown => Err(ApiError::NoRoute),
+    }
+}
+
+fn version() -> Value {
+    json!({
+        "major": "1",
+        "minor": "35",
+        "emulationMajor": "1",
+        "emulationMinor": "35",
+        "minCompatibilityMajor": "1",
+        "minCompatibilityMinor": "34",
+        "gitVersion": "v1.35.0-ironkube",
+        "gitCommit": env!("CARGO_PKG_VERSION"),
+        "gitTreeState": "clean",
+        "buildDate": "2026-01-01T00:00:00Z",
+        "goVersion": "rust",
+        "compiler": "rustc",
+        "platform": format!("{}/{}", std::env::consts::OS, if std::env::consts::ARCH == "x86_64" { "amd64" } else { std::env::consts::ARCH }),
+    })
+}
+
+fn verb_of(method: &Method, r: &ResourcePath, query: &Query) -> Result<&'static str, ApiError> {
+    let watch = r.watch_prefix || query.get("watch").is_some_and(|w| w == "true" || w == "1");
+    Ok(match (method.as_str(), r.name.is_some()) {
+        ("GET", false) if watch => "watch",
+        ("GET", true) if watch => "watch",
+        ("GET", false) => "list",
+        ("GET", true) => "get",
+        ("POST", false) => "create",
+        ("POST", true) if r.subresource.is_some() => "create",
+        ("PUT", true) => "update",
+        ("PATCH", true) => "patch",
+        ("DELETE", true) => "delete",
+        ("DELETE", false) => "deletecollection",
+        _ => return Err(ApiError::MethodNotAllowed),
+    })
+}
+
+async fn resource(
+    state: &AppState,
+    who: &Identity,
+    r: ResourcePath,
+    method: Method,
+    query: Query,
+    output: Output,
+    req: Request,
+) -> Result<Response<Body>, ApiError> {
+    let kind = kinds::find(&r.group, &r.version, &r.resource).ok_or(ApiError::NoRoute)?;
+    if kind.namespaced != r.namespace.is_some() && !(kind.namespaced && r.name.is_none() && r.namespace.is_none()) {
+        return Err(ApiError::NoRoute);
+    }
+    let verb = verb_of(&method, &r, &query)?;
+    let sub_label = r.subresource.as_ref().map(|s| format!("{}/{s}", kind.resource));
+    authz::authorize(who, &Attributes {
+        verb,
+        group: kind.group,
+        resource: sub_label.as_deref().unwrap_or(kind.resource),
+        namespace: r.namespace.as_deref(),
+        name: r.name.as_deref(),
+        path: None,
+    })?;
+    let target = Target { kind, namespace: r.namespace.as_deref() };
+    let store = &state.store;
+    let name = r.name.clone().unwrap_or_default();
+    let headers = req.headers().clone();
+    let write = write_options(&query, &headers)?;
+
+    if let Some(sub) = r.subresource.as_deref() {
+        let spec = kind.subresource(sub).ok_or(ApiError::NoRoute)?;
+        if !spec.verbs.contains(&verb) {
+            return Err(ApiError::MethodNotAllowed);
+        }
+        if !spec.implemented {
+            return Err(ApiError::NotImplemented(format!(
+                "the {sub} subresource of {} is not implemented by this server yet",
+                kind.group_resource()
+            )));
+        }
+        return match (sub, verb) {
+            ("status", "get") => Ok(object_response(StatusCode::OK, kind, store.get(target, &name).await?, output, &query, &[])),
+            ("status", "update") => {
+                let body = read_body(req).await?;
+                let w = store.update(target, &name, body, Some("status"), &write).await?;
+                Ok(object_response(StatusCode::OK, kind, w.object, output, &query, &w.warnings))
+            }
+            ("status", "patch") => {
+                let (pt, bytes) = patch_body(req).await?;
+                let w = store.patch(target, &name, pt, &bytes, Some("status"), &write).await?;
+                Ok(object_response(StatusCode::OK, kind, w.object, output, &query, &w.warnings))
+            }
+            ("scale", "get") => Ok(json_response(StatusCode::OK, &scale::get(store, target, &name).await?, output, &[])),
+            ("scale", "update") => {
+                let body = read_body(req).await?;
+                Ok(json_response(StatusCode::OK, &scale::update(store, target, &name, body, &write).await?, output, &[]))
+            }
+            ("scale", "patch") => {
+                let (pt, bytes) = patch_body(req).await?;
+                Ok(json_response(StatusCode::OK, &scale::patch(store, target, &name, pt, &bytes, &write).await?, output, &[]))
+            }
+            _ => Err(ApiError::MethodNotAllowed),
+        };
+    }
+    if !kind.allows(verb) {
+        return Err(ApiError::MethodNotAllowed);
+    }
+    match verb {
+        "get" => Ok(object_response(StatusCode::OK, kind, store.get(target, &name).await?, output, &query, &[])),
+        "list" => {
+            let page = store.list(target, &list_options(&query)?).await?;
+            Ok(list_response(kind, page, output, &query))
+        }
+        "watch" => {
+            let mut opts = list_options(&query)?;
+            if let Some(n) = r.name.as_deref() {
+                opts.field_selector = Some(format!("metadata.name={n}"));
+            }
+            let events = store.watch(target, &opts).await?;
+            Ok(watch_response(state, kind, events, opts, output, &query))
+        }
+        "create" => {
+            let body = read_body(req).await?;
+            let w = store.create(target, body, &write).await?;
+            let code = if w.created { StatusCode::CREATED } else { StatusCode::OK };
+            Ok(object_response(code, kind, w.object, output, &query, &w.warnings))
+        }
+        "update" => {
+            let body = read_body(req).await?;
+            let w = store.update(target, &name, body, None, &write).await?;
+            Ok(object_response(StatusCode::OK, kind, w.object, output, &query, &w.warnings))
+        }
+        "patch" => {
+            let (pt, bytes) = patch_body(req).await?;
+            let w = store.patch(target, &name, pt, &bytes, None, &write).await?;
+            Ok(object_response(StatusCode::OK, kind, w.object, output, &query, &w.warnings))
+        }
+        "delete" => {
+            let opts = delete_options(&query, req).await?;
+            match store.delete(target, &name, &opts).await? {
+                Deleted::Gone(obj) if returns_deleted_object(kind) => Ok(object_response(StatusCode::OK, kind, obj, output, &query, &[])),
+                Deleted::Gone(obj) => Ok(json_response(StatusCode::OK, &success_status(kind, &obj), output, &[])),
+                Deleted::Pending(obj) => Ok(object_response(StatusCode::ACCEPTED, kind, obj, output, &query, &[])),
+            }
+        }
+        "deletecollection" => {
+            let list = list_options(&query)?;
+            let opts = delete_options(&query, req).await?;
+            let items = store.delete_collection(target, &list, &opts).await?;
+            let rv = store.current_revision().await?;
+            let page = crate::registry::store::ListPage { items, revision: rv, continue_token: None, remaining: None };
+            Ok(list_response(kind, page, Output::Json, &query))
+        }
+        _ => Err(ApiError::MethodNotAllowed),
+    }
+}
+
+/// Upstream registries that answer DELETE with the object rather than a Status.
+fn returns_deleted_object(kind: &Kind) -> bool {
+    matches!((kind.group, kind.kind), ("", "Pod" | "Namespace" | "Service" | "PersistentVolume" | "PersistentVolumeClaim"))
+}
+
+fn success_status(kind: &Kind, obj: &Value) -> Value {
+    let mut details = json!({
+        "name": obj.pointer("/metadata/name").cloned().unwrap_or_default(),
+        "kind": kind.resource,
+        "uid": obj.pointer("/metadata/uid").cloned().unwrap_or_default(),
+    });
+    if !kind.group.is_empty() {
+        details["group"] = json!(kind.group);
+    }
+    json!({ "kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "details": details })
+}
+
+fn write_options(query: &Query, headers: &HeaderMap) -> Result<WriteOptions, ApiError> {
+    let dry_run = match query.get("dryRun").map(String::as_str) {
+        None | Some("") => false,
+        Some("All") => true,
+        Some(other) => {
+            return Err(ApiError::BadRequest(format!("dryRun: Unsupported value: {other:?}: supported values: \"All\"")))
+        }
+    };
+    let field_manager = query.get("fieldManager").cloned().unwrap_or_else(|| {
+        // Upstream defaults the manager to the user agent's program name.
+        headers
+            .get(header::USER_AGENT)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|ua| ua.split('/').next())
+            .unwrap_or("unknown")
+            .to_string()
+    });
+    Ok(WriteOptions { dry_run, field_validation: FieldValidation::parse(query.get("fieldValidation").map(String::as_str))?, field_manager })
+}
+
+fn list_options(query: &Query) -> Result<ListOptions, ApiError> {
+    let limit = match query.get("limit").filter(|l| !l.is_empty()) {
+        Some(l) => l.parse::<i64>().map_err(|_| ApiError::BadRequest(format!("invalid limit {l:?}")))?.max(0) as usize,
+        None => 0,
+    };
+    let flag = |k: &str| query.get(k).is_some_and(|v| v == "true" || v == "1");
+    Ok(ListOptions {
+        label_selector: query.get("labelSelector").cloned(),
+        field_selector: query.get("fieldSelector").cloned(),
+        limit,
+        continue_token: query.get("continue").cloned(),
+        resource_version: query.get("resourceVersion").cloned(),
+        resource_version_match: query.get("resourceVersionMatch").cloned(),
+        allow_bookmarks: flag("allowWatchBookmarks"),
+        send_initial_events: query.get("sendInitialEvents").map(|v| v == "true" || v == "1"),
+        timeout_seconds: query.get("timeoutSeconds").and_then(|t| t.parse().ok()),
+    })
+}
+
+async fn delete_options(query: &Query, req: Request) -> Result<DeleteOptions, ApiError> {
+    let mut opts = DeleteOptions {
+        grace_period_seconds: query.get("gracePeriodSeconds").and_then(|g| g.parse().ok()),
+        propagation_policy: query.get("propagationPolicy").cloned(),
+        dry_run: query.get("dryRun").is_some_and(|d| d == "All"),
+        ..Default::default()
+    };
+    if query.get("orphanDependents").is_some_and(|o| o == "true") && opts.propagation_policy.is_none() {
+        opts.propagation_policy = Some("Orphan".into());
+    }
+    let content_type = req.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).map(str::to_string);
+    let bytes = read_bytes(req).await?;
+    if !bytes.is_empty() {
+        let body = negotiate::decode_body(content_type.as_deref(), &bytes)?;
+        if let Some(g) = body.get("gracePeriodSeconds").and_then(Value::as_i64) {
+            opts.grace_period_seconds = Some(g);
+        }
+        if let Some(p) = body.get("propagationPolicy").and_then(Value::as_str) {
+            opts.propagation_policy = Some(p.to_string());
+        }
+        if body.get("orphanDependents") == Some(&json!(true)) && opts.propagation_policy.is_none() {
+            opts.propagation_policy = Some("Orphan".into());
+        }
+        if let Some(p) = body.get("preconditions") {
+            opts.precondition_uid = p.get("uid").and_then(Value::as_str).map(str::to_string);
+            opts.precondition_resource_version = p.get("resourceVersion").and_then(Value::as_str).map(str::to_string);
+        }
+        if body.get("dryRun").and_then(Value::as_array).is_some_and(|d| d.iter().any(|x| x == "All")) {
+            opts.dry_run = true;
+        }
+    }
+    Ok(opts)
+}
+
+async fn read_bytes(req: Request) -> Result<bytes::Bytes, ApiError> {
+    let limited = http_body_util::Limited::new(req.into_body(), MAX_BODY_BYTES);
+    use http_body_util::BodyExt;
+    match limited.collect().await {
+        Ok(c) => Ok(c.to_bytes()),
+        Err(e) if e.downcast_ref::<http_body_util::LengthLimitError>().is_some() => {
+            Err(ApiError::TooLarge(format!("limit is {MAX_BODY_BYTES}")))
+        }
+        Err(e) => Err(ApiError::BadRequest(format!("error reading the request body: {e}"))),
+    }
+}
+
+/// Reads and decodes a JSON/YAML/protobuf object body.
+pub async fn read_body(req: Request) -> Result<Value, ApiError> {
+    let content_type = req.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).map(str::to_string);
+    let bytes = read_bytes(req).await?;
+    negotiate::decode_body(content_type.as_deref(), &bytes)
+}
+
+/// Reads a patch body and its type.
+pub async fn patch_body(req: Request) -> Result<(PatchType, bytes::Bytes), ApiError> {
+    let ct = req.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
+    let pt = PatchType::from_content_type(&ct).ok_or_else(|| {
+        ApiError::UnsupportedMediaType(format!(
+            "the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml, application/strategic-merge-patch+json (got {ct:?})"
+        ))
+    })?;
+    Ok((pt, read_bytes(req).await?))
+}
+
+// ----- responses -----
+
+fn text(code: StatusCode, body: &'static str) -> Response<Body> {
+    Response::builder().status(code).header(header::CONTENT_TYPE, "text/plain; charset=utf-8").body(Body::from(body)).unwrap()
+}
+
+fn bytes_response(bytes: bytes::Bytes, content_type: &'static str) -> Response<Body> {
+    Response::builder().status(StatusCode::OK).header(header::CONTENT_TYPE, content_type).body(Body::from(bytes)).unwrap()
+}
+
+fn aggregated(doc: Value) -> Response<Body> {
+    Response::builder()
+        .status(StatusCode::OK)
+        .header(header::CONTENT_TYPE, discovery::AGGREGATED_CONTENT_TYPE)
+        .body(Body::from(serde_json::to_vec(&doc).unwrap_or_default()))
+        .unwrap()
+}
+
+/// Serializes `value` as JSON or YAML with `Warning` headers.
+pub fn json_response(code: StatusCode, value: &Value, output: Output, warnings: &[String]) -> Response<Body> {
+    let (body, ct) = match output {
+        Output::Yaml => (serde_yaml::to_string(value).unwrap_or_default().into_bytes(), "application/yaml"),
+        _ => (serde_json::to_vec(value).unwrap_or_default(), "application/json"),
+    };
+    let mut resp = Response::builder().status(code).header(header::CONTENT_TYPE, ct).body(Body::from(body)).unwrap();
+    for w in warnings {
+        if let Ok(v) = HeaderValue::from_str(&format!("299 - {w:?}")) {
+            resp.headers_mut().append(header::WARNING, v);
+        }
+    }
+    resp
+}
+
+fn error_response(e: &ApiError, accept: Option<&str>) -> Response<Body> {
+    let output = match negotiate::negotiate(accept) {
+        Ok(Output::Yaml) => Output::Yaml,
+        _ => Output::Json,
+    };
+    let code = StatusCode::from_u16(e.code()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let mut resp = json_response(code, &e.status(), output, &[]);
+    if matches!(e, ApiError::Unauthorized) {
+        resp.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Basic realm=\"kubernetes-master\""));
+    }
+    resp
+}
+
+fn include_object(query: &Query) -> IncludeObject {
+    IncludeObject::parse(query.get("includeObject").map(String::as_str))
+}
+
+fn table_doc(kind: &Kind, objects: &[Value], version: &str, metadata: Value, query: &Query, with_columns: bool) -> Value {
+    let include = include_object(query);
+    let rows: Vec<Value> = objects
+        .iter()
+        .map(|o| {
+            let mut cells = vec![json!(crate::registry::store::name_of(o))];
+            cells.extend(kind.strategy.row(o));
+            table::row(cells, &with_type(kind, o.clone()), include)
+        })
+        .collect();
+    let columns = if with_columns { table::column_definitions(kind.strategy.columns()) } else { Vec::new() };
+    json!({ "kind": "Table", "apiVersion": format!("meta.k8s.io/{version}"), "metadata": metadata, "columnDefinitions": columns, "rows": rows })
+}
+
+fn with_type(kind: &Kind, mut obj: Value) -> Value {
+    if let Some(o) = obj.as_object_mut() {
+        o.insert("apiVersion".into(), json!(kind.api_version()));
+        o.insert("kind".into(), json!(kind.kind));
+    }
+    obj
+}
+
+fn object_response(code: StatusCode, kind: &Kind, obj: Value, output: Output, query: &Query, warnings: &[String]) -> Response<Body> {
+    let obj = with_type(kind, obj);
+    match output {
+        Output::Table(v) => {
+            let rv = obj.pointer("/metadata/resourceVersion").cloned().unwrap_or_default();
+            json_response(code, &table_doc(kind, &[obj], v, json!({ "resourceVersion": rv }), query, true), Output::Json, warnings)
+        }
+        Output::Metadata(v) => {
+            let mut m = table::partial_metadata(&obj);
+            m["apiVersion"] = json!(format!("meta.k8s.io/{v}"));
+            json_response(code, &m, Output::Json, warnings)
+        }
+        other => json_response(code, &obj, other, warnings),
+    }
+}
+
+fn list_metadata(page: &crate::registry::store::ListPage) -> Value {
+    let mut md = json!({ "resourceVersion": page.revision.to_string() });
+    if let Some(c) = &page.continue_token {
+        md["continue"] = json!(c);
+    }
+    if let Some(r) = page.remaining {
+        md["remainingItemCount"] = json!(r);
+    }
+    md
+}
+
+fn list_response(kind: &Kind, page: crate::registry::store::ListPage, output: Output, query: &Query) -> Response<Body> {
+    let metadata = list_metadata(&page);
+    match output {
+        Output::Table(v) => json_response(StatusCode::OK, &table_doc(kind, &page.items, v, metadata, query, true), Output::Json, &[]),
+        Output::Metadata(v) => {
+            let items: Vec<Value> = page
+                .items
+                .iter()
+                .map(|o| json!({ "metadata": o.get("metadata").cloned().unwrap_or_default() }))
+                .collect();
+            let doc = json!({ "kind": "PartialObjectMetadataList", "apiVersion": format!("meta.k8s.io/{v}"), "metadata": metadata, "items": items });
+            json_response(StatusCode::OK, &doc, Output::Json, &[])
+        }
+        other => {
+            // Upstream list items carry no apiVersion/kind.
+            let items: Vec<Value> = page
+                .items
+                .into_iter()
+                .map(|mut o| {
+                    if let Some(m) = o.as_object_mut() {
+                        m.remove("apiVersion");
+                        m.remove("kind");
+                    }
+                    o
+                })
+                .collect();
+            let doc = json!({ "kind": kind.list_kind, "apiVersion": kind.api_version(), "metadata": metadata, "items": items });
+            json_response(StatusCode::OK, &doc, other, &[])
+        }
+    }
+}
+
+/// Streams watch events as newline-delimited JSON, in the representation asked for, with
+/// periodic bookmarks and the requested timeout.
+fn watch_response(
+    state: &AppState,
+    kind: &'static Kind,
+    events: futures::stream::BoxStream<'static, WatchEvent>,
+    opts: ListOptions,
+    output: Output,
+    query: &Query,
+) -> Response<Body> {
+    let timeout = Duration::from_secs(opts.timeout_seconds.unwrap_or(1800 + rand::random_range(0..1800)));
+    let deadline = tokio::time::sleep(timeout);
+    let query = query.clone();
+    let bookmarks = opts.allow_bookmarks;
+    let store = state.store.clone();
+    let mut first = true;
+    let ticker = tokio_stream::wrappers::IntervalStream::new(tokio::time::interval_at(
+        tokio::time::Instant::now() + Duration::from_secs(60),
+        Duration::from_secs(60),
+    ));
+    enum Item {
+        Event(WatchEvent),
+        Tick,
+    }
+    let merged = futures::stream::select(events.map(Item::Event), ticker.map(|_| Item::Tick).filter(move |_| futures::future::ready(bookmarks)));
+    let stream = merged
+        .then(move |item| {
+            let store = store.clone();
+            async move {
+                match item {
+                    Item::Event(e) => Some(e),
+                    Item::Tick => store.current_revision().await.ok().map(|rv| WatchEvent::Bookmark(rv, false)),
+                }
+            }
+        })
+        .filter_map(futures::future::ready)
+        .take_until(deadline)
+        .map(move |event| {
+            let line = encode_event(kind, event, output, &query, first);
+            first = false;
+            Ok::<_, std::convert::Infallible>(line)
+        });
+    Response::builder()
+        .status(StatusCode::OK)
+        .header(header::CONTENT_TYPE, "application/json")
+        .header(header::TRANSFER_ENCODING, "chunked")
+        .body(Body::from_stream(stream))
+        .unwrap()
+}
+
+fn encode_event(kind: &Kind, event: WatchEvent, output: Output, query: &Query, first: bool) -> bytes::Bytes {
+    let (kind_str, object) = match event {
+        WatchEvent::Object(t, obj) => {
+            let obj = with_type(kind, obj);
+            let obj = match output {
+                Output::Table(v) => {
+                    let rv = obj.pointer("/metadata/resourceVersion").cloned().unwrap_or_default();
+                    table_doc(kind, &[obj], v, json!({ "resourceVersion": rv }), query, first)
+                }
+                Output::Metadata(v) => {
+                    let mut m = table::partial_metadata(&obj);
+                    m["apiVersion"] = json!(format!("meta.k8s.io/{v}"));
+                    m
+                }
+                _ => obj,
+            };
+            (t, obj)
+        }
+        WatchEvent::Bookmark(rv, initial_end) => {
+            let mut md = json!({ "resourceVersion": rv.to_string() });
+            if initial_end {
+                md["annotations"] = json!({ "k8s.io/initial-events-end": "true" });
+            }
+            let obj = match output {
+                Output::Table(v) => json!({ "kind": "Table", "apiVersion": format!("meta.k8s.io/{v}"), "metadata": md, "columnDefinitions": [], "rows": [] }),
+                Output::Metadata(v) => json!({ "kind": "PartialObjectMetadata", "apiVersion": format!("meta.k8s.io/{v}"), "metadata": md }),
+                _ => json!({ "kind": kind.kind, "apiVersion": kind.api_version(), "metadata": md }),
+            };
+            ("BOOKMARK", obj)
+        }
+        WatchEvent::Error(status) => ("ERROR", status),
+    };
+    let mut line = serde_json::to_vec(&json!({ "type": kind_str, "object": object })).unwrap_or_default();
+    line.push(b'\n');
+    bytes::Bytes::from(line)
+}

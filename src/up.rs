@@ -1,0 +1,125 @@
+//! `ironkube up`: starts the API server in-process, waits until it answers `/readyz`
+//! over TLS, writes the admin kubeconfig and says what it did, one line per step.
+
+use crate::ServerArgs;
+use anyhow::Context;
+use clap::Args;
+use ironkube_apiserver::storage::MemoryStorage;
+use ironkube_apiserver::{Config, Server};
+use std::sync::Arc;
+use std::time::Instant;
+
+/// Flags of `ironkube up`.
+#[derive(Args, Debug)]
+pub struct UpArgs {
+    #[command(flatten)]
+    server: ServerArgs,
+    /// Run the control plane only (no kubelet on this machine).
+    #[arg(long)]
+    no_kubelet: bool,
+}
+
+fn step(name: &str, detail: impl std::fmt::Display, since: Instant) {
+    println!("  {name:<14} {detail} ({} ms)", since.elapsed().as_millis());
+}
+
+struct Started {
+    server: Server,
+    listener: tokio::net::TcpListener,
+    port: u16,
+}
+
+async fn start(args: &ServerArgs, t0: Instant) -> anyhow::Result<Started> {
+    std::fs::create_dir_all(&args.data_dir)
+        .with_context(|| format!("cannot create the data directory {}", args.data_dir.display()))?;
+    std::fs::read_dir(&args.data_dir).with_context(|| format!("cannot read the data directory {}", args.data_dir.display()))?;
+    let addr = std::net::SocketAddr::new(args.bind_address, args.secure_port);
+    let listener = tokio::net::TcpListener::bind(addr).await.map_err(|e| match e.kind() {
+        std::io::ErrorKind::AddrInUse => anyhow::anyhow!("port {} is already in use (is another API server running? pick another with --secure-port)", args.secure_port),
+        std::io::ErrorKind::PermissionDenied => anyhow::anyhow!("not allowed to listen on {addr} (ports below 1024 need root)"),
+        _ => anyhow::anyhow!("cannot listen on {addr}: {e}"),
+    })?;
+    let port = listener.local_addr()?.port();
+    let had_pki = args.data_dir.join("pki/ca.crt").exists();
+    let storage = Arc::new(MemoryStorage::default());
+    step("store", "in memory (objects are not kept across restarts yet: issue 5)", t0);
+    let config = Config {
+        data_dir: args.data_dir.clone(),
+        service_cidr: args.service_cluster_ip_range.clone(),
+        advertise_address: args.advertise_address,
+        secure_port: port,
+        storage,
+    };
+    let server = Server::new(config).await.context("cannot start the API server")?;
+    let pki_dir = args.data_dir.join("pki");
+    step("certificates", format!("{} {}", if had_pki { "reused" } else { "generated in" }, pki_dir.display()), t0);
+    Ok(Started { server, listener, port })
+}
+
+async fn shutdown_signal() {
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("SIGTERM handler");
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
+}
+
+/// Waits until `/readyz` answers over TLS (proves the listener, TLS and router work).
+async fn wait_ready(port: u16, ca: &[u8]) -> anyhow::Result<()> {
+    use openssl::ssl::{SslConnector, SslMethod};
+    let mut b = SslConnector::builder(SslMethod::tls_client())?;
+    b.cert_store_mut().add_cert(openssl::x509::X509::from_pem(ca)?)?;
+    let connector = b.build();
+    for _ in 0..200 {
+        if let Ok(tcp) = tokio::net::TcpStream::connect(("127.0.0.1", port)).await {
+            let ssl = connector.configure()?.into_ssl("localhost")?;
+            let mut stream = tokio_openssl::SslStream::new(ssl, tcp)?;
+            if std::pin::Pin::new(&mut stream).connect().await.is_ok() {
+                use tokio::io::{AsyncReadExt, AsyncWriteExt};
+                stream.write_all(b"GET /readyz HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n").await?;
+                let mut buf = Vec::new();
+                stream.read_to_end(&mut buf).await.ok();
+                if buf.starts_with(b"HTTP/1.1 200") {
+                    return Ok(());
+                }
+            }
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+    anyhow::bail!("the API server did not become ready")
+}
+
+async fn run(args: ServerArgs, no_kubelet: Option<bool>) -> anyhow::Result<()> {
+    let t0 = Instant::now();
+    println!("ironkube: starting");
+    let Started { server, listener, port } = start(&args, t0).await?;
+    let kubeconfig = args.kubeconfig.clone().unwrap_or_else(|| args.data_dir.join("admin.kubeconfig"));
+    let url = format!("https://{}:{port}", if args.advertise_address.is_unspecified() { "127.0.0.1".to_string() } else { args.advertise_address.to_string() });
+    let pki = server.pki().clone();
+    pki.write_kubeconfig(&kubeconfig, &url, "admin", &pki.admin()?).context("cannot write the kubeconfig")?;
+    let ca = pki.ca_cert()?;
+    let serving = tokio::spawn(server.serve(listener, shutdown_signal()));
+    wait_ready(port, &ca).await?;
+    step("API ready", &url, t0);
+    match no_kubelet {
+        Some(true) => step("kubelet", "skipped (--no-kubelet)", t0),
+        Some(false) => step("kubelet", "not built yet (issue 6): this cluster stores objects but runs no pods", t0),
+        None => {}
+    }
+    step("controllers", "not built yet (issue 7): Deployments stay at 0 replicas", t0);
+    let shown = kubeconfig.display().to_string();
+    println!("\nCluster is up. To use it:\n  export KUBECONFIG={shown}\n  kubectl get ns\nPress Ctrl-C (or send SIGTERM) to stop.");
+    serving.await.context("server task failed")?.context("server failed")?;
+    println!("ironkube: stopped");
+    Ok(())
+}
+
+/// `ironkube up`.
+pub async fn up(args: UpArgs) -> anyhow::Result<()> {
+    run(args.server, Some(args.no_kubelet)).await
+}
+
+/// `ironkube apiserver`.
+pub async fn apiserver_only(args: ServerArgs) -> anyhow::Result<()> {
+    run(args, None).await
+}
