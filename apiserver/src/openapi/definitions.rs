@@ -126,12 +126,13 @@ pub(crate) fn build() -> Map<String, Value> {
     generator.subschema_for::<version::Info>();
     let mut defs = generator.take_definitions(false);
 
-    for kind in KINDS.iter() {
+    for kind in KINDS.iter().filter(|k| k.allows("list")) {
         let list = list_schema(kind, defs.get(&kind.definition));
         defs.insert(list_definition_name(kind), list);
     }
     add_gvks(&mut defs);
     fix_int_or_string(&mut defs);
+    fix_required(&mut defs);
     for (name, def) in defs.iter_mut() {
         if let Some(props) = def.get_mut("properties").and_then(Value::as_object_mut) {
             for (prop, schema) in props.iter_mut() {
@@ -178,7 +179,9 @@ fn add_gvks(defs: &mut Map<String, Value>) {
     let mut gvs = BTreeSet::new();
     for kind in KINDS.iter() {
         set_gvks(defs, &kind.definition, vec![Gvk::new(kind.group, kind.version, kind.kind)]);
-        set_gvks(defs, &list_definition_name(kind), vec![Gvk::new(kind.group, kind.version, &kind.list_kind)]);
+        if kind.allows("list") {
+            set_gvks(defs, &list_definition_name(kind), vec![Gvk::new(kind.group, kind.version, &kind.list_kind)]);
+        }
         gvs.insert((kind.group, kind.version));
     }
     for extra in EXTRAS {
@@ -200,5 +203,33 @@ fn fix_int_or_string(defs: &mut Map<String, Value>) {
     }
     if let Some(d) = defs.get_mut(names::QUANTITY).and_then(Value::as_object_mut) {
         d.insert("type".into(), "string".into());
+    }
+}
+
+/// Definitions that inline a `LocalObjectReference`: upstream's `name` is optional there,
+/// k8s-openapi makes it a plain (required) `String`.
+const OPTIONAL_NAME: &[&str] = &[
+    "io.k8s.api.core.v1.LocalObjectReference",
+    "io.k8s.api.core.v1.ConfigMapKeySelector",
+    "io.k8s.api.core.v1.SecretKeySelector",
+    "io.k8s.api.core.v1.ConfigMapEnvSource",
+    "io.k8s.api.core.v1.SecretEnvSource",
+    "io.k8s.api.core.v1.ConfigMapVolumeSource",
+    "io.k8s.api.core.v1.ConfigMapProjection",
+    "io.k8s.api.core.v1.SecretProjection",
+];
+
+/// Brings `required` back to upstream's: k8s-openapi requires every non-`Option` Rust field,
+/// which includes `metadata` of every object (upstream requires it only of core/v1 Event) and the inlined reference names above.
+fn fix_required(defs: &mut Map<String, Value>) {
+    for (name, def) in defs.iter_mut() {
+        let Some(obj) = def.as_object_mut() else { continue };
+        let optional_name = OPTIONAL_NAME.contains(&name.as_str());
+        let Some(required) = obj.get_mut("required").and_then(Value::as_array_mut) else { continue };
+        let keep_metadata = name == "io.k8s.api.core.v1.Event";
+        required.retain(|r| (keep_metadata || r != "metadata") && !(optional_name && r == "name"));
+        if required.is_empty() {
+            obj.remove("required");
+        }
     }
 }

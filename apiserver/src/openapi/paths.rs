@@ -80,6 +80,8 @@ pub(crate) struct Operation {
     pub responses: Vec<Response>,
     /// Whether watch streams are among the produced content types.
     pub streaming: bool,
+    /// Whether only JSON is produced (`/version/`).
+    pub json_only: bool,
 }
 
 /// A path with its shared parameters and operations.
@@ -123,6 +125,7 @@ fn simple_get(id: &str, description: &str, tag: String, definition: &str) -> Ope
         body: None,
         responses: vec![ok("200", definition)],
         streaming: false,
+        json_only: false,
     }
 }
 
@@ -180,7 +183,10 @@ pub(crate) fn documents() -> Vec<ApiDoc> {
         key: "version".into(),
         paths: vec![single(
             "/version/".into(),
-            simple_get("getCodeVersion", "get the version information for this server", "version".into(), names::VERSION_INFO),
+            Operation {
+                json_only: true,
+                ..simple_get("getCodeVersion", "get the version information for this server", "version".into(), names::VERSION_INFO)
+            },
         )],
     });
     docs
@@ -225,6 +231,7 @@ impl Ops<'_> {
             body: None,
             responses: Vec::new(),
             streaming: false,
+            json_only: false,
         }
     }
 }
@@ -466,10 +473,23 @@ pub(crate) const WATCH_PRODUCES: &[&str] = &["application/json;stream=watch", "a
 impl Operation {
     /// The content types this operation's responses come in.
     pub fn produces(&self) -> Vec<&'static str> {
+        if self.json_only {
+            return vec!["application/json"];
+        }
         let mut v = PRODUCES.to_vec();
         if self.streaming {
             v.extend_from_slice(WATCH_PRODUCES);
         }
         v
+    }
+
+    /// The content types this operation accepts (swagger 2.0 `consumes`): the patch types,
+    /// any for object operations, and what it produces for the discovery operations.
+    pub fn consumes(&self) -> Vec<&'static str> {
+        match (&self.body, self.action) {
+            (Some(b), _) if b.patch => PATCH_TYPES.to_vec(),
+            (None, None) => self.produces(),
+            _ => vec!["*/*"],
+        }
     }
 }

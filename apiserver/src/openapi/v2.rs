@@ -1,7 +1,7 @@
 //! The swagger 2.0 document served at `/openapi/v2`.
 
 use super::definitions::V2_REF;
-use super::paths::{ApiDoc, Operation, PathItem, PATCH_TYPES};
+use super::paths::{ApiDoc, Operation, PathItem};
 use serde_json::{json, Map, Value};
 
 /// The whole v2 document: every path of every document, and all definitions.
@@ -38,10 +38,6 @@ fn schema_ref(definition: &str) -> Value {
 }
 
 fn operation(op: &Operation) -> Value {
-    let consumes: Vec<&str> = match &op.body {
-        Some(b) if b.patch => PATCH_TYPES.to_vec(),
-        _ => vec!["*/*"],
-    };
     let mut parameters: Vec<Value> = Vec::new();
     if let Some(body) = &op.body {
         let mut p = json!({"in": "body", "name": "body", "schema": schema_ref(&body.definition)});
@@ -61,7 +57,7 @@ fn operation(op: &Operation) -> Value {
     }
     responses.insert("401".into(), json!({"description": "Unauthorized"}));
     let mut out = json!({
-        "consumes": consumes,
+        "consumes": op.consumes(),
         "description": op.description,
         "operationId": op.id,
         "produces": op.produces(),
