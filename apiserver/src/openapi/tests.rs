@@ -255,3 +255,23 @@ fn generation_time_and_sizes() {
         println!("  {p}: {} bytes", api.v3(&p).map_or(0, |b| b.len()));
     }
 }
+
+/// Writes every document under `$OPENAPI_DUMP_DIR` (`v2.json`, `v3/index.json`,
+/// `v3/<key>.json`) for trying them with a real kubectl; does nothing when it is unset.
+#[test]
+#[ignore]
+fn dump_documents() {
+    let Some(dir) = std::env::var_os("OPENAPI_DUMP_DIR").map(PathBuf::from) else { return };
+    let write = |rel: &str, bytes: &[u8]| {
+        let path = dir.join(rel);
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent).unwrap_or_else(|e| panic!("{}: {e}", parent.display()));
+        }
+        std::fs::write(&path, bytes).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    };
+    write("v2.json", &API.v2());
+    write("v3/index.json", &API.v3_index());
+    for key in API.v3_paths() {
+        write(&format!("v3/{key}.json"), &API.v3(&key).unwrap_or_default());
+    }
+}
