@@ -18,6 +18,7 @@
 mod definitions;
 pub mod extensions;
 mod gvk;
+mod model;
 mod params;
 mod paths;
 mod refs;

@@ -1,7 +1,7 @@
 //! The swagger 2.0 document served at `/openapi/v2`.
 
 use super::definitions::V2_REF;
-use super::paths::{ApiDoc, Operation, PathItem};
+use super::model::{ApiDoc, Operation, PathItem};
 use serde_json::{json, Map, Value};
 
 /// The whole v2 document: every path of every document, and all definitions.

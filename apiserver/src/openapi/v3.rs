@@ -2,7 +2,7 @@
 //! and only the schemas they reference, transitively.
 
 use super::definitions::{names, V2_REF};
-use super::paths::{ApiDoc, Operation, PathItem, PATCH_TYPES};
+use super::model::{ApiDoc, Operation, PathItem, PATCH_TYPES};
 use super::refs;
 use serde_json::{json, Map, Value};
 use std::collections::BTreeSet;
@@ -140,10 +140,10 @@ fn convert(schema: &Value) -> Value {
         };
         out.insert(k.clone(), v);
     }
-    if out.len() > 1 {
-        if let Some(r) = out.remove("$ref") {
-            out.insert("allOf".into(), json!([{"$ref": r}]));
-        }
+    if out.len() > 1
+        && let Some(r) = out.remove("$ref")
+    {
+        out.insert("allOf".into(), json!([{"$ref": r}]));
     }
     Value::Object(out)
 }
