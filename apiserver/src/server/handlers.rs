@@ -72,7 +72,19 @@ async fn handle(state: &AppState, who: &Identity, req: Request) -> Result<Respon
         Route::GroupVersion(g, v) => discovery::api_resource_list(&g, &v).map(|d| json_response(StatusCode::OK, &d, output, &[])).ok_or(ApiError::NoRoute),
         Route::OpenApiV2 => Ok(bytes_response(OpenApi::global().v2(), "application/json")),
         Route::OpenApiV3(p) if p.is_empty() => Ok(bytes_response(OpenApi::global().v3_index(), "application/json")),
-        Route::OpenApiV3(p) => OpenApi::global().v3(&p).map(|b| bytes_response(b, "application/json")).ok_or(ApiError::NoRoute),
+        Route::OpenApiV3(p) => {
+            let api = OpenApi::global();
+            let body = api.v3(&p).ok_or(ApiError::NoRoute)?;
+            let hash = api.v3_hash(&p).unwrap_or_default();
+            let mut resp = bytes_response(body, "application/json");
+            if let Ok(etag) = HeaderValue::from_str(&format!("\"{hash}\"")) {
+                resp.headers_mut().insert(header::ETAG, etag);
+            }
+            // A URL carrying the current hash never changes (kubectl caches it forever).
+            let cache = if query.get("hash") == Some(&hash) { "public, immutable" } else { "no-cache, private" };
+            resp.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static(cache));
+            Ok(resp)
+        }
         Route::Resource(r) => resource(state, who, r, method, query, output, req).await,
         Route::Unknown => Err(ApiError::NoRoute),
     }
