@@ -5,16860 +5,3785 @@ use super::{Field, ListStrategy, Shape};
 
 /// Every definition with its fields, sorted by definition name; fields sorted by JSON name.
 pub(super) static DEFINITIONS: &[(&str, &[Field])] = &[
-    (
-        "io.k8s.api.admissionregistration.v1.AuditAnnotation",
-        &[
-            Field {
-                json: "key",
-                rust: "key",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "valueExpression",
-                rust: "value_expression",
-                shape: Shape::Scalar,
-            },
-        ],
-    ),
-    (
-        "io.k8s.api.admissionregistration.v1.ExpressionWarning",
-        &[
-            Field {
-                json: "fieldRef",
-                rust: "field_ref",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "warning",
-                rust: "warning",
-                shape: Shape::Scalar,
-            },
-        ],
-    ),
-    (
-        "io.k8s.api.admissionregistration.v1.MatchCondition",
-        &[
-            Field {
-                json: "expression",
-                rust: "expression",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "name",
-                rust: "name",
-                shape: Shape::Scalar,
-            },
-        ],
-    ),
-    (
-        "io.k8s.api.admissionregistration.v1.MatchResources",
-        &[
-            Field {
-                json: "excludeResourceRules",
-                rust: "exclude_resource_rules",
-                shape: Shape::List {
-                    item: Some("io.k8s.api.admissionregistration.v1.NamedRuleWithOperations"),
-                    strategy: ListStrategy::Atomic,
-                },
-            },
-            Field {
-                json: "matchPolicy",
-                rust: "match_policy",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "namespaceSelector",
-                rust: "namespace_selector",
-                shape: Shape::Object("io.k8s.apimachinery.pkg.apis.meta.v1.LabelSelector"),
-            },
-            Field {
-                json: "objectSelector",
-                rust: "object_selector",
-                shape: Shape::Object("io.k8s.apimachinery.pkg.apis.meta.v1.LabelSelector"),
-            },
-            Field {
-                json: "resourceRules",
-                rust: "resource_rules",
-                shape: Shape::List {
-                    item: Some("io.k8s.api.admissionregistration.v1.NamedRuleWithOperations"),
-                    strategy: ListStrategy::Atomic,
-                },
-            },
-        ],
-    ),
-    (
-        "io.k8s.api.admissionregistration.v1.MutatingWebhook",
-        &[
-            Field {
-                json: "admissionReviewVersions",
-                rust: "admission_review_versions",
-                shape: Shape::List {
-                    item: None,
-                    strategy: ListStrategy::Atomic,
-                },
-            },
-            Field {
-                json: "clientConfig",
-                rust: "client_config",
-                shape: Shape::Object("io.k8s.api.admissionregistration.v1.WebhookClientConfig"),
-            },
-            Field {
-                json: "failurePolicy",
-                rust: "failure_policy",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "matchConditions",
-                rust: "match_conditions",
-                shape: Shape::List {
-                    item: Some("io.k8s.api.admissionregistration.v1.MatchCondition"),
-                    strategy: ListStrategy::Map(&["name"]),
-                },
-            },
-            Field {
-                json: "matchPolicy",
-                rust: "match_policy",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "name",
-                rust: "name",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "namespaceSelector",
-                rust: "namespace_selector",
-                shape: Shape::Object("io.k8s.apimachinery.pkg.apis.meta.v1.LabelSelector"),
-            },
-            Field {
-                json: "objectSelector",
-                rust: "object_selector",
-                shape: Shape::Object("io.k8s.apimachinery.pkg.apis.meta.v1.LabelSelector"),
-            },
-            Field {
-                json: "reinvocationPolicy",
-                rust: "reinvocation_policy",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "rules",
-                rust: "rules",
-                shape: Shape::List {
-                    item: Some("io.k8s.api.admissionregistration.v1.RuleWithOperations"),
-                    strategy: ListStrategy::Atomic,
-                },
-            },
-            Field {
-                json: "sideEffects",
-                rust: "side_effects",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "timeoutSeconds",
-                rust: "timeout_seconds",
-                shape: Shape::Scalar,
-            },
-        ],
-    ),
-    (
-        "io.k8s.api.admissionregistration.v1.MutatingWebhookConfiguration",
-        &[
-            Field {
-                json: "metadata",
-                rust: "metadata",
-                shape: Shape::Object("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"),
-            },
-            Field {
-                json: "webhooks",
-                rust: "webhooks",
-                shape: Shape::List {
-                    item: Some("io.k8s.api.admissionregistration.v1.MutatingWebhook"),
-                    strategy: ListStrategy::Map(&["name"]),
-                },
-            },
-        ],
-    ),
-    (
-        "io.k8s.api.admissionregistration.v1.NamedRuleWithOperations",
-        &[
-            Field {
-                json: "apiGroups",
-                rust: "api_groups",
-                shape: Shape::List {
-                    item: None,
-                    strategy: ListStrategy::Atomic,
-                },
-            },
-            Field {
-                json: "apiVersions",
-                rust: "api_versions",
-                shape: Shape::List {
-                    item: None,
-                    strategy: ListStrategy::Atomic,
-                },
-            },
-            Field {
-                json: "operations",
-                rust: "operations",
-                shape: Shape::List {
-                    item: None,
-                    strategy: ListStrategy::Atomic,
-                },
-            },
-            Field {
-                json: "resourceNames",
-                rust: "resource_names",
-                shape: Shape::List {
-                    item: None,
-                    strategy: ListStrategy::Atomic,
-                },
-            },
-            Field {
-                json: "resources",
-                rust: "resources",
-                shape: Shape::List {
-                    item: None,
-                    strategy: ListStrategy::Atomic,
-                },
-            },
-            Field {
-                json: "scope",
-                rust: "scope",
-                shape: Shape::Scalar,
-            },
-        ],
-    ),
-    (
-        "io.k8s.api.admissionregistration.v1.ParamKind",
-        &[
-            Field {
-                json: "apiVersion",
-                rust: "api_version",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "kind",
-                rust: "kind",
-                shape: Shape::Scalar,
-            },
-        ],
-    ),
-    (
-        "io.k8s.api.admissionregistration.v1.ParamRef",
-        &[
-            Field {
-                json: "name",
-                rust: "name",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "namespace",
-                rust: "namespace",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "parameterNotFoundAction",
-                rust: "parameter_not_found_action",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "selector",
-                rust: "selector",
-                shape: Shape::Object("io.k8s.apimachinery.pkg.apis.meta.v1.LabelSelector"),
-            },
-        ],
-    ),
-    (
-        "io.k8s.api.admissionregistration.v1.RuleWithOperations",
-        &[
-            Field {
-                json: "apiGroups",
-                rust: "api_groups",
-                shape: Shape::List {
-                    item: None,
-                    strategy: ListStrategy::Atomic,
-                },
-            },
-            Field {
-                json: "apiVersions",
-                rust: "api_versions",
-                shape: Shape::List {
-                    item: None,
-                    strategy: ListStrategy::Atomic,
-                },
-            },
-            Field {
-                json: "operations",
-                rust: "operations",
-                shape: Shape::List {
-                    item: None,
-                    strategy: ListStrategy::Atomic,
-                },
-            },
-            Field {
-                json: "resources",
-                rust: "resources",
-                shape: Shape::List {
-                    item: None,
-                    strategy: ListStrategy::Atomic,
-                },
-            },
-            Field {
-                json: "scope",
-                rust: "scope",
-                shape: Shape::Scalar,
-            },
-        ],
-    ),
-    (
-        "io.k8s.api.admissionregistration.v1.ServiceReference",
-        &[
-            Field {
-                json: "name",
-                rust: "name",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "namespace",
-                rust: "namespace",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "path",
-                rust: "path",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "port",
-                rust: "port",
-                shape: Shape::Scalar,
-            },
-        ],
-    ),
-    (
-        "io.k8s.api.admissionregistration.v1.TypeChecking",
-        &[Field {
-            json: "expressionWarnings",
-            rust: "expression_warnings",
-            shape: Shape::List {
-                item: Some("io.k8s.api.admissionregistration.v1.ExpressionWarning"),
-                strategy: ListStrategy::Atomic,
-            },
-        }],
-    ),
-    (
-        "io.k8s.api.admissionregistration.v1.ValidatingAdmissionPolicy",
-        &[
-            Field {
-                json: "metadata",
-                rust: "metadata",
-                shape: Shape::Object("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"),
-            },
-            Field {
-                json: "spec",
-                rust: "spec",
-                shape: Shape::Object(
-                    "io.k8s.api.admissionregistration.v1.ValidatingAdmissionPolicySpec",
-                ),
-            },
-            Field {
-                json: "status",
-                rust: "status",
-                shape: Shape::Object(
-                    "io.k8s.api.admissionregistration.v1.ValidatingAdmissionPolicyStatus",
-                ),
-            },
-        ],
-    ),
-    (
-        "io.k8s.api.admissionregistration.v1.ValidatingAdmissionPolicyBinding",
-        &[
-            Field {
-                json: "metadata",
-                rust: "metadata",
-                shape: Shape::Object("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"),
-            },
-            Field {
-                json: "spec",
-                rust: "spec",
-                shape: Shape::Object(
-                    "io.k8s.api.admissionregistration.v1.ValidatingAdmissionPolicyBindingSpec",
-                ),
-            },
-        ],
-    ),
-    (
-        "io.k8s.api.admissionregistration.v1.ValidatingAdmissionPolicyBindingSpec",
-        &[
-            Field {
-                json: "matchResources",
-                rust: "match_resources",
-                shape: Shape::Object("io.k8s.api.admissionregistration.v1.MatchResources"),
-            },
-            Field {
-                json: "paramRef",
-                rust: "param_ref",
-                shape: Shape::Object("io.k8s.api.admissionregistration.v1.ParamRef"),
-            },
-            Field {
-                json: "policyName",
-                rust: "policy_name",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "validationActions",
-                rust: "validation_actions",
-                shape: Shape::List {
-                    item: None,
-                    strategy: ListStrategy::Atomic,
-                },
-            },
-        ],
-    ),
-    (
-        "io.k8s.api.admissionregistration.v1.ValidatingAdmissionPolicySpec",
-        &[
-            Field {
-                json: "auditAnnotations",
-                rust: "audit_annotations",
-                shape: Shape::List {
-                    item: Some("io.k8s.api.admissionregistration.v1.AuditAnnotation"),
-                    strategy: ListStrategy::Atomic,
-                },
-            },
-            Field {
-                json: "failurePolicy",
-                rust: "failure_policy",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "matchConditions",
-                rust: "match_conditions",
-                shape: Shape::List {
-                    item: Some("io.k8s.api.admissionregistration.v1.MatchCondition"),
-                    strategy: ListStrategy::Map(&["name"]),
-                },
-            },
-            Field {
-                json: "matchConstraints",
-                rust: "match_constraints",
-                shape: Shape::Object("io.k8s.api.admissionregistration.v1.MatchResources"),
-            },
-            Field {
-                json: "paramKind",
-                rust: "param_kind",
-                shape: Shape::Object("io.k8s.api.admissionregistration.v1.ParamKind"),
-            },
-            Field {
-                json: "validations",
-                rust: "validations",
-                shape: Shape::List {
-                    item: Some("io.k8s.api.admissionregistration.v1.Validation"),
-                    strategy: ListStrategy::Atomic,
-                },
-            },
-            Field {
-                json: "variables",
-                rust: "variables",
-                shape: Shape::List {
-                    item: Some("io.k8s.api.admissionregistration.v1.Variable"),
-                    strategy: ListStrategy::Map(&["name"]),
-                },
-            },
-        ],
-    ),
-    (
-        "io.k8s.api.admissionregistration.v1.ValidatingAdmissionPolicyStatus",
-        &[
-            Field {
-                json: "conditions",
-                rust: "conditions",
-                shape: Shape::List {
-                    item: Some("io.k8s.apimachinery.pkg.apis.meta.v1.Condition"),
-                    strategy: ListStrategy::Atomic,
-                },
-            },
-            Field {
-                json: "observedGeneration",
-                rust: "observed_generation",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "typeChecking",
-                rust: "type_checking",
-                shape: Shape::Object("io.k8s.api.admissionregistration.v1.TypeChecking"),
-            },
-        ],
-    ),
-    (
-        "io.k8s.api.admissionregistration.v1.ValidatingWebhook",
-        &[
-            Field {
-                json: "admissionReviewVersions",
-                rust: "admission_review_versions",
-                shape: Shape::List {
-                    item: None,
-                    strategy: ListStrategy::Atomic,
-                },
-            },
-            Field {
-                json: "clientConfig",
-                rust: "client_config",
-                shape: Shape::Object("io.k8s.api.admissionregistration.v1.WebhookClientConfig"),
-            },
-            Field {
-                json: "failurePolicy",
-                rust: "failure_policy",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "matchConditions",
-                rust: "match_conditions",
-                shape: Shape::List {
-                    item: Some("io.k8s.api.admissionregistration.v1.MatchCondition"),
-                    strategy: ListStrategy::Map(&["name"]),
-                },
-            },
-            Field {
-                json: "matchPolicy",
-                rust: "match_policy",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "name",
-                rust: "name",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "namespaceSelector",
-                rust: "namespace_selector",
-                shape: Shape::Object("io.k8s.apimachinery.pkg.apis.meta.v1.LabelSelector"),
-            },
-            Field {
-                json: "objectSelector",
-                rust: "object_selector",
-                shape: Shape::Object("io.k8s.apimachinery.pkg.apis.meta.v1.LabelSelector"),
-            },
-            Field {
-                json: "rules",
-                rust: "rules",
-                shape: Shape::List {
-                    item: Some("io.k8s.api.admissionregistration.v1.RuleWithOperations"),
-                    strategy: ListStrategy::Atomic,
-                },
-            },
-            Field {
-                json: "sideEffects",
-                rust: "side_effects",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "timeoutSeconds",
-                rust: "timeout_seconds",
-                shape: Shape::Scalar,
-            },
-        ],
-    ),
-    (
-        "io.k8s.api.admissionregistration.v1.ValidatingWebhookConfiguration",
-        &[
-            Field {
-                json: "metadata",
-                rust: "metadata",
-                shape: Shape::Object("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"),
-            },
-            Field {
-                json: "webhooks",
-                rust: "webhooks",
-                shape: Shape::List {
-                    item: Some("io.k8s.api.admissionregistration.v1.ValidatingWebhook"),
-                    strategy: ListStrategy::Map(&["name"]),
-                },
-            },
-        ],
-    ),
-    (
-        "io.k8s.api.admissionregistration.v1.Validation",
-        &[
-            Field {
-                json: "expression",
-                rust: "expression",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "message",
-                rust: "message",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "messageExpression",
-                rust: "message_expression",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "reason",
-                rust: "reason",
-                shape: Shape::Scalar,
-            },
-        ],
-    ),
-    (
-        "io.k8s.api.admissionregistration.v1.Variable",
-        &[
-            Field {
-                json: "expression",
-                rust: "expression",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "name",
-                rust: "name",
-                shape: Shape::Scalar,
-            },
-        ],
-    ),
-    (
-        "io.k8s.api.admissionregistration.v1.WebhookClientConfig",
-        &[
-            Field {
-                json: "caBundle",
-                rust: "ca_bundle",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "service",
-                rust: "service",
-                shape: Shape::Object("io.k8s.api.admissionregistration.v1.ServiceReference"),
-            },
-            Field {
-                json: "url",
-                rust: "url",
-                shape: Shape::Scalar,
-            },
-        ],
-    ),
-    (
-        "io.k8s.api.admissionregistration.v1alpha1.ApplyConfiguration",
-        &[Field {
-            json: "expression",
-            rust: "expression",
-            shape: Shape::Scalar,
-        }],
-    ),
-    (
-        "io.k8s.api.admissionregistration.v1alpha1.JSONPatch",
-        &[Field {
-            json: "expression",
-            rust: "expression",
-            shape: Shape::Scalar,
-        }],
-    ),
-    (
-        "io.k8s.api.admissionregistration.v1alpha1.MatchCondition",
-        &[
-            Field {
-                json: "expression",
-                rust: "expression",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "name",
-                rust: "name",
-                shape: Shape::Scalar,
-            },
-        ],
-    ),
-    (
-        "io.k8s.api.admissionregistration.v1alpha1.MatchResources",
-        &[
-            Field {
-                json: "excludeResourceRules",
-                rust: "exclude_resource_rules",
-                shape: Shape::List {
-                    item: Some("io.k8s.api.admissionregistration.v1alpha1.NamedRuleWithOperations"),
-                    strategy: ListStrategy::Atomic,
-                },
-            },
-            Field {
-                json: "matchPolicy",
-                rust: "match_policy",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "namespaceSelector",
-                rust: "namespace_selector",
-                shape: Shape::Object("io.k8s.apimachinery.pkg.apis.meta.v1.LabelSelector"),
-            },
-            Field {
-                json: "objectSelector",
-                rust: "object_selector",
-                shape: Shape::Object("io.k8s.apimachinery.pkg.apis.meta.v1.LabelSelector"),
-            },
-            Field {
-                json: "resourceRules",
-                rust: "resource_rules",
-                shape: Shape::List {
-                    item: Some("io.k8s.api.admissionregistration.v1alpha1.NamedRuleWithOperations"),
-                    strategy: ListStrategy::Atomic,
-                },
-            },
-        ],
-    ),
-    (
-        "io.k8s.api.admissionregistration.v1alpha1.MutatingAdmissionPolicy",
-        &[
-            Field {
-                json: "metadata",
-                rust: "metadata",
-                shape: Shape::Object("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"),
-            },
-            Field {
-                json: "spec",
-                rust: "spec",
-                shape: Shape::Object(
-                    "io.k8s.api.admissionregistration.v1alpha1.MutatingAdmissionPolicySpec",
-                ),
-            },
-        ],
-    ),
-    (
-        "io.k8s.api.admissionregistration.v1alpha1.MutatingAdmissionPolicyBinding",
-        &[
-            Field {
-                json: "metadata",
-                rust: "metadata",
-                shape: Shape::Object("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"),
-            },
-            Field {
-                json: "spec",
-                rust: "spec",
-                shape: Shape::Object(
-                    "io.k8s.api.admissionregistration.v1alpha1.MutatingAdmissionPolicyBindingSpec",
-                ),
-            },
-        ],
-    ),
-    (
-        "io.k8s.api.admissionregistration.v1alpha1.MutatingAdmissionPolicyBindingSpec",
-        &[
-            Field {
-                json: "matchResources",
-                rust: "match_resources",
-                shape: Shape::Object("io.k8s.api.admissionregistration.v1alpha1.MatchResources"),
-            },
-            Field {
-                json: "paramRef",
-                rust: "param_ref",
-                shape: Shape::Object("io.k8s.api.admissionregistration.v1alpha1.ParamRef"),
-            },
-            Field {
-                json: "policyName",
-                rust: "policy_name",
-                shape: Shape::Scalar,
-            },
-        ],
-    ),
-    (
-        "io.k8s.api.admissionregistration.v1alpha1.MutatingAdmissionPolicySpec",
-        &[
-            Field {
-                json: "failurePolicy",
-                rust: "failure_policy",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "matchConditions",
-                rust: "match_conditions",
-                shape: Shape::List {
-                    item: Some("io.k8s.api.admissionregistration.v1alpha1.MatchCondition"),
-                    strategy: ListStrategy::Map(&["name"]),
-                },
-            },
-            Field {
-                json: "matchConstraints",
-                rust: "match_constraints",
-                shape: Shape::Object("io.k8s.api.admissionregistration.v1alpha1.MatchResources"),
-            },
-            Field {
-                json: "mutations",
-                rust: "mutations",
-                shape: Shape::List {
-                    item: Some("io.k8s.api.admissionregistration.v1alpha1.Mutation"),
-                    strategy: ListStrategy::Atomic,
-                },
-            },
-            Field {
-                json: "paramKind",
-                rust: "param_kind",
-                shape: Shape::Object("io.k8s.api.admissionregistration.v1alpha1.ParamKind"),
-            },
-            Field {
-                json: "reinvocationPolicy",
-                rust: "reinvocation_policy",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "variables",
-                rust: "variables",
-                shape: Shape::List {
-                    item: Some("io.k8s.api.admissionregistration.v1alpha1.Variable"),
-                    strategy: ListStrategy::Atomic,
-                },
-            },
-        ],
-    ),
-    (
-        "io.k8s.api.admissionregistration.v1alpha1.Mutation",
-        &[
-            Field {
-                json: "applyConfiguration",
-                rust: "apply_configuration",
-                shape: Shape::Object(
-                    "io.k8s.api.admissionregistration.v1alpha1.ApplyConfiguration",
-                ),
-            },
-            Field {
-                json: "jsonPatch",
-                rust: "json_patch",
-                shape: Shape::Object("io.k8s.api.admissionregistration.v1alpha1.JSONPatch"),
-            },
-            Field {
-                json: "patchType",
-                rust: "patch_type",
-                shape: Shape::Scalar,
-            },
-        ],
-    ),
-    (
-        "io.k8s.api.admissionregistration.v1alpha1.NamedRuleWithOperations",
-        &[
-            Field {
-                json: "apiGroups",
-                rust: "api_groups",
-                shape: Shape::List {
-                    item: None,
-                    strategy: ListStrategy::Atomic,
-                },
-            },
-            Field {
-                json: "apiVersions",
-                rust: "api_versions",
-                shape: Shape::List {
-                    item: None,
-                    strategy: ListStrategy::Atomic,
-                },
-            },
-            Field {
-                json: "operations",
-                rust: "operations",
-                shape: Shape::List {
-                    item: None,
-                    strategy: ListStrategy::Atomic,
-                },
-            },
-            Field {
-                json: "resourceNames",
-                rust: "resource_names",
-                shape: Shape::List {
-                    item: None,
-                    strategy: ListStrategy::Atomic,
-                },
-            },
-            Field {
-                json: "resources",
-                rust: "resources",
-                shape: Shape::List {
-                    item: None,
-                    strategy: ListStrategy::Atomic,
-                },
-            },
-            Field {
-                json: "scope",
-                rust: "scope",
-                shape: Shape::Scalar,
-            },
-        ],
-    ),
-    (
-        "io.k8s.api.admissionregistration.v1alpha1.ParamKind",
-        &[
-            Field {
-                json: "apiVersion",
-                rust: "api_version",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "kind",
-                rust: "kind",
-                shape: Shape::Scalar,
-            },
-        ],
-    ),
-    (
-        "io.k8s.api.admissionregistration.v1alpha1.ParamRef",
-        &[
-            Field {
-                json: "name",
-                rust: "name",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "namespace",
-                rust: "namespace",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "parameterNotFoundAction",
-                rust: "parameter_not_found_action",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "selector",
-                rust: "selector",
-                shape: Shape::Object("io.k8s.apimachinery.pkg.apis.meta.v1.LabelSelector"),
-            },
-        ],
-    ),
-    (
-        "io.k8s.api.admissionregistration.v1alpha1.Variable",
-        &[
-            Field {
-                json: "expression",
-                rust: "expression",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "name",
-                rust: "name",
-                shape: Shape::Scalar,
-            },
-        ],
-    ),
-    (
-        "io.k8s.api.admissionregistration.v1beta1.ApplyConfiguration",
-        &[Field {
-            json: "expression",
-            rust: "expression",
-            shape: Shape::Scalar,
-        }],
-    ),
-    (
-        "io.k8s.api.admissionregistration.v1beta1.JSONPatch",
-        &[Field {
-            json: "expression",
-            rust: "expression",
-            shape: Shape::Scalar,
-        }],
-    ),
-    (
-        "io.k8s.api.admissionregistration.v1beta1.MatchCondition",
-        &[
-            Field {
-                json: "expression",
-                rust: "expression",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "name",
-                rust: "name",
-                shape: Shape::Scalar,
-            },
-        ],
-    ),
-    (
-        "io.k8s.api.admissionregistration.v1beta1.MatchResources",
-        &[
-            Field {
-                json: "excludeResourceRules",
-                rust: "exclude_resource_rules",
-                shape: Shape::List {
-                    item: Some("io.k8s.api.admissionregistration.v1beta1.NamedRuleWithOperations"),
-                    strategy: ListStrategy::Atomic,
-                },
-            },
-            Field {
-                json: "matchPolicy",
-                rust: "match_policy",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "namespaceSelector",
-                rust: "namespace_selector",
-                shape: Shape::Object("io.k8s.apimachinery.pkg.apis.meta.v1.LabelSelector"),
-            },
-            Field {
-                json: "objectSelector",
-                rust: "object_selector",
-                shape: Shape::Object("io.k8s.apimachinery.pkg.apis.meta.v1.LabelSelector"),
-            },
-            Field {
-                json: "resourceRules",
-                rust: "resource_rules",
-                shape: Shape::List {
-                    item: Some("io.k8s.api.admissionregistration.v1beta1.NamedRuleWithOperations"),
-                    strategy: ListStrategy::Atomic,
-                },
-            },
-        ],
-    ),
-    (
-        "io.k8s.api.admissionregistration.v1beta1.MutatingAdmissionPolicy",
-        &[
-            Field {
-                json: "metadata",
-                rust: "metadata",
-                shape: Shape::Object("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"),
-            },
-            Field {
-                json: "spec",
-                rust: "spec",
-                shape: Shape::Object(
-                    "io.k8s.api.admissionregistration.v1beta1.MutatingAdmissionPolicySpec",
-                ),
-            },
-        ],
-    ),
-    (
-        "io.k8s.api.admissionregistration.v1beta1.MutatingAdmissionPolicyBinding",
-        &[
-            Field {
-                json: "metadata",
-                rust: "metadata",
-                shape: Shape::Object("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"),
-            },
-            Field {
-                json: "spec",
-                rust: "spec",
-                shape: Shape::Object(
-                    "io.k8s.api.admissionregistration.v1beta1.MutatingAdmissionPolicyBindingSpec",
-                ),
-            },
-        ],
-    ),
-    (
-        "io.k8s.api.admissionregistration.v1beta1.MutatingAdmissionPolicyBindingSpec",
-        &[
-            Field {
-                json: "matchResources",
-                rust: "match_resources",
-                shape: Shape::Object("io.k8s.api.admissionregistration.v1beta1.MatchResources"),
-            },
-            Field {
-                json: "paramRef",
-                rust: "param_ref",
-                shape: Shape::Object("io.k8s.api.admissionregistration.v1beta1.ParamRef"),
-            },
-            Field {
-                json: "policyName",
-                rust: "policy_name",
-                shape: Shape::Scalar,
-            },
-        ],
-    ),
-    (
-        "io.k8s.api.admissionregistration.v1beta1.MutatingAdmissionPolicySpec",
-        &[
-            Field {
-                json: "failurePolicy",
-                rust: "failure_policy",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "matchConditions",
-                rust: "match_conditions",
-                shape: Shape::List {
-                    item: Some("io.k8s.api.admissionregistration.v1beta1.MatchCondition"),
-                    strategy: ListStrategy::Map(&["name"]),
-                },
-            },
-            Field {
-                json: "matchConstraints",
-                rust: "match_constraints",
-                shape: Shape::Object("io.k8s.api.admissionregistration.v1beta1.MatchResources"),
-            },
-            Field {
-                json: "mutations",
-                rust: "mutations",
-                shape: Shape::List {
-                    item: Some("io.k8s.api.admissionregistration.v1beta1.Mutation"),
-                    strategy: ListStrategy::Atomic,
-                },
-            },
-            Field {
-                json: "paramKind",
-                rust: "param_kind",
-                shape: Shape::Object("io.k8s.api.admissionregistration.v1beta1.ParamKind"),
-            },
-            Field {
-                json: "reinvocationPolicy",
-                rust: "reinvocation_policy",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "variables",
-                rust: "variables",
-                shape: Shape::List {
-                    item: Some("io.k8s.api.admissionregistration.v1beta1.Variable"),
-                    strategy: ListStrategy::Atomic,
-                },
-            },
-        ],
-    ),
-    (
-        "io.k8s.api.admissionregistration.v1beta1.Mutation",
-        &[
-            Field {
-                json: "applyConfiguration",
-                rust: "apply_configuration",
-                shape: Shape::Object("io.k8s.api.admissionregistration.v1beta1.ApplyConfiguration"),
-            },
-            Field {
-                json: "jsonPatch",
-                rust: "json_patch",
-                shape: Shape::Object("io.k8s.api.admissionregistration.v1beta1.JSONPatch"),
-            },
-            Field {
-                json: "patchType",
-                rust: "patch_type",
-                shape: Shape::Scalar,
-            },
-        ],
-    ),
-    (
-        "io.k8s.api.admissionregistration.v1beta1.NamedRuleWithOperations",
-        &[
-            Field {
-                json: "apiGroups",
-                rust: "api_groups",
-                shape: Shape::List {
-                    item: None,
-                    strategy: ListStrategy::Atomic,
-                },
-            },
-            Field {
-                json: "apiVersions",
-                rust: "api_versions",
-                shape: Shape::List {
-                    item: None,
-                    strategy: ListStrategy::Atomic,
-                },
-            },
-            Field {
-                json: "operations",
-                rust: "operations",
-                shape: Shape::List {
-                    item: None,
-                    strategy: ListStrategy::Atomic,
-                },
-            },
-            Field {
-                json: "resourceNames",
-                rust: "resource_names",
-                shape: Shape::List {
-                    item: None,
-                    strategy: ListStrategy::Atomic,
-                },
-            },
-            Field {
-                json: "resources",
-                rust: "resources",
-                shape: Shape::List {
-                    item: None,
-                    strategy: ListStrategy::Atomic,
-                },
-            },
-            Field {
-                json: "scope",
-                rust: "scope",
-                shape: Shape::Scalar,
-            },
-        ],
-    ),
-    (
-        "io.k8s.api.admissionregistration.v1beta1.ParamKind",
-        &[
-            Field {
-                json: "apiVersion",
-                rust: "api_version",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "kind",
-                rust: "kind",
-                shape: Shape::Scalar,
-            },
-        ],
-    ),
-    (
-        "io.k8s.api.admissionregistration.v1beta1.ParamRef",
-        &[
-            Field {
-                json: "name",
-                rust: "name",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "namespace",
-                rust: "namespace",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "parameterNotFoundAction",
-                rust: "parameter_not_found_action",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "selector",
-                rust: "selector",
-                shape: Shape::Object("io.k8s.apimachinery.pkg.apis.meta.v1.LabelSelector"),
-            },
-        ],
-    ),
-    (
-        "io.k8s.api.admissionregistration.v1beta1.Variable",
-        &[
-            Field {
-                json: "expression",
-                rust: "expression",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "name",
-                rust: "name",
-                shape: Shape::Scalar,
-            },
-        ],
-    ),
-    (
-        "io.k8s.api.apiserverinternal.v1alpha1.ServerStorageVersion",
-        &[
-            Field {
-                json: "apiServerID",
-                rust: "api_server_id",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "decodableVersions",
-                rust: "decodable_versions",
-                shape: Shape::List {
-                    item: None,
-                    strategy: ListStrategy::Atomic,
-                },
-            },
-            Field {
-                json: "encodingVersion",
-                rust: "encoding_version",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "servedVersions",
-                rust: "served_versions",
-                shape: Shape::List {
-                    item: None,
-                    strategy: ListStrategy::Atomic,
-                },
-            },
-        ],
-    ),
-    (
-        "io.k8s.api.apiserverinternal.v1alpha1.StorageVersion",
-        &[
-            Field {
-                json: "metadata",
-                rust: "metadata",
-                shape: Shape::Object("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"),
-            },
-            Field {
-                json: "spec",
-                rust: "spec",
-                shape: Shape::Any,
-            },
-            Field {
-                json: "status",
-                rust: "status",
-                shape: Shape::Object("io.k8s.api.apiserverinternal.v1alpha1.StorageVersionStatus"),
-            },
-        ],
-    ),
-    (
-        "io.k8s.api.apiserverinternal.v1alpha1.StorageVersionCondition",
-        &[
-            Field {
-                json: "lastTransitionTime",
-                rust: "last_transition_time",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "message",
-                rust: "message",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "observedGeneration",
-                rust: "observed_generation",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "reason",
-                rust: "reason",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "status",
-                rust: "status",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "type",
-                rust: "type_",
-                shape: Shape::Scalar,
-            },
-        ],
-    ),
-    (
-        "io.k8s.api.apiserverinternal.v1alpha1.StorageVersionSpec",
-        &[],
-    ),
-    (
-        "io.k8s.api.apiserverinternal.v1alpha1.StorageVersionStatus",
-        &[
-            Field {
-                json: "commonEncodingVersion",
-                rust: "common_encoding_version",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "conditions",
-                rust: "conditions",
-                shape: Shape::List {
-                    item: Some("io.k8s.api.apiserverinternal.v1alpha1.StorageVersionCondition"),
-                    strategy: ListStrategy::Atomic,
-                },
-            },
-            Field {
-                json: "storageVersions",
-                rust: "storage_versions",
-                shape: Shape::List {
-                    item: Some("io.k8s.api.apiserverinternal.v1alpha1.ServerStorageVersion"),
-                    strategy: ListStrategy::Atomic,
-                },
-            },
-        ],
-    ),
-    (
-        "io.k8s.api.apps.v1.ControllerRevision",
-        &[
-            Field {
-                json: "data",
-                rust: "data",
-                shape: Shape::Any,
-            },
-            Field {
-                json: "metadata",
-                rust: "metadata",
-                shape: Shape::Object("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"),
-            },
-            Field {
-                json: "revision",
-                rust: "revision",
-                shape: Shape::Scalar,
-            },
-        ],
-    ),
-    (
-        "io.k8s.api.apps.v1.DaemonSet",
-        &[
-            Field {
-                json: "metadata",
-                rust: "metadata",
-                shape: Shape::Object("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"),
-            },
-            Field {
-                json: "spec",
-                rust: "spec",
-                shape: Shape::Object("io.k8s.api.apps.v1.DaemonSetSpec"),
-            },
-            Field {
-                json: "status",
-                rust: "status",
-                shape: Shape::Object("io.k8s.api.apps.v1.DaemonSetStatus"),
-            },
-        ],
-    ),
-    (
-        "io.k8s.api.apps.v1.DaemonSetCondition",
-        &[
-            Field {
-                json: "lastTransitionTime",
-                rust: "last_transition_time",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "message",
-                rust: "message",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "reason",
-                rust: "reason",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "status",
-                rust: "status",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "type",
-                rust: "type_",
-                shape: Shape::Scalar,
-            },
-        ],
-    ),
-    (
-        "io.k8s.api.apps.v1.DaemonSetSpec",
-        &[
-            Field {
-                json: "minReadySeconds",
-                rust: "min_ready_seconds",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "revisionHistoryLimit",
-                rust: "revision_history_limit",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "selector",
-                rust: "selector",
-                shape: Shape::Object("io.k8s.apimachinery.pkg.apis.meta.v1.LabelSelector"),
-            },
-            Field {
-                json: "template",
-                rust: "template",
-                shape: Shape::Object("io.k8s.api.core.v1.PodTemplateSpec"),
-            },
-            Field {
-                json: "updateStrategy",
-                rust: "update_strategy",
-                shape: Shape::Object("io.k8s.api.apps.v1.DaemonSetUpdateStrategy"),
-            },
-        ],
-    ),
-    (
-        "io.k8s.api.apps.v1.DaemonSetStatus",
-        &[
-            Field {
-                json: "collisionCount",
-                rust: "collision_count",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "conditions",
-                rust: "conditions",
-                shape: Shape::List {
-                    item: Some("io.k8s.api.apps.v1.DaemonSetCondition"),
-                    strategy: ListStrategy::Map(&["type"]),
-                },
-            },
-            Field {
-                json: "currentNumberScheduled",
-                rust: "current_number_scheduled",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "desiredNumberScheduled",
-                rust: "desired_number_scheduled",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "numberAvailable",
-                rust: "number_available",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "numberMisscheduled",
-                rust: "number_misscheduled",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "numberReady",
-                rust: "number_ready",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "numberUnavailable",
-                rust: "number_unavailable",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "observedGeneration",
-                rust: "observed_generation",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "updatedNumberScheduled",
-                rust: "updated_number_scheduled",
-                shape: Shape::Scalar,
-            },
-        ],
-    ),
-    (
-        "io.k8s.api.apps.v1.DaemonSetUpdateStrategy",
-        &[
-            Field {
-                json: "rollingUpdate",
-                rust: "rolling_update",
-                shape: Shape::Object("io.k8s.api.apps.v1.RollingUpdateDaemonSet"),
-            },
-            Field {
-                json: "type",
-                rust: "type_",
-                shape: Shape::Scalar,
-            },
-        ],
-    ),
-    (
-        "io.k8s.api.apps.v1.Deployment",
-        &[
-            Field {
-                json: "metadata",
-                rust: "metadata",
-                shape: Shape::Object("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"),
-            },
-            Field {
-                json: "spec",
-                rust: "spec",
-                shape: Shape::Object("io.k8s.api.apps.v1.DeploymentSpec"),
-            },
-            Field {
-                json: "status",
-                rust: "status",
-                shape: Shape::Object("io.k8s.api.apps.v1.DeploymentStatus"),
-            },
-        ],
-    ),
-    (
-        "io.k8s.api.apps.v1.DeploymentCondition",
-        &[
-            Field {
-                json: "lastTransitionTime",
-                rust: "last_transition_time",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "lastUpdateTime",
-                rust: "last_update_time",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "message",
-                rust: "message",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "reason",
-                rust: "reason",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "status",
-                rust: "status",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "type",
-                rust: "type_",
-                shape: Shape::Scalar,
-            },
-        ],
-    ),
-    (
-        "io.k8s.api.apps.v1.DeploymentSpec",
-        &[
-            Field {
-                json: "minReadySeconds",
-                rust: "min_ready_seconds",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "paused",
-                rust: "paused",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "progressDeadlineSeconds",
-                rust: "progress_deadline_seconds",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "replicas",
-                rust: "replicas",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "revisionHistoryLimit",
-                rust: "revision_history_limit",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "selector",
-                rust: "selector",
-                shape: Shape::Object("io.k8s.apimachinery.pkg.apis.meta.v1.LabelSelector"),
-            },
-            Field {
-                json: "strategy",
-                rust: "strategy",
-                shape: Shape::Object("io.k8s.api.apps.v1.DeploymentStrategy"),
-            },
-            Field {
-                json: "template",
-                rust: "template",
-                shape: Shape::Object("io.k8s.api.core.v1.PodTemplateSpec"),
-            },
-        ],
-    ),
-    (
-        "io.k8s.api.apps.v1.DeploymentStatus",
-        &[
-            Field {
-                json: "availableReplicas",
-                rust: "available_replicas",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "collisionCount",
-                rust: "collision_count",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "conditions",
-                rust: "conditions",
-                shape: Shape::List {
-                    item: Some("io.k8s.api.apps.v1.DeploymentCondition"),
-                    strategy: ListStrategy::Map(&["type"]),
-                },
-            },
-            Field {
-                json: "observedGeneration",
-                rust: "observed_generation",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "readyReplicas",
-                rust: "ready_replicas",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "replicas",
-                rust: "replicas",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "terminatingReplicas",
-                rust: "terminating_replicas",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "unavailableReplicas",
-                rust: "unavailable_replicas",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "updatedReplicas",
-                rust: "updated_replicas",
-                shape: Shape::Scalar,
-            },
-        ],
-    ),
-    (
-        "io.k8s.api.apps.v1.DeploymentStrategy",
-        &[
-            Field {
-                json: "rollingUpdate",
-                rust: "rolling_update",
-                shape: Shape::Object("io.k8s.api.apps.v1.RollingUpdateDeployment"),
-            },
-            Field {
-                json: "type",
-                rust: "type_",
-                shape: Shape::Scalar,
-            },
-        ],
-    ),
-    (
-        "io.k8s.api.apps.v1.ReplicaSet",
-        &[
-            Field {
-                json: "metadata",
-                rust: "metadata",
-                shape: Shape::Object("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"),
-            },
-            Field {
-                json: "spec",
-                rust: "spec",
-                shape: Shape::Object("io.k8s.api.apps.v1.ReplicaSetSpec"),
-            },
-            Field {
-                json: "status",
-                rust: "status",
-                shape: Shape::Object("io.k8s.api.apps.v1.ReplicaSetStatus"),
-            },
-        ],
-    ),
-    (
-        "io.k8s.api.apps.v1.ReplicaSetCondition",
-        &[
-            Field {
-                json: "lastTransitionTime",
-                rust: "last_transition_time",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "message",
-                rust: "message",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "reason",
-                rust: "reason",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "status",
-                rust: "status",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "type",
-                rust: "type_",
-                shape: Shape::Scalar,
-            },
-        ],
-    ),
-    (
-        "io.k8s.api.apps.v1.ReplicaSetSpec",
-        &[
-            Field {
-                json: "minReadySeconds",
-                rust: "min_ready_seconds",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "replicas",
-                rust: "replicas",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "selector",
-                rust: "selector",
-                shape: Shape::Object("io.k8s.apimachinery.pkg.apis.meta.v1.LabelSelector"),
-            },
-            Field {
-                json: "template",
-                rust: "template",
-                shape: Shape::Object("io.k8s.api.core.v1.PodTemplateSpec"),
-            },
-        ],
-    ),
-    (
-        "io.k8s.api.apps.v1.ReplicaSetStatus",
-        &[
-            Field {
-                json: "availableReplicas",
-                rust: "available_replicas",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "conditions",
-                rust: "conditions",
-                shape: Shape::List {
-                    item: Some("io.k8s.api.apps.v1.ReplicaSetCondition"),
-                    strategy: ListStrategy::Map(&["type"]),
-                },
-            },
-            Field {
-                json: "fullyLabeledReplicas",
-                rust: "fully_labeled_replicas",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "observedGeneration",
-                rust: "observed_generation",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "readyReplicas",
-                rust: "ready_replicas",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "replicas",
-                rust: "replicas",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "terminatingReplicas",
-                rust: "terminating_replicas",
-                shape: Shape::Scalar,
-            },
-        ],
-    ),
-    (
-        "io.k8s.api.apps.v1.RollingUpdateDaemonSet",
-        &[
-            Field {
-                json: "maxSurge",
-                rust: "max_surge",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "maxUnavailable",
-                rust: "max_unavailable",
-                shape: Shape::Scalar,
-            },
-        ],
-    ),
-    (
-        "io.k8s.api.apps.v1.RollingUpdateDeployment",
-        &[
-            Field {
-                json: "maxSurge",
-                rust: "max_surge",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "maxUnavailable",
-                rust: "max_unavailable",
-                shape: Shape::Scalar,
-            },
-        ],
-    ),
-    (
-        "io.k8s.api.apps.v1.RollingUpdateStatefulSetStrategy",
-        &[
-            Field {
-                json: "maxUnavailable",
-                rust: "max_unavailable",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "partition",
-                rust: "partition",
-                shape: Shape::Scalar,
-            },
-        ],
-    ),
-    (
-        "io.k8s.api.apps.v1.StatefulSet",
-        &[
-            Field {
-                json: "metadata",
-                rust: "metadata",
-                shape: Shape::Object("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"),
-            },
-            Field {
-                json: "spec",
-                rust: "spec",
-                shape: Shape::Object("io.k8s.api.apps.v1.StatefulSetSpec"),
-            },
-            Field {
-                json: "status",
-                rust: "status",
-                shape: Shape::Object("io.k8s.api.apps.v1.StatefulSetStatus"),
-            },
-        ],
-    ),
-    (
-        "io.k8s.api.apps.v1.StatefulSetCondition",
-        &[
-            Field {
-                json: "lastTransitionTime",
-                rust: "last_transition_time",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "message",
-                rust: "message",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "reason",
-                rust: "reason",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "status",
-                rust: "status",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "type",
-                rust: "type_",
-                shape: Shape::Scalar,
-            },
-        ],
-    ),
-    (
-        "io.k8s.api.apps.v1.StatefulSetOrdinals",
-        &[Field {
-            json: "start",
-            rust: "start",
-            shape: Shape::Scalar,
-        }],
-    ),
-    (
-        "io.k8s.api.apps.v1.StatefulSetPersistentVolumeClaimRetentionPolicy",
-        &[
-            Field {
-                json: "whenDeleted",
-                rust: "when_deleted",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "whenScaled",
-                rust: "when_scaled",
-                shape: Shape::Scalar,
-            },
-        ],
-    ),
-    (
-        "io.k8s.api.apps.v1.StatefulSetSpec",
-        &[
-            Field {
-                json: "minReadySeconds",
-                rust: "min_ready_seconds",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "ordinals",
-                rust: "ordinals",
-                shape: Shape::Object("io.k8s.api.apps.v1.StatefulSetOrdinals"),
-            },
-            Field {
-                json: "persistentVolumeClaimRetentionPolicy",
-                rust: "persistent_volume_claim_retention_policy",
-                shape: Shape::Object(
-                    "io.k8s.api.apps.v1.StatefulSetPersistentVolumeClaimRetentionPolicy",
-                ),
-            },
-            Field {
-                json: "podManagementPolicy",
-                rust: "pod_management_policy",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "replicas",
-                rust: "replicas",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "revisionHistoryLimit",
-                rust: "revision_history_limit",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "selector",
-                rust: "selector",
-                shape: Shape::Object("io.k8s.apimachinery.pkg.apis.meta.v1.LabelSelector"),
-            },
-            Field {
-                json: "serviceName",
-                rust: "service_name",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "template",
-                rust: "template",
-                shape: Shape::Object("io.k8s.api.core.v1.PodTemplateSpec"),
-            },
-            Field {
-                json: "updateStrategy",
-                rust: "update_strategy",
-                shape: Shape::Object("io.k8s.api.apps.v1.StatefulSetUpdateStrategy"),
-            },
-            Field {
-                json: "volumeClaimTemplates",
-                rust: "volume_claim_templates",
-                shape: Shape::List {
-                    item: Some("io.k8s.api.core.v1.PersistentVolumeClaim"),
-                    strategy: ListStrategy::Atomic,
-                },
-            },
-        ],
-    ),
-    (
-        "io.k8s.api.apps.v1.StatefulSetStatus",
-        &[
-            Field {
-                json: "availableReplicas",
-                rust: "available_replicas",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "collisionCount",
-                rust: "collision_count",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "conditions",
-                rust: "conditions",
-                shape: Shape::List {
-                    item: Some("io.k8s.api.apps.v1.StatefulSetCondition"),
-                    strategy: ListStrategy::Map(&["type"]),
-                },
-            },
-            Field {
-                json: "currentReplicas",
-                rust: "current_replicas",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "currentRevision",
-                rust: "current_revision",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "observedGeneration",
-                rust: "observed_generation",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "readyReplicas",
-                rust: "ready_replicas",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "replicas",
-                rust: "replicas",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "updateRevision",
-                rust: "update_revision",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "updatedReplicas",
-                rust: "updated_replicas",
-                shape: Shape::Scalar,
-            },
-        ],
-    ),
-    (
-        "io.k8s.api.apps.v1.StatefulSetUpdateStrategy",
-        &[
-            Field {
-                json: "rollingUpdate",
-                rust: "rolling_update",
-                shape: Shape::Object("io.k8s.api.apps.v1.RollingUpdateStatefulSetStrategy"),
-            },
-            Field {
-                json: "type",
-                rust: "type_",
-                shape: Shape::Scalar,
-            },
-        ],
-    ),
-    (
-        "io.k8s.api.authentication.v1.BoundObjectReference",
-        &[
-            Field {
-                json: "apiVersion",
-                rust: "api_version",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "kind",
-                rust: "kind",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "name",
-                rust: "name",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "uid",
-                rust: "uid",
-                shape: Shape::Scalar,
-            },
-        ],
-    ),
-    (
-        "io.k8s.api.authentication.v1.SelfSubjectReview",
-        &[
-            Field {
-                json: "metadata",
-                rust: "metadata",
-                shape: Shape::Object("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"),
-            },
-            Field {
-                json: "status",
-                rust: "status",
-                shape: Shape::Object("io.k8s.api.authentication.v1.SelfSubjectReviewStatus"),
-            },
-        ],
-    ),
-    (
-        "io.k8s.api.authentication.v1.SelfSubjectReviewStatus",
-        &[Field {
-            json: "userInfo",
-            rust: "user_info",
-            shape: Shape::Object("io.k8s.api.authentication.v1.UserInfo"),
-        }],
-    ),
-    (
-        "io.k8s.api.authentication.v1.TokenRequest",
-        &[
-            Field {
-                json: "metadata",
-                rust: "metadata",
-                shape: Shape::Object("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"),
-            },
-            Field {
-                json: "spec",
-                rust: "spec",
-                shape: Shape::Object("io.k8s.api.authentication.v1.TokenRequestSpec"),
-            },
-            Field {
-                json: "status",
-                rust: "status",
-                shape: Shape::Object("io.k8s.api.authentication.v1.TokenRequestStatus"),
-            },
-        ],
-    ),
-    (
-        "io.k8s.api.authentication.v1.TokenRequestSpec",
-        &[
-            Field {
-                json: "audiences",
-                rust: "audiences",
-                shape: Shape::List {
-                    item: None,
-                    strategy: ListStrategy::Atomic,
-                },
-            },
-            Field {
-                json: "boundObjectRef",
-                rust: "bound_object_ref",
-                shape: Shape::Object("io.k8s.api.authentication.v1.BoundObjectReference"),
-            },
-            Field {
-                json: "expirationSeconds",
-                rust: "expiration_seconds",
-                shape: Shape::Scalar,
-            },
-        ],
-    ),
-    (
-        "io.k8s.api.authentication.v1.TokenRequestStatus",
-        &[
-            Field {
-                json: "expirationTimestamp",
-                rust: "expiration_timestamp",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "token",
-                rust: "token",
-                shape: Shape::Scalar,
-            },
-        ],
-    ),
-    (
-        "io.k8s.api.authentication.v1.TokenReview",
-        &[
-            Field {
-                json: "metadata",
-                rust: "metadata",
-                shape: Shape::Object("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"),
-            },
-            Field {
-                json: "spec",
-                rust: "spec",
-                shape: Shape::Object("io.k8s.api.authentication.v1.TokenReviewSpec"),
-            },
-            Field {
-                json: "status",
-                rust: "status",
-                shape: Shape::Object("io.k8s.api.authentication.v1.TokenReviewStatus"),
-            },
-        ],
-    ),
-    (
-        "io.k8s.api.authentication.v1.TokenReviewSpec",
-        &[
-            Field {
-                json: "audiences",
-                rust: "audiences",
-                shape: Shape::List {
-                    item: None,
-                    strategy: ListStrategy::Atomic,
-                },
-            },
-            Field {
-                json: "token",
-                rust: "token",
-                shape: Shape::Scalar,
-            },
-        ],
-    ),
-    (
-        "io.k8s.api.authentication.v1.TokenReviewStatus",
-        &[
-            Field {
-                json: "audiences",
-                rust: "audiences",
-                shape: Shape::List {
-                    item: None,
-                    strategy: ListStrategy::Atomic,
-                },
-            },
-            Field {
-                json: "authenticated",
-                rust: "authenticated",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "error",
-                rust: "error",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "user",
-                rust: "user",
-                shape: Shape::Object("io.k8s.api.authentication.v1.UserInfo"),
-            },
-        ],
-    ),
-    (
-        "io.k8s.api.authentication.v1.UserInfo",
-        &[
-            Field {
-                json: "extra",
-                rust: "extra",
-                shape: Shape::Map {
-                    value: None,
-                    atomic: false,
-                },
-            },
-            Field {
-                json: "groups",
-                rust: "groups",
-                shape: Shape::List {
-                    item: None,
-                    strategy: ListStrategy::Atomic,
-                },
-            },
-            Field {
-                json: "uid",
-                rust: "uid",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "username",
-                rust: "username",
-                shape: Shape::Scalar,
-            },
-        ],
-    ),
-    (
-        "io.k8s.api.authorization.v1.FieldSelectorAttributes",
-        &[
-            Field {
-                json: "rawSelector",
-                rust: "raw_selector",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "requirements",
-                rust: "requirements",
-                shape: Shape::List {
-                    item: Some("io.k8s.apimachinery.pkg.apis.meta.v1.FieldSelectorRequirement"),
-                    strategy: ListStrategy::Atomic,
-                },
-            },
-        ],
-    ),
-    (
-        "io.k8s.api.authorization.v1.LabelSelectorAttributes",
-        &[
-            Field {
-                json: "rawSelector",
-                rust: "raw_selector",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "requirements",
-                rust: "requirements",
-                shape: Shape::List {
-                    item: Some("io.k8s.apimachinery.pkg.apis.meta.v1.LabelSelectorRequirement"),
-                    strategy: ListStrategy::Atomic,
-                },
-            },
-        ],
-    ),
-    (
-        "io.k8s.api.authorization.v1.LocalSubjectAccessReview",
-        &[
-            Field {
-                json: "metadata",
-                rust: "metadata",
-                shape: Shape::Object("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"),
-            },
-            Field {
-                json: "spec",
-                rust: "spec",
-                shape: Shape::Object("io.k8s.api.authorization.v1.SubjectAccessReviewSpec"),
-            },
-            Field {
-                json: "status",
-                rust: "status",
-                shape: Shape::Object("io.k8s.api.authorization.v1.SubjectAccessReviewStatus"),
-            },
-        ],
-    ),
-    (
-        "io.k8s.api.authorization.v1.NonResourceAttributes",
-        &[
-            Field {
-                json: "path",
-                rust: "path",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "verb",
-                rust: "verb",
-                shape: Shape::Scalar,
-            },
-        ],
-    ),
-    (
-        "io.k8s.api.authorization.v1.NonResourceRule",
-        &[
-            Field {
-                json: "nonResourceURLs",
-                rust: "non_resource_urls",
-                shape: Shape::List {
-                    item: None,
-                    strategy: ListStrategy::Atomic,
-                },
-            },
-            Field {
-                json: "verbs",
-                rust: "verbs",
-                shape: Shape::List {
-                    item: None,
-                    strategy: ListStrategy::Atomic,
-                },
-            },
-        ],
-    ),
-    (
-        "io.k8s.api.authorization.v1.ResourceAttributes",
-        &[
-            Field {
-                json: "fieldSelector",
-                rust: "field_selector",
-                shape: Shape::Object("io.k8s.api.authorization.v1.FieldSelectorAttributes"),
-            },
-            Field {
-                json: "group",
-                rust: "group",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "labelSelector",
-                rust: "label_selector",
-                shape: Shape::Object("io.k8s.api.authorization.v1.LabelSelectorAttributes"),
-            },
-            Field {
-                json: "name",
-                rust: "name",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "namespace",
-                rust: "namespace",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "resource",
-                rust: "resource",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "subresource",
-                rust: "subresource",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "verb",
-                rust: "verb",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "version",
-                rust: "version",
-                shape: Shape::Scalar,
-            },
-        ],
-    ),
-    (
-        "io.k8s.api.authorization.v1.ResourceRule",
-        &[
-            Field {
-                json: "apiGroups",
-                rust: "api_groups",
-                shape: Shape::List {
-                    item: None,
-                    strategy: ListStrategy::Atomic,
-                },
-            },
-            Field {
-                json: "resourceNames",
-                rust: "resource_names",
-                shape: Shape::List {
-                    item: None,
-                    strategy: ListStrategy::Atomic,
-                },
-            },
-            Field {
-                json: "resources",
-                rust: "resources",
-                shape: Shape::List {
-                    item: None,
-                    strategy: ListStrategy::Atomic,
-                },
-            },
-            Field {
-                json: "verbs",
-                rust: "verbs",
-                shape: Shape::List {
-                    item: None,
-                    strategy: ListStrategy::Atomic,
-                },
-            },
-        ],
-    ),
-    (
-        "io.k8s.api.authorization.v1.SelfSubjectAccessReview",
-        &[
-            Field {
-                json: "metadata",
-                rust: "metadata",
-                shape: Shape::Object("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"),
-            },
-            Field {
-                json: "spec",
-                rust: "spec",
-                shape: Shape::Object("io.k8s.api.authorization.v1.SelfSubjectAccessReviewSpec"),
-            },
-            Field {
-                json: "status",
-                rust: "status",
-                shape: Shape::Object("io.k8s.api.authorization.v1.SubjectAccessReviewStatus"),
-            },
-        ],
-    ),
-    (
-        "io.k8s.api.authorization.v1.SelfSubjectAccessReviewSpec",
-        &[
-            Field {
-                json: "nonResourceAttributes",
-                rust: "non_resource_attributes",
-                shape: Shape::Object("io.k8s.api.authorization.v1.NonResourceAttributes"),
-            },
-            Field {
-                json: "resourceAttributes",
-                rust: "resource_attributes",
-                shape: Shape::Object("io.k8s.api.authorization.v1.ResourceAttributes"),
-            },
-        ],
-    ),
-    (
-        "io.k8s.api.authorization.v1.SelfSubjectRulesReview",
-        &[
-            Field {
-                json: "metadata",
-                rust: "metadata",
-                shape: Shape::Object("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"),
-            },
-            Field {
-                json: "spec",
-                rust: "spec",
-                shape: Shape::Object("io.k8s.api.authorization.v1.SelfSubjectRulesReviewSpec"),
-            },
-            Field {
-                json: "status",
-                rust: "status",
-                shape: Shape::Object("io.k8s.api.authorization.v1.SubjectRulesReviewStatus"),
-            },
-        ],
-    ),
-    (
-        "io.k8s.api.authorization.v1.SelfSubjectRulesReviewSpec",
-        &[Field {
-            json: "namespace",
-            rust: "namespace",
-            shape: Shape::Scalar,
-        }],
-    ),
-    (
-        "io.k8s.api.authorization.v1.SubjectAccessReview",
-        &[
-            Field {
-                json: "metadata",
-                rust: "metadata",
-                shape: Shape::Object("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"),
-            },
-            Field {
-                json: "spec",
-                rust: "spec",
-                shape: Shape::Object("io.k8s.api.authorization.v1.SubjectAccessReviewSpec"),
-            },
-            Field {
-                json: "status",
-                rust: "status",
-                shape: Shape::Object("io.k8s.api.authorization.v1.SubjectAccessReviewStatus"),
-            },
-        ],
-    ),
-    (
-        "io.k8s.api.authorization.v1.SubjectAccessReviewSpec",
-        &[
-            Field {
-                json: "extra",
-                rust: "extra",
-                shape: Shape::Map {
-                    value: None,
-                    atomic: false,
-                },
-            },
-            Field {
-                json: "groups",
-                rust: "groups",
-                shape: Shape::List {
-                    item: None,
-                    strategy: ListStrategy::Atomic,
-                },
-            },
-            Field {
-                json: "nonResourceAttributes",
-                rust: "non_resource_attributes",
-                shape: Shape::Object("io.k8s.api.authorization.v1.NonResourceAttributes"),
-            },
-            Field {
-                json: "resourceAttributes",
-                rust: "resource_attributes",
-                shape: Shape::Object("io.k8s.api.authorization.v1.ResourceAttributes"),
-            },
-            Field {
-                json: "uid",
-                rust: "uid",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "user",
-                rust: "user",
-                shape: Shape::Scalar,
-            },
-        ],
-    ),
-    (
-        "io.k8s.api.authorization.v1.SubjectAccessReviewStatus",
-        &[
-            Field {
-                json: "allowed",
-                rust: "allowed",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "denied",
-                rust: "denied",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "evaluationError",
-                rust: "evaluation_error",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "reason",
-                rust: "reason",
-                shape: Shape::Scalar,
-            },
-        ],
-    ),
-    (
-        "io.k8s.api.authorization.v1.SubjectRulesReviewStatus",
-        &[
-            Field {
-                json: "evaluationError",
-                rust: "evaluation_error",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "incomplete",
-                rust: "incomplete",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "nonResourceRules",
-                rust: "non_resource_rules",
-                shape: Shape::List {
-                    item: Some("io.k8s.api.authorization.v1.NonResourceRule"),
-                    strategy: ListStrategy::Atomic,
-                },
-            },
-            Field {
-                json: "resourceRules",
-                rust: "resource_rules",
-                shape: Shape::List {
-                    item: Some("io.k8s.api.authorization.v1.ResourceRule"),
-                    strategy: ListStrategy::Atomic,
-                },
-            },
-        ],
-    ),
-    (
-        "io.k8s.api.autoscaling.v1.CrossVersionObjectReference",
-        &[
-            Field {
-                json: "apiVersion",
-                rust: "api_version",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "kind",
-                rust: "kind",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "name",
-                rust: "name",
-                shape: Shape::Scalar,
-            },
-        ],
-    ),
-    (
-        "io.k8s.api.autoscaling.v1.HorizontalPodAutoscaler",
-        &[
-            Field {
-                json: "metadata",
-                rust: "metadata",
-                shape: Shape::Object("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"),
-            },
-            Field {
-                json: "spec",
-                rust: "spec",
-                shape: Shape::Object("io.k8s.api.autoscaling.v1.HorizontalPodAutoscalerSpec"),
-            },
-            Field {
-                json: "status",
-                rust: "status",
-                shape: Shape::Object("io.k8s.api.autoscaling.v1.HorizontalPodAutoscalerStatus"),
-            },
-        ],
-    ),
-    (
-        "io.k8s.api.autoscaling.v1.HorizontalPodAutoscalerSpec",
-        &[
-            Field {
-                json: "maxReplicas",
-                rust: "max_replicas",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "minReplicas",
-                rust: "min_replicas",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "scaleTargetRef",
-                rust: "scale_target_ref",
-                shape: Shape::Object("io.k8s.api.autoscaling.v1.CrossVersionObjectReference"),
-            },
-            Field {
-                json: "targetCPUUtilizationPercentage",
-                rust: "target_cpu_utilization_percentage",
-                shape: Shape::Scalar,
-            },
-        ],
-    ),
-    (
-        "io.k8s.api.autoscaling.v1.HorizontalPodAutoscalerStatus",
-        &[
-            Field {
-                json: "currentCPUUtilizationPercentage",
-                rust: "current_cpu_utilization_percentage",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "currentReplicas",
-                rust: "current_replicas",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "desiredReplicas",
-                rust: "desired_replicas",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "lastScaleTime",
-                rust: "last_scale_time",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "observedGeneration",
-                rust: "observed_generation",
-                shape: Shape::Scalar,
-            },
-        ],
-    ),
-    (
-        "io.k8s.api.autoscaling.v1.Scale",
-        &[
-            Field {
-                json: "metadata",
-                rust: "metadata",
-                shape: Shape::Object("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"),
-            },
-            Field {
-                json: "spec",
-                rust: "spec",
-                shape: Shape::Object("io.k8s.api.autoscaling.v1.ScaleSpec"),
-            },
-            Field {
-                json: "status",
-                rust: "status",
-                shape: Shape::Object("io.k8s.api.autoscaling.v1.ScaleStatus"),
-            },
-        ],
-    ),
-    (
-        "io.k8s.api.autoscaling.v1.ScaleSpec",
-        &[Field {
-            json: "replicas",
-            rust: "replicas",
-            shape: Shape::Scalar,
-        }],
-    ),
-    (
-        "io.k8s.api.autoscaling.v1.ScaleStatus",
-        &[
-            Field {
-                json: "replicas",
-                rust: "replicas",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "selector",
-                rust: "selector",
-                shape: Shape::Scalar,
-            },
-        ],
-    ),
-    (
-        "io.k8s.api.autoscaling.v2.ContainerResourceMetricSource",
-        &[
-            Field {
-                json: "container",
-                rust: "container",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "name",
-                rust: "name",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "target",
-                rust: "target",
-                shape: Shape::Object("io.k8s.api.autoscaling.v2.MetricTarget"),
-            },
-        ],
-    ),
-    (
-        "io.k8s.api.autoscaling.v2.ContainerResourceMetricStatus",
-        &[
-            Field {
-                json: "container",
-                rust: "container",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "current",
-                rust: "current",
-                shape: Shape::Object("io.k8s.api.autoscaling.v2.MetricValueStatus"),
-            },
-            Field {
-                json: "name",
-                rust: "name",
-                shape: Shape::Scalar,
-            },
-        ],
-    ),
-    (
-        "io.k8s.api.autoscaling.v2.CrossVersionObjectReference",
-        &[
-            Field {
-                json: "apiVersion",
-                rust: "api_version",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "kind",
-                rust: "kind",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "name",
-                rust: "name",
-                shape: Shape::Scalar,
-            },
-        ],
-    ),
-    (
-        "io.k8s.api.autoscaling.v2.ExternalMetricSource",
-        &[
-            Field {
-                json: "metric",
-                rust: "metric",
-                shape: Shape::Object("io.k8s.api.autoscaling.v2.MetricIdentifier"),
-            },
-            Field {
-                json: "target",
-                rust: "target",
-                shape: Shape::Object("io.k8s.api.autoscaling.v2.MetricTarget"),
-            },
-        ],
-    ),
-    (
-        "io.k8s.api.autoscaling.v2.ExternalMetricStatus",
-        &[
-            Field {
-                json: "current",
-                rust: "current",
-                shape: Shape::Object("io.k8s.api.autoscaling.v2.MetricValueStatus"),
-            },
-            Field {
-                json: "metric",
-                rust: "metric",
-                shape: Shape::Object("io.k8s.api.autoscaling.v2.MetricIdentifier"),
-            },
-        ],
-    ),
-    (
-        "io.k8s.api.autoscaling.v2.HPAScalingPolicy",
-        &[
-            Field {
-                json: "periodSeconds",
-                rust: "period_seconds",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "type",
-                rust: "type_",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "value",
-                rust: "value",
-                shape: Shape::Scalar,
-            },
-        ],
-    ),
-    (
-        "io.k8s.api.autoscaling.v2.HPAScalingRules",
-        &[
-            Field {
-                json: "policies",
-                rust: "policies",
-                shape: Shape::List {
-                    item: Some("io.k8s.api.autoscaling.v2.HPAScalingPolicy"),
-                    strategy: ListStrategy::Atomic,
-                },
-            },
-            Field {
-                json: "selectPolicy",
-                rust: "select_policy",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "stabilizationWindowSeconds",
-                rust: "stabilization_window_seconds",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "tolerance",
-                rust: "tolerance",
-                shape: Shape::Scalar,
-            },
-        ],
-    ),
-    (
-        "io.k8s.api.autoscaling.v2.HorizontalPodAutoscaler",
-        &[
-            Field {
-                json: "metadata",
-                rust: "metadata",
-                shape: Shape::Object("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"),
-            },
-            Field {
-                json: "spec",
-                rust: "spec",
-                shape: Shape::Object("io.k8s.api.autoscaling.v2.HorizontalPodAutoscalerSpec"),
-            },
-            Field {
-                json: "status",
-                rust: "status",
-                shape: Shape::Object("io.k8s.api.autoscaling.v2.HorizontalPodAutoscalerStatus"),
-            },
-        ],
-    ),
-    (
-        "io.k8s.api.autoscaling.v2.HorizontalPodAutoscalerBehavior",
-        &[
-            Field {
-                json: "scaleDown",
-                rust: "scale_down",
-                shape: Shape::Object("io.k8s.api.autoscaling.v2.HPAScalingRules"),
-            },
-            Field {
-                json: "scaleUp",
-                rust: "scale_up",
-                shape: Shape::Object("io.k8s.api.autoscaling.v2.HPAScalingRules"),
-            },
-        ],
-    ),
-    (
-        "io.k8s.api.autoscaling.v2.HorizontalPodAutoscalerCondition",
-        &[
-            Field {
-                json: "lastTransitionTime",
-                rust: "last_transition_time",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "message",
-                rust: "message",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "reason",
-                rust: "reason",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "status",
-                rust: "status",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "type",
-                rust: "type_",
-                shape: Shape::Scalar,
-            },
-        ],
-    ),
-    (
-        "io.k8s.api.autoscaling.v2.HorizontalPodAutoscalerSpec",
-        &[
-            Field {
-                json: "behavior",
-                rust: "behavior",
-                shape: Shape::Object("io.k8s.api.autoscaling.v2.HorizontalPodAutoscalerBehavior"),
-            },
-            Field {
-                json: "maxReplicas",
-                rust: "max_replicas",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "metrics",
-                rust: "metrics",
-                shape: Shape::List {
-                    item: Some("io.k8s.api.autoscaling.v2.MetricSpec"),
-                    strategy: ListStrategy::Atomic,
-                },
-            },
-            Field {
-                json: "minReplicas",
-                rust: "min_replicas",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "scaleTargetRef",
-                rust: "scale_target_ref",
-                shape: Shape::Object("io.k8s.api.autoscaling.v2.CrossVersionObjectReference"),
-            },
-        ],
-    ),
-    (
-        "io.k8s.api.autoscaling.v2.HorizontalPodAutoscalerStatus",
-        &[
-            Field {
-                json: "conditions",
-                rust: "conditions",
-                shape: Shape::List {
-                    item: Some("io.k8s.api.autoscaling.v2.HorizontalPodAutoscalerCondition"),
-                    strategy: ListStrategy::Map(&["type"]),
-                },
-            },
-            Field {
-                json: "currentMetrics",
-                rust: "current_metrics",
-                shape: Shape::List {
-                    item: Some("io.k8s.api.autoscaling.v2.MetricStatus"),
-                    strategy: ListStrategy::Atomic,
-                },
-            },
-            Field {
-                json: "currentReplicas",
-                rust: "current_replicas",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "desiredReplicas",
-                rust: "desired_replicas",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "lastScaleTime",
-                rust: "last_scale_time",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "observedGeneration",
-                rust: "observed_generation",
-                shape: Shape::Scalar,
-            },
-        ],
-    ),
-    (
-        "io.k8s.api.autoscaling.v2.MetricIdentifier",
-        &[
-            Field {
-                json: "name",
-                rust: "name",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "selector",
-                rust: "selector",
-                shape: Shape::Object("io.k8s.apimachinery.pkg.apis.meta.v1.LabelSelector"),
-            },
-        ],
-    ),
-    (
-        "io.k8s.api.autoscaling.v2.MetricSpec",
-        &[
-            Field {
-                json: "containerResource",
-                rust: "container_resource",
-                shape: Shape::Object("io.k8s.api.autoscaling.v2.ContainerResourceMetricSource"),
-            },
-            Field {
-                json: "external",
-                rust: "external",
-                shape: Shape::Object("io.k8s.api.autoscaling.v2.ExternalMetricSource"),
-            },
-            Field {
-                json: "object",
-                rust: "object",
-                shape: Shape::Object("io.k8s.api.autoscaling.v2.ObjectMetricSource"),
-            },
-            Field {
-                json: "pods",
-                rust: "pods",
-                shape: Shape::Object("io.k8s.api.autoscaling.v2.PodsMetricSource"),
-            },
-            Field {
-                json: "resource",
-                rust: "resource",
-                shape: Shape::Object("io.k8s.api.autoscaling.v2.ResourceMetricSource"),
-            },
-            Field {
-                json: "type",
-                rust: "type_",
-                shape: Shape::Scalar,
-            },
-        ],
-    ),
-    (
-        "io.k8s.api.autoscaling.v2.MetricStatus",
-        &[
-            Field {
-                json: "containerResource",
-                rust: "container_resource",
-                shape: Shape::Object("io.k8s.api.autoscaling.v2.ContainerResourceMetricStatus"),
-            },
-            Field {
-                json: "external",
-                rust: "external",
-                shape: Shape::Object("io.k8s.api.autoscaling.v2.ExternalMetricStatus"),
-            },
-            Field {
-                json: "object",
-                rust: "object",
-                shape: Shape::Object("io.k8s.api.autoscaling.v2.ObjectMetricStatus"),
-            },
-            Field {
-                json: "pods",
-                rust: "pods",
-                shape: Shape::Object("io.k8s.api.autoscaling.v2.PodsMetricStatus"),
-            },
-            Field {
-                json: "resource",
-                rust: "resource",
-                shape: Shape::Object("io.k8s.api.autoscaling.v2.ResourceMetricStatus"),
-            },
-            Field {
-                json: "type",
-                rust: "type_",
-                shape: Shape::Scalar,
-            },
-        ],
-    ),
-    (
-        "io.k8s.api.autoscaling.v2.MetricTarget",
-        &[
-            Field {
-                json: "averageUtilization",
-                rust: "average_utilization",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "averageValue",
-                rust: "average_value",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "type",
-                rust: "type_",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "value",
-                rust: "value",
-                shape: Shape::Scalar,
-            },
-        ],
-    ),
-    (
-        "io.k8s.api.autoscaling.v2.MetricValueStatus",
-        &[
-            Field {
-                json: "averageUtilization",
-                rust: "average_utilization",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "averageValue",
-                rust: "average_value",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "value",
-                rust: "value",
-                shape: Shape::Scalar,
-            },
-        ],
-    ),
-    (
-        "io.k8s.api.autoscaling.v2.ObjectMetricSource",
-        &[
-            Field {
-                json: "describedObject",
-                rust: "described_object",
-                shape: Shape::Object("io.k8s.api.autoscaling.v2.CrossVersionObjectReference"),
-            },
-            Field {
-                json: "metric",
-                rust: "metric",
-                shape: Shape::Object("io.k8s.api.autoscaling.v2.MetricIdentifier"),
-            },
-            Field {
-                json: "target",
-                rust: "target",
-                shape: Shape::Object("io.k8s.api.autoscaling.v2.MetricTarget"),
-            },
-        ],
-    ),
-    (
-        "io.k8s.api.autoscaling.v2.ObjectMetricStatus",
-        &[
-            Field {
-                json: "current",
-                rust: "current",
-                shape: Shape::Object("io.k8s.api.autoscaling.v2.MetricValueStatus"),
-            },
-            Field {
-                json: "describedObject",
-                rust: "described_object",
-                shape: Shape::Object("io.k8s.api.autoscaling.v2.CrossVersionObjectReference"),
-            },
-            Field {
-                json: "metric",
-                rust: "metric",
-                shape: Shape::Object("io.k8s.api.autoscaling.v2.MetricIdentifier"),
-            },
-        ],
-    ),
-    (
-        "io.k8s.api.autoscaling.v2.PodsMetricSource",
-        &[
-            Field {
-                json: "metric",
-                rust: "metric",
-                shape: Shape::Object("io.k8s.api.autoscaling.v2.MetricIdentifier"),
-            },
-            Field {
-                json: "target",
-                rust: "target",
-                shape: Shape::Object("io.k8s.api.autoscaling.v2.MetricTarget"),
-            },
-        ],
-    ),
-    (
-        "io.k8s.api.autoscaling.v2.PodsMetricStatus",
-        &[
-            Field {
-                json: "current",
-                rust: "current",
-                shape: Shape::Object("io.k8s.api.autoscaling.v2.MetricValueStatus"),
-            },
-            Field {
-                json: "metric",
-                rust: "metric",
-                shape: Shape::Object("io.k8s.api.autoscaling.v2.MetricIdentifier"),
-            },
-        ],
-    ),
-    (
-        "io.k8s.api.autoscaling.v2.ResourceMetricSource",
-        &[
-            Field {
-                json: "name",
-                rust: "name",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "target",
-                rust: "target",
-                shape: Shape::Object("io.k8s.api.autoscaling.v2.MetricTarget"),
-            },
-        ],
-    ),
-    (
-        "io.k8s.api.autoscaling.v2.ResourceMetricStatus",
-        &[
-            Field {
-                json: "current",
-                rust: "current",
-                shape: Shape::Object("io.k8s.api.autoscaling.v2.MetricValueStatus"),
-            },
-            Field {
-                json: "name",
-                rust: "name",
-                shape: Shape::Scalar,
-            },
-        ],
-    ),
-    (
-        "io.k8s.api.batch.v1.CronJob",
-        &[
-            Field {
-                json: "metadata",
-                rust: "metadata",
-                shape: Shape::Object("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"),
-            },
-            Field {
-                json: "spec",
-                rust: "spec",
-                shape: Shape::Object("io.k8s.api.batch.v1.CronJobSpec"),
-            },
-            Field {
-                json: "status",
-                rust: "status",
-                shape: Shape::Object("io.k8s.api.batch.v1.CronJobStatus"),
-            },
-        ],
-    ),
-    (
-        "io.k8s.api.batch.v1.CronJobSpec",
-        &[
-            Field {
-                json: "concurrencyPolicy",
-                rust: "concurrency_policy",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "failedJobsHistoryLimit",
-                rust: "failed_jobs_history_limit",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "jobTemplate",
-                rust: "job_template",
-                shape: Shape::Object("io.k8s.api.batch.v1.JobTemplateSpec"),
-            },
-            Field {
-                json: "schedule",
-                rust: "schedule",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "startingDeadlineSeconds",
-                rust: "starting_deadline_seconds",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "successfulJobsHistoryLimit",
-                rust: "successful_jobs_history_limit",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "suspend",
-                rust: "suspend",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "timeZone",
-                rust: "time_zone",
-                shape: Shape::Scalar,
-            },
-        ],
-    ),
-    (
-        "io.k8s.api.batch.v1.CronJobStatus",
-        &[
-            Field {
-                json: "active",
-                rust: "active",
-                shape: Shape::List {
-                    item: Some("io.k8s.api.core.v1.ObjectReference"),
-                    strategy: ListStrategy::Atomic,
-                },
-            },
-            Field {
-                json: "lastScheduleTime",
-                rust: "last_schedule_time",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "lastSuccessfulTime",
-                rust: "last_successful_time",
-                shape: Shape::Scalar,
-            },
-        ],
-    ),
-    (
-        "io.k8s.api.batch.v1.Job",
-        &[
-            Field {
-                json: "metadata",
-                rust: "metadata",
-                shape: Shape::Object("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"),
-            },
-            Field {
-                json: "spec",
-                rust: "spec",
-                shape: Shape::Object("io.k8s.api.batch.v1.JobSpec"),
-            },
-            Field {
-                json: "status",
-                rust: "status",
-                shape: Shape::Object("io.k8s.api.batch.v1.JobStatus"),
-            },
-        ],
-    ),
-    (
-        "io.k8s.api.batch.v1.JobCondition",
-        &[
-            Field {
-                json: "lastProbeTime",
-                rust: "last_probe_time",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "lastTransitionTime",
-                rust: "last_transition_time",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "message",
-                rust: "message",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "reason",
-                rust: "reason",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "status",
-                rust: "status",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "type",
-                rust: "type_",
-                shape: Shape::Scalar,
-            },
-        ],
-    ),
-    (
-        "io.k8s.api.batch.v1.JobSpec",
-        &[
-            Field {
-                json: "activeDeadlineSeconds",
-                rust: "active_deadline_seconds",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "backoffLimit",
-                rust: "backoff_limit",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "backoffLimitPerIndex",
-                rust: "backoff_limit_per_index",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "completionMode",
-                rust: "completion_mode",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "completions",
-                rust: "completions",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "managedBy",
-                rust: "managed_by",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "manualSelector",
-                rust: "manual_selector",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "maxFailedIndexes",
-                rust: "max_failed_indexes",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "parallelism",
-                rust: "parallelism",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "podFailurePolicy",
-                rust: "pod_failure_policy",
-                shape: Shape::Object("io.k8s.api.batch.v1.PodFailurePolicy"),
-            },
-            Field {
-                json: "podReplacementPolicy",
-                rust: "pod_replacement_policy",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "selector",
-                rust: "selector",
-                shape: Shape::Object("io.k8s.apimachinery.pkg.apis.meta.v1.LabelSelector"),
-            },
-            Field {
-                json: "successPolicy",
-                rust: "success_policy",
-                shape: Shape::Object("io.k8s.api.batch.v1.SuccessPolicy"),
-            },
-            Field {
-                json: "suspend",
-                rust: "suspend",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "template",
-                rust: "template",
-                shape: Shape::Object("io.k8s.api.core.v1.PodTemplateSpec"),
-            },
-            Field {
-                json: "ttlSecondsAfterFinished",
-                rust: "ttl_seconds_after_finished",
-                shape: Shape::Scalar,
-            },
-        ],
-    ),
-    (
-        "io.k8s.api.batch.v1.JobStatus",
-        &[
-            Field {
-                json: "active",
-                rust: "active",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "completedIndexes",
-                rust: "completed_indexes",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "completionTime",
-                rust: "completion_time",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "conditions",
-                rust: "conditions",
-                shape: Shape::List {
-                    item: Some("io.k8s.api.batch.v1.JobCondition"),
-                    strategy: ListStrategy::Map(&["type"]),
-                },
-            },
-            Field {
-                json: "failed",
-                rust: "failed",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "failedIndexes",
-                rust: "failed_indexes",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "ready",
-                rust: "ready",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "startTime",
-                rust: "start_time",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "succeeded",
-                rust: "succeeded",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "terminating",
-                rust: "terminating",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "uncountedTerminatedPods",
-                rust: "uncounted_terminated_pods",
-                shape: Shape::Object("io.k8s.api.batch.v1.UncountedTerminatedPods"),
-            },
-        ],
-    ),
-    (
-        "io.k8s.api.batch.v1.JobTemplateSpec",
-        &[
-            Field {
-                json: "metadata",
-                rust: "metadata",
-                shape: Shape::Object("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"),
-            },
-            Field {
-                json: "spec",
-                rust: "spec",
-                shape: Shape::Object("io.k8s.api.batch.v1.JobSpec"),
-            },
-        ],
-    ),
-    (
-        "io.k8s.api.batch.v1.PodFailurePolicy",
-        &[Field {
-            json: "rules",
-            rust: "rules",
-            shape: Shape::List {
-                item: Some("io.k8s.api.batch.v1.PodFailurePolicyRule"),
-                strategy: ListStrategy::Atomic,
-            },
-        }],
-    ),
-    (
-        "io.k8s.api.batch.v1.PodFailurePolicyOnExitCodesRequirement",
-        &[
-            Field {
-                json: "containerName",
-                rust: "container_name",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "operator",
-                rust: "operator",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "values",
-                rust: "values",
-                shape: Shape::List {
-                    item: None,
-                    strategy: ListStrategy::Atomic,
-                },
-            },
-        ],
-    ),
-    (
-        "io.k8s.api.batch.v1.PodFailurePolicyOnPodConditionsPattern",
-        &[
-            Field {
-                json: "status",
-                rust: "status",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "type",
-                rust: "type_",
-                shape: Shape::Scalar,
-            },
-        ],
-    ),
-    (
-        "io.k8s.api.batch.v1.PodFailurePolicyRule",
-        &[
-            Field {
-                json: "action",
-                rust: "action",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "onExitCodes",
-                rust: "on_exit_codes",
-                shape: Shape::Object("io.k8s.api.batch.v1.PodFailurePolicyOnExitCodesRequirement"),
-            },
-            Field {
-                json: "onPodConditions",
-                rust: "on_pod_conditions",
-                shape: Shape::List {
-                    item: Some("io.k8s.api.batch.v1.PodFailurePolicyOnPodConditionsPattern"),
-                    strategy: ListStrategy::Atomic,
-                },
-            },
-        ],
-    ),
-    (
-        "io.k8s.api.batch.v1.SuccessPolicy",
-        &[Field {
-            json: "rules",
-            rust: "rules",
-            shape: Shape::List {
-                item: Some("io.k8s.api.batch.v1.SuccessPolicyRule"),
-                strategy: ListStrategy::Atomic,
-            },
-        }],
-    ),
-    (
-        "io.k8s.api.batch.v1.SuccessPolicyRule",
-        &[
-            Field {
-                json: "succeededCount",
-                rust: "succeeded_count",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "succeededIndexes",
-                rust: "succeeded_indexes",
-                shape: Shape::Scalar,
-            },
-        ],
-    ),
-    (
-        "io.k8s.api.batch.v1.UncountedTerminatedPods",
-        &[
-            Field {
-                json: "failed",
-                rust: "failed",
-                shape: Shape::List {
-                    item: None,
-                    strategy: ListStrategy::Atomic,
-                },
-            },
-            Field {
-                json: "succeeded",
-                rust: "succeeded",
-                shape: Shape::List {
-                    item: None,
-                    strategy: ListStrategy::Atomic,
-                },
-            },
-        ],
-    ),
-    (
-        "io.k8s.api.certificates.v1.CertificateSigningRequest",
-        &[
-            Field {
-                json: "metadata",
-                rust: "metadata",
-                shape: Shape::Object("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"),
-            },
-            Field {
-                json: "spec",
-                rust: "spec",
-                shape: Shape::Object("io.k8s.api.certificates.v1.CertificateSigningRequestSpec"),
-            },
-            Field {
-                json: "status",
-                rust: "status",
-                shape: Shape::Object("io.k8s.api.certificates.v1.CertificateSigningRequestStatus"),
-            },
-        ],
-    ),
-    (
-        "io.k8s.api.certificates.v1.CertificateSigningRequestCondition",
-        &[
-            Field {
-                json: "lastTransitionTime",
-                rust: "last_transition_time",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "lastUpdateTime",
-                rust: "last_update_time",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "message",
-                rust: "message",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "reason",
-                rust: "reason",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "status",
-                rust: "status",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "type",
-                rust: "type_",
-                shape: Shape::Scalar,
-            },
-        ],
-    ),
-    (
-        "io.k8s.api.certificates.v1.CertificateSigningRequestSpec",
-        &[
-            Field {
-                json: "expirationSeconds",
-                rust: "expiration_seconds",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "extra",
-                rust: "extra",
-                shape: Shape::Map {
-                    value: None,
-                    atomic: false,
-                },
-            },
-            Field {
-                json: "groups",
-                rust: "groups",
-                shape: Shape::List {
-                    item: None,
-                    strategy: ListStrategy::Atomic,
-                },
-            },
-            Field {
-                json: "request",
-                rust: "request",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "signerName",
-                rust: "signer_name",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "uid",
-                rust: "uid",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "usages",
-                rust: "usages",
-                shape: Shape::List {
-                    item: None,
-                    strategy: ListStrategy::Atomic,
-                },
-            },
-            Field {
-                json: "username",
-                rust: "username",
-                shape: Shape::Scalar,
-            },
-        ],
-    ),
-    (
-        "io.k8s.api.certificates.v1.CertificateSigningRequestStatus",
-        &[
-            Field {
-                json: "certificate",
-                rust: "certificate",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "conditions",
-                rust: "conditions",
-                shape: Shape::List {
-                    item: Some("io.k8s.api.certificates.v1.CertificateSigningRequestCondition"),
-                    strategy: ListStrategy::Atomic,
-                },
-            },
-        ],
-    ),
-    (
-        "io.k8s.api.certificates.v1alpha1.ClusterTrustBundle",
-        &[
-            Field {
-                json: "metadata",
-                rust: "metadata",
-                shape: Shape::Object("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"),
-            },
-            Field {
-                json: "spec",
-                rust: "spec",
-                shape: Shape::Object("io.k8s.api.certificates.v1alpha1.ClusterTrustBundleSpec"),
-            },
-        ],
-    ),
-    (
-        "io.k8s.api.certificates.v1alpha1.ClusterTrustBundleSpec",
-        &[
-            Field {
-                json: "signerName",
-                rust: "signer_name",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "trustBundle",
-                rust: "trust_bundle",
-                shape: Shape::Scalar,
-            },
-        ],
-    ),
-    (
-        "io.k8s.api.certificates.v1beta1.ClusterTrustBundle",
-        &[
-            Field {
-                json: "metadata",
-                rust: "metadata",
-                shape: Shape::Object("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"),
-            },
-            Field {
-                json: "spec",
-                rust: "spec",
-                shape: Shape::Object("io.k8s.api.certificates.v1beta1.ClusterTrustBundleSpec"),
-            },
-        ],
-    ),
-    (
-        "io.k8s.api.certificates.v1beta1.ClusterTrustBundleSpec",
-        &[
-            Field {
-                json: "signerName",
-                rust: "signer_name",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "trustBundle",
-                rust: "trust_bundle",
-                shape: Shape::Scalar,
-            },
-        ],
-    ),
-    (
-        "io.k8s.api.certificates.v1beta1.PodCertificateRequest",
-        &[
-            Field {
-                json: "metadata",
-                rust: "metadata",
-                shape: Shape::Object("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"),
-            },
-            Field {
-                json: "spec",
-                rust: "spec",
-                shape: Shape::Object("io.k8s.api.certificates.v1beta1.PodCertificateRequestSpec"),
-            },
-            Field {
-                json: "status",
-                rust: "status",
-                shape: Shape::Object("io.k8s.api.certificates.v1beta1.PodCertificateRequestStatus"),
-            },
-        ],
-    ),
-    (
-        "io.k8s.api.certificates.v1beta1.PodCertificateRequestSpec",
-        &[
-            Field {
-                json: "maxExpirationSeconds",
-                rust: "max_expiration_seconds",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "nodeName",
-                rust: "node_name",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "nodeUID",
-                rust: "node_uid",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "pkixPublicKey",
-                rust: "pkix_public_key",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "podName",
-                rust: "pod_name",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "podUID",
-                rust: "pod_uid",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "proofOfPossession",
-                rust: "proof_of_possession",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "serviceAccountName",
-                rust: "service_account_name",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "serviceAccountUID",
-                rust: "service_account_uid",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "signerName",
-                rust: "signer_name",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "unverifiedUserAnnotations",
-                rust: "unverified_user_annotations",
-                shape: Shape::Map {
-                    value: None,
-                    atomic: false,
-                },
-            },
-        ],
-    ),
-    (
-        "io.k8s.api.certificates.v1beta1.PodCertificateRequestStatus",
-        &[
-            Field {
-                json: "beginRefreshAt",
-                rust: "begin_refresh_at",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "certificateChain",
-                rust: "certificate_chain",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "conditions",
-                rust: "conditions",
-                shape: Shape::List {
-                    item: Some("io.k8s.apimachinery.pkg.apis.meta.v1.Condition"),
-                    strategy: ListStrategy::Map(&["type"]),
-                },
-            },
-            Field {
-                json: "notAfter",
-                rust: "not_after",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "notBefore",
-                rust: "not_before",
-                shape: Shape::Scalar,
-            },
-        ],
-    ),
-    (
-        "io.k8s.api.coordination.v1.Lease",
-        &[
-            Field {
-                json: "metadata",
-                rust: "metadata",
-                shape: Shape::Object("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"),
-            },
-            Field {
-                json: "spec",
-                rust: "spec",
-                shape: Shape::Object("io.k8s.api.coordination.v1.LeaseSpec"),
-            },
-        ],
-    ),
-    (
-        "io.k8s.api.coordination.v1.LeaseSpec",
-        &[
-            Field {
-                json: "acquireTime",
-                rust: "acquire_time",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "holderIdentity",
-                rust: "holder_identity",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "leaseDurationSeconds",
-                rust: "lease_duration_seconds",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "leaseTransitions",
-                rust: "lease_transitions",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "preferredHolder",
-                rust: "preferred_holder",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "renewTime",
-                rust: "renew_time",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "strategy",
-                rust: "strategy",
-                shape: Shape::Scalar,
-            },
-        ],
-    ),
-    (
-        "io.k8s.api.coordination.v1alpha2.LeaseCandidate",
-        &[
-            Field {
-                json: "metadata",
-                rust: "metadata",
-                shape: Shape::Object("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"),
-            },
-            Field {
-                json: "spec",
-                rust: "spec",
-                shape: Shape::Object("io.k8s.api.coordination.v1alpha2.LeaseCandidateSpec"),
-            },
-        ],
-    ),
-    (
-        "io.k8s.api.coordination.v1alpha2.LeaseCandidateSpec",
-        &[
-            Field {
-                json: "binaryVersion",
-                rust: "binary_version",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "emulationVersion",
-                rust: "emulation_version",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "leaseName",
-                rust: "lease_name",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "pingTime",
-                rust: "ping_time",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "renewTime",
-                rust: "renew_time",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "strategy",
-                rust: "strategy",
-                shape: Shape::Scalar,
-            },
-        ],
-    ),
-    (
-        "io.k8s.api.coordination.v1beta1.LeaseCandidate",
-        &[
-            Field {
-                json: "metadata",
-                rust: "metadata",
-                shape: Shape::Object("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"),
-            },
-            Field {
-                json: "spec",
-                rust: "spec",
-                shape: Shape::Object("io.k8s.api.coordination.v1beta1.LeaseCandidateSpec"),
-            },
-        ],
-    ),
-    (
-        "io.k8s.api.coordination.v1beta1.LeaseCandidateSpec",
-        &[
-            Field {
-                json: "binaryVersion",
-                rust: "binary_version",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "emulationVersion",
-                rust: "emulation_version",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "leaseName",
-                rust: "lease_name",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "pingTime",
-                rust: "ping_time",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "renewTime",
-                rust: "renew_time",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "strategy",
-                rust: "strategy",
-                shape: Shape::Scalar,
-            },
-        ],
-    ),
-    (
-        "io.k8s.api.core.v1.AWSElasticBlockStoreVolumeSource",
-        &[
-            Field {
-                json: "fsType",
-                rust: "fs_type",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "partition",
-                rust: "partition",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "readOnly",
-                rust: "read_only",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "volumeID",
-                rust: "volume_id",
-                shape: Shape::Scalar,
-            },
-        ],
-    ),
-    (
-        "io.k8s.api.core.v1.Affinity",
-        &[
-            Field {
-                json: "nodeAffinity",
-                rust: "node_affinity",
-                shape: Shape::Object("io.k8s.api.core.v1.NodeAffinity"),
-            },
-            Field {
-                json: "podAffinity",
-                rust: "pod_affinity",
-                shape: Shape::Object("io.k8s.api.core.v1.PodAffinity"),
-            },
-            Field {
-                json: "podAntiAffinity",
-                rust: "pod_anti_affinity",
-                shape: Shape::Object("io.k8s.api.core.v1.PodAntiAffinity"),
-            },
-        ],
-    ),
-    (
-        "io.k8s.api.core.v1.AppArmorProfile",
-        &[
-            Field {
-                json: "localhostProfile",
-                rust: "localhost_profile",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "type",
-                rust: "type_",
-                shape: Shape::Scalar,
-            },
-        ],
-    ),
-    (
-        "io.k8s.api.core.v1.AttachedVolume",
-        &[
-            Field {
-                json: "devicePath",
-                rust: "device_path",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "name",
-                rust: "name",
-                shape: Shape::Scalar,
-            },
-        ],
-    ),
-    (
-        "io.k8s.api.core.v1.AzureDiskVolumeSource",
-        &[
-            Field {
-                json: "cachingMode",
-                rust: "caching_mode",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "diskName",
-                rust: "disk_name",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "diskURI",
-                rust: "disk_uri",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "fsType",
-                rust: "fs_type",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "kind",
-                rust: "kind",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "readOnly",
-                rust: "read_only",
-                shape: Shape::Scalar,
-            },
-        ],
-    ),
-    (
-        "io.k8s.api.core.v1.AzureFilePersistentVolumeSource",
-        &[
-            Field {
-                json: "readOnly",
-                rust: "read_only",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "secretName",
-                rust: "secret_name",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "secretNamespace",
-                rust: "secret_namespace",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "shareName",
-                rust: "share_name",
-                shape: Shape::Scalar,
-            },
-        ],
-    ),
-    (
-        "io.k8s.api.core.v1.AzureFileVolumeSource",
-        &[
-            Field {
-                json: "readOnly",
-                rust: "read_only",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "secretName",
-                rust: "secret_name",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "shareName",
-                rust: "share_name",
-                shape: Shape::Scalar,
-            },
-        ],
-    ),
-    (
-        "io.k8s.api.core.v1.Binding",
-        &[
-            Field {
-                json: "metadata",
-                rust: "metadata",
-                shape: Shape::Object("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"),
-            },
-            Field {
-                json: "target",
-                rust: "target",
-                shape: Shape::Object("io.k8s.api.core.v1.ObjectReference"),
-            },
-        ],
-    ),
-    (
-        "io.k8s.api.core.v1.CSIPersistentVolumeSource",
-        &[
-            Field {
-                json: "controllerExpandSecretRef",
-                rust: "controller_expand_secret_ref",
-                shape: Shape::Object("io.k8s.api.core.v1.SecretReference"),
-            },
-            Field {
-                json: "controllerPublishSecretRef",
-                rust: "controller_publish_secret_ref",
-                shape: Shape::Object("io.k8s.api.core.v1.SecretReference"),
-            },
-            Field {
-                json: "driver",
-                rust: "driver",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "fsType",
-                rust: "fs_type",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "nodeExpandSecretRef",
-                rust: "node_expand_secret_ref",
-                shape: Shape::Object("io.k8s.api.core.v1.SecretReference"),
-            },
-            Field {
-                json: "nodePublishSecretRef",
-                rust: "node_publish_secret_ref",
-                shape: Shape::Object("io.k8s.api.core.v1.SecretReference"),
-            },
-            Field {
-                json: "nodeStageSecretRef",
-                rust: "node_stage_secret_ref",
-                shape: Shape::Object("io.k8s.api.core.v1.SecretReference"),
-            },
-            Field {
-                json: "readOnly",
-                rust: "read_only",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "volumeAttributes",
-                rust: "volume_attributes",
-                shape: Shape::Map {
-                    value: None,
-                    atomic: false,
-                },
-            },
-            Field {
-                json: "volumeHandle",
-                rust: "volume_handle",
-                shape: Shape::Scalar,
-            },
-        ],
-    ),
-    (
-        "io.k8s.api.core.v1.CSIVolumeSource",
-        &[
-            Field {
-                json: "driver",
-                rust: "driver",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "fsType",
-                rust: "fs_type",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "nodePublishSecretRef",
-                rust: "node_publish_secret_ref",
-                shape: Shape::Object("io.k8s.api.core.v1.LocalObjectReference"),
-            },
-            Field {
-                json: "readOnly",
-                rust: "read_only",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "volumeAttributes",
-                rust: "volume_attributes",
-                shape: Shape::Map {
-                    value: None,
-                    atomic: false,
-                },
-            },
-        ],
-    ),
-    (
-        "io.k8s.api.core.v1.Capabilities",
-        &[
-            Field {
-                json: "add",
-                rust: "add",
-                shape: Shape::List {
-                    item: None,
-                    strategy: ListStrategy::Atomic,
-                },
-            },
-            Field {
-                json: "drop",
-                rust: "drop",
-                shape: Shape::List {
-                    item: None,
-                    strategy: ListStrategy::Atomic,
-                },
-            },
-        ],
-    ),
-    (
-        "io.k8s.api.core.v1.CephFSPersistentVolumeSource",
-        &[
-            Field {
-                json: "monitors",
-                rust: "monitors",
-                shape: Shape::List {
-                    item: None,
-                    strategy: ListStrategy::Atomic,
-                },
-            },
-            Field {
-                json: "path",
-                rust: "path",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "readOnly",
-                rust: "read_only",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "secretFile",
-                rust: "secret_file",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "secretRef",
-                rust: "secret_ref",
-                shape: Shape::Object("io.k8s.api.core.v1.SecretReference"),
-            },
-            Field {
-                json: "user",
-                rust: "user",
-                shape: Shape::Scalar,
-            },
-        ],
-    ),
-    (
-        "io.k8s.api.core.v1.CephFSVolumeSource",
-        &[
-            Field {
-                json: "monitors",
-                rust: "monitors",
-                shape: Shape::List {
-                    item: None,
-                    strategy: ListStrategy::Atomic,
-                },
-            },
-            Field {
-                json: "path",
-                rust: "path",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "readOnly",
-                rust: "read_only",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "secretFile",
-                rust: "secret_file",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "secretRef",
-                rust: "secret_ref",
-                shape: Shape::Object("io.k8s.api.core.v1.LocalObjectReference"),
-            },
-            Field {
-                json: "user",
-                rust: "user",
-                shape: Shape::Scalar,
-            },
-        ],
-    ),
-    (
-        "io.k8s.api.core.v1.CinderPersistentVolumeSource",
-        &[
-            Field {
-                json: "fsType",
-                rust: "fs_type",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "readOnly",
-                rust: "read_only",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "secretRef",
-                rust: "secret_ref",
-                shape: Shape::Object("io.k8s.api.core.v1.SecretReference"),
-            },
-            Field {
-                json: "volumeID",
-                rust: "volume_id",
-                shape: Shape::Scalar,
-            },
-        ],
-    ),
-    (
-        "io.k8s.api.core.v1.CinderVolumeSource",
-        &[
-            Field {
-                json: "fsType",
-                rust: "fs_type",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "readOnly",
-                rust: "read_only",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "secretRef",
-                rust: "secret_ref",
-                shape: Shape::Object("io.k8s.api.core.v1.LocalObjectReference"),
-            },
-            Field {
-                json: "volumeID",
-                rust: "volume_id",
-                shape: Shape::Scalar,
-            },
-        ],
-    ),
-    (
-        "io.k8s.api.core.v1.ClientIPConfig",
-        &[Field {
-            json: "timeoutSeconds",
-            rust: "timeout_seconds",
-            shape: Shape::Scalar,
-        }],
-    ),
-    (
-        "io.k8s.api.core.v1.ClusterTrustBundleProjection",
-        &[
-            Field {
-                json: "labelSelector",
-                rust: "label_selector",
-                shape: Shape::Object("io.k8s.apimachinery.pkg.apis.meta.v1.LabelSelector"),
-            },
-            Field {
-                json: "name",
-                rust: "name",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "optional",
-                rust: "optional",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "path",
-                rust: "path",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "signerName",
-                rust: "signer_name",
-                shape: Shape::Scalar,
-            },
-        ],
-    ),
-    (
-        "io.k8s.api.core.v1.ComponentCondition",
-        &[
-            Field {
-                json: "error",
-                rust: "error",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "message",
-                rust: "message",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "status",
-                rust: "status",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "type",
-                rust: "type_",
-                shape: Shape::Scalar,
-            },
-        ],
-    ),
-    (
-        "io.k8s.api.core.v1.ComponentStatus",
-        &[
-            Field {
-                json: "conditions",
-                rust: "conditions",
-                shape: Shape::List {
-                    item: Some("io.k8s.api.core.v1.ComponentCondition"),
-                    strategy: ListStrategy::Map(&["type"]),
-                },
-            },
-            Field {
-                json: "metadata",
-                rust: "metadata",
-                shape: Shape::Object("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"),
-            },
-        ],
-    ),
-    (
-        "io.k8s.api.core.v1.ConfigMap",
-        &[
-            Field {
-                json: "binaryData",
-                rust: "binary_data",
-                shape: Shape::Map {
-                    value: None,
-                    atomic: false,
-                },
-            },
-            Field {
-                json: "data",
-                rust: "data",
-                shape: Shape::Map {
-                    value: None,
-                    atomic: false,
-                },
-            },
-            Field {
-                json: "immutable",
-                rust: "immutable",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "metadata",
-                rust: "metadata",
-                shape: Shape::Object("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"),
-            },
-        ],
-    ),
-    (
-        "io.k8s.api.core.v1.ConfigMapEnvSource",
-        &[
-            Field {
-                json: "name",
-                rust: "name",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "optional",
-                rust: "optional",
-                shape: Shape::Scalar,
-            },
-        ],
-    ),
-    (
-        "io.k8s.api.core.v1.ConfigMapKeySelector",
-        &[
-            Field {
-                json: "key",
-                rust: "key",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "name",
-                rust: "name",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "optional",
-                rust: "optional",
-                shape: Shape::Scalar,
-            },
-        ],
-    ),
-    (
-        "io.k8s.api.core.v1.ConfigMapNodeConfigSource",
-        &[
-            Field {
-                json: "kubeletConfigKey",
-                rust: "kubelet_config_key",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "name",
-                rust: "name",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "namespace",
-                rust: "namespace",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "resourceVersion",
-                rust: "resource_version",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "uid",
-                rust: "uid",
-                shape: Shape::Scalar,
-            },
-        ],
-    ),
-    (
-        "io.k8s.api.core.v1.ConfigMapProjection",
-        &[
-            Field {
-                json: "items",
-                rust: "items",
-                shape: Shape::List {
-                    item: Some("io.k8s.api.core.v1.KeyToPath"),
-                    strategy: ListStrategy::Atomic,
-                },
-            },
-            Field {
-                json: "name",
-                rust: "name",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "optional",
-                rust: "optional",
-                shape: Shape::Scalar,
-            },
-        ],
-    ),
-    (
-        "io.k8s.api.core.v1.ConfigMapVolumeSource",
-        &[
-            Field {
-                json: "defaultMode",
-                rust: "default_mode",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "items",
-                rust: "items",
-                shape: Shape::List {
-                    item: Some("io.k8s.api.core.v1.KeyToPath"),
-                    strategy: ListStrategy::Atomic,
-                },
-            },
-            Field {
-                json: "name",
-                rust: "name",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "optional",
-                rust: "optional",
-                shape: Shape::Scalar,
-            },
-        ],
-    ),
-    (
-        "io.k8s.api.core.v1.Container",
-        &[
-            Field {
-                json: "args",
-                rust: "args",
-                shape: Shape::List {
-                    item: None,
-                    strategy: ListStrategy::Atomic,
-                },
-            },
-            Field {
-                json: "command",
-                rust: "command",
-                shape: Shape::List {
-                    item: None,
-                    strategy: ListStrategy::Atomic,
-                },
-            },
-            Field {
-                json: "env",
-                rust: "env",
-                shape: Shape::List {
-                    item: Some("io.k8s.api.core.v1.EnvVar"),
-                    strategy: ListStrategy::Map(&["name"]),
-                },
-            },
-            Field {
-                json: "envFrom",
-                rust: "env_from",
-                shape: Shape::List {
-                    item: Some("io.k8s.api.core.v1.EnvFromSource"),
-                    strategy: ListStrategy::Atomic,
-                },
-            },
-            Field {
-                json: "image",
-                rust: "image",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "imagePullPolicy",
-                rust: "image_pull_policy",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "lifecycle",
-                rust: "lifecycle",
-                shape: Shape::Object("io.k8s.api.core.v1.Lifecycle"),
-            },
-            Field {
-                json: "livenessProbe",
-                rust: "liveness_probe",
-                shape: Shape::Object("io.k8s.api.core.v1.Probe"),
-            },
-            Field {
-                json: "name",
-                rust: "name",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "ports",
-                rust: "ports",
-                shape: Shape::List {
-                    item: Some("io.k8s.api.core.v1.ContainerPort"),
-                    strategy: ListStrategy::Map(&["containerPort", "protocol"]),
-                },
-            },
-            Field {
-                json: "readinessProbe",
-                rust: "readiness_probe",
-                shape: Shape::Object("io.k8s.api.core.v1.Probe"),
-            },
-            Field {
-                json: "resizePolicy",
-                rust: "resize_policy",
-                shape: Shape::List {
-                    item: Some("io.k8s.api.core.v1.ContainerResizePolicy"),
-                    strategy: ListStrategy::Atomic,
-                },
-            },
-            Field {
-                json: "resources",
-                rust: "resources",
-                shape: Shape::Object("io.k8s.api.core.v1.ResourceRequirements"),
-            },
-            Field {
-                json: "restartPolicy",
-                rust: "restart_policy",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "restartPolicyRules",
-                rust: "restart_policy_rules",
-                shape: Shape::List {
-                    item: Some("io.k8s.api.core.v1.ContainerRestartRule"),
-                    strategy: ListStrategy::Atomic,
-                },
-            },
-            Field {
-                json: "securityContext",
-                rust: "security_context",
-                shape: Shape::Object("io.k8s.api.core.v1.SecurityContext"),
-            },
-            Field {
-                json: "startupProbe",
-                rust: "startup_probe",
-                shape: Shape::Object("io.k8s.api.core.v1.Probe"),
-            },
-            Field {
-                json: "stdin",
-                rust: "stdin",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "stdinOnce",
-                rust: "stdin_once",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "terminationMessagePath",
-                rust: "termination_message_path",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "terminationMessagePolicy",
-                rust: "termination_message_policy",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "tty",
-                rust: "tty",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "volumeDevices",
-                rust: "volume_devices",
-                shape: Shape::List {
-                    item: Some("io.k8s.api.core.v1.VolumeDevice"),
-                    strategy: ListStrategy::Map(&["devicePath"]),
-                },
-            },
-            Field {
-                json: "volumeMounts",
-                rust: "volume_mounts",
-                shape: Shape::List {
-                    item: Some("io.k8s.api.core.v1.VolumeMount"),
-                    strategy: ListStrategy::Map(&["mountPath"]),
-                },
-            },
-            Field {
-                json: "workingDir",
-                rust: "working_dir",
-                shape: Shape::Scalar,
-            },
-        ],
-    ),
-    (
-        "io.k8s.api.core.v1.ContainerExtendedResourceRequest",
-        &[
-            Field {
-                json: "containerName",
-                rust: "container_name",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "requestName",
-                rust: "request_name",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "resourceName",
-                rust: "resource_name",
-                shape: Shape::Scalar,
-            },
-        ],
-    ),
-    (
-        "io.k8s.api.core.v1.ContainerImage",
-        &[
-            Field {
-                json: "names",
-                rust: "names",
-                shape: Shape::List {
-                    item: None,
-                    strategy: ListStrategy::Atomic,
-                },
-            },
-            Field {
-                json: "sizeBytes",
-                rust: "size_bytes",
-                shape: Shape::Scalar,
-            },
-        ],
-    ),
-    (
-        "io.k8s.api.core.v1.ContainerPort",
-        &[
-            Field {
-                json: "containerPort",
-                rust: "container_port",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "hostIP",
-                rust: "host_ip",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "hostPort",
-                rust: "host_port",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "name",
-                rust: "name",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "protocol",
-                rust: "protocol",
-                shape: Shape::Scalar,
-            },
-        ],
-    ),
-    (
-        "io.k8s.api.core.v1.ContainerResizePolicy",
-        &[
-            Field {
-                json: "resourceName",
-                rust: "resource_name",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "restartPolicy",
-                rust: "restart_policy",
-                shape: Shape::Scalar,
-            },
-        ],
-    ),
-    (
-        "io.k8s.api.core.v1.ContainerRestartRule",
-        &[
-            Field {
-                json: "action",
-                rust: "action",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "exitCodes",
-                rust: "exit_codes",
-                shape: Shape::Object("io.k8s.api.core.v1.ContainerRestartRuleOnExitCodes"),
-            },
-        ],
-    ),
-    (
-        "io.k8s.api.core.v1.ContainerRestartRuleOnExitCodes",
-        &[
-            Field {
-                json: "operator",
-                rust: "operator",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "values",
-                rust: "values",
-                shape: Shape::List {
-                    item: None,
-                    strategy: ListStrategy::Atomic,
-                },
-            },
-        ],
-    ),
-    (
-        "io.k8s.api.core.v1.ContainerState",
-        &[
-            Field {
-                json: "running",
-                rust: "running",
-                shape: Shape::Object("io.k8s.api.core.v1.ContainerStateRunning"),
-            },
-            Field {
-                json: "terminated",
-                rust: "terminated",
-                shape: Shape::Object("io.k8s.api.core.v1.ContainerStateTerminated"),
-            },
-            Field {
-                json: "waiting",
-                rust: "waiting",
-                shape: Shape::Object("io.k8s.api.core.v1.ContainerStateWaiting"),
-            },
-        ],
-    ),
-    (
-        "io.k8s.api.core.v1.ContainerStateRunning",
-        &[Field {
-            json: "startedAt",
-            rust: "started_at",
-            shape: Shape::Scalar,
-        }],
-    ),
-    (
-        "io.k8s.api.core.v1.ContainerStateTerminated",
-        &[
-            Field {
-                json: "containerID",
-                rust: "container_id",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "exitCode",
-                rust: "exit_code",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "finishedAt",
-                rust: "finished_at",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "message",
-                rust: "message",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "reason",
-                rust: "reason",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "signal",
-                rust: "signal",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "startedAt",
-                rust: "started_at",
-                shape: Shape::Scalar,
-            },
-        ],
-    ),
-    (
-        "io.k8s.api.core.v1.ContainerStateWaiting",
-        &[
-            Field {
-                json: "message",
-                rust: "message",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "reason",
-                rust: "reason",
-                shape: Shape::Scalar,
-            },
-        ],
-    ),
-    (
-        "io.k8s.api.core.v1.ContainerStatus",
-        &[
-            Field {
-                json: "allocatedResources",
-                rust: "allocated_resources",
-                shape: Shape::Map {
-                    value: None,
-                    atomic: false,
-                },
-            },
-            Field {
-                json: "allocatedResourcesStatus",
-                rust: "allocated_resources_status",
-                shape: Shape::List {
-                    item: Some("io.k8s.api.core.v1.ResourceStatus"),
-                    strategy: ListStrategy::Map(&["name"]),
-                },
-            },
-            Field {
-                json: "containerID",
-                rust: "container_id",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "image",
-                rust: "image",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "imageID",
-                rust: "image_id",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "lastState",
-                rust: "last_state",
-                shape: Shape::Object("io.k8s.api.core.v1.ContainerState"),
-            },
-            Field {
-                json: "name",
-                rust: "name",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "ready",
-                rust: "ready",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "resources",
-                rust: "resources",
-                shape: Shape::Object("io.k8s.api.core.v1.ResourceRequirements"),
-            },
-            Field {
-                json: "restartCount",
-                rust: "restart_count",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "started",
-                rust: "started",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "state",
-                rust: "state",
-                shape: Shape::Object("io.k8s.api.core.v1.ContainerState"),
-            },
-            Field {
-                json: "stopSignal",
-                rust: "stop_signal",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "user",
-                rust: "user",
-                shape: Shape::Object("io.k8s.api.core.v1.ContainerUser"),
-            },
-            Field {
-                json: "volumeMounts",
-                rust: "volume_mounts",
-                shape: Shape::List {
-                    item: Some("io.k8s.api.core.v1.VolumeMountStatus"),
-                    strategy: ListStrategy::Map(&["mountPath"]),
-                },
-            },
-        ],
-    ),
-    (
-        "io.k8s.api.core.v1.ContainerUser",
-        &[Field {
-            json: "linux",
-            rust: "linux",
-            shape: Shape::Object("io.k8s.api.core.v1.LinuxContainerUser"),
-        }],
-    ),
-    (
-        "io.k8s.api.core.v1.DaemonEndpoint",
-        &[Field {
-            json: "Port",
-            rust: "port",
-            shape: Shape::Scalar,
-        }],
-    ),
-    (
-        "io.k8s.api.core.v1.DownwardAPIProjection",
-        &[Field {
-            json: "items",
-            rust: "items",
-            shape: Shape::List {
-                item: Some("io.k8s.api.core.v1.DownwardAPIVolumeFile"),
-                strategy: ListStrategy::Atomic,
-            },
-        }],
-    ),
-    (
-        "io.k8s.api.core.v1.DownwardAPIVolumeFile",
-        &[
-            Field {
-                json: "fieldRef",
-                rust: "field_ref",
-                shape: Shape::Object("io.k8s.api.core.v1.ObjectFieldSelector"),
-            },
-            Field {
-                json: "mode",
-                rust: "mode",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "path",
-                rust: "path",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "resourceFieldRef",
-                rust: "resource_field_ref",
-                shape: Shape::Object("io.k8s.api.core.v1.ResourceFieldSelector"),
-            },
-        ],
-    ),
-    (
-        "io.k8s.api.core.v1.DownwardAPIVolumeSource",
-        &[
-            Field {
-                json: "defaultMode",
-                rust: "default_mode",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "items",
-                rust: "items",
-                shape: Shape::List {
-                    item: Some("io.k8s.api.core.v1.DownwardAPIVolumeFile"),
-                    strategy: ListStrategy::Atomic,
-                },
-            },
-        ],
-    ),
-    (
-        "io.k8s.api.core.v1.EmptyDirVolumeSource",
-        &[
-            Field {
-                json: "medium",
-                rust: "medium",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "sizeLimit",
-                rust: "size_limit",
-                shape: Shape::Scalar,
-            },
-        ],
-    ),
-    (
-        "io.k8s.api.core.v1.EndpointAddress",
-        &[
-            Field {
-                json: "hostname",
-                rust: "hostname",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "ip",
-                rust: "ip",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "nodeName",
-                rust: "node_name",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "targetRef",
-                rust: "target_ref",
-                shape: Shape::Object("io.k8s.api.core.v1.ObjectReference"),
-            },
-        ],
-    ),
-    (
-        "io.k8s.api.core.v1.EndpointPort",
-        &[
-            Field {
-                json: "appProtocol",
-                rust: "app_protocol",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "name",
-                rust: "name",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "port",
-                rust: "port",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "protocol",
-                rust: "protocol",
-                shape: Shape::Scalar,
-            },
-        ],
-    ),
-    (
-        "io.k8s.api.core.v1.EndpointSubset",
-        &[
-            Field {
-                json: "addresses",
-                rust: "addresses",
-                shape: Shape::List {
-                    item: Some("io.k8s.api.core.v1.EndpointAddress"),
-                    strategy: ListStrategy::Atomic,
-                },
-            },
-            Field {
-                json: "notReadyAddresses",
-                rust: "not_ready_addresses",
-                shape: Shape::List {
-                    item: Some("io.k8s.api.core.v1.EndpointAddress"),
-                    strategy: ListStrategy::Atomic,
-                },
-            },
-            Field {
-                json: "ports",
-                rust: "ports",
-                shape: Shape::List {
-                    item: Some("io.k8s.api.core.v1.EndpointPort"),
-                    strategy: ListStrategy::Atomic,
-                },
-            },
-        ],
-    ),
-    (
-        "io.k8s.api.core.v1.Endpoints",
-        &[
-            Field {
-                json: "metadata",
-                rust: "metadata",
-                shape: Shape::Object("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"),
-            },
-            Field {
-                json: "subsets",
-                rust: "subsets",
-                shape: Shape::List {
-                    item: Some("io.k8s.api.core.v1.EndpointSubset"),
-                    strategy: ListStrategy::Atomic,
-                },
-            },
-        ],
-    ),
-    (
-        "io.k8s.api.core.v1.EnvFromSource",
-        &[
-            Field {
-                json: "configMapRef",
-                rust: "config_map_ref",
-                shape: Shape::Object("io.k8s.api.core.v1.ConfigMapEnvSource"),
-            },
-            Field {
-                json: "prefix",
-                rust: "prefix",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "secretRef",
-                rust: "secret_ref",
-                shape: Shape::Object("io.k8s.api.core.v1.SecretEnvSource"),
-            },
-        ],
-    ),
-    (
-        "io.k8s.api.core.v1.EnvVar",
-        &[
-            Field {
-                json: "name",
-                rust: "name",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "value",
-                rust: "value",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "valueFrom",
-                rust: "value_from",
-                shape: Shape::Object("io.k8s.api.core.v1.EnvVarSource"),
-            },
-        ],
-    ),
-    (
-        "io.k8s.api.core.v1.EnvVarSource",
-        &[
-            Field {
-                json: "configMapKeyRef",
-                rust: "config_map_key_ref",
-                shape: Shape::Object("io.k8s.api.core.v1.ConfigMapKeySelector"),
-            },
-            Field {
-                json: "fieldRef",
-                rust: "field_ref",
-                shape: Shape::Object("io.k8s.api.core.v1.ObjectFieldSelector"),
-            },
-            Field {
-                json: "fileKeyRef",
-                rust: "file_key_ref",
-                shape: Shape::Object("io.k8s.api.core.v1.FileKeySelector"),
-            },
-            Field {
-                json: "resourceFieldRef",
-                rust: "resource_field_ref",
-                shape: Shape::Object("io.k8s.api.core.v1.ResourceFieldSelector"),
-            },
-            Field {
-                json: "secretKeyRef",
-                rust: "secret_key_ref",
-                shape: Shape::Object("io.k8s.api.core.v1.SecretKeySelector"),
-            },
-        ],
-    ),
-    (
-        "io.k8s.api.core.v1.EphemeralContainer",
-        &[
-            Field {
-                json: "args",
-                rust: "args",
-                shape: Shape::List {
-                    item: None,
-                    strategy: ListStrategy::Atomic,
-                },
-            },
-            Field {
-                json: "command",
-                rust: "command",
-                shape: Shape::List {
-                    item: None,
-                    strategy: ListStrategy::Atomic,
-                },
-            },
-            Field {
-                json: "env",
-                rust: "env",
-                shape: Shape::List {
-                    item: Some("io.k8s.api.core.v1.EnvVar"),
-                    strategy: ListStrategy::Map(&["name"]),
-                },
-            },
-            Field {
-                json: "envFrom",
-                rust: "env_from",
-                shape: Shape::List {
-                    item: Some("io.k8s.api.core.v1.EnvFromSource"),
-                    strategy: ListStrategy::Atomic,
-                },
-            },
-            Field {
-                json: "image",
-                rust: "image",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "imagePullPolicy",
-                rust: "image_pull_policy",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "lifecycle",
-                rust: "lifecycle",
-                shape: Shape::Object("io.k8s.api.core.v1.Lifecycle"),
-            },
-            Field {
-                json: "livenessProbe",
-                rust: "liveness_probe",
-                shape: Shape::Object("io.k8s.api.core.v1.Probe"),
-            },
-            Field {
-                json: "name",
-                rust: "name",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "ports",
-                rust: "ports",
-                shape: Shape::List {
-                    item: Some("io.k8s.api.core.v1.ContainerPort"),
-                    strategy: ListStrategy::Map(&["containerPort"]),
-                },
-            },
-            Field {
-                json: "readinessProbe",
-                rust: "readiness_probe",
-                shape: Shape::Object("io.k8s.api.core.v1.Probe"),
-            },
-            Field {
-                json: "resizePolicy",
-                rust: "resize_policy",
-                shape: Shape::List {
-                    item: Some("io.k8s.api.core.v1.ContainerResizePolicy"),
-                    strategy: ListStrategy::Atomic,
-                },
-            },
-            Field {
-                json: "resources",
-                rust: "resources",
-                shape: Shape::Object("io.k8s.api.core.v1.ResourceRequirements"),
-            },
-            Field {
-                json: "restartPolicy",
-                rust: "restart_policy",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "restartPolicyRules",
-                rust: "restart_policy_rules",
-                shape: Shape::List {
-                    item: Some("io.k8s.api.core.v1.ContainerRestartRule"),
-                    strategy: ListStrategy::Atomic,
-                },
-            },
-            Field {
-                json: "securityContext",
-                rust: "security_context",
-                shape: Shape::Object("io.k8s.api.core.v1.SecurityContext"),
-            },
-            Field {
-                json: "startupProbe",
-                rust: "startup_probe",
-                shape: Shape::Object("io.k8s.api.core.v1.Probe"),
-            },
-            Field {
-                json: "stdin",
-                rust: "stdin",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "stdinOnce",
-                rust: "stdin_once",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "targetContainerName",
-                rust: "target_container_name",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "terminationMessagePath",
-                rust: "termination_message_path",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "terminationMessagePolicy",
-                rust: "termination_message_policy",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "tty",
-                rust: "tty",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "volumeDevices",
-                rust: "volume_devices",
-                shape: Shape::List {
-                    item: Some("io.k8s.api.core.v1.VolumeDevice"),
-                    strategy: ListStrategy::Map(&["devicePath"]),
-                },
-            },
-            Field {
-                json: "volumeMounts",
-                rust: "volume_mounts",
-                shape: Shape::List {
-                    item: Some("io.k8s.api.core.v1.VolumeMount"),
-                    strategy: ListStrategy::Map(&["mountPath"]),
-                },
-            },
-            Field {
-                json: "workingDir",
-                rust: "working_dir",
-                shape: Shape::Scalar,
-            },
-        ],
-    ),
-    (
-        "io.k8s.api.core.v1.EphemeralVolumeSource",
-        &[Field {
-            json: "volumeClaimTemplate",
-            rust: "volume_claim_template",
-            shape: Shape::Object("io.k8s.api.core.v1.PersistentVolumeClaimTemplate"),
-        }],
-    ),
-    (
-        "io.k8s.api.core.v1.Event",
-        &[
-            Field {
-                json: "action",
-                rust: "action",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "count",
-                rust: "count",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "eventTime",
-                rust: "event_time",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "firstTimestamp",
-                rust: "first_timestamp",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "involvedObject",
-                rust: "involved_object",
-                shape: Shape::Object("io.k8s.api.core.v1.ObjectReference"),
-            },
-            Field {
-                json: "lastTimestamp",
-                rust: "last_timestamp",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "message",
-                rust: "message",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "metadata",
-                rust: "metadata",
-                shape: Shape::Object("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"),
-            },
-            Field {
-                json: "reason",
-                rust: "reason",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "related",
-                rust: "related",
-                shape: Shape::Object("io.k8s.api.core.v1.ObjectReference"),
-            },
-            Field {
-                json: "reportingComponent",
-                rust: "reporting_component",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "reportingInstance",
-                rust: "reporting_instance",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "series",
-                rust: "series",
-                shape: Shape::Object("io.k8s.api.core.v1.EventSeries"),
-            },
-            Field {
-                json: "source",
-                rust: "source",
-                shape: Shape::Object("io.k8s.api.core.v1.EventSource"),
-            },
-            Field {
-                json: "type",
-                rust: "type_",
-                shape: Shape::Scalar,
-            },
-        ],
-    ),
-    (
-        "io.k8s.api.core.v1.EventSeries",
-        &[
-            Field {
-                json: "count",
-                rust: "count",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "lastObservedTime",
-                rust: "last_observed_time",
-                shape: Shape::Scalar,
-            },
-        ],
-    ),
-    (
-        "io.k8s.api.core.v1.EventSource",
-        &[
-            Field {
-                json: "component",
-                rust: "component",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "host",
-                rust: "host",
-                shape: Shape::Scalar,
-            },
-        ],
-    ),
-    (
-        "io.k8s.api.core.v1.ExecAction",
-        &[Field {
-            json: "command",
-            rust: "command",
-            shape: Shape::List {
-                item: None,
-                strategy: ListStrategy::Atomic,
-            },
-        }],
-    ),
-    (
-        "io.k8s.api.core.v1.FCVolumeSource",
-        &[
-            Field {
-                json: "fsType",
-                rust: "fs_type",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "lun",
-                rust: "lun",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "readOnly",
-                rust: "read_only",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "targetWWNs",
-                rust: "target_wwns",
-                shape: Shape::List {
-                    item: None,
-                    strategy: ListStrategy::Atomic,
-                },
-            },
-            Field {
-                json: "wwids",
-                rust: "wwids",
-                shape: Shape::List {
-                    item: None,
-                    strategy: ListStrategy::Atomic,
-                },
-            },
-        ],
-    ),
-    (
-        "io.k8s.api.core.v1.FileKeySelector",
-        &[
-            Field {
-                json: "key",
-                rust: "key",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "optional",
-                rust: "optional",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "path",
-                rust: "path",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "volumeName",
-                rust: "volume_name",
-                shape: Shape::Scalar,
-            },
-        ],
-    ),
-    (
-        "io.k8s.api.core.v1.FlexPersistentVolumeSource",
-        &[
-            Field {
-                json: "driver",
-                rust: "driver",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "fsType",
-                rust: "fs_type",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "options",
-                rust: "options",
-                shape: Shape::Map {
-                    value: None,
-                    atomic: false,
-                },
-            },
-            Field {
-                json: "readOnly",
-                rust: "read_only",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "secretRef",
-                rust: "secret_ref",
-                shape: Shape::Object("io.k8s.api.core.v1.SecretReference"),
-            },
-        ],
-    ),
-    (
-        "io.k8s.api.core.v1.FlexVolumeSource",
-        &[
-            Field {
-                json: "driver",
-                rust: "driver",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "fsType",
-                rust: "fs_type",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "options",
-                rust: "options",
-                shape: Shape::Map {
-                    value: None,
-                    atomic: false,
-                },
-            },
-            Field {
-                json: "readOnly",
-                rust: "read_only",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "secretRef",
-                rust: "secret_ref",
-                shape: Shape::Object("io.k8s.api.core.v1.LocalObjectReference"),
-            },
-        ],
-    ),
-    (
-        "io.k8s.api.core.v1.FlockerVolumeSource",
-        &[
-            Field {
-                json: "datasetName",
-                rust: "dataset_name",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "datasetUUID",
-                rust: "dataset_uuid",
-                shape: Shape::Scalar,
-            },
-        ],
-    ),
-    (
-        "io.k8s.api.core.v1.GCEPersistentDiskVolumeSource",
-        &[
-            Field {
-                json: "fsType",
-                rust: "fs_type",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "partition",
-                rust: "partition",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "pdName",
-                rust: "pd_name",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "readOnly",
-                rust: "read_only",
-                shape: Shape::Scalar,
-            },
-        ],
-    ),
-    (
-        "io.k8s.api.core.v1.GRPCAction",
-        &[
-            Field {
-                json: "port",
-                rust: "port",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "service",
-                rust: "service",
-                shape: Shape::Scalar,
-            },
-        ],
-    ),
-    (
-        "io.k8s.api.core.v1.GitRepoVolumeSource",
-        &[
-            Field {
-                json: "directory",
-                rust: "directory",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "repository",
-                rust: "repository",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "revision",
-                rust: "revision",
-                shape: Shape::Scalar,
-            },
-        ],
-    ),
-    (
-        "io.k8s.api.core.v1.GlusterfsPersistentVolumeSource",
-        &[
-            Field {
-                json: "endpoints",
-                rust: "endpoints",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "endpointsNamespace",
-                rust: "endpoints_namespace",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "path",
-                rust: "path",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "readOnly",
-                rust: "read_only",
-                shape: Shape::Scalar,
-            },
-        ],
-    ),
-    (
-        "io.k8s.api.core.v1.GlusterfsVolumeSource",
-        &[
-            Field {
-                json: "endpoints",
-                rust: "endpoints",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "path",
-                rust: "path",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "readOnly",
-                rust: "read_only",
-                shape: Shape::Scalar,
-            },
-        ],
-    ),
-    (
-        "io.k8s.api.core.v1.HTTPGetAction",
-        &[
-            Field {
-                json: "host",
-                rust: "host",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "httpHeaders",
-                rust: "http_headers",
-                shape: Shape::List {
-                    item: Some("io.k8s.api.core.v1.HTTPHeader"),
-                    strategy: ListStrategy::Atomic,
-                },
-            },
-            Field {
-                json: "path",
-                rust: "path",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "port",
-                rust: "port",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "scheme",
-                rust: "scheme",
-                shape: Shape::Scalar,
-            },
-        ],
-    ),
-    (
-        "io.k8s.api.core.v1.HTTPHeader",
-        &[
-            Field {
-                json: "name",
-                rust: "name",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "value",
-                rust: "value",
-                shape: Shape::Scalar,
-            },
-        ],
-    ),
-    (
-        "io.k8s.api.core.v1.HostAlias",
-        &[
-            Field {
-                json: "hostnames",
-                rust: "hostnames",
-                shape: Shape::List {
-                    item: None,
-                    strategy: ListStrategy::Atomic,
-                },
-            },
-            Field {
-                json: "ip",
-                rust: "ip",
-                shape: Shape::Scalar,
-            },
-        ],
-    ),
-    (
-        "io.k8s.api.core.v1.HostIP",
-        &[Field {
-            json: "ip",
-            rust: "ip",
-            shape: Shape::Scalar,
-        }],
-    ),
-    (
-        "io.k8s.api.core.v1.HostPathVolumeSource",
-        &[
-            Field {
-                json: "path",
-                rust: "path",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "type",
-                rust: "type_",
-                shape: Shape::Scalar,
-            },
-        ],
-    ),
-    (
-        "io.k8s.api.core.v1.ISCSIPersistentVolumeSource",
-        &[
-            Field {
-                json: "chapAuthDiscovery",
-                rust: "chap_auth_discovery",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "chapAuthSession",
-                rust: "chap_auth_session",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "fsType",
-                rust: "fs_type",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "initiatorName",
-                rust: "initiator_name",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "iqn",
-                rust: "iqn",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "iscsiInterface",
-                rust: "iscsi_interface",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "lun",
-                rust: "lun",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "portals",
-                rust: "portals",
-                shape: Shape::List {
-                    item: None,
-                    strategy: ListStrategy::Atomic,
-                },
-            },
-            Field {
-                json: "readOnly",
-                rust: "read_only",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "secretRef",
-                rust: "secret_ref",
-                shape: Shape::Object("io.k8s.api.core.v1.SecretReference"),
-            },
-            Field {
-                json: "targetPortal",
-                rust: "target_portal",
-                shape: Shape::Scalar,
-            },
-        ],
-    ),
-    (
-        "io.k8s.api.core.v1.ISCSIVolumeSource",
-        &[
-            Field {
-                json: "chapAuthDiscovery",
-                rust: "chap_auth_discovery",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "chapAuthSession",
-                rust: "chap_auth_session",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "fsType",
-                rust: "fs_type",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "initiatorName",
-                rust: "initiator_name",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "iqn",
-                rust: "iqn",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "iscsiInterface",
-                rust: "iscsi_interface",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "lun",
-                rust: "lun",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "portals",
-                rust: "portals",
-                shape: Shape::List {
-                    item: None,
-                    strategy: ListStrategy::Atomic,
-                },
-            },
-            Field {
-                json: "readOnly",
-                rust: "read_only",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "secretRef",
-                rust: "secret_ref",
-                shape: Shape::Object("io.k8s.api.core.v1.LocalObjectReference"),
-            },
-            Field {
-                json: "targetPortal",
-                rust: "target_portal",
-                shape: Shape::Scalar,
-            },
-        ],
-    ),
-    (
-        "io.k8s.api.core.v1.ImageVolumeSource",
-        &[
-            Field {
-                json: "pullPolicy",
-                rust: "pull_policy",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "reference",
-                rust: "reference",
-                shape: Shape::Scalar,
-            },
-        ],
-    ),
-    (
-        "io.k8s.api.core.v1.KeyToPath",
-        &[
-            Field {
-                json: "key",
-                rust: "key",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "mode",
-                rust: "mode",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "path",
-                rust: "path",
-                shape: Shape::Scalar,
-            },
-        ],
-    ),
-    (
-        "io.k8s.api.core.v1.Lifecycle",
-        &[
-            Field {
-                json: "postStart",
-                rust: "post_start",
-                shape: Shape::Object("io.k8s.api.core.v1.LifecycleHandler"),
-            },
-            Field {
-                json: "preStop",
-                rust: "pre_stop",
-                shape: Shape::Object("io.k8s.api.core.v1.LifecycleHandler"),
-            },
-            Field {
-                json: "stopSignal",
-                rust: "stop_signal",
-                shape: Shape::Scalar,
-            },
-        ],
-    ),
-    (
-        "io.k8s.api.core.v1.LifecycleHandler",
-        &[
-            Field {
-                json: "exec",
-                rust: "exec",
-                shape: Shape::Object("io.k8s.api.core.v1.ExecAction"),
-            },
-            Field {
-                json: "httpGet",
-                rust: "http_get",
-                shape: Shape::Object("io.k8s.api.core.v1.HTTPGetAction"),
-            },
-            Field {
-                json: "sleep",
-                rust: "sleep",
-                shape: Shape::Object("io.k8s.api.core.v1.SleepAction"),
-            },
-            Field {
-                json: "tcpSocket",
-                rust: "tcp_socket",
-                shape: Shape::Object("io.k8s.api.core.v1.TCPSocketAction"),
-            },
-        ],
-    ),
-    (
-        "io.k8s.api.core.v1.LimitRange",
-        &[
-            Field {
-                json: "metadata",
-                rust: "metadata",
-                shape: Shape::Object("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"),
-            },
-            Field {
-                json: "spec",
-                rust: "spec",
-                shape: Shape::Object("io.k8s.api.core.v1.LimitRangeSpec"),
-            },
-        ],
-    ),
-    (
-        "io.k8s.api.core.v1.LimitRangeItem",
-        &[
-            Field {
-                json: "default",
-                rust: "default",
-                shape: Shape::Map {
-                    value: None,
-                    atomic: false,
-                },
-            },
-            Field {
-                json: "defaultRequest",
-                rust: "default_request",
-                shape: Shape::Map {
-                    value: None,
-                    atomic: false,
-                },
-            },
-            Field {
-                json: "max",
-                rust: "max",
-                shape: Shape::Map {
-                    value: None,
-                    atomic: false,
-                },
-            },
-            Field {
-                json: "maxLimitRequestRatio",
-                rust: "max_limit_request_ratio",
-                shape: Shape::Map {
-                    value: None,
-                    atomic: false,
-                },
-            },
-            Field {
-                json: "min",
-                rust: "min",
-                shape: Shape::Map {
-                    value: None,
-                    atomic: false,
-                },
-            },
-            Field {
-                json: "type",
-                rust: "type_",
-                shape: Shape::Scalar,
-            },
-        ],
-    ),
-    (
-        "io.k8s.api.core.v1.LimitRangeSpec",
-        &[Field {
-            json: "limits",
-            rust: "limits",
-            shape: Shape::List {
-                item: Some("io.k8s.api.core.v1.LimitRangeItem"),
-                strategy: ListStrategy::Atomic,
-            },
-        }],
-    ),
-    (
-        "io.k8s.api.core.v1.LinuxContainerUser",
-        &[
-            Field {
-                json: "gid",
-                rust: "gid",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "supplementalGroups",
-                rust: "supplemental_groups",
-                shape: Shape::List {
-                    item: None,
-                    strategy: ListStrategy::Atomic,
-                },
-            },
-            Field {
-                json: "uid",
-                rust: "uid",
-                shape: Shape::Scalar,
-            },
-        ],
-    ),
-    (
-        "io.k8s.api.core.v1.LoadBalancerIngress",
-        &[
-            Field {
-                json: "hostname",
-                rust: "hostname",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "ip",
-                rust: "ip",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "ipMode",
-                rust: "ip_mode",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "ports",
-                rust: "ports",
-                shape: Shape::List {
-                    item: Some("io.k8s.api.core.v1.PortStatus"),
-                    strategy: ListStrategy::Atomic,
-                },
-            },
-        ],
-    ),
-    (
-        "io.k8s.api.core.v1.LoadBalancerStatus",
-        &[Field {
-            json: "ingress",
-            rust: "ingress",
-            shape: Shape::List {
-                item: Some("io.k8s.api.core.v1.LoadBalancerIngress"),
-                strategy: ListStrategy::Atomic,
-            },
-        }],
-    ),
-    (
-        "io.k8s.api.core.v1.LocalObjectReference",
-        &[Field {
-            json: "name",
-            rust: "name",
-            shape: Shape::Scalar,
-        }],
-    ),
-    (
-        "io.k8s.api.core.v1.LocalVolumeSource",
-        &[
-            Field {
-                json: "fsType",
-                rust: "fs_type",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "path",
-                rust: "path",
-                shape: Shape::Scalar,
-            },
-        ],
-    ),
-    (
-        "io.k8s.api.core.v1.ModifyVolumeStatus",
-        &[
-            Field {
-                json: "status",
-                rust: "status",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "targetVolumeAttributesClassName",
-                rust: "target_volume_attributes_class_name",
-                shape: Shape::Scalar,
-            },
-        ],
-    ),
-    (
-        "io.k8s.api.core.v1.NFSVolumeSource",
-        &[
-            Field {
-                json: "path",
-                rust: "path",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "readOnly",
-                rust: "read_only",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "server",
-                rust: "server",
-                shape: Shape::Scalar,
-            },
-        ],
-    ),
-    (
-        "io.k8s.api.core.v1.Namespace",
-        &[
-            Field {
-                json: "metadata",
-                rust: "metadata",
-                shape: Shape::Object("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"),
-            },
-            Field {
-                json: "spec",
-                rust: "spec",
-                shape: Shape::Object("io.k8s.api.core.v1.NamespaceSpec"),
-            },
-            Field {
-                json: "status",
-                rust: "status",
-                shape: Shape::Object("io.k8s.api.core.v1.NamespaceStatus"),
-            },
-        ],
-    ),
-    (
-        "io.k8s.api.core.v1.NamespaceCondition",
-        &[
-            Field {
-                json: "lastTransitionTime",
-                rust: "last_transition_time",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "message",
-                rust: "message",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "reason",
-                rust: "reason",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "status",
-                rust: "status",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "type",
-                rust: "type_",
-                shape: Shape::Scalar,
-            },
-        ],
-    ),
-    (
-        "io.k8s.api.core.v1.NamespaceSpec",
-        &[Field {
-            json: "finalizers",
-            rust: "finalizers",
-            shape: Shape::List {
-                item: None,
-                strategy: ListStrategy::Atomic,
-            },
-        }],
-    ),
-    (
-        "io.k8s.api.core.v1.NamespaceStatus",
-        &[
-            Field {
-                json: "conditions",
-                rust: "conditions",
-                shape: Shape::List {
-                    item: Some("io.k8s.api.core.v1.NamespaceCondition"),
-                    strategy: ListStrategy::Map(&["type"]),
-                },
-            },
-            Field {
-                json: "phase",
-                rust: "phase",
-                shape: Shape::Scalar,
-            },
-        ],
-    ),
-    (
-        "io.k8s.api.core.v1.Node",
-        &[
-            Field {
-                json: "metadata",
-                rust: "metadata",
-                shape: Shape::Object("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"),
-            },
-            Field {
-                json: "spec",
-                rust: "spec",
-                shape: Shape::Object("io.k8s.api.core.v1.NodeSpec"),
-            },
-            Field {
-                json: "status",
-                rust: "status",
-                shape: Shape::Object("io.k8s.api.core.v1.NodeStatus"),
-            },
-        ],
-    ),
-    (
-        "io.k8s.api.core.v1.NodeAddress",
-        &[
-            Field {
-                json: "address",
-                rust: "address",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "type",
-                rust: "type_",
-                shape: Shape::Scalar,
-            },
-        ],
-    ),
-    (
-        "io.k8s.api.core.v1.NodeAffinity",
-        &[
-            Field {
-                json: "preferredDuringSchedulingIgnoredDuringExecution",
-                rust: "preferred_during_scheduling_ignored_during_execution",
-                shape: Shape::List {
-                    item: Some("io.k8s.api.core.v1.PreferredSchedulingTerm"),
-                    strategy: ListStrategy::Atomic,
-                },
-            },
-            Field {
-                json: "requiredDuringSchedulingIgnoredDuringExecution",
-                rust: "required_during_scheduling_ignored_during_execution",
-                shape: Shape::Object("io.k8s.api.core.v1.NodeSelector"),
-            },
-        ],
-    ),
-    (
-        "io.k8s.api.core.v1.NodeCondition",
-        &[
-            Field {
-                json: "lastHeartbeatTime",
-                rust: "last_heartbeat_time",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "lastTransitionTime",
-                rust: "last_transition_time",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "message",
-                rust: "message",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "reason",
-                rust: "reason",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "status",
-                rust: "status",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "type",
-                rust: "type_",
-                shape: Shape::Scalar,
-            },
-        ],
-    ),
-    (
-        "io.k8s.api.core.v1.NodeConfigSource",
-        &[Field {
-            json: "configMap",
-            rust: "config_map",
-            shape: Shape::Object("io.k8s.api.core.v1.ConfigMapNodeConfigSource"),
-        }],
-    ),
-    (
-        "io.k8s.api.core.v1.NodeConfigStatus",
-        &[
-            Field {
-                json: "active",
-                rust: "active",
-                shape: Shape::Object("io.k8s.api.core.v1.NodeConfigSource"),
-            },
-            Field {
-                json: "assigned",
-                rust: "assigned",
-                shape: Shape::Object("io.k8s.api.core.v1.NodeConfigSource"),
-            },
-            Field {
-                json: "error",
-                rust: "error",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "lastKnownGood",
-                rust: "last_known_good",
-                shape: Shape::Object("io.k8s.api.core.v1.NodeConfigSource"),
-            },
-        ],
-    ),
-    (
-        "io.k8s.api.core.v1.NodeDaemonEndpoints",
-        &[Field {
-            json: "kubeletEndpoint",
-            rust: "kubelet_endpoint",
-            shape: Shape::Object("io.k8s.api.core.v1.DaemonEndpoint"),
-        }],
-    ),
-    (
-        "io.k8s.api.core.v1.NodeFeatures",
-        &[Field {
-            json: "supplementalGroupsPolicy",
-            rust: "supplemental_groups_policy",
-            shape: Shape::Scalar,
-        }],
-    ),
-    (
-        "io.k8s.api.core.v1.NodeRuntimeHandler",
-        &[
-            Field {
-                json: "features",
-                rust: "features",
-                shape: Shape::Object("io.k8s.api.core.v1.NodeRuntimeHandlerFeatures"),
-            },
-            Field {
-                json: "name",
-                rust: "name",
-                shape: Shape::Scalar,
-            },
-        ],
-    ),
-    (
-        "io.k8s.api.core.v1.NodeRuntimeHandlerFeatures",
-        &[
-            Field {
-                json: "recursiveReadOnlyMounts",
-                rust: "recursive_read_only_mounts",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "userNamespaces",
-                rust: "user_namespaces",
-                shape: Shape::Scalar,
-            },
-        ],
-    ),
-    (
-        "io.k8s.api.core.v1.NodeSelector",
-        &[Field {
-            json: "nodeSelectorTerms",
-            rust: "node_selector_terms",
-            shape: Shape::List {
-                item: Some("io.k8s.api.core.v1.NodeSelectorTerm"),
-                strategy: ListStrategy::Atomic,
-            },
-        }],
-    ),
-    (
-        "io.k8s.api.core.v1.NodeSelectorRequirement",
-        &[
-            Field {
-                json: "key",
-                rust: "key",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "operator",
-                rust: "operator",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "values",
-                rust: "values",
-                shape: Shape::List {
-                    item: None,
-                    strategy: ListStrategy::Atomic,
-                },
-            },
-        ],
-    ),
-    (
-        "io.k8s.api.core.v1.NodeSelectorTerm",
-        &[
-            Field {
-                json: "matchExpressions",
-                rust: "match_expressions",
-                shape: Shape::List {
-                    item: Some("io.k8s.api.core.v1.NodeSelectorRequirement"),
-                    strategy: ListStrategy::Atomic,
-                },
-            },
-            Field {
-                json: "matchFields",
-                rust: "match_fields",
-                shape: Shape::List {
-                    item: Some("io.k8s.api.core.v1.NodeSelectorRequirement"),
-                    strategy: ListStrategy::Atomic,
-                },
-            },
-        ],
-    ),
-    (
-        "io.k8s.api.core.v1.NodeSpec",
-        &[
-            Field {
-                json: "configSource",
-                rust: "config_source",
-                shape: Shape::Object("io.k8s.api.core.v1.NodeConfigSource"),
-            },
-            Field {
-                json: "externalID",
-                rust: "external_id",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "podCIDR",
-                rust: "pod_cidr",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "podCIDRs",
-                rust: "pod_cidrs",
-                shape: Shape::List {
-                    item: None,
-                    strategy: ListStrategy::Set,
-                },
-            },
-            Field {
-                json: "providerID",
-                rust: "provider_id",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "taints",
-                rust: "taints",
-                shape: Shape::List {
-                    item: Some("io.k8s.api.core.v1.Taint"),
-                    strategy: ListStrategy::Atomic,
-                },
-            },
-            Field {
-                json: "unschedulable",
-                rust: "unschedulable",
-                shape: Shape::Scalar,
-            },
-        ],
-    ),
-    (
-        "io.k8s.api.core.v1.NodeStatus",
-        &[
-            Field {
-                json: "addresses",
-                rust: "addresses",
-                shape: Shape::List {
-                    item: Some("io.k8s.api.core.v1.NodeAddress"),
-                    strategy: ListStrategy::Map(&["type"]),
-                },
-            },
-            Field {
-                json: "allocatable",
-                rust: "allocatable",
-                shape: Shape::Map {
-                    value: None,
-                    atomic: false,
-                },
-            },
-            Field {
-                json: "capacity",
-                rust: "capacity",
-                shape: Shape::Map {
-                    value: None,
-                    atomic: false,
-                },
-            },
-            Field {
-                json: "conditions",
-                rust: "conditions",
-                shape: Shape::List {
-                    item: Some("io.k8s.api.core.v1.NodeCondition"),
-                    strategy: ListStrategy::Map(&["type"]),
-                },
-            },
-            Field {
-                json: "config",
-                rust: "config",
-                shape: Shape::Object("io.k8s.api.core.v1.NodeConfigStatus"),
-            },
-            Field {
-                json: "daemonEndpoints",
-                rust: "daemon_endpoints",
-                shape: Shape::Object("io.k8s.api.core.v1.NodeDaemonEndpoints"),
-            },
-            Field {
-                json: "declaredFeatures",
-                rust: "declared_features",
-                shape: Shape::List {
-                    item: None,
-                    strategy: ListStrategy::Atomic,
-                },
-            },
-            Field {
-                json: "features",
-                rust: "features",
-                shape: Shape::Object("io.k8s.api.core.v1.NodeFeatures"),
-            },
-            Field {
-                json: "images",
-                rust: "images",
-                shape: Shape::List {
-                    item: Some("io.k8s.api.core.v1.ContainerImage"),
-                    strategy: ListStrategy::Atomic,
-                },
-            },
-            Field {
-                json: "nodeInfo",
-                rust: "node_info",
-                shape: Shape::Object("io.k8s.api.core.v1.NodeSystemInfo"),
-            },
-            Field {
-                json: "phase",
-                rust: "phase",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "runtimeHandlers",
-                rust: "runtime_handlers",
-                shape: Shape::List {
-                    item: Some("io.k8s.api.core.v1.NodeRuntimeHandler"),
-                    strategy: ListStrategy::Atomic,
-                },
-            },
-            Field {
-                json: "volumesAttached",
-                rust: "volumes_attached",
-                shape: Shape::List {
-                    item: Some("io.k8s.api.core.v1.AttachedVolume"),
-                    strategy: ListStrategy::Atomic,
-                },
-            },
-            Field {
-                json: "volumesInUse",
-                rust: "volumes_in_use",
-                shape: Shape::List {
-                    item: None,
-                    strategy: ListStrategy::Atomic,
-                },
-            },
-        ],
-    ),
-    (
-        "io.k8s.api.core.v1.NodeSwapStatus",
-        &[Field {
-            json: "capacity",
-            rust: "capacity",
-            shape: Shape::Scalar,
-        }],
-    ),
-    (
-        "io.k8s.api.core.v1.NodeSystemInfo",
-        &[
-            Field {
-                json: "architecture",
-                rust: "architecture",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "bootID",
-                rust: "boot_id",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "containerRuntimeVersion",
-                rust: "container_runtime_version",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "kernelVersion",
-                rust: "kernel_version",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "kubeProxyVersion",
-                rust: "kube_proxy_version",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "kubeletVersion",
-                rust: "kubelet_version",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "machineID",
-                rust: "machine_id",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "operatingSystem",
-                rust: "operating_system",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "osImage",
-                rust: "os_image",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "swap",
-                rust: "swap",
-                shape: Shape::Object("io.k8s.api.core.v1.NodeSwapStatus"),
-            },
-            Field {
-                json: "systemUUID",
-                rust: "system_uuid",
-                shape: Shape::Scalar,
-            },
-        ],
-    ),
-    (
-        "io.k8s.api.core.v1.ObjectFieldSelector",
-        &[
-            Field {
-                json: "apiVersion",
-                rust: "api_version",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "fieldPath",
-                rust: "field_path",
-                shape: Shape::Scalar,
-            },
-        ],
-    ),
-    (
-        "io.k8s.api.core.v1.ObjectReference",
-        &[
-            Field {
-                json: "apiVersion",
-                rust: "api_version",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "fieldPath",
-                rust: "field_path",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "kind",
-                rust: "kind",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "name",
-                rust: "name",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "namespace",
-                rust: "namespace",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "resourceVersion",
-                rust: "resource_version",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "uid",
-                rust: "uid",
-                shape: Shape::Scalar,
-            },
-        ],
-    ),
-    (
-        "io.k8s.api.core.v1.PersistentVolume",
-        &[
-            Field {
-                json: "metadata",
-                rust: "metadata",
-                shape: Shape::Object("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"),
-            },
-            Field {
-                json: "spec",
-                rust: "spec",
-                shape: Shape::Object("io.k8s.api.core.v1.PersistentVolumeSpec"),
-            },
-            Field {
-                json: "status",
-                rust: "status",
-                shape: Shape::Object("io.k8s.api.core.v1.PersistentVolumeStatus"),
-            },
-        ],
-    ),
-    (
-        "io.k8s.api.core.v1.PersistentVolumeClaim",
-        &[
-            Field {
-                json: "metadata",
-                rust: "metadata",
-                shape: Shape::Object("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"),
-            },
-            Field {
-                json: "spec",
-                rust: "spec",
-                shape: Shape::Object("io.k8s.api.core.v1.PersistentVolumeClaimSpec"),
-            },
-            Field {
-                json: "status",
-                rust: "status",
-                shape: Shape::Object("io.k8s.api.core.v1.PersistentVolumeClaimStatus"),
-            },
-        ],
-    ),
-    (
-        "io.k8s.api.core.v1.PersistentVolumeClaimCondition",
-        &[
-            Field {
-                json: "lastProbeTime",
-                rust: "last_probe_time",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "lastTransitionTime",
-                rust: "last_transition_time",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "message",
-                rust: "message",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "reason",
-                rust: "reason",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "status",
-                rust: "status",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "type",
-                rust: "type_",
-                shape: Shape::Scalar,
-            },
-        ],
-    ),
-    (
-        "io.k8s.api.core.v1.PersistentVolumeClaimSpec",
-        &[
-            Field {
-                json: "accessModes",
-                rust: "access_modes",
-                shape: Shape::List {
-                    item: None,
-                    strategy: ListStrategy::Atomic,
-                },
-            },
-            Field {
-                json: "dataSource",
-                rust: "data_source",
-                shape: Shape::Object("io.k8s.api.core.v1.TypedLocalObjectReference"),
-            },
-            Field {
-                json: "dataSourceRef",
-                rust: "data_source_ref",
-                shape: Shape::Object("io.k8s.api.core.v1.TypedObjectReference"),
-            },
-            Field {
-                json: "resources",
-                rust: "resources",
-                shape: Shape::Object("io.k8s.api.core.v1.VolumeResourceRequirements"),
-            },
-            Field {
-                json: "selector",
-                rust: "selector",
-                shape: Shape::Object("io.k8s.apimachinery.pkg.apis.meta.v1.LabelSelector"),
-            },
-            Field {
-                json: "storageClassName",
-                rust: "storage_class_name",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "volumeAttributesClassName",
-                rust: "volume_attributes_class_name",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "volumeMode",
-                rust: "volume_mode",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "volumeName",
-                rust: "volume_name",
-                shape: Shape::Scalar,
-            },
-        ],
-    ),
-    (
-        "io.k8s.api.core.v1.PersistentVolumeClaimStatus",
-        &[
-            Field {
-                json: "accessModes",
-                rust: "access_modes",
-                shape: Shape::List {
-                    item: None,
-                    strategy: ListStrategy::Atomic,
-                },
-            },
-            Field {
-                json: "allocatedResourceStatuses",
-                rust: "allocated_resource_statuses",
-                shape: Shape::Map {
-                    value: None,
-                    atomic: false,
-                },
-            },
-            Field {
-                json: "allocatedResources",
-                rust: "allocated_resources",
-                shape: Shape::Map {
-                    value: None,
-                    atomic: false,
-                },
-            },
-            Field {
-                json: "capacity",
-                rust: "capacity",
-                shape: Shape::Map {
-                    value: None,
-                    atomic: false,
-                },
-            },
-            Field {
-                json: "conditions",
-                rust: "conditions",
-                shape: Shape::List {
-                    item: Some("io.k8s.api.core.v1.PersistentVolumeClaimCondition"),
-                    strategy: ListStrategy::Map(&["type"]),
-                },
-            },
-            Field {
-                json: "currentVolumeAttributesClassName",
-                rust: "current_volume_attributes_class_name",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "modifyVolumeStatus",
-                rust: "modify_volume_status",
-                shape: Shape::Object("io.k8s.api.core.v1.ModifyVolumeStatus"),
-            },
-            Field {
-                json: "phase",
-                rust: "phase",
-                shape: Shape::Scalar,
-            },
-        ],
-    ),
-    (
-        "io.k8s.api.core.v1.PersistentVolumeClaimTemplate",
-        &[
-            Field {
-                json: "metadata",
-                rust: "metadata",
-                shape: Shape::Object("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"),
-            },
-            Field {
-                json: "spec",
-                rust: "spec",
-                shape: Shape::Object("io.k8s.api.core.v1.PersistentVolumeClaimSpec"),
-            },
-        ],
-    ),
-    (
-        "io.k8s.api.core.v1.PersistentVolumeClaimVolumeSource",
-        &[
-            Field {
-                json: "claimName",
-                rust: "claim_name",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "readOnly",
-                rust: "read_only",
-                shape: Shape::Scalar,
-            },
-        ],
-    ),
-    (
-        "io.k8s.api.core.v1.PersistentVolumeSpec",
-        &[
-            Field {
-                json: "accessModes",
-                rust: "access_modes",
-                shape: Shape::List {
-                    item: None,
-                    strategy: ListStrategy::Atomic,
-                },
-            },
-            Field {
-                json: "awsElasticBlockStore",
-                rust: "aws_elastic_block_store",
-                shape: Shape::Object("io.k8s.api.core.v1.AWSElasticBlockStoreVolumeSource"),
-            },
-            Field {
-                json: "azureDisk",
-                rust: "azure_disk",
-                shape: Shape::Object("io.k8s.api.core.v1.AzureDiskVolumeSource"),
-            },
-            Field {
-                json: "azureFile",
-                rust: "azure_file",
-                shape: Shape::Object("io.k8s.api.core.v1.AzureFilePersistentVolumeSource"),
-            },
-            Field {
-                json: "capacity",
-                rust: "capacity",
-                shape: Shape::Map {
-                    value: None,
-                    atomic: false,
-                },
-            },
-            Field {
-                json: "cephfs",
-                rust: "cephfs",
-                shape: Shape::Object("io.k8s.api.core.v1.CephFSPersistentVolumeSource"),
-            },
-            Field {
-                json: "cinder",
-                rust: "cinder",
-                shape: Shape::Object("io.k8s.api.core.v1.CinderPersistentVolumeSource"),
-            },
-            Field {
-                json: "claimRef",
-                rust: "claim_ref",
-                shape: Shape::Object("io.k8s.api.core.v1.ObjectReference"),
-            },
-            Field {
-                json: "csi",
-                rust: "csi",
-                shape: Shape::Object("io.k8s.api.core.v1.CSIPersistentVolumeSource"),
-            },
-            Field {
-                json: "fc",
-                rust: "fc",
-                shape: Shape::Object("io.k8s.api.core.v1.FCVolumeSource"),
-            },
-            Field {
-                json: "flexVolume",
-                rust: "flex_volume",
-                shape: Shape::Object("io.k8s.api.core.v1.FlexPersistentVolumeSource"),
-            },
-            Field {
-                json: "flocker",
-                rust: "flocker",
-                shape: Shape::Object("io.k8s.api.core.v1.FlockerVolumeSource"),
-            },
-            Field {
-                json: "gcePersistentDisk",
-                rust: "gce_persistent_disk",
-                shape: Shape::Object("io.k8s.api.core.v1.GCEPersistentDiskVolumeSource"),
-            },
-            Field {
-                json: "glusterfs",
-                rust: "glusterfs",
-                shape: Shape::Object("io.k8s.api.core.v1.GlusterfsPersistentVolumeSource"),
-            },
-            Field {
-                json: "hostPath",
-                rust: "host_path",
-                shape: Shape::Object("io.k8s.api.core.v1.HostPathVolumeSource"),
-            },
-            Field {
-                json: "iscsi",
-                rust: "iscsi",
-                shape: Shape::Object("io.k8s.api.core.v1.ISCSIPersistentVolumeSource"),
-            },
-            Field {
-                json: "local",
-                rust: "local",
-                shape: Shape::Object("io.k8s.api.core.v1.LocalVolumeSource"),
-            },
-            Field {
-                json: "mountOptions",
-                rust: "mount_options",
-                shape: Shape::List {
-                    item: None,
-                    strategy: ListStrategy::Atomic,
-                },
-            },
-            Field {
-                json: "nfs",
-                rust: "nfs",
-                shape: Shape::Object("io.k8s.api.core.v1.NFSVolumeSource"),
-            },
-            Field {
-                json: "nodeAffinity",
-                rust: "node_affinity",
-                shape: Shape::Object("io.k8s.api.core.v1.VolumeNodeAffinity"),
-            },
-            Field {
-                json: "persistentVolumeReclaimPolicy",
-                rust: "persistent_volume_reclaim_policy",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "photonPersistentDisk",
-                rust: "photon_persistent_disk",
-                shape: Shape::Object("io.k8s.api.core.v1.PhotonPersistentDiskVolumeSource"),
-            },
-            Field {
-                json: "portworxVolume",
-                rust: "portworx_volume",
-                shape: Shape::Object("io.k8s.api.core.v1.PortworxVolumeSource"),
-            },
-            Field {
-                json: "quobyte",
-                rust: "quobyte",
-                shape: Shape::Object("io.k8s.api.core.v1.QuobyteVolumeSource"),
-            },
-            Field {
-                json: "rbd",
-                rust: "rbd",
-                shape: Shape::Object("io.k8s.api.core.v1.RBDPersistentVolumeSource"),
-            },
-            Field {
-                json: "scaleIO",
-                rust: "scale_io",
-                shape: Shape::Object("io.k8s.api.core.v1.ScaleIOPersistentVolumeSource"),
-            },
-            Field {
-                json: "storageClassName",
-                rust: "storage_class_name",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "storageos",
-                rust: "storageos",
-                shape: Shape::Object("io.k8s.api.core.v1.StorageOSPersistentVolumeSource"),
-            },
-            Field {
-                json: "volumeAttributesClassName",
-                rust: "volume_attributes_class_name",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "volumeMode",
-                rust: "volume_mode",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "vsphereVolume",
-                rust: "vsphere_volume",
-                shape: Shape::Object("io.k8s.api.core.v1.VsphereVirtualDiskVolumeSource"),
-            },
-        ],
-    ),
-    (
-        "io.k8s.api.core.v1.PersistentVolumeStatus",
-        &[
-            Field {
-                json: "lastPhaseTransitionTime",
-                rust: "last_phase_transition_time",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "message",
-                rust: "message",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "phase",
-                rust: "phase",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "reason",
-                rust: "reason",
-                shape: Shape::Scalar,
-            },
-        ],
-    ),
-    (
-        "io.k8s.api.core.v1.PhotonPersistentDiskVolumeSource",
-        &[
-            Field {
-                json: "fsType",
-                rust: "fs_type",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "pdID",
-                rust: "pd_id",
-                shape: Shape::Scalar,
-            },
-        ],
-    ),
-    (
-        "io.k8s.api.core.v1.Pod",
-        &[
-            Field {
-                json: "metadata",
-                rust: "metadata",
-                shape: Shape::Object("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"),
-            },
-            Field {
-                json: "spec",
-                rust: "spec",
-                shape: Shape::Object("io.k8s.api.core.v1.PodSpec"),
-            },
-            Field {
-                json: "status",
-                rust: "status",
-                shape: Shape::Object("io.k8s.api.core.v1.PodStatus"),
-            },
-        ],
-    ),
-    (
-        "io.k8s.api.core.v1.PodAffinity",
-        &[
-            Field {
-                json: "preferredDuringSchedulingIgnoredDuringExecution",
-                rust: "preferred_during_scheduling_ignored_during_execution",
-                shape: Shape::List {
-                    item: Some("io.k8s.api.core.v1.WeightedPodAffinityTerm"),
-                    strategy: ListStrategy::Atomic,
-                },
-            },
-            Field {
-                json: "requiredDuringSchedulingIgnoredDuringExecution",
-                rust: "required_during_scheduling_ignored_during_execution",
-                shape: Shape::List {
-                    item: Some("io.k8s.api.core.v1.PodAffinityTerm"),
-                    strategy: ListStrategy::Atomic,
-                },
-            },
-        ],
-    ),
-    (
-        "io.k8s.api.core.v1.PodAffinityTerm",
-        &[
-            Field {
-                json: "labelSelector",
-                rust: "label_selector",
-                shape: Shape::Object("io.k8s.apimachinery.pkg.apis.meta.v1.LabelSelector"),
-            },
-            Field {
-                json: "matchLabelKeys",
-                rust: "match_label_keys",
-                shape: Shape::List {
-                    item: None,
-                    strategy: ListStrategy::Atomic,
-                },
-            },
-            Field {
-                json: "mismatchLabelKeys",
-                rust: "mismatch_label_keys",
-                shape: Shape::List {
-                    item: None,
-                    strategy: ListStrategy::Atomic,
-                },
-            },
-            Field {
-                json: "namespaceSelector",
-                rust: "namespace_selector",
-                shape: Shape::Object("io.k8s.apimachinery.pkg.apis.meta.v1.LabelSelector"),
-            },
-            Field {
-                json: "namespaces",
-                rust: "namespaces",
-                shape: Shape::List {
-                    item: None,
-                    strategy: ListStrategy::Atomic,
-                },
-            },
-            Field {
-                json: "topologyKey",
-                rust: "topology_key",
-                shape: Shape::Scalar,
-            },
-        ],
-    ),
-    (
-        "io.k8s.api.core.v1.PodAntiAffinity",
-        &[
-            Field {
-                json: "preferredDuringSchedulingIgnoredDuringExecution",
-                rust: "preferred_during_scheduling_ignored_during_execution",
-                shape: Shape::List {
-                    item: Some("io.k8s.api.core.v1.WeightedPodAffinityTerm"),
-                    strategy: ListStrategy::Atomic,
-                },
-            },
-            Field {
-                json: "requiredDuringSchedulingIgnoredDuringExecution",
-                rust: "required_during_scheduling_ignored_during_execution",
-                shape: Shape::List {
-                    item: Some("io.k8s.api.core.v1.PodAffinityTerm"),
-                    strategy: ListStrategy::Atomic,
-                },
-            },
-        ],
-    ),
-    (
-        "io.k8s.api.core.v1.PodCertificateProjection",
-        &[
-            Field {
-                json: "certificateChainPath",
-                rust: "certificate_chain_path",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "credentialBundlePath",
-                rust: "credential_bundle_path",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "keyPath",
-                rust: "key_path",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "keyType",
-                rust: "key_type",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "maxExpirationSeconds",
-                rust: "max_expiration_seconds",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "signerName",
-                rust: "signer_name",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "userAnnotations",
-                rust: "user_annotations",
-                shape: Shape::Map {
-                    value: None,
-                    atomic: false,
-                },
-            },
-        ],
-    ),
-    (
-        "io.k8s.api.core.v1.PodCondition",
-        &[
-            Field {
-                json: "lastProbeTime",
-                rust: "last_probe_time",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "lastTransitionTime",
-                rust: "last_transition_time",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "message",
-                rust: "message",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "observedGeneration",
-                rust: "observed_generation",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "reason",
-                rust: "reason",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "status",
-                rust: "status",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "type",
-                rust: "type_",
-                shape: Shape::Scalar,
-            },
-        ],
-    ),
-    (
-        "io.k8s.api.core.v1.PodDNSConfig",
-        &[
-            Field {
-                json: "nameservers",
-                rust: "nameservers",
-                shape: Shape::List {
-                    item: None,
-                    strategy: ListStrategy::Atomic,
-                },
-            },
-            Field {
-                json: "options",
-                rust: "options",
-                shape: Shape::List {
-                    item: Some("io.k8s.api.core.v1.PodDNSConfigOption"),
-                    strategy: ListStrategy::Atomic,
-                },
-            },
-            Field {
-                json: "searches",
-                rust: "searches",
-                shape: Shape::List {
-                    item: None,
-                    strategy: ListStrategy::Atomic,
-                },
-            },
-        ],
-    ),
-    (
-        "io.k8s.api.core.v1.PodDNSConfigOption",
-        &[
-            Field {
-                json: "name",
-                rust: "name",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "value",
-                rust: "value",
-                shape: Shape::Scalar,
-            },
-        ],
-    ),
-    (
-        "io.k8s.api.core.v1.PodExtendedResourceClaimStatus",
-        &[
-            Field {
-                json: "requestMappings",
-                rust: "request_mappings",
-                shape: Shape::List {
-                    item: Some("io.k8s.api.core.v1.ContainerExtendedResourceRequest"),
-                    strategy: ListStrategy::Atomic,
-                },
-            },
-            Field {
-                json: "resourceClaimName",
-                rust: "resource_claim_name",
-                shape: Shape::Scalar,
-            },
-        ],
-    ),
-    (
-        "io.k8s.api.core.v1.PodIP",
-        &[Field {
-            json: "ip",
-            rust: "ip",
-            shape: Shape::Scalar,
-        }],
-    ),
-    (
-        "io.k8s.api.core.v1.PodOS",
-        &[Field {
-            json: "name",
-            rust: "name",
-            shape: Shape::Scalar,
-        }],
-    ),
-    (
-        "io.k8s.api.core.v1.PodReadinessGate",
-        &[Field {
-            json: "conditionType",
-            rust: "condition_type",
-            shape: Shape::Scalar,
-        }],
-    ),
-    (
-        "io.k8s.api.core.v1.PodResourceClaim",
-        &[
-            Field {
-                json: "name",
-                rust: "name",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "resourceClaimName",
-                rust: "resource_claim_name",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "resourceClaimTemplateName",
-                rust: "resource_claim_template_name",
-                shape: Shape::Scalar,
-            },
-        ],
-    ),
-    (
-        "io.k8s.api.core.v1.PodResourceClaimStatus",
-        &[
-            Field {
-                json: "name",
-                rust: "name",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "resourceClaimName",
-                rust: "resource_claim_name",
-                shape: Shape::Scalar,
-            },
-        ],
-    ),
-    (
-        "io.k8s.api.core.v1.PodSchedulingGate",
-        &[Field {
-            json: "name",
-            rust: "name",
-            shape: Shape::Scalar,
-        }],
-    ),
-    (
-        "io.k8s.api.core.v1.PodSecurityContext",
-        &[
-            Field {
-                json: "appArmorProfile",
-                rust: "app_armor_profile",
-                shape: Shape::Object("io.k8s.api.core.v1.AppArmorProfile"),
-            },
-            Field {
-                json: "fsGroup",
-                rust: "fs_group",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "fsGroupChangePolicy",
-                rust: "fs_group_change_policy",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "runAsGroup",
-                rust: "run_as_group",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "runAsNonRoot",
-                rust: "run_as_non_root",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "runAsUser",
-                rust: "run_as_user",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "seLinuxChangePolicy",
-                rust: "se_linux_change_policy",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "seLinuxOptions",
-                rust: "se_linux_options",
-                shape: Shape::Object("io.k8s.api.core.v1.SELinuxOptions"),
-            },
-            Field {
-                json: "seccompProfile",
-                rust: "seccomp_profile",
-                shape: Shape::Object("io.k8s.api.core.v1.SeccompProfile"),
-            },
-            Field {
-                json: "supplementalGroups",
-                rust: "supplemental_groups",
-                shape: Shape::List {
-                    item: None,
-                    strategy: ListStrategy::Atomic,
-                },
-            },
-            Field {
-                json: "supplementalGroupsPolicy",
-                rust: "supplemental_groups_policy",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "sysctls",
-                rust: "sysctls",
-                shape: Shape::List {
-                    item: Some("io.k8s.api.core.v1.Sysctl"),
-                    strategy: ListStrategy::Atomic,
-                },
-            },
-            Field {
-                json: "windowsOptions",
-                rust: "windows_options",
-                shape: Shape::Object("io.k8s.api.core.v1.WindowsSecurityContextOptions"),
-            },
-        ],
-    ),
-    (
-        "io.k8s.api.core.v1.PodSpec",
-        &[
-            Field {
-                json: "activeDeadlineSeconds",
-                rust: "active_deadline_seconds",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "affinity",
-                rust: "affinity",
-                shape: Shape::Object("io.k8s.api.core.v1.Affinity"),
-            },
-            Field {
-                json: "automountServiceAccountToken",
-                rust: "automount_service_account_token",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "containers",
-                rust: "containers",
-                shape: Shape::List {
-                    item: Some("io.k8s.api.core.v1.Container"),
-                    strategy: ListStrategy::Map(&["name"]),
-                },
-            },
-            Field {
-                json: "dnsConfig",
-                rust: "dns_config",
-                shape: Shape::Object("io.k8s.api.core.v1.PodDNSConfig"),
-            },
-            Field {
-                json: "dnsPolicy",
-                rust: "dns_policy",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "enableServiceLinks",
-                rust: "enable_service_links",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "ephemeralContainers",
-                rust: "ephemeral_containers",
-                shape: Shape::List {
-                    item: Some("io.k8s.api.core.v1.EphemeralContainer"),
-                    strategy: ListStrategy::Map(&["name"]),
-                },
-            },
-            Field {
-                json: "hostAliases",
-                rust: "host_aliases",
-                shape: Shape::List {
-                    item: Some("io.k8s.api.core.v1.HostAlias"),
-                    strategy: ListStrategy::Map(&["ip"]),
-                },
-            },
-            Field {
-                json: "hostIPC",
-                rust: "host_ipc",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "hostNetwork",
-                rust: "host_network",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "hostPID",
-                rust: "host_pid",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "hostUsers",
-                rust: "host_users",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "hostname",
-                rust: "hostname",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "hostnameOverride",
-                rust: "hostname_override",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "imagePullSecrets",
-                rust: "image_pull_secrets",
-                shape: Shape::List {
-                    item: Some("io.k8s.api.core.v1.LocalObjectReference"),
-                    strategy: ListStrategy::Map(&["name"]),
-                },
-            },
-            Field {
-                json: "initContainers",
-                rust: "init_containers",
-                shape: Shape::List {
-                    item: Some("io.k8s.api.core.v1.Container"),
-                    strategy: ListStrategy::Map(&["name"]),
-                },
-            },
-            Field {
-                json: "nodeName",
-                rust: "node_name",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "nodeSelector",
-                rust: "node_selector",
-                shape: Shape::Map {
-                    value: None,
-                    atomic: true,
-                },
-            },
-            Field {
-                json: "os",
-                rust: "os",
-                shape: Shape::Object("io.k8s.api.core.v1.PodOS"),
-            },
-            Field {
-                json: "overhead",
-                rust: "overhead",
-                shape: Shape::Map {
-                    value: None,
-                    atomic: false,
-                },
-            },
-            Field {
-                json: "preemptionPolicy",
-                rust: "preemption_policy",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "priority",
-                rust: "priority",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "priorityClassName",
-                rust: "priority_class_name",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "readinessGates",
-                rust: "readiness_gates",
-                shape: Shape::List {
-                    item: Some("io.k8s.api.core.v1.PodReadinessGate"),
-                    strategy: ListStrategy::Atomic,
-                },
-            },
-            Field {
-                json: "resourceClaims",
-                rust: "resource_claims",
-                shape: Shape::List {
-                    item: Some("io.k8s.api.core.v1.PodResourceClaim"),
-                    strategy: ListStrategy::Map(&["name"]),
-                },
-            },
-            Field {
-                json: "resources",
-                rust: "resources",
-                shape: Shape::Object("io.k8s.api.core.v1.ResourceRequirements"),
-            },
-            Field {
-                json: "restartPolicy",
-                rust: "restart_policy",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "runtimeClassName",
-                rust: "runtime_class_name",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "schedulerName",
-                rust: "scheduler_name",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "schedulingGates",
-                rust: "scheduling_gates",
-                shape: Shape::List {
-                    item: Some("io.k8s.api.core.v1.PodSchedulingGate"),
-                    strategy: ListStrategy::Map(&["name"]),
-                },
-            },
-            Field {
-                json: "securityContext",
-                rust: "security_context",
-                shape: Shape::Object("io.k8s.api.core.v1.PodSecurityContext"),
-            },
-            Field {
-                json: "serviceAccount",
-                rust: "service_account",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "serviceAccountName",
-                rust: "service_account_name",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "setHostnameAsFQDN",
-                rust: "set_hostname_as_fqdn",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "shareProcessNamespace",
-                rust: "share_process_namespace",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "subdomain",
-                rust: "subdomain",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "terminationGracePeriodSeconds",
-                rust: "termination_grace_period_seconds",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "tolerations",
-                rust: "tolerations",
-                shape: Shape::List {
-                    item: Some("io.k8s.api.core.v1.Toleration"),
-                    strategy: ListStrategy::Atomic,
-                },
-            },
-            Field {
-                json: "topologySpreadConstraints",
-                rust: "topology_spread_constraints",
-                shape: Shape::List {
-                    item: Some("io.k8s.api.core.v1.TopologySpreadConstraint"),
-                    strategy: ListStrategy::Map(&["topologyKey", "whenUnsatisfiable"]),
-                },
-            },
-            Field {
-                json: "volumes",
-                rust: "volumes",
-                shape: Shape::List {
-                    item: Some("io.k8s.api.core.v1.Volume"),
-                    strategy: ListStrategy::Map(&["name"]),
-                },
-            },
-            Field {
-                json: "workloadRef",
-                rust: "workload_ref",
-                shape: Shape::Object("io.k8s.api.core.v1.WorkloadReference"),
-            },
-        ],
-    ),
-    (
-        "io.k8s.api.core.v1.PodStatus",
-        &[
-            Field {
-                json: "allocatedResources",
-                rust: "allocated_resources",
-                shape: Shape::Map {
-                    value: None,
-                    atomic: false,
-                },
-            },
-            Field {
-                json: "conditions",
-                rust: "conditions",
-                shape: Shape::List {
-                    item: Some("io.k8s.api.core.v1.PodCondition"),
-                    strategy: ListStrategy::Map(&["type"]),
-                },
-            },
-            Field {
-                json: "containerStatuses",
-                rust: "container_statuses",
-                shape: Shape::List {
-                    item: Some("io.k8s.api.core.v1.ContainerStatus"),
-                    strategy: ListStrategy::Atomic,
-                },
-            },
-            Field {
-                json: "ephemeralContainerStatuses",
-                rust: "ephemeral_container_statuses",
-                shape: Shape::List {
-                    item: Some("io.k8s.api.core.v1.ContainerStatus"),
-                    strategy: ListStrategy::Atomic,
-                },
-            },
-            Field {
-                json: "extendedResourceClaimStatus",
-                rust: "extended_resource_claim_status",
-                shape: Shape::Object("io.k8s.api.core.v1.PodExtendedResourceClaimStatus"),
-            },
-            Field {
-                json: "hostIP",
-                rust: "host_ip",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "hostIPs",
-                rust: "host_ips",
-                shape: Shape::List {
-                    item: Some("io.k8s.api.core.v1.HostIP"),
-                    strategy: ListStrategy::Map(&["ip"]),
-                },
-            },
-            Field {
-                json: "initContainerStatuses",
-                rust: "init_container_statuses",
-                shape: Shape::List {
-                    item: Some("io.k8s.api.core.v1.ContainerStatus"),
-                    strategy: ListStrategy::Atomic,
-                },
-            },
-            Field {
-                json: "message",
-                rust: "message",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "nominatedNodeName",
-                rust: "nominated_node_name",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "observedGeneration",
-                rust: "observed_generation",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "phase",
-                rust: "phase",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "podIP",
-                rust: "pod_ip",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "podIPs",
-                rust: "pod_ips",
-                shape: Shape::List {
-                    item: Some("io.k8s.api.core.v1.PodIP"),
-                    strategy: ListStrategy::Map(&["ip"]),
-                },
-            },
-            Field {
-                json: "qosClass",
-                rust: "qos_class",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "reason",
-                rust: "reason",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "resize",
-                rust: "resize",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "resourceClaimStatuses",
-                rust: "resource_claim_statuses",
-                shape: Shape::List {
-                    item: Some("io.k8s.api.core.v1.PodResourceClaimStatus"),
-                    strategy: ListStrategy::Map(&["name"]),
-                },
-            },
-            Field {
-                json: "resources",
-                rust: "resources",
-                shape: Shape::Object("io.k8s.api.core.v1.ResourceRequirements"),
-            },
-            Field {
-                json: "startTime",
-                rust: "start_time",
-                shape: Shape::Scalar,
-            },
-        ],
-    ),
-    (
-        "io.k8s.api.core.v1.PodTemplate",
-        &[
-            Field {
-                json: "metadata",
-                rust: "metadata",
-                shape: Shape::Object("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"),
-            },
-            Field {
-                json: "template",
-                rust: "template",
-                shape: Shape::Object("io.k8s.api.core.v1.PodTemplateSpec"),
-            },
-        ],
-    ),
-    (
-        "io.k8s.api.core.v1.PodTemplateSpec",
-        &[
-            Field {
-                json: "metadata",
-                rust: "metadata",
-                shape: Shape::Object("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"),
-            },
-            Field {
-                json: "spec",
-                rust: "spec",
-                shape: Shape::Object("io.k8s.api.core.v1.PodSpec"),
-            },
-        ],
-    ),
-    (
-        "io.k8s.api.core.v1.PortStatus",
-        &[
-            Field {
-                json: "error",
-                rust: "error",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "port",
-                rust: "port",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "protocol",
-                rust: "protocol",
-                shape: Shape::Scalar,
-            },
-        ],
-    ),
-    (
-        "io.k8s.api.core.v1.PortworxVolumeSource",
-        &[
-            Field {
-                json: "fsType",
-                rust: "fs_type",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "readOnly",
-                rust: "read_only",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "volumeID",
-                rust: "volume_id",
-                shape: Shape::Scalar,
-            },
-        ],
-    ),
-    (
-        "io.k8s.api.core.v1.PreferredSchedulingTerm",
-        &[
-            Field {
-                json: "preference",
-                rust: "preference",
-                shape: Shape::Object("io.k8s.api.core.v1.NodeSelectorTerm"),
-            },
-            Field {
-                json: "weight",
-                rust: "weight",
-                shape: Shape::Scalar,
-            },
-        ],
-    ),
-    (
-        "io.k8s.api.core.v1.Probe",
-        &[
-            Field {
-                json: "exec",
-                rust: "exec",
-                shape: Shape::Object("io.k8s.api.core.v1.ExecAction"),
-            },
-            Field {
-                json: "failureThreshold",
-                rust: "failure_threshold",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "grpc",
-                rust: "grpc",
-                shape: Shape::Object("io.k8s.api.core.v1.GRPCAction"),
-            },
-            Field {
-                json: "httpGet",
-                rust: "http_get",
-                shape: Shape::Object("io.k8s.api.core.v1.HTTPGetAction"),
-            },
-            Field {
-                json: "initialDelaySeconds",
-                rust: "initial_delay_seconds",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "periodSeconds",
-                rust: "period_seconds",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "successThreshold",
-                rust: "success_threshold",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "tcpSocket",
-                rust: "tcp_socket",
-                shape: Shape::Object("io.k8s.api.core.v1.TCPSocketAction"),
-            },
-            Field {
-                json: "terminationGracePeriodSeconds",
-                rust: "termination_grace_period_seconds",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "timeoutSeconds",
-                rust: "timeout_seconds",
-                shape: Shape::Scalar,
-            },
-        ],
-    ),
-    (
-        "io.k8s.api.core.v1.ProjectedVolumeSource",
-        &[
-            Field {
-                json: "defaultMode",
-                rust: "default_mode",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "sources",
-                rust: "sources",
-                shape: Shape::List {
-                    item: Some("io.k8s.api.core.v1.VolumeProjection"),
-                    strategy: ListStrategy::Atomic,
-                },
-            },
-        ],
-    ),
-    (
-        "io.k8s.api.core.v1.QuobyteVolumeSource",
-        &[
-            Field {
-                json: "group",
-                rust: "group",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "readOnly",
-                rust: "read_only",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "registry",
-                rust: "registry",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "tenant",
-                rust: "tenant",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "user",
-                rust: "user",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "volume",
-                rust: "volume",
-                shape: Shape::Scalar,
-            },
-        ],
-    ),
-    (
-        "io.k8s.api.core.v1.RBDPersistentVolumeSource",
-        &[
-            Field {
-                json: "fsType",
-                rust: "fs_type",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "image",
-                rust: "image",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "keyring",
-                rust: "keyring",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "monitors",
-                rust: "monitors",
-                shape: Shape::List {
-                    item: None,
-                    strategy: ListStrategy::Atomic,
-                },
-            },
-            Field {
-                json: "pool",
-                rust: "pool",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "readOnly",
-                rust: "read_only",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "secretRef",
-                rust: "secret_ref",
-                shape: Shape::Object("io.k8s.api.core.v1.SecretReference"),
-            },
-            Field {
-                json: "user",
-                rust: "user",
-                shape: Shape::Scalar,
-            },
-        ],
-    ),
-    (
-        "io.k8s.api.core.v1.RBDVolumeSource",
-        &[
-            Field {
-                json: "fsType",
-                rust: "fs_type",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "image",
-                rust: "image",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "keyring",
-                rust: "keyring",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "monitors",
-                rust: "monitors",
-                shape: Shape::List {
-                    item: None,
-                    strategy: ListStrategy::Atomic,
-                },
-            },
-            Field {
-                json: "pool",
-                rust: "pool",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "readOnly",
-                rust: "read_only",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "secretRef",
-                rust: "secret_ref",
-                shape: Shape::Object("io.k8s.api.core.v1.LocalObjectReference"),
-            },
-            Field {
-                json: "user",
-                rust: "user",
-                shape: Shape::Scalar,
-            },
-        ],
-    ),
-    (
-        "io.k8s.api.core.v1.ReplicationController",
-        &[
-            Field {
-                json: "metadata",
-                rust: "metadata",
-                shape: Shape::Object("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"),
-            },
-            Field {
-                json: "spec",
-                rust: "spec",
-                shape: Shape::Object("io.k8s.api.core.v1.ReplicationControllerSpec"),
-            },
-            Field {
-                json: "status",
-                rust: "status",
-                shape: Shape::Object("io.k8s.api.core.v1.ReplicationControllerStatus"),
-            },
-        ],
-    ),
-    (
-        "io.k8s.api.core.v1.ReplicationControllerCondition",
-        &[
-            Field {
-                json: "lastTransitionTime",
-                rust: "last_transition_time",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "message",
-                rust: "message",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "reason",
-                rust: "reason",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "status",
-                rust: "status",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "type",
-                rust: "type_",
-                shape: Shape::Scalar,
-            },
-        ],
-    ),
-    (
-        "io.k8s.api.core.v1.ReplicationControllerSpec",
-        &[
-            Field {
-                json: "minReadySeconds",
-                rust: "min_ready_seconds",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "replicas",
-                rust: "replicas",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "selector",
-                rust: "selector",
-                shape: Shape::Map {
-                    value: None,
-                    atomic: true,
-                },
-            },
-            Field {
-                json: "template",
-                rust: "template",
-                shape: Shape::Object("io.k8s.api.core.v1.PodTemplateSpec"),
-            },
-        ],
-    ),
-    (
-        "io.k8s.api.core.v1.ReplicationControllerStatus",
-        &[
-            Field {
-                json: "availableReplicas",
-                rust: "available_replicas",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "conditions",
-                rust: "conditions",
-                shape: Shape::List {
-                    item: Some("io.k8s.api.core.v1.ReplicationControllerCondition"),
-                    strategy: ListStrategy::Map(&["type"]),
-                },
-            },
-            Field {
-                json: "fullyLabeledReplicas",
-                rust: "fully_labeled_replicas",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "observedGeneration",
-                rust: "observed_generation",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "readyReplicas",
-                rust: "ready_replicas",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "replicas",
-                rust: "replicas",
-                shape: Shape::Scalar,
-            },
-        ],
-    ),
-    (
-        "io.k8s.api.core.v1.ResourceClaim",
-        &[
-            Field {
-                json: "name",
-                rust: "name",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "request",
-                rust: "request",
-                shape: Shape::Scalar,
-            },
-        ],
-    ),
-    (
-        "io.k8s.api.core.v1.ResourceFieldSelector",
-        &[
-            Field {
-                json: "containerName",
-                rust: "container_name",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "divisor",
-                rust: "divisor",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "resource",
-                rust: "resource",
-                shape: Shape::Scalar,
-            },
-        ],
-    ),
-    (
-        "io.k8s.api.core.v1.ResourceHealth",
-        &[
-            Field {
-                json: "health",
-                rust: "health",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "resourceID",
-                rust: "resource_id",
-                shape: Shape::Scalar,
-            },
-        ],
-    ),
-    (
-        "io.k8s.api.core.v1.ResourceQuota",
-        &[
-            Field {
-                json: "metadata",
-                rust: "metadata",
-                shape: Shape::Object("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"),
-            },
-            Field {
-                json: "spec",
-                rust: "spec",
-                shape: Shape::Object("io.k8s.api.core.v1.ResourceQuotaSpec"),
-            },
-            Field {
-                json: "status",
-                rust: "status",
-                shape: Shape::Object("io.k8s.api.core.v1.ResourceQuotaStatus"),
-            },
-        ],
-    ),
-    (
-        "io.k8s.api.core.v1.ResourceQuotaSpec",
-        &[
-            Field {
-                json: "hard",
-                rust: "hard",
-                shape: Shape::Map {
-                    value: None,
-                    atomic: false,
-                },
-            },
-            Field {
-                json: "scopeSelector",
-                rust: "scope_selector",
-                shape: Shape::Object("io.k8s.api.core.v1.ScopeSelector"),
-            },
-            Field {
-                json: "scopes",
-                rust: "scopes",
-                shape: Shape::List {
-                    item: None,
-                    strategy: ListStrategy::Atomic,
-                },
-            },
-        ],
-    ),
-    (
-        "io.k8s.api.core.v1.ResourceQuotaStatus",
-        &[
-            Field {
-                json: "hard",
-                rust: "hard",
-                shape: Shape::Map {
-                    value: None,
-                    atomic: false,
-                },
-            },
-            Field {
-                json: "used",
-                rust: "used",
-                shape: Shape::Map {
-                    value: None,
-                    atomic: false,
-                },
-            },
-        ],
-    ),
-    (
-        "io.k8s.api.core.v1.ResourceRequirements",
-        &[
-            Field {
-                json: "claims",
-                rust: "claims",
-                shape: Shape::List {
-                    item: Some("io.k8s.api.core.v1.ResourceClaim"),
-                    strategy: ListStrategy::Atomic,
-                },
-            },
-            Field {
-                json: "limits",
-                rust: "limits",
-                shape: Shape::Map {
-                    value: None,
-                    atomic: false,
-                },
-            },
-            Field {
-                json: "requests",
-                rust: "requests",
-                shape: Shape::Map {
-                    value: None,
-                    atomic: false,
-                },
-            },
-        ],
-    ),
-    (
-        "io.k8s.api.core.v1.ResourceStatus",
-        &[
-            Field {
-                json: "name",
-                rust: "name",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "resources",
-                rust: "resources",
-                shape: Shape::List {
-                    item: Some("io.k8s.api.core.v1.ResourceHealth"),
-                    strategy: ListStrategy::Atomic,
-                },
-            },
-        ],
-    ),
-    (
-        "io.k8s.api.core.v1.SELinuxOptions",
-        &[
-            Field {
-                json: "level",
-                rust: "level",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "role",
-                rust: "role",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "type",
-                rust: "type_",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "user",
-                rust: "user",
-                shape: Shape::Scalar,
-            },
-        ],
-    ),
-    (
-        "io.k8s.api.core.v1.ScaleIOPersistentVolumeSource",
-        &[
-            Field {
-                json: "fsType",
-                rust: "fs_type",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "gateway",
-                rust: "gateway",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "protectionDomain",
-                rust: "protection_domain",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "readOnly",
-                rust: "read_only",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "secretRef",
-                rust: "secret_ref",
-                shape: Shape::Object("io.k8s.api.core.v1.SecretReference"),
-            },
-            Field {
-                json: "sslEnabled",
-                rust: "ssl_enabled",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "storageMode",
-                rust: "storage_mode",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "storagePool",
-                rust: "storage_pool",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "system",
-                rust: "system",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "volumeName",
-                rust: "volume_name",
-                shape: Shape::Scalar,
-            },
-        ],
-    ),
-    (
-        "io.k8s.api.core.v1.ScaleIOVolumeSource",
-        &[
-            Field {
-                json: "fsType",
-                rust: "fs_type",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "gateway",
-                rust: "gateway",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "protectionDomain",
-                rust: "protection_domain",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "readOnly",
-                rust: "read_only",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "secretRef",
-                rust: "secret_ref",
-                shape: Shape::Object("io.k8s.api.core.v1.LocalObjectReference"),
-            },
-            Field {
-                json: "sslEnabled",
-                rust: "ssl_enabled",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "storageMode",
-                rust: "storage_mode",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "storagePool",
-                rust: "storage_pool",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "system",
-                rust: "system",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "volumeName",
-                rust: "volume_name",
-                shape: Shape::Scalar,
-            },
-        ],
-    ),
-    (
-        "io.k8s.api.core.v1.ScopeSelector",
-        &[Field {
-            json: "matchExpressions",
-            rust: "match_expressions",
-            shape: Shape::List {
-                item: Some("io.k8s.api.core.v1.ScopedResourceSelectorRequirement"),
-                strategy: ListStrategy::Atomic,
-            },
-        }],
-    ),
-    (
-        "io.k8s.api.core.v1.ScopedResourceSelectorRequirement",
-        &[
-            Field {
-                json: "operator",
-                rust: "operator",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "scopeName",
-                rust: "scope_name",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "values",
-                rust: "values",
-                shape: Shape::List {
-                    item: None,
-                    strategy: ListStrategy::Atomic,
-                },
-            },
-        ],
-    ),
-    (
-        "io.k8s.api.core.v1.SeccompProfile",
-        &[
-            Field {
-                json: "localhostProfile",
-                rust: "localhost_profile",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "type",
-                rust: "type_",
-                shape: Shape::Scalar,
-            },
-        ],
-    ),
-    (
-        "io.k8s.api.core.v1.Secret",
-        &[
-            Field {
-                json: "data",
-                rust: "data",
-                shape: Shape::Map {
-                    value: None,
-                    atomic: false,
-                },
-            },
-            Field {
-                json: "immutable",
-                rust: "immutable",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "metadata",
-                rust: "metadata",
-                shape: Shape::Object("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"),
-            },
-            Field {
-                json: "stringData",
-                rust: "string_data",
-                shape: Shape::Map {
-                    value: None,
-                    atomic: false,
-                },
-            },
-            Field {
-                json: "type",
-                rust: "type_",
-                shape: Shape::Scalar,
-            },
-        ],
-    ),
-    (
-        "io.k8s.api.core.v1.SecretEnvSource",
-        &[
-            Field {
-                json: "name",
-                rust: "name",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "optional",
-                rust: "optional",
-                shape: Shape::Scalar,
-            },
-        ],
-    ),
-    (
-        "io.k8s.api.core.v1.SecretKeySelector",
-        &[
-            Field {
-                json: "key",
-                rust: "key",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "name",
-                rust: "name",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "optional",
-                rust: "optional",
-                shape: Shape::Scalar,
-            },
-        ],
-    ),
-    (
-        "io.k8s.api.core.v1.SecretProjection",
-        &[
-            Field {
-                json: "items",
-                rust: "items",
-                shape: Shape::List {
-                    item: Some("io.k8s.api.core.v1.KeyToPath"),
-                    strategy: ListStrategy::Atomic,
-                },
-            },
-            Field {
-                json: "name",
-                rust: "name",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "optional",
-                rust: "optional",
-                shape: Shape::Scalar,
-            },
-        ],
-    ),
-    (
-        "io.k8s.api.core.v1.SecretReference",
-        &[
-            Field {
-                json: "name",
-                rust: "name",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "namespace",
-                rust: "namespace",
-                shape: Shape::Scalar,
-            },
-        ],
-    ),
-    (
-        "io.k8s.api.core.v1.SecretVolumeSource",
-        &[
-            Field {
-                json: "defaultMode",
-                rust: "default_mode",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "items",
-                rust: "items",
-                shape: Shape::List {
-                    item: Some("io.k8s.api.core.v1.KeyToPath"),
-                    strategy: ListStrategy::Atomic,
-                },
-            },
-            Field {
-                json: "optional",
-                rust: "optional",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "secretName",
-                rust: "secret_name",
-                shape: Shape::Scalar,
-            },
-        ],
-    ),
-    (
-        "io.k8s.api.core.v1.SecurityContext",
-        &[
-            Field {
-                json: "allowPrivilegeEscalation",
-                rust: "allow_privilege_escalation",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "appArmorProfile",
-                rust: "app_armor_profile",
-                shape: Shape::Object("io.k8s.api.core.v1.AppArmorProfile"),
-            },
-            Field {
-                json: "capabilities",
-                rust: "capabilities",
-                shape: Shape::Object("io.k8s.api.core.v1.Capabilities"),
-            },
-            Field {
-                json: "privileged",
-                rust: "privileged",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "procMount",
-                rust: "proc_mount",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "readOnlyRootFilesystem",
-                rust: "read_only_root_filesystem",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "runAsGroup",
-                rust: "run_as_group",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "runAsNonRoot",
-                rust: "run_as_non_root",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "runAsUser",
-                rust: "run_as_user",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "seLinuxOptions",
-                rust: "se_linux_options",
-                shape: Shape::Object("io.k8s.api.core.v1.SELinuxOptions"),
-            },
-            Field {
-                json: "seccompProfile",
-                rust: "seccomp_profile",
-                shape: Shape::Object("io.k8s.api.core.v1.SeccompProfile"),
-            },
-            Field {
-                json: "windowsOptions",
-                rust: "windows_options",
-                shape: Shape::Object("io.k8s.api.core.v1.WindowsSecurityContextOptions"),
-            },
-        ],
-    ),
-    (
-        "io.k8s.api.core.v1.Service",
-        &[
-            Field {
-                json: "metadata",
-                rust: "metadata",
-                shape: Shape::Object("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"),
-            },
-            Field {
-                json: "spec",
-                rust: "spec",
-                shape: Shape::Object("io.k8s.api.core.v1.ServiceSpec"),
-            },
-            Field {
-                json: "status",
-                rust: "status",
-                shape: Shape::Object("io.k8s.api.core.v1.ServiceStatus"),
-            },
-        ],
-    ),
-    (
-        "io.k8s.api.core.v1.ServiceAccount",
-        &[
-            Field {
-                json: "automountServiceAccountToken",
-                rust: "automount_service_account_token",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "imagePullSecrets",
-                rust: "image_pull_secrets",
-                shape: Shape::List {
-                    item: Some("io.k8s.api.core.v1.LocalObjectReference"),
-                    strategy: ListStrategy::Atomic,
-                },
-            },
-            Field {
-                json: "metadata",
-                rust: "metadata",
-                shape: Shape::Object("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"),
-            },
-            Field {
-                json: "secrets",
-                rust: "secrets",
-                shape: Shape::List {
-                    item: Some("io.k8s.api.core.v1.ObjectReference"),
-                    strategy: ListStrategy::Map(&["name"]),
-                },
-            },
-        ],
-    ),
-    (
-        "io.k8s.api.core.v1.ServiceAccountTokenProjection",
-        &[
-            Field {
-                json: "audience",
-                rust: "audience",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "expirationSeconds",
-                rust: "expiration_seconds",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "path",
-                rust: "path",
-                shape: Shape::Scalar,
-            },
-        ],
-    ),
-    (
-        "io.k8s.api.core.v1.ServicePort",
-        &[
-            Field {
-                json: "appProtocol",
-                rust: "app_protocol",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "name",
-                rust: "name",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "nodePort",
-                rust: "node_port",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "port",
-                rust: "port",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "protocol",
-                rust: "protocol",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "targetPort",
-                rust: "target_port",
-                shape: Shape::Scalar,
-            },
-        ],
-    ),
-    (
-        "io.k8s.api.core.v1.ServiceSpec",
-        &[
-            Field {
-                json: "allocateLoadBalancerNodePorts",
-                rust: "allocate_load_balancer_node_ports",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "clusterIP",
-                rust: "cluster_ip",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "clusterIPs",
-                rust: "cluster_ips",
-                shape: Shape::List {
-                    item: None,
-                    strategy: ListStrategy::Atomic,
-                },
-            },
-            Field {
-                json: "externalIPs",
-                rust: "external_ips",
-                shape: Shape::List {
-                    item: None,
-                    strategy: ListStrategy::Atomic,
-                },
-            },
-            Field {
-                json: "externalName",
-                rust: "external_name",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "externalTrafficPolicy",
-                rust: "external_traffic_policy",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "healthCheckNodePort",
-                rust: "health_check_node_port",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "internalTrafficPolicy",
-                rust: "internal_traffic_policy",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "ipFamilies",
-                rust: "ip_families",
-                shape: Shape::List {
-                    item: None,
-                    strategy: ListStrategy::Atomic,
-                },
-            },
-            Field {
-                json: "ipFamilyPolicy",
-                rust: "ip_family_policy",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "loadBalancerClass",
-                rust: "load_balancer_class",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "loadBalancerIP",
-                rust: "load_balancer_ip",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "loadBalancerSourceRanges",
-                rust: "load_balancer_source_ranges",
-                shape: Shape::List {
-                    item: None,
-                    strategy: ListStrategy::Atomic,
-                },
-            },
-            Field {
-                json: "ports",
-                rust: "ports",
-                shape: Shape::List {
-                    item: Some("io.k8s.api.core.v1.ServicePort"),
-                    strategy: ListStrategy::Map(&["port", "protocol"]),
-                },
-            },
-            Field {
-                json: "publishNotReadyAddresses",
-                rust: "publish_not_ready_addresses",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "selector",
-                rust: "selector",
-                shape: Shape::Map {
-                    value: None,
-                    atomic: true,
-                },
-            },
-            Field {
-                json: "sessionAffinity",
-                rust: "session_affinity",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "sessionAffinityConfig",
-                rust: "session_affinity_config",
-                shape: Shape::Object("io.k8s.api.core.v1.SessionAffinityConfig"),
-            },
-            Field {
-                json: "trafficDistribution",
-                rust: "traffic_distribution",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "type",
-                rust: "type_",
-                shape: Shape::Scalar,
-            },
-        ],
-    ),
-    (
-        "io.k8s.api.core.v1.ServiceStatus",
-        &[
-            Field {
-                json: "conditions",
-                rust: "conditions",
-                shape: Shape::List {
-                    item: Some("io.k8s.apimachinery.pkg.apis.meta.v1.Condition"),
-                    strategy: ListStrategy::Map(&["type"]),
-                },
-            },
-            Field {
-                json: "loadBalancer",
-                rust: "load_balancer",
-                shape: Shape::Object("io.k8s.api.core.v1.LoadBalancerStatus"),
-            },
-        ],
-    ),
-    (
-        "io.k8s.api.core.v1.SessionAffinityConfig",
-        &[Field {
-            json: "clientIP",
-            rust: "client_ip",
-            shape: Shape::Object("io.k8s.api.core.v1.ClientIPConfig"),
-        }],
-    ),
-    (
-        "io.k8s.api.core.v1.SleepAction",
-        &[Field {
-            json: "seconds",
-            rust: "seconds",
-            shape: Shape::Scalar,
-        }],
-    ),
-    (
-        "io.k8s.api.core.v1.StorageOSPersistentVolumeSource",
-        &[
-            Field {
-                json: "fsType",
-                rust: "fs_type",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "readOnly",
-                rust: "read_only",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "secretRef",
-                rust: "secret_ref",
-                shape: Shape::Object("io.k8s.api.core.v1.ObjectReference"),
-            },
-            Field {
-                json: "volumeName",
-                rust: "volume_name",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "volumeNamespace",
-                rust: "volume_namespace",
-                shape: Shape::Scalar,
-            },
-        ],
-    ),
-    (
-        "io.k8s.api.core.v1.StorageOSVolumeSource",
-        &[
-            Field {
-                json: "fsType",
-                rust: "fs_type",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "readOnly",
-                rust: "read_only",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "secretRef",
-                rust: "secret_ref",
-                shape: Shape::Object("io.k8s.api.core.v1.LocalObjectReference"),
-            },
-            Field {
-                json: "volumeName",
-                rust: "volume_name",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "volumeNamespace",
-                rust: "volume_namespace",
-                shape: Shape::Scalar,
-            },
-        ],
-    ),
-    (
-        "io.k8s.api.core.v1.Sysctl",
-        &[
-            Field {
-                json: "name",
-                rust: "name",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "value",
-                rust: "value",
-                shape: Shape::Scalar,
-            },
-        ],
-    ),
-    (
-        "io.k8s.api.core.v1.TCPSocketAction",
-        &[
-            Field {
-                json: "host",
-                rust: "host",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "port",
-                rust: "port",
-                shape: Shape::Scalar,
-            },
-        ],
-    ),
-    (
-        "io.k8s.api.core.v1.Taint",
-        &[
-            Field {
-                json: "effect",
-                rust: "effect",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "key",
-                rust: "key",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "timeAdded",
-                rust: "time_added",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "value",
-                rust: "value",
-                shape: Shape::Scalar,
-            },
-        ],
-    ),
-    (
-        "io.k8s.api.core.v1.Toleration",
-        &[
-            Field {
-                json: "effect",
-                rust: "effect",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "key",
-                rust: "key",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "operator",
-                rust: "operator",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "tolerationSeconds",
-                rust: "toleration_seconds",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "value",
-                rust: "value",
-                shape: Shape::Scalar,
-            },
-        ],
-    ),
-    (
-        "io.k8s.api.core.v1.TopologySelectorLabelRequirement",
-        &[
-            Field {
-                json: "key",
-                rust: "key",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "values",
-                rust: "values",
-                shape: Shape::List {
-                    item: None,
-                    strategy: ListStrategy::Atomic,
-                },
-            },
-        ],
-    ),
-    (
-        "io.k8s.api.core.v1.TopologySelectorTerm",
-        &[Field {
-            json: "matchLabelExpressions",
-            rust: "match_label_expressions",
-            shape: Shape::List {
-                item: Some("io.k8s.api.core.v1.TopologySelectorLabelRequirement"),
-                strategy: ListStrategy::Atomic,
-            },
-        }],
-    ),
-    (
-        "io.k8s.api.core.v1.TopologySpreadConstraint",
-        &[
-            Field {
-                json: "labelSelector",
-                rust: "label_selector",
-                shape: Shape::Object("io.k8s.apimachinery.pkg.apis.meta.v1.LabelSelector"),
-            },
-            Field {
-                json: "matchLabelKeys",
-                rust: "match_label_keys",
-                shape: Shape::List {
-                    item: None,
-                    strategy: ListStrategy::Atomic,
-                },
-            },
-            Field {
-                json: "maxSkew",
-                rust: "max_skew",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "minDomains",
-                rust: "min_domains",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "nodeAffinityPolicy",
-                rust: "node_affinity_policy",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "nodeTaintsPolicy",
-                rust: "node_taints_policy",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "topologyKey",
-                rust: "topology_key",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "whenUnsatisfiable",
-                rust: "when_unsatisfiable",
-                shape: Shape::Scalar,
-            },
-        ],
-    ),
-    (
-        "io.k8s.api.core.v1.TypedLocalObjectReference",
-        &[
-            Field {
-                json: "apiGroup",
-                rust: "api_group",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "kind",
-                rust: "kind",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "name",
-                rust: "name",
-                shape: Shape::Scalar,
-            },
-        ],
-    ),
-    (
-        "io.k8s.api.core.v1.TypedObjectReference",
-        &[
-            Field {
-                json: "apiGroup",
-                rust: "api_group",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "kind",
-                rust: "kind",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "name",
-                rust: "name",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "namespace",
-                rust: "namespace",
-                shape: Shape::Scalar,
-            },
-        ],
-    ),
-    (
-        "io.k8s.api.core.v1.Volume",
-        &[
-            Field {
-                json: "awsElasticBlockStore",
-                rust: "aws_elastic_block_store",
-                shape: Shape::Object("io.k8s.api.core.v1.AWSElasticBlockStoreVolumeSource"),
-            },
-            Field {
-                json: "azureDisk",
-                rust: "azure_disk",
-                shape: Shape::Object("io.k8s.api.core.v1.AzureDiskVolumeSource"),
-            },
-            Field {
-                json: "azureFile",
-                rust: "azure_file",
-                shape: Shape::Object("io.k8s.api.core.v1.AzureFileVolumeSource"),
-            },
-            Field {
-                json: "cephfs",
-                rust: "cephfs",
-                shape: Shape::Object("io.k8s.api.core.v1.CephFSVolumeSource"),
-            },
-            Field {
-                json: "cinder",
-                rust: "cinder",
-                shape: Shape::Object("io.k8s.api.core.v1.CinderVolumeSource"),
-            },
-            Field {
-                json: "configMap",
-                rust: "config_map",
-                shape: Shape::Object("io.k8s.api.core.v1.ConfigMapVolumeSource"),
-            },
-            Field {
-                json: "csi",
-                rust: "csi",
-                shape: Shape::Object("io.k8s.api.core.v1.CSIVolumeSource"),
-            },
-            Field {
-                json: "downwardAPI",
-                rust: "downward_api",
-                shape: Shape::Object("io.k8s.api.core.v1.DownwardAPIVolumeSource"),
-            },
-            Field {
-                json: "emptyDir",
-                rust: "empty_dir",
-                shape: Shape::Object("io.k8s.api.core.v1.EmptyDirVolumeSource"),
-            },
-            Field {
-                json: "ephemeral",
-                rust: "ephemeral",
-                shape: Shape::Object("io.k8s.api.core.v1.EphemeralVolumeSource"),
-            },
-            Field {
-                json: "fc",
-                rust: "fc",
-                shape: Shape::Object("io.k8s.api.core.v1.FCVolumeSource"),
-            },
-            Field {
-                json: "flexVolume",
-                rust: "flex_volume",
-                shape: Shape::Object("io.k8s.api.core.v1.FlexVolumeSource"),
-            },
-            Field {
-                json: "flocker",
-                rust: "flocker",
-                shape: Shape::Object("io.k8s.api.core.v1.FlockerVolumeSource"),
-            },
-            Field {
-                json: "gcePersistentDisk",
-                rust: "gce_persistent_disk",
-                shape: Shape::Object("io.k8s.api.core.v1.GCEPersistentDiskVolumeSource"),
-            },
-            Field {
-                json: "gitRepo",
-                rust: "git_repo",
-                shape: Shape::Object("io.k8s.api.core.v1.GitRepoVolumeSource"),
-            },
-            Field {
-                json: "glusterfs",
-                rust: "glusterfs",
-                shape: Shape::Object("io.k8s.api.core.v1.GlusterfsVolumeSource"),
-            },
-            Field {
-                json: "hostPath",
-                rust: "host_path",
-                shape: Shape::Object("io.k8s.api.core.v1.HostPathVolumeSource"),
-            },
-            Field {
-                json: "image",
-                rust: "image",
-                shape: Shape::Object("io.k8s.api.core.v1.ImageVolumeSource"),
-            },
-            Field {
-                json: "iscsi",
-                rust: "iscsi",
-                shape: Shape::Object("io.k8s.api.core.v1.ISCSIVolumeSource"),
-            },
-            Field {
-                json: "name",
-                rust: "name",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "nfs",
-                rust: "nfs",
-                shape: Shape::Object("io.k8s.api.core.v1.NFSVolumeSource"),
-            },
-            Field {
-                json: "persistentVolumeClaim",
-                rust: "persistent_volume_claim",
-                shape: Shape::Object("io.k8s.api.core.v1.PersistentVolumeClaimVolumeSource"),
-            },
-            Field {
-                json: "photonPersistentDisk",
-                rust: "photon_persistent_disk",
-                shape: Shape::Object("io.k8s.api.core.v1.PhotonPersistentDiskVolumeSource"),
-            },
-            Field {
-                json: "portworxVolume",
-                rust: "portworx_volume",
-                shape: Shape::Object("io.k8s.api.core.v1.PortworxVolumeSource"),
-            },
-            Field {
-                json: "projected",
-                rust: "projected",
-                shape: Shape::Object("io.k8s.api.core.v1.ProjectedVolumeSource"),
-            },
-            Field {
-                json: "quobyte",
-                rust: "quobyte",
-                shape: Shape::Object("io.k8s.api.core.v1.QuobyteVolumeSource"),
-            },
-            Field {
-                json: "rbd",
-                rust: "rbd",
-                shape: Shape::Object("io.k8s.api.core.v1.RBDVolumeSource"),
-            },
-            Field {
-                json: "scaleIO",
-                rust: "scale_io",
-                shape: Shape::Object("io.k8s.api.core.v1.ScaleIOVolumeSource"),
-            },
-            Field {
-                json: "secret",
-                rust: "secret",
-                shape: Shape::Object("io.k8s.api.core.v1.SecretVolumeSource"),
-            },
-            Field {
-                json: "storageos",
-                rust: "storageos",
-                shape: Shape::Object("io.k8s.api.core.v1.StorageOSVolumeSource"),
-            },
-            Field {
-                json: "vsphereVolume",
-                rust: "vsphere_volume",
-                shape: Shape::Object("io.k8s.api.core.v1.VsphereVirtualDiskVolumeSource"),
-            },
-        ],
-    ),
-    (
-        "io.k8s.api.core.v1.VolumeDevice",
-        &[
-            Field {
-                json: "devicePath",
-                rust: "device_path",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "name",
-                rust: "name",
-                shape: Shape::Scalar,
-            },
-        ],
-    ),
-    (
-        "io.k8s.api.core.v1.VolumeMount",
-        &[
-            Field {
-                json: "mountPath",
-                rust: "mount_path",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "mountPropagation",
-                rust: "mount_propagation",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "name",
-                rust: "name",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "readOnly",
-                rust: "read_only",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "recursiveReadOnly",
-                rust: "recursive_read_only",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "subPath",
-                rust: "sub_path",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "subPathExpr",
-                rust: "sub_path_expr",
-                shape: Shape::Scalar,
-            },
-        ],
-    ),
-    (
-        "io.k8s.api.core.v1.VolumeMountStatus",
-        &[
-            Field {
-                json: "mountPath",
-                rust: "mount_path",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "name",
-                rust: "name",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "readOnly",
-                rust: "read_only",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "recursiveReadOnly",
-                rust: "recursive_read_only",
-                shape: Shape::Scalar,
-            },
-        ],
-    ),
-    (
-        "io.k8s.api.core.v1.VolumeNodeAffinity",
-        &[Field {
-            json: "required",
-            rust: "required",
-            shape: Shape::Object("io.k8s.api.core.v1.NodeSelector"),
-        }],
-    ),
-    (
-        "io.k8s.api.core.v1.VolumeProjection",
-        &[
-            Field {
-                json: "clusterTrustBundle",
-                rust: "cluster_trust_bundle",
-                shape: Shape::Object("io.k8s.api.core.v1.ClusterTrustBundleProjection"),
-            },
-            Field {
-                json: "configMap",
-                rust: "config_map",
-                shape: Shape::Object("io.k8s.api.core.v1.ConfigMapProjection"),
-            },
-            Field {
-                json: "downwardAPI",
-                rust: "downward_api",
-                shape: Shape::Object("io.k8s.api.core.v1.DownwardAPIProjection"),
-            },
-            Field {
-                json: "podCertificate",
-                rust: "pod_certificate",
-                shape: Shape::Object("io.k8s.api.core.v1.PodCertificateProjection"),
-            },
-            Field {
-                json: "secret",
-                rust: "secret",
-                shape: Shape::Object("io.k8s.api.core.v1.SecretProjection"),
-            },
-            Field {
-                json: "serviceAccountToken",
-                rust: "service_account_token",
-                shape: Shape::Object("io.k8s.api.core.v1.ServiceAccountTokenProjection"),
-            },
-        ],
-    ),
-    (
-        "io.k8s.api.core.v1.VolumeResourceRequirements",
-        &[
-            Field {
-                json: "limits",
-                rust: "limits",
-                shape: Shape::Map {
-                    value: None,
-                    atomic: false,
-                },
-            },
-            Field {
-                json: "requests",
-                rust: "requests",
-                shape: Shape::Map {
-                    value: None,
-                    atomic: false,
-                },
-            },
-        ],
-    ),
-    (
-        "io.k8s.api.core.v1.VsphereVirtualDiskVolumeSource",
-        &[
-            Field {
-                json: "fsType",
-                rust: "fs_type",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "storagePolicyID",
-                rust: "storage_policy_id",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "storagePolicyName",
-                rust: "storage_policy_name",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "volumePath",
-                rust: "volume_path",
-                shape: Shape::Scalar,
-            },
-        ],
-    ),
-    (
-        "io.k8s.api.core.v1.WeightedPodAffinityTerm",
-        &[
-            Field {
-                json: "podAffinityTerm",
-                rust: "pod_affinity_term",
-                shape: Shape::Object("io.k8s.api.core.v1.PodAffinityTerm"),
-            },
-            Field {
-                json: "weight",
-                rust: "weight",
-                shape: Shape::Scalar,
-            },
-        ],
-    ),
-    (
-        "io.k8s.api.core.v1.WindowsSecurityContextOptions",
-        &[
-            Field {
-                json: "gmsaCredentialSpec",
-                rust: "gmsa_credential_spec",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "gmsaCredentialSpecName",
-                rust: "gmsa_credential_spec_name",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "hostProcess",
-                rust: "host_process",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "runAsUserName",
-                rust: "run_as_user_name",
-                shape: Shape::Scalar,
-            },
-        ],
-    ),
-    (
-        "io.k8s.api.core.v1.WorkloadReference",
-        &[
-            Field {
-                json: "name",
-                rust: "name",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "podGroup",
-                rust: "pod_group",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "podGroupReplicaKey",
-                rust: "pod_group_replica_key",
-                shape: Shape::Scalar,
-            },
-        ],
-    ),
-    (
-        "io.k8s.api.discovery.v1.Endpoint",
-        &[
-            Field {
-                json: "addresses",
-                rust: "addresses",
-                shape: Shape::List {
-                    item: None,
-                    strategy: ListStrategy::Atomic,
-                },
-            },
-            Field {
-                json: "conditions",
-                rust: "conditions",
-                shape: Shape::Object("io.k8s.api.discovery.v1.EndpointConditions"),
-            },
-            Field {
-                json: "deprecatedTopology",
-                rust: "deprecated_topology",
-                shape: Shape::Map {
-                    value: None,
-                    atomic: false,
-                },
-            },
-            Field {
-                json: "hints",
-                rust: "hints",
-                shape: Shape::Object("io.k8s.api.discovery.v1.EndpointHints"),
-            },
-            Field {
-                json: "hostname",
-                rust: "hostname",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "nodeName",
-                rust: "node_name",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "targetRef",
-                rust: "target_ref",
-                shape: Shape::Object("io.k8s.api.core.v1.ObjectReference"),
-            },
-            Field {
-                json: "zone",
-                rust: "zone",
-                shape: Shape::Scalar,
-            },
-        ],
-    ),
-    (
-        "io.k8s.api.discovery.v1.EndpointConditions",
-        &[
-            Field {
-                json: "ready",
-                rust: "ready",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "serving",
-                rust: "serving",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "terminating",
-                rust: "terminating",
-                shape: Shape::Scalar,
-            },
-        ],
-    ),
-    (
-        "io.k8s.api.discovery.v1.EndpointHints",
-        &[
-            Field {
-                json: "forNodes",
-                rust: "for_nodes",
-                shape: Shape::List {
-                    item: Some("io.k8s.api.discovery.v1.ForNode"),
-                    strategy: ListStrategy::Atomic,
-                },
-            },
-            Field {
-                json: "forZones",
-                rust: "for_zones",
-                shape: Shape::List {
-                    item: Some("io.k8s.api.discovery.v1.ForZone"),
-                    strategy: ListStrategy::Atomic,
-                },
-            },
-        ],
-    ),
-    (
-        "io.k8s.api.discovery.v1.EndpointPort",
-        &[
-            Field {
-                json: "appProtocol",
-                rust: "app_protocol",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "name",
-                rust: "name",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "port",
-                rust: "port",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "protocol",
-                rust: "protocol",
-                shape: Shape::Scalar,
-            },
-        ],
-    ),
-    (
-        "io.k8s.api.discovery.v1.EndpointSlice",
-        &[
-            Field {
-                json: "addressType",
-                rust: "address_type",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "endpoints",
-                rust: "endpoints",
-                shape: Shape::List {
-                    item: Some("io.k8s.api.discovery.v1.Endpoint"),
-                    strategy: ListStrategy::Atomic,
-                },
-            },
-            Field {
-                json: "metadata",
-                rust: "metadata",
-                shape: Shape::Object("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"),
-            },
-            Field {
-                json: "ports",
-                rust: "ports",
-                shape: Shape::List {
-                    item: Some("io.k8s.api.discovery.v1.EndpointPort"),
-                    strategy: ListStrategy::Atomic,
-                },
-            },
-        ],
-    ),
-    (
-        "io.k8s.api.discovery.v1.ForNode",
-        &[Field {
-            json: "name",
-            rust: "name",
-            shape: Shape::Scalar,
-        }],
-    ),
-    (
-        "io.k8s.api.discovery.v1.ForZone",
-        &[Field {
-            json: "name",
-            rust: "name",
-            shape: Shape::Scalar,
-        }],
-    ),
-    (
-        "io.k8s.api.events.v1.Event",
-        &[
-            Field {
-                json: "action",
-                rust: "action",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "deprecatedCount",
-                rust: "deprecated_count",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "deprecatedFirstTimestamp",
-                rust: "deprecated_first_timestamp",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "deprecatedLastTimestamp",
-                rust: "deprecated_last_timestamp",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "deprecatedSource",
-                rust: "deprecated_source",
-                shape: Shape::Object("io.k8s.api.core.v1.EventSource"),
-            },
-            Field {
-                json: "eventTime",
-                rust: "event_time",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "metadata",
-                rust: "metadata",
-                shape: Shape::Object("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"),
-            },
-            Field {
-                json: "note",
-                rust: "note",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "reason",
-                rust: "reason",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "regarding",
-                rust: "regarding",
-                shape: Shape::Object("io.k8s.api.core.v1.ObjectReference"),
-            },
-            Field {
-                json: "related",
-                rust: "related",
-                shape: Shape::Object("io.k8s.api.core.v1.ObjectReference"),
-            },
-            Field {
-                json: "reportingController",
-                rust: "reporting_controller",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "reportingInstance",
-                rust: "reporting_instance",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "series",
-                rust: "series",
-                shape: Shape::Object("io.k8s.api.events.v1.EventSeries"),
-            },
-            Field {
-                json: "type",
-                rust: "type_",
-                shape: Shape::Scalar,
-            },
-        ],
-    ),
-    (
-        "io.k8s.api.events.v1.EventSeries",
-        &[
-            Field {
-                json: "count",
-                rust: "count",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "lastObservedTime",
-                rust: "last_observed_time",
-                shape: Shape::Scalar,
-            },
-        ],
-    ),
-    (
-        "io.k8s.api.flowcontrol.v1.ExemptPriorityLevelConfiguration",
-        &[
-            Field {
-                json: "lendablePercent",
-                rust: "lendable_percent",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "nominalConcurrencyShares",
-                rust: "nominal_concurrency_shares",
-                shape: Shape::Scalar,
-            },
-        ],
-    ),
-    (
-        "io.k8s.api.flowcontrol.v1.FlowDistinguisherMethod",
-        &[Field {
-            json: "type",
-            rust: "type_",
-            shape: Shape::Scalar,
-        }],
-    ),
-    (
-        "io.k8s.api.flowcontrol.v1.FlowSchema",
-        &[
-            Field {
-                json: "metadata",
-                rust: "metadata",
-                shape: Shape::Object("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"),
-            },
-            Field {
-                json: "spec",
-                rust: "spec",
-                shape: Shape::Object("io.k8s.api.flowcontrol.v1.FlowSchemaSpec"),
-            },
-            Field {
-                json: "status",
-                rust: "status",
-                shape: Shape::Object("io.k8s.api.flowcontrol.v1.FlowSchemaStatus"),
-            },
-        ],
-    ),
-    (
-        "io.k8s.api.flowcontrol.v1.FlowSchemaCondition",
-        &[
-            Field {
-                json: "lastTransitionTime",
-                rust: "last_transition_time",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "message",
-                rust: "message",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "reason",
-                rust: "reason",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "status",
-                rust: "status",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "type",
-                rust: "type_",
-                shape: Shape::Scalar,
-            },
-        ],
-    ),
-    (
-        "io.k8s.api.flowcontrol.v1.FlowSchemaSpec",
-        &[
-            Field {
-                json: "distinguisherMethod",
-                rust: "distinguisher_method",
-                shape: Shape::Object("io.k8s.api.flowcontrol.v1.FlowDistinguisherMethod"),
-            },
-            Field {
-                json: "matchingPrecedence",
-                rust: "matching_precedence",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "priorityLevelConfiguration",
-                rust: "priority_level_configuration",
-                shape: Shape::Object(
-                    "io.k8s.api.flowcontrol.v1.PriorityLevelConfigurationReference",
-                ),
-            },
-            Field {
-                json: "rules",
-                rust: "rules",
-                shape: Shape::List {
-                    item: Some("io.k8s.api.flowcontrol.v1.PolicyRulesWithSubjects"),
-                    strategy: ListStrategy::Atomic,
-                },
-            },
-        ],
-    ),
-    (
-        "io.k8s.api.flowcontrol.v1.FlowSchemaStatus",
-        &[Field {
-            json: "conditions",
-            rust: "conditions",
-            shape: Shape::List {
-                item: Some("io.k8s.api.flowcontrol.v1.FlowSchemaCondition"),
-                strategy: ListStrategy::Map(&["type"]),
-            },
-        }],
-    ),
-    (
-        "io.k8s.api.flowcontrol.v1.GroupSubject",
-        &[Field {
-            json: "name",
-            rust: "name",
-            shape: Shape::Scalar,
-        }],
-    ),
-    (
-        "io.k8s.api.flowcontrol.v1.LimitResponse",
-        &[
-            Field {
-                json: "queuing",
-                rust: "queuing",
-                shape: Shape::Object("io.k8s.api.flowcontrol.v1.QueuingConfiguration"),
-            },
-            Field {
-                json: "type",
-                rust: "type_",
-                shape: Shape::Scalar,
-            },
-        ],
-    ),
-    (
-        "io.k8s.api.flowcontrol.v1.LimitedPriorityLevelConfiguration",
-        &[
-            Field {
-                json: "borrowingLimitPercent",
-                rust: "borrowing_limit_percent",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "lendablePercent",
-                rust: "lendable_percent",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "limitResponse",
-                rust: "limit_response",
-                shape: Shape::Object("io.k8s.api.flowcontrol.v1.LimitResponse"),
-            },
-            Field {
-                json: "nominalConcurrencyShares",
-                rust: "nominal_concurrency_shares",
-                shape: Shape::Scalar,
-            },
-        ],
-    ),
-    (
-        "io.k8s.api.flowcontrol.v1.NonResourcePolicyRule",
-        &[
-            Field {
-                json: "nonResourceURLs",
-                rust: "non_resource_urls",
-                shape: Shape::List {
-                    item: None,
-                    strategy: ListStrategy::Atomic,
-                },
-            },
-            Field {
-                json: "verbs",
-                rust: "verbs",
-                shape: Shape::List {
-                    item: None,
-                    strategy: ListStrategy::Atomic,
-                },
-            },
-        ],
-    ),
-    (
-        "io.k8s.api.flowcontrol.v1.PolicyRulesWithSubjects",
-        &[
-            Field {
-                json: "nonResourceRules",
-                rust: "non_resource_rules",
-                shape: Shape::List {
-                    item: Some("io.k8s.api.flowcontrol.v1.NonResourcePolicyRule"),
-                    strategy: ListStrategy::Atomic,
-                },
-            },
-            Field {
-                json: "resourceRules",
-                rust: "resource_rules",
-                shape: Shape::List {
-                    item: Some("io.k8s.api.flowcontrol.v1.ResourcePolicyRule"),
-                    strategy: ListStrategy::Atomic,
-                },
-            },
-            Field {
-                json: "subjects",
-                rust: "subjects",
-                shape: Shape::List {
-                    item: Some("io.k8s.api.flowcontrol.v1.Subject"),
-                    strategy: ListStrategy::Atomic,
-                },
-            },
-        ],
-    ),
-    (
-        "io.k8s.api.flowcontrol.v1.PriorityLevelConfiguration",
-        &[
-            Field {
-                json: "metadata",
-                rust: "metadata",
-                shape: Shape::Object("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"),
-            },
-            Field {
-                json: "spec",
-                rust: "spec",
-                shape: Shape::Object("io.k8s.api.flowcontrol.v1.PriorityLevelConfigurationSpec"),
-            },
-            Field {
-                json: "status",
-                rust: "status",
-                shape: Shape::Object("io.k8s.api.flowcontrol.v1.PriorityLevelConfigurationStatus"),
-            },
-        ],
-    ),
-    (
-        "io.k8s.api.flowcontrol.v1.PriorityLevelConfigurationCondition",
-        &[
-            Field {
-                json: "lastTransitionTime",
-                rust: "last_transition_time",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "message",
-                rust: "message",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "reason",
-                rust: "reason",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "status",
-                rust: "status",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "type",
-                rust: "type_",
-                shape: Shape::Scalar,
-            },
-        ],
-    ),
-    (
-        "io.k8s.api.flowcontrol.v1.PriorityLevelConfigurationReference",
-        &[Field {
-            json: "name",
-            rust: "name",
-            shape: Shape::Scalar,
-        }],
-    ),
-    (
-        "io.k8s.api.flowcontrol.v1.PriorityLevelConfigurationSpec",
-        &[
-            Field {
-                json: "exempt",
-                rust: "exempt",
-                shape: Shape::Object("io.k8s.api.flowcontrol.v1.ExemptPriorityLevelConfiguration"),
-            },
-            Field {
-                json: "limited",
-                rust: "limited",
-                shape: Shape::Object("io.k8s.api.flowcontrol.v1.LimitedPriorityLevelConfiguration"),
-            },
-            Field {
-                json: "type",
-                rust: "type_",
-                shape: Shape::Scalar,
-            },
-        ],
-    ),
-    (
-        "io.k8s.api.flowcontrol.v1.PriorityLevelConfigurationStatus",
-        &[Field {
-            json: "conditions",
-            rust: "conditions",
-            shape: Shape::List {
-                item: Some("io.k8s.api.flowcontrol.v1.PriorityLevelConfigurationCondition"),
-                strategy: ListStrategy::Map(&["type"]),
-            },
-        }],
-    ),
-    (
-        "io.k8s.api.flowcontrol.v1.QueuingConfiguration",
-        &[
-            Field {
-                json: "handSize",
-                rust: "hand_size",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "queueLengthLimit",
-                rust: "queue_length_limit",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "queues",
-                rust: "queues",
-                shape: Shape::Scalar,
-            },
-        ],
-    ),
-    (
-        "io.k8s.api.flowcontrol.v1.ResourcePolicyRule",
-        &[
-            Field {
-                json: "apiGroups",
-                rust: "api_groups",
-                shape: Shape::List {
-                    item: None,
-                    strategy: ListStrategy::Atomic,
-                },
-            },
-            Field {
-                json: "clusterScope",
-                rust: "cluster_scope",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "namespaces",
-                rust: "namespaces",
-                shape: Shape::List {
-                    item: None,
-                    strategy: ListStrategy::Atomic,
-                },
-            },
-            Field {
-                json: "resources",
-                rust: "resources",
-                shape: Shape::List {
-                    item: None,
-                    strategy: ListStrategy::Atomic,
-                },
-            },
-            Field {
-                json: "verbs",
-                rust: "verbs",
-                shape: Shape::List {
-                    item: None,
-                    strategy: ListStrategy::Atomic,
-                },
-            },
-        ],
-    ),
-    (
-        "io.k8s.api.flowcontrol.v1.ServiceAccountSubject",
-        &[
-            Field {
-                json: "name",
-                rust: "name",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "namespace",
-                rust: "namespace",
-                shape: Shape::Scalar,
-            },
-        ],
-    ),
-    (
-        "io.k8s.api.flowcontrol.v1.Subject",
-        &[
-            Field {
-                json: "group",
-                rust: "group",
-                shape: Shape::Object("io.k8s.api.flowcontrol.v1.GroupSubject"),
-            },
-            Field {
-                json: "kind",
-                rust: "kind",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "serviceAccount",
-                rust: "service_account",
-                shape: Shape::Object("io.k8s.api.flowcontrol.v1.ServiceAccountSubject"),
-            },
-            Field {
-                json: "user",
-                rust: "user",
-                shape: Shape::Object("io.k8s.api.flowcontrol.v1.UserSubject"),
-            },
-        ],
-    ),
-    (
-        "io.k8s.api.flowcontrol.v1.UserSubject",
-        &[Field {
-            json: "name",
-            rust: "name",
-            shape: Shape::Scalar,
-        }],
-    ),
-    (
-        "io.k8s.api.networking.v1.HTTPIngressPath",
-        &[
-            Field {
-                json: "backend",
-                rust: "backend",
-                shape: Shape::Object("io.k8s.api.networking.v1.IngressBackend"),
-            },
-            Field {
-                json: "path",
-                rust: "path",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "pathType",
-                rust: "path_type",
-                shape: Shape::Scalar,
-            },
-        ],
-    ),
-    (
-        "io.k8s.api.networking.v1.HTTPIngressRuleValue",
-        &[Field {
-            json: "paths",
-            rust: "paths",
-            shape: Shape::List {
-                item: Some("io.k8s.api.networking.v1.HTTPIngressPath"),
-                strategy: ListStrategy::Atomic,
-            },
-        }],
-    ),
-    (
-        "io.k8s.api.networking.v1.IPAddress",
-        &[
-            Field {
-                json: "metadata",
-                rust: "metadata",
-                shape: Shape::Object("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"),
-            },
-            Field {
-                json: "spec",
-                rust: "spec",
-                shape: Shape::Object("io.k8s.api.networking.v1.IPAddressSpec"),
-            },
-        ],
-    ),
-    (
-        "io.k8s.api.networking.v1.IPAddressSpec",
-        &[Field {
-            json: "parentRef",
-            rust: "parent_ref",
-            shape: Shape::Object("io.k8s.api.networking.v1.ParentReference"),
-        }],
-    ),
-    (
-        "io.k8s.api.networking.v1.IPBlock",
-        &[
-            Field {
-                json: "cidr",
-                rust: "cidr",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "except",
-                rust: "except",
-                shape: Shape::List {
-                    item: None,
-                    strategy: ListStrategy::Atomic,
-                },
-            },
-        ],
-    ),
-    (
-        "io.k8s.api.networking.v1.Ingress",
-        &[
-            Field {
-                json: "metadata",
-                rust: "metadata",
-                shape: Shape::Object("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"),
-            },
-            Field {
-                json: "spec",
-                rust: "spec",
-                shape: Shape::Object("io.k8s.api.networking.v1.IngressSpec"),
-            },
-            Field {
-                json: "status",
-                rust: "status",
-                shape: Shape::Object("io.k8s.api.networking.v1.IngressStatus"),
-            },
-        ],
-    ),
-    (
-        "io.k8s.api.networking.v1.IngressBackend",
-        &[
-            Field {
-                json: "resource",
-                rust: "resource",
-                shape: Shape::Object("io.k8s.api.core.v1.TypedLocalObjectReference"),
-            },
-            Field {
-                json: "service",
-                rust: "service",
-                shape: Shape::Object("io.k8s.api.networking.v1.IngressServiceBackend"),
-            },
-        ],
-    ),
-    (
-        "io.k8s.api.networking.v1.IngressClass",
-        &[
-            Field {
-                json: "metadata",
-                rust: "metadata",
-                shape: Shape::Object("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"),
-            },
-            Field {
-                json: "spec",
-                rust: "spec",
-                shape: Shape::Object("io.k8s.api.networking.v1.IngressClassSpec"),
-            },
-        ],
-    ),
-    (
-        "io.k8s.api.networking.v1.IngressClassParametersReference",
-        &[
-            Field {
-                json: "apiGroup",
-                rust: "api_group",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "kind",
-                rust: "kind",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "name",
-                rust: "name",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "namespace",
-                rust: "namespace",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "scope",
-                rust: "scope",
-                shape: Shape::Scalar,
-            },
-        ],
-    ),
-    (
-        "io.k8s.api.networking.v1.IngressClassSpec",
-        &[
-            Field {
-                json: "controller",
-                rust: "controller",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "parameters",
-                rust: "parameters",
-                shape: Shape::Object("io.k8s.api.networking.v1.IngressClassParametersReference"),
-            },
-        ],
-    ),
-    (
-        "io.k8s.api.networking.v1.IngressLoadBalancerIngress",
-        &[
-            Field {
-                json: "hostname",
-                rust: "hostname",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "ip",
-                rust: "ip",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "ports",
-                rust: "ports",
-                shape: Shape::List {
-                    item: Some("io.k8s.api.networking.v1.IngressPortStatus"),
-                    strategy: ListStrategy::Atomic,
-                },
-            },
-        ],
-    ),
-    (
-        "io.k8s.api.networking.v1.IngressLoadBalancerStatus",
-        &[Field {
-            json: "ingress",
-            rust: "ingress",
-            shape: Shape::List {
-                item: Some("io.k8s.api.networking.v1.IngressLoadBalancerIngress"),
-                strategy: ListStrategy::Atomic,
-            },
-        }],
-    ),
-    (
-        "io.k8s.api.networking.v1.IngressPortStatus",
-        &[
-            Field {
-                json: "error",
-                rust: "error",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "port",
-                rust: "port",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "protocol",
-                rust: "protocol",
-                shape: Shape::Scalar,
-            },
-        ],
-    ),
-    (
-        "io.k8s.api.networking.v1.IngressRule",
-        &[
-            Field {
-                json: "host",
-                rust: "host",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "http",
-                rust: "http",
-                shape: Shape::Object("io.k8s.api.networking.v1.HTTPIngressRuleValue"),
-            },
-        ],
-    ),
-    (
-        "io.k8s.api.networking.v1.IngressServiceBackend",
-        &[
-            Field {
-                json: "name",
-                rust: "name",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "port",
-                rust: "port",
-                shape: Shape::Object("io.k8s.api.networking.v1.ServiceBackendPort"),
-            },
-        ],
-    ),
-    (
-        "io.k8s.api.networking.v1.IngressSpec",
-        &[
-            Field {
-                json: "defaultBackend",
-                rust: "default_backend",
-                shape: Shape::Object("io.k8s.api.networking.v1.IngressBackend"),
-            },
-            Field {
-                json: "ingressClassName",
-                rust: "ingress_class_name",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "rules",
-                rust: "rules",
-                shape: Shape::List {
-                    item: Some("io.k8s.api.networking.v1.IngressRule"),
-                    strategy: ListStrategy::Atomic,
-                },
-            },
-            Field {
-                json: "tls",
-                rust: "tls",
-                shape: Shape::List {
-                    item: Some("io.k8s.api.networking.v1.IngressTLS"),
-                    strategy: ListStrategy::Atomic,
-                },
-            },
-        ],
-    ),
-    (
-        "io.k8s.api.networking.v1.IngressStatus",
-        &[Field {
-            json: "loadBalancer",
-            rust: "load_balancer",
-            shape: Shape::Object("io.k8s.api.networking.v1.IngressLoadBalancerStatus"),
-        }],
-    ),
-    (
-        "io.k8s.api.networking.v1.IngressTLS",
-        &[
-            Field {
-                json: "hosts",
-                rust: "hosts",
-                shape: Shape::List {
-                    item: None,
-                    strategy: ListStrategy::Atomic,
-                },
-            },
-            Field {
-                json: "secretName",
-                rust: "secret_name",
-                shape: Shape::Scalar,
-            },
-        ],
-    ),
-    (
-        "io.k8s.api.networking.v1.NetworkPolicy",
-        &[
-            Field {
-                json: "metadata",
-                rust: "metadata",
-                shape: Shape::Object("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"),
-            },
-            Field {
-                json: "spec",
-                rust: "spec",
-                shape: Shape::Object("io.k8s.api.networking.v1.NetworkPolicySpec"),
-            },
-        ],
-    ),
-    (
-        "io.k8s.api.networking.v1.NetworkPolicyEgressRule",
-        &[
-            Field {
-                json: "ports",
-                rust: "ports",
-                shape: Shape::List {
-                    item: Some("io.k8s.api.networking.v1.NetworkPolicyPort"),
-                    strategy: ListStrategy::Atomic,
-                },
-            },
-            Field {
-                json: "to",
-                rust: "to",
-                shape: Shape::List {
-                    item: Some("io.k8s.api.networking.v1.NetworkPolicyPeer"),
-                    strategy: ListStrategy::Atomic,
-                },
-            },
-        ],
-    ),
-    (
-        "io.k8s.api.networking.v1.NetworkPolicyIngressRule",
-        &[
-            Field {
-                json: "from",
-                rust: "from",
-                shape: Shape::List {
-                    item: Some("io.k8s.api.networking.v1.NetworkPolicyPeer"),
-                    strategy: ListStrategy::Atomic,
-                },
-            },
-            Field {
-                json: "ports",
-                rust: "ports",
-                shape: Shape::List {
-                    item: Some("io.k8s.api.networking.v1.NetworkPolicyPort"),
-                    strategy: ListStrategy::Atomic,
-                },
-            },
-        ],
-    ),
-    (
-        "io.k8s.api.networking.v1.NetworkPolicyPeer",
-        &[
-            Field {
-                json: "ipBlock",
-                rust: "ip_block",
-                shape: Shape::Object("io.k8s.api.networking.v1.IPBlock"),
-            },
-            Field {
-                json: "namespaceSelector",
-                rust: "namespace_selector",
-                shape: Shape::Object("io.k8s.apimachinery.pkg.apis.meta.v1.LabelSelector"),
-            },
-            Field {
-                json: "podSelector",
-                rust: "pod_selector",
-                shape: Shape::Object("io.k8s.apimachinery.pkg.apis.meta.v1.LabelSelector"),
-            },
-        ],
-    ),
-    (
-        "io.k8s.api.networking.v1.NetworkPolicyPort",
-        &[
-            Field {
-                json: "endPort",
-                rust: "end_port",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "port",
-                rust: "port",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "protocol",
-                rust: "protocol",
-                shape: Shape::Scalar,
-            },
-        ],
-    ),
-    (
-        "io.k8s.api.networking.v1.NetworkPolicySpec",
-        &[
-            Field {
-                json: "egress",
-                rust: "egress",
-                shape: Shape::List {
-                    item: Some("io.k8s.api.networking.v1.NetworkPolicyEgressRule"),
-                    strategy: ListStrategy::Atomic,
-                },
-            },
-            Field {
-                json: "ingress",
-                rust: "ingress",
-                shape: Shape::List {
-                    item: Some("io.k8s.api.networking.v1.NetworkPolicyIngressRule"),
-                    strategy: ListStrategy::Atomic,
-                },
-            },
-            Field {
-                json: "podSelector",
-                rust: "pod_selector",
-                shape: Shape::Object("io.k8s.apimachinery.pkg.apis.meta.v1.LabelSelector"),
-            },
-            Field {
-                json: "policyTypes",
-                rust: "policy_types",
-                shape: Shape::List {
-                    item: None,
-                    strategy: ListStrategy::Atomic,
-                },
-            },
-        ],
-    ),
-    (
-        "io.k8s.api.networking.v1.ParentReference",
-        &[
-            Field {
-                json: "group",
-                rust: "group",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "name",
-                rust: "name",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "namespace",
-                rust: "namespace",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "resource",
-                rust: "resource",
-                shape: Shape::Scalar,
-            },
-        ],
-    ),
-    (
-        "io.k8s.api.networking.v1.ServiceBackendPort",
-        &[
-            Field {
-                json: "name",
-                rust: "name",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "number",
-                rust: "number",
-                shape: Shape::Scalar,
-            },
-        ],
-    ),
-    (
-        "io.k8s.api.networking.v1.ServiceCIDR",
-        &[
-            Field {
-                json: "metadata",
-                rust: "metadata",
-                shape: Shape::Object("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"),
-            },
-            Field {
-                json: "spec",
-                rust: "spec",
-                shape: Shape::Object("io.k8s.api.networking.v1.ServiceCIDRSpec"),
-            },
-            Field {
-                json: "status",
-                rust: "status",
-                shape: Shape::Object("io.k8s.api.networking.v1.ServiceCIDRStatus"),
-            },
-        ],
-    ),
-    (
-        "io.k8s.api.networking.v1.ServiceCIDRSpec",
-        &[Field {
-            json: "cidrs",
-            rust: "cidrs",
-            shape: Shape::List {
-                item: None,
-                strategy: ListStrategy::Atomic,
-            },
-        }],
-    ),
-    (
-        "io.k8s.api.networking.v1.ServiceCIDRStatus",
-        &[Field {
-            json: "conditions",
-            rust: "conditions",
-            shape: Shape::List {
-                item: Some("io.k8s.apimachinery.pkg.apis.meta.v1.Condition"),
-                strategy: ListStrategy::Map(&["type"]),
-            },
-        }],
-    ),
-    (
-        "io.k8s.api.networking.v1beta1.IPAddress",
-        &[
-            Field {
-                json: "metadata",
-                rust: "metadata",
-                shape: Shape::Object("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"),
-            },
-            Field {
-                json: "spec",
-                rust: "spec",
-                shape: Shape::Object("io.k8s.api.networking.v1beta1.IPAddressSpec"),
-            },
-        ],
-    ),
-    (
-        "io.k8s.api.networking.v1beta1.IPAddressSpec",
-        &[Field {
-            json: "parentRef",
-            rust: "parent_ref",
-            shape: Shape::Object("io.k8s.api.networking.v1beta1.ParentReference"),
-        }],
-    ),
-    (
-        "io.k8s.api.networking.v1beta1.ParentReference",
-        &[
-            Field {
-                json: "group",
-                rust: "group",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "name",
-                rust: "name",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "namespace",
-                rust: "namespace",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "resource",
-                rust: "resource",
-                shape: Shape::Scalar,
-            },
-        ],
-    ),
-    (
-        "io.k8s.api.networking.v1beta1.ServiceCIDR",
-        &[
-            Field {
-                json: "metadata",
-                rust: "metadata",
-                shape: Shape::Object("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"),
-            },
-            Field {
-                json: "spec",
-                rust: "spec",
-                shape: Shape::Object("io.k8s.api.networking.v1beta1.ServiceCIDRSpec"),
-            },
-            Field {
-                json: "status",
-                rust: "status",
-                shape: Shape::Object("io.k8s.api.networking.v1beta1.ServiceCIDRStatus"),
-            },
-        ],
-    ),
-    (
-        "io.k8s.api.networking.v1beta1.ServiceCIDRSpec",
-        &[Field {
-            json: "cidrs",
-            rust: "cidrs",
-            shape: Shape::List {
-                item: None,
-                strategy: ListStrategy::Atomic,
-            },
-        }],
-    ),
-    (
-        "io.k8s.api.networking.v1beta1.ServiceCIDRStatus",
-        &[Field {
-            json: "conditions",
-            rust: "conditions",
-            shape: Shape::List {
-                item: Some("io.k8s.apimachinery.pkg.apis.meta.v1.Condition"),
-                strategy: ListStrategy::Map(&["type"]),
-            },
-        }],
-    ),
-    (
-        "io.k8s.api.node.v1.Overhead",
-        &[Field {
-            json: "podFixed",
-            rust: "pod_fixed",
-            shape: Shape::Map {
-                value: None,
-                atomic: false,
-            },
-        }],
-    ),
-    (
-        "io.k8s.api.node.v1.RuntimeClass",
-        &[
-            Field {
-                json: "handler",
-                rust: "handler",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "metadata",
-                rust: "metadata",
-                shape: Shape::Object("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"),
-            },
-            Field {
-                json: "overhead",
-                rust: "overhead",
-                shape: Shape::Object("io.k8s.api.node.v1.Overhead"),
-            },
-            Field {
-                json: "scheduling",
-                rust: "scheduling",
-                shape: Shape::Object("io.k8s.api.node.v1.Scheduling"),
-            },
-        ],
-    ),
-    (
-        "io.k8s.api.node.v1.Scheduling",
-        &[
-            Field {
-                json: "nodeSelector",
-                rust: "node_selector",
-                shape: Shape::Map {
-                    value: None,
-                    atomic: true,
-                },
-            },
-            Field {
-                json: "tolerations",
-                rust: "tolerations",
-                shape: Shape::List {
-                    item: Some("io.k8s.api.core.v1.Toleration"),
-                    strategy: ListStrategy::Atomic,
-                },
-            },
-        ],
-    ),
-    (
-        "io.k8s.api.policy.v1.Eviction",
-        &[
-            Field {
-                json: "deleteOptions",
-                rust: "delete_options",
-                shape: Shape::Object("io.k8s.apimachinery.pkg.apis.meta.v1.DeleteOptions"),
-            },
-            Field {
-                json: "metadata",
-                rust: "metadata",
-                shape: Shape::Object("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"),
-            },
-        ],
-    ),
-    (
-        "io.k8s.api.policy.v1.PodDisruptionBudget",
-        &[
-            Field {
-                json: "metadata",
-                rust: "metadata",
-                shape: Shape::Object("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"),
-            },
-            Field {
-                json: "spec",
-                rust: "spec",
-                shape: Shape::Object("io.k8s.api.policy.v1.PodDisruptionBudgetSpec"),
-            },
-            Field {
-                json: "status",
-                rust: "status",
-                shape: Shape::Object("io.k8s.api.policy.v1.PodDisruptionBudgetStatus"),
-            },
-        ],
-    ),
-    (
-        "io.k8s.api.policy.v1.PodDisruptionBudgetSpec",
-        &[
-            Field {
-                json: "maxUnavailable",
-                rust: "max_unavailable",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "minAvailable",
-                rust: "min_available",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "selector",
-                rust: "selector",
-                shape: Shape::Object("io.k8s.apimachinery.pkg.apis.meta.v1.LabelSelector"),
-            },
-            Field {
-                json: "unhealthyPodEvictionPolicy",
-                rust: "unhealthy_pod_eviction_policy",
-                shape: Shape::Scalar,
-            },
-        ],
-    ),
-    (
-        "io.k8s.api.policy.v1.PodDisruptionBudgetStatus",
-        &[
-            Field {
-                json: "conditions",
-                rust: "conditions",
-                shape: Shape::List {
-                    item: Some("io.k8s.apimachinery.pkg.apis.meta.v1.Condition"),
-                    strategy: ListStrategy::Map(&["type"]),
-                },
-            },
-            Field {
-                json: "currentHealthy",
-                rust: "current_healthy",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "desiredHealthy",
-                rust: "desired_healthy",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "disruptedPods",
-                rust: "disrupted_pods",
-                shape: Shape::Map {
-                    value: None,
-                    atomic: false,
-                },
-            },
-            Field {
-                json: "disruptionsAllowed",
-                rust: "disruptions_allowed",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "expectedPods",
-                rust: "expected_pods",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "observedGeneration",
-                rust: "observed_generation",
-                shape: Shape::Scalar,
-            },
-        ],
-    ),
-    (
-        "io.k8s.api.rbac.v1.AggregationRule",
-        &[Field {
-            json: "clusterRoleSelectors",
-            rust: "cluster_role_selectors",
-            shape: Shape::List {
-                item: Some("io.k8s.apimachinery.pkg.apis.meta.v1.LabelSelector"),
-                strategy: ListStrategy::Atomic,
-            },
-        }],
-    ),
-    (
-        "io.k8s.api.rbac.v1.ClusterRole",
-        &[
-            Field {
-                json: "aggregationRule",
-                rust: "aggregation_rule",
-                shape: Shape::Object("io.k8s.api.rbac.v1.AggregationRule"),
-            },
-            Field {
-                json: "metadata",
-                rust: "metadata",
-                shape: Shape::Object("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"),
-            },
-            Field {
-                json: "rules",
-                rust: "rules",
-                shape: Shape::List {
-                    item: Some("io.k8s.api.rbac.v1.PolicyRule"),
-                    strategy: ListStrategy::Atomic,
-                },
-            },
-        ],
-    ),
-    (
-        "io.k8s.api.rbac.v1.ClusterRoleBinding",
-        &[
-            Field {
-                json: "metadata",
-                rust: "metadata",
-                shape: Shape::Object("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"),
-            },
-            Field {
-                json: "roleRef",
-                rust: "role_ref",
-                shape: Shape::Object("io.k8s.api.rbac.v1.RoleRef"),
-            },
-            Field {
-                json: "subjects",
-                rust: "subjects",
-                shape: Shape::List {
-                    item: Some("io.k8s.api.rbac.v1.Subject"),
-                    strategy: ListStrategy::Atomic,
-                },
-            },
-        ],
-    ),
-    (
-        "io.k8s.api.rbac.v1.PolicyRule",
-        &[
-            Field {
-                json: "apiGroups",
-                rust: "api_groups",
-                shape: Shape::List {
-                    item: None,
-                    strategy: ListStrategy::Atomic,
-                },
-            },
-            Field {
-                json: "nonResourceURLs",
-                rust: "non_resource_urls",
-                shape: Shape::List {
-                    item: None,
-                    strategy: ListStrategy::Atomic,
-                },
-            },
-            Field {
-                json: "resourceNames",
-                rust: "resource_names",
-                shape: Shape::List {
-                    item: None,
-                    strategy: ListStrategy::Atomic,
-                },
-            },
-            Field {
-                json: "resources",
-                rust: "resources",
-                shape: Shape::List {
-                    item: None,
-                    strategy: ListStrategy::Atomic,
-                },
-            },
-            Field {
-                json: "verbs",
-                rust: "verbs",
-                shape: Shape::List {
-                    item: None,
-                    strategy: ListStrategy::Atomic,
-                },
-            },
-        ],
-    ),
-    (
-        "io.k8s.api.rbac.v1.Role",
-        &[
-            Field {
-                json: "metadata",
-                rust: "metadata",
-                shape: Shape::Object("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"),
-            },
-            Field {
-                json: "rules",
-                rust: "rules",
-                shape: Shape::List {
-                    item: Some("io.k8s.api.rbac.v1.PolicyRule"),
-                    strategy: ListStrategy::Atomic,
-                },
-            },
-        ],
-    ),
-    (
-        "io.k8s.api.rbac.v1.RoleBinding",
-        &[
-            Field {
-                json: "metadata",
-                rust: "metadata",
-                shape: Shape::Object("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"),
-            },
-            Field {
-                json: "roleRef",
-                rust: "role_ref",
-                shape: Shape::Object("io.k8s.api.rbac.v1.RoleRef"),
-            },
-            Field {
-                json: "subjects",
-                rust: "subjects",
-                shape: Shape::List {
-                    item: Some("io.k8s.api.rbac.v1.Subject"),
-                    strategy: ListStrategy::Atomic,
-                },
-            },
-        ],
-    ),
-    (
-        "io.k8s.api.rbac.v1.RoleRef",
-        &[
-            Field {
-                json: "apiGroup",
-                rust: "api_group",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "kind",
-                rust: "kind",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "name",
-                rust: "name",
-                shape: Shape::Scalar,
-            },
-        ],
-    ),
-    (
-        "io.k8s.api.rbac.v1.Subject",
-        &[
-            Field {
-                json: "apiGroup",
-                rust: "api_group",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "kind",
-                rust: "kind",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "name",
-                rust: "name",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "namespace",
-                rust: "namespace",
-                shape: Shape::Scalar,
-            },
-        ],
-    ),
-    (
-        "io.k8s.api.resource.v1.AllocatedDeviceStatus",
-        &[
-            Field {
-                json: "conditions",
-                rust: "conditions",
-                shape: Shape::List {
-                    item: Some("io.k8s.apimachinery.pkg.apis.meta.v1.Condition"),
-                    strategy: ListStrategy::Atomic,
-                },
-            },
-            Field {
-                json: "data",
-                rust: "data",
-                shape: Shape::Any,
-            },
-            Field {
-                json: "device",
-                rust: "device",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "driver",
-                rust: "driver",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "networkData",
-                rust: "network_data",
-                shape: Shape::Object("io.k8s.api.resource.v1.NetworkDeviceData"),
-            },
-            Field {
-                json: "pool",
-                rust: "pool",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "shareID",
-                rust: "share_id",
-                shape: Shape::Scalar,
-            },
-        ],
-    ),
-    (
-        "io.k8s.api.resource.v1.AllocationResult",
-        &[
-            Field {
-                json: "allocationTimestamp",
-                rust: "allocation_timestamp",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "devices",
-                rust: "devices",
-                shape: Shape::Object("io.k8s.api.resource.v1.DeviceAllocationResult"),
-            },
-            Field {
-                json: "nodeSelector",
-                rust: "node_selector",
-                shape: Shape::Object("io.k8s.api.core.v1.NodeSelector"),
-            },
-        ],
-    ),
-    (
-        "io.k8s.api.resource.v1.CELDeviceSelector",
-        &[Field {
-            json: "expression",
-            rust: "expression",
-            shape: Shape::Scalar,
-        }],
-    ),
-    (
-        "io.k8s.api.resource.v1.CapacityRequestPolicy",
-        &[
-            Field {
-                json: "default",
-                rust: "default",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "validRange",
-                rust: "valid_range",
-                shape: Shape::Object("io.k8s.api.resource.v1.CapacityRequestPolicyRange"),
-            },
-            Field {
-                json: "validValues",
-                rust: "valid_values",
-                shape: Shape::List {
-                    item: None,
-                    strategy: ListStrategy::Atomic,
-                },
-            },
-        ],
-    ),
-    (
-        "io.k8s.api.resource.v1.CapacityRequestPolicyRange",
-        &[
-            Field {
-                json: "max",
-                rust: "max",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "min",
-                rust: "min",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "step",
-                rust: "step",
-                shape: Shape::Scalar,
-            },
-        ],
-    ),
-    (
-        "io.k8s.api.resource.v1.CapacityRequirements",
-        &[Field {
-            json: "requests",
-            rust: "requests",
-            shape: Shape::Map {
-                value: None,
-                atomic: false,
-            },
-        }],
-    ),
-    (
-        "io.k8s.api.resource.v1.Counter",
-        &[Field {
-            json: "value",
-            rust: "value",
-            shape: Shape::Scalar,
-        }],
-    ),
-    (
-        "io.k8s.api.resource.v1.CounterSet",
-        &[
-            Field {
-                json: "counters",
-                rust: "counters",
-                shape: Shape::Map {
-                    value: Some("io.k8s.api.resource.v1.Counter"),
-                    atomic: false,
-                },
-            },
-            Field {
-                json: "name",
-                rust: "name",
-                shape: Shape::Scalar,
-            },
-        ],
-    ),
-    (
-        "io.k8s.api.resource.v1.Device",
-        &[
-            Field {
-                json: "allNodes",
-                rust: "all_nodes",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "allowMultipleAllocations",
-                rust: "allow_multiple_allocations",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "attributes",
-                rust: "attributes",
-                shape: Shape::Map {
-                    value: Some("io.k8s.api.resource.v1.DeviceAttribute"),
-                    atomic: false,
-                },
-            },
-            Field {
-                json: "bindingConditions",
-                rust: "binding_conditions",
-                shape: Shape::List {
-                    item: None,
-                    strategy: ListStrategy::Atomic,
-                },
-            },
-            Field {
-                json: "bindingFailureConditions",
-                rust: "binding_failure_conditions",
-                shape: Shape::List {
-                    item: None,
-                    strategy: ListStrategy::Atomic,
-                },
-            },
-            Field {
-                json: "bindsToNode",
-                rust: "binds_to_node",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "capacity",
-                rust: "capacity",
-                shape: Shape::Map {
-                    value: Some("io.k8s.api.resource.v1.DeviceCapacity"),
-                    atomic: false,
-                },
-            },
-            Field {
-                json: "consumesCounters",
-                rust: "consumes_counters",
-                shape: Shape::List {
-                    item: Some("io.k8s.api.resource.v1.DeviceCounterConsumption"),
-                    strategy: ListStrategy::Atomic,
-                },
-            },
-            Field {
-                json: "name",
-                rust: "name",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "nodeName",
-                rust: "node_name",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "nodeSelector",
-                rust: "node_selector",
-                shape: Shape::Object("io.k8s.api.core.v1.NodeSelector"),
-            },
-            Field {
-                json: "taints",
-                rust: "taints",
-                shape: Shape::List {
-                    item: Some("io.k8s.api.resource.v1.DeviceTaint"),
-                    strategy: ListStrategy::Atomic,
-                },
-            },
-        ],
-    ),
-    (
-        "io.k8s.api.resource.v1.DeviceAllocationConfiguration",
-        &[
-            Field {
-                json: "opaque",
-                rust: "opaque",
-                shape: Shape::Object("io.k8s.api.resource.v1.OpaqueDeviceConfiguration"),
-            },
-            Field {
-                json: "requests",
-                rust: "requests",
-                shape: Shape::List {
-                    item: None,
-                    strategy: ListStrategy::Atomic,
-                },
-            },
-            Field {
-                json: "source",
-                rust: "source",
-                shape: Shape::Scalar,
-            },
-        ],
-    ),
-    (
-        "io.k8s.api.resource.v1.DeviceAllocationResult",
-        &[
-            Field {
-                json: "config",
-                rust: "config",
-                shape: Shape::List {
-                    item: Some("io.k8s.api.resource.v1.DeviceAllocationConfiguration"),
-                    strategy: ListStrategy::Atomic,
-                },
-            },
-            Field {
-                json: "results",
-                rust: "results",
-                shape: Shape::List {
-                    item: Some("io.k8s.api.resource.v1.DeviceRequestAllocationResult"),
-                    strategy: ListStrategy::Atomic,
-                },
-            },
-        ],
-    ),
-    (
-        "io.k8s.api.resource.v1.DeviceAttribute",
-        &[
-            Field {
-                json: "bool",
-                rust: "bool",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "int",
-                rust: "int",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "string",
-                rust: "string",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "version",
-                rust: "version",
-                shape: Shape::Scalar,
-            },
-        ],
-    ),
-    (
-        "io.k8s.api.resource.v1.DeviceCapacity",
-        &[
-            Field {
-                json: "requestPolicy",
-                rust: "request_policy",
-                shape: Shape::Object("io.k8s.api.resource.v1.CapacityRequestPolicy"),
-            },
-            Field {
-                json: "value",
-                rust: "value",
-                shape: Shape::Scalar,
-            },
-        ],
-    ),
-    (
-        "io.k8s.api.resource.v1.DeviceClaim",
-        &[
-            Field {
-                json: "config",
-                rust: "config",
-                shape: Shape::List {
-                    item: Some("io.k8s.api.resource.v1.DeviceClaimConfiguration"),
-                    strategy: ListStrategy::Atomic,
-                },
-            },
-            Field {
-                json: "constraints",
-                rust: "constraints",
-                shape: Shape::List {
-                    item: Some("io.k8s.api.resource.v1.DeviceConstraint"),
-                    strategy: ListStrategy::Atomic,
-                },
-            },
-            Field {
-                json: "requests",
-                rust: "requests",
-                shape: Shape::List {
-                    item: Some("io.k8s.api.resource.v1.DeviceRequest"),
-                    strategy: ListStrategy::Atomic,
-                },
-            },
-        ],
-    ),
-    (
-        "io.k8s.api.resource.v1.DeviceClaimConfiguration",
-        &[
-            Field {
-                json: "opaque",
-                rust: "opaque",
-                shape: Shape::Object("io.k8s.api.resource.v1.OpaqueDeviceConfiguration"),
-            },
-            Field {
-                json: "requests",
-                rust: "requests",
-                shape: Shape::List {
-                    item: None,
-                    strategy: ListStrategy::Atomic,
-                },
-            },
-        ],
-    ),
-    (
-        "io.k8s.api.resource.v1.DeviceClass",
-        &[
-            Field {
-                json: "metadata",
-                rust: "metadata",
-                shape: Shape::Object("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"),
-            },
-            Field {
-                json: "spec",
-                rust: "spec",
-                shape: Shape::Object("io.k8s.api.resource.v1.DeviceClassSpec"),
-            },
-        ],
-    ),
-    (
-        "io.k8s.api.resource.v1.DeviceClassConfiguration",
-        &[Field {
-            json: "opaque",
-            rust: "opaque",
-            shape: Shape::Object("io.k8s.api.resource.v1.OpaqueDeviceConfiguration"),
-        }],
-    ),
-    (
-        "io.k8s.api.resource.v1.DeviceClassSpec",
-        &[
-            Field {
-                json: "config",
-                rust: "config",
-                shape: Shape::List {
-                    item: Some("io.k8s.api.resource.v1.DeviceClassConfiguration"),
-                    strategy: ListStrategy::Atomic,
-                },
-            },
-            Field {
-                json: "extendedResourceName",
-                rust: "extended_resource_name",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "selectors",
-                rust: "selectors",
-                shape: Shape::List {
-                    item: Some("io.k8s.api.resource.v1.DeviceSelector"),
-                    strategy: ListStrategy::Atomic,
-                },
-            },
-        ],
-    ),
-    (
-        "io.k8s.api.resource.v1.DeviceConstraint",
-        &[
-            Field {
-                json: "distinctAttribute",
-                rust: "distinct_attribute",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "matchAttribute",
-                rust: "match_attribute",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "requests",
-                rust: "requests",
-                shape: Shape::List {
-                    item: None,
-                    strategy: ListStrategy::Atomic,
-                },
-            },
-        ],
-    ),
-    (
-        "io.k8s.api.resource.v1.DeviceCounterConsumption",
-        &[
-            Field {
-                json: "counterSet",
-                rust: "counter_set",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "counters",
-                rust: "counters",
-                shape: Shape::Map {
-                    value: Some("io.k8s.api.resource.v1.Counter"),
-                    atomic: false,
-                },
-            },
-        ],
-    ),
-    (
-        "io.k8s.api.resource.v1.DeviceRequest",
-        &[
-            Field {
-                json: "exactly",
-                rust: "exactly",
-                shape: Shape::Object("io.k8s.api.resource.v1.ExactDeviceRequest"),
-            },
-            Field {
-                json: "firstAvailable",
-                rust: "first_available",
-                shape: Shape::List {
-                    item: Some("io.k8s.api.resource.v1.DeviceSubRequest"),
-                    strategy: ListStrategy::Atomic,
-                },
-            },
-            Field {
-                json: "name",
-                rust: "name",
-                shape: Shape::Scalar,
-            },
-        ],
-    ),
-    (
-        "io.k8s.api.resource.v1.DeviceRequestAllocationResult",
-        &[
-            Field {
-                json: "adminAccess",
-                rust: "admin_access",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "bindingConditions",
-                rust: "binding_conditions",
-                shape: Shape::List {
-                    item: None,
-                    strategy: ListStrategy::Atomic,
-                },
-            },
-            Field {
-                json: "bindingFailureConditions",
-                rust: "binding_failure_conditions",
-                shape: Shape::List {
-                    item: None,
-                    strategy: ListStrategy::Atomic,
-                },
-            },
-            Field {
-                json: "consumedCapacity",
-                rust: "consumed_capacity",
-                shape: Shape::Map {
-                    value: None,
-                    atomic: false,
-                },
-            },
-            Field {
-                json: "device",
-                rust: "device",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "driver",
-                rust: "driver",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "pool",
-                rust: "pool",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "request",
-                rust: "request",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "shareID",
-                rust: "share_id",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "tolerations",
-                rust: "tolerations",
-                shape: Shape::List {
-                    item: Some("io.k8s.api.resource.v1.DeviceToleration"),
-                    strategy: ListStrategy::Atomic,
-                },
-            },
-        ],
-    ),
-    (
-        "io.k8s.api.resource.v1.DeviceSelector",
-        &[Field {
-            json: "cel",
-            rust: "cel",
-            shape: Shape::Object("io.k8s.api.resource.v1.CELDeviceSelector"),
-        }],
-    ),
-    (
-        "io.k8s.api.resource.v1.DeviceSubRequest",
-        &[
-            Field {
-                json: "allocationMode",
-                rust: "allocation_mode",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "capacity",
-                rust: "capacity",
-                shape: Shape::Object("io.k8s.api.resource.v1.CapacityRequirements"),
-            },
-            Field {
-                json: "count",
-                rust: "count",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "deviceClassName",
-                rust: "device_class_name",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "name",
-                rust: "name",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "selectors",
-                rust: "selectors",
-                shape: Shape::List {
-                    item: Some("io.k8s.api.resource.v1.DeviceSelector"),
-                    strategy: ListStrategy::Atomic,
-                },
-            },
-            Field {
-                json: "tolerations",
-                rust: "tolerations",
-                shape: Shape::List {
-                    item: Some("io.k8s.api.resource.v1.DeviceToleration"),
-                    strategy: ListStrategy::Atomic,
-                },
-            },
-        ],
-    ),
-    (
-        "io.k8s.api.resource.v1.DeviceTaint",
-        &[
-            Field {
-                json: "effect",
-                rust: "effect",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "key",
-                rust: "key",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "timeAdded",
-                rust: "time_added",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "value",
-                rust: "value",
-                shape: Shape::Scalar,
-            },
-        ],
-    ),
-    (
-        "io.k8s.api.resource.v1.DeviceToleration",
-        &[
-            Field {
-                json: "effect",
-                rust: "effect",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "key",
-                rust: "key",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "operator",
-                rust: "operator",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "tolerationSeconds",
-                rust: "toleration_seconds",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "value",
-                rust: "value",
-                shape: Shape::Scalar,
-            },
-        ],
-    ),
-    (
-        "io.k8s.api.resource.v1.ExactDeviceRequest",
-        &[
-            Field {
-                json: "adminAccess",
-                rust: "admin_access",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "allocationMode",
-                rust: "allocation_mode",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "capacity",
-                rust: "capacity",
-                shape: Shape::Object("io.k8s.api.resource.v1.CapacityRequirements"),
-            },
-            Field {
-                json: "count",
-                rust: "count",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "deviceClassName",
-                rust: "device_class_name",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "selectors",
-                rust: "selectors",
-                shape: Shape::List {
-                    item: Some("io.k8s.api.resource.v1.DeviceSelector"),
-                    strategy: ListStrategy::Atomic,
-                },
-            },
-            Field {
-                json: "tolerations",
-                rust: "tolerations",
-                shape: Shape::List {
-                    item: Some("io.k8s.api.resource.v1.DeviceToleration"),
-                    strategy: ListStrategy::Atomic,
-                },
-            },
-        ],
-    ),
-    (
-        "io.k8s.api.resource.v1.NetworkDeviceData",
-        &[
-            Field {
-                json: "hardwareAddress",
-                rust: "hardware_address",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "interfaceName",
-                rust: "interface_name",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "ips",
-                rust: "ips",
-                shape: Shape::List {
-                    item: None,
-                    strategy: ListStrategy::Atomic,
-                },
-            },
-        ],
-    ),
-    (
-        "io.k8s.api.resource.v1.OpaqueDeviceConfiguration",
-        &[
-            Field {
-                json: "driver",
-                rust: "driver",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "parameters",
-                rust: "parameters",
-                shape: Shape::Any,
-            },
-        ],
-    ),
-    (
-        "io.k8s.api.resource.v1.ResourceClaim",
-        &[
-            Field {
-                json: "metadata",
-                rust: "metadata",
-                shape: Shape::Object("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"),
-            },
-            Field {
-                json: "spec",
-                rust: "spec",
-                shape: Shape::Object("io.k8s.api.resource.v1.ResourceClaimSpec"),
-            },
-            Field {
-                json: "status",
-                rust: "status",
-                shape: Shape::Object("io.k8s.api.resource.v1.ResourceClaimStatus"),
-            },
-        ],
-    ),
-    (
-        "io.k8s.api.resource.v1.ResourceClaimConsumerReference",
-        &[
-            Field {
-                json: "apiGroup",
-                rust: "api_group",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "name",
-                rust: "name",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "resource",
-                rust: "resource",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "uid",
-                rust: "uid",
-                shape: Shape::Scalar,
-            },
-        ],
-    ),
-    (
-        "io.k8s.api.resource.v1.ResourceClaimSpec",
-        &[Field {
-            json: "devices",
-            rust: "devices",
-            shape: Shape::Object("io.k8s.api.resource.v1.DeviceClaim"),
-        }],
-    ),
-    (
-        "io.k8s.api.resource.v1.ResourceClaimStatus",
-        &[
-            Field {
-                json: "allocation",
-                rust: "allocation",
-                shape: Shape::Object("io.k8s.api.resource.v1.AllocationResult"),
-            },
-            Field {
-                json: "devices",
-                rust: "devices",
-                shape: Shape::List {
-                    item: Some("io.k8s.api.resource.v1.AllocatedDeviceStatus"),
-                    strategy: ListStrategy::Atomic,
-                },
-            },
-            Field {
-                json: "reservedFor",
-                rust: "reserved_for",
-                shape: Shape::List {
-                    item: Some("io.k8s.api.resource.v1.ResourceClaimConsumerReference"),
-                    strategy: ListStrategy::Map(&["uid"]),
-                },
-            },
-        ],
-    ),
-    (
-        "io.k8s.api.resource.v1.ResourceClaimTemplate",
-        &[
-            Field {
-                json: "metadata",
-                rust: "metadata",
-                shape: Shape::Object("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"),
-            },
-            Field {
-                json: "spec",
-                rust: "spec",
-                shape: Shape::Object("io.k8s.api.resource.v1.ResourceClaimTemplateSpec"),
-            },
-        ],
-    ),
-    (
-        "io.k8s.api.resource.v1.ResourceClaimTemplateSpec",
-        &[
-            Field {
-                json: "metadata",
-                rust: "metadata",
-                shape: Shape::Object("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"),
-            },
-            Field {
-                json: "spec",
-                rust: "spec",
-                shape: Shape::Object("io.k8s.api.resource.v1.ResourceClaimSpec"),
-            },
-        ],
-    ),
-    (
-        "io.k8s.api.resource.v1.ResourcePool",
-        &[
-            Field {
-                json: "generation",
-                rust: "generation",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "name",
-                rust: "name",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "resourceSliceCount",
-                rust: "resource_slice_count",
-                shape: Shape::Scalar,
-            },
-        ],
-    ),
-    (
-        "io.k8s.api.resource.v1.ResourceSlice",
-        &[
-            Field {
-                json: "metadata",
-                rust: "metadata",
-                shape: Shape::Object("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"),
-            },
-            Field {
-                json: "spec",
-                rust: "spec",
-                shape: Shape::Object("io.k8s.api.resource.v1.ResourceSliceSpec"),
-            },
-        ],
-    ),
-    (
-        "io.k8s.api.resource.v1.ResourceSliceSpec",
-        &[
-            Field {
-                json: "allNodes",
-                rust: "all_nodes",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "devices",
-                rust: "devices",
-                shape: Shape::List {
-                    item: Some("io.k8s.api.resource.v1.Device"),
-                    strategy: ListStrategy::Atomic,
-                },
-            },
-            Field {
-                json: "driver",
-                rust: "driver",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "nodeName",
-                rust: "node_name",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "nodeSelector",
-                rust: "node_selector",
-                shape: Shape::Object("io.k8s.api.core.v1.NodeSelector"),
-            },
-            Field {
-                json: "perDeviceNodeSelection",
-                rust: "per_device_node_selection",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "pool",
-                rust: "pool",
-                shape: Shape::Object("io.k8s.api.resource.v1.ResourcePool"),
-            },
-            Field {
-                json: "sharedCounters",
-                rust: "shared_counters",
-                shape: Shape::List {
-                    item: Some("io.k8s.api.resource.v1.CounterSet"),
-                    strategy: ListStrategy::Atomic,
-                },
-            },
-        ],
-    ),
-    (
-        "io.k8s.api.resource.v1alpha3.DeviceTaint",
-        &[
-            Field {
-                json: "effect",
-                rust: "effect",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "key",
-                rust: "key",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "timeAdded",
-                rust: "time_added",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "value",
-                rust: "value",
-                shape: Shape::Scalar,
-            },
-        ],
-    ),
-    (
-        "io.k8s.api.resource.v1alpha3.DeviceTaintRule",
-        &[
-            Field {
-                json: "metadata",
-                rust: "metadata",
-                shape: Shape::Object("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"),
-            },
-            Field {
-                json: "spec",
-                rust: "spec",
-                shape: Shape::Object("io.k8s.api.resource.v1alpha3.DeviceTaintRuleSpec"),
-            },
-            Field {
-                json: "status",
-                rust: "status",
-                shape: Shape::Object("io.k8s.api.resource.v1alpha3.DeviceTaintRuleStatus"),
-            },
-        ],
-    ),
-    (
-        "io.k8s.api.resource.v1alpha3.DeviceTaintRuleSpec",
-        &[
-            Field {
-                json: "deviceSelector",
-                rust: "device_selector",
-                shape: Shape::Object("io.k8s.api.resource.v1alpha3.DeviceTaintSelector"),
-            },
-            Field {
-                json: "taint",
-                rust: "taint",
-                shape: Shape::Object("io.k8s.api.resource.v1alpha3.DeviceTaint"),
-            },
-        ],
-    ),
-    (
-        "io.k8s.api.resource.v1alpha3.DeviceTaintRuleStatus",
-        &[Field {
-            json: "conditions",
-            rust: "conditions",
-            shape: Shape::List {
-                item: Some("io.k8s.apimachinery.pkg.apis.meta.v1.Condition"),
-                strategy: ListStrategy::Map(&["type"]),
-            },
-        }],
-    ),
-    (
-        "io.k8s.api.resource.v1alpha3.DeviceTaintSelector",
-        &[
-            Field {
-                json: "device",
-                rust: "device",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "driver",
-                rust: "driver",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "pool",
-                rust: "pool",
-                shape: Shape::Scalar,
-            },
-        ],
-    ),
-    (
-        "io.k8s.api.resource.v1beta1.AllocatedDeviceStatus",
-        &[
-            Field {
-                json: "conditions",
-                rust: "conditions",
-                shape: Shape::List {
-                    item: Some("io.k8s.apimachinery.pkg.apis.meta.v1.Condition"),
-                    strategy: ListStrategy::Atomic,
-                },
-            },
-            Field {
-                json: "data",
-                rust: "data",
-                shape: Shape::Any,
-            },
-            Field {
-                json: "device",
-                rust: "device",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "driver",
-                rust: "driver",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "networkData",
-                rust: "network_data",
-                shape: Shape::Object("io.k8s.api.resource.v1beta1.NetworkDeviceData"),
-            },
-            Field {
-                json: "pool",
-                rust: "pool",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "shareID",
-                rust: "share_id",
-                shape: Shape::Scalar,
-            },
-        ],
-    ),
-    (
-        "io.k8s.api.resource.v1beta1.AllocationResult",
-        &[
-            Field {
-                json: "allocationTimestamp",
-                rust: "allocation_timestamp",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "devices",
-                rust: "devices",
-                shape: Shape::Object("io.k8s.api.resource.v1beta1.DeviceAllocationResult"),
-            },
-            Field {
-                json: "nodeSelector",
-                rust: "node_selector",
-                shape: Shape::Object("io.k8s.api.core.v1.NodeSelector"),
-            },
-        ],
-    ),
-    (
-        "io.k8s.api.resource.v1beta1.BasicDevice",
-        &[
-            Field {
-                json: "allNodes",
-                rust: "all_nodes",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "allowMultipleAllocations",
-                rust: "allow_multiple_allocations",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "attributes",
-                rust: "attributes",
-                shape: Shape::Map {
-                    value: Some("io.k8s.api.resource.v1beta1.DeviceAttribute"),
-                    atomic: false,
-                },
-            },
-            Field {
-                json: "bindingConditions",
-                rust: "binding_conditions",
-                shape: Shape::List {
-                    item: None,
-                    strategy: ListStrategy::Atomic,
-                },
-            },
-            Field {
-                json: "bindingFailureConditions",
-                rust: "binding_failure_conditions",
-                shape: Shape::List {
-                    item: None,
-                    strategy: ListStrategy::Atomic,
-                },
-            },
-            Field {
-                json: "bindsToNode",
-                rust: "binds_to_node",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "capacity",
-                rust: "capacity",
-                shape: Shape::Map {
-                    value: Some("io.k8s.api.resource.v1beta1.DeviceCapacity"),
-                    atomic: false,
-                },
-            },
-            Field {
-                json: "consumesCounters",
-                rust: "consumes_counters",
-                shape: Shape::List {
-                    item: Some("io.k8s.api.resource.v1beta1.DeviceCounterConsumption"),
-                    strategy: ListStrategy::Atomic,
-                },
-            },
-            Field {
-                json: "nodeName",
-                rust: "node_name",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "nodeSelector",
-                rust: "node_selector",
-                shape: Shape::Object("io.k8s.api.core.v1.NodeSelector"),
-            },
-            Field {
-                json: "taints",
-                rust: "taints",
-                shape: Shape::List {
-                    item: Some("io.k8s.api.resource.v1beta1.DeviceTaint"),
-                    strategy: ListStrategy::Atomic,
-                },
-            },
-        ],
-    ),
-    (
-        "io.k8s.api.resource.v1beta1.CELDeviceSelector",
-        &[Field {
-            json: "expression",
-            rust: "expression",
-            shape: Shape::Scalar,
-        }],
-    ),
-    (
-        "io.k8s.api.resource.v1beta1.CapacityRequestPolicy",
-        &[
-            Field {
-                json: "default",
-                rust: "default",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "validRange",
-                rust: "valid_range",
-                shape: Shape::Object("io.k8s.api.resource.v1beta1.CapacityRequestPolicyRange"),
-            },
-            Field {
-                json: "validValues",
-                rust: "valid_values",
-                shape: Shape::List {
-                    item: None,
-                    strategy: ListStrategy::Atomic,
-                },
-            },
-        ],
-    ),
-    (
-        "io.k8s.api.resource.v1beta1.CapacityRequestPolicyRange",
-        &[
-            Field {
-                json: "max",
-                rust: "max",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "min",
-                rust: "min",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "step",
-                rust: "step",
-                shape: Shape::Scalar,
-            },
-        ],
-    ),
-    (
-        "io.k8s.api.resource.v1beta1.CapacityRequirements",
-        &[Field {
-            json: "requests",
-            rust: "requests",
-            shape: Shape::Map {
-                value: None,
-                atomic: false,
-            },
-        }],
-    ),
-    (
-        "io.k8s.api.resource.v1beta1.Counter",
-        &[Field {
-            json: "value",
-            rust: "value",
-            shape: Shape::Scalar,
-        }],
-    ),
-    (
-        "io.k8s.api.resource.v1beta1.CounterSet",
-        &[
-            Field {
-                json: "counters",
-                rust: "counters",
-                shape: Shape::Map {
-                    value: Some("io.k8s.api.resource.v1beta1.Counter"),
-                    atomic: false,
-                },
-            },
-            Field {
-                json: "name",
-                rust: "name",
-                shape: Shape::Scalar,
-            },
-        ],
-    ),
-    (
-        "io.k8s.api.resource.v1beta1.Device",
-        &[
-            Field {
-                json: "basic",
-                rust: "basic",
-                shape: Shape::Object("io.k8s.api.resource.v1beta1.BasicDevice"),
-            },
-            Field {
-                json: "name",
-                rust: "name",
-                shape: Shape::Scalar,
-            },
-        ],
-    ),
-    (
-        "io.k8s.api.resource.v1beta1.DeviceAllocationConfiguration",
-        &[
-            Field {
-                json: "opaque",
-                rust: "opaque",
-                shape: Shape::Object("io.k8s.api.resource.v1beta1.OpaqueDeviceConfiguration"),
-            },
-            Field {
-                json: "requests",
-                rust: "requests",
-                shape: Shape::List {
-                    item: None,
-                    strategy: ListStrategy::Atomic,
-                },
-            },
-            Field {
-                json: "source",
-                rust: "source",
-                shape: Shape::Scalar,
-            },
-        ],
-    ),
-    (
-        "io.k8s.api.resource.v1beta1.DeviceAllocationResult",
-        &[
-            Field {
-                json: "config",
-                rust: "config",
-                shape: Shape::List {
-                    item: Some("io.k8s.api.resource.v1beta1.DeviceAllocationConfiguration"),
-                    strategy: ListStrategy::Atomic,
-                },
-            },
-            Field {
-                json: "results",
-                rust: "results",
-                shape: Shape::List {
-                    item: Some("io.k8s.api.resource.v1beta1.DeviceRequestAllocationResult"),
-                    strategy: ListStrategy::Atomic,
-                },
-            },
-        ],
-    ),
-    (
-        "io.k8s.api.resource.v1beta1.DeviceAttribute",
-        &[
-            Field {
-                json: "bool",
-                rust: "bool",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "int",
-                rust: "int",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "string",
-                rust: "string",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "version",
-                rust: "version",
-                shape: Shape::Scalar,
-            },
-        ],
-    ),
-    (
-        "io.k8s.api.resource.v1beta1.DeviceCapacity",
-        &[
-            Field {
-                json: "requestPolicy",
-                rust: "request_policy",
-                shape: Shape::Object("io.k8s.api.resource.v1beta1.CapacityRequestPolicy"),
-            },
-            Field {
-                json: "value",
-                rust: "value",
-                shape: Shape::Scalar,
-            },
-        ],
-    ),
-    (
-        "io.k8s.api.resource.v1beta1.DeviceClaim",
-        &[
-            Field {
-                json: "config",
-                rust: "config",
-                shape: Shape::List {
-                    item: Some("io.k8s.api.resource.v1beta1.DeviceClaimConfiguration"),
-                    strategy: ListStrategy::Atomic,
-                },
-            },
-            Field {
-                json: "constraints",
-                rust: "constraints",
-                shape: Shape::List {
-                    item: Some("io.k8s.api.resource.v1beta1.DeviceConstraint"),
-                    strategy: ListStrategy::Atomic,
-                },
-            },
-            Field {
-                json: "requests",
-                rust: "requests",
-                shape: Shape::List {
-                    item: Some("io.k8s.api.resource.v1beta1.DeviceRequest"),
-                    strategy: ListStrategy::Atomic,
-                },
-            },
-        ],
-    ),
-    (
-        "io.k8s.api.resource.v1beta1.DeviceClaimConfiguration",
-        &[
-            Field {
-                json: "opaque",
-                rust: "opaque",
-                shape: Shape::Object("io.k8s.api.resource.v1beta1.OpaqueDeviceConfiguration"),
-            },
-            Field {
-                json: "requests",
-                rust: "requests",
-                shape: Shape::List {
-                    item: None,
-                    strategy: ListStrategy::Atomic,
-                },
-            },
-        ],
-    ),
-    (
-        "io.k8s.api.resource.v1beta1.DeviceClass",
-        &[
-            Field {
-                json: "metadata",
-                rust: "metadata",
-                shape: Shape::Object("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"),
-            },
-            Field {
-                json: "spec",
-                rust: "spec",
-                shape: Shape::Object("io.k8s.api.resource.v1beta1.DeviceClassSpec"),
-            },
-        ],
-    ),
-    (
-        "io.k8s.api.resource.v1beta1.DeviceClassConfiguration",
-        &[Field {
-            json: "opaque",
-            rust: "opaque",
-            shape: Shape::Object("io.k8s.api.resource.v1beta1.OpaqueDeviceConfiguration"),
-        }],
-    ),
-    (
-        "io.k8s.api.resource.v1beta1.DeviceClassSpec",
-        &[
-            Field {
-                json: "config",
-                rust: "config",
-                shape: Shape::List {
-                    item: Some("io.k8s.api.resource.v1beta1.DeviceClassConfiguration"),
-                    strategy: ListStrategy::Atomic,
-                },
-            },
-            Field {
-                json: "extendedResourceName",
-                rust: "extended_resource_name",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "selectors",
-                rust: "selectors",
-                shape: Shape::List {
-                    item: Some("io.k8s.api.resource.v1beta1.DeviceSelector"),
-                    strategy: ListStrategy::Atomic,
-                },
-            },
-        ],
-    ),
-    (
-        "io.k8s.api.resource.v1beta1.DeviceConstraint",
-        &[
-            Field {
-                json: "distinctAttribute",
-                rust: "distinct_attribute",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "matchAttribute",
-                rust: "match_attribute",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "requests",
-                rust: "requests",
-                shape: Shape::List {
-                    item: None,
-                    strategy: ListStrategy::Atomic,
-                },
-            },
-        ],
-    ),
-    (
-        "io.k8s.api.resource.v1beta1.DeviceCounterConsumption",
-        &[
-            Field {
-                json: "counterSet",
-                rust: "counter_set",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "counters",
-                rust: "counters",
-                shape: Shape::Map {
-                    value: Some("io.k8s.api.resource.v1beta1.Counter"),
-                    atomic: false,
-                },
-            },
-        ],
-    ),
-    (
-        "io.k8s.api.resource.v1beta1.DeviceRequest",
-        &[
-            Field {
-                json: "adminAccess",
-                rust: "admin_access",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "allocationMode",
-                rust: "allocation_mode",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "capacity",
-                rust: "capacity",
-                shape: Shape::Object("io.k8s.api.resource.v1beta1.CapacityRequirements"),
-            },
-            Field {
-                json: "count",
-                rust: "count",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "deviceClassName",
-                rust: "device_class_name",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "firstAvailable",
-                rust: "first_available",
-                shape: Shape::List {
-                    item: Some("io.k8s.api.resource.v1beta1.DeviceSubRequest"),
-                    strategy: ListStrategy::Atomic,
-                },
-            },
-            Field {
-                json: "name",
-                rust: "name",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "selectors",
-                rust: "selectors",
-                shape: Shape::List {
-                    item: Some("io.k8s.api.resource.v1beta1.DeviceSelector"),
-                    strategy: ListStrategy::Atomic,
-                },
-            },
-            Field {
-                json: "tolerations",
-                rust: "tolerations",
-                shape: Shape::List {
-                    item: Some("io.k8s.api.resource.v1beta1.DeviceToleration"),
-                    strategy: ListStrategy::Atomic,
-                },
-            },
-        ],
-    ),
-    (
-        "io.k8s.api.resource.v1beta1.DeviceRequestAllocationResult",
-        &[
-            Field {
-                json: "adminAccess",
-                rust: "admin_access",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "bindingConditions",
-                rust: "binding_conditions",
-                shape: Shape::List {
-                    item: None,
-                    strategy: ListStrategy::Atomic,
-                },
-            },
-            Field {
-                json: "bindingFailureConditions",
-                rust: "binding_failure_conditions",
-                shape: Shape::List {
-                    item: None,
-                    strategy: ListStrategy::Atomic,
-                },
-            },
-            Field {
-                json: "consumedCapacity",
-                rust: "consumed_capacity",
-                shape: Shape::Map {
-                    value: None,
-                    atomic: false,
-                },
-            },
-            Field {
-                json: "device",
-                rust: "device",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "driver",
-                rust: "driver",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "pool",
-                rust: "pool",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "request",
-                rust: "request",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "shareID",
-                rust: "share_id",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "tolerations",
-                rust: "tolerations",
-                shape: Shape::List {
-                    item: Some("io.k8s.api.resource.v1beta1.DeviceToleration"),
-                    strategy: ListStrategy::Atomic,
-                },
-            },
-        ],
-    ),
-    (
-        "io.k8s.api.resource.v1beta1.DeviceSelector",
-        &[Field {
-            json: "cel",
-            rust: "cel",
-            shape: Shape::Object("io.k8s.api.resource.v1beta1.CELDeviceSelector"),
-        }],
-    ),
-    (
-        "io.k8s.api.resource.v1beta1.DeviceSubRequest",
-        &[
-            Field {
-                json: "allocationMode",
-                rust: "allocation_mode",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "capacity",
-                rust: "capacity",
-                shape: Shape::Object("io.k8s.api.resource.v1beta1.CapacityRequirements"),
-            },
-            Field {
-                json: "count",
-                rust: "count",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "deviceClassName",
-                rust: "device_class_name",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "name",
-                rust: "name",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "selectors",
-                rust: "selectors",
-                shape: Shape::List {
-                    item: Some("io.k8s.api.resource.v1beta1.DeviceSelector"),
-                    strategy: ListStrategy::Atomic,
-                },
-            },
-            Field {
-                json: "tolerations",
-                rust: "tolerations",
-                shape: Shape::List {
-                    item: Some("io.k8s.api.resource.v1beta1.DeviceToleration"),
-                    strategy: ListStrategy::Atomic,
-                },
-            },
-        ],
-    ),
-    (
-        "io.k8s.api.resource.v1beta1.DeviceTaint",
-        &[
-            Field {
-                json: "effect",
-                rust: "effect",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "key",
-                rust: "key",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "timeAdded",
-                rust: "time_added",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "value",
-                rust: "value",
-                shape: Shape::Scalar,
-            },
-        ],
-    ),
-    (
-        "io.k8s.api.resource.v1beta1.DeviceToleration",
-        &[
-            Field {
-                json: "effect",
-                rust: "effect",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "key",
-                rust: "key",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "operator",
-                rust: "operator",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "tolerationSeconds",
-                rust: "toleration_seconds",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "value",
-                rust: "value",
-                shape: Shape::Scalar,
-            },
-        ],
-    ),
-    (
-        "io.k8s.api.resource.v1beta1.NetworkDeviceData",
-        &[
-            Field {
-                json: "hardwareAddress",
-                rust: "hardware_address",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "interfaceName",
-                rust: "interface_name",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "ips",
-                rust: "ips",
-                shape: Shape::List {
-                    item: None,
-                    strategy: ListStrategy::Atomic,
-                },
-            },
-        ],
-    ),
-    (
-        "io.k8s.api.resource.v1beta1.OpaqueDeviceConfiguration",
-        &[
-            Field {
-                json: "driver",
-                rust: "driver",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "parameters",
-                rust: "parameters",
-                shape: Shape::Any,
-            },
-        ],
-    ),
-    (
-        "io.k8s.api.resource.v1beta1.ResourceClaim",
-        &[
-            Field {
-                json: "metadata",
-                rust: "metadata",
-                shape: Shape::Object("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"),
-            },
-            Field {
-                json: "spec",
-                rust: "spec",
-                shape: Shape::Object("io.k8s.api.resource.v1beta1.ResourceClaimSpec"),
-            },
-            Field {
-                json: "status",
-                rust: "status",
-                shape: Shape::Object("io.k8s.api.resource.v1beta1.ResourceClaimStatus"),
-            },
-        ],
-    ),
-    (
-        "io.k8s.api.resource.v1beta1.ResourceClaimConsumerReference",
-        &[
-            Field {
-                json: "apiGroup",
-                rust: "api_group",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "name",
-                rust: "name",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "resource",
-                rust: "resource",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "uid",
-                rust: "uid",
-                shape: Shape::Scalar,
-            },
-        ],
-    ),
-    (
-        "io.k8s.api.resource.v1beta1.ResourceClaimSpec",
-        &[Field {
-            json: "devices",
-            rust: "devices",
-            shape: Shape::Object("io.k8s.api.resource.v1beta1.DeviceClaim"),
-        }],
-    ),
-    (
-        "io.k8s.api.resource.v1beta1.ResourceClaimStatus",
-        &[
-            Field {
-                json: "allocation",
-                rust: "allocation",
-                shape: Shape::Object("io.k8s.api.resource.v1beta1.AllocationResult"),
-            },
-            Field {
-                json: "devices",
-                rust: "devices",
-                shape: Shape::List {
-                    item: Some("io.k8s.api.resource.v1beta1.AllocatedDeviceStatus"),
-                    strategy: ListStrategy::Atomic,
-                },
-            },
-            Field {
-                json: "reservedFor",
-                rust: "reserved_for",
-                shape: Shape::List {
-                    item: Some("io.k8s.api.resource.v1beta1.ResourceClaimConsumerReference"),
-                    strategy: ListStrategy::Map(&["uid"]),
-                },
-            },
-        ],
-    ),
-    (
-        "io.k8s.api.resource.v1beta1.ResourceClaimTemplate",
-        &[
-            Field {
-                json: "metadata",
-                rust: "metadata",
-                shape: Shape::Object("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"),
-            },
-            Field {
-                json: "spec",
-                rust: "spec",
-                shape: Shape::Object("io.k8s.api.resource.v1beta1.ResourceClaimTemplateSpec"),
-            },
-        ],
-    ),
-    (
-        "io.k8s.api.resource.v1beta1.ResourceClaimTemplateSpec",
-        &[
-            Field {
-                json: "metadata",
-                rust: "metadata",
-                shape: Shape::Object("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"),
-            },
-            Field {
-                json: "spec",
-                rust: "spec",
-                shape: Shape::Object("io.k8s.api.resource.v1beta1.ResourceClaimSpec"),
-            },
-        ],
-    ),
-    (
-        "io.k8s.api.resource.v1beta1.ResourcePool",
-        &[
-            Field {
-                json: "generation",
-                rust: "generation",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "name",
-                rust: "name",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "resourceSliceCount",
-                rust: "resource_slice_count",
-                shape: Shape::Scalar,
-            },
-        ],
-    ),
-    (
-        "io.k8s.api.resource.v1beta1.ResourceSlice",
-        &[
-            Field {
-                json: "metadata",
-                rust: "metadata",
-                shape: Shape::Object("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"),
-            },
-            Field {
-                json: "spec",
-                rust: "spec",
-                shape: Shape::Object("io.k8s.api.resource.v1beta1.ResourceSliceSpec"),
-            },
-        ],
-    ),
-    (
-        "io.k8s.api.resource.v1beta1.ResourceSliceSpec",
-        &[
-            Field {
-                json: "allNodes",
-                rust: "all_nodes",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "devices",
-                rust: "devices",
-                shape: Shape::List {
-                    item: Some("io.k8s.api.resource.v1beta1.Device"),
-                    strategy: ListStrategy::Atomic,
-                },
-            },
-            Field {
-                json: "driver",
-                rust: "driver",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "nodeName",
-                rust: "node_name",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "nodeSelector",
-                rust: "node_selector",
-                shape: Shape::Object("io.k8s.api.core.v1.NodeSelector"),
-            },
-            Field {
-                json: "perDeviceNodeSelection",
-                rust: "per_device_node_selection",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "pool",
-                rust: "pool",
-                shape: Shape::Object("io.k8s.api.resource.v1beta1.ResourcePool"),
-            },
-            Field {
-                json: "sharedCounters",
-                rust: "shared_counters",
-                shape: Shape::List {
-                    item: Some("io.k8s.api.resource.v1beta1.CounterSet"),
-                    strategy: ListStrategy::Atomic,
-                },
-            },
-        ],
-    ),
-    (
-        "io.k8s.api.resource.v1beta2.AllocatedDeviceStatus",
-        &[
-            Field {
-                json: "conditions",
-                rust: "conditions",
-                shape: Shape::List {
-                    item: Some("io.k8s.apimachinery.pkg.apis.meta.v1.Condition"),
-                    strategy: ListStrategy::Atomic,
-                },
-            },
-            Field {
-                json: "data",
-                rust: "data",
-                shape: Shape::Any,
-            },
-            Field {
-                json: "device",
-                rust: "device",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "driver",
-                rust: "driver",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "networkData",
-                rust: "network_data",
-                shape: Shape::Object("io.k8s.api.resource.v1beta2.NetworkDeviceData"),
-            },
-            Field {
-                json: "pool",
-                rust: "pool",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "shareID",
-                rust: "share_id",
-                shape: Shape::Scalar,
-            },
-        ],
-    ),
-    (
-        "io.k8s.api.resource.v1beta2.AllocationResult",
-        &[
-            Field {
-                json: "allocationTimestamp",
-                rust: "allocation_timestamp",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "devices",
-                rust: "devices",
-                shape: Shape::Object("io.k8s.api.resource.v1beta2.DeviceAllocationResult"),
-            },
-            Field {
-                json: "nodeSelector",
-                rust: "node_selector",
-                shape: Shape::Object("io.k8s.api.core.v1.NodeSelector"),
-            },
-        ],
-    ),
-    (
-        "io.k8s.api.resource.v1beta2.CELDeviceSelector",
-        &[Field {
-            json: "expression",
-            rust: "expression",
-            shape: Shape::Scalar,
-        }],
-    ),
-    (
-        "io.k8s.api.resource.v1beta2.CapacityRequestPolicy",
-        &[
-            Field {
-                json: "default",
-                rust: "default",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "validRange",
-                rust: "valid_range",
-                shape: Shape::Object("io.k8s.api.resource.v1beta2.CapacityRequestPolicyRange"),
-            },
-            Field {
-                json: "validValues",
-                rust: "valid_values",
-                shape: Shape::List {
-                    item: None,
-                    strategy: ListStrategy::Atomic,
-                },
-            },
-        ],
-    ),
-    (
-        "io.k8s.api.resource.v1beta2.CapacityRequestPolicyRange",
-        &[
-            Field {
-                json: "max",
-                rust: "max",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "min",
-                rust: "min",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "step",
-                rust: "step",
-                shape: Shape::Scalar,
-            },
-        ],
-    ),
-    (
-        "io.k8s.api.resource.v1beta2.CapacityRequirements",
-        &[Field {
-            json: "requests",
-            rust: "requests",
-            shape: Shape::Map {
-                value: None,
-                atomic: false,
-            },
-        }],
-    ),
-    (
-        "io.k8s.api.resource.v1beta2.Counter",
-        &[Field {
-            json: "value",
-            rust: "value",
-            shape: Shape::Scalar,
-        }],
-    ),
-    (
-        "io.k8s.api.resource.v1beta2.CounterSet",
-        &[
-            Field {
-                json: "counters",
-                rust: "counters",
-                shape: Shape::Map {
-                    value: Some("io.k8s.api.resource.v1beta2.Counter"),
-                    atomic: false,
-                },
-            },
-            Field {
-                json: "name",
-                rust: "name",
-                shape: Shape::Scalar,
-            },
-        ],
-    ),
-    (
-        "io.k8s.api.resource.v1beta2.Device",
-        &[
-            Field {
-                json: "allNodes",
-                rust: "all_nodes",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "allowMultipleAllocations",
-                rust: "allow_multiple_allocations",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "attributes",
-                rust: "attributes",
-                shape: Shape::Map {
-                    value: Some("io.k8s.api.resource.v1beta2.DeviceAttribute"),
-                    atomic: false,
-                },
-            },
-            Field {
-                json: "bindingConditions",
-                rust: "binding_conditions",
-                shape: Shape::List {
-                    item: None,
-                    strategy: ListStrategy::Atomic,
-                },
-            },
-            Field {
-                json: "bindingFailureConditions",
-                rust: "binding_failure_conditions",
-                shape: Shape::List {
-                    item: None,
-                    strategy: ListStrategy::Atomic,
-                },
-            },
-            Field {
-                json: "bindsToNode",
-                rust: "binds_to_node",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "capacity",
-                rust: "capacity",
-                shape: Shape::Map {
-                    value: Some("io.k8s.api.resource.v1beta2.DeviceCapacity"),
-                    atomic: false,
-                },
-            },
-            Field {
-                json: "consumesCounters",
-                rust: "consumes_counters",
-                shape: Shape::List {
-                    item: Some("io.k8s.api.resource.v1beta2.DeviceCounterConsumption"),
-                    strategy: ListStrategy::Atomic,
-                },
-            },
-            Field {
-                json: "name",
-                rust: "name",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "nodeName",
-                rust: "node_name",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "nodeSelector",
-                rust: "node_selector",
-                shape: Shape::Object("io.k8s.api.core.v1.NodeSelector"),
-            },
-            Field {
-                json: "taints",
-                rust: "taints",
-                shape: Shape::List {
-                    item: Some("io.k8s.api.resource.v1beta2.DeviceTaint"),
-                    strategy: ListStrategy::Atomic,
-                },
-            },
-        ],
-    ),
-    (
-        "io.k8s.api.resource.v1beta2.DeviceAllocationConfiguration",
-        &[
-            Field {
-                json: "opaque",
-                rust: "opaque",
-                shape: Shape::Object("io.k8s.api.resource.v1beta2.OpaqueDeviceConfiguration"),
-            },
-            Field {
-                json: "requests",
-                rust: "requests",
-                shape: Shape::List {
-                    item: None,
-                    strategy: ListStrategy::Atomic,
-                },
-            },
-            Field {
-                json: "source",
-                rust: "source",
-                shape: Shape::Scalar,
-            },
-        ],
-    ),
-    (
-        "io.k8s.api.resource.v1beta2.DeviceAllocationResult",
-        &[
-            Field {
-                json: "config",
-                rust: "config",
-                shape: Shape::List {
-                    item: Some("io.k8s.api.resource.v1beta2.DeviceAllocationConfiguration"),
-                    strategy: ListStrategy::Atomic,
-                },
-            },
-            Field {
-                json: "results",
-                rust: "results",
-                shape: Shape::List {
-                    item: Some("io.k8s.api.resource.v1beta2.DeviceRequestAllocationResult"),
-                    strategy: ListStrategy::Atomic,
-                },
-            },
-        ],
-    ),
-    (
-        "io.k8s.api.resource.v1beta2.DeviceAttribute",
-        &[
-            Field {
-                json: "bool",
-                rust: "bool",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "int",
-                rust: "int",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "string",
-                rust: "string",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "version",
-                rust: "version",
-                shape: Shape::Scalar,
-            },
-        ],
-    ),
-    (
-        "io.k8s.api.resource.v1beta2.DeviceCapacity",
-        &[
-            Field {
-                json: "requestPolicy",
-                rust: "request_policy",
-                shape: Shape::Object("io.k8s.api.resource.v1beta2.CapacityRequestPolicy"),
-            },
-            Field {
-                json: "value",
-                rust: "value",
-                shape: Shape::Scalar,
-            },
-        ],
-    ),
-    (
-        "io.k8s.api.resource.v1beta2.DeviceClaim",
-        &[
-            Field {
-                json: "config",
-                rust: "config",
-                shape: Shape::List {
-                    item: Some("io.k8s.api.resource.v1beta2.DeviceClaimConfiguration"),
-                    strategy: ListStrategy::Atomic,
-                },
-            },
-            Field {
-                json: "constraints",
-                rust: "constraints",
-                shape: Shape::List {
-                    item: Some("io.k8s.api.resource.v1beta2.DeviceConstraint"),
-                    strategy: ListStrategy::Atomic,
-                },
-            },
-            Field {
-                json: "requests",
-                rust: "requests",
-                shape: Shape::List {
-                    item: Some("io.k8s.api.resource.v1beta2.DeviceRequest"),
-                    strategy: ListStrategy::Atomic,
-                },
-            },
-        ],
-    ),
-    (
-        "io.k8s.api.resource.v1beta2.DeviceClaimConfiguration",
-        &[
-            Field {
-                json: "opaque",
-                rust: "opaque",
-                shape: Shape::Object("io.k8s.api.resource.v1beta2.OpaqueDeviceConfiguration"),
-            },
-            Field {
-                json: "requests",
-                rust: "requests",
-                shape: Shape::List {
-                    item: None,
-                    strategy: ListStrategy::Atomic,
-                },
-            },
-        ],
-    ),
-    (
-        "io.k8s.api.resource.v1beta2.DeviceClass",
-        &[
-            Field {
-                json: "metadata",
-                rust: "metadata",
-                shape: Shape::Object("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"),
-            },
-            Field {
-                json: "spec",
-                rust: "spec",
-                shape: Shape::Object("io.k8s.api.resource.v1beta2.DeviceClassSpec"),
-            },
-        ],
-    ),
-    (
-        "io.k8s.api.resource.v1beta2.DeviceClassConfiguration",
-        &[Field {
-            json: "opaque",
-            rust: "opaque",
-            shape: Shape::Object("io.k8s.api.resource.v1beta2.OpaqueDeviceConfiguration"),
-        }],
-    ),
-    (
-        "io.k8s.api.resource.v1beta2.DeviceClassSpec",
-        &[
-            Field {
-                json: "config",
-                rust: "config",
-                shape: Shape::List {
-                    item: Some("io.k8s.api.resource.v1beta2.DeviceClassConfiguration"),
-                    strategy: ListStrategy::Atomic,
-                },
-            },
-            Field {
-                json: "extendedResourceName",
-                rust: "extended_resource_name",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "selectors",
-                rust: "selectors",
-                shape: Shape::List {
-                    item: Some("io.k8s.api.resource.v1beta2.DeviceSelector"),
-                    strategy: ListStrategy::Atomic,
-                },
-            },
-        ],
-    ),
-    (
-        "io.k8s.api.resource.v1beta2.DeviceConstraint",
-        &[
-            Field {
-                json: "distinctAttribute",
-                rust: "distinct_attribute",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "matchAttribute",
-                rust: "match_attribute",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "requests",
-                rust: "requests",
-                shape: Shape::List {
-                    item: None,
-                    strategy: ListStrategy::Atomic,
-                },
-            },
-        ],
-    ),
-    (
-        "io.k8s.api.resource.v1beta2.DeviceCounterConsumption",
-        &[
-            Field {
-                json: "counterSet",
-                rust: "counter_set",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "counters",
-                rust: "counters",
-                shape: Shape::Map {
-                    value: Some("io.k8s.api.resource.v1beta2.Counter"),
-                    atomic: false,
-                },
-            },
-        ],
-    ),
-    (
-        "io.k8s.api.resource.v1beta2.DeviceRequest",
-        &[
-            Field {
-                json: "exactly",
-                rust: "exactly",
-                shape: Shape::Object("io.k8s.api.resource.v1beta2.ExactDeviceRequest"),
-            },
-            Field {
-                json: "firstAvailable",
-                rust: "first_available",
-                shape: Shape::List {
-                    item: Some("io.k8s.api.resource.v1beta2.DeviceSubRequest"),
-                    strategy: ListStrategy::Atomic,
-                },
-            },
-            Field {
-                json: "name",
-                rust: "name",
-                shape: Shape::Scalar,
-            },
-        ],
-    ),
-    (
-        "io.k8s.api.resource.v1beta2.DeviceRequestAllocationResult",
-        &[
-            Field {
-                json: "adminAccess",
-                rust: "admin_access",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "bindingConditions",
-                rust: "binding_conditions",
-                shape: Shape::List {
-                    item: None,
-                    strategy: ListStrategy::Atomic,
-                },
-            },
-            Field {
-                json: "bindingFailureConditions",
-                rust: "binding_failure_conditions",
-                shape: Shape::List {
-                    item: None,
-                    strategy: ListStrategy::Atomic,
-                },
-            },
-            Field {
-                json: "consumedCapacity",
-                rust: "consumed_capacity",
-                shape: Shape::Map {
-                    value: None,
-                    atomic: false,
-                },
-            },
-            Field {
-                json: "device",
-                rust: "device",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "driver",
-                rust: "driver",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "pool",
-                rust: "pool",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "request",
-                rust: "request",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "shareID",
-                rust: "share_id",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "tolerations",
-                rust: "tolerations",
-                shape: Shape::List {
-                    item: Some("io.k8s.api.resource.v1beta2.DeviceToleration"),
-                    strategy: ListStrategy::Atomic,
-                },
-            },
-        ],
-    ),
-    (
-        "io.k8s.api.resource.v1beta2.DeviceSelector",
-        &[Field {
-            json: "cel",
-            rust: "cel",
-            shape: Shape::Object("io.k8s.api.resource.v1beta2.CELDeviceSelector"),
-        }],
-    ),
-    (
-        "io.k8s.api.resource.v1beta2.DeviceSubRequest",
-        &[
-            Field {
-                json: "allocationMode",
-                rust: "allocation_mode",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "capacity",
-                rust: "capacity",
-                shape: Shape::Object("io.k8s.api.resource.v1beta2.CapacityRequirements"),
-            },
-            Field {
-                json: "count",
-                rust: "count",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "deviceClassName",
-                rust: "device_class_name",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "name",
-                rust: "name",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "selectors",
-                rust: "selectors",
-                shape: Shape::List {
-                    item: Some("io.k8s.api.resource.v1beta2.DeviceSelector"),
-                    strategy: ListStrategy::Atomic,
-                },
-            },
-            Field {
-                json: "tolerations",
-                rust: "tolerations",
-                shape: Shape::List {
-                    item: Some("io.k8s.api.resource.v1beta2.DeviceToleration"),
-                    strategy: ListStrategy::Atomic,
-                },
-            },
-        ],
-    ),
-    (
-        "io.k8s.api.resource.v1beta2.DeviceTaint",
-        &[
-            Field {
-                json: "effect",
-                rust: "effect",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "key",
-                rust: "key",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "timeAdded",
-                rust: "time_added",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "value",
-                rust: "value",
-                shape: Shape::Scalar,
-            },
-        ],
-    ),
-    (
-        "io.k8s.api.resource.v1beta2.DeviceToleration",
-        &[
-            Field {
-                json: "effect",
-                rust: "effect",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "key",
-                rust: "key",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "operator",
-                rust: "operator",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "tolerationSeconds",
-                rust: "toleration_seconds",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "value",
-                rust: "value",
-                shape: Shape::Scalar,
-            },
-        ],
-    ),
-    (
-        "io.k8s.api.resource.v1beta2.ExactDeviceRequest",
-        &[
-            Field {
-                json: "adminAccess",
-                rust: "admin_access",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "allocationMode",
-                rust: "allocation_mode",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "capacity",
-                rust: "capacity",
-                shape: Shape::Object("io.k8s.api.resource.v1beta2.CapacityRequirements"),
-            },
-            Field {
-                json: "count",
-                rust: "count",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "deviceClassName",
-                rust: "device_class_name",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "selectors",
-                rust: "selectors",
-                shape: Shape::List {
-                    item: Some("io.k8s.api.resource.v1beta2.DeviceSelector"),
-                    strategy: ListStrategy::Atomic,
-                },
-            },
-            Field {
-                json: "tolerations",
-                rust: "tolerations",
-                shape: Shape::List {
-                    item: Some("io.k8s.api.resource.v1beta2.DeviceToleration"),
-                    strategy: ListStrategy::Atomic,
-                },
-            },
-        ],
-    ),
-    (
-        "io.k8s.api.resource.v1beta2.NetworkDeviceData",
-        &[
-            Field {
-                json: "hardwareAddress",
-                rust: "hardware_address",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "interfaceName",
-                rust: "interface_name",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "ips",
-                rust: "ips",
-                shape: Shape::List {
-                    item: None,
-                    strategy: ListStrategy::Atomic,
-                },
-            },
-        ],
-    ),
-    (
-        "io.k8s.api.resource.v1beta2.OpaqueDeviceConfiguration",
-        &[
-            Field {
-                json: "driver",
-                rust: "driver",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "parameters",
-                rust: "parameters",
-                shape: Shape::Any,
-            },
-        ],
-    ),
-    (
-        "io.k8s.api.resource.v1beta2.ResourceClaim",
-        &[
-            Field {
-                json: "metadata",
-                rust: "metadata",
-                shape: Shape::Object("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"),
-            },
-            Field {
-                json: "spec",
-                rust: "spec",
-                shape: Shape::Object("io.k8s.api.resource.v1beta2.ResourceClaimSpec"),
-            },
-            Field {
-                json: "status",
-                rust: "status",
-                shape: Shape::Object("io.k8s.api.resource.v1beta2.ResourceClaimStatus"),
-            },
-        ],
-    ),
-    (
-        "io.k8s.api.resource.v1beta2.ResourceClaimConsumerReference",
-        &[
-            Field {
-                json: "apiGroup",
-                rust: "api_group",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "name",
-                rust: "name",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "resource",
-                rust: "resource",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "uid",
-                rust: "uid",
-                shape: Shape::Scalar,
-            },
-        ],
-    ),
-    (
-        "io.k8s.api.resource.v1beta2.ResourceClaimSpec",
-        &[Field {
-            json: "devices",
-            rust: "devices",
-            shape: Shape::Object("io.k8s.api.resource.v1beta2.DeviceClaim"),
-        }],
-    ),
-    (
-        "io.k8s.api.resource.v1beta2.ResourceClaimStatus",
-        &[
-            Field {
-                json: "allocation",
-                rust: "allocation",
-                shape: Shape::Object("io.k8s.api.resource.v1beta2.AllocationResult"),
-            },
-            Field {
-                json: "devices",
-                rust: "devices",
-                shape: Shape::List {
-                    item: Some("io.k8s.api.resource.v1beta2.AllocatedDeviceStatus"),
-                    strategy: ListStrategy::Atomic,
-                },
-            },
-            Field {
-                json: "reservedFor",
-                rust: "reserved_for",
-                shape: Shape::List {
-                    item: Some("io.k8s.api.resource.v1beta2.ResourceClaimConsumerReference"),
-                    strategy: ListStrategy::Map(&["uid"]),
-                },
-            },
-        ],
-    ),
-    (
-        "io.k8s.api.resource.v1beta2.ResourceClaimTemplate",
-        &[
-            Field {
-                json: "metadata",
-                rust: "metadata",
-                shape: Shape::Object("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"),
-            },
-            Field {
-                json: "spec",
-                rust: "spec",
-                shape: Shape::Object("io.k8s.api.resource.v1beta2.ResourceClaimTemplateSpec"),
-            },
-        ],
-    ),
-    (
-        "io.k8s.api.resource.v1beta2.ResourceClaimTemplateSpec",
-        &[
-            Field {
-                json: "metadata",
-                rust: "metadata",
-                shape: Shape::Object("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"),
-            },
-            Field {
-                json: "spec",
-                rust: "spec",
-                shape: Shape::Object("io.k8s.api.resource.v1beta2.ResourceClaimSpec"),
-            },
-        ],
-    ),
-    (
-        "io.k8s.api.resource.v1beta2.ResourcePool",
-        &[
-            Field {
-                json: "generation",
-                rust: "generation",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "name",
-                rust: "name",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "resourceSliceCount",
-                rust: "resource_slice_count",
-                shape: Shape::Scalar,
-            },
-        ],
-    ),
-    (
-        "io.k8s.api.resource.v1beta2.ResourceSlice",
-        &[
-            Field {
-                json: "metadata",
-                rust: "metadata",
-                shape: Shape::Object("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"),
-            },
-            Field {
-                json: "spec",
-                rust: "spec",
-                shape: Shape::Object("io.k8s.api.resource.v1beta2.ResourceSliceSpec"),
-            },
-        ],
-    ),
-    (
-        "io.k8s.api.resource.v1beta2.ResourceSliceSpec",
-        &[
-            Field {
-                json: "allNodes",
-                rust: "all_nodes",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "devices",
-                rust: "devices",
-                shape: Shape::List {
-                    item: Some("io.k8s.api.resource.v1beta2.Device"),
-                    strategy: ListStrategy::Atomic,
-                },
-            },
-            Field {
-                json: "driver",
-                rust: "driver",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "nodeName",
-                rust: "node_name",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "nodeSelector",
-                rust: "node_selector",
-                shape: Shape::Object("io.k8s.api.core.v1.NodeSelector"),
-            },
-            Field {
-                json: "perDeviceNodeSelection",
-                rust: "per_device_node_selection",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "pool",
-                rust: "pool",
-                shape: Shape::Object("io.k8s.api.resource.v1beta2.ResourcePool"),
-            },
-            Field {
-                json: "sharedCounters",
-                rust: "shared_counters",
-                shape: Shape::List {
-                    item: Some("io.k8s.api.resource.v1beta2.CounterSet"),
-                    strategy: ListStrategy::Atomic,
-                },
-            },
-        ],
-    ),
-    (
-        "io.k8s.api.scheduling.v1.PriorityClass",
-        &[
-            Field {
-                json: "description",
-                rust: "description",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "globalDefault",
-                rust: "global_default",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "metadata",
-                rust: "metadata",
-                shape: Shape::Object("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"),
-            },
-            Field {
-                json: "preemptionPolicy",
-                rust: "preemption_policy",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "value",
-                rust: "value",
-                shape: Shape::Scalar,
-            },
-        ],
-    ),
-    ("io.k8s.api.scheduling.v1alpha1.BasicSchedulingPolicy", &[]),
-    (
-        "io.k8s.api.scheduling.v1alpha1.GangSchedulingPolicy",
-        &[Field {
-            json: "minCount",
-            rust: "min_count",
-            shape: Shape::Scalar,
-        }],
-    ),
-    (
-        "io.k8s.api.scheduling.v1alpha1.PodGroup",
-        &[
-            Field {
-                json: "name",
-                rust: "name",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "policy",
-                rust: "policy",
-                shape: Shape::Object("io.k8s.api.scheduling.v1alpha1.PodGroupPolicy"),
-            },
-        ],
-    ),
-    (
-        "io.k8s.api.scheduling.v1alpha1.PodGroupPolicy",
-        &[
-            Field {
-                json: "basic",
-                rust: "basic",
-                shape: Shape::Any,
-            },
-            Field {
-                json: "gang",
-                rust: "gang",
-                shape: Shape::Object("io.k8s.api.scheduling.v1alpha1.GangSchedulingPolicy"),
-            },
-        ],
-    ),
-    (
-        "io.k8s.api.scheduling.v1alpha1.TypedLocalObjectReference",
-        &[
-            Field {
-                json: "apiGroup",
-                rust: "api_group",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "kind",
-                rust: "kind",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "name",
-                rust: "name",
-                shape: Shape::Scalar,
-            },
-        ],
-    ),
-    (
-        "io.k8s.api.scheduling.v1alpha1.Workload",
-        &[
-            Field {
-                json: "metadata",
-                rust: "metadata",
-                shape: Shape::Object("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"),
-            },
-            Field {
-                json: "spec",
-                rust: "spec",
-                shape: Shape::Object("io.k8s.api.scheduling.v1alpha1.WorkloadSpec"),
-            },
-        ],
-    ),
-    (
-        "io.k8s.api.scheduling.v1alpha1.WorkloadSpec",
-        &[
-            Field {
-                json: "controllerRef",
-                rust: "controller_ref",
-                shape: Shape::Object("io.k8s.api.scheduling.v1alpha1.TypedLocalObjectReference"),
-            },
-            Field {
-                json: "podGroups",
-                rust: "pod_groups",
-                shape: Shape::List {
-                    item: Some("io.k8s.api.scheduling.v1alpha1.PodGroup"),
-                    strategy: ListStrategy::Atomic,
-                },
-            },
-        ],
-    ),
-    (
-        "io.k8s.api.storage.v1.CSIDriver",
-        &[
-            Field {
-                json: "metadata",
-                rust: "metadata",
-                shape: Shape::Object("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"),
-            },
-            Field {
-                json: "spec",
-                rust: "spec",
-                shape: Shape::Object("io.k8s.api.storage.v1.CSIDriverSpec"),
-            },
-        ],
-    ),
-    (
-        "io.k8s.api.storage.v1.CSIDriverSpec",
-        &[
-            Field {
-                json: "attachRequired",
-                rust: "attach_required",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "fsGroupPolicy",
-                rust: "fs_group_policy",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "nodeAllocatableUpdatePeriodSeconds",
-                rust: "node_allocatable_update_period_seconds",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "podInfoOnMount",
-                rust: "pod_info_on_mount",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "requiresRepublish",
-                rust: "requires_republish",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "seLinuxMount",
-                rust: "se_linux_mount",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "serviceAccountTokenInSecrets",
-                rust: "service_account_token_in_secrets",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "storageCapacity",
-                rust: "storage_capacity",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "tokenRequests",
-                rust: "token_requests",
-                shape: Shape::List {
-                    item: Some("io.k8s.api.storage.v1.TokenRequest"),
-                    strategy: ListStrategy::Atomic,
-                },
-            },
-            Field {
-                json: "volumeLifecycleModes",
-                rust: "volume_lifecycle_modes",
-                shape: Shape::List {
-                    item: None,
-                    strategy: ListStrategy::Atomic,
-                },
-            },
-        ],
-    ),
-    (
-        "io.k8s.api.storage.v1.CSINode",
-        &[
-            Field {
-                json: "metadata",
-                rust: "metadata",
-                shape: Shape::Object("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"),
-            },
-            Field {
-                json: "spec",
-                rust: "spec",
-                shape: Shape::Object("io.k8s.api.storage.v1.CSINodeSpec"),
-            },
-        ],
-    ),
-    (
-        "io.k8s.api.storage.v1.CSINodeDriver",
-        &[
-            Field {
-                json: "allocatable",
-                rust: "allocatable",
-                shape: Shape::Object("io.k8s.api.storage.v1.VolumeNodeResources"),
-            },
-            Field {
-                json: "name",
-                rust: "name",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "nodeID",
-                rust: "node_id",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "topologyKeys",
-                rust: "topology_keys",
-                shape: Shape::List {
-                    item: None,
-                    strategy: ListStrategy::Atomic,
-                },
-            },
-        ],
-    ),
-    (
-        "io.k8s.api.storage.v1.CSINodeSpec",
-        &[Field {
-            json: "drivers",
-            rust: "drivers",
-            shape: Shape::List {
-                item: Some("io.k8s.api.storage.v1.CSINodeDriver"),
-                strategy: ListStrategy::Map(&["name"]),
-            },
-        }],
-    ),
-    (
-        "io.k8s.api.storage.v1.CSIStorageCapacity",
-        &[
-            Field {
-                json: "capacity",
-                rust: "capacity",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "maximumVolumeSize",
-                rust: "maximum_volume_size",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "metadata",
-                rust: "metadata",
-                shape: Shape::Object("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"),
-            },
-            Field {
-                json: "nodeTopology",
-                rust: "node_topology",
-                shape: Shape::Object("io.k8s.apimachinery.pkg.apis.meta.v1.LabelSelector"),
-            },
-            Field {
-                json: "storageClassName",
-                rust: "storage_class_name",
-                shape: Shape::Scalar,
-            },
-        ],
-    ),
-    (
-        "io.k8s.api.storage.v1.StorageClass",
-        &[
-            Field {
-                json: "allowVolumeExpansion",
-                rust: "allow_volume_expansion",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "allowedTopologies",
-                rust: "allowed_topologies",
-                shape: Shape::List {
-                    item: Some("io.k8s.api.core.v1.TopologySelectorTerm"),
-                    strategy: ListStrategy::Atomic,
-                },
-            },
-            Field {
-                json: "metadata",
-                rust: "metadata",
-                shape: Shape::Object("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"),
-            },
-            Field {
-                json: "mountOptions",
-                rust: "mount_options",
-                shape: Shape::List {
-                    item: None,
-                    strategy: ListStrategy::Atomic,
-                },
-            },
-            Field {
-                json: "parameters",
-                rust: "parameters",
-                shape: Shape::Map {
-                    value: None,
-                    atomic: false,
-                },
-            },
-            Field {
-                json: "provisioner",
-                rust: "provisioner",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "reclaimPolicy",
-                rust: "reclaim_policy",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "volumeBindingMode",
-                rust: "volume_binding_mode",
-                shape: Shape::Scalar,
-            },
-        ],
-    ),
-    (
-        "io.k8s.api.storage.v1.TokenRequest",
-        &[
-            Field {
-                json: "audience",
-                rust: "audience",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "expirationSeconds",
-                rust: "expiration_seconds",
-                shape: Shape::Scalar,
-            },
-        ],
-    ),
-    (
-        "io.k8s.api.storage.v1.VolumeAttachment",
-        &[
-            Field {
-                json: "metadata",
-                rust: "metadata",
-                shape: Shape::Object("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"),
-            },
-            Field {
-                json: "spec",
-                rust: "spec",
-                shape: Shape::Object("io.k8s.api.storage.v1.VolumeAttachmentSpec"),
-            },
-            Field {
-                json: "status",
-                rust: "status",
-                shape: Shape::Object("io.k8s.api.storage.v1.VolumeAttachmentStatus"),
-            },
-        ],
-    ),
-    (
-        "io.k8s.api.storage.v1.VolumeAttachmentSource",
-        &[
-            Field {
-                json: "inlineVolumeSpec",
-                rust: "inline_volume_spec",
-                shape: Shape::Object("io.k8s.api.core.v1.PersistentVolumeSpec"),
-            },
-            Field {
-                json: "persistentVolumeName",
-                rust: "persistent_volume_name",
-                shape: Shape::Scalar,
-            },
-        ],
-    ),
-    (
-        "io.k8s.api.storage.v1.VolumeAttachmentSpec",
-        &[
-            Field {
-                json: "attacher",
-                rust: "attacher",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "nodeName",
-                rust: "node_name",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "source",
-                rust: "source",
-                shape: Shape::Object("io.k8s.api.storage.v1.VolumeAttachmentSource"),
-            },
-        ],
-    ),
-    (
-        "io.k8s.api.storage.v1.VolumeAttachmentStatus",
-        &[
-            Field {
-                json: "attachError",
-                rust: "attach_error",
-                shape: Shape::Object("io.k8s.api.storage.v1.VolumeError"),
-            },
-            Field {
-                json: "attached",
-                rust: "attached",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "attachmentMetadata",
-                rust: "attachment_metadata",
-                shape: Shape::Map {
-                    value: None,
-                    atomic: false,
-                },
-            },
-            Field {
-                json: "detachError",
-                rust: "detach_error",
-                shape: Shape::Object("io.k8s.api.storage.v1.VolumeError"),
-            },
-        ],
-    ),
-    (
-        "io.k8s.api.storage.v1.VolumeAttributesClass",
-        &[
-            Field {
-                json: "driverName",
-                rust: "driver_name",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "metadata",
-                rust: "metadata",
-                shape: Shape::Object("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"),
-            },
-            Field {
-                json: "parameters",
-                rust: "parameters",
-                shape: Shape::Map {
-                    value: None,
-                    atomic: false,
-                },
-            },
-        ],
-    ),
-    (
-        "io.k8s.api.storage.v1.VolumeError",
-        &[
-            Field {
-                json: "errorCode",
-                rust: "error_code",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "message",
-                rust: "message",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "time",
-                rust: "time",
-                shape: Shape::Scalar,
-            },
-        ],
-    ),
-    (
-        "io.k8s.api.storage.v1.VolumeNodeResources",
-        &[Field {
-            json: "count",
-            rust: "count",
-            shape: Shape::Scalar,
-        }],
-    ),
-    (
-        "io.k8s.api.storage.v1beta1.VolumeAttributesClass",
-        &[
-            Field {
-                json: "driverName",
-                rust: "driver_name",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "metadata",
-                rust: "metadata",
-                shape: Shape::Object("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"),
-            },
-            Field {
-                json: "parameters",
-                rust: "parameters",
-                shape: Shape::Map {
-                    value: None,
-                    atomic: false,
-                },
-            },
-        ],
-    ),
-    (
-        "io.k8s.api.storagemigration.v1beta1.StorageVersionMigration",
-        &[
-            Field {
-                json: "metadata",
-                rust: "metadata",
-                shape: Shape::Object("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"),
-            },
-            Field {
-                json: "spec",
-                rust: "spec",
-                shape: Shape::Object(
-                    "io.k8s.api.storagemigration.v1beta1.StorageVersionMigrationSpec",
-                ),
-            },
-            Field {
-                json: "status",
-                rust: "status",
-                shape: Shape::Object(
-                    "io.k8s.api.storagemigration.v1beta1.StorageVersionMigrationStatus",
-                ),
-            },
-        ],
-    ),
-    (
-        "io.k8s.api.storagemigration.v1beta1.StorageVersionMigrationSpec",
-        &[Field {
-            json: "resource",
-            rust: "resource",
-            shape: Shape::Object("io.k8s.apimachinery.pkg.apis.meta.v1.GroupResource"),
-        }],
-    ),
-    (
-        "io.k8s.api.storagemigration.v1beta1.StorageVersionMigrationStatus",
-        &[
-            Field {
-                json: "conditions",
-                rust: "conditions",
-                shape: Shape::List {
-                    item: Some("io.k8s.apimachinery.pkg.apis.meta.v1.Condition"),
-                    strategy: ListStrategy::Map(&["type"]),
-                },
-            },
-            Field {
-                json: "resourceVersion",
-                rust: "resource_version",
-                shape: Shape::Scalar,
-            },
-        ],
-    ),
-    (
-        "io.k8s.apiextensions-apiserver.pkg.apis.apiextensions.v1.CustomResourceColumnDefinition",
-        &[
-            Field {
-                json: "description",
-                rust: "description",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "format",
-                rust: "format",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "jsonPath",
-                rust: "json_path",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "name",
-                rust: "name",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "priority",
-                rust: "priority",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "type",
-                rust: "type_",
-                shape: Shape::Scalar,
-            },
-        ],
-    ),
-    (
-        "io.k8s.apiextensions-apiserver.pkg.apis.apiextensions.v1.CustomResourceConversion",
-        &[
-            Field {
-                json: "strategy",
-                rust: "strategy",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "webhook",
-                rust: "webhook",
-                shape: Shape::Object(
-                    "io.k8s.apiextensions-apiserver.pkg.apis.apiextensions.v1.WebhookConversion",
-                ),
-            },
-        ],
-    ),
-    (
-        "io.k8s.apiextensions-apiserver.pkg.apis.apiextensions.v1.CustomResourceDefinition",
-        &[
-            Field {
-                json: "metadata",
-                rust: "metadata",
-                shape: Shape::Object("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"),
-            },
-            Field {
-                json: "spec",
-                rust: "spec",
-                shape: Shape::Object(
-                    "io.k8s.apiextensions-apiserver.pkg.apis.apiextensions.v1.CustomResourceDefinitionSpec",
-                ),
-            },
-            Field {
-                json: "status",
-                rust: "status",
-                shape: Shape::Object(
-                    "io.k8s.apiextensions-apiserver.pkg.apis.apiextensions.v1.CustomResourceDefinitionStatus",
-                ),
-            },
-        ],
-    ),
-    (
-        "io.k8s.apiextensions-apiserver.pkg.apis.apiextensions.v1.CustomResourceDefinitionCondition",
-        &[
-            Field {
-                json: "lastTransitionTime",
-                rust: "last_transition_time",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "message",
-                rust: "message",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "observedGeneration",
-                rust: "observed_generation",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "reason",
-                rust: "reason",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "status",
-                rust: "status",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "type",
-                rust: "type_",
-                shape: Shape::Scalar,
-            },
-        ],
-    ),
-    (
-        "io.k8s.apiextensions-apiserver.pkg.apis.apiextensions.v1.CustomResourceDefinitionNames",
-        &[
-            Field {
-                json: "categories",
-                rust: "categories",
-                shape: Shape::List {
-                    item: None,
-                    strategy: ListStrategy::Atomic,
-                },
-            },
-            Field {
-                json: "kind",
-                rust: "kind",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "listKind",
-                rust: "list_kind",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "plural",
-                rust: "plural",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "shortNames",
-                rust: "short_names",
-                shape: Shape::List {
-                    item: None,
-                    strategy: ListStrategy::Atomic,
-                },
-            },
-            Field {
-                json: "singular",
-                rust: "singular",
-                shape: Shape::Scalar,
-            },
-        ],
-    ),
-    (
-        "io.k8s.apiextensions-apiserver.pkg.apis.apiextensions.v1.CustomResourceDefinitionSpec",
-        &[
-            Field {
-                json: "conversion",
-                rust: "conversion",
-                shape: Shape::Object(
-                    "io.k8s.apiextensions-apiserver.pkg.apis.apiextensions.v1.CustomResourceConversion",
-                ),
-            },
-            Field {
-                json: "group",
-                rust: "group",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "names",
-                rust: "names",
-                shape: Shape::Object(
-                    "io.k8s.apiextensions-apiserver.pkg.apis.apiextensions.v1.CustomResourceDefinitionNames",
-                ),
-            },
-            Field {
-                json: "preserveUnknownFields",
-                rust: "preserve_unknown_fields",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "scope",
-                rust: "scope",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "versions",
-                rust: "versions",
-                shape: Shape::List {
-                    item: Some(
-                        "io.k8s.apiextensions-apiserver.pkg.apis.apiextensions.v1.CustomResourceDefinitionVersion",
-                    ),
-                    strategy: ListStrategy::Atomic,
-                },
-            },
-        ],
-    ),
-    (
-        "io.k8s.apiextensions-apiserver.pkg.apis.apiextensions.v1.CustomResourceDefinitionStatus",
-        &[
-            Field {
-                json: "acceptedNames",
-                rust: "accepted_names",
-                shape: Shape::Object(
-                    "io.k8s.apiextensions-apiserver.pkg.apis.apiextensions.v1.CustomResourceDefinitionNames",
-                ),
-            },
-            Field {
-                json: "conditions",
-                rust: "conditions",
-                shape: Shape::List {
-                    item: Some(
-                        "io.k8s.apiextensions-apiserver.pkg.apis.apiextensions.v1.CustomResourceDefinitionCondition",
-                    ),
-                    strategy: ListStrategy::Atomic,
-                },
-            },
-            Field {
-                json: "observedGeneration",
-                rust: "observed_generation",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "storedVersions",
-                rust: "stored_versions",
-                shape: Shape::List {
-                    item: None,
-                    strategy: ListStrategy::Atomic,
-                },
-            },
-        ],
-    ),
-    (
-        "io.k8s.apiextensions-apiserver.pkg.apis.apiextensions.v1.CustomResourceDefinitionVersion",
-        &[
-            Field {
-                json: "additionalPrinterColumns",
-                rust: "additional_printer_columns",
-                shape: Shape::List {
-                    item: Some(
-                        "io.k8s.apiextensions-apiserver.pkg.apis.apiextensions.v1.CustomResourceColumnDefinition",
-                    ),
-                    strategy: ListStrategy::Atomic,
-                },
-            },
-            Field {
-                json: "deprecated",
-                rust: "deprecated",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "deprecationWarning",
-                rust: "deprecation_warning",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "name",
-                rust: "name",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "schema",
-                rust: "schema",
-                shape: Shape::Object(
-                    "io.k8s.apiextensions-apiserver.pkg.apis.apiextensions.v1.CustomResourceValidation",
-                ),
-            },
-            Field {
-                json: "selectableFields",
-                rust: "selectable_fields",
-                shape: Shape::List {
-                    item: Some(
-                        "io.k8s.apiextensions-apiserver.pkg.apis.apiextensions.v1.SelectableField",
-                    ),
-                    strategy: ListStrategy::Atomic,
-                },
-            },
-            Field {
-                json: "served",
-                rust: "served",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "storage",
-                rust: "storage",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "subresources",
-                rust: "subresources",
-                shape: Shape::Object(
-                    "io.k8s.apiextensions-apiserver.pkg.apis.apiextensions.v1.CustomResourceSubresources",
-                ),
-            },
-        ],
-    ),
-    (
-        "io.k8s.apiextensions-apiserver.pkg.apis.apiextensions.v1.CustomResourceSubresourceScale",
-        &[
-            Field {
-                json: "labelSelectorPath",
-                rust: "label_selector_path",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "specReplicasPath",
-                rust: "spec_replicas_path",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "statusReplicasPath",
-                rust: "status_replicas_path",
-                shape: Shape::Scalar,
-            },
-        ],
-    ),
-    (
-        "io.k8s.apiextensions-apiserver.pkg.apis.apiextensions.v1.CustomResourceSubresourceStatus",
-        &[],
-    ),
-    (
-        "io.k8s.apiextensions-apiserver.pkg.apis.apiextensions.v1.CustomResourceSubresources",
-        &[
-            Field {
-                json: "scale",
-                rust: "scale",
-                shape: Shape::Object(
-                    "io.k8s.apiextensions-apiserver.pkg.apis.apiextensions.v1.CustomResourceSubresourceScale",
-                ),
-            },
-            Field {
-                json: "status",
-                rust: "status",
-                shape: Shape::Any,
-            },
-        ],
-    ),
-    (
-        "io.k8s.apiextensions-apiserver.pkg.apis.apiextensions.v1.CustomResourceValidation",
-        &[Field {
-            json: "openAPIV3Schema",
-            rust: "open_api_v3_schema",
-            shape: Shape::Object(
-                "io.k8s.apiextensions-apiserver.pkg.apis.apiextensions.v1.JSONSchemaProps",
-            ),
-        }],
-    ),
-    (
-        "io.k8s.apiextensions-apiserver.pkg.apis.apiextensions.v1.ExternalDocumentation",
-        &[
-            Field {
-                json: "description",
-                rust: "description",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "url",
-                rust: "url",
-                shape: Shape::Scalar,
-            },
-        ],
-    ),
-    (
-        "io.k8s.apiextensions-apiserver.pkg.apis.apiextensions.v1.JSON",
-        &[],
-    ),
-    (
-        "io.k8s.apiextensions-apiserver.pkg.apis.apiextensions.v1.JSONSchemaProps",
-        &[
-            Field {
-                json: "$ref",
-                rust: "ref_path",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "$schema",
-                rust: "schema",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "additionalItems",
-                rust: "additional_items",
-                shape: Shape::Any,
-            },
-            Field {
-                json: "additionalProperties",
-                rust: "additional_properties",
-                shape: Shape::Any,
-            },
-            Field {
-                json: "allOf",
-                rust: "all_of",
-                shape: Shape::List {
-                    item: Some(
-                        "io.k8s.apiextensions-apiserver.pkg.apis.apiextensions.v1.JSONSchemaProps",
-                    ),
-                    strategy: ListStrategy::Atomic,
-                },
-            },
-            Field {
-                json: "anyOf",
-                rust: "any_of",
-                shape: Shape::List {
-                    item: Some(
-                        "io.k8s.apiextensions-apiserver.pkg.apis.apiextensions.v1.JSONSchemaProps",
-                    ),
-                    strategy: ListStrategy::Atomic,
-                },
-            },
-            Field {
-                json: "default",
-                rust: "default",
-                shape: Shape::Any,
-            },
-            Field {
-                json: "definitions",
-                rust: "definitions",
-                shape: Shape::Map {
-                    value: Some(
-                        "io.k8s.apiextensions-apiserver.pkg.apis.apiextensions.v1.JSONSchemaProps",
-                    ),
-                    atomic: false,
-                },
-            },
-            Field {
-                json: "dependencies",
-                rust: "dependencies",
-                shape: Shape::Map {
-                    value: None,
-                    atomic: false,
-                },
-            },
-            Field {
-                json: "description",
-                rust: "description",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "enum",
-                rust: "enum_",
-                shape: Shape::List {
-                    item: None,
-                    strategy: ListStrategy::Atomic,
-                },
-            },
-            Field {
-                json: "example",
-                rust: "example",
-                shape: Shape::Any,
-            },
-            Field {
-                json: "exclusiveMaximum",
-                rust: "exclusive_maximum",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "exclusiveMinimum",
-                rust: "exclusive_minimum",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "externalDocs",
-                rust: "external_docs",
-                shape: Shape::Object(
-                    "io.k8s.apiextensions-apiserver.pkg.apis.apiextensions.v1.ExternalDocumentation",
-                ),
-            },
-            Field {
-                json: "format",
-                rust: "format",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "id",
-                rust: "id",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "items",
-                rust: "items",
-                shape: Shape::Any,
-            },
-            Field {
-                json: "maxItems",
-                rust: "max_items",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "maxLength",
-                rust: "max_length",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "maxProperties",
-                rust: "max_properties",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "maximum",
-                rust: "maximum",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "minItems",
-                rust: "min_items",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "minLength",
-                rust: "min_length",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "minProperties",
-                rust: "min_properties",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "minimum",
-                rust: "minimum",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "multipleOf",
-                rust: "multiple_of",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "not",
-                rust: "not",
-                shape: Shape::Object(
-                    "io.k8s.apiextensions-apiserver.pkg.apis.apiextensions.v1.JSONSchemaProps",
-                ),
-            },
-            Field {
-                json: "nullable",
-                rust: "nullable",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "oneOf",
-                rust: "one_of",
-                shape: Shape::List {
-                    item: Some(
-                        "io.k8s.apiextensions-apiserver.pkg.apis.apiextensions.v1.JSONSchemaProps",
-                    ),
-                    strategy: ListStrategy::Atomic,
-                },
-            },
-            Field {
-                json: "pattern",
-                rust: "pattern",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "patternProperties",
-                rust: "pattern_properties",
-                shape: Shape::Map {
-                    value: Some(
-                        "io.k8s.apiextensions-apiserver.pkg.apis.apiextensions.v1.JSONSchemaProps",
-                    ),
-                    atomic: false,
-                },
-            },
-            Field {
-                json: "properties",
-                rust: "properties",
-                shape: Shape::Map {
-                    value: Some(
-                        "io.k8s.apiextensions-apiserver.pkg.apis.apiextensions.v1.JSONSchemaProps",
-                    ),
-                    atomic: false,
-                },
-            },
-            Field {
-                json: "required",
-                rust: "required",
-                shape: Shape::List {
-                    item: None,
-                    strategy: ListStrategy::Atomic,
-                },
-            },
-            Field {
-                json: "title",
-                rust: "title",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "type",
-                rust: "type_",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "uniqueItems",
-                rust: "unique_items",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "x-kubernetes-embedded-resource",
-                rust: "x_kubernetes_embedded_resource",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "x-kubernetes-int-or-string",
-                rust: "x_kubernetes_int_or_string",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "x-kubernetes-list-map-keys",
-                rust: "x_kubernetes_list_map_keys",
-                shape: Shape::List {
-                    item: None,
-                    strategy: ListStrategy::Atomic,
-                },
-            },
-            Field {
-                json: "x-kubernetes-list-type",
-                rust: "x_kubernetes_list_type",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "x-kubernetes-map-type",
-                rust: "x_kubernetes_map_type",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "x-kubernetes-preserve-unknown-fields",
-                rust: "x_kubernetes_preserve_unknown_fields",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "x-kubernetes-validations",
-                rust: "x_kubernetes_validations",
-                shape: Shape::List {
-                    item: Some(
-                        "io.k8s.apiextensions-apiserver.pkg.apis.apiextensions.v1.ValidationRule",
-                    ),
-                    strategy: ListStrategy::Map(&["rule"]),
-                },
-            },
-        ],
-    ),
-    (
-        "io.k8s.apiextensions-apiserver.pkg.apis.apiextensions.v1.JSONSchemaPropsOrArray",
-        &[],
-    ),
-    (
-        "io.k8s.apiextensions-apiserver.pkg.apis.apiextensions.v1.JSONSchemaPropsOrBool",
-        &[],
-    ),
-    (
-        "io.k8s.apiextensions-apiserver.pkg.apis.apiextensions.v1.JSONSchemaPropsOrStringArray",
-        &[],
-    ),
-    (
-        "io.k8s.apiextensions-apiserver.pkg.apis.apiextensions.v1.SelectableField",
-        &[Field {
-            json: "jsonPath",
-            rust: "json_path",
-            shape: Shape::Scalar,
-        }],
-    ),
-    (
-        "io.k8s.apiextensions-apiserver.pkg.apis.apiextensions.v1.ServiceReference",
-        &[
-            Field {
-                json: "name",
-                rust: "name",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "namespace",
-                rust: "namespace",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "path",
-                rust: "path",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "port",
-                rust: "port",
-                shape: Shape::Scalar,
-            },
-        ],
-    ),
-    (
-        "io.k8s.apiextensions-apiserver.pkg.apis.apiextensions.v1.ValidationRule",
-        &[
-            Field {
-                json: "fieldPath",
-                rust: "field_path",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "message",
-                rust: "message",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "messageExpression",
-                rust: "message_expression",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "optionalOldSelf",
-                rust: "optional_old_self",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "reason",
-                rust: "reason",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "rule",
-                rust: "rule",
-                shape: Shape::Scalar,
-            },
-        ],
-    ),
-    (
-        "io.k8s.apiextensions-apiserver.pkg.apis.apiextensions.v1.WebhookClientConfig",
-        &[
-            Field {
-                json: "caBundle",
-                rust: "ca_bundle",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "service",
-                rust: "service",
-                shape: Shape::Object(
-                    "io.k8s.apiextensions-apiserver.pkg.apis.apiextensions.v1.ServiceReference",
-                ),
-            },
-            Field {
-                json: "url",
-                rust: "url",
-                shape: Shape::Scalar,
-            },
-        ],
-    ),
-    (
-        "io.k8s.apiextensions-apiserver.pkg.apis.apiextensions.v1.WebhookConversion",
-        &[
-            Field {
-                json: "clientConfig",
-                rust: "client_config",
-                shape: Shape::Object(
-                    "io.k8s.apiextensions-apiserver.pkg.apis.apiextensions.v1.WebhookClientConfig",
-                ),
-            },
-            Field {
-                json: "conversionReviewVersions",
-                rust: "conversion_review_versions",
-                shape: Shape::List {
-                    item: None,
-                    strategy: ListStrategy::Atomic,
-                },
-            },
-        ],
-    ),
-    ("io.k8s.apimachinery.pkg.api.resource.Quantity", &[]),
-    (
-        "io.k8s.apimachinery.pkg.apis.meta.v1.APIGroup",
-        &[
-            Field {
-                json: "name",
-                rust: "name",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "preferredVersion",
-                rust: "preferred_version",
-                shape: Shape::Object(
-                    "io.k8s.apimachinery.pkg.apis.meta.v1.GroupVersionForDiscovery",
-                ),
-            },
-            Field {
-                json: "serverAddressByClientCIDRs",
-                rust: "server_address_by_client_cidrs",
-                shape: Shape::List {
-                    item: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ServerAddressByClientCIDR"),
-                    strategy: ListStrategy::Atomic,
-                },
-            },
-            Field {
-                json: "versions",
-                rust: "versions",
-                shape: Shape::List {
-                    item: Some("io.k8s.apimachinery.pkg.apis.meta.v1.GroupVersionForDiscovery"),
-                    strategy: ListStrategy::Atomic,
-                },
-            },
-        ],
-    ),
-    (
-        "io.k8s.apimachinery.pkg.apis.meta.v1.APIGroupList",
-        &[Field {
-            json: "groups",
-            rust: "groups",
-            shape: Shape::List {
-                item: Some("io.k8s.apimachinery.pkg.apis.meta.v1.APIGroup"),
-                strategy: ListStrategy::Atomic,
-            },
-        }],
-    ),
-    (
-        "io.k8s.apimachinery.pkg.apis.meta.v1.APIResource",
-        &[
-            Field {
-                json: "categories",
-                rust: "categories",
-                shape: Shape::List {
-                    item: None,
-                    strategy: ListStrategy::Atomic,
-                },
-            },
-            Field {
-                json: "group",
-                rust: "group",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "kind",
-                rust: "kind",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "name",
-                rust: "name",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "namespaced",
-                rust: "namespaced",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "shortNames",
-                rust: "short_names",
-                shape: Shape::List {
-                    item: None,
-                    strategy: ListStrategy::Atomic,
-                },
-            },
-            Field {
-                json: "singularName",
-                rust: "singular_name",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "storageVersionHash",
-                rust: "storage_version_hash",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "verbs",
-                rust: "verbs",
-                shape: Shape::List {
-                    item: None,
-                    strategy: ListStrategy::Atomic,
-                },
-            },
-            Field {
-                json: "version",
-                rust: "version",
-                shape: Shape::Scalar,
-            },
-        ],
-    ),
-    (
-        "io.k8s.apimachinery.pkg.apis.meta.v1.APIResourceList",
-        &[
-            Field {
-                json: "groupVersion",
-                rust: "group_version",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "resources",
-                rust: "resources",
-                shape: Shape::List {
-                    item: Some("io.k8s.apimachinery.pkg.apis.meta.v1.APIResource"),
-                    strategy: ListStrategy::Atomic,
-                },
-            },
-        ],
-    ),
-    (
-        "io.k8s.apimachinery.pkg.apis.meta.v1.APIVersions",
-        &[
-            Field {
-                json: "serverAddressByClientCIDRs",
-                rust: "server_address_by_client_cidrs",
-                shape: Shape::List {
-                    item: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ServerAddressByClientCIDR"),
-                    strategy: ListStrategy::Atomic,
-                },
-            },
-            Field {
-                json: "versions",
-                rust: "versions",
-                shape: Shape::List {
-                    item: None,
-                    strategy: ListStrategy::Atomic,
-                },
-            },
-        ],
-    ),
-    (
-        "io.k8s.apimachinery.pkg.apis.meta.v1.Condition",
-        &[
-            Field {
-                json: "lastTransitionTime",
-                rust: "last_transition_time",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "message",
-                rust: "message",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "observedGeneration",
-                rust: "observed_generation",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "reason",
-                rust: "reason",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "status",
-                rust: "status",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "type",
-                rust: "type_",
-                shape: Shape::Scalar,
-            },
-        ],
-    ),
-    (
-        "io.k8s.apimachinery.pkg.apis.meta.v1.DeleteOptions",
-        &[
-            Field {
-                json: "apiVersion",
-                rust: "api_version",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "dryRun",
-                rust: "dry_run",
-                shape: Shape::List {
-                    item: None,
-                    strategy: ListStrategy::Atomic,
-                },
-            },
-            Field {
-                json: "gracePeriodSeconds",
-                rust: "grace_period_seconds",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "ignoreStoreReadErrorWithClusterBreakingPotential",
-                rust: "ignore_store_read_error_with_cluster_breaking_potential",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "kind",
-                rust: "kind",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "orphanDependents",
-                rust: "orphan_dependents",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "preconditions",
-                rust: "preconditions",
-                shape: Shape::Object("io.k8s.apimachinery.pkg.apis.meta.v1.Preconditions"),
-            },
-            Field {
-                json: "propagationPolicy",
-                rust: "propagation_policy",
-                shape: Shape::Scalar,
-            },
-        ],
-    ),
-    (
-        "io.k8s.apimachinery.pkg.apis.meta.v1.FieldSelectorRequirement",
-        &[
-            Field {
-                json: "key",
-                rust: "key",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "operator",
-                rust: "operator",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "values",
-                rust: "values",
-                shape: Shape::List {
-                    item: None,
-                    strategy: ListStrategy::Atomic,
-                },
-            },
-        ],
-    ),
-    ("io.k8s.apimachinery.pkg.apis.meta.v1.FieldsV1", &[]),
-    (
-        "io.k8s.apimachinery.pkg.apis.meta.v1.GroupResource",
-        &[
-            Field {
-                json: "group",
-                rust: "group",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "resource",
-                rust: "resource",
-                shape: Shape::Scalar,
-            },
-        ],
-    ),
-    (
-        "io.k8s.apimachinery.pkg.apis.meta.v1.GroupVersionForDiscovery",
-        &[
-            Field {
-                json: "groupVersion",
-                rust: "group_version",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "version",
-                rust: "version",
-                shape: Shape::Scalar,
-            },
-        ],
-    ),
-    (
-        "io.k8s.apimachinery.pkg.apis.meta.v1.LabelSelector",
-        &[
-            Field {
-                json: "matchExpressions",
-                rust: "match_expressions",
-                shape: Shape::List {
-                    item: Some("io.k8s.apimachinery.pkg.apis.meta.v1.LabelSelectorRequirement"),
-                    strategy: ListStrategy::Atomic,
-                },
-            },
-            Field {
-                json: "matchLabels",
-                rust: "match_labels",
-                shape: Shape::Map {
-                    value: None,
-                    atomic: false,
-                },
-            },
-        ],
-    ),
-    (
-        "io.k8s.apimachinery.pkg.apis.meta.v1.LabelSelectorRequirement",
-        &[
-            Field {
-                json: "key",
-                rust: "key",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "operator",
-                rust: "operator",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "values",
-                rust: "values",
-                shape: Shape::List {
-                    item: None,
-                    strategy: ListStrategy::Atomic,
-                },
-            },
-        ],
-    ),
-    (
-        "io.k8s.apimachinery.pkg.apis.meta.v1.ListMeta",
-        &[
-            Field {
-                json: "continue",
-                rust: "continue_",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "remainingItemCount",
-                rust: "remaining_item_count",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "resourceVersion",
-                rust: "resource_version",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "selfLink",
-                rust: "self_link",
-                shape: Shape::Scalar,
-            },
-        ],
-    ),
-    (
-        "io.k8s.apimachinery.pkg.apis.meta.v1.ManagedFieldsEntry",
-        &[
-            Field {
-                json: "apiVersion",
-                rust: "api_version",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "fieldsType",
-                rust: "fields_type",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "fieldsV1",
-                rust: "fields_v1",
-                shape: Shape::Any,
-            },
-            Field {
-                json: "manager",
-                rust: "manager",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "operation",
-                rust: "operation",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "subresource",
-                rust: "subresource",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "time",
-                rust: "time",
-                shape: Shape::Scalar,
-            },
-        ],
-    ),
-    ("io.k8s.apimachinery.pkg.apis.meta.v1.MicroTime", &[]),
-    (
-        "io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta",
-        &[
-            Field {
-                json: "annotations",
-                rust: "annotations",
-                shape: Shape::Map {
-                    value: None,
-                    atomic: false,
-                },
-            },
-            Field {
-                json: "creationTimestamp",
-                rust: "creation_timestamp",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "deletionGracePeriodSeconds",
-                rust: "deletion_grace_period_seconds",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "deletionTimestamp",
-                rust: "deletion_timestamp",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "finalizers",
-                rust: "finalizers",
-                shape: Shape::List {
-                    item: None,
-                    strategy: ListStrategy::Set,
-                },
-            },
-            Field {
-                json: "generateName",
-                rust: "generate_name",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "generation",
-                rust: "generation",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "labels",
-                rust: "labels",
-                shape: Shape::Map {
-                    value: None,
-                    atomic: false,
-                },
-            },
-            Field {
-                json: "managedFields",
-                rust: "managed_fields",
-                shape: Shape::List {
-                    item: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ManagedFieldsEntry"),
-                    strategy: ListStrategy::Atomic,
-                },
-            },
-            Field {
-                json: "name",
-                rust: "name",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "namespace",
-                rust: "namespace",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "ownerReferences",
-                rust: "owner_references",
-                shape: Shape::List {
-                    item: Some("io.k8s.apimachinery.pkg.apis.meta.v1.OwnerReference"),
-                    strategy: ListStrategy::Map(&["uid"]),
-                },
-            },
-            Field {
-                json: "resourceVersion",
-                rust: "resource_version",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "selfLink",
-                rust: "self_link",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "uid",
-                rust: "uid",
-                shape: Shape::Scalar,
-            },
-        ],
-    ),
-    (
-        "io.k8s.apimachinery.pkg.apis.meta.v1.OwnerReference",
-        &[
-            Field {
-                json: "apiVersion",
-                rust: "api_version",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "blockOwnerDeletion",
-                rust: "block_owner_deletion",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "controller",
-                rust: "controller",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "kind",
-                rust: "kind",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "name",
-                rust: "name",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "uid",
-                rust: "uid",
-                shape: Shape::Scalar,
-            },
-        ],
-    ),
-    ("io.k8s.apimachinery.pkg.apis.meta.v1.Patch", &[]),
-    (
-        "io.k8s.apimachinery.pkg.apis.meta.v1.Preconditions",
-        &[
-            Field {
-                json: "resourceVersion",
-                rust: "resource_version",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "uid",
-                rust: "uid",
-                shape: Shape::Scalar,
-            },
-        ],
-    ),
-    (
-        "io.k8s.apimachinery.pkg.apis.meta.v1.ServerAddressByClientCIDR",
-        &[
-            Field {
-                json: "clientCIDR",
-                rust: "client_cidr",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "serverAddress",
-                rust: "server_address",
-                shape: Shape::Scalar,
-            },
-        ],
-    ),
-    (
-        "io.k8s.apimachinery.pkg.apis.meta.v1.Status",
-        &[
-            Field {
-                json: "code",
-                rust: "code",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "details",
-                rust: "details",
-                shape: Shape::Object("io.k8s.apimachinery.pkg.apis.meta.v1.StatusDetails"),
-            },
-            Field {
-                json: "message",
-                rust: "message",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "metadata",
-                rust: "metadata",
-                shape: Shape::Object("io.k8s.apimachinery.pkg.apis.meta.v1.ListMeta"),
-            },
-            Field {
-                json: "reason",
-                rust: "reason",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "status",
-                rust: "status",
-                shape: Shape::Scalar,
-            },
-        ],
-    ),
-    (
-        "io.k8s.apimachinery.pkg.apis.meta.v1.StatusCause",
-        &[
-            Field {
-                json: "field",
-                rust: "field",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "message",
-                rust: "message",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "reason",
-                rust: "reason",
-                shape: Shape::Scalar,
-            },
-        ],
-    ),
-    (
-        "io.k8s.apimachinery.pkg.apis.meta.v1.StatusDetails",
-        &[
-            Field {
-                json: "causes",
-                rust: "causes",
-                shape: Shape::List {
-                    item: Some("io.k8s.apimachinery.pkg.apis.meta.v1.StatusCause"),
-                    strategy: ListStrategy::Atomic,
-                },
-            },
-            Field {
-                json: "group",
-                rust: "group",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "kind",
-                rust: "kind",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "name",
-                rust: "name",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "retryAfterSeconds",
-                rust: "retry_after_seconds",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "uid",
-                rust: "uid",
-                shape: Shape::Scalar,
-            },
-        ],
-    ),
-    ("io.k8s.apimachinery.pkg.apis.meta.v1.Time", &[]),
-    ("io.k8s.apimachinery.pkg.apis.meta.v1.WatchEvent", &[]),
-    ("io.k8s.apimachinery.pkg.runtime.RawExtension", &[]),
-    ("io.k8s.apimachinery.pkg.util.intstr.IntOrString", &[]),
-    (
-        "io.k8s.apimachinery.pkg.version.Info",
-        &[
-            Field {
-                json: "buildDate",
-                rust: "build_date",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "compiler",
-                rust: "compiler",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "emulationMajor",
-                rust: "emulation_major",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "emulationMinor",
-                rust: "emulation_minor",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "gitCommit",
-                rust: "git_commit",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "gitTreeState",
-                rust: "git_tree_state",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "gitVersion",
-                rust: "git_version",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "goVersion",
-                rust: "go_version",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "major",
-                rust: "major",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "minCompatibilityMajor",
-                rust: "min_compatibility_major",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "minCompatibilityMinor",
-                rust: "min_compatibility_minor",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "minor",
-                rust: "minor",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "platform",
-                rust: "platform",
-                shape: Shape::Scalar,
-            },
-        ],
-    ),
-    (
-        "io.k8s.kube-aggregator.pkg.apis.apiregistration.v1.APIService",
-        &[
-            Field {
-                json: "metadata",
-                rust: "metadata",
-                shape: Shape::Object("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"),
-            },
-            Field {
-                json: "spec",
-                rust: "spec",
-                shape: Shape::Object(
-                    "io.k8s.kube-aggregator.pkg.apis.apiregistration.v1.APIServiceSpec",
-                ),
-            },
-            Field {
-                json: "status",
-                rust: "status",
-                shape: Shape::Object(
-                    "io.k8s.kube-aggregator.pkg.apis.apiregistration.v1.APIServiceStatus",
-                ),
-            },
-        ],
-    ),
-    (
-        "io.k8s.kube-aggregator.pkg.apis.apiregistration.v1.APIServiceCondition",
-        &[
-            Field {
-                json: "lastTransitionTime",
-                rust: "last_transition_time",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "message",
-                rust: "message",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "reason",
-                rust: "reason",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "status",
-                rust: "status",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "type",
-                rust: "type_",
-                shape: Shape::Scalar,
-            },
-        ],
-    ),
-    (
-        "io.k8s.kube-aggregator.pkg.apis.apiregistration.v1.APIServiceSpec",
-        &[
-            Field {
-                json: "caBundle",
-                rust: "ca_bundle",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "group",
-                rust: "group",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "groupPriorityMinimum",
-                rust: "group_priority_minimum",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "insecureSkipTLSVerify",
-                rust: "insecure_skip_tls_verify",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "service",
-                rust: "service",
-                shape: Shape::Object(
-                    "io.k8s.kube-aggregator.pkg.apis.apiregistration.v1.ServiceReference",
-                ),
-            },
-            Field {
-                json: "version",
-                rust: "version",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "versionPriority",
-                rust: "version_priority",
-                shape: Shape::Scalar,
-            },
-        ],
-    ),
-    (
-        "io.k8s.kube-aggregator.pkg.apis.apiregistration.v1.APIServiceStatus",
-        &[Field {
-            json: "conditions",
-            rust: "conditions",
-            shape: Shape::List {
-                item: Some(
-                    "io.k8s.kube-aggregator.pkg.apis.apiregistration.v1.APIServiceCondition",
-                ),
-                strategy: ListStrategy::Map(&["type"]),
-            },
-        }],
-    ),
-    (
-        "io.k8s.kube-aggregator.pkg.apis.apiregistration.v1.ServiceReference",
-        &[
-            Field {
-                json: "name",
-                rust: "name",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "namespace",
-                rust: "namespace",
-                shape: Shape::Scalar,
-            },
-            Field {
-                json: "port",
-                rust: "port",
-                shape: Shape::Scalar,
-            },
-        ],
-    ),
+    ("io.k8s.api.admissionregistration.v1.AuditAnnotation", &[
+        Field { json: "key", rust: "key", shape: Shape::Scalar },
+        Field { json: "valueExpression", rust: "value_expression", shape: Shape::Scalar },
+    ]),
+    ("io.k8s.api.admissionregistration.v1.ExpressionWarning", &[
+        Field { json: "fieldRef", rust: "field_ref", shape: Shape::Scalar },
+        Field { json: "warning", rust: "warning", shape: Shape::Scalar },
+    ]),
+    ("io.k8s.api.admissionregistration.v1.MatchCondition", &[
+        Field { json: "expression", rust: "expression", shape: Shape::Scalar },
+        Field { json: "name", rust: "name", shape: Shape::Scalar },
+    ]),
+    ("io.k8s.api.admissionregistration.v1.MatchResources", &[
+        Field { json: "excludeResourceRules", rust: "exclude_resource_rules", shape: Shape::List { item: Some("io.k8s.api.admissionregistration.v1.NamedRuleWithOperations"), strategy: ListStrategy::Atomic } },
+        Field { json: "matchPolicy", rust: "match_policy", shape: Shape::Scalar },
+        Field { json: "namespaceSelector", rust: "namespace_selector", shape: Shape::Object("io.k8s.apimachinery.pkg.apis.meta.v1.LabelSelector") },
+        Field { json: "objectSelector", rust: "object_selector", shape: Shape::Object("io.k8s.apimachinery.pkg.apis.meta.v1.LabelSelector") },
+        Field { json: "resourceRules", rust: "resource_rules", shape: Shape::List { item: Some("io.k8s.api.admissionregistration.v1.NamedRuleWithOperations"), strategy: ListStrategy::Atomic } },
+    ]),
+    ("io.k8s.api.admissionregistration.v1.MutatingWebhook", &[
+        Field { json: "admissionReviewVersions", rust: "admission_review_versions", shape: Shape::List { item: None, strategy: ListStrategy::Atomic } },
+        Field { json: "clientConfig", rust: "client_config", shape: Shape::Object("io.k8s.api.admissionregistration.v1.WebhookClientConfig") },
+        Field { json: "failurePolicy", rust: "failure_policy", shape: Shape::Scalar },
+        Field { json: "matchConditions", rust: "match_conditions", shape: Shape::List { item: Some("io.k8s.api.admissionregistration.v1.MatchCondition"), strategy: ListStrategy::Map(&["name"]) } },
+        Field { json: "matchPolicy", rust: "match_policy", shape: Shape::Scalar },
+        Field { json: "name", rust: "name", shape: Shape::Scalar },
+        Field { json: "namespaceSelector", rust: "namespace_selector", shape: Shape::Object("io.k8s.apimachinery.pkg.apis.meta.v1.LabelSelector") },
+        Field { json: "objectSelector", rust: "object_selector", shape: Shape::Object("io.k8s.apimachinery.pkg.apis.meta.v1.LabelSelector") },
+        Field { json: "reinvocationPolicy", rust: "reinvocation_policy", shape: Shape::Scalar },
+        Field { json: "rules", rust: "rules", shape: Shape::List { item: Some("io.k8s.api.admissionregistration.v1.RuleWithOperations"), strategy: ListStrategy::Atomic } },
+        Field { json: "sideEffects", rust: "side_effects", shape: Shape::Scalar },
+        Field { json: "timeoutSeconds", rust: "timeout_seconds", shape: Shape::Scalar },
+    ]),
+    ("io.k8s.api.admissionregistration.v1.MutatingWebhookConfiguration", &[
+        Field { json: "metadata", rust: "metadata", shape: Shape::Object("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta") },
+        Field { json: "webhooks", rust: "webhooks", shape: Shape::List { item: Some("io.k8s.api.admissionregistration.v1.MutatingWebhook"), strategy: ListStrategy::Map(&["name"]) } },
+    ]),
+    ("io.k8s.api.admissionregistration.v1.NamedRuleWithOperations", &[
+        Field { json: "apiGroups", rust: "api_groups", shape: Shape::List { item: None, strategy: ListStrategy::Atomic } },
+        Field { json: "apiVersions", rust: "api_versions", shape: Shape::List { item: None, strategy: ListStrategy::Atomic } },
+        Field { json: "operations", rust: "operations", shape: Shape::List { item: None, strategy: ListStrategy::Atomic } },
+        Field { json: "resourceNames", rust: "resource_names", shape: Shape::List { item: None, strategy: ListStrategy::Atomic } },
+        Field { json: "resources", rust: "resources", shape: Shape::List { item: None, strategy: ListStrategy::Atomic } },
+        Field { json: "scope", rust: "scope", shape: Shape::Scalar },
+    ]),
+    ("io.k8s.api.admissionregistration.v1.ParamKind", &[
+        Field { json: "apiVersion", rust: "api_version", shape: Shape::Scalar },
+        Field { json: "kind", rust: "kind", shape: Shape::Scalar },
+    ]),
+    ("io.k8s.api.admissionregistration.v1.ParamRef", &[
+        Field { json: "name", rust: "name", shape: Shape::Scalar },
+        Field { json: "namespace", rust: "namespace", shape: Shape::Scalar },
+        Field { json: "parameterNotFoundAction", rust: "parameter_not_found_action", shape: Shape::Scalar },
+        Field { json: "selector", rust: "selector", shape: Shape::Object("io.k8s.apimachinery.pkg.apis.meta.v1.LabelSelector") },
+    ]),
+    ("io.k8s.api.admissionregistration.v1.RuleWithOperations", &[
+        Field { json: "apiGroups", rust: "api_groups", shape: Shape::List { item: None, strategy: ListStrategy::Atomic } },
+        Field { json: "apiVersions", rust: "api_versions", shape: Shape::List { item: None, strategy: ListStrategy::Atomic } },
+        Field { json: "operations", rust: "operations", shape: Shape::List { item: None, strategy: ListStrategy::Atomic } },
+        Field { json: "resources", rust: "resources", shape: Shape::List { item: None, strategy: ListStrategy::Atomic } },
+        Field { json: "scope", rust: "scope", shape: Shape::Scalar },
+    ]),
+    ("io.k8s.api.admissionregistration.v1.ServiceReference", &[
+        Field { json: "name", rust: "name", shape: Shape::Scalar },
+        Field { json: "namespace", rust: "namespace", shape: Shape::Scalar },
+        Field { json: "path", rust: "path", shape: Shape::Scalar },
+        Field { json: "port", rust: "port", shape: Shape::Scalar },
+    ]),
+    ("io.k8s.api.admissionregistration.v1.TypeChecking", &[
+        Field { json: "expressionWarnings", rust: "expression_warnings", shape: Shape::List { item: Some("io.k8s.api.admissionregistration.v1.ExpressionWarning"), strategy: ListStrategy::Atomic } },
+    ]),
+    ("io.k8s.api.admissionregistration.v1.ValidatingAdmissionPolicy", &[
+        Field { json: "metadata", rust: "metadata", shape: Shape::Object("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta") },
+        Field { json: "spec", rust: "spec", shape: Shape::Object("io.k8s.api.admissionregistration.v1.ValidatingAdmissionPolicySpec") },
+        Field { json: "status", rust: "status", shape: Shape::Object("io.k8s.api.admissionregistration.v1.ValidatingAdmissionPolicyStatus") },
+    ]),
+    ("io.k8s.api.admissionregistration.v1.ValidatingAdmissionPolicyBinding", &[
+        Field { json: "metadata", rust: "metadata", shape: Shape::Object("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta") },
+        Field { json: "spec", rust: "spec", shape: Shape::Object("io.k8s.api.admissionregistration.v1.ValidatingAdmissionPolicyBindingSpec") },
+    ]),
+    ("io.k8s.api.admissionregistration.v1.ValidatingAdmissionPolicyBindingSpec", &[
+        Field { json: "matchResources", rust: "match_resources", shape: Shape::Object("io.k8s.api.admissionregistration.v1.MatchResources") },
+        Field { json: "paramRef", rust: "param_ref", shape: Shape::Object("io.k8s.api.admissionregistration.v1.ParamRef") },
+        Field { json: "policyName", rust: "policy_name", shape: Shape::Scalar },
+        Field { json: "validationActions", rust: "validation_actions", shape: Shape::List { item: None, strategy: ListStrategy::Atomic } },
+    ]),
+    ("io.k8s.api.admissionregistration.v1.ValidatingAdmissionPolicySpec", &[
+        Field { json: "auditAnnotations", rust: "audit_annotations", shape: Shape::List { item: Some("io.k8s.api.admissionregistration.v1.AuditAnnotation"), strategy: ListStrategy::Atomic } },
+        Field { json: "failurePolicy", rust: "failure_policy", shape: Shape::Scalar },
+        Field { json: "matchConditions", rust: "match_conditions", shape: Shape::List { item: Some("io.k8s.api.admissionregistration.v1.MatchCondition"), strategy: ListStrategy::Map(&["name"]) } },
+        Field { json: "matchConstraints", rust: "match_constraints", shape: Shape::Object("io.k8s.api.admissionregistration.v1.MatchResources") },
+        Field { json: "paramKind", rust: "param_kind", shape: Shape::Object("io.k8s.api.admissionregistration.v1.ParamKind") },
+        Field { json: "validations", rust: "validations", shape: Shape::List { item: Some("io.k8s.api.admissionregistration.v1.Validation"), strategy: ListStrategy::Atomic } },
+        Field { json: "variables", rust: "variables", shape: Shape::List { item: Some("io.k8s.api.admissionregistration.v1.Variable"), strategy: ListStrategy::Map(&["name"]) } },
+    ]),
+    ("io.k8s.api.admissionregistration.v1.ValidatingAdmissionPolicyStatus", &[
+        Field { json: "conditions", rust: "conditions", shape: Shape::List { item: Some("io.k8s.apimachinery.pkg.apis.meta.v1.Condition"), strategy: ListStrategy::Atomic } },
+        Field { json: "observedGeneration", rust: "observed_generation", shape: Shape::Scalar },
+        Field { json: "typeChecking", rust: "type_checking", shape: Shape::Object("io.k8s.api.admissionregistration.v1.TypeChecking") },
+    ]),
+    ("io.k8s.api.admissionregistration.v1.ValidatingWebhook", &[
+        Field { json: "admissionReviewVersions", rust: "admission_review_versions", shape: Shape::List { item: None, strategy: ListStrategy::Atomic } },
+        Field { json: "clientConfig", rust: "client_config", shape: Shape::Object("io.k8s.api.admissionregistration.v1.WebhookClientConfig") },
+        Field { json: "failurePolicy", rust: "failure_policy", shape: Shape::Scalar },
+        Field { json: "matchConditions", rust: "match_conditions", shape: Shape::List { item: Some("io.k8s.api.admissionregistration.v1.MatchCondition"), strategy: ListStrategy::Map(&["name"]) } },
+        Field { json: "matchPolicy", rust: "match_policy", shape: Shape::Scalar },
+        Field { json: "name", rust: "name", shape: Shape::Scalar },
+        Field { json: "namespaceSelector", rust: "namespace_selector", shape: Shape::Object("io.k8s.apimachinery.pkg.apis.meta.v1.LabelSelector") },
+        Field { json: "objectSelector", rust: "object_selector", shape: Shape::Object("io.k8s.apimachinery.pkg.apis.meta.v1.LabelSelector") },
+        Field { json: "rules", rust: "rules", shape: Shape::List { item: Some("io.k8s.api.admissionregistration.v1.RuleWithOperations"), strategy: ListStrategy::Atomic } },
+        Field { json: "sideEffects", rust: "side_effects", shape: Shape::Scalar },
+        Field { json: "timeoutSeconds", rust: "timeout_seconds", shape: Shape::Scalar },
+    ]),
+    ("io.k8s.api.admissionregistration.v1.ValidatingWebhookConfiguration", &[
+        Field { json: "metadata", rust: "metadata", shape: Shape::Object("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta") },
+        Field { json: "webhooks", rust: "webhooks", shape: Shape::List { item: Some("io.k8s.api.admissionregistration.v1.ValidatingWebhook"), strategy: ListStrategy::Map(&["name"]) } },
+    ]),
+    ("io.k8s.api.admissionregistration.v1.Validation", &[
+        Field { json: "expression", rust: "expression", shape: Shape::Scalar },
+        Field { json: "message", rust: "message", shape: Shape::Scalar },
+        Field { json: "messageExpression", rust: "message_expression", shape: Shape::Scalar },
+        Field { json: "reason", rust: "reason", shape: Shape::Scalar },
+    ]),
+    ("io.k8s.api.admissionregistration.v1.Variable", &[
+        Field { json: "expression", rust: "expression", shape: Shape::Scalar },
+        Field { json: "name", rust: "name", shape: Shape::Scalar },
+    ]),
+    ("io.k8s.api.admissionregistration.v1.WebhookClientConfig", &[
+        Field { json: "caBundle", rust: "ca_bundle", shape: Shape::Scalar },
+        Field { json: "service", rust: "service", shape: Shape::Object("io.k8s.api.admissionregistration.v1.ServiceReference") },
+        Field { json: "url", rust: "url", shape: Shape::Scalar },
+    ]),
+    ("io.k8s.api.admissionregistration.v1alpha1.ApplyConfiguration", &[
+        Field { json: "expression", rust: "expression", shape: Shape::Scalar },
+    ]),
+    ("io.k8s.api.admissionregistration.v1alpha1.JSONPatch", &[
+        Field { json: "expression", rust: "expression", shape: Shape::Scalar },
+    ]),
+    ("io.k8s.api.admissionregistration.v1alpha1.MatchCondition", &[
+        Field { json: "expression", rust: "expression", shape: Shape::Scalar },
+        Field { json: "name", rust: "name", shape: Shape::Scalar },
+    ]),
+    ("io.k8s.api.admissionregistration.v1alpha1.MatchResources", &[
+        Field { json: "excludeResourceRules", rust: "exclude_resource_rules", shape: Shape::List { item: Some("io.k8s.api.admissionregistration.v1alpha1.NamedRuleWithOperations"), strategy: ListStrategy::Atomic } },
+        Field { json: "matchPolicy", rust: "match_policy", shape: Shape::Scalar },
+        Field { json: "namespaceSelector", rust: "namespace_selector", shape: Shape::Object("io.k8s.apimachinery.pkg.apis.meta.v1.LabelSelector") },
+        Field { json: "objectSelector", rust: "object_selector", shape: Shape::Object("io.k8s.apimachinery.pkg.apis.meta.v1.LabelSelector") },
+        Field { json: "resourceRules", rust: "resource_rules", shape: Shape::List { item: Some("io.k8s.api.admissionregistration.v1alpha1.NamedRuleWithOperations"), strategy: ListStrategy::Atomic } },
+    ]),
+    ("io.k8s.api.admissionregistration.v1alpha1.MutatingAdmissionPolicy", &[
+        Field { json: "metadata", rust: "metadata", shape: Shape::Object("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta") },
+        Field { json: "spec", rust: "spec", shape: Shape::Object("io.k8s.api.admissionregistration.v1alpha1.MutatingAdmissionPolicySpec") },
+    ]),
+    ("io.k8s.api.admissionregistration.v1alpha1.MutatingAdmissionPolicyBinding", &[
+        Field { json: "metadata", rust: "metadata", shape: Shape::Object("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta") },
+        Field { json: "spec", rust: "spec", shape: Shape::Object("io.k8s.api.admissionregistration.v1alpha1.MutatingAdmissionPolicyBindingSpec") },
+    ]),
+    ("io.k8s.api.admissionregistration.v1alpha1.MutatingAdmissionPolicyBindingSpec", &[
+        Field { json: "matchResources", rust: "match_resources", shape: Shape::Object("io.k8s.api.admissionregistration.v1alpha1.MatchResources") },
+        Field { json: "paramRef", rust: "param_ref", shape: Shape::Object("io.k8s.api.admissionregistration.v1alpha1.ParamRef") },
+        Field { json: "policyName", rust: "policy_name", shape: Shape::Scalar },
+    ]),
+    ("io.k8s.api.admissionregistration.v1alpha1.MutatingAdmissionPolicySpec", &[
+        Field { json: "failurePolicy", rust: "failure_policy", shape: Shape::Scalar },
+        Field { json: "matchConditions", rust: "match_conditions", shape: Shape::List { item: Some("io.k8s.api.admissionregistration.v1alpha1.MatchCondition"), strategy: ListStrategy::Map(&["name"]) } },
+        Field { json: "matchConstraints", rust: "match_constraints", shape: Shape::Object("io.k8s.api.admissionregistration.v1alpha1.MatchResources") },
+        Field { json: "mutations", rust: "mutations", shape: Shape::List { item: Some("io.k8s.api.admissionregistration.v1alpha1.Mutation"), strategy: ListStrategy::Atomic } },
+        Field { json: "paramKind", rust: "param_kind", shape: Shape::Object("io.k8s.api.admissionregistration.v1alpha1.ParamKind") },
+        Field { json: "reinvocationPolicy", rust: "reinvocation_policy", shape: Shape::Scalar },
+        Field { json: "variables", rust: "variables", shape: Shape::List { item: Some("io.k8s.api.admissionregistration.v1alpha1.Variable"), strategy: ListStrategy::Atomic } },
+    ]),
+    ("io.k8s.api.admissionregistration.v1alpha1.Mutation", &[
+        Field { json: "applyConfiguration", rust: "apply_configuration", shape: Shape::Object("io.k8s.api.admissionregistration.v1alpha1.ApplyConfiguration") },
+        Field { json: "jsonPatch", rust: "json_patch", shape: Shape::Object("io.k8s.api.admissionregistration.v1alpha1.JSONPatch") },
+        Field { json: "patchType", rust: "patch_type", shape: Shape::Scalar },
+    ]),
+    ("io.k8s.api.admissionregistration.v1alpha1.NamedRuleWithOperations", &[
+        Field { json: "apiGroups", rust: "api_groups", shape: Shape::List { item: None, strategy: ListStrategy::Atomic } },
+        Field { json: "apiVersions", rust: "api_versions", shape: Shape::List { item: None, strategy: ListStrategy::Atomic } },
+        Field { json: "operations", rust: "operations", shape: Shape::List { item: None, strategy: ListStrategy::Atomic } },
+        Field { json: "resourceNames", rust: "resource_names", shape: Shape::List { item: None, strategy: ListStrategy::Atomic } },
+        Field { json: "resources", rust: "resources", shape: Shape::List { item: None, strategy: ListStrategy::Atomic } },
+        Field { json: "scope", rust: "scope", shape: Shape::Scalar },
+    ]),
+    ("io.k8s.api.admissionregistration.v1alpha1.ParamKind", &[
+        Field { json: "apiVersion", rust: "api_version", shape: Shape::Scalar },
+        Field { json: "kind", rust: "kind", shape: Shape::Scalar },
+    ]),
+    ("io.k8s.api.admissionregistration.v1alpha1.ParamRef", &[
+        Field { json: "name", rust: "name", shape: Shape::Scalar },
+        Field { json: "namespace", rust: "namespace", shape: Shape::Scalar },
+        Field { json: "parameterNotFoundAction", rust: "parameter_not_found_action", shape: Shape::Scalar },
+        Field { json: "selector", rust: "selector", shape: Shape::Object("io.k8s.apimachinery.pkg.apis.meta.v1.LabelSelector") },
+    ]),
+    ("io.k8s.api.admissionregistration.v1alpha1.Variable", &[
+        Field { json: "expression", rust: "expression", shape: Shape::Scalar },
+        Field { json: "name", rust: "name", shape: Shape::Scalar },
+    ]),
+    ("io.k8s.api.admissionregistration.v1beta1.ApplyConfiguration", &[
+        Field { json: "expression", rust: "expression", shape: Shape::Scalar },
+    ]),
+    ("io.k8s.api.admissionregistration.v1beta1.JSONPatch", &[
+        Field { json: "expression", rust: "expression", shape: Shape::Scalar },
+    ]),
+    ("io.k8s.api.admissionregistration.v1beta1.MatchCondition", &[
+        Field { json: "expression", rust: "expression", shape: Shape::Scalar },
+        Field { json: "name", rust: "name", shape: Shape::Scalar },
+    ]),
+    ("io.k8s.api.admissionregistration.v1beta1.MatchResources", &[
+        Field { json: "excludeResourceRules", rust: "exclude_resource_rules", shape: Shape::List { item: Some("io.k8s.api.admissionregistration.v1beta1.NamedRuleWithOperations"), strategy: ListStrategy::Atomic } },
+        Field { json: "matchPolicy", rust: "match_policy", shape: Shape::Scalar },
+        Field { json: "namespaceSelector", rust: "namespace_selector", shape: Shape::Object("io.k8s.apimachinery.pkg.apis.meta.v1.LabelSelector") },
+        Field { json: "objectSelector", rust: "object_selector", shape: Shape::Object("io.k8s.apimachinery.pkg.apis.meta.v1.LabelSelector") },
+        Field { json: "resourceRules", rust: "resource_rules", shape: Shape::List { item: Some("io.k8s.api.admissionregistration.v1beta1.NamedRuleWithOperations"), strategy: ListStrategy::Atomic } },
+    ]),
+    ("io.k8s.api.admissionregistration.v1beta1.MutatingAdmissionPolicy", &[
+        Field { json: "metadata", rust: "metadata", shape: Shape::Object("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta") },
+        Field { json: "spec", rust: "spec", shape: Shape::Object("io.k8s.api.admissionregistration.v1beta1.MutatingAdmissionPolicySpec") },
+    ]),
+    ("io.k8s.api.admissionregistration.v1beta1.MutatingAdmissionPolicyBinding", &[
+        Field { json: "metadata", rust: "metadata", shape: Shape::Object("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta") },
+        Field { json: "spec", rust: "spec", shape: Shape::Object("io.k8s.api.admissionregistration.v1beta1.MutatingAdmissionPolicyBindingSpec") },
+    ]),
+    ("io.k8s.api.admissionregistration.v1beta1.MutatingAdmissionPolicyBindingSpec", &[
+        Field { json: "matchResources", rust: "match_resources", shape: Shape::Object("io.k8s.api.admissionregistration.v1beta1.MatchResources") },
+        Field { json: "paramRef", rust: "param_ref", shape: Shape::Object("io.k8s.api.admissionregistration.v1beta1.ParamRef") },
+        Field { json: "policyName", rust: "policy_name", shape: Shape::Scalar },
+    ]),
+    ("io.k8s.api.admissionregistration.v1beta1.MutatingAdmissionPolicySpec", &[
+        Field { json: "failurePolicy", rust: "failure_policy", shape: Shape::Scalar },
+        Field { json: "matchConditions", rust: "match_conditions", shape: Shape::List { item: Some("io.k8s.api.admissionregistration.v1beta1.MatchCondition"), strategy: ListStrategy::Map(&["name"]) } },
+        Field { json: "matchConstraints", rust: "match_constraints", shape: Shape::Object("io.k8s.api.admissionregistration.v1beta1.MatchResources") },
+        Field { json: "mutations", rust: "mutations", shape: Shape::List { item: Some("io.k8s.api.admissionregistration.v1beta1.Mutation"), strategy: ListStrategy::Atomic } },
+        Field { json: "paramKind", rust: "param_kind", shape: Shape::Object("io.k8s.api.admissionregistration.v1beta1.ParamKind") },
+        Field { json: "reinvocationPolicy", rust: "reinvocation_policy", shape: Shape::Scalar },
+        Field { json: "variables", rust: "variables", shape: Shape::List { item: Some("io.k8s.api.admissionregistration.v1beta1.Variable"), strategy: ListStrategy::Atomic } },
+    ]),
+    ("io.k8s.api.admissionregistration.v1beta1.Mutation", &[
+        Field { json: "applyConfiguration", rust: "apply_configuration", shape: Shape::Object("io.k8s.api.admissionregistration.v1beta1.ApplyConfiguration") },
+        Field { json: "jsonPatch", rust: "json_patch", shape: Shape::Object("io.k8s.api.admissionregistration.v1beta1.JSONPatch") },
+        Field { json: "patchType", rust: "patch_type", shape: Shape::Scalar },
+    ]),
+    ("io.k8s.api.admissionregistration.v1beta1.NamedRuleWithOperations", &[
+        Field { json: "apiGroups", rust: "api_groups", shape: Shape::List { item: None, strategy: ListStrategy::Atomic } },
+        Field { json: "apiVersions", rust: "api_versions", shape: Shape::List { item: None, strategy: ListStrategy::Atomic } },
+        Field { json: "operations", rust: "operations", shape: Shape::List { item: None, strategy: ListStrategy::Atomic } },
+        Field { json: "resourceNames", rust: "resource_names", shape: Shape::List { item: None, strategy: ListStrategy::Atomic } },
+        Field { json: "resources", rust: "resources", shape: Shape::List { item: None, strategy: ListStrategy::Atomic } },
+        Field { json: "scope", rust: "scope", shape: Shape::Scalar },
+    ]),
+    ("io.k8s.api.admissionregistration.v1beta1.ParamKind", &[
+        Field { json: "apiVersion", rust: "api_version", shape: Shape::Scalar },
+        Field { json: "kind", rust: "kind", shape: Shape::Scalar },
+    ]),
+    ("io.k8s.api.admissionregistration.v1beta1.ParamRef", &[
+        Field { json: "name", rust: "name", shape: Shape::Scalar },
+        Field { json: "namespace", rust: "namespace", shape: Shape::Scalar },
+        Field { json: "parameterNotFoundAction", rust: "parameter_not_found_action", shape: Shape::Scalar },
+        Field { json: "selector", rust: "selector", shape: Shape::Object("io.k8s.apimachinery.pkg.apis.meta.v1.LabelSelector") },
+    ]),
+    ("io.k8s.api.admissionregistration.v1beta1.Variable", &[
+        Field { json: "expression", rust: "expression", shape: Shape::Scalar },
+        Field { json: "name", rust: "name", shape: Shape::Scalar },
+    ]),
+    ("io.k8s.api.apiserverinternal.v1alpha1.ServerStorageVersion", &[
+        Field { json: "apiServerID", rust: "api_server_id", shape: Shape::Scalar },
+        Field { json: "decodableVersions", rust: "decodable_versions", shape: Shape::List { item: None, strategy: ListStrategy::Atomic } },
+        Field { json: "encodingVersion", rust: "encoding_version", shape: Shape::Scalar },
+        Field { json: "servedVersions", rust: "served_versions", shape: Shape::List { item: None, strategy: ListStrategy::Atomic } },
+    ]),
+    ("io.k8s.api.apiserverinternal.v1alpha1.StorageVersion", &[
+        Field { json: "metadata", rust: "metadata", shape: Shape::Object("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta") },
+        Field { json: "spec", rust: "spec", shape: Shape::Any },
+        Field { json: "status", rust: "status", shape: Shape::Object("io.k8s.api.apiserverinternal.v1alpha1.StorageVersionStatus") },
+    ]),
+    ("io.k8s.api.apiserverinternal.v1alpha1.StorageVersionCondition", &[
+        Field { json: "lastTransitionTime", rust: "last_transition_time", shape: Shape::Scalar },
+        Field { json: "message", rust: "message", shape: Shape::Scalar },
+        Field { json: "observedGeneration", rust: "observed_generation", shape: Shape::Scalar },
+        Field { json: "reason", rust: "reason", shape: Shape::Scalar },
+        Field { json: "status", rust: "status", shape: Shape::Scalar },
+        Field { json: "type", rust: "type_", shape: Shape::Scalar },
+    ]),
+    ("io.k8s.api.apiserverinternal.v1alpha1.StorageVersionSpec", &[
+    ]),
+    ("io.k8s.api.apiserverinternal.v1alpha1.StorageVersionStatus", &[
+        Field { json: "commonEncodingVersion", rust: "common_encoding_version", shape: Shape::Scalar },
+        Field { json: "conditions", rust: "conditions", shape: Shape::List { item: Some("io.k8s.api.apiserverinternal.v1alpha1.StorageVersionCondition"), strategy: ListStrategy::Atomic } },
+        Field { json: "storageVersions", rust: "storage_versions", shape: Shape::List { item: Some("io.k8s.api.apiserverinternal.v1alpha1.ServerStorageVersion"), strategy: ListStrategy::Atomic } },
+    ]),
+    ("io.k8s.api.apps.v1.ControllerRevision", &[
+        Field { json: "data", rust: "data", shape: Shape::Any },
+        Field { json: "metadata", rust: "metadata", shape: Shape::Object("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta") },
+        Field { json: "revision", rust: "revision", shape: Shape::Scalar },
+    ]),
+    ("io.k8s.api.apps.v1.DaemonSet", &[
+        Field { json: "metadata", rust: "metadata", shape: Shape::Object("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta") },
+        Field { json: "spec", rust: "spec", shape: Shape::Object("io.k8s.api.apps.v1.DaemonSetSpec") },
+        Field { json: "status", rust: "status", shape: Shape::Object("io.k8s.api.apps.v1.DaemonSetStatus") },
+    ]),
+    ("io.k8s.api.apps.v1.DaemonSetCondition", &[
+        Field { json: "lastTransitionTime", rust: "last_transition_time", shape: Shape::Scalar },
+        Field { json: "message", rust: "message", shape: Shape::Scalar },
+        Field { json: "reason", rust: "reason", shape: Shape::Scalar },
+        Field { json: "status", rust: "status", shape: Shape::Scalar },
+        Field { json: "type", rust: "type_", shape: Shape::Scalar },
+    ]),
+    ("io.k8s.api.apps.v1.DaemonSetSpec", &[
+        Field { json: "minReadySeconds", rust: "min_ready_seconds", shape: Shape::Scalar },
+        Field { json: "revisionHistoryLimit", rust: "revision_history_limit", shape: Shape::Scalar },
+        Field { json: "selector", rust: "selector", shape: Shape::Object("io.k8s.apimachinery.pkg.apis.meta.v1.LabelSelector") },
+        Field { json: "template", rust: "template", shape: Shape::Object("io.k8s.api.core.v1.PodTemplateSpec") },
+        Field { json: "updateStrategy", rust: "update_strategy", shape: Shape::Object("io.k8s.api.apps.v1.DaemonSetUpdateStrategy") },
+    ]),
+    ("io.k8s.api.apps.v1.DaemonSetStatus", &[
+        Field { json: "collisionCount", rust: "collision_count", shape: Shape::Scalar },
+        Field { json: "conditions", rust: "conditions", shape: Shape::List { item: Some("io.k8s.api.apps.v1.DaemonSetCondition"), strategy: ListStrategy::Map(&["type"]) } },
+        Field { json: "currentNumberScheduled", rust: "current_number_scheduled", shape: Shape::Scalar },
+        Field { json: "desiredNumberScheduled", rust: "desired_number_scheduled", shape: Shape::Scalar },
+        Field { json: "numberAvailable", rust: "number_available", shape: Shape::Scalar },
+        Field { json: "numberMisscheduled", rust: "number_misscheduled", shape: Shape::Scalar },
+        Field { json: "numberReady", rust: "number_ready", shape: Shape::Scalar },
+        Field { json: "numberUnavailable", rust: "number_unavailable", shape: Shape::Scalar },
+        Field { json: "observedGeneration", rust: "observed_generation", shape: Shape::Scalar },
+        Field { json: "updatedNumberScheduled", rust: "updated_number_scheduled", shape: Shape::Scalar },
+    ]),
+    ("io.k8s.api.apps.v1.DaemonSetUpdateStrategy", &[
+        Field { json: "rollingUpdate", rust: "rolling_update", shape: Shape::Object("io.k8s.api.apps.v1.RollingUpdateDaemonSet") },
+        Field { json: "type", rust: "type_", shape: Shape::Scalar },
+    ]),
+    ("io.k8s.api.apps.v1.Deployment", &[
+        Field { json: "metadata", rust: "metadata", shape: Shape::Object("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta") },
+        Field { json: "spec", rust: "spec", shape: Shape::Object("io.k8s.api.apps.v1.DeploymentSpec") },
+        Field { json: "status", rust: "status", shape: Shape::Object("io.k8s.api.apps.v1.DeploymentStatus") },
+    ]),
+    ("io.k8s.api.apps.v1.DeploymentCondition", &[
+        Field { json: "lastTransitionTime", rust: "last_transition_time", shape: Shape::Scalar },
+        Field { json: "lastUpdateTime", rust: "last_update_time", shape: Shape::Scalar },
+        Field { json: "message", rust: "message", shape: Shape::Scalar },
+        Field { json: "reason", rust: "reason", shape: Shape::Scalar },
+        Field { json: "status", rust: "status", shape: Shape::Scalar },
+        Field { json: "type", rust: "type_", shape: Shape::Scalar },
+    ]),
+    ("io.k8s.api.apps.v1.DeploymentSpec", &[
+        Field { json: "minReadySeconds", rust: "min_ready_seconds", shape: Shape::Scalar },
+        Field { json: "paused", rust: "paused", shape: Shape::Scalar },
+        Field { json: "progressDeadlineSeconds", rust: "progress_deadline_seconds", shape: Shape::Scalar },
+        Field { json: "replicas", rust: "replicas", shape: Shape::Scalar },
+        Field { json: "revisionHistoryLimit", rust: "revision_history_limit", shape: Shape::Scalar },
+        Field { json: "selector", rust: "selector", shape: Shape::Object("io.k8s.apimachinery.pkg.apis.meta.v1.LabelSelector") },
+        Field { json: "strategy", rust: "strategy", shape: Shape::Object("io.k8s.api.apps.v1.DeploymentStrategy") },
+        Field { json: "template", rust: "template", shape: Shape::Object("io.k8s.api.core.v1.PodTemplateSpec") },
+    ]),
+    ("io.k8s.api.apps.v1.DeploymentStatus", &[
+        Field { json: "availableReplicas", rust: "available_replicas", shape: Shape::Scalar },
+        Field { json: "collisionCount", rust: "collision_count", shape: Shape::Scalar },
+        Field { json: "conditions", rust: "conditions", shape: Shape::List { item: Some("io.k8s.api.apps.v1.DeploymentCondition"), strategy: ListStrategy::Map(&["type"]) } },
+        Field { json: "observedGeneration", rust: "observed_generation", shape: Shape::Scalar },
+        Field { json: "readyReplicas", rust: "ready_replicas", shape: Shape::Scalar },
+        Field { json: "replicas", rust: "replicas", shape: Shape::Scalar },
+        Field { json: "terminatingReplicas", rust: "terminating_replicas", shape: Shape::Scalar },
+        Field { json: "unavailableReplicas", rust: "unavailable_replicas", shape: Shape::Scalar },
+        Field { json: "updatedReplicas", rust: "updated_replicas", shape: Shape::Scalar },
+    ]),
+    ("io.k8s.api.apps.v1.DeploymentStrategy", &[
+        Field { json: "rollingUpdate", rust: "rolling_update", shape: Shape::Object("io.k8s.api.apps.v1.RollingUpdateDeployment") },
+        Field { json: "type", rust: "type_", shape: Shape::Scalar },
+    ]),
+    ("io.k8s.api.apps.v1.ReplicaSet", &[
+        Field { json: "metadata", rust: "metadata", shape: Shape::Object("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta") },
+        Field { json: "spec", rust: "spec", shape: Shape::Object("io.k8s.api.apps.v1.ReplicaSetSpec") },
+        Field { json: "status", rust: "status", shape: Shape::Object("io.k8s.api.apps.v1.ReplicaSetStatus") },
+    ]),
+    ("io.k8s.api.apps.v1.ReplicaSetCondition", &[
+        Field { json: "lastTransitionTime", rust: "last_transition_time", shape: Shape::Scalar },
+        Field { json: "message", rust: "message", shape: Shape::Scalar },
+        Field { json: "reason", rust: "reason", shape: Shape::Scalar },
+        Field { json: "status", rust: "status", shape: Shape::Scalar },
+        Field { json: "type", rust: "type_", shape: Shape::Scalar },
+    ]),
+    ("io.k8s.api.apps.v1.ReplicaSetSpec", &[
+        Field { json: "minReadySeconds", rust: "min_ready_seconds", shape: Shape::Scalar },
+        Field { json: "replicas", rust: "replicas", shape: Shape::Scalar },
+        Field { json: "selector", rust: "selector", shape: Shape::Object("io.k8s.apimachinery.pkg.apis.meta.v1.LabelSelector") },
+        Field { json: "template", rust: "template", shape: Shape::Object("io.k8s.api.core.v1.PodTemplateSpec") },
+    ]),
+    ("io.k8s.api.apps.v1.ReplicaSetStatus", &[
+        Field { json: "availableReplicas", rust: "available_replicas", shape: Shape::Scalar },
+        Field { json: "conditions", rust: "conditions", shape: Shape::List { item: Some("io.k8s.api.apps.v1.ReplicaSetCondition"), strategy: ListStrategy::Map(&["type"]) } },
+        Field { json: "fullyLabeledReplicas", rust: "fully_labeled_replicas", shape: Shape::Scalar },
+        Field { json: "observedGeneration", rust: "observed_generation", shape: Shape::Scalar },
+        Field { json: "readyReplicas", rust: "ready_replicas", shape: Shape::Scalar },
+        Field { json: "replicas", rust: "replicas", shape: Shape::Scalar },
+        Field { json: "terminatingReplicas", rust: "terminating_replicas", shape: Shape::Scalar },
+    ]),
+    ("io.k8s.api.apps.v1.RollingUpdateDaemonSet", &[
+        Field { json: "maxSurge", rust: "max_surge", shape: Shape::Scalar },
+        Field { json: "maxUnavailable", rust: "max_unavailable", shape: Shape::Scalar },
+    ]),
+    ("io.k8s.api.apps.v1.RollingUpdateDeployment", &[
+        Field { json: "maxSurge", rust: "max_surge", shape: Shape::Scalar },
+        Field { json: "maxUnavailable", rust: "max_unavailable", shape: Shape::Scalar },
+    ]),
+    ("io.k8s.api.apps.v1.RollingUpdateStatefulSetStrategy", &[
+        Field { json: "maxUnavailable", rust: "max_unavailable", shape: Shape::Scalar },
+        Field { json: "partition", rust: "partition", shape: Shape::Scalar },
+    ]),
+    ("io.k8s.api.apps.v1.StatefulSet", &[
+        Field { json: "metadata", rust: "metadata", shape: Shape::Object("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta") },
+        Field { json: "spec", rust: "spec", shape: Shape::Object("io.k8s.api.apps.v1.StatefulSetSpec") },
+        Field { json: "status", rust: "status", shape: Shape::Object("io.k8s.api.apps.v1.StatefulSetStatus") },
+    ]),
+    ("io.k8s.api.apps.v1.StatefulSetCondition", &[
+        Field { json: "lastTransitionTime", rust: "last_transition_time", shape: Shape::Scalar },
+        Field { json: "message", rust: "message", shape: Shape::Scalar },
+        Field { json: "reason", rust: "reason", shape: Shape::Scalar },
+        Field { json: "status", rust: "status", shape: Shape::Scalar },
+        Field { json: "type", rust: "type_", shape: Shape::Scalar },
+    ]),
+    ("io.k8s.api.apps.v1.StatefulSetOrdinals", &[
+        Field { json: "start", rust: "start", shape: Shape::Scalar },
+    ]),
+    ("io.k8s.api.apps.v1.StatefulSetPersistentVolumeClaimRetentionPolicy", &[
+        Field { json: "whenDeleted", rust: "when_deleted", shape: Shape::Scalar },
+        Field { json: "whenScaled", rust: "when_scaled", shape: Shape::Scalar },
+    ]),
+    ("io.k8s.api.apps.v1.StatefulSetSpec", &[
+        Field { json: "minReadySeconds", rust: "min_ready_seconds", shape: Shape::Scalar },
+        Field { json: "ordinals", rust: "ordinals", shape: Shape::Object("io.k8s.api.apps.v1.StatefulSetOrdinals") },
+        Field { json: "persistentVolumeClaimRetentionPolicy", rust: "persistent_volume_claim_retention_policy", shape: Shape::Object("io.k8s.api.apps.v1.StatefulSetPersistentVolumeClaimRetentionPolicy") },
+        Field { json: "podManagementPolicy", rust: "pod_management_policy", shape: Shape::Scalar },
+        Field { json: "replicas", rust: "replicas", shape: Shape::Scalar },
+        Field { json: "revisionHistoryLimit", rust: "revision_history_limit", shape: Shape::Scalar },
+        Field { json: "selector", rust: "selector", shape: Shape::Object("io.k8s.apimachinery.pkg.apis.meta.v1.LabelSelector") },
+        Field { json: "serviceName", rust: "service_name", shape: Shape::Scalar },
+        Field { json: "template", rust: "template", shape: Shape::Object("io.k8s.api.core.v1.PodTemplateSpec") },
+        Field { json: "updateStrategy", rust: "update_strategy", shape: Shape::Object("io.k8s.api.apps.v1.StatefulSetUpdateStrategy") },
+        Field { json: "volumeClaimTemplates", rust: "volume_claim_templates", shape: Shape::List { item: Some("io.k8s.api.core.v1.PersistentVolumeClaim"), strategy: ListStrategy::Atomic } },
+    ]),
+    ("io.k8s.api.apps.v1.StatefulSetStatus", &[
+        Field { json: "availableReplicas", rust: "available_replicas", shape: Shape::Scalar },
+        Field { json: "collisionCount", rust: "collision_count", shape: Shape::Scalar },
+        Field { json: "conditions", rust: "conditions", shape: Shape::List { item: Some("io.k8s.api.apps.v1.StatefulSetCondition"), strategy: ListStrategy::Map(&["type"]) } },
+        Field { json: "currentReplicas", rust: "current_replicas", shape: Shape::Scalar },
+        Field { json: "currentRevision", rust: "current_revision", shape: Shape::Scalar },
+        Field { json: "observedGeneration", rust: "observed_generation", shape: Shape::Scalar },
+        Field { json: "readyReplicas", rust: "ready_replicas", shape: Shape::Scalar },
+        Field { json: "replicas", rust: "replicas", shape: Shape::Scalar },
+        Field { json: "updateRevision", rust: "update_revision", shape: Shape::Scalar },
+        Field { json: "updatedReplicas", rust: "updated_replicas", shape: Shape::Scalar },
+    ]),
+    ("io.k8s.api.apps.v1.StatefulSetUpdateStrategy", &[
+        Field { json: "rollingUpdate", rust: "rolling_update", shape: Shape::Object("io.k8s.api.apps.v1.RollingUpdateStatefulSetStrategy") },
+        Field { json: "type", rust: "type_", shape: Shape::Scalar },
+    ]),
+    ("io.k8s.api.authentication.v1.BoundObjectReference", &[
+        Field { json: "apiVersion", rust: "api_version", shape: Shape::Scalar },
+        Field { json: "kind", rust: "kind", shape: Shape::Scalar },
+        Field { json: "name", rust: "name", shape: Shape::Scalar },
+        Field { json: "uid", rust: "uid", shape: Shape::Scalar },
+    ]),
+    ("io.k8s.api.authentication.v1.SelfSubjectReview", &[
+        Field { json: "metadata", rust: "metadata", shape: Shape::Object("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta") },
+        Field { json: "status", rust: "status", shape: Shape::Object("io.k8s.api.authentication.v1.SelfSubjectReviewStatus") },
+    ]),
+    ("io.k8s.api.authentication.v1.SelfSubjectReviewStatus", &[
+        Field { json: "userInfo", rust: "user_info", shape: Shape::Object("io.k8s.api.authentication.v1.UserInfo") },
+    ]),
+    ("io.k8s.api.authentication.v1.TokenRequest", &[
+        Field { json: "metadata", rust: "metadata", shape: Shape::Object("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta") },
+        Field { json: "spec", rust: "spec", shape: Shape::Object("io.k8s.api.authentication.v1.TokenRequestSpec") },
+        Field { json: "status", rust: "status", shape: Shape::Object("io.k8s.api.authentication.v1.TokenRequestStatus") },
+    ]),
+    ("io.k8s.api.authentication.v1.TokenRequestSpec", &[
+        Field { json: "audiences", rust: "audiences", shape: Shape::List { item: None, strategy: ListStrategy::Atomic } },
+        Field { json: "boundObjectRef", rust: "bound_object_ref", shape: Shape::Object("io.k8s.api.authentication.v1.BoundObjectReference") },
+        Field { json: "expirationSeconds", rust: "expiration_seconds", shape: Shape::Scalar },
+    ]),
+    ("io.k8s.api.authentication.v1.TokenRequestStatus", &[
+        Field { json: "expirationTimestamp", rust: "expiration_timestamp", shape: Shape::Scalar },
+        Field { json: "token", rust: "token", shape: Shape::Scalar },
+    ]),
+    ("io.k8s.api.authentication.v1.TokenReview", &[
+        Field { json: "metadata", rust: "metadata", shape: Shape::Object("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta") },
+        Field { json: "spec", rust: "spec", shape: Shape::Object("io.k8s.api.authentication.v1.TokenReviewSpec") },
+        Field { json: "status", rust: "status", shape: Shape::Object("io.k8s.api.authentication.v1.TokenReviewStatus") },
+    ]),
+    ("io.k8s.api.authentication.v1.TokenReviewSpec", &[
+        Field { json: "audiences", rust: "audiences", shape: Shape::List { item: None, strategy: ListStrategy::Atomic } },
+        Field { json: "token", rust: "token", shape: Shape::Scalar },
+    ]),
+    ("io.k8s.api.authentication.v1.TokenReviewStatus", &[
+        Field { json: "audiences", rust: "audiences", shape: Shape::List { item: None, strategy: ListStrategy::Atomic } },
+        Field { json: "authenticated", rust: "authenticated", shape: Shape::Scalar },
+        Field { json: "error", rust: "error", shape: Shape::Scalar },
+        Field { json: "user", rust: "user", shape: Shape::Object("io.k8s.api.authentication.v1.UserInfo") },
+    ]),
+    ("io.k8s.api.authentication.v1.UserInfo", &[
+        Field { json: "extra", rust: "extra", shape: Shape::Map { value: None, atomic: false } },
+        Field { json: "groups", rust: "groups", shape: Shape::List { item: None, strategy: ListStrategy::Atomic } },
+        Field { json: "uid", rust: "uid", shape: Shape::Scalar },
+        Field { json: "username", rust: "username", shape: Shape::Scalar },
+    ]),
+    ("io.k8s.api.authorization.v1.FieldSelectorAttributes", &[
+        Field { json: "rawSelector", rust: "raw_selector", shape: Shape::Scalar },
+        Field { json: "requirements", rust: "requirements", shape: Shape::List { item: Some("io.k8s.apimachinery.pkg.apis.meta.v1.FieldSelectorRequirement"), strategy: ListStrategy::Atomic } },
+    ]),
+    ("io.k8s.api.authorization.v1.LabelSelectorAttributes", &[
+        Field { json: "rawSelector", rust: "raw_selector", shape: Shape::Scalar },
+        Field { json: "requirements", rust: "requirements", shape: Shape::List { item: Some("io.k8s.apimachinery.pkg.apis.meta.v1.LabelSelectorRequirement"), strategy: ListStrategy::Atomic } },
+    ]),
+    ("io.k8s.api.authorization.v1.LocalSubjectAccessReview", &[
+        Field { json: "metadata", rust: "metadata", shape: Shape::Object("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta") },
+        Field { json: "spec", rust: "spec", shape: Shape::Object("io.k8s.api.authorization.v1.SubjectAccessReviewSpec") },
+        Field { json: "status", rust: "status", shape: Shape::Object("io.k8s.api.authorization.v1.SubjectAccessReviewStatus") },
+    ]),
+    ("io.k8s.api.authorization.v1.NonResourceAttributes", &[
+        Field { json: "path", rust: "path", shape: Shape::Scalar },
+        Field { json: "verb", rust: "verb", shape: Shape::Scalar },
+    ]),
+    ("io.k8s.api.authorization.v1.NonResourceRule", &[
+        Field { json: "nonResourceURLs", rust: "non_resource_urls", shape: Shape::List { item: None, strategy: ListStrategy::Atomic } },
+        Field { json: "verbs", rust: "verbs", shape: Shape::List { item: None, strategy: ListStrategy::Atomic } },
+    ]),
+    ("io.k8s.api.authorization.v1.ResourceAttributes", &[
+        Field { json: "fieldSelector", rust: "field_selector", shape: Shape::Object("io.k8s.api.authorization.v1.FieldSelectorAttributes") },
+        Field { json: "group", rust: "group", shape: Shape::Scalar },
+        Field { json: "labelSelector", rust: "label_selector", shape: Shape::Object("io.k8s.api.authorization.v1.LabelSelectorAttributes") },
+        Field { json: "name", rust: "name", shape: Shape::Scalar },
+        Field { json: "namespace", rust: "namespace", shape: Shape::Scalar },
+        Field { json: "resource", rust: "resource", shape: Shape::Scalar },
+        Field { json: "subresource", rust: "subresource", shape: Shape::Scalar },
+        Field { json: "verb", rust: "verb", shape: Shape::Scalar },
+        Field { json: "version", rust: "version", shape: Shape::Scalar },
+    ]),
+    ("io.k8s.api.authorization.v1.ResourceRule", &[
+        Field { json: "apiGroups", rust: "api_groups", shape: Shape::List { item: None, strategy: ListStrategy::Atomic } },
+        Field { json: "resourceNames", rust: "resource_names", shape: Shape::List { item: None, strategy: ListStrategy::Atomic } },
+        Field { json: "resources", rust: "resources", shape: Shape::List { item: None, strategy: ListStrategy::Atomic } },
+        Field { json: "verbs", rust: "verbs", shape: Shape::List { item: None, strategy: ListStrategy::Atomic } },
+    ]),
+    ("io.k8s.api.authorization.v1.SelfSubjectAccessReview", &[
+        Field { json: "metadata", rust: "metadata", shape: Shape::Object("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta") },
+        Field { json: "spec", rust: "spec", shape: Shape::Object("io.k8s.api.authorization.v1.SelfSubjectAccessReviewSpec") },
+        Field { json: "status", rust: "status", shape: Shape::Object("io.k8s.api.authorization.v1.SubjectAccessReviewStatus") },
+    ]),
+    ("io.k8s.api.authorization.v1.SelfSubjectAccessReviewSpec", &[
+        Field { json: "nonResourceAttributes", rust: "non_resource_attributes", shape: Shape::Object("io.k8s.api.authorization.v1.NonResourceAttributes") },
+        Field { json: "resourceAttributes", rust: "resource_attributes", shape: Shape::Object("io.k8s.api.authorization.v1.ResourceAttributes") },
+    ]),
+    ("io.k8s.api.authorization.v1.SelfSubjectRulesReview", &[
+        Field { json: "metadata", rust: "metadata", shape: Shape::Object("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta") },
+        Field { json: "spec", rust: "spec", shape: Shape::Object("io.k8s.api.authorization.v1.SelfSubjectRulesReviewSpec") },
+        Field { json: "status", rust: "status", shape: Shape::Object("io.k8s.api.authorization.v1.SubjectRulesReviewStatus") },
+    ]),
+    ("io.k8s.api.authorization.v1.SelfSubjectRulesReviewSpec", &[
+        Field { json: "namespace", rust: "namespace", shape: Shape::Scalar },
+    ]),
+    ("io.k8s.api.authorization.v1.SubjectAccessReview", &[
+        Field { json: "metadata", rust: "metadata", shape: Shape::Object("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta") },
+        Field { json: "spec", rust: "spec", shape: Shape::Object("io.k8s.api.authorization.v1.SubjectAccessReviewSpec") },
+        Field { json: "status", rust: "status", shape: Shape::Object("io.k8s.api.authorization.v1.SubjectAccessReviewStatus") },
+    ]),
+    ("io.k8s.api.authorization.v1.SubjectAccessReviewSpec", &[
+        Field { json: "extra", rust: "extra", shape: Shape::Map { value: None, atomic: false } },
+        Field { json: "groups", rust: "groups", shape: Shape::List { item: None, strategy: ListStrategy::Atomic } },
+        Field { json: "nonResourceAttributes", rust: "non_resource_attributes", shape: Shape::Object("io.k8s.api.authorization.v1.NonResourceAttributes") },
+        Field { json: "resourceAttributes", rust: "resource_attributes", shape: Shape::Object("io.k8s.api.authorization.v1.ResourceAttributes") },
+        Field { json: "uid", rust: "uid", shape: Shape::Scalar },
+        Field { json: "user", rust: "user", shape: Shape::Scalar },
+    ]),
+    ("io.k8s.api.authorization.v1.SubjectAccessReviewStatus", &[
+        Field { json: "allowed", rust: "allowed", shape: Shape::Scalar },
+        Field { json: "denied", rust: "denied", shape: Shape::Scalar },
+        Field { json: "evaluationError", rust: "evaluation_error", shape: Shape::Scalar },
+        Field { json: "reason", rust: "reason", shape: Shape::Scalar },
+    ]),
+    ("io.k8s.api.authorization.v1.SubjectRulesReviewStatus", &[
+        Field { json: "evaluationError", rust: "evaluation_error", shape: Shape::Scalar },
+        Field { json: "incomplete", rust: "incomplete", shape: Shape::Scalar },
+        Field { json: "nonResourceRules", rust: "non_resource_rules", shape: Shape::List { item: Some("io.k8s.api.authorization.v1.NonResourceRule"), strategy: ListStrategy::Atomic } },
+        Field { json: "resourceRules", rust: "resource_rules", shape: Shape::List { item: Some("io.k8s.api.authorization.v1.ResourceRule"), strategy: ListStrategy::Atomic } },
+    ]),
+    ("io.k8s.api.autoscaling.v1.CrossVersionObjectReference", &[
+        Field { json: "apiVersion", rust: "api_version", shape: Shape::Scalar },
+        Field { json: "kind", rust: "kind", shape: Shape::Scalar },
+        Field { json: "name", rust: "name", shape: Shape::Scalar },
+    ]),
+    ("io.k8s.api.autoscaling.v1.HorizontalPodAutoscaler", &[
+        Field { json: "metadata", rust: "metadata", shape: Shape::Object("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta") },
+        Field { json: "spec", rust: "spec", shape: Shape::Object("io.k8s.api.autoscaling.v1.HorizontalPodAutoscalerSpec") },
+        Field { json: "status", rust: "status", shape: Shape::Object("io.k8s.api.autoscaling.v1.HorizontalPodAutoscalerStatus") },
+    ]),
+    ("io.k8s.api.autoscaling.v1.HorizontalPodAutoscalerSpec", &[
+        Field { json: "maxReplicas", rust: "max_replicas", shape: Shape::Scalar },
+        Field { json: "minReplicas", rust: "min_replicas", shape: Shape::Scalar },
+        Field { json: "scaleTargetRef", rust: "scale_target_ref", shape: Shape::Object("io.k8s.api.autoscaling.v1.CrossVersionObjectReference") },
+        Field { json: "targetCPUUtilizationPercentage", rust: "target_cpu_utilization_percentage", shape: Shape::Scalar },
+    ]),
+    ("io.k8s.api.autoscaling.v1.HorizontalPodAutoscalerStatus", &[
+        Field { json: "currentCPUUtilizationPercentage", rust: "current_cpu_utilization_percentage", shape: Shape::Scalar },
+        Field { json: "currentReplicas", rust: "current_replicas", shape: Shape::Scalar },
+        Field { json: "desiredReplicas", rust: "desired_replicas", shape: Shape::Scalar },
+        Field { json: "lastScaleTime", rust: "last_scale_time", shape: Shape::Scalar },
+        Field { json: "observedGeneration", rust: "observed_generation", shape: Shape::Scalar },
+    ]),
+    ("io.k8s.api.autoscaling.v1.Scale", &[
+        Field { json: "metadata", rust: "metadata", shape: Shape::Object("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta") },
+        Field { json: "spec", rust: "spec", shape: Shape::Object("io.k8s.api.autoscaling.v1.ScaleSpec") },
+        Field { json: "status", rust: "status", shape: Shape::Object("io.k8s.api.autoscaling.v1.ScaleStatus") },
+    ]),
+    ("io.k8s.api.autoscaling.v1.ScaleSpec", &[
+        Field { json: "replicas", rust: "replicas", shape: Shape::Scalar },
+    ]),
+    ("io.k8s.api.autoscaling.v1.ScaleStatus", &[
+        Field { json: "replicas", rust: "replicas", shape: Shape::Scalar },
+        Field { json: "selector", rust: "selector", shape: Shape::Scalar },
+    ]),
+    ("io.k8s.api.autoscaling.v2.ContainerResourceMetricSource", &[
+        Field { json: "container", rust: "container", shape: Shape::Scalar },
+        Field { json: "name", rust: "name", shape: Shape::Scalar },
+        Field { json: "target", rust: "target", shape: Shape::Object("io.k8s.api.autoscaling.v2.MetricTarget") },
+    ]),
+    ("io.k8s.api.autoscaling.v2.ContainerResourceMetricStatus", &[
+        Field { json: "container", rust: "container", shape: Shape::Scalar },
+        Field { json: "current", rust: "current", shape: Shape::Object("io.k8s.api.autoscaling.v2.MetricValueStatus") },
+        Field { json: "name", rust: "name", shape: Shape::Scalar },
+    ]),
+    ("io.k8s.api.autoscaling.v2.CrossVersionObjectReference", &[
+        Field { json: "apiVersion", rust: "api_version", shape: Shape::Scalar },
+        Field { json: "kind", rust: "kind", shape: Shape::Scalar },
+        Field { json: "name", rust: "name", shape: Shape::Scalar },
+    ]),
+    ("io.k8s.api.autoscaling.v2.ExternalMetricSource", &[
+        Field { json: "metric", rust: "metric", shape: Shape::Object("io.k8s.api.autoscaling.v2.MetricIdentifier") },
+        Field { json: "target", rust: "target", shape: Shape::Object("io.k8s.api.autoscaling.v2.MetricTarget") },
+    ]),
+    ("io.k8s.api.autoscaling.v2.ExternalMetricStatus", &[
+        Field { json: "current", rust: "current", shape: Shape::Object("io.k8s.api.autoscaling.v2.MetricValueStatus") },
+        Field { json: "metric", rust: "metric", shape: Shape::Object("io.k8s.api.autoscaling.v2.MetricIdentifier") },
+    ]),
+    ("io.k8s.api.autoscaling.v2.HPAScalingPolicy", &[
+        Field { json: "periodSeconds", rust: "period_seconds", shape: Shape::Scalar },
+        Field { json: "type", rust: "type_", shape: Shape::Scalar },
+        Field { json: "value", rust: "value", shape: Shape::Scalar },
+    ]),
+    ("io.k8s.api.autoscaling.v2.HPAScalingRules", &[
+        Field { json: "policies", rust: "policies", shape: Shape::List { item: Some("io.k8s.api.autoscaling.v2.HPAScalingPolicy"), strategy: ListStrategy::Atomic } },
+        Field { json: "selectPolicy", rust: "select_policy", shape: Shape::Scalar },
+        Field { json: "stabilizationWindowSeconds", rust: "stabilization_window_seconds", shape: Shape::Scalar },
+        Field { json: "tolerance", rust: "tolerance", shape: Shape::Scalar },
+    ]),
+    ("io.k8s.api.autoscaling.v2.HorizontalPodAutoscaler", &[
+        Field { json: "metadata", rust: "metadata", shape: Shape::Object("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta") },
+        Field { json: "spec", rust: "spec", shape: Shape::Object("io.k8s.api.autoscaling.v2.HorizontalPodAutoscalerSpec") },
+        Field { json: "status", rust: "status", shape: Shape::Object("io.k8s.api.autoscaling.v2.HorizontalPodAutoscalerStatus") },
+    ]),
+    ("io.k8s.api.autoscaling.v2.HorizontalPodAutoscalerBehavior", &[
+        Field { json: "scaleDown", rust: "scale_down", shape: Shape::Object("io.k8s.api.autoscaling.v2.HPAScalingRules") },
+        Field { json: "scaleUp", rust: "scale_up", shape: Shape::Object("io.k8s.api.autoscaling.v2.HPAScalingRules") },
+    ]),
+    ("io.k8s.api.autoscaling.v2.HorizontalPodAutoscalerCondition", &[
+        Field { json: "lastTransitionTime", rust: "last_transition_time", shape: Shape::Scalar },
+        Field { json: "message", rust: "message", shape: Shape::Scalar },
+        Field { json: "reason", rust: "reason", shape: Shape::Scalar },
+        Field { json: "status", rust: "status", shape: Shape::Scalar },
+        Field { json: "type", rust: "type_", shape: Shape::Scalar },
+    ]),
+    ("io.k8s.api.autoscaling.v2.HorizontalPodAutoscalerSpec", &[
+        Field { json: "behavior", rust: "behavior", shape: Shape::Object("io.k8s.api.autoscaling.v2.HorizontalPodAutoscalerBehavior") },
+        Field { json: "maxReplicas", rust: "max_replicas", shape: Shape::Scalar },
+        Field { json: "metrics", rust: "metrics", shape: Shape::List { item: Some("io.k8s.api.autoscaling.v2.MetricSpec"), strategy: ListStrategy::Atomic } },
+        Field { json: "minReplicas", rust: "min_replicas", shape: Shape::Scalar },
+        Field { json: "scaleTargetRef", rust: "scale_target_ref", shape: Shape::Object("io.k8s.api.autoscaling.v2.CrossVersionObjectReference") },
+    ]),
+    ("io.k8s.api.autoscaling.v2.HorizontalPodAutoscalerStatus", &[
+        Field { json: "conditions", rust: "conditions", shape: Shape::List { item: Some("io.k8s.api.autoscaling.v2.HorizontalPodAutoscalerCondition"), strategy: ListStrategy::Map(&["type"]) } },
+        Field { json: "currentMetrics", rust: "current_metrics", shape: Shape::List { item: Some("io.k8s.api.autoscaling.v2.MetricStatus"), strategy: ListStrategy::Atomic } },
+        Field { json: "currentReplicas", rust: "current_replicas", shape: Shape::Scalar },
+        Field { json: "desiredReplicas", rust: "desired_replicas", shape: Shape::Scalar },
+        Field { json: "lastScaleTime", rust: "last_scale_time", shape: Shape::Scalar },
+        Field { json: "observedGeneration", rust: "observed_generation", shape: Shape::Scalar },
+    ]),
+    ("io.k8s.api.autoscaling.v2.MetricIdentifier", &[
+        Field { json: "name", rust: "name", shape: Shape::Scalar },
+        Field { json: "selector", rust: "selector", shape: Shape::Object("io.k8s.apimachinery.pkg.apis.meta.v1.LabelSelector") },
+    ]),
+    ("io.k8s.api.autoscaling.v2.MetricSpec", &[
+        Field { json: "containerResource", rust: "container_resource", shape: Shape::Object("io.k8s.api.autoscaling.v2.ContainerResourceMetricSource") },
+        Field { json: "external", rust: "external", shape: Shape::Object("io.k8s.api.autoscaling.v2.ExternalMetricSource") },
+        Field { json: "object", rust: "object", shape: Shape::Object("io.k8s.api.autoscaling.v2.ObjectMetricSource") },
+        Field { json: "pods", rust: "pods", shape: Shape::Object("io.k8s.api.autoscaling.v2.PodsMetricSource") },
+        Field { json: "resource", rust: "resource", shape: Shape::Object("io.k8s.api.autoscaling.v2.ResourceMetricSource") },
+        Field { json: "type", rust: "type_", shape: Shape::Scalar },
+    ]),
+    ("io.k8s.api.autoscaling.v2.MetricStatus", &[
+        Field { json: "containerResource", rust: "container_resource", shape: Shape::Object("io.k8s.api.autoscaling.v2.ContainerResourceMetricStatus") },
+        Field { json: "external", rust: "external", shape: Shape::Object("io.k8s.api.autoscaling.v2.ExternalMetricStatus") },
+        Field { json: "object", rust: "object", shape: Shape::Object("io.k8s.api.autoscaling.v2.ObjectMetricStatus") },
+        Field { json: "pods", rust: "pods", shape: Shape::Object("io.k8s.api.autoscaling.v2.PodsMetricStatus") },
+        Field { json: "resource", rust: "resource", shape: Shape::Object("io.k8s.api.autoscaling.v2.ResourceMetricStatus") },
+        Field { json: "type", rust: "type_", shape: Shape::Scalar },
+    ]),
+    ("io.k8s.api.autoscaling.v2.MetricTarget", &[
+        Field { json: "averageUtilization", rust: "average_utilization", shape: Shape::Scalar },
+        Field { json: "averageValue", rust: "average_value", shape: Shape::Scalar },
+        Field { json: "type", rust: "type_", shape: Shape::Scalar },
+        Field { json: "value", rust: "value", shape: Shape::Scalar },
+    ]),
+    ("io.k8s.api.autoscaling.v2.MetricValueStatus", &[
+        Field { json: "averageUtilization", rust: "average_utilization", shape: Shape::Scalar },
+        Field { json: "averageValue", rust: "average_value", shape: Shape::Scalar },
+        Field { json: "value", rust: "value", shape: Shape::Scalar },
+    ]),
+    ("io.k8s.api.autoscaling.v2.ObjectMetricSource", &[
+        Field { json: "describedObject", rust: "described_object", shape: Shape::Object("io.k8s.api.autoscaling.v2.CrossVersionObjectReference") },
+        Field { json: "metric", rust: "metric", shape: Shape::Object("io.k8s.api.autoscaling.v2.MetricIdentifier") },
+        Field { json: "target", rust: "target", shape: Shape::Object("io.k8s.api.autoscaling.v2.MetricTarget") },
+    ]),
+    ("io.k8s.api.autoscaling.v2.ObjectMetricStatus", &[
+        Field { json: "current", rust: "current", shape: Shape::Object("io.k8s.api.autoscaling.v2.MetricValueStatus") },
+        Field { json: "describedObject", rust: "described_object", shape: Shape::Object("io.k8s.api.autoscaling.v2.CrossVersionObjectReference") },
+        Field { json: "metric", rust: "metric", shape: Shape::Object("io.k8s.api.autoscaling.v2.MetricIdentifier") },
+    ]),
+    ("io.k8s.api.autoscaling.v2.PodsMetricSource", &[
+        Field { json: "metric", rust: "metric", shape: Shape::Object("io.k8s.api.autoscaling.v2.MetricIdentifier") },
+        Field { json: "target", rust: "target", shape: Shape::Object("io.k8s.api.autoscaling.v2.MetricTarget") },
+    ]),
+    ("io.k8s.api.autoscaling.v2.PodsMetricStatus", &[
+        Field { json: "current", rust: "current", shape: Shape::Object("io.k8s.api.autoscaling.v2.MetricValueStatus") },
+        Field { json: "metric", rust: "metric", shape: Shape::Object("io.k8s.api.autoscaling.v2.MetricIdentifier") },
+    ]),
+    ("io.k8s.api.autoscaling.v2.ResourceMetricSource", &[
+        Field { json: "name", rust: "name", shape: Shape::Scalar },
+        Field { json: "target", rust: "target", shape: Shape::Object("io.k8s.api.autoscaling.v2.MetricTarget") },
+    ]),
+    ("io.k8s.api.autoscaling.v2.ResourceMetricStatus", &[
+        Field { json: "current", rust: "current", shape: Shape::Object("io.k8s.api.autoscaling.v2.MetricValueStatus") },
+        Field { json: "name", rust: "name", shape: Shape::Scalar },
+    ]),
+    ("io.k8s.api.batch.v1.CronJob", &[
+        Field { json: "metadata", rust: "metadata", shape: Shape::Object("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta") },
+        Field { json: "spec", rust: "spec", shape: Shape::Object("io.k8s.api.batch.v1.CronJobSpec") },
+        Field { json: "status", rust: "status", shape: Shape::Object("io.k8s.api.batch.v1.CronJobStatus") },
+    ]),
+    ("io.k8s.api.batch.v1.CronJobSpec", &[
+        Field { json: "concurrencyPolicy", rust: "concurrency_policy", shape: Shape::Scalar },
+        Field { json: "failedJobsHistoryLimit", rust: "failed_jobs_history_limit", shape: Shape::Scalar },
+        Field { json: "jobTemplate", rust: "job_template", shape: Shape::Object("io.k8s.api.batch.v1.JobTemplateSpec") },
+        Field { json: "schedule", rust: "schedule", shape: Shape::Scalar },
+        Field { json: "startingDeadlineSeconds", rust: "starting_deadline_seconds", shape: Shape::Scalar },
+        Field { json: "successfulJobsHistoryLimit", rust: "successful_jobs_history_limit", shape: Shape::Scalar },
+        Field { json: "suspend", rust: "suspend", shape: Shape::Scalar },
+        Field { json: "timeZone", rust: "time_zone", shape: Shape::Scalar },
+    ]),
+    ("io.k8s.api.batch.v1.CronJobStatus", &[
+        Field { json: "active", rust: "active", shape: Shape::List { item: Some("io.k8s.api.core.v1.ObjectReference"), strategy: ListStrategy::Atomic } },
+        Field { json: "lastScheduleTime", rust: "last_schedule_time", shape: Shape::Scalar },
+        Field { json: "lastSuccessfulTime", rust: "last_successful_time", shape: Shape::Scalar },
+    ]),
+    ("io.k8s.api.batch.v1.Job", &[
+        Field { json: "metadata", rust: "metadata", shape: Shape::Object("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta") },
+        Field { json: "spec", rust: "spec", shape: Shape::Object("io.k8s.api.batch.v1.JobSpec") },
+        Field { json: "status", rust: "status", shape: Shape::Object("io.k8s.api.batch.v1.JobStatus") },
+    ]),
+    ("io.k8s.api.batch.v1.JobCondition", &[
+        Field { json: "lastProbeTime", rust: "last_probe_time", shape: Shape::Scalar },
+        Field { json: "lastTransitionTime", rust: "last_transition_time", shape: Shape::Scalar },
+        Field { json: "message", rust: "message", shape: Shape::Scalar },
+        Field { json: "reason", rust: "reason", shape: Shape::Scalar },
+        Field { json: "status", rust: "status", shape: Shape::Scalar },
+        Field { json: "type", rust: "type_", shape: Shape::Scalar },
+    ]),
+    ("io.k8s.api.batch.v1.JobSpec", &[
+        Field { json: "activeDeadlineSeconds", rust: "active_deadline_seconds", shape: Shape::Scalar },
+        Field { json: "backoffLimit", rust: "backoff_limit", shape: Shape::Scalar },
+        Field { json: "backoffLimitPerIndex", rust: "backoff_limit_per_index", shape: Shape::Scalar },
+        Field { json: "completionMode", rust: "completion_mode", shape: Shape::Scalar },
+        Field { json: "completions", rust: "completions", shape: Shape::Scalar },
+        Field { json: "managedBy", rust: "managed_by", shape: Shape::Scalar },
+        Field { json: "manualSelector", rust: "manual_selector", shape: Shape::Scalar },
+        Field { json: "maxFailedIndexes", rust: "max_failed_indexes", shape: Shape::Scalar },
+        Field { json: "parallelism", rust: "parallelism", shape: Shape::Scalar },
+        Field { json: "podFailurePolicy", rust: "pod_failure_policy", shape: Shape::Object("io.k8s.api.batch.v1.PodFailurePolicy") },
+        Field { json: "podReplacementPolicy", rust: "pod_replacement_policy", shape: Shape::Scalar },
+        Field { json: "selector", rust: "selector", shape: Shape::Object("io.k8s.apimachinery.pkg.apis.meta.v1.LabelSelector") },
+        Field { json: "successPolicy", rust: "success_policy", shape: Shape::Object("io.k8s.api.batch.v1.SuccessPolicy") },
+        Field { json: "suspend", rust: "suspend", shape: Shape::Scalar },
+        Field { json: "template", rust: "template", shape: Shape::Object("io.k8s.api.core.v1.PodTemplateSpec") },
+        Field { json: "ttlSecondsAfterFinished", rust: "ttl_seconds_after_finished", shape: Shape::Scalar },
+    ]),
+    ("io.k8s.api.batch.v1.JobStatus", &[
+        Field { json: "active", rust: "active", shape: Shape::Scalar },
+        Field { json: "completedIndexes", rust: "completed_indexes", shape: Shape::Scalar },
+        Field { json: "completionTime", rust: "completion_time", shape: Shape::Scalar },
+        Field { json: "conditions", rust: "conditions", shape: Shape::List { item: Some("io.k8s.api.batch.v1.JobCondition"), strategy: ListStrategy::Map(&["type"]) } },
+        Field { json: "failed", rust: "failed", shape: Shape::Scalar },
+        Field { json: "failedIndexes", rust: "failed_indexes", shape: Shape::Scalar },
+        Field { json: "ready", rust: "ready", shape: Shape::Scalar },
+        Field { json: "startTime", rust: "start_time", shape: Shape::Scalar },
+        Field { json: "succeeded", rust: "succeeded", shape: Shape::Scalar },
+        Field { json: "terminating", rust: "terminating", shape: Shape::Scalar },
+        Field { json: "uncountedTerminatedPods", rust: "uncounted_terminated_pods", shape: Shape::Object("io.k8s.api.batch.v1.UncountedTerminatedPods") },
+    ]),
+    ("io.k8s.api.batch.v1.JobTemplateSpec", &[
+        Field { json: "metadata", rust: "metadata", shape: Shape::Object("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta") },
+        Field { json: "spec", rust: "spec", shape: Shape::Object("io.k8s.api.batch.v1.JobSpec") },
+    ]),
+    ("io.k8s.api.batch.v1.PodFailurePolicy", &[
+        Field { json: "rules", rust: "rules", shape: Shape::List { item: Some("io.k8s.api.batch.v1.PodFailurePolicyRule"), strategy: ListStrategy::Atomic } },
+    ]),
+    ("io.k8s.api.batch.v1.PodFailurePolicyOnExitCodesRequirement", &[
+        Field { json: "containerName", rust: "container_name", shape: Shape::Scalar },
+        Field { json: "operator", rust: "operator", shape: Shape::Scalar },
+        Field { json: "values", rust: "values", shape: Shape::List { item: None, strategy: ListStrategy::Atomic } },
+    ]),
+    ("io.k8s.api.batch.v1.PodFailurePolicyOnPodConditionsPattern", &[
+        Field { json: "status", rust: "status", shape: Shape::Scalar },
+        Field { json: "type", rust: "type_", shape: Shape::Scalar },
+    ]),
+    ("io.k8s.api.batch.v1.PodFailurePolicyRule", &[
+        Field { json: "action", rust: "action", shape: Shape::Scalar },
+        Field { json: "onExitCodes", rust: "on_exit_codes", shape: Shape::Object("io.k8s.api.batch.v1.PodFailurePolicyOnExitCodesRequirement") },
+        Field { json: "onPodConditions", rust: "on_pod_conditions", shape: Shape::List { item: Some("io.k8s.api.batch.v1.PodFailurePolicyOnPodConditionsPattern"), strategy: ListStrategy::Atomic } },
+    ]),
+    ("io.k8s.api.batch.v1.SuccessPolicy", &[
+        Field { json: "rules", rust: "rules", shape: Shape::List { item: Some("io.k8s.api.batch.v1.SuccessPolicyRule"), strategy: ListStrategy::Atomic } },
+    ]),
+    ("io.k8s.api.batch.v1.SuccessPolicyRule", &[
+        Field { json: "succeededCount", rust: "succeeded_count", shape: Shape::Scalar },
+        Field { json: "succeededIndexes", rust: "succeeded_indexes", shape: Shape::Scalar },
+    ]),
+    ("io.k8s.api.batch.v1.UncountedTerminatedPods", &[
+        Field { json: "failed", rust: "failed", shape: Shape::List { item: None, strategy: ListStrategy::Atomic } },
+        Field { json: "succeeded", rust: "succeeded", shape: Shape::List { item: None, strategy: ListStrategy::Atomic } },
+    ]),
+    ("io.k8s.api.certificates.v1.CertificateSigningRequest", &[
+        Field { json: "metadata", rust: "metadata", shape: Shape::Object("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta") },
+        Field { json: "spec", rust: "spec", shape: Shape::Object("io.k8s.api.certificates.v1.CertificateSigningRequestSpec") },
+        Field { json: "status", rust: "status", shape: Shape::Object("io.k8s.api.certificates.v1.CertificateSigningRequestStatus") },
+    ]),
+    ("io.k8s.api.certificates.v1.CertificateSigningRequestCondition", &[
+        Field { json: "lastTransitionTime", rust: "last_transition_time", shape: Shape::Scalar },
+        Field { json: "lastUpdateTime", rust: "last_update_time", shape: Shape::Scalar },
+        Field { json: "message", rust: "message", shape: Shape::Scalar },
+        Field { json: "reason", rust: "reason", shape: Shape::Scalar },
+        Field { json: "status", rust: "status", shape: Shape::Scalar },
+        Field { json: "type", rust: "type_", shape: Shape::Scalar },
+    ]),
+    ("io.k8s.api.certificates.v1.CertificateSigningRequestSpec", &[
+        Field { json: "expirationSeconds", rust: "expiration_seconds", shape: Shape::Scalar },
+        Field { json: "extra", rust: "extra", shape: Shape::Map { value: None, atomic: false } },
+        Field { json: "groups", rust: "groups", shape: Shape::List { item: None, strategy: ListStrategy::Atomic } },
+        Field { json: "request", rust: "request", shape: Shape::Scalar },
+        Field { json: "signerName", rust: "signer_name", shape: Shape::Scalar },
+        Field { json: "uid", rust: "uid", shape: Shape::Scalar },
+        Field { json: "usages", rust: "usages", shape: Shape::List { item: None, strategy: ListStrategy::Atomic } },
+        Field { json: "username", rust: "username", shape: Shape::Scalar },
+    ]),
+    ("io.k8s.api.certificates.v1.CertificateSigningRequestStatus", &[
+        Field { json: "certificate", rust: "certificate", shape: Shape::Scalar },
+        Field { json: "conditions", rust: "conditions", shape: Shape::List { item: Some("io.k8s.api.certificates.v1.CertificateSigningRequestCondition"), strategy: ListStrategy::Atomic } },
+    ]),
+    ("io.k8s.api.certificates.v1alpha1.ClusterTrustBundle", &[
+        Field { json: "metadata", rust: "metadata", shape: Shape::Object("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta") },
+        Field { json: "spec", rust: "spec", shape: Shape::Object("io.k8s.api.certificates.v1alpha1.ClusterTrustBundleSpec") },
+    ]),
+    ("io.k8s.api.certificates.v1alpha1.ClusterTrustBundleSpec", &[
+        Field { json: "signerName", rust: "signer_name", shape: Shape::Scalar },
+        Field { json: "trustBundle", rust: "trust_bundle", shape: Shape::Scalar },
+    ]),
+    ("io.k8s.api.certificates.v1beta1.ClusterTrustBundle", &[
+        Field { json: "metadata", rust: "metadata", shape: Shape::Object("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta") },
+        Field { json: "spec", rust: "spec", shape: Shape::Object("io.k8s.api.certificates.v1beta1.ClusterTrustBundleSpec") },
+    ]),
+    ("io.k8s.api.certificates.v1beta1.ClusterTrustBundleSpec", &[
+        Field { json: "signerName", rust: "signer_name", shape: Shape::Scalar },
+        Field { json: "trustBundle", rust: "trust_bundle", shape: Shape::Scalar },
+    ]),
+    ("io.k8s.api.certificates.v1beta1.PodCertificateRequest", &[
+        Field { json: "metadata", rust: "metadata", shape: Shape::Object("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta") },
+        Field { json: "spec", rust: "spec", shape: Shape::Object("io.k8s.api.certificates.v1beta1.PodCertificateRequestSpec") },
+        Field { json: "status", rust: "status", shape: Shape::Object("io.k8s.api.certificates.v1beta1.PodCertificateRequestStatus") },
+    ]),
+    ("io.k8s.api.certificates.v1beta1.PodCertificateRequestSpec", &[
+        Field { json: "maxExpirationSeconds", rust: "max_expiration_seconds", shape: Shape::Scalar },
+        Field { json: "nodeName", rust: "node_name", shape: Shape::Scalar },
+        Field { json: "nodeUID", rust: "node_uid", shape: Shape::Scalar },
+        Field { json: "pkixPublicKey", rust: "pkix_public_key", shape: Shape::Scalar },
+        Field { json: "podName", rust: "pod_name", shape: Shape::Scalar },
+        Field { json: "podUID", rust: "pod_uid", shape: Shape::Scalar },
+        Field { json: "proofOfPossession", rust: "proof_of_possession", shape: Shape::Scalar },
+        Field { json: "serviceAccountName", rust: "service_account_name", shape: Shape::Scalar },
+        Field { json: "serviceAccountUID", rust: "service_account_uid", shape: Shape::Scalar },
+        Field { json: "signerName", rust: "signer_name", shape: Shape::Scalar },
+        Field { json: "unverifiedUserAnnotations", rust: "unverified_user_annotations", shape: Shape::Map { value: None, atomic: false } },
+    ]),
+    ("io.k8s.api.certificates.v1beta1.PodCertificateRequestStatus", &[
+        Field { json: "beginRefreshAt", rust: "begin_refresh_at", shape: Shape::Scalar },
+        Field { json: "certificateChain", rust: "certificate_chain", shape: Shape::Scalar },
+        Field { json: "conditions", rust: "conditions", shape: Shape::List { item: Some("io.k8s.apimachinery.pkg.apis.meta.v1.Condition"), strategy: ListStrategy::Map(&["type"]) } },
+        Field { json: "notAfter", rust: "not_after", shape: Shape::Scalar },
+        Field { json: "notBefore", rust: "not_before", shape: Shape::Scalar },
+    ]),
+    ("io.k8s.api.coordination.v1.Lease", &[
+        Field { json: "metadata", rust: "metadata", shape: Shape::Object("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta") },
+        Field { json: "spec", rust: "spec", shape: Shape::Object("io.k8s.api.coordination.v1.LeaseSpec") },
+    ]),
+    ("io.k8s.api.coordination.v1.LeaseSpec", &[
+        Field { json: "acquireTime", rust: "acquire_time", shape: Shape::Scalar },
+        Field { json: "holderIdentity", rust: "holder_identity", shape: Shape::Scalar },
+        Field { json: "leaseDurationSeconds", rust: "lease_duration_seconds", shape: Shape::Scalar },
+        Field { json: "leaseTransitions", rust: "lease_transitions", shape: Shape::Scalar },
+        Field { json: "preferredHolder", rust: "preferred_holder", shape: Shape::Scalar },
+        Field { json: "renewTime", rust: "renew_time", shape: Shape::Scalar },
+        Field { json: "strategy", rust: "strategy", shape: Shape::Scalar },
+    ]),
+    ("io.k8s.api.coordination.v1alpha2.LeaseCandidate", &[
+        Field { json: "metadata", rust: "metadata", shape: Shape::Object("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta") },
+        Field { json: "spec", rust: "spec", shape: Shape::Object("io.k8s.api.coordination.v1alpha2.LeaseCandidateSpec") },
+    ]),
+    ("io.k8s.api.coordination.v1alpha2.LeaseCandidateSpec", &[
+        Field { json: "binaryVersion", rust: "binary_version", shape: Shape::Scalar },
+        Field { json: "emulationVersion", rust: "emulation_version", shape: Shape::Scalar },
+        Field { json: "leaseName", rust: "lease_name", shape: Shape::Scalar },
+        Field { json: "pingTime", rust: "ping_time", shape: Shape::Scalar },
+        Field { json: "renewTime", rust: "renew_time", shape: Shape::Scalar },
+        Field { json: "strategy", rust: "strategy", shape: Shape::Scalar },
+    ]),
+    ("io.k8s.api.coordination.v1beta1.LeaseCandidate", &[
+        Field { json: "metadata", rust: "metadata", shape: Shape::Object("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta") },
+        Field { json: "spec", rust: "spec", shape: Shape::Object("io.k8s.api.coordination.v1beta1.LeaseCandidateSpec") },
+    ]),
+    ("io.k8s.api.coordination.v1beta1.LeaseCandidateSpec", &[
+        Field { json: "binaryVersion", rust: "binary_version", shape: Shape::Scalar },
+        Field { json: "emulationVersion", rust: "emulation_version", shape: Shape::Scalar },
+        Field { json: "leaseName", rust: "lease_name", shape: Shape::Scalar },
+        Field { json: "pingTime", rust: "ping_time", shape: Shape::Scalar },
+        Field { json: "renewTime", rust: "renew_time", shape: Shape::Scalar },
+        Field { json: "strategy", rust: "strategy", shape: Shape::Scalar },
+    ]),
+    ("io.k8s.api.core.v1.AWSElasticBlockStoreVolumeSource", &[
+        Field { json: "fsType", rust: "fs_type", shape: Shape::Scalar },
+        Field { json: "partition", rust: "partition", shape: Shape::Scalar },
+        Field { json: "readOnly", rust: "read_only", shape: Shape::Scalar },
+        Field { json: "volumeID", rust: "volume_id", shape: Shape::Scalar },
+    ]),
+    ("io.k8s.api.core.v1.Affinity", &[
+        Field { json: "nodeAffinity", rust: "node_affinity", shape: Shape::Object("io.k8s.api.core.v1.NodeAffinity") },
+        Field { json: "podAffinity", rust: "pod_affinity", shape: Shape::Object("io.k8s.api.core.v1.PodAffinity") },
+        Field { json: "podAntiAffinity", rust: "pod_anti_affinity", shape: Shape::Object("io.k8s.api.core.v1.PodAntiAffinity") },
+    ]),
+    ("io.k8s.api.core.v1.AppArmorProfile", &[
+        Field { json: "localhostProfile", rust: "localhost_profile", shape: Shape::Scalar },
+        Field { json: "type", rust: "type_", shape: Shape::Scalar },
+    ]),
+    ("io.k8s.api.core.v1.AttachedVolume", &[
+        Field { json: "devicePath", rust: "device_path", shape: Shape::Scalar },
+        Field { json: "name", rust: "name", shape: Shape::Scalar },
+    ]),
+    ("io.k8s.api.core.v1.AzureDiskVolumeSource", &[
+        Field { json: "cachingMode", rust: "caching_mode", shape: Shape::Scalar },
+        Field { json: "diskName", rust: "disk_name", shape: Shape::Scalar },
+        Field { json: "diskURI", rust: "disk_uri", shape: Shape::Scalar },
+        Field { json: "fsType", rust: "fs_type", shape: Shape::Scalar },
+        Field { json: "kind", rust: "kind", shape: Shape::Scalar },
+        Field { json: "readOnly", rust: "read_only", shape: Shape::Scalar },
+    ]),
+    ("io.k8s.api.core.v1.AzureFilePersistentVolumeSource", &[
+        Field { json: "readOnly", rust: "read_only", shape: Shape::Scalar },
+        Field { json: "secretName", rust: "secret_name", shape: Shape::Scalar },
+        Field { json: "secretNamespace", rust: "secret_namespace", shape: Shape::Scalar },
+        Field { json: "shareName", rust: "share_name", shape: Shape::Scalar },
+    ]),
+    ("io.k8s.api.core.v1.AzureFileVolumeSource", &[
+        Field { json: "readOnly", rust: "read_only", shape: Shape::Scalar },
+        Field { json: "secretName", rust: "secret_name", shape: Shape::Scalar },
+        Field { json: "shareName", rust: "share_name", shape: Shape::Scalar },
+    ]),
+    ("io.k8s.api.core.v1.Binding", &[
+        Field { json: "metadata", rust: "metadata", shape: Shape::Object("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta") },
+        Field { json: "target", rust: "target", shape: Shape::Object("io.k8s.api.core.v1.ObjectReference") },
+    ]),
+    ("io.k8s.api.core.v1.CSIPersistentVolumeSource", &[
+        Field { json: "controllerExpandSecretRef", rust: "controller_expand_secret_ref", shape: Shape::Object("io.k8s.api.core.v1.SecretReference") },
+        Field { json: "controllerPublishSecretRef", rust: "controller_publish_secret_ref", shape: Shape::Object("io.k8s.api.core.v1.SecretReference") },
+        Field { json: "driver", rust: "driver", shape: Shape::Scalar },
+        Field { json: "fsType", rust: "fs_type", shape: Shape::Scalar },
+        Field { json: "nodeExpandSecretRef", rust: "node_expand_secret_ref", shape: Shape::Object("io.k8s.api.core.v1.SecretReference") },
+        Field { json: "nodePublishSecretRef", rust: "node_publish_secret_ref", shape: Shape::Object("io.k8s.api.core.v1.SecretReference") },
+        Field { json: "nodeStageSecretRef", rust: "node_stage_secret_ref", shape: Shape::Object("io.k8s.api.core.v1.SecretReference") },
+        Field { json: "readOnly", rust: "read_only", shape: Shape::Scalar },
+        Field { json: "volumeAttributes", rust: "volume_attributes", shape: Shape::Map { value: None, atomic: false } },
+        Field { json: "volumeHandle", rust: "volume_handle", shape: Shape::Scalar },
+    ]),
+    ("io.k8s.api.core.v1.CSIVolumeSource", &[
+        Field { json: "driver", rust: "driver", shape: Shape::Scalar },
+        Field { json: "fsType", rust: "fs_type", shape: Shape::Scalar },
+        Field { json: "nodePublishSecretRef", rust: "node_publish_secret_ref", shape: Shape::Object("io.k8s.api.core.v1.LocalObjectReference") },
+        Field { json: "readOnly", rust: "read_only", shape: Shape::Scalar },
+        Field { json: "volumeAttributes", rust: "volume_attributes", shape: Shape::Map { value: None, atomic: false } },
+    ]),
+    ("io.k8s.api.core.v1.Capabilities", &[
+        Field { json: "add", rust: "add", shape: Shape::List { item: None, strategy: ListStrategy::Atomic } },
+        Field { json: "drop", rust: "drop", shape: Shape::List { item: None, strategy: ListStrategy::Atomic } },
+    ]),
+    ("io.k8s.api.core.v1.CephFSPersistentVolumeSource", &[
+        Field { json: "monitors", rust: "monitors", shape: Shape::List { item: None, strategy: ListStrategy::Atomic } },
+        Field { json: "path", rust: "path", shape: Shape::Scalar },
+        Field { json: "readOnly", rust: "read_only", shape: Shape::Scalar },
+        Field { json: "secretFile", rust: "secret_file", shape: Shape::Scalar },
+        Field { json: "secretRef", rust: "secret_ref", shape: Shape::Object("io.k8s.api.core.v1.SecretReference") },
+        Field { json: "user", rust: "user", shape: Shape::Scalar },
+    ]),
+    ("io.k8s.api.core.v1.CephFSVolumeSource", &[
+        Field { json: "monitors", rust: "monitors", shape: Shape::List { item: None, strategy: ListStrategy::Atomic } },
+        Field { json: "path", rust: "path", shape: Shape::Scalar },
+        Field { json: "readOnly", rust: "read_only", shape: Shape::Scalar },
+        Field { json: "secretFile", rust: "secret_file", shape: Shape::Scalar },
+        Field { json: "secretRef", rust: "secret_ref", shape: Shape::Object("io.k8s.api.core.v1.LocalObjectReference") },
+        Field { json: "user", rust: "user", shape: Shape::Scalar },
+    ]),
+    ("io.k8s.api.core.v1.CinderPersistentVolumeSource", &[
+        Field { json: "fsType", rust: "fs_type", shape: Shape::Scalar },
+        Field { json: "readOnly", rust: "read_only", shape: Shape::Scalar },
+        Field { json: "secretRef", rust: "secret_ref", shape: Shape::Object("io.k8s.api.core.v1.SecretReference") },
+        Field { json: "volumeID", rust: "volume_id", shape: Shape::Scalar },
+    ]),
+    ("io.k8s.api.core.v1.CinderVolumeSource", &[
+        Field { json: "fsType", rust: "fs_type", shape: Shape::Scalar },
+        Field { json: "readOnly", rust: "read_only", shape: Shape::Scalar },
+        Field { json: "secretRef", rust: "secret_ref", shape: Shape::Object("io.k8s.api.core.v1.LocalObjectReference") },
+        Field { json: "volumeID", rust: "volume_id", shape: Shape::Scalar },
+    ]),
+    ("io.k8s.api.core.v1.ClientIPConfig", &[
+        Field { json: "timeoutSeconds", rust: "timeout_seconds", shape: Shape::Scalar },
+    ]),
+    ("io.k8s.api.core.v1.ClusterTrustBundleProjection", &[
+        Field { json: "labelSelector", rust: "label_selector", shape: Shape::Object("io.k8s.apimachinery.pkg.apis.meta.v1.LabelSelector") },
+        Field { json: "name", rust: "name", shape: Shape::Scalar },
+        Field { json: "optional", rust: "optional", shape: Shape::Scalar },
+        Field { json: "path", rust: "path", shape: Shape::Scalar },
+        Field { json: "signerName", rust: "signer_name", shape: Shape::Scalar },
+    ]),
+    ("io.k8s.api.core.v1.ComponentCondition", &[
+        Field { json: "error", rust: "error", shape: Shape::Scalar },
+        Field { json: "message", rust: "message", shape: Shape::Scalar },
+        Field { json: "status", rust: "status", shape: Shape::Scalar },
+        Field { json: "type", rust: "type_", shape: Shape::Scalar },
+    ]),
+    ("io.k8s.api.core.v1.ComponentStatus", &[
+        Field { json: "conditions", rust: "conditions", shape: Shape::List { item: Some("io.k8s.api.core.v1.ComponentCondition"), strategy: ListStrategy::Map(&["type"]) } },
+        Field { json: "metadata", rust: "metadata", shape: Shape::Object("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta") },
+    ]),
+    ("io.k8s.api.core.v1.ConfigMap", &[
+        Field { json: "binaryData", rust: "binary_data", shape: Shape::Map { value: None, atomic: false } },
+        Field { json: "data", rust: "data", shape: Shape::Map { value: None, atomic: false } },
+        Field { json: "immutable", rust: "immutable", shape: Shape::Scalar },
+        Field { json: "metadata", rust: "metadata", shape: Shape::Object("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta") },
+    ]),
+    ("io.k8s.api.core.v1.ConfigMapEnvSource", &[
+        Field { json: "name", rust: "name", shape: Shape::Scalar },
+        Field { json: "optional", rust: "optional", shape: Shape::Scalar },
+    ]),
+    ("io.k8s.api.core.v1.ConfigMapKeySelector", &[
+        Field { json: "key", rust: "key", shape: Shape::Scalar },
+        Field { json: "name", rust: "name", shape: Shape::Scalar },
+        Field { json: "optional", rust: "optional", shape: Shape::Scalar },
+    ]),
+    ("io.k8s.api.core.v1.ConfigMapNodeConfigSource", &[
+        Field { json: "kubeletConfigKey", rust: "kubelet_config_key", shape: Shape::Scalar },
+        Field { json: "name", rust: "name", shape: Shape::Scalar },
+        Field { json: "namespace", rust: "namespace", shape: Shape::Scalar },
+        Field { json: "resourceVersion", rust: "resource_version", shape: Shape::Scalar },
+        Field { json: "uid", rust: "uid", shape: Shape::Scalar },
+    ]),
+    ("io.k8s.api.core.v1.ConfigMapProjection", &[
+        Field { json: "items", rust: "items", shape: Shape::List { item: Some("io.k8s.api.core.v1.KeyToPath"), strategy: ListStrategy::Atomic } },
+        Field { json: "name", rust: "name", shape: Shape::Scalar },
+        Field { json: "optional", rust: "optional", shape: Shape::Scalar },
+    ]),
+    ("io.k8s.api.core.v1.ConfigMapVolumeSource", &[
+        Field { json: "defaultMode", rust: "default_mode", shape: Shape::Scalar },
+        Field { json: "items", rust: "items", shape: Shape::List { item: Some("io.k8s.api.core.v1.KeyToPath"), strategy: ListStrategy::Atomic } },
+        Field { json: "name", rust: "name", shape: Shape::Scalar },
+        Field { json: "optional", rust: "optional", shape: Shape::Scalar },
+    ]),
+    ("io.k8s.api.core.v1.Container", &[
+        Field { json: "args", rust: "args", shape: Shape::List { item: None, strategy: ListStrategy::Atomic } },
+        Field { json: "command", rust: "command", shape: Shape::List { item: None, strategy: ListStrategy::Atomic } },
+        Field { json: "env", rust: "env", shape: Shape::List { item: Some("io.k8s.api.core.v1.EnvVar"), strategy: ListStrategy::Map(&["name"]) } },
+        Field { json: "envFrom", rust: "env_from", shape: Shape::List { item: Some("io.k8s.api.core.v1.EnvFromSource"), strategy: ListStrategy::Atomic } },
+        Field { json: "image", rust: "image", shape: Shape::Scalar },
+        Field { json: "imagePullPolicy", rust: "image_pull_policy", shape: Shape::Scalar },
+        Field { json: "lifecycle", rust: "lifecycle", shape: Shape::Object("io.k8s.api.core.v1.Lifecycle") },
+        Field { json: "livenessProbe", rust: "liveness_probe", shape: Shape::Object("io.k8s.api.core.v1.Probe") },
+        Field { json: "name", rust: "name", shape: Shape::Scalar },
+        Field { json: "ports", rust: "ports", shape: Shape::List { item: Some("io.k8s.api.core.v1.ContainerPort"), strategy: ListStrategy::Map(&["containerPort", "protocol"]) } },
+        Field { json: "readinessProbe", rust: "readiness_probe", shape: Shape::Object("io.k8s.api.core.v1.Probe") },
+        Field { json: "resizePolicy", rust: "resize_policy", shape: Shape::List { item: Some("io.k8s.api.core.v1.ContainerResizePolicy"), strategy: ListStrategy::Atomic } },
+        Field { json: "resources", rust: "resources", shape: Shape::Object("io.k8s.api.core.v1.ResourceRequirements") },
+        Field { json: "restartPolicy", rust: "restart_policy", shape: Shape::Scalar },
+        Field { json: "restartPolicyRules", rust: "restart_policy_rules", shape: Shape::List { item: Some("io.k8s.api.core.v1.ContainerRestartRule"), strategy: ListStrategy::Atomic } },
+        Field { json: "securityContext", rust: "security_context", shape: Shape::Object("io.k8s.api.core.v1.SecurityContext") },
+        Field { json: "startupProbe", rust: "startup_probe", shape: Shape::Object("io.k8s.api.core.v1.Probe") },
+        Field { json: "stdin", rust: "stdin", shape: Shape::Scalar },
+        Field { json: "stdinOnce", rust: "stdin_once", shape: Shape::Scalar },
+        Field { json: "terminationMessagePath", rust: "termination_message_path", shape: Shape::Scalar },
+        Field { json: "terminationMessagePolicy", rust: "termination_message_policy", shape: Shape::Scalar },
+        Field { json: "tty", rust: "tty", shape: Shape::Scalar },
+        Field { json: "volumeDevices", rust: "volume_devices", shape: Shape::List { item: Some("io.k8s.api.core.v1.VolumeDevice"), strategy: ListStrategy::Map(&["devicePath"]) } },
+        Field { json: "volumeMounts", rust: "volume_mounts", shape: Shape::List { item: Some("io.k8s.api.core.v1.VolumeMount"), strategy: ListStrategy::Map(&["mountPath"]) } },
+        Field { json: "workingDir", rust: "working_dir", shape: Shape::Scalar },
+    ]),
+    ("io.k8s.api.core.v1.ContainerExtendedResourceRequest", &[
+        Field { json: "containerName", rust: "container_name", shape: Shape::Scalar },
+        Field { json: "requestName", rust: "request_name", shape: Shape::Scalar },
+        Field { json: "resourceName", rust: "resource_name", shape: Shape::Scalar },
+    ]),
+    ("io.k8s.api.core.v1.ContainerImage", &[
+        Field { json: "names", rust: "names", shape: Shape::List { item: None, strategy: ListStrategy::Atomic } },
+        Field { json: "sizeBytes", rust: "size_bytes", shape: Shape::Scalar },
+    ]),
+    ("io.k8s.api.core.v1.ContainerPort", &[
+        Field { json: "containerPort", rust: "container_port", shape: Shape::Scalar },
+        Field { json: "hostIP", rust: "host_ip", shape: Shape::Scalar },
+        Field { json: "hostPort", rust: "host_port", shape: Shape::Scalar },
+        Field { json: "name", rust: "name", shape: Shape::Scalar },
+        Field { json: "protocol", rust: "protocol", shape: Shape::Scalar },
+    ]),
+    ("io.k8s.api.core.v1.ContainerResizePolicy", &[
+        Field { json: "resourceName", rust: "resource_name", shape: Shape::Scalar },
+        Field { json: "restartPolicy", rust: "restart_policy", shape: Shape::Scalar },
+    ]),
+    ("io.k8s.api.core.v1.ContainerRestartRule", &[
+        Field { json: "action", rust: "action", shape: Shape::Scalar },
+        Field { json: "exitCodes", rust: "exit_codes", shape: Shape::Object("io.k8s.api.core.v1.ContainerRestartRuleOnExitCodes") },
+    ]),
+    ("io.k8s.api.core.v1.ContainerRestartRuleOnExitCodes", &[
+        Field { json: "operator", rust: "operator", shape: Shape::Scalar },
+        Field { json: "values", rust: "values", shape: Shape::List { item: None, strategy: ListStrategy::Atomic } },
+    ]),
+    ("io.k8s.api.core.v1.ContainerState", &[
+        Field { json: "running", rust: "running", shape: Shape::Object("io.k8s.api.core.v1.ContainerStateRunning") },
+        Field { json: "terminated", rust: "terminated", shape: Shape::Object("io.k8s.api.core.v1.ContainerStateTerminated") },
+        Field { json: "waiting", rust: "waiting", shape: Shape::Object("io.k8s.api.core.v1.ContainerStateWaiting") },
+    ]),
+    ("io.k8s.api.core.v1.ContainerStateRunning", &[
+        Field { json: "startedAt", rust: "started_at", shape: Shape::Scalar },
+    ]),
+    ("io.k8s.api.core.v1.ContainerStateTerminated", &[
+        Field { json: "containerID", rust: "container_id", shape: Shape::Scalar },
+        Field { json: "exitCode", rust: "exit_code", shape: Shape::Scalar },
+        Field { json: "finishedAt", rust: "finished_at", shape: Shape::Scalar },
+        Field { json: "message", rust: "message", shape: Shape::Scalar },
+        Field { json: "reason", rust: "reason", shape: Shape::Scalar },
+        Field { json: "signal", rust: "signal", shape: Shape::Scalar },
+        Field { json: "startedAt", rust: "started_at", shape: Shape::Scalar },
+    ]),
+    ("io.k8s.api.core.v1.ContainerStateWaiting", &[
+        Field { json: "message", rust: "message", shape: Shape::Scalar },
+        Field { json: "reason", rust: "reason", shape: Shape::Scalar },
+    ]),
+    ("io.k8s.api.core.v1.ContainerStatus", &[
+        Field { json: "allocatedResources", rust: "allocated_resources", shape: Shape::Map { value: None, atomic: false } },
+        Field { json: "allocatedResourcesStatus", rust: "allocated_resources_status", shape: Shape::List { item: Some("io.k8s.api.core.v1.ResourceStatus"), strategy: ListStrategy::Map(&["name"]) } },
+        Field { json: "containerID", rust: "container_id", shape: Shape::Scalar },
+        Field { json: "image", rust: "image", shape: Shape::Scalar },
+        Field { json: "imageID", rust: "image_id", shape: Shape::Scalar },
+        Field { json: "lastState", rust: "last_state", shape: Shape::Object("io.k8s.api.core.v1.ContainerState") },
+        Field { json: "name", rust: "name", shape: Shape::Scalar },
+        Field { json: "ready", rust: "ready", shape: Shape::Scalar },
+        Field { json: "resources", rust: "resources", shape: Shape::Object("io.k8s.api.core.v1.ResourceRequirements") },
+        Field { json: "restartCount", rust: "restart_count", shape: Shape::Scalar },
+        Field { json: "started", rust: "started", shape: Shape::Scalar },
+        Field { json: "state", rust: "state", shape: Shape::Object("io.k8s.api.core.v1.ContainerState") },
+        Field { json: "stopSignal", rust: "stop_signal", shape: Shape::Scalar },
+        Field { json: "user", rust: "user", shape: Shape::Object("io.k8s.api.core.v1.ContainerUser") },
+        Field { json: "volumeMounts", rust: "volume_mounts", shape: Shape::List { item: Some("io.k8s.api.core.v1.VolumeMountStatus"), strategy: ListStrategy::Map(&["mountPath"]) } },
+    ]),
+    ("io.k8s.api.core.v1.ContainerUser", &[
+        Field { json: "linux", rust: "linux", shape: Shape::Object("io.k8s.api.core.v1.LinuxContainerUser") },
+    ]),
+    ("io.k8s.api.core.v1.DaemonEndpoint", &[
+        Field { json: "Port", rust: "port", shape: Shape::Scalar },
+    ]),
+    ("io.k8s.api.core.v1.DownwardAPIProjection", &[
+        Field { json: "items", rust: "items", shape: Shape::List { item: Some("io.k8s.api.core.v1.DownwardAPIVolumeFile"), strategy: ListStrategy::Atomic } },
+    ]),
+    ("io.k8s.api.core.v1.DownwardAPIVolumeFile", &[
+        Field { json: "fieldRef", rust: "field_ref", shape: Shape::Object("io.k8s.api.core.v1.ObjectFieldSelector") },
+        Field { json: "mode", rust: "mode", shape: Shape::Scalar },
+        Field { json: "path", rust: "path", shape: Shape::Scalar },
+        Field { json: "resourceFieldRef", rust: "resource_field_ref", shape: Shape::Object("io.k8s.api.core.v1.ResourceFieldSelector") },
+    ]),
+    ("io.k8s.api.core.v1.DownwardAPIVolumeSource", &[
+        Field { json: "defaultMode", rust: "default_mode", shape: Shape::Scalar },
+        Field { json: "items", rust: "items", shape: Shape::List { item: Some("io.k8s.api.core.v1.DownwardAPIVolumeFile"), strategy: ListStrategy::Atomic } },
+    ]),
+    ("io.k8s.api.core.v1.EmptyDirVolumeSource", &[
+        Field { json: "medium", rust: "medium", shape: Shape::Scalar },
+        Field { json: "sizeLimit", rust: "size_limit", shape: Shape::Scalar },
+    ]),
+    ("io.k8s.api.core.v1.EndpointAddress", &[
+        Field { json: "hostname", rust: "hostname", shape: Shape::Scalar },
+        Field { json: "ip", rust: "ip", shape: Shape::Scalar },
+        Field { json: "nodeName", rust: "node_name", shape: Shape::Scalar },
+        Field { json: "targetRef", rust: "target_ref", shape: Shape::Object("io.k8s.api.core.v1.ObjectReference") },
+    ]),
+    ("io.k8s.api.core.v1.EndpointPort", &[
+        Field { json: "appProtocol", rust: "app_protocol", shape: Shape::Scalar },
+        Field { json: "name", rust: "name", shape: Shape::Scalar },
+        Field { json: "port", rust: "port", shape: Shape::Scalar },
+        Field { json: "protocol", rust: "protocol", shape: Shape::Scalar },
+    ]),
+    ("io.k8s.api.core.v1.EndpointSubset", &[
+        Field { json: "addresses", rust: "addresses", shape: Shape::List { item: Some("io.k8s.api.core.v1.EndpointAddress"), strategy: ListStrategy::Atomic } },
+        Field { json: "notReadyAddresses", rust: "not_ready_addresses", shape: Shape::List { item: Some("io.k8s.api.core.v1.EndpointAddress"), strategy: ListStrategy::Atomic } },
+        Field { json: "ports", rust: "ports", shape: Shape::List { item: Some("io.k8s.api.core.v1.EndpointPort"), strategy: ListStrategy::Atomic } },
+    ]),
+    ("io.k8s.api.core.v1.Endpoints", &[
+        Field { json: "metadata", rust: "metadata", shape: Shape::Object("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta") },
+        Field { json: "subsets", rust: "subsets", shape: Shape::List { item: Some("io.k8s.api.core.v1.EndpointSubset"), strategy: ListStrategy::Atomic } },
+    ]),
+    ("io.k8s.api.core.v1.EnvFromSource", &[
+        Field { json: "configMapRef", rust: "config_map_ref", shape: Shape::Object("io.k8s.api.core.v1.ConfigMapEnvSource") },
+        Field { json: "prefix", rust: "prefix", shape: Shape::Scalar },
+        Field { json: "secretRef", rust: "secret_ref", shape: Shape::Object("io.k8s.api.core.v1.SecretEnvSource") },
+    ]),
+    ("io.k8s.api.core.v1.EnvVar", &[
+        Field { json: "name", rust: "name", shape: Shape::Scalar },
+        Field { json: "value", rust: "value", shape: Shape::Scalar },
+        Field { json: "valueFrom", rust: "value_from", shape: Shape::Object("io.k8s.api.core.v1.EnvVarSource") },
+    ]),
+    ("io.k8s.api.core.v1.EnvVarSource", &[
+        Field { json: "configMapKeyRef", rust: "config_map_key_ref", shape: Shape::Object("io.k8s.api.core.v1.ConfigMapKeySelector") },
+        Field { json: "fieldRef", rust: "field_ref", shape: Shape::Object("io.k8s.api.core.v1.ObjectFieldSelector") },
+        Field { json: "fileKeyRef", rust: "file_key_ref", shape: Shape::Object("io.k8s.api.core.v1.FileKeySelector") },
+        Field { json: "resourceFieldRef", rust: "resource_field_ref", shape: Shape::Object("io.k8s.api.core.v1.ResourceFieldSelector") },
+        Field { json: "secretKeyRef", rust: "secret_key_ref", shape: Shape::Object("io.k8s.api.core.v1.SecretKeySelector") },
+    ]),
+    ("io.k8s.api.core.v1.EphemeralContainer", &[
+        Field { json: "args", rust: "args", shape: Shape::List { item: None, strategy: ListStrategy::Atomic } },
+        Field { json: "command", rust: "command", shape: Shape::List { item: None, strategy: ListStrategy::Atomic } },
+        Field { json: "env", rust: "env", shape: Shape::List { item: Some("io.k8s.api.core.v1.EnvVar"), strategy: ListStrategy::Map(&["name"]) } },
+        Field { json: "envFrom", rust: "env_from", shape: Shape::List { item: Some("io.k8s.api.core.v1.EnvFromSource"), strategy: ListStrategy::Atomic } },
+        Field { json: "image", rust: "image", shape: Shape::Scalar },
+        Field { json: "imagePullPolicy", rust: "image_pull_policy", shape: Shape::Scalar },
+        Field { json: "lifecycle", rust: "lifecycle", shape: Shape::Object("io.k8s.api.core.v1.Lifecycle") },
+        Field { json: "livenessProbe", rust: "liveness_probe", shape: Shape::Object("io.k8s.api.core.v1.Probe") },
+        Field { json: "name", rust: "name", shape: Shape::Scalar },
+        Field { json: "ports", rust: "ports", shape: Shape::List { item: Some("io.k8s.api.core.v1.ContainerPort"), strategy: ListStrategy::Map(&["containerPort"]) } },
+        Field { json: "readinessProbe", rust: "readiness_probe", shape: Shape::Object("io.k8s.api.core.v1.Probe") },
+        Field { json: "resizePolicy", rust: "resize_policy", shape: Shape::List { item: Some("io.k8s.api.core.v1.ContainerResizePolicy"), strategy: ListStrategy::Atomic } },
+        Field { json: "resources", rust: "resources", shape: Shape::Object("io.k8s.api.core.v1.ResourceRequirements") },
+        Field { json: "restartPolicy", rust: "restart_policy", shape: Shape::Scalar },
+        Field { json: "restartPolicyRules", rust: "restart_policy_rules", shape: Shape::List { item: Some("io.k8s.api.core.v1.ContainerRestartRule"), strategy: ListStrategy::Atomic } },
+        Field { json: "securityContext", rust: "security_context", shape: Shape::Object("io.k8s.api.core.v1.SecurityContext") },
+        Field { json: "startupProbe", rust: "startup_probe", shape: Shape::Object("io.k8s.api.core.v1.Probe") },
+        Field { json: "stdin", rust: "stdin", shape: Shape::Scalar },
+        Field { json: "stdinOnce", rust: "stdin_once", shape: Shape::Scalar },
+        Field { json: "targetContainerName", rust: "target_container_name", shape: Shape::Scalar },
+        Field { json: "terminationMessagePath", rust: "termination_message_path", shape: Shape::Scalar },
+        Field { json: "terminationMessagePolicy", rust: "termination_message_policy", shape: Shape::Scalar },
+        Field { json: "tty", rust: "tty", shape: Shape::Scalar },
+        Field { json: "volumeDevices", rust: "volume_devices", shape: Shape::List { item: Some("io.k8s.api.core.v1.VolumeDevice"), strategy: ListStrategy::Map(&["devicePath"]) } },
+        Field { json: "volumeMounts", rust: "volume_mounts", shape: Shape::List { item: Some("io.k8s.api.core.v1.VolumeMount"), strategy: ListStrategy::Map(&["mountPath"]) } },
+        Field { json: "workingDir", rust: "working_dir", shape: Shape::Scalar },
+    ]),
+    ("io.k8s.api.core.v1.EphemeralVolumeSource", &[
+        Field { json: "volumeClaimTemplate", rust: "volume_claim_template", shape: Shape::Object("io.k8s.api.core.v1.PersistentVolumeClaimTemplate") },
+    ]),
+    ("io.k8s.api.core.v1.Event", &[
+        Field { json: "action", rust: "action", shape: Shape::Scalar },
+        Field { json: "count", rust: "count", shape: Shape::Scalar },
+        Field { json: "eventTime", rust: "event_time", shape: Shape::Scalar },
+        Field { json: "firstTimestamp", rust: "first_timestamp", shape: Shape::Scalar },
+        Field { json: "involvedObject", rust: "involved_object", shape: Shape::Object("io.k8s.api.core.v1.ObjectReference") },
+        Field { json: "lastTimestamp", rust: "last_timestamp", shape: Shape::Scalar },
+        Field { json: "message", rust: "message", shape: Shape::Scalar },
+        Field { json: "metadata", rust: "metadata", shape: Shape::Object("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta") },
+        Field { json: "reason", rust: "reason", shape: Shape::Scalar },
+        Field { json: "related", rust: "related", shape: Shape::Object("io.k8s.api.core.v1.ObjectReference") },
+        Field { json: "reportingComponent", rust: "reporting_component", shape: Shape::Scalar },
+        Field { json: "reportingInstance", rust: "reporting_instance", shape: Shape::Scalar },
+        Field { json: "series", rust: "series", shape: Shape::Object("io.k8s.api.core.v1.EventSeries") },
+        Field { json: "source", rust: "source", shape: Shape::Object("io.k8s.api.core.v1.EventSource") },
+        Field { json: "type", rust: "type_", shape: Shape::Scalar },
+    ]),
+    ("io.k8s.api.core.v1.EventSeries", &[
+        Field { json: "count", rust: "count", shape: Shape::Scalar },
+        Field { json: "lastObservedTime", rust: "last_observed_time", shape: Shape::Scalar },
+    ]),
+    ("io.k8s.api.core.v1.EventSource", &[
+        Field { json: "component", rust: "component", shape: Shape::Scalar },
+        Field { json: "host", rust: "host", shape: Shape::Scalar },
+    ]),
+    ("io.k8s.api.core.v1.ExecAction", &[
+        Field { json: "command", rust: "command", shape: Shape::List { item: None, strategy: ListStrategy::Atomic } },
+    ]),
+    ("io.k8s.api.core.v1.FCVolumeSource", &[
+        Field { json: "fsType", rust: "fs_type", shape: Shape::Scalar },
+        Field { json: "lun", rust: "lun", shape: Shape::Scalar },
+        Field { json: "readOnly", rust: "read_only", shape: Shape::Scalar },
+        Field { json: "targetWWNs", rust: "target_wwns", shape: Shape::List { item: None, strategy: ListStrategy::Atomic } },
+        Field { json: "wwids", rust: "wwids", shape: Shape::List { item: None, strategy: ListStrategy::Atomic } },
+    ]),
+    ("io.k8s.api.core.v1.FileKeySelector", &[
+        Field { json: "key", rust: "key", shape: Shape::Scalar },
+        Field { json: "optional", rust: "optional", shape: Shape::Scalar },
+        Field { json: "path", rust: "path", shape: Shape::Scalar },
+        Field { json: "volumeName", rust: "volume_name", shape: Shape::Scalar },
+    ]),
+    ("io.k8s.api.core.v1.FlexPersistentVolumeSource", &[
+        Field { json: "driver", rust: "driver", shape: Shape::Scalar },
+        Field { json: "fsType", rust: "fs_type", shape: Shape::Scalar },
+        Field { json: "options", rust: "options", shape: Shape::Map { value: None, atomic: false } },
+        Field { json: "readOnly", rust: "read_only", shape: Shape::Scalar },
+        Field { json: "secretRef", rust: "secret_ref", shape: Shape::Object("io.k8s.api.core.v1.SecretReference") },
+    ]),
+    ("io.k8s.api.core.v1.FlexVolumeSource", &[
+        Field { json: "driver", rust: "driver", shape: Shape::Scalar },
+        Field { json: "fsType", rust: "fs_type", shape: Shape::Scalar },
+        Field { json: "options", rust: "options", shape: Shape::Map { value: None, atomic: false } },
+        Field { json: "readOnly", rust: "read_only", shape: Shape::Scalar },
+        Field { json: "secretRef", rust: "secret_ref", shape: Shape::Object("io.k8s.api.core.v1.LocalObjectReference") },
+    ]),
+    ("io.k8s.api.core.v1.FlockerVolumeSource", &[
+        Field { json: "datasetName", rust: "dataset_name", shape: Shape::Scalar },
+        Field { json: "datasetUUID", rust: "dataset_uuid", shape: Shape::Scalar },
+    ]),
+    ("io.k8s.api.core.v1.GCEPersistentDiskVolumeSource", &[
+        Field { json: "fsType", rust: "fs_type", shape: Shape::Scalar },
+        Field { json: "partition", rust: "partition", shape: Shape::Scalar },
+        Field { json: "pdName", rust: "pd_name", shape: Shape::Scalar },
+        Field { json: "readOnly", rust: "read_only", shape: Shape::Scalar },
+    ]),
+    ("io.k8s.api.core.v1.GRPCAction", &[
+        Field { json: "port", rust: "port", shape: Shape::Scalar },
+        Field { json: "service", rust: "service", shape: Shape::Scalar },
+    ]),
+    ("io.k8s.api.core.v1.GitRepoVolumeSource", &[
+        Field { json: "directory", rust: "directory", shape: Shape::Scalar },
+        Field { json: "repository", rust: "repository", shape: Shape::Scalar },
+        Field { json: "revision", rust: "revision", shape: Shape::Scalar },
+    ]),
+    ("io.k8s.api.core.v1.GlusterfsPersistentVolumeSource", &[
+        Field { json: "endpoints", rust: "endpoints", shape: Shape::Scalar },
+        Field { json: "endpointsNamespace", rust: "endpoints_namespace", shape: Shape::Scalar },
+        Field { json: "path", rust: "path", shape: Shape::Scalar },
+        Field { json: "readOnly", rust: "read_only", shape: Shape::Scalar },
+    ]),
+    ("io.k8s.api.core.v1.GlusterfsVolumeSource", &[
+        Field { json: "endpoints", rust: "endpoints", shape: Shape::Scalar },
+        Field { json: "path", rust: "path", shape: Shape::Scalar },
+        Field { json: "readOnly", rust: "read_only", shape: Shape::Scalar },
+    ]),
+    ("io.k8s.api.core.v1.HTTPGetAction", &[
+        Field { json: "host", rust: "host", shape: Shape::Scalar },
+        Field { json: "httpHeaders", rust: "http_headers", shape: Shape::List { item: Some("io.k8s.api.core.v1.HTTPHeader"), strategy: ListStrategy::Atomic } },
+        Field { json: "path", rust: "path", shape: Shape::Scalar },
+        Field { json: "port", rust: "port", shape: Shape::Scalar },
+        Field { json: "scheme", rust: "scheme", shape: Shape::Scalar },
+    ]),
+    ("io.k8s.api.core.v1.HTTPHeader", &[
+        Field { json: "name", rust: "name", shape: Shape::Scalar },
+        Field { json: "value", rust: "value", shape: Shape::Scalar },
+    ]),
+    ("io.k8s.api.core.v1.HostAlias", &[
+        Field { json: "hostnames", rust: "hostnames", shape: Shape::List { item: None, strategy: ListStrategy::Atomic } },
+        Field { json: "ip", rust: "ip", shape: Shape::Scalar },
+    ]),
+    ("io.k8s.api.core.v1.HostIP", &[
+        Field { json: "ip", rust: "ip", shape: Shape::Scalar },
+    ]),
+    ("io.k8s.api.core.v1.HostPathVolumeSource", &[
+        Field { json: "path", rust: "path", shape: Shape::Scalar },
+        Field { json: "type", rust: "type_", shape: Shape::Scalar },
+    ]),
+    ("io.k8s.api.core.v1.ISCSIPersistentVolumeSource", &[
+        Field { json: "chapAuthDiscovery", rust: "chap_auth_discovery", shape: Shape::Scalar },
+        Field { json: "chapAuthSession", rust: "chap_auth_session", shape: Shape::Scalar },
+        Field { json: "fsType", rust: "fs_type", shape: Shape::Scalar },
+        Field { json: "initiatorName", rust: "initiator_name", shape: Shape::Scalar },
+        Field { json: "iqn", rust: "iqn", shape: Shape::Scalar },
+        Field { json: "iscsiInterface", rust: "iscsi_interface", shape: Shape::Scalar },
+        Field { json: "lun", rust: "lun", shape: Shape::Scalar },
+        Field { json: "portals", rust: "portals", shape: Shape::List { item: None, strategy: ListStrategy::Atomic } },
+        Field { json: "readOnly", rust: "read_only", shape: Shape::Scalar },
+        Field { json: "secretRef", rust: "secret_ref", shape: Shape::Object("io.k8s.api.core.v1.SecretReference") },
+        Field { json: "targetPortal", rust: "target_portal", shape: Shape::Scalar },
+    ]),
+    ("io.k8s.api.core.v1.ISCSIVolumeSource", &[
+        Field { json: "chapAuthDiscovery", rust: "chap_auth_discovery", shape: Shape::Scalar },
+        Field { json: "chapAuthSession", rust: "chap_auth_session", shape: Shape::Scalar },
+        Field { json: "fsType", rust: "fs_type", shape: Shape::Scalar },
+        Field { json: "initiatorName", rust: "initiator_name", shape: Shape::Scalar },
+        Field { json: "iqn", rust: "iqn", shape: Shape::Scalar },
+        Field { json: "iscsiInterface", rust: "iscsi_interface", shape: Shape::Scalar },
+        Field { json: "lun", rust: "lun", shape: Shape::Scalar },
+        Field { json: "portals", rust: "portals", shape: Shape::List { item: None, strategy: ListStrategy::Atomic } },
+        Field { json: "readOnly", rust: "read_only", shape: Shape::Scalar },
+        Field { json: "secretRef", rust: "secret_ref", shape: Shape::Object("io.k8s.api.core.v1.LocalObjectReference") },
+        Field { json: "targetPortal", rust: "target_portal", shape: Shape::Scalar },
+    ]),
+    ("io.k8s.api.core.v1.ImageVolumeSource", &[
+        Field { json: "pullPolicy", rust: "pull_policy", shape: Shape::Scalar },
+        Field { json: "reference", rust: "reference", shape: Shape::Scalar },
+    ]),
+    ("io.k8s.api.core.v1.KeyToPath", &[
+        Field { json: "key", rust: "key", shape: Shape::Scalar },
+        Field { json: "mode", rust: "mode", shape: Shape::Scalar },
+        Field { json: "path", rust: "path", shape: Shape::Scalar },
+    ]),
+    ("io.k8s.api.core.v1.Lifecycle", &[
+        Field { json: "postStart", rust: "post_start", shape: Shape::Object("io.k8s.api.core.v1.LifecycleHandler") },
+        Field { json: "preStop", rust: "pre_stop", shape: Shape::Object("io.k8s.api.core.v1.LifecycleHandler") },
+        Field { json: "stopSignal", rust: "stop_signal", shape: Shape::Scalar },
+    ]),
+    ("io.k8s.api.core.v1.LifecycleHandler", &[
+        Field { json: "exec", rust: "exec", shape: Shape::Object("io.k8s.api.core.v1.ExecAction") },
+        Field { json: "httpGet", rust: "http_get", shape: Shape::Object("io.k8s.api.core.v1.HTTPGetAction") },
+        Field { json: "sleep", rust: "sleep", shape: Shape::Object("io.k8s.api.core.v1.SleepAction") },
+        Field { json: "tcpSocket", rust: "tcp_socket", shape: Shape::Object("io.k8s.api.core.v1.TCPSocketAction") },
+    ]),
+    ("io.k8s.api.core.v1.LimitRange", &[
+        Field { json: "metadata", rust: "metadata", shape: Shape::Object("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta") },
+        Field { json: "spec", rust: "spec", shape: Shape::Object("io.k8s.api.core.v1.LimitRangeSpec") },
+    ]),
+    ("io.k8s.api.core.v1.LimitRangeItem", &[
+        Field { json: "default", rust: "default", shape: Shape::Map { value: None, atomic: false } },
+        Field { json: "defaultRequest", rust: "default_request", shape: Shape::Map { value: None, atomic: false } },
+        Field { json: "max", rust: "max", shape: Shape::Map { value: None, atomic: false } },
+        Field { json: "maxLimitRequestRatio", rust: "max_limit_request_ratio", shape: Shape::Map { value: None, atomic: false } },
+        Field { json: "min", rust: "min", shape: Shape::Map { value: None, atomic: false } },
+        Field { json: "type", rust: "type_", shape: Shape::Scalar },
+    ]),
+    ("io.k8s.api.core.v1.LimitRangeSpec", &[
+        Field { json: "limits", rust: "limits", shape: Shape::List { item: Some("io.k8s.api.core.v1.LimitRangeItem"), strategy: ListStrategy::Atomic } },
+    ]),
+    ("io.k8s.api.core.v1.LinuxContainerUser", &[
+        Field { json: "gid", rust: "gid", shape: Shape::Scalar },
+        Field { json: "supplementalGroups", rust: "supplemental_groups", shape: Shape::List { item: None, strategy: ListStrategy::Atomic } },
+        Field { json: "uid", rust: "uid", shape: Shape::Scalar },
+    ]),
+    ("io.k8s.api.core.v1.LoadBalancerIngress", &[
+        Field { json: "hostname", rust: "hostname", shape: Shape::Scalar },
+        Field { json: "ip", rust: "ip", shape: Shape::Scalar },
+        Field { json: "ipMode", rust: "ip_mode", shape: Shape::Scalar },
+        Field { json: "ports", rust: "ports", shape: Shape::List { item: Some("io.k8s.api.core.v1.PortStatus"), strategy: ListStrategy::Atomic } },
+    ]),
+    ("io.k8s.api.core.v1.LoadBalancerStatus", &[
+        Field { json: "ingress", rust: "ingress", shape: Shape::List { item: Some("io.k8s.api.core.v1.LoadBalancerIngress"), strategy: ListStrategy::Atomic } },
+    ]),
+    ("io.k8s.api.core.v1.LocalObjectReference", &[
+        Field { json: "name", rust: "name", shape: Shape::Scalar },
+    ]),
+    ("io.k8s.api.core.v1.LocalVolumeSource", &[
+        Field { json: "fsType", rust: "fs_type", shape: Shape::Scalar },
+        Field { json: "path", rust: "path", shape: Shape::Scalar },
+    ]),
+    ("io.k8s.api.core.v1.ModifyVolumeStatus", &[
+        Field { json: "status", rust: "status", shape: Shape::Scalar },
+        Field { json: "targetVolumeAttributesClassName", rust: "target_volume_attributes_class_name", shape: Shape::Scalar },
+    ]),
+    ("io.k8s.api.core.v1.NFSVolumeSource", &[
+        Field { json: "path", rust: "path", shape: Shape::Scalar },
+        Field { json: "readOnly", rust: "read_only", shape: Shape::Scalar },
+        Field { json: "server", rust: "server", shape: Shape::Scalar },
+    ]),
+    ("io.k8s.api.core.v1.Namespace", &[
+        Field { json: "metadata", rust: "metadata", shape: Shape::Object("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta") },
+        Field { json: "spec", rust: "spec", shape: Shape::Object("io.k8s.api.core.v1.NamespaceSpec") },
+        Field { json: "status", rust: "status", shape: Shape::Object("io.k8s.api.core.v1.NamespaceStatus") },
+    ]),
+    ("io.k8s.api.core.v1.NamespaceCondition", &[
+        Field { json: "lastTransitionTime", rust: "last_transition_time", shape: Shape::Scalar },
+        Field { json: "message", rust: "message", shape: Shape::Scalar },
+        Field { json: "reason", rust: "reason", shape: Shape::Scalar },
+        Field { json: "status", rust: "status", shape: Shape::Scalar },
+        Field { json: "type", rust: "type_", shape: Shape::Scalar },
+    ]),
+    ("io.k8s.api.core.v1.NamespaceSpec", &[
+        Field { json: "finalizers", rust: "finalizers", shape: Shape::List { item: None, strategy: ListStrategy::Atomic } },
+    ]),
+    ("io.k8s.api.core.v1.NamespaceStatus", &[
+        Field { json: "conditions", rust: "conditions", shape: Shape::List { item: Some("io.k8s.api.core.v1.NamespaceCondition"), strategy: ListStrategy::Map(&["type"]) } },
+        Field { json: "phase", rust: "phase", shape: Shape::Scalar },
+    ]),
+    ("io.k8s.api.core.v1.Node", &[
+        Field { json: "metadata", rust: "metadata", shape: Shape::Object("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta") },
+        Field { json: "spec", rust: "spec", shape: Shape::Object("io.k8s.api.core.v1.NodeSpec") },
+        Field { json: "status", rust: "status", shape: Shape::Object("io.k8s.api.core.v1.NodeStatus") },
+    ]),
+    ("io.k8s.api.core.v1.NodeAddress", &[
+        Field { json: "address", rust: "address", shape: Shape::Scalar },
+        Field { json: "type", rust: "type_", shape: Shape::Scalar },
+    ]),
+    ("io.k8s.api.core.v1.NodeAffinity", &[
+        Field { json: "preferredDuringSchedulingIgnoredDuringExecution", rust: "preferred_during_scheduling_ignored_during_execution", shape: Shape::List { item: Some("io.k8s.api.core.v1.PreferredSchedulingTerm"), strategy: ListStrategy::Atomic } },
+        Field { json: "requiredDuringSchedulingIgnoredDuringExecution", rust: "required_during_scheduling_ignored_during_execution", shape: Shape::Object("io.k8s.api.core.v1.NodeSelector") },
+    ]),
+    ("io.k8s.api.core.v1.NodeCondition", &[
+        Field { json: "lastHeartbeatTime", rust: "last_heartbeat_time", shape: Shape::Scalar },
+        Field { json: "lastTransitionTime", rust: "last_transition_time", shape: Shape::Scalar },
+        Field { json: "message", rust: "message", shape: Shape::Scalar },
+        Field { json: "reason", rust: "reason", shape: Shape::Scalar },
+        Field { json: "status", rust: "status", shape: Shape::Scalar },
+        Field { json: "type", rust: "type_", shape: Shape::Scalar },
+    ]),
+    ("io.k8s.api.core.v1.NodeConfigSource", &[
+        Field { json: "configMap", rust: "config_map", shape: Shape::Object("io.k8s.api.core.v1.ConfigMapNodeConfigSource") },
+    ]),
+    ("io.k8s.api.core.v1.NodeConfigStatus", &[
+        Field { json: "active", rust: "active", shape: Shape::Object("io.k8s.api.core.v1.NodeConfigSource") },
+        Field { json: "assigned", rust: "assigned", shape: Shape::Object("io.k8s.api.core.v1.NodeConfigSource") },
+        Field { json: "error", rust: "error", shape: Shape::Scalar },
+        Field { json: "lastKnownGood", rust: "last_known_good", shape: Shape::Object("io.k8s.api.core.v1.NodeConfigSource") },
+    ]),
+    ("io.k8s.api.core.v1.NodeDaemonEndpoints", &[
+        Field { json: "kubeletEndpoint", rust: "kubelet_endpoint", shape: Shape::Object("io.k8s.api.core.v1.DaemonEndpoint") },
+    ]),
+    ("io.k8s.api.core.v1.NodeFeatures", &[
+        Field { json: "supplementalGroupsPolicy", rust: "supplemental_groups_policy", shape: Shape::Scalar },
+    ]),
+    ("io.k8s.api.core.v1.NodeRuntimeHandler", &[
+        Field { json: "features", rust: "features", shape: Shape::Object("io.k8s.api.core.v1.NodeRuntimeHandlerFeatures") },
+        Field { json: "name", rust: "name", shape: Shape::Scalar },
+    ]),
+    ("io.k8s.api.core.v1.NodeRuntimeHandlerFeatures", &[
+        Field { json: "recursiveReadOnlyMounts", rust: "recursive_read_only_mounts", shape: Shape::Scalar },
+        Field { json: "userNamespaces", rust: "user_namespaces", shape: Shape::Scalar },
+    ]),
+    ("io.k8s.api.core.v1.NodeSelector", &[
+        Field { json: "nodeSelectorTerms", rust: "node_selector_terms", shape: Shape::List { item: Some("io.k8s.api.core.v1.NodeSelectorTerm"), strategy: ListStrategy::Atomic } },
+    ]),
+    ("io.k8s.api.core.v1.NodeSelectorRequirement", &[
+        Field { json: "key", rust: "key", shape: Shape::Scalar },
+        Field { json: "operator", rust: "operator", shape: Shape::Scalar },
+        Field { json: "values", rust: "values", shape: Shape::List { item: None, strategy: ListStrategy::Atomic } },
+    ]),
+    ("io.k8s.api.core.v1.NodeSelectorTerm", &[
+        Field { json: "matchExpressions", rust: "match_expressions", shape: Shape::List { item: Some("io.k8s.api.core.v1.NodeSelectorRequirement"), strategy: ListStrategy::Atomic } },
+        Field { json: "matchFields", rust: "match_fields", shape: Shape::List { item: Some("io.k8s.api.core.v1.NodeSelectorRequirement"), strategy: ListStrategy::Atomic } },
+    ]),
+    ("io.k8s.api.core.v1.NodeSpec", &[
+        Field { json: "configSource", rust: "config_source", shape: Shape::Object("io.k8s.api.core.v1.NodeConfigSource") },
+        Field { json: "externalID", rust: "external_id", shape: Shape::Scalar },
+        Field { json: "podCIDR", rust: "pod_cidr", shape: Shape::Scalar },
+        Field { json: "podCIDRs", rust: "pod_cidrs", shape: Shape::List { item: None, strategy: ListStrategy::Set } },
+        Field { json: "providerID", rust: "provider_id", shape: Shape::Scalar },
+        Field { json: "taints", rust: "taints", shape: Shape::List { item: Some("io.k8s.api.core.v1.Taint"), strategy: ListStrategy::Atomic } },
+        Field { json: "unschedulable", rust: "unschedulable", shape: Shape::Scalar },
+    ]),
+    ("io.k8s.api.core.v1.NodeStatus", &[
+        Field { json: "addresses", rust: "addresses", shape: Shape::List { item: Some("io.k8s.api.core.v1.NodeAddress"), strategy: ListStrategy::Map(&["type"]) } },
+        Field { json: "allocatable", rust: "allocatable", shape: Shape::Map { value: None, atomic: false } },
+        Field { json: "capacity", rust: "capacity", shape: Shape::Map { value: None, atomic: false } },
+        Field { json: "conditions", rust: "conditions", shape: Shape::List { item: Some("io.k8s.api.core.v1.NodeCondition"), strategy: ListStrategy::Map(&["type"]) } },
+        Field { json: "config", rust: "config", shape: Shape::Object("io.k8s.api.core.v1.NodeConfigStatus") },
+        Field { json: "daemonEndpoints", rust: "daemon_endpoints", shape: Shape::Object("io.k8s.api.core.v1.NodeDaemonEndpoints") },
+        Field { json: "declaredFeatures", rust: "declared_features", shape: Shape::List { item: None, strategy: ListStrategy::Atomic } },
+        Field { json: "features", rust: "features", shape: Shape::Object("io.k8s.api.core.v1.NodeFeatures") },
+        Field { json: "images", rust: "images", shape: Shape::List { item: Some("io.k8s.api.core.v1.ContainerImage"), strategy: ListStrategy::Atomic } },
+        Field { json: "nodeInfo", rust: "node_info", shape: Shape::Object("io.k8s.api.core.v1.NodeSystemInfo") },
+        Field { json: "phase", rust: "phase", shape: Shape::Scalar },
+        Field { json: "runtimeHandlers", rust: "runtime_handlers", shape: Shape::List { item: Some("io.k8s.api.core.v1.NodeRuntimeHandler"), strategy: ListStrategy::Atomic } },
+        Field { json: "volumesAttached", rust: "volumes_attached", shape: Shape::List { item: Some("io.k8s.api.core.v1.AttachedVolume"), strategy: ListStrategy::Atomic } },
+        Field { json: "volumesInUse", rust: "volumes_in_use", shape: Shape::List { item: None, strategy: ListStrategy::Atomic } },
+    ]),
+    ("io.k8s.api.core.v1.NodeSwapStatus", &[
+        Field { json: "capacity", rust: "capacity", shape: Shape::Scalar },
+    ]),
+    ("io.k8s.api.core.v1.NodeSystemInfo", &[
+        Field { json: "architecture", rust: "architecture", shape: Shape::Scalar },
+        Field { json: "bootID", rust: "boot_id", shape: Shape::Scalar },
+        Field { json: "containerRuntimeVersion", rust: "container_runtime_version", shape: Shape::Scalar },
+        Field { json: "kernelVersion", rust: "kernel_version", shape: Shape::Scalar },
+        Field { json: "kubeProxyVersion", rust: "kube_proxy_version", shape: Shape::Scalar },
+        Field { json: "kubeletVersion", rust: "kubelet_version", shape: Shape::Scalar },
+        Field { json: "machineID", rust: "machine_id", shape: Shape::Scalar },
+        Field { json: "operatingSystem", rust: "operating_system", shape: Shape::Scalar },
+        Field { json: "osImage", rust: "os_image", shape: Shape::Scalar },
+        Field { json: "swap", rust: "swap", shape: Shape::Object("io.k8s.api.core.v1.NodeSwapStatus") },
+        Field { json: "systemUUID", rust: "system_uuid", shape: Shape::Scalar },
+    ]),
+    ("io.k8s.api.core.v1.ObjectFieldSelector", &[
+        Field { json: "apiVersion", rust: "api_version", shape: Shape::Scalar },
+        Field { json: "fieldPath", rust: "field_path", shape: Shape::Scalar },
+    ]),
+    ("io.k8s.api.core.v1.ObjectReference", &[
+        Field { json: "apiVersion", rust: "api_version", shape: Shape::Scalar },
+        Field { json: "fieldPath", rust: "field_path", shape: Shape::Scalar },
+        Field { json: "kind", rust: "kind", shape: Shape::Scalar },
+        Field { json: "name", rust: "name", shape: Shape::Scalar },
+        Field { json: "namespace", rust: "namespace", shape: Shape::Scalar },
+        Field { json: "resourceVersion", rust: "resource_version", shape: Shape::Scalar },
+        Field { json: "uid", rust: "uid", shape: Shape::Scalar },
+    ]),
+    ("io.k8s.api.core.v1.PersistentVolume", &[
+        Field { json: "metadata", rust: "metadata", shape: Shape::Object("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta") },
+        Field { json: "spec", rust: "spec", shape: Shape::Object("io.k8s.api.core.v1.PersistentVolumeSpec") },
+        Field { json: "status", rust: "status", shape: Shape::Object("io.k8s.api.core.v1.PersistentVolumeStatus") },
+    ]),
+    ("io.k8s.api.core.v1.PersistentVolumeClaim", &[
+        Field { json: "metadata", rust: "metadata", shape: Shape::Object("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta") },
+        Field { json: "spec", rust: "spec", shape: Shape::Object("io.k8s.api.core.v1.PersistentVolumeClaimSpec") },
+        Field { json: "status", rust: "status", shape: Shape::Object("io.k8s.api.core.v1.PersistentVolumeClaimStatus") },
+    ]),
+    ("io.k8s.api.core.v1.PersistentVolumeClaimCondition", &[
+        Field { json: "lastProbeTime", rust: "last_probe_time", shape: Shape::Scalar },
+        Field { json: "lastTransitionTime", rust: "last_transition_time", shape: Shape::Scalar },
+        Field { json: "message", rust: "message", shape: Shape::Scalar },
+        Field { json: "reason", rust: "reason", shape: Shape::Scalar },
+        Field { json: "status", rust: "status", shape: Shape::Scalar },
+        Field { json: "type", rust: "type_", shape: Shape::Scalar },
+    ]),
+    ("io.k8s.api.core.v1.PersistentVolumeClaimSpec", &[
+        Field { json: "accessModes", rust: "access_modes", shape: Shape::List { item: None, strategy: ListStrategy::Atomic } },
+        Field { json: "dataSource", rust: "data_source", shape: Shape::Object("io.k8s.api.core.v1.TypedLocalObjectReference") },
+        Field { json: "dataSourceRef", rust: "data_source_ref", shape: Shape::Object("io.k8s.api.core.v1.TypedObjectReference") },
+        Field { json: "resources", rust: "resources", shape: Shape::Object("io.k8s.api.core.v1.VolumeResourceRequirements") },
+        Field { json: "selector", rust: "selector", shape: Shape::Object("io.k8s.apimachinery.pkg.apis.meta.v1.LabelSelector") },
+        Field { json: "storageClassName", rust: "storage_class_name", shape: Shape::Scalar },
+        Field { json: "volumeAttributesClassName", rust: "volume_attributes_class_name", shape: Shape::Scalar },
+        Field { json: "volumeMode", rust: "volume_mode", shape: Shape::Scalar },
+        Field { json: "volumeName", rust: "volume_name", shape: Shape::Scalar },
+    ]),
+    ("io.k8s.api.core.v1.PersistentVolumeClaimStatus", &[
+        Field { json: "accessModes", rust: "access_modes", shape: Shape::List { item: None, strategy: ListStrategy::Atomic } },
+        Field { json: "allocatedResourceStatuses", rust: "allocated_resource_statuses", shape: Shape::Map { value: None, atomic: false } },
+        Field { json: "allocatedResources", rust: "allocated_resources", shape: Shape::Map { value: None, atomic: false } },
+        Field { json: "capacity", rust: "capacity", shape: Shape::Map { value: None, atomic: false } },
+        Field { json: "conditions", rust: "conditions", shape: Shape::List { item: Some("io.k8s.api.core.v1.PersistentVolumeClaimCondition"), strategy: ListStrategy::Map(&["type"]) } },
+        Field { json: "currentVolumeAttributesClassName", rust: "current_volume_attributes_class_name", shape: Shape::Scalar },
+        Field { json: "modifyVolumeStatus", rust: "modify_volume_status", shape: Shape::Object("io.k8s.api.core.v1.ModifyVolumeStatus") },
+        Field { json: "phase", rust: "phase", shape: Shape::Scalar },
+    ]),
+    ("io.k8s.api.core.v1.PersistentVolumeClaimTemplate", &[
+        Field { json: "metadata", rust: "metadata", shape: Shape::Object("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta") },
+        Field { json: "spec", rust: "spec", shape: Shape::Object("io.k8s.api.core.v1.PersistentVolumeClaimSpec") },
+    ]),
+    ("io.k8s.api.core.v1.PersistentVolumeClaimVolumeSource", &[
+        Field { json: "claimName", rust: "claim_name", shape: Shape::Scalar },
+        Field { json: "readOnly", rust: "read_only", shape: Shape::Scalar },
+    ]),
+    ("io.k8s.api.core.v1.PersistentVolumeSpec", &[
+        Field { json: "accessModes", rust: "access_modes", shape: Shape::List { item: None, strategy: ListStrategy::Atomic } },
+        Field { json: "awsElasticBlockStore", rust: "aws_elastic_block_store", shape: Shape::Object("io.k8s.api.core.v1.AWSElasticBlockStoreVolumeSource") },
+        Field { json: "azureDisk", rust: "azure_disk", shape: Shape::Object("io.k8s.api.core.v1.AzureDiskVolumeSource") },
+        Field { json: "azureFile", rust: "azure_file", shape: Shape::Object("io.k8s.api.core.v1.AzureFilePersistentVolumeSource") },
+        Field { json: "capacity", rust: "capacity", shape: Shape::Map { value: None, atomic: false } },
+        Field { json: "cephfs", rust: "cephfs", shape: Shape::Object("io.k8s.api.core.v1.CephFSPersistentVolumeSource") },
+        Field { json: "cinder", rust: "cinder", shape: Shape::Object("io.k8s.api.core.v1.CinderPersistentVolumeSource") },
+        Field { json: "claimRef", rust: "claim_ref", shape: Shape::Object("io.k8s.api.core.v1.ObjectReference") },
+        Field { json: "csi", rust: "csi", shape: Shape::Object("io.k8s.api.core.v1.CSIPersistentVolumeSource") },
+        Field { json: "fc", rust: "fc", shape: Shape::Object("io.k8s.api.core.v1.FCVolumeSource") },
+        Field { json: "flexVolume", rust: "flex_volume", shape: Shape::Object("io.k8s.api.core.v1.FlexPersistentVolumeSource") },
+        Field { json: "flocker", rust: "flocker", shape: Shape::Object("io.k8s.api.core.v1.FlockerVolumeSource") },
+        Field { json: "gcePersistentDisk", rust: "gce_persistent_disk", shape: Shape::Object("io.k8s.api.core.v1.GCEPersistentDiskVolumeSource") },
+        Field { json: "glusterfs", rust: "glusterfs", shape: Shape::Object("io.k8s.api.core.v1.GlusterfsPersistentVolumeSource") },
+        Field { json: "hostPath", rust: "host_path", shape: Shape::Object("io.k8s.api.core.v1.HostPathVolumeSource") },
+        Field { json: "iscsi", rust: "iscsi", shape: Shape::Object("io.k8s.api.core.v1.ISCSIPersistentVolumeSource") },
+        Field { json: "local", rust: "local", shape: Shape::Object("io.k8s.api.core.v1.LocalVolumeSource") },
+        Field { json: "mountOptions", rust: "mount_options", shape: Shape::List { item: None, strategy: ListStrategy::Atomic } },
+        Field { json: "nfs", rust: "nfs", shape: Shape::Object("io.k8s.api.core.v1.NFSVolumeSource") },
+        Field { json: "nodeAffinity", rust: "node_affinity", shape: Shape::Object("io.k8s.api.core.v1.VolumeNodeAffinity") },
+        Field { json: "persistentVolumeReclaimPolicy", rust: "persistent_volume_reclaim_policy", shape: Shape::Scalar },
+        Field { json: "photonPersistentDisk", rust: "photon_persistent_disk", shape: Shape::Object("io.k8s.api.core.v1.PhotonPersistentDiskVolumeSource") },
+        Field { json: "portworxVolume", rust: "portworx_volume", shape: Shape::Object("io.k8s.api.core.v1.PortworxVolumeSource") },
+        Field { json: "quobyte", rust: "quobyte", shape: Shape::Object("io.k8s.api.core.v1.QuobyteVolumeSource") },
+        Field { json: "rbd", rust: "rbd", shape: Shape::Object("io.k8s.api.core.v1.RBDPersistentVolumeSource") },
+        Field { json: "scaleIO", rust: "scale_io", shape: Shape::Object("io.k8s.api.core.v1.ScaleIOPersistentVolumeSource") },
+        Field { json: "storageClassName", rust: "storage_class_name", shape: Shape::Scalar },
+        Field { json: "storageos", rust: "storageos", shape: Shape::Object("io.k8s.api.core.v1.StorageOSPersistentVolumeSource") },
+        Field { json: "volumeAttributesClassName", rust: "volume_attributes_class_name", shape: Shape::Scalar },
+        Field { json: "volumeMode", rust: "volume_mode", shape: Shape::Scalar },
+        Field { json: "vsphereVolume", rust: "vsphere_volume", shape: Shape::Object("io.k8s.api.core.v1.VsphereVirtualDiskVolumeSource") },
+    ]),
+    ("io.k8s.api.core.v1.PersistentVolumeStatus", &[
+        Field { json: "lastPhaseTransitionTime", rust: "last_phase_transition_time", shape: Shape::Scalar },
+        Field { json: "message", rust: "message", shape: Shape::Scalar },
+        Field { json: "phase", rust: "phase", shape: Shape::Scalar },
+        Field { json: "reason", rust: "reason", shape: Shape::Scalar },
+    ]),
+    ("io.k8s.api.core.v1.PhotonPersistentDiskVolumeSource", &[
+        Field { json: "fsType", rust: "fs_type", shape: Shape::Scalar },
+        Field { json: "pdID", rust: "pd_id", shape: Shape::Scalar },
+    ]),
+    ("io.k8s.api.core.v1.Pod", &[
+        Field { json: "metadata", rust: "metadata", shape: Shape::Object("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta") },
+        Field { json: "spec", rust: "spec", shape: Shape::Object("io.k8s.api.core.v1.PodSpec") },
+        Field { json: "status", rust: "status", shape: Shape::Object("io.k8s.api.core.v1.PodStatus") },
+    ]),
+    ("io.k8s.api.core.v1.PodAffinity", &[
+        Field { json: "preferredDuringSchedulingIgnoredDuringExecution", rust: "preferred_during_scheduling_ignored_during_execution", shape: Shape::List { item: Some("io.k8s.api.core.v1.WeightedPodAffinityTerm"), strategy: ListStrategy::Atomic } },
+        Field { json: "requiredDuringSchedulingIgnoredDuringExecution", rust: "required_during_scheduling_ignored_during_execution", shape: Shape::List { item: Some("io.k8s.api.core.v1.PodAffinityTerm"), strategy: ListStrategy::Atomic } },
+    ]),
+    ("io.k8s.api.core.v1.PodAffinityTerm", &[
+        Field { json: "labelSelector", rust: "label_selector", shape: Shape::Object("io.k8s.apimachinery.pkg.apis.meta.v1.LabelSelector") },
+        Field { json: "matchLabelKeys", rust: "match_label_keys", shape: Shape::List { item: None, strategy: ListStrategy::Atomic } },
+        Field { json: "mismatchLabelKeys", rust: "mismatch_label_keys", shape: Shape::List { item: None, strategy: ListStrategy::Atomic } },
+        Field { json: "namespaceSelector", rust: "namespace_selector", shape: Shape::Object("io.k8s.apimachinery.pkg.apis.meta.v1.LabelSelector") },
+        Field { json: "namespaces", rust: "namespaces", shape: Shape::List { item: None, strategy: ListStrategy::Atomic } },
+        Field { json: "topologyKey", rust: "topology_key", shape: Shape::Scalar },
+    ]),
+    ("io.k8s.api.core.v1.PodAntiAffinity", &[
+        Field { json: "preferredDuringSchedulingIgnoredDuringExecution", rust: "preferred_during_scheduling_ignored_during_execution", shape: Shape::List { item: Some("io.k8s.api.core.v1.WeightedPodAffinityTerm"), strategy: ListStrategy::Atomic } },
+        Field { json: "requiredDuringSchedulingIgnoredDuringExecution", rust: "required_during_scheduling_ignored_during_execution", shape: Shape::List { item: Some("io.k8s.api.core.v1.PodAffinityTerm"), strategy: ListStrategy::Atomic } },
+    ]),
+    ("io.k8s.api.core.v1.PodCertificateProjection", &[
+        Field { json: "certificateChainPath", rust: "certificate_chain_path", shape: Shape::Scalar },
+        Field { json: "credentialBundlePath", rust: "credential_bundle_path", shape: Shape::Scalar },
+        Field { json: "keyPath", rust: "key_path", shape: Shape::Scalar },
+        Field { json: "keyType", rust: "key_type", shape: Shape::Scalar },
+        Field { json: "maxExpirationSeconds", rust: "max_expiration_seconds", shape: Shape::Scalar },
+        Field { json: "signerName", rust: "signer_name", shape: Shape::Scalar },
+        Field { json: "userAnnotations", rust: "user_annotations", shape: Shape::Map { value: None, atomic: false } },
+    ]),
+    ("io.k8s.api.core.v1.PodCondition", &[
+        Field { json: "lastProbeTime", rust: "last_probe_time", shape: Shape::Scalar },
+        Field { json: "lastTransitionTime", rust: "last_transition_time", shape: Shape::Scalar },
+        Field { json: "message", rust: "message", shape: Shape::Scalar },
+        Field { json: "observedGeneration", rust: "observed_generation", shape: Shape::Scalar },
+        Field { json: "reason", rust: "reason", shape: Shape::Scalar },
+        Field { json: "status", rust: "status", shape: Shape::Scalar },
+        Field { json: "type", rust: "type_", shape: Shape::Scalar },
+    ]),
+    ("io.k8s.api.core.v1.PodDNSConfig", &[
+        Field { json: "nameservers", rust: "nameservers", shape: Shape::List { item: None, strategy: ListStrategy::Atomic } },
+        Field { json: "options", rust: "options", shape: Shape::List { item: Some("io.k8s.api.core.v1.PodDNSConfigOption"), strategy: ListStrategy::Atomic } },
+        Field { json: "searches", rust: "searches", shape: Shape::List { item: None, strategy: ListStrategy::Atomic } },
+    ]),
+    ("io.k8s.api.core.v1.PodDNSConfigOption", &[
+        Field { json: "name", rust: "name", shape: Shape::Scalar },
+        Field { json: "value", rust: "value", shape: Shape::Scalar },
+    ]),
+    ("io.k8s.api.core.v1.PodExtendedResourceClaimStatus", &[
+        Field { json: "requestMappings", rust: "request_mappings", shape: Shape::List { item: Some("io.k8s.api.core.v1.ContainerExtendedResourceRequest"), strategy: ListStrategy::Atomic } },
+        Field { json: "resourceClaimName", rust: "resource_claim_name", shape: Shape::Scalar },
+    ]),
+    ("io.k8s.api.core.v1.PodIP", &[
+        Field { json: "ip", rust: "ip", shape: Shape::Scalar },
+    ]),
+    ("io.k8s.api.core.v1.PodOS", &[
+        Field { json: "name", rust: "name", shape: Shape::Scalar },
+    ]),
+    ("io.k8s.api.core.v1.PodReadinessGate", &[
+        Field { json: "conditionType", rust: "condition_type", shape: Shape::Scalar },
+    ]),
+    ("io.k8s.api.core.v1.PodResourceClaim", &[
+        Field { json: "name", rust: "name", shape: Shape::Scalar },
+        Field { json: "resourceClaimName", rust: "resource_claim_name", shape: Shape::Scalar },
+        Field { json: "resourceClaimTemplateName", rust: "resource_claim_template_name", shape: Shape::Scalar },
+    ]),
+    ("io.k8s.api.core.v1.PodResourceClaimStatus", &[
+        Field { json: "name", rust: "name", shape: Shape::Scalar },
+        Field { json: "resourceClaimName", rust: "resource_claim_name", shape: Shape::Scalar },
+    ]),
+    ("io.k8s.api.core.v1.PodSchedulingGate", &[
+        Field { json: "name", rust: "name", shape: Shape::Scalar },
+    ]),
+    ("io.k8s.api.core.v1.PodSecurityContext", &[
+        Field { json: "appArmorProfile", rust: "app_armor_profile", shape: Shape::Object("io.k8s.api.core.v1.AppArmorProfile") },
+        Field { json: "fsGroup", rust: "fs_group", shape: Shape::Scalar },
+        Field { json: "fsGroupChangePolicy", rust: "fs_group_change_policy", shape: Shape::Scalar },
+        Field { json: "runAsGroup", rust: "run_as_group", shape: Shape::Scalar },
+        Field { json: "runAsNonRoot", rust: "run_as_non_root", shape: Shape::Scalar },
+        Field { json: "runAsUser", rust: "run_as_user", shape: Shape::Scalar },
+        Field { json: "seLinuxChangePolicy", rust: "se_linux_change_policy", shape: Shape::Scalar },
+        Field { json: "seLinuxOptions", rust: "se_linux_options", shape: Shape::Object("io.k8s.api.core.v1.SELinuxOptions") },
+        Field { json: "seccompProfile", rust: "seccomp_profile", shape: Shape::Object("io.k8s.api.core.v1.SeccompProfile") },
+        Field { json: "supplementalGroups", rust: "supplemental_groups", shape: Shape::List { item: None, strategy: ListStrategy::Atomic } },
+        Field { json: "supplementalGroupsPolicy", rust: "supplemental_groups_policy", shape: Shape::Scalar },
+        Field { json: "sysctls", rust: "sysctls", shape: Shape::List { item: Some("io.k8s.api.core.v1.Sysctl"), strategy: ListStrategy::Atomic } },
+        Field { json: "windowsOptions", rust: "windows_options", shape: Shape::Object("io.k8s.api.core.v1.WindowsSecurityContextOptions") },
+    ]),
+    ("io.k8s.api.core.v1.PodSpec", &[
+        Field { json: "activeDeadlineSeconds", rust: "active_deadline_seconds", shape: Shape::Scalar },
+        Field { json: "affinity", rust: "affinity", shape: Shape::Object("io.k8s.api.core.v1.Affinity") },
+        Field { json: "automountServiceAccountToken", rust: "automount_service_account_token", shape: Shape::Scalar },
+        Field { json: "containers", rust: "containers", shape: Shape::List { item: Some("io.k8s.api.core.v1.Container"), strategy: ListStrategy::Map(&["name"]) } },
+        Field { json: "dnsConfig", rust: "dns_config", shape: Shape::Object("io.k8s.api.core.v1.PodDNSConfig") },
+        Field { json: "dnsPolicy", rust: "dns_policy", shape: Shape::Scalar },
+        Field { json: "enableServiceLinks", rust: "enable_service_links", shape: Shape::Scalar },
+        Field { json: "ephemeralContainers", rust: "ephemeral_containers", shape: Shape::List { item: Some("io.k8s.api.core.v1.EphemeralContainer"), strategy: ListStrategy::Map(&["name"]) } },
+        Field { json: "hostAliases", rust: "host_aliases", shape: Shape::List { item: Some("io.k8s.api.core.v1.HostAlias"), strategy: ListStrategy::Map(&["ip"]) } },
+        Field { json: "hostIPC", rust: "host_ipc", shape: Shape::Scalar },
+        Field { json: "hostNetwork", rust: "host_network", shape: Shape::Scalar },
+        Field { json: "hostPID", rust: "host_pid", shape: Shape::Scalar },
+        Field { json: "hostUsers", rust: "host_users", shape: Shape::Scalar },
+        Field { json: "hostname", rust: "hostname", shape: Shape::Scalar },
+        Field { json: "hostnameOverride", rust: "hostname_override", shape: Shape::Scalar },
+        Field { json: "imagePullSecrets", rust: "image_pull_secrets", shape: Shape::List { item: Some("io.k8s.api.core.v1.LocalObjectReference"), strategy: ListStrategy::Map(&["name"]) } },
+        Field { json: "initContainers", rust: "init_containers", shape: Shape::List { item: Some("io.k8s.api.core.v1.Container"), strategy: ListStrategy::Map(&["name"]) } },
+        Field { json: "nodeName", rust: "node_name", shape: Shape::Scalar },
+        Field { json: "nodeSelector", rust: "node_selector", shape: Shape::Map { value: None, atomic: true } },
+        Field { json: "os", rust: "os", shape: Shape::Object("io.k8s.api.core.v1.PodOS") },
+        Field { json: "overhead", rust: "overhead", shape: Shape::Map { value: None, atomic: false } },
+        Field { json: "preemptionPolicy", rust: "preemption_policy", shape: Shape::Scalar },
+        Field { json: "priority", rust: "priority", shape: Shape::Scalar },
+        Field { json: "priorityClassName", rust: "priority_class_name", shape: Shape::Scalar },
+        Field { json: "readinessGates", rust: "readiness_gates", shape: Shape::List { item: Some("io.k8s.api.core.v1.PodReadinessGate"), strategy: ListStrategy::Atomic } },
+        Field { json: "resourceClaims", rust: "resource_claims", shape: Shape::List { item: Some("io.k8s.api.core.v1.PodResourceClaim"), strategy: ListStrategy::Map(&["name"]) } },
+        Field { json: "resources", rust: "resources", shape: Shape::Object("io.k8s.api.core.v1.ResourceRequirements") },
+        Field { json: "restartPolicy", rust: "restart_policy", shape: Shape::Scalar },
+        Field { json: "runtimeClassName", rust: "runtime_class_name", shape: Shape::Scalar },
+        Field { json: "schedulerName", rust: "scheduler_name", shape: Shape::Scalar },
+        Field { json: "schedulingGates", rust: "scheduling_gates", shape: Shape::List { item: Some("io.k8s.api.core.v1.PodSchedulingGate"), strategy: ListStrategy::Map(&["name"]) } },
+        Field { json: "securityContext", rust: "security_context", shape: Shape::Object("io.k8s.api.core.v1.PodSecurityContext") },
+        Field { json: "serviceAccount", rust: "service_account", shape: Shape::Scalar },
+        Field { json: "serviceAccountName", rust: "service_account_name", shape: Shape::Scalar },
+        Field { json: "setHostnameAsFQDN", rust: "set_hostname_as_fqdn", shape: Shape::Scalar },
+        Field { json: "shareProcessNamespace", rust: "share_process_namespace", shape: Shape::Scalar },
+        Field { json: "subdomain", rust: "subdomain", shape: Shape::Scalar },
+        Field { json: "terminationGracePeriodSeconds", rust: "termination_grace_period_seconds", shape: Shape::Scalar },
+        Field { json: "tolerations", rust: "tolerations", shape: Shape::List { item: Some("io.k8s.api.core.v1.Toleration"), strategy: ListStrategy::Atomic } },
+        Field { json: "topologySpreadConstraints", rust: "topology_spread_constraints", shape: Shape::List { item: Some("io.k8s.api.core.v1.TopologySpreadConstraint"), strategy: ListStrategy::Map(&["topologyKey", "whenUnsatisfiable"]) } },
+        Field { json: "volumes", rust: "volumes", shape: Shape::List { item: Some("io.k8s.api.core.v1.Volume"), strategy: ListStrategy::Map(&["name"]) } },
+        Field { json: "workloadRef", rust: "workload_ref", shape: Shape::Object("io.k8s.api.core.v1.WorkloadReference") },
+    ]),
+    ("io.k8s.api.core.v1.PodStatus", &[
+        Field { json: "allocatedResources", rust: "allocated_resources", shape: Shape::Map { value: None, atomic: false } },
+        Field { json: "conditions", rust: "conditions", shape: Shape::List { item: Some("io.k8s.api.core.v1.PodCondition"), strategy: ListStrategy::Map(&["type"]) } },
+        Field { json: "containerStatuses", rust: "container_statuses", shape: Shape::List { item: Some("io.k8s.api.core.v1.ContainerStatus"), strategy: ListStrategy::Atomic } },
+        Field { json: "ephemeralContainerStatuses", rust: "ephemeral_container_statuses", shape: Shape::List { item: Some("io.k8s.api.core.v1.ContainerStatus"), strategy: ListStrategy::Atomic } },
+        Field { json: "extendedResourceClaimStatus", rust: "extended_resource_claim_status", shape: Shape::Object("io.k8s.api.core.v1.PodExtendedResourceClaimStatus") },
+        Field { json: "hostIP", rust: "host_ip", shape: Shape::Scalar },
+        Field { json: "hostIPs", rust: "host_ips", shape: Shape::List { item: Some("io.k8s.api.core.v1.HostIP"), strategy: ListStrategy::Map(&["ip"]) } },
+        Field { json: "initContainerStatuses", rust: "init_container_statuses", shape: Shape::List { item: Some("io.k8s.api.core.v1.ContainerStatus"), strategy: ListStrategy::Atomic } },
+        Field { json: "message", rust: "message", shape: Shape::Scalar },
+        Field { json: "nominatedNodeName", rust: "nominated_node_name", shape: Shape::Scalar },
+        Field { json: "observedGeneration", rust: "observed_generation", shape: Shape::Scalar },
+        Field { json: "phase", rust: "phase", shape: Shape::Scalar },
+        Field { json: "podIP", rust: "pod_ip", shape: Shape::Scalar },
+        Field { json: "podIPs", rust: "pod_ips", shape: Shape::List { item: Some("io.k8s.api.core.v1.PodIP"), strategy: ListStrategy::Map(&["ip"]) } },
+        Field { json: "qosClass", rust: "qos_class", shape: Shape::Scalar },
+        Field { json: "reason", rust: "reason", shape: Shape::Scalar },
+        Field { json: "resize", rust: "resize", shape: Shape::Scalar },
+        Field { json: "resourceClaimStatuses", rust: "resource_claim_statuses", shape: Shape::List { item: Some("io.k8s.api.core.v1.PodResourceClaimStatus"), strategy: ListStrategy::Map(&["name"]) } },
+        Field { json: "resources", rust: "resources", shape: Shape::Object("io.k8s.api.core.v1.ResourceRequirements") },
+        Field { json: "startTime", rust: "start_time", shape: Shape::Scalar },
+    ]),
+    ("io.k8s.api.core.v1.PodTemplate", &[
+        Field { json: "metadata", rust: "metadata", shape: Shape::Object("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta") },
+        Field { json: "template", rust: "template", shape: Shape::Object("io.k8s.api.core.v1.PodTemplateSpec") },
+    ]),
+    ("io.k8s.api.core.v1.PodTemplateSpec", &[
+        Field { json: "metadata", rust: "metadata", shape: Shape::Object("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta") },
+        Field { json: "spec", rust: "spec", shape: Shape::Object("io.k8s.api.core.v1.PodSpec") },
+    ]),
+    ("io.k8s.api.core.v1.PortStatus", &[
+        Field { json: "error", rust: "error", shape: Shape::Scalar },
+        Field { json: "port", rust: "port", shape: Shape::Scalar },
+        Field { json: "protocol", rust: "protocol", shape: Shape::Scalar },
+    ]),
+    ("io.k8s.api.core.v1.PortworxVolumeSource", &[
+        Field { json: "fsType", rust: "fs_type", shape: Shape::Scalar },
+        Field { json: "readOnly", rust: "read_only", shape: Shape::Scalar },
+        Field { json: "volumeID", rust: "volume_id", shape: Shape::Scalar },
+    ]),
+    ("io.k8s.api.core.v1.PreferredSchedulingTerm", &[
+        Field { json: "preference", rust: "preference", shape: Shape::Object("io.k8s.api.core.v1.NodeSelectorTerm") },
+        Field { json: "weight", rust: "weight", shape: Shape::Scalar },
+    ]),
+    ("io.k8s.api.core.v1.Probe", &[
+        Field { json: "exec", rust: "exec", shape: Shape::Object("io.k8s.api.core.v1.ExecAction") },
+        Field { json: "failureThreshold", rust: "failure_threshold", shape: Shape::Scalar },
+        Field { json: "grpc", rust: "grpc", shape: Shape::Object("io.k8s.api.core.v1.GRPCAction") },
+        Field { json: "httpGet", rust: "http_get", shape: Shape::Object("io.k8s.api.core.v1.HTTPGetAction") },
+        Field { json: "initialDelaySeconds", rust: "initial_delay_seconds", shape: Shape::Scalar },
+        Field { json: "periodSeconds", rust: "period_seconds", shape: Shape::Scalar },
+        Field { json: "successThreshold", rust: "success_threshold", shape: Shape::Scalar },
+        Field { json: "tcpSocket", rust: "tcp_socket", shape: Shape::Object("io.k8s.api.core.v1.TCPSocketAction") },
+        Field { json: "terminationGracePeriodSeconds", rust: "termination_grace_period_seconds", shape: Shape::Scalar },
+        Field { json: "timeoutSeconds", rust: "timeout_seconds", shape: Shape::Scalar },
+    ]),
+    ("io.k8s.api.core.v1.ProjectedVolumeSource", &[
+        Field { json: "defaultMode", rust: "default_mode", shape: Shape::Scalar },
+        Field { json: "sources", rust: "sources", shape: Shape::List { item: Some("io.k8s.api.core.v1.VolumeProjection"), strategy: ListStrategy::Atomic } },
+    ]),
+    ("io.k8s.api.core.v1.QuobyteVolumeSource", &[
+        Field { json: "group", rust: "group", shape: Shape::Scalar },
+        Field { json: "readOnly", rust: "read_only", shape: Shape::Scalar },
+        Field { json: "registry", rust: "registry", shape: Shape::Scalar },
+        Field { json: "tenant", rust: "tenant", shape: Shape::Scalar },
+        Field { json: "user", rust: "user", shape: Shape::Scalar },
+        Field { json: "volume", rust: "volume", shape: Shape::Scalar },
+    ]),
+    ("io.k8s.api.core.v1.RBDPersistentVolumeSource", &[
+        Field { json: "fsType", rust: "fs_type", shape: Shape::Scalar },
+        Field { json: "image", rust: "image", shape: Shape::Scalar },
+        Field { json: "keyring", rust: "keyring", shape: Shape::Scalar },
+        Field { json: "monitors", rust: "monitors", shape: Shape::List { item: None, strategy: ListStrategy::Atomic } },
+        Field { json: "pool", rust: "pool", shape: Shape::Scalar },
+        Field { json: "readOnly", rust: "read_only", shape: Shape::Scalar },
+        Field { json: "secretRef", rust: "secret_ref", shape: Shape::Object("io.k8s.api.core.v1.SecretReference") },
+        Field { json: "user", rust: "user", shape: Shape::Scalar },
+    ]),
+    ("io.k8s.api.core.v1.RBDVolumeSource", &[
+        Field { json: "fsType", rust: "fs_type", shape: Shape::Scalar },
+        Field { json: "image", rust: "image", shape: Shape::Scalar },
+        Field { json: "keyring", rust: "keyring", shape: Shape::Scalar },
+        Field { json: "monitors", rust: "monitors", shape: Shape::List { item: None, strategy: ListStrategy::Atomic } },
+        Field { json: "pool", rust: "pool", shape: Shape::Scalar },
+        Field { json: "readOnly", rust: "read_only", shape: Shape::Scalar },
+        Field { json: "secretRef", rust: "secret_ref", shape: Shape::Object("io.k8s.api.core.v1.LocalObjectReference") },
+        Field { json: "user", rust: "user", shape: Shape::Scalar },
+    ]),
+    ("io.k8s.api.core.v1.ReplicationController", &[
+        Field { json: "metadata", rust: "metadata", shape: Shape::Object("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta") },
+        Field { json: "spec", rust: "spec", shape: Shape::Object("io.k8s.api.core.v1.ReplicationControllerSpec") },
+        Field { json: "status", rust: "status", shape: Shape::Object("io.k8s.api.core.v1.ReplicationControllerStatus") },
+    ]),
+    ("io.k8s.api.core.v1.ReplicationControllerCondition", &[
+        Field { json: "lastTransitionTime", rust: "last_transition_time", shape: Shape::Scalar },
+        Field { json: "message", rust: "message", shape: Shape::Scalar },
+        Field { json: "reason", rust: "reason", shape: Shape::Scalar },
+        Field { json: "status", rust: "status", shape: Shape::Scalar },
+        Field { json: "type", rust: "type_", shape: Shape::Scalar },
+    ]),
+    ("io.k8s.api.core.v1.ReplicationControllerSpec", &[
+        Field { json: "minReadySeconds", rust: "min_ready_seconds", shape: Shape::Scalar },
+        Field { json: "replicas", rust: "replicas", shape: Shape::Scalar },
+        Field { json: "selector", rust: "selector", shape: Shape::Map { value: None, atomic: true } },
+        Field { json: "template", rust: "template", shape: Shape::Object("io.k8s.api.core.v1.PodTemplateSpec") },
+    ]),
+    ("io.k8s.api.core.v1.ReplicationControllerStatus", &[
+        Field { json: "availableReplicas", rust: "available_replicas", shape: Shape::Scalar },
+        Field { json: "conditions", rust: "conditions", shape: Shape::List { item: Some("io.k8s.api.core.v1.ReplicationControllerCondition"), strategy: ListStrategy::Map(&["type"]) } },
+        Field { json: "fullyLabeledReplicas", rust: "fully_labeled_replicas", shape: Shape::Scalar },
+        Field { json: "observedGeneration", rust: "observed_generation", shape: Shape::Scalar },
+        Field { json: "readyReplicas", rust: "ready_replicas", shape: Shape::Scalar },
+        Field { json: "replicas", rust: "replicas", shape: Shape::Scalar },
+    ]),
+    ("io.k8s.api.core.v1.ResourceClaim", &[
+        Field { json: "name", rust: "name", shape: Shape::Scalar },
+        Field { json: "request", rust: "request", shape: Shape::Scalar },
+    ]),
+    ("io.k8s.api.core.v1.ResourceFieldSelector", &[
+        Field { json: "containerName", rust: "container_name", shape: Shape::Scalar },
+        Field { json: "divisor", rust: "divisor", shape: Shape::Scalar },
+        Field { json: "resource", rust: "resource", shape: Shape::Scalar },
+    ]),
+    ("io.k8s.api.core.v1.ResourceHealth", &[
+        Field { json: "health", rust: "health", shape: Shape::Scalar },
+        Field { json: "resourceID", rust: "resource_id", shape: Shape::Scalar },
+    ]),
+    ("io.k8s.api.core.v1.ResourceQuota", &[
+        Field { json: "metadata", rust: "metadata", shape: Shape::Object("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta") },
+        Field { json: "spec", rust: "spec", shape: Shape::Object("io.k8s.api.core.v1.ResourceQuotaSpec") },
+        Field { json: "status", rust: "status", shape: Shape::Object("io.k8s.api.core.v1.ResourceQuotaStatus") },
+    ]),
+    ("io.k8s.api.core.v1.ResourceQuotaSpec", &[
+        Field { json: "hard", rust: "hard", shape: Shape::Map { value: None, atomic: false } },
+        Field { json: "scopeSelector", rust: "scope_selector", shape: Shape::Object("io.k8s.api.core.v1.ScopeSelector") },
+        Field { json: "scopes", rust: "scopes", shape: Shape::List { item: None, strategy: ListStrategy::Atomic } },
+    ]),
+    ("io.k8s.api.core.v1.ResourceQuotaStatus", &[
+        Field { json: "hard", rust: "hard", shape: Shape::Map { value: None, atomic: false } },
+        Field { json: "used", rust: "used", shape: Shape::Map { value: None, atomic: false } },
+    ]),
+    ("io.k8s.api.core.v1.ResourceRequirements", &[
+        Field { json: "claims", rust: "claims", shape: Shape::List { item: Some("io.k8s.api.core.v1.ResourceClaim"), strategy: ListStrategy::Atomic } },
+        Field { json: "limits", rust: "limits", shape: Shape::Map { value: None, atomic: false } },
+        Field { json: "requests", rust: "requests", shape: Shape::Map { value: None, atomic: false } },
+    ]),
+    ("io.k8s.api.core.v1.ResourceStatus", &[
+        Field { json: "name", rust: "name", shape: Shape::Scalar },
+        Field { json: "resources", rust: "resources", shape: Shape::List { item: Some("io.k8s.api.core.v1.ResourceHealth"), strategy: ListStrategy::Atomic } },
+    ]),
+    ("io.k8s.api.core.v1.SELinuxOptions", &[
+        Field { json: "level", rust: "level", shape: Shape::Scalar },
+        Field { json: "role", rust: "role", shape: Shape::Scalar },
+        Field { json: "type", rust: "type_", shape: Shape::Scalar },
+        Field { json: "user", rust: "user", shape: Shape::Scalar },
+    ]),
+    ("io.k8s.api.core.v1.ScaleIOPersistentVolumeSource", &[
+        Field { json: "fsType", rust: "fs_type", shape: Shape::Scalar },
+        Field { json: "gateway", rust: "gateway", shape: Shape::Scalar },
+        Field { json: "protectionDomain", rust: "protection_domain", shape: Shape::Scalar },
+        Field { json: "readOnly", rust: "read_only", shape: Shape::Scalar },
+        Field { json: "secretRef", rust: "secret_ref", shape: Shape::Object("io.k8s.api.core.v1.SecretReference") },
+        Field { json: "sslEnabled", rust: "ssl_enabled", shape: Shape::Scalar },
+        Field { json: "storageMode", rust: "storage_mode", shape: Shape::Scalar },
+        Field { json: "storagePool", rust: "storage_pool", shape: Shape::Scalar },
+        Field { json: "system", rust: "system", shape: Shape::Scalar },
+        Field { json: "volumeName", rust: "volume_name", shape: Shape::Scalar },
+    ]),
+    ("io.k8s.api.core.v1.ScaleIOVolumeSource", &[
+        Field { json: "fsType", rust: "fs_type", shape: Shape::Scalar },
+        Field { json: "gateway", rust: "gateway", shape: Shape::Scalar },
+        Field { json: "protectionDomain", rust: "protection_domain", shape: Shape::Scalar },
+        Field { json: "readOnly", rust: "read_only", shape: Shape::Scalar },
+        Field { json: "secretRef", rust: "secret_ref", shape: Shape::Object("io.k8s.api.core.v1.LocalObjectReference") },
+        Field { json: "sslEnabled", rust: "ssl_enabled", shape: Shape::Scalar },
+        Field { json: "storageMode", rust: "storage_mode", shape: Shape::Scalar },
+        Field { json: "storagePool", rust: "storage_pool", shape: Shape::Scalar },
+        Field { json: "system", rust: "system", shape: Shape::Scalar },
+        Field { json: "volumeName", rust: "volume_name", shape: Shape::Scalar },
+    ]),
+    ("io.k8s.api.core.v1.ScopeSelector", &[
+        Field { json: "matchExpressions", rust: "match_expressions", shape: Shape::List { item: Some("io.k8s.api.core.v1.ScopedResourceSelectorRequirement"), strategy: ListStrategy::Atomic } },
+    ]),
+    ("io.k8s.api.core.v1.ScopedResourceSelectorRequirement", &[
+        Field { json: "operator", rust: "operator", shape: Shape::Scalar },
+        Field { json: "scopeName", rust: "scope_name", shape: Shape::Scalar },
+        Field { json: "values", rust: "values", shape: Shape::List { item: None, strategy: ListStrategy::Atomic } },
+    ]),
+    ("io.k8s.api.core.v1.SeccompProfile", &[
+        Field { json: "localhostProfile", rust: "localhost_profile", shape: Shape::Scalar },
+        Field { json: "type", rust: "type_", shape: Shape::Scalar },
+    ]),
+    ("io.k8s.api.core.v1.Secret", &[
+        Field { json: "data", rust: "data", shape: Shape::Map { value: None, atomic: false } },
+        Field { json: "immutable", rust: "immutable", shape: Shape::Scalar },
+        Field { json: "metadata", rust: "metadata", shape: Shape::Object("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta") },
+        Field { json: "stringData", rust: "string_data", shape: Shape::Map { value: None, atomic: false } },
+        Field { json: "type", rust: "type_", shape: Shape::Scalar },
+    ]),
+    ("io.k8s.api.core.v1.SecretEnvSource", &[
+        Field { json: "name", rust: "name", shape: Shape::Scalar },
+        Field { json: "optional", rust: "optional", shape: Shape::Scalar },
+    ]),
+    ("io.k8s.api.core.v1.SecretKeySelector", &[
+        Field { json: "key", rust: "key", shape: Shape::Scalar },
+        Field { json: "name", rust: "name", shape: Shape::Scalar },
+        Field { json: "optional", rust: "optional", shape: Shape::Scalar },
+    ]),
+    ("io.k8s.api.core.v1.SecretProjection", &[
+        Field { json: "items", rust: "items", shape: Shape::List { item: Some("io.k8s.api.core.v1.KeyToPath"), strategy: ListStrategy::Atomic } },
+        Field { json: "name", rust: "name", shape: Shape::Scalar },
+        Field { json: "optional", rust: "optional", shape: Shape::Scalar },
+    ]),
+    ("io.k8s.api.core.v1.SecretReference", &[
+        Field { json: "name", rust: "name", shape: Shape::Scalar },
+        Field { json: "namespace", rust: "namespace", shape: Shape::Scalar },
+    ]),
+    ("io.k8s.api.core.v1.SecretVolumeSource", &[
+        Field { json: "defaultMode", rust: "default_mode", shape: Shape::Scalar },
+        Field { json: "items", rust: "items", shape: Shape::List { item: Some("io.k8s.api.core.v1.KeyToPath"), strategy: ListStrategy::Atomic } },
+        Field { json: "optional", rust: "optional", shape: Shape::Scalar },
+        Field { json: "secretName", rust: "secret_name", shape: Shape::Scalar },
+    ]),
+    ("io.k8s.api.core.v1.SecurityContext", &[
+        Field { json: "allowPrivilegeEscalation", rust: "allow_privilege_escalation", shape: Shape::Scalar },
+        Field { json: "appArmorProfile", rust: "app_armor_profile", shape: Shape::Object("io.k8s.api.core.v1.AppArmorProfile") },
+        Field { json: "capabilities", rust: "capabilities", shape: Shape::Object("io.k8s.api.core.v1.Capabilities") },
+        Field { json: "privileged", rust: "privileged", shape: Shape::Scalar },
+        Field { json: "procMount", rust: "proc_mount", shape: Shape::Scalar },
+        Field { json: "readOnlyRootFilesystem", rust: "read_only_root_filesystem", shape: Shape::Scalar },
+        Field { json: "runAsGroup", rust: "run_as_group", shape: Shape::Scalar },
+        Field { json: "runAsNonRoot", rust: "run_as_non_root", shape: Shape::Scalar },
+        Field { json: "runAsUser", rust: "run_as_user", shape: Shape::Scalar },
+        Field { json: "seLinuxOptions", rust: "se_linux_options", shape: Shape::Object("io.k8s.api.core.v1.SELinuxOptions") },
+        Field { json: "seccompProfile", rust: "seccomp_profile", shape: Shape::Object("io.k8s.api.core.v1.SeccompProfile") },
+        Field { json: "windowsOptions", rust: "windows_options", shape: Shape::Object("io.k8s.api.core.v1.WindowsSecurityContextOptions") },
+    ]),
+    ("io.k8s.api.core.v1.Service", &[
+        Field { json: "metadata", rust: "metadata", shape: Shape::Object("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta") },
+        Field { json: "spec", rust: "spec", shape: Shape::Object("io.k8s.api.core.v1.ServiceSpec") },
+        Field { json: "status", rust: "status", shape: Shape::Object("io.k8s.api.core.v1.ServiceStatus") },
+    ]),
+    ("io.k8s.api.core.v1.ServiceAccount", &[
+        Field { json: "automountServiceAccountToken", rust: "automount_service_account_token", shape: Shape::Scalar },
+        Field { json: "imagePullSecrets", rust: "image_pull_secrets", shape: Shape::List { item: Some("io.k8s.api.core.v1.LocalObjectReference"), strategy: ListStrategy::Atomic } },
+        Field { json: "metadata", rust: "metadata", shape: Shape::Object("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta") },
+        Field { json: "secrets", rust: "secrets", shape: Shape::List { item: Some("io.k8s.api.core.v1.ObjectReference"), strategy: ListStrategy::Map(&["name"]) } },
+    ]),
+    ("io.k8s.api.core.v1.ServiceAccountTokenProjection", &[
+        Field { json: "audience", rust: "audience", shape: Shape::Scalar },
+        Field { json: "expirationSeconds", rust: "expiration_seconds", shape: Shape::Scalar },
+        Field { json: "path", rust: "path", shape: Shape::Scalar },
+    ]),
+    ("io.k8s.api.core.v1.ServicePort", &[
+        Field { json: "appProtocol", rust: "app_protocol", shape: Shape::Scalar },
+        Field { json: "name", rust: "name", shape: Shape::Scalar },
+        Field { json: "nodePort", rust: "node_port", shape: Shape::Scalar },
+        Field { json: "port", rust: "port", shape: Shape::Scalar },
+        Field { json: "protocol", rust: "protocol", shape: Shape::Scalar },
+        Field { json: "targetPort", rust: "target_port", shape: Shape::Scalar },
+    ]),
+    ("io.k8s.api.core.v1.ServiceSpec", &[
+        Field { json: "allocateLoadBalancerNodePorts", rust: "allocate_load_balancer_node_ports", shape: Shape::Scalar },
+        Field { json: "clusterIP", rust: "cluster_ip", shape: Shape::Scalar },
+        Field { json: "clusterIPs", rust: "cluster_ips", shape: Shape::List { item: None, strategy: ListStrategy::Atomic } },
+        Field { json: "externalIPs", rust: "external_ips", shape: Shape::List { item: None, strategy: ListStrategy::Atomic } },
+        Field { json: "externalName", rust: "external_name", shape: Shape::Scalar },
+        Field { json: "externalTrafficPolicy", rust: "external_traffic_policy", shape: Shape::Scalar },
+        Field { json: "healthCheckNodePort", rust: "health_check_node_port", shape: Shape::Scalar },
+        Field { json: "internalTrafficPolicy", rust: "internal_traffic_policy", shape: Shape::Scalar },
+        Field { json: "ipFamilies", rust: "ip_families", shape: Shape::List { item: None, strategy: ListStrategy::Atomic } },
+        Field { json: "ipFamilyPolicy", rust: "ip_family_policy", shape: Shape::Scalar },
+        Field { json: "loadBalancerClass", rust: "load_balancer_class", shape: Shape::Scalar },
+        Field { json: "loadBalancerIP", rust: "load_balancer_ip", shape: Shape::Scalar },
+        Field { json: "loadBalancerSourceRanges", rust: "load_balancer_source_ranges", shape: Shape::List { item: None, strategy: ListStrategy::Atomic } },
+        Field { json: "ports", rust: "ports", shape: Shape::List { item: Some("io.k8s.api.core.v1.ServicePort"), strategy: ListStrategy::Map(&["port", "protocol"]) } },
+        Field { json: "publishNotReadyAddresses", rust: "publish_not_ready_addresses", shape: Shape::Scalar },
+        Field { json: "selector", rust: "selector", shape: Shape::Map { value: None, atomic: true } },
+        Field { json: "sessionAffinity", rust: "session_affinity", shape: Shape::Scalar },
+        Field { json: "sessionAffinityConfig", rust: "session_affinity_config", shape: Shape::Object("io.k8s.api.core.v1.SessionAffinityConfig") },
+        Field { json: "trafficDistribution", rust: "traffic_distribution", shape: Shape::Scalar },
+        Field { json: "type", rust: "type_", shape: Shape::Scalar },
+    ]),
+    ("io.k8s.api.core.v1.ServiceStatus", &[
+        Field { json: "conditions", rust: "conditions", shape: Shape::List { item: Some("io.k8s.apimachinery.pkg.apis.meta.v1.Condition"), strategy: ListStrategy::Map(&["type"]) } },
+        Field { json: "loadBalancer", rust: "load_balancer", shape: Shape::Object("io.k8s.api.core.v1.LoadBalancerStatus") },
+    ]),
+    ("io.k8s.api.core.v1.SessionAffinityConfig", &[
+        Field { json: "clientIP", rust: "client_ip", shape: Shape::Object("io.k8s.api.core.v1.ClientIPConfig") },
+    ]),
+    ("io.k8s.api.core.v1.SleepAction", &[
+        Field { json: "seconds", rust: "seconds", shape: Shape::Scalar },
+    ]),
+    ("io.k8s.api.core.v1.StorageOSPersistentVolumeSource", &[
+        Field { json: "fsType", rust: "fs_type", shape: Shape::Scalar },
+        Field { json: "readOnly", rust: "read_only", shape: Shape::Scalar },
+        Field { json: "secretRef", rust: "secret_ref", shape: Shape::Object("io.k8s.api.core.v1.ObjectReference") },
+        Field { json: "volumeName", rust: "volume_name", shape: Shape::Scalar },
+        Field { json: "volumeNamespace", rust: "volume_namespace", shape: Shape::Scalar },
+    ]),
+    ("io.k8s.api.core.v1.StorageOSVolumeSource", &[
+        Field { json: "fsType", rust: "fs_type", shape: Shape::Scalar },
+        Field { json: "readOnly", rust: "read_only", shape: Shape::Scalar },
+        Field { json: "secretRef", rust: "secret_ref", shape: Shape::Object("io.k8s.api.core.v1.LocalObjectReference") },
+        Field { json: "volumeName", rust: "volume_name", shape: Shape::Scalar },
+        Field { json: "volumeNamespace", rust: "volume_namespace", shape: Shape::Scalar },
+    ]),
+    ("io.k8s.api.core.v1.Sysctl", &[
+        Field { json: "name", rust: "name", shape: Shape::Scalar },
+        Field { json: "value", rust: "value", shape: Shape::Scalar },
+    ]),
+    ("io.k8s.api.core.v1.TCPSocketAction", &[
+        Field { json: "host", rust: "host", shape: Shape::Scalar },
+        Field { json: "port", rust: "port", shape: Shape::Scalar },
+    ]),
+    ("io.k8s.api.core.v1.Taint", &[
+        Field { json: "effect", rust: "effect", shape: Shape::Scalar },
+        Field { json: "key", rust: "key", shape: Shape::Scalar },
+        Field { json: "timeAdded", rust: "time_added", shape: Shape::Scalar },
+        Field { json: "value", rust: "value", shape: Shape::Scalar },
+    ]),
+    ("io.k8s.api.core.v1.Toleration", &[
+        Field { json: "effect", rust: "effect", shape: Shape::Scalar },
+        Field { json: "key", rust: "key", shape: Shape::Scalar },
+        Field { json: "operator", rust: "operator", shape: Shape::Scalar },
+        Field { json: "tolerationSeconds", rust: "toleration_seconds", shape: Shape::Scalar },
+        Field { json: "value", rust: "value", shape: Shape::Scalar },
+    ]),
+    ("io.k8s.api.core.v1.TopologySelectorLabelRequirement", &[
+        Field { json: "key", rust: "key", shape: Shape::Scalar },
+        Field { json: "values", rust: "values", shape: Shape::List { item: None, strategy: ListStrategy::Atomic } },
+    ]),
+    ("io.k8s.api.core.v1.TopologySelectorTerm", &[
+        Field { json: "matchLabelExpressions", rust: "match_label_expressions", shape: Shape::List { item: Some("io.k8s.api.core.v1.TopologySelectorLabelRequirement"), strategy: ListStrategy::Atomic } },
+    ]),
+    ("io.k8s.api.core.v1.TopologySpreadConstraint", &[
+        Field { json: "labelSelector", rust: "label_selector", shape: Shape::Object("io.k8s.apimachinery.pkg.apis.meta.v1.LabelSelector") },
+        Field { json: "matchLabelKeys", rust: "match_label_keys", shape: Shape::List { item: None, strategy: ListStrategy::Atomic } },
+        Field { json: "maxSkew", rust: "max_skew", shape: Shape::Scalar },
+        Field { json: "minDomains", rust: "min_domains", shape: Shape::Scalar },
+        Field { json: "nodeAffinityPolicy", rust: "node_affinity_policy", shape: Shape::Scalar },
+        Field { json: "nodeTaintsPolicy", rust: "node_taints_policy", shape: Shape::Scalar },
+        Field { json: "topologyKey", rust: "topology_key", shape: Shape::Scalar },
+        Field { json: "whenUnsatisfiable", rust: "when_unsatisfiable", shape: Shape::Scalar },
+    ]),
+    ("io.k8s.api.core.v1.TypedLocalObjectReference", &[
+        Field { json: "apiGroup", rust: "api_group", shape: Shape::Scalar },
+        Field { json: "kind", rust: "kind", shape: Shape::Scalar },
+        Field { json: "name", rust: "name", shape: Shape::Scalar },
+    ]),
+    ("io.k8s.api.core.v1.TypedObjectReference", &[
+        Field { json: "apiGroup", rust: "api_group", shape: Shape::Scalar },
+        Field { json: "kind", rust: "kind", shape: Shape::Scalar },
+        Field { json: "name", rust: "name", shape: Shape::Scalar },
+        Field { json: "namespace", rust: "namespace", shape: Shape::Scalar },
+    ]),
+    ("io.k8s.api.core.v1.Volume", &[
+        Field { json: "awsElasticBlockStore", rust: "aws_elastic_block_store", shape: Shape::Object("io.k8s.api.core.v1.AWSElasticBlockStoreVolumeSource") },
+        Field { json: "azureDisk", rust: "azure_disk", shape: Shape::Object("io.k8s.api.core.v1.AzureDiskVolumeSource") },
+        Field { json: "azureFile", rust: "azure_file", shape: Shape::Object("io.k8s.api.core.v1.AzureFileVolumeSource") },
+        Field { json: "cephfs", rust: "cephfs", shape: Shape::Object("io.k8s.api.core.v1.CephFSVolumeSource") },
+        Field { json: "cinder", rust: "cinder", shape: Shape::Object("io.k8s.api.core.v1.CinderVolumeSource") },
+        Field { json: "configMap", rust: "config_map", shape: Shape::Object("io.k8s.api.core.v1.ConfigMapVolumeSource") },
+        Field { json: "csi", rust: "csi", shape: Shape::Object("io.k8s.api.core.v1.CSIVolumeSource") },
+        Field { json: "downwardAPI", rust: "downward_api", shape: Shape::Object("io.k8s.api.core.v1.DownwardAPIVolumeSource") },
+        Field { json: "emptyDir", rust: "empty_dir", shape: Shape::Object("io.k8s.api.core.v1.EmptyDirVolumeSource") },
+        Field { json: "ephemeral", rust: "ephemeral", shape: Shape::Object("io.k8s.api.core.v1.EphemeralVolumeSource") },
+        Field { json: "fc", rust: "fc", shape: Shape::Object("io.k8s.api.core.v1.FCVolumeSource") },
+        Field { json: "flexVolume", rust: "flex_volume", shape: Shape::Object("io.k8s.api.core.v1.FlexVolumeSource") },
+        Field { json: "flocker", rust: "flocker", shape: Shape::Object("io.k8s.api.core.v1.FlockerVolumeSource") },
+        Field { json: "gcePersistentDisk", rust: "gce_persistent_disk", shape: Shape::Object("io.k8s.api.core.v1.GCEPersistentDiskVolumeSource") },
+        Field { json: "gitRepo", rust: "git_repo", shape: Shape::Object("io.k8s.api.core.v1.GitRepoVolumeSource") },
+        Field { json: "glusterfs", rust: "glusterfs", shape: Shape::Object("io.k8s.api.core.v1.GlusterfsVolumeSource") },
+        Field { json: "hostPath", rust: "host_path", shape: Shape::Object("io.k8s.api.core.v1.HostPathVolumeSource") },
+        Field { json: "image", rust: "image", shape: Shape::Object("io.k8s.api.core.v1.ImageVolumeSource") },
+        Field { json: "iscsi", rust: "iscsi", shape: Shape::Object("io.k8s.api.core.v1.ISCSIVolumeSource") },
+        Field { json: "name", rust: "name", shape: Shape::Scalar },
+        Field { json: "nfs", rust: "nfs", shape: Shape::Object("io.k8s.api.core.v1.NFSVolumeSource") },
+        Field { json: "persistentVolumeClaim", rust: "persistent_volume_claim", shape: Shape::Object("io.k8s.api.core.v1.PersistentVolumeClaimVolumeSource") },
+        Field { json: "photonPersistentDisk", rust: "photon_persistent_disk", shape: Shape::Object("io.k8s.api.core.v1.PhotonPersistentDiskVolumeSource") },
+        Field { json: "portworxVolume", rust: "portworx_volume", shape: Shape::Object("io.k8s.api.core.v1.PortworxVolumeSource") },
+        Field { json: "projected", rust: "projected", shape: Shape::Object("io.k8s.api.core.v1.ProjectedVolumeSource") },
+        Field { json: "quobyte", rust: "quobyte", shape: Shape::Object("io.k8s.api.core.v1.QuobyteVolumeSource") },
+        Field { json: "rbd", rust: "rbd", shape: Shape::Object("io.k8s.api.core.v1.RBDVolumeSource") },
+        Field { json: "scaleIO", rust: "scale_io", shape: Shape::Object("io.k8s.api.core.v1.ScaleIOVolumeSource") },
+        Field { json: "secret", rust: "secret", shape: Shape::Object("io.k8s.api.core.v1.SecretVolumeSource") },
+        Field { json: "storageos", rust: "storageos", shape: Shape::Object("io.k8s.api.core.v1.StorageOSVolumeSource") },
+        Field { json: "vsphereVolume", rust: "vsphere_volume", shape: Shape::Object("io.k8s.api.core.v1.VsphereVirtualDiskVolumeSource") },
+    ]),
+    ("io.k8s.api.core.v1.VolumeDevice", &[
+        Field { json: "devicePath", rust: "device_path", shape: Shape::Scalar },
+        Field { json: "name", rust: "name", shape: Shape::Scalar },
+    ]),
+    ("io.k8s.api.core.v1.VolumeMount", &[
+        Field { json: "mountPath", rust: "mount_path", shape: Shape::Scalar },
+        Field { json: "mountPropagation", rust: "mount_propagation", shape: Shape::Scalar },
+        Field { json: "name", rust: "name", shape: Shape::Scalar },
+        Field { json: "readOnly", rust: "read_only", shape: Shape::Scalar },
+        Field { json: "recursiveReadOnly", rust: "recursive_read_only", shape: Shape::Scalar },
+        Field { json: "subPath", rust: "sub_path", shape: Shape::Scalar },
+        Field { json: "subPathExpr", rust: "sub_path_expr", shape: Shape::Scalar },
+    ]),
+    ("io.k8s.api.core.v1.VolumeMountStatus", &[
+        Field { json: "mountPath", rust: "mount_path", shape: Shape::Scalar },
+        Field { json: "name", rust: "name", shape: Shape::Scalar },
+        Field { json: "readOnly", rust: "read_only", shape: Shape::Scalar },
+        Field { json: "recursiveReadOnly", rust: "recursive_read_only", shape: Shape::Scalar },
+    ]),
+    ("io.k8s.api.core.v1.VolumeNodeAffinity", &[
+        Field { json: "required", rust: "required", shape: Shape::Object("io.k8s.api.core.v1.NodeSelector") },
+    ]),
+    ("io.k8s.api.core.v1.VolumeProjection", &[
+        Field { json: "clusterTrustBundle", rust: "cluster_trust_bundle", shape: Shape::Object("io.k8s.api.core.v1.ClusterTrustBundleProjection") },
+        Field { json: "configMap", rust: "config_map", shape: Shape::Object("io.k8s.api.core.v1.ConfigMapProjection") },
+        Field { json: "downwardAPI", rust: "downward_api", shape: Shape::Object("io.k8s.api.core.v1.DownwardAPIProjection") },
+        Field { json: "podCertificate", rust: "pod_certificate", shape: Shape::Object("io.k8s.api.core.v1.PodCertificateProjection") },
+        Field { json: "secret", rust: "secret", shape: Shape::Object("io.k8s.api.core.v1.SecretProjection") },
+        Field { json: "serviceAccountToken", rust: "service_account_token", shape: Shape::Object("io.k8s.api.core.v1.ServiceAccountTokenProjection") },
+    ]),
+    ("io.k8s.api.core.v1.VolumeResourceRequirements", &[
+        Field { json: "limits", rust: "limits", shape: Shape::Map { value: None, atomic: false } },
+        Field { json: "requests", rust: "requests", shape: Shape::Map { value: None, atomic: false } },
+    ]),
+    ("io.k8s.api.core.v1.VsphereVirtualDiskVolumeSource", &[
+        Field { json: "fsType", rust: "fs_type", shape: Shape::Scalar },
+        Field { json: "storagePolicyID", rust: "storage_policy_id", shape: Shape::Scalar },
+        Field { json: "storagePolicyName", rust: "storage_policy_name", shape: Shape::Scalar },
+        Field { json: "volumePath", rust: "volume_path", shape: Shape::Scalar },
+    ]),
+    ("io.k8s.api.core.v1.WeightedPodAffinityTerm", &[
+        Field { json: "podAffinityTerm", rust: "pod_affinity_term", shape: Shape::Object("io.k8s.api.core.v1.PodAffinityTerm") },
+        Field { json: "weight", rust: "weight", shape: Shape::Scalar },
+    ]),
+    ("io.k8s.api.core.v1.WindowsSecurityContextOptions", &[
+        Field { json: "gmsaCredentialSpec", rust: "gmsa_credential_spec", shape: Shape::Scalar },
+        Field { json: "gmsaCredentialSpecName", rust: "gmsa_credential_spec_name", shape: Shape::Scalar },
+        Field { json: "hostProcess", rust: "host_process", shape: Shape::Scalar },
+        Field { json: "runAsUserName", rust: "run_as_user_name", shape: Shape::Scalar },
+    ]),
+    ("io.k8s.api.core.v1.WorkloadReference", &[
+        Field { json: "name", rust: "name", shape: Shape::Scalar },
+        Field { json: "podGroup", rust: "pod_group", shape: Shape::Scalar },
+        Field { json: "podGroupReplicaKey", rust: "pod_group_replica_key", shape: Shape::Scalar },
+    ]),
+    ("io.k8s.api.discovery.v1.Endpoint", &[
+        Field { json: "addresses", rust: "addresses", shape: Shape::List { item: None, strategy: ListStrategy::Atomic } },
+        Field { json: "conditions", rust: "conditions", shape: Shape::Object("io.k8s.api.discovery.v1.EndpointConditions") },
+        Field { json: "deprecatedTopology", rust: "deprecated_topology", shape: Shape::Map { value: None, atomic: false } },
+        Field { json: "hints", rust: "hints", shape: Shape::Object("io.k8s.api.discovery.v1.EndpointHints") },
+        Field { json: "hostname", rust: "hostname", shape: Shape::Scalar },
+        Field { json: "nodeName", rust: "node_name", shape: Shape::Scalar },
+        Field { json: "targetRef", rust: "target_ref", shape: Shape::Object("io.k8s.api.core.v1.ObjectReference") },
+        Field { json: "zone", rust: "zone", shape: Shape::Scalar },
+    ]),
+    ("io.k8s.api.discovery.v1.EndpointConditions", &[
+        Field { json: "ready", rust: "ready", shape: Shape::Scalar },
+        Field { json: "serving", rust: "serving", shape: Shape::Scalar },
+        Field { json: "terminating", rust: "terminating", shape: Shape::Scalar },
+    ]),
+    ("io.k8s.api.discovery.v1.EndpointHints", &[
+        Field { json: "forNodes", rust: "for_nodes", shape: Shape::List { item: Some("io.k8s.api.discovery.v1.ForNode"), strategy: ListStrategy::Atomic } },
+        Field { json: "forZones", rust: "for_zones", shape: Shape::List { item: Some("io.k8s.api.discovery.v1.ForZone"), strategy: ListStrategy::Atomic } },
+    ]),
+    ("io.k8s.api.discovery.v1.EndpointPort", &[
+        Field { json: "appProtocol", rust: "app_protocol", shape: Shape::Scalar },
+        Field { json: "name", rust: "name", shape: Shape::Scalar },
+        Field { json: "port", rust: "port", shape: Shape::Scalar },
+        Field { json: "protocol", rust: "protocol", shape: Shape::Scalar },
+    ]),
+    ("io.k8s.api.discovery.v1.EndpointSlice", &[
+        Field { json: "addressType", rust: "address_type", shape: Shape::Scalar },
+        Field { json: "endpoints", rust: "endpoints", shape: Shape::List { item: Some("io.k8s.api.discovery.v1.Endpoint"), strategy: ListStrategy::Atomic } },
+        Field { json: "metadata", rust: "metadata", shape: Shape::Object("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta") },
+        Field { json: "ports", rust: "ports", shape: Shape::List { item: Some("io.k8s.api.discovery.v1.EndpointPort"), strategy: ListStrategy::Atomic } },
+    ]),
+    ("io.k8s.api.discovery.v1.ForNode", &[
+        Field { json: "name", rust: "name", shape: Shape::Scalar },
+    ]),
+    ("io.k8s.api.discovery.v1.ForZone", &[
+        Field { json: "name", rust: "name", shape: Shape::Scalar },
+    ]),
+    ("io.k8s.api.events.v1.Event", &[
+        Field { json: "action", rust: "action", shape: Shape::Scalar },
+        Field { json: "deprecatedCount", rust: "deprecated_count", shape: Shape::Scalar },
+        Field { json: "deprecatedFirstTimestamp", rust: "deprecated_first_timestamp", shape: Shape::Scalar },
+        Field { json: "deprecatedLastTimestamp", rust: "deprecated_last_timestamp", shape: Shape::Scalar },
+        Field { json: "deprecatedSource", rust: "deprecated_source", shape: Shape::Object("io.k8s.api.core.v1.EventSource") },
+        Field { json: "eventTime", rust: "event_time", shape: Shape::Scalar },
+        Field { json: "metadata", rust: "metadata", shape: Shape::Object("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta") },
+        Field { json: "note", rust: "note", shape: Shape::Scalar },
+        Field { json: "reason", rust: "reason", shape: Shape::Scalar },
+        Field { json: "regarding", rust: "regarding", shape: Shape::Object("io.k8s.api.core.v1.ObjectReference") },
+        Field { json: "related", rust: "related", shape: Shape::Object("io.k8s.api.core.v1.ObjectReference") },
+        Field { json: "reportingController", rust: "reporting_controller", shape: Shape::Scalar },
+        Field { json: "reportingInstance", rust: "reporting_instance", shape: Shape::Scalar },
+        Field { json: "series", rust: "series", shape: Shape::Object("io.k8s.api.events.v1.EventSeries") },
+        Field { json: "type", rust: "type_", shape: Shape::Scalar },
+    ]),
+    ("io.k8s.api.events.v1.EventSeries", &[
+        Field { json: "count", rust: "count", shape: Shape::Scalar },
+        Field { json: "lastObservedTime", rust: "last_observed_time", shape: Shape::Scalar },
+    ]),
+    ("io.k8s.api.flowcontrol.v1.ExemptPriorityLevelConfiguration", &[
+        Field { json: "lendablePercent", rust: "lendable_percent", shape: Shape::Scalar },
+        Field { json: "nominalConcurrencyShares", rust: "nominal_concurrency_shares", shape: Shape::Scalar },
+    ]),
+    ("io.k8s.api.flowcontrol.v1.FlowDistinguisherMethod", &[
+        Field { json: "type", rust: "type_", shape: Shape::Scalar },
+    ]),
+    ("io.k8s.api.flowcontrol.v1.FlowSchema", &[
+        Field { json: "metadata", rust: "metadata", shape: Shape::Object("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta") },
+        Field { json: "spec", rust: "spec", shape: Shape::Object("io.k8s.api.flowcontrol.v1.FlowSchemaSpec") },
+        Field { json: "status", rust: "status", shape: Shape::Object("io.k8s.api.flowcontrol.v1.FlowSchemaStatus") },
+    ]),
+    ("io.k8s.api.flowcontrol.v1.FlowSchemaCondition", &[
+        Field { json: "lastTransitionTime", rust: "last_transition_time", shape: Shape::Scalar },
+        Field { json: "message", rust: "message", shape: Shape::Scalar },
+        Field { json: "reason", rust: "reason", shape: Shape::Scalar },
+        Field { json: "status", rust: "status", shape: Shape::Scalar },
+        Field { json: "type", rust: "type_", shape: Shape::Scalar },
+    ]),
+    ("io.k8s.api.flowcontrol.v1.FlowSchemaSpec", &[
+        Field { json: "distinguisherMethod", rust: "distinguisher_method", shape: Shape::Object("io.k8s.api.flowcontrol.v1.FlowDistinguisherMethod") },
+        Field { json: "matchingPrecedence", rust: "matching_precedence", shape: Shape::Scalar },
+        Field { json: "priorityLevelConfiguration", rust: "priority_level_configuration", shape: Shape::Object("io.k8s.api.flowcontrol.v1.PriorityLevelConfigurationReference") },
+        Field { json: "rules", rust: "rules", shape: Shape::List { item: Some("io.k8s.api.flowcontrol.v1.PolicyRulesWithSubjects"), strategy: ListStrategy::Atomic } },
+    ]),
+    ("io.k8s.api.flowcontrol.v1.FlowSchemaStatus", &[
+        Field { json: "conditions", rust: "conditions", shape: Shape::List { item: Some("io.k8s.api.flowcontrol.v1.FlowSchemaCondition"), strategy: ListStrategy::Map(&["type"]) } },
+    ]),
+    ("io.k8s.api.flowcontrol.v1.GroupSubject", &[
+        Field { json: "name", rust: "name", shape: Shape::Scalar },
+    ]),
+    ("io.k8s.api.flowcontrol.v1.LimitResponse", &[
+        Field { json: "queuing", rust: "queuing", shape: Shape::Object("io.k8s.api.flowcontrol.v1.QueuingConfiguration") },
+        Field { json: "type", rust: "type_", shape: Shape::Scalar },
+    ]),
+    ("io.k8s.api.flowcontrol.v1.LimitedPriorityLevelConfiguration", &[
+        Field { json: "borrowingLimitPercent", rust: "borrowing_limit_percent", shape: Shape::Scalar },
+        Field { json: "lendablePercent", rust: "lendable_percent", shape: Shape::Scalar },
+        Field { json: "limitResponse", rust: "limit_response", shape: Shape::Object("io.k8s.api.flowcontrol.v1.LimitResponse") },
+        Field { json: "nominalConcurrencyShares", rust: "nominal_concurrency_shares", shape: Shape::Scalar },
+    ]),
+    ("io.k8s.api.flowcontrol.v1.NonResourcePolicyRule", &[
+        Field { json: "nonResourceURLs", rust: "non_resource_urls", shape: Shape::List { item: None, strategy: ListStrategy::Atomic } },
+        Field { json: "verbs", rust: "verbs", shape: Shape::List { item: None, strategy: ListStrategy::Atomic } },
+    ]),
+    ("io.k8s.api.flowcontrol.v1.PolicyRulesWithSubjects", &[
+        Field { json: "nonResourceRules", rust: "non_resource_rules", shape: Shape::List { item: Some("io.k8s.api.flowcontrol.v1.NonResourcePolicyRule"), strategy: ListStrategy::Atomic } },
+        Field { json: "resourceRules", rust: "resource_rules", shape: Shape::List { item: Some("io.k8s.api.flowcontrol.v1.ResourcePolicyRule"), strategy: ListStrategy::Atomic } },
+        Field { json: "subjects", rust: "subjects", shape: Shape::List { item: Some("io.k8s.api.flowcontrol.v1.Subject"), strategy: ListStrategy::Atomic } },
+    ]),
+    ("io.k8s.api.flowcontrol.v1.PriorityLevelConfiguration", &[
+        Field { json: "metadata", rust: "metadata", shape: Shape::Object("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta") },
+        Field { json: "spec", rust: "spec", shape: Shape::Object("io.k8s.api.flowcontrol.v1.PriorityLevelConfigurationSpec") },
+        Field { json: "status", rust: "status", shape: Shape::Object("io.k8s.api.flowcontrol.v1.PriorityLevelConfigurationStatus") },
+    ]),
+    ("io.k8s.api.flowcontrol.v1.PriorityLevelConfigurationCondition", &[
+        Field { json: "lastTransitionTime", rust: "last_transition_time", shape: Shape::Scalar },
+        Field { json: "message", rust: "message", shape: Shape::Scalar },
+        Field { json: "reason", rust: "reason", shape: Shape::Scalar },
+        Field { json: "status", rust: "status", shape: Shape::Scalar },
+        Field { json: "type", rust: "type_", shape: Shape::Scalar },
+    ]),
+    ("io.k8s.api.flowcontrol.v1.PriorityLevelConfigurationReference", &[
+        Field { json: "name", rust: "name", shape: Shape::Scalar },
+    ]),
+    ("io.k8s.api.flowcontrol.v1.PriorityLevelConfigurationSpec", &[
+        Field { json: "exempt", rust: "exempt", shape: Shape::Object("io.k8s.api.flowcontrol.v1.ExemptPriorityLevelConfiguration") },
+        Field { json: "limited", rust: "limited", shape: Shape::Object("io.k8s.api.flowcontrol.v1.LimitedPriorityLevelConfiguration") },
+        Field { json: "type", rust: "type_", shape: Shape::Scalar },
+    ]),
+    ("io.k8s.api.flowcontrol.v1.PriorityLevelConfigurationStatus", &[
+        Field { json: "conditions", rust: "conditions", shape: Shape::List { item: Some("io.k8s.api.flowcontrol.v1.PriorityLevelConfigurationCondition"), strategy: ListStrategy::Map(&["type"]) } },
+    ]),
+    ("io.k8s.api.flowcontrol.v1.QueuingConfiguration", &[
+        Field { json: "handSize", rust: "hand_size", shape: Shape::Scalar },
+        Field { json: "queueLengthLimit", rust: "queue_length_limit", shape: Shape::Scalar },
+        Field { json: "queues", rust: "queues", shape: Shape::Scalar },
+    ]),
+    ("io.k8s.api.flowcontrol.v1.ResourcePolicyRule", &[
+        Field { json: "apiGroups", rust: "api_groups", shape: Shape::List { item: None, strategy: ListStrategy::Atomic } },
+        Field { json: "clusterScope", rust: "cluster_scope", shape: Shape::Scalar },
+        Field { json: "namespaces", rust: "namespaces", shape: Shape::List { item: None, strategy: ListStrategy::Atomic } },
+        Field { json: "resources", rust: "resources", shape: Shape::List { item: None, strategy: ListStrategy::Atomic } },
+        Field { json: "verbs", rust: "verbs", shape: Shape::List { item: None, strategy: ListStrategy::Atomic } },
+    ]),
+    ("io.k8s.api.flowcontrol.v1.ServiceAccountSubject", &[
+        Field { json: "name", rust: "name", shape: Shape::Scalar },
+        Field { json: "namespace", rust: "namespace", shape: Shape::Scalar },
+    ]),
+    ("io.k8s.api.flowcontrol.v1.Subject", &[
+        Field { json: "group", rust: "group", shape: Shape::Object("io.k8s.api.flowcontrol.v1.GroupSubject") },
+        Field { json: "kind", rust: "kind", shape: Shape::Scalar },
+        Field { json: "serviceAccount", rust: "service_account", shape: Shape::Object("io.k8s.api.flowcontrol.v1.ServiceAccountSubject") },
+        Field { json: "user", rust: "user", shape: Shape::Object("io.k8s.api.flowcontrol.v1.UserSubject") },
+    ]),
+    ("io.k8s.api.flowcontrol.v1.UserSubject", &[
+        Field { json: "name", rust: "name", shape: Shape::Scalar },
+    ]),
+    ("io.k8s.api.networking.v1.HTTPIngressPath", &[
+        Field { json: "backend", rust: "backend", shape: Shape::Object("io.k8s.api.networking.v1.IngressBackend") },
+        Field { json: "path", rust: "path", shape: Shape::Scalar },
+        Field { json: "pathType", rust: "path_type", shape: Shape::Scalar },
+    ]),
+    ("io.k8s.api.networking.v1.HTTPIngressRuleValue", &[
+        Field { json: "paths", rust: "paths", shape: Shape::List { item: Some("io.k8s.api.networking.v1.HTTPIngressPath"), strategy: ListStrategy::Atomic } },
+    ]),
+    ("io.k8s.api.networking.v1.IPAddress", &[
+        Field { json: "metadata", rust: "metadata", shape: Shape::Object("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta") },
+        Field { json: "spec", rust: "spec", shape: Shape::Object("io.k8s.api.networking.v1.IPAddressSpec") },
+    ]),
+    ("io.k8s.api.networking.v1.IPAddressSpec", &[
+        Field { json: "parentRef", rust: "parent_ref", shape: Shape::Object("io.k8s.api.networking.v1.ParentReference") },
+    ]),
+    ("io.k8s.api.networking.v1.IPBlock", &[
+        Field { json: "cidr", rust: "cidr", shape: Shape::Scalar },
+        Field { json: "except", rust: "except", shape: Shape::List { item: None, strategy: ListStrategy::Atomic } },
+    ]),
+    ("io.k8s.api.networking.v1.Ingress", &[
+        Field { json: "metadata", rust: "metadata", shape: Shape::Object("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta") },
+        Field { json: "spec", rust: "spec", shape: Shape::Object("io.k8s.api.networking.v1.IngressSpec") },
+        Field { json: "status", rust: "status", shape: Shape::Object("io.k8s.api.networking.v1.IngressStatus") },
+    ]),
+    ("io.k8s.api.networking.v1.IngressBackend", &[
+        Field { json: "resource", rust: "resource", shape: Shape::Object("io.k8s.api.core.v1.TypedLocalObjectReference") },
+        Field { json: "service", rust: "service", shape: Shape::Object("io.k8s.api.networking.v1.IngressServiceBackend") },
+    ]),
+    ("io.k8s.api.networking.v1.IngressClass", &[
+        Field { json: "metadata", rust: "metadata", shape: Shape::Object("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta") },
+        Field { json: "spec", rust: "spec", shape: Shape::Object("io.k8s.api.networking.v1.IngressClassSpec") },
+    ]),
+    ("io.k8s.api.networking.v1.IngressClassParametersReference", &[
+        Field { json: "apiGroup", rust: "api_group", shape: Shape::Scalar },
+        Field { json: "kind", rust: "kind", shape: Shape::Scalar },
+        Field { json: "name", rust: "name", shape: Shape::Scalar },
+        Field { json: "namespace", rust: "namespace", shape: Shape::Scalar },
+        Field { json: "scope", rust: "scope", shape: Shape::Scalar },
+    ]),
+    ("io.k8s.api.networking.v1.IngressClassSpec", &[
+        Field { json: "controller", rust: "controller", shape: Shape::Scalar },
+        Field { json: "parameters", rust: "parameters", shape: Shape::Object("io.k8s.api.networking.v1.IngressClassParametersReference") },
+    ]),
+    ("io.k8s.api.networking.v1.IngressLoadBalancerIngress", &[
+        Field { json: "hostname", rust: "hostname", shape: Shape::Scalar },
+        Field { json: "ip", rust: "ip", shape: Shape::Scalar },
+        Field { json: "ports", rust: "ports", shape: Shape::List { item: Some("io.k8s.api.networking.v1.IngressPortStatus"), strategy: ListStrategy::Atomic } },
+    ]),
+    ("io.k8s.api.networking.v1.IngressLoadBalancerStatus", &[
+        Field { json: "ingress", rust: "ingress", shape: Shape::List { item: Some("io.k8s.api.networking.v1.IngressLoadBalancerIngress"), strategy: ListStrategy::Atomic } },
+    ]),
+    ("io.k8s.api.networking.v1.IngressPortStatus", &[
+        Field { json: "error", rust: "error", shape: Shape::Scalar },
+        Field { json: "port", rust: "port", shape: Shape::Scalar },
+        Field { json: "protocol", rust: "protocol", shape: Shape::Scalar },
+    ]),
+    ("io.k8s.api.networking.v1.IngressRule", &[
+        Field { json: "host", rust: "host", shape: Shape::Scalar },
+        Field { json: "http", rust: "http", shape: Shape::Object("io.k8s.api.networking.v1.HTTPIngressRuleValue") },
+    ]),
+    ("io.k8s.api.networking.v1.IngressServiceBackend", &[
+        Field { json: "name", rust: "name", shape: Shape::Scalar },
+        Field { json: "port", rust: "port", shape: Shape::Object("io.k8s.api.networking.v1.ServiceBackendPort") },
+    ]),
+    ("io.k8s.api.networking.v1.IngressSpec", &[
+        Field { json: "defaultBackend", rust: "default_backend", shape: Shape::Object("io.k8s.api.networking.v1.IngressBackend") },
+        Field { json: "ingressClassName", rust: "ingress_class_name", shape: Shape::Scalar },
+        Field { json: "rules", rust: "rules", shape: Shape::List { item: Some("io.k8s.api.networking.v1.IngressRule"), strategy: ListStrategy::Atomic } },
+        Field { json: "tls", rust: "tls", shape: Shape::List { item: Some("io.k8s.api.networking.v1.IngressTLS"), strategy: ListStrategy::Atomic } },
+    ]),
+    ("io.k8s.api.networking.v1.IngressStatus", &[
+        Field { json: "loadBalancer", rust: "load_balancer", shape: Shape::Object("io.k8s.api.networking.v1.IngressLoadBalancerStatus") },
+    ]),
+    ("io.k8s.api.networking.v1.IngressTLS", &[
+        Field { json: "hosts", rust: "hosts", shape: Shape::List { item: None, strategy: ListStrategy::Atomic } },
+        Field { json: "secretName", rust: "secret_name", shape: Shape::Scalar },
+    ]),
+    ("io.k8s.api.networking.v1.NetworkPolicy", &[
+        Field { json: "metadata", rust: "metadata", shape: Shape::Object("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta") },
+        Field { json: "spec", rust: "spec", shape: Shape::Object("io.k8s.api.networking.v1.NetworkPolicySpec") },
+    ]),
+    ("io.k8s.api.networking.v1.NetworkPolicyEgressRule", &[
+        Field { json: "ports", rust: "ports", shape: Shape::List { item: Some("io.k8s.api.networking.v1.NetworkPolicyPort"), strategy: ListStrategy::Atomic } },
+        Field { json: "to", rust: "to", shape: Shape::List { item: Some("io.k8s.api.networking.v1.NetworkPolicyPeer"), strategy: ListStrategy::Atomic } },
+    ]),
+    ("io.k8s.api.networking.v1.NetworkPolicyIngressRule", &[
+        Field { json: "from", rust: "from", shape: Shape::List { item: Some("io.k8s.api.networking.v1.NetworkPolicyPeer"), strategy: ListStrategy::Atomic } },
+        Field { json: "ports", rust: "ports", shape: Shape::List { item: Some("io.k8s.api.networking.v1.NetworkPolicyPort"), strategy: ListStrategy::Atomic } },
+    ]),
+    ("io.k8s.api.networking.v1.NetworkPolicyPeer", &[
+        Field { json: "ipBlock", rust: "ip_block", shape: Shape::Object("io.k8s.api.networking.v1.IPBlock") },
+        Field { json: "namespaceSelector", rust: "namespace_selector", shape: Shape::Object("io.k8s.apimachinery.pkg.apis.meta.v1.LabelSelector") },
+        Field { json: "podSelector", rust: "pod_selector", shape: Shape::Object("io.k8s.apimachinery.pkg.apis.meta.v1.LabelSelector") },
+    ]),
+    ("io.k8s.api.networking.v1.NetworkPolicyPort", &[
+        Field { json: "endPort", rust: "end_port", shape: Shape::Scalar },
+        Field { json: "port", rust: "port", shape: Shape::Scalar },
+        Field { json: "protocol", rust: "protocol", shape: Shape::Scalar },
+    ]),
+    ("io.k8s.api.networking.v1.NetworkPolicySpec", &[
+        Field { json: "egress", rust: "egress", shape: Shape::List { item: Some("io.k8s.api.networking.v1.NetworkPolicyEgressRule"), strategy: ListStrategy::Atomic } },
+        Field { json: "ingress", rust: "ingress", shape: Shape::List { item: Some("io.k8s.api.networking.v1.NetworkPolicyIngressRule"), strategy: ListStrategy::Atomic } },
+        Field { json: "podSelector", rust: "pod_selector", shape: Shape::Object("io.k8s.apimachinery.pkg.apis.meta.v1.LabelSelector") },
+        Field { json: "policyTypes", rust: "policy_types", shape: Shape::List { item: None, strategy: ListStrategy::Atomic } },
+    ]),
+    ("io.k8s.api.networking.v1.ParentReference", &[
+        Field { json: "group", rust: "group", shape: Shape::Scalar },
+        Field { json: "name", rust: "name", shape: Shape::Scalar },
+        Field { json: "namespace", rust: "namespace", shape: Shape::Scalar },
+        Field { json: "resource", rust: "resource", shape: Shape::Scalar },
+    ]),
+    ("io.k8s.api.networking.v1.ServiceBackendPort", &[
+        Field { json: "name", rust: "name", shape: Shape::Scalar },
+        Field { json: "number", rust: "number", shape: Shape::Scalar },
+    ]),
+    ("io.k8s.api.networking.v1.ServiceCIDR", &[
+        Field { json: "metadata", rust: "metadata", shape: Shape::Object("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta") },
+        Field { json: "spec", rust: "spec", shape: Shape::Object("io.k8s.api.networking.v1.ServiceCIDRSpec") },
+        Field { json: "status", rust: "status", shape: Shape::Object("io.k8s.api.networking.v1.ServiceCIDRStatus") },
+    ]),
+    ("io.k8s.api.networking.v1.ServiceCIDRSpec", &[
+        Field { json: "cidrs", rust: "cidrs", shape: Shape::List { item: None, strategy: ListStrategy::Atomic } },
+    ]),
+    ("io.k8s.api.networking.v1.ServiceCIDRStatus", &[
+        Field { json: "conditions", rust: "conditions", shape: Shape::List { item: Some("io.k8s.apimachinery.pkg.apis.meta.v1.Condition"), strategy: ListStrategy::Map(&["type"]) } },
+    ]),
+    ("io.k8s.api.networking.v1beta1.IPAddress", &[
+        Field { json: "metadata", rust: "metadata", shape: Shape::Object("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta") },
+        Field { json: "spec", rust: "spec", shape: Shape::Object("io.k8s.api.networking.v1beta1.IPAddressSpec") },
+    ]),
+    ("io.k8s.api.networking.v1beta1.IPAddressSpec", &[
+        Field { json: "parentRef", rust: "parent_ref", shape: Shape::Object("io.k8s.api.networking.v1beta1.ParentReference") },
+    ]),
+    ("io.k8s.api.networking.v1beta1.ParentReference", &[
+        Field { json: "group", rust: "group", shape: Shape::Scalar },
+        Field { json: "name", rust: "name", shape: Shape::Scalar },
+        Field { json: "namespace", rust: "namespace", shape: Shape::Scalar },
+        Field { json: "resource", rust: "resource", shape: Shape::Scalar },
+    ]),
+    ("io.k8s.api.networking.v1beta1.ServiceCIDR", &[
+        Field { json: "metadata", rust: "metadata", shape: Shape::Object("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta") },
+        Field { json: "spec", rust: "spec", shape: Shape::Object("io.k8s.api.networking.v1beta1.ServiceCIDRSpec") },
+        Field { json: "status", rust: "status", shape: Shape::Object("io.k8s.api.networking.v1beta1.ServiceCIDRStatus") },
+    ]),
+    ("io.k8s.api.networking.v1beta1.ServiceCIDRSpec", &[
+        Field { json: "cidrs", rust: "cidrs", shape: Shape::List { item: None, strategy: ListStrategy::Atomic } },
+    ]),
+    ("io.k8s.api.networking.v1beta1.ServiceCIDRStatus", &[
+        Field { json: "conditions", rust: "conditions", shape: Shape::List { item: Some("io.k8s.apimachinery.pkg.apis.meta.v1.Condition"), strategy: ListStrategy::Map(&["type"]) } },
+    ]),
+    ("io.k8s.api.node.v1.Overhead", &[
+        Field { json: "podFixed", rust: "pod_fixed", shape: Shape::Map { value: None, atomic: false } },
+    ]),
+    ("io.k8s.api.node.v1.RuntimeClass", &[
+        Field { json: "handler", rust: "handler", shape: Shape::Scalar },
+        Field { json: "metadata", rust: "metadata", shape: Shape::Object("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta") },
+        Field { json: "overhead", rust: "overhead", shape: Shape::Object("io.k8s.api.node.v1.Overhead") },
+        Field { json: "scheduling", rust: "scheduling", shape: Shape::Object("io.k8s.api.node.v1.Scheduling") },
+    ]),
+    ("io.k8s.api.node.v1.Scheduling", &[
+        Field { json: "nodeSelector", rust: "node_selector", shape: Shape::Map { value: None, atomic: true } },
+        Field { json: "tolerations", rust: "tolerations", shape: Shape::List { item: Some("io.k8s.api.core.v1.Toleration"), strategy: ListStrategy::Atomic } },
+    ]),
+    ("io.k8s.api.policy.v1.Eviction", &[
+        Field { json: "deleteOptions", rust: "delete_options", shape: Shape::Object("io.k8s.apimachinery.pkg.apis.meta.v1.DeleteOptions") },
+        Field { json: "metadata", rust: "metadata", shape: Shape::Object("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta") },
+    ]),
+    ("io.k8s.api.policy.v1.PodDisruptionBudget", &[
+        Field { json: "metadata", rust: "metadata", shape: Shape::Object("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta") },
+        Field { json: "spec", rust: "spec", shape: Shape::Object("io.k8s.api.policy.v1.PodDisruptionBudgetSpec") },
+        Field { json: "status", rust: "status", shape: Shape::Object("io.k8s.api.policy.v1.PodDisruptionBudgetStatus") },
+    ]),
+    ("io.k8s.api.policy.v1.PodDisruptionBudgetSpec", &[
+        Field { json: "maxUnavailable", rust: "max_unavailable", shape: Shape::Scalar },
+        Field { json: "minAvailable", rust: "min_available", shape: Shape::Scalar },
+        Field { json: "selector", rust: "selector", shape: Shape::Object("io.k8s.apimachinery.pkg.apis.meta.v1.LabelSelector") },
+        Field { json: "unhealthyPodEvictionPolicy", rust: "unhealthy_pod_eviction_policy", shape: Shape::Scalar },
+    ]),
+    ("io.k8s.api.policy.v1.PodDisruptionBudgetStatus", &[
+        Field { json: "conditions", rust: "conditions", shape: Shape::List { item: Some("io.k8s.apimachinery.pkg.apis.meta.v1.Condition"), strategy: ListStrategy::Map(&["type"]) } },
+        Field { json: "currentHealthy", rust: "current_healthy", shape: Shape::Scalar },
+        Field { json: "desiredHealthy", rust: "desired_healthy", shape: Shape::Scalar },
+        Field { json: "disruptedPods", rust: "disrupted_pods", shape: Shape::Map { value: None, atomic: false } },
+        Field { json: "disruptionsAllowed", rust: "disruptions_allowed", shape: Shape::Scalar },
+        Field { json: "expectedPods", rust: "expected_pods", shape: Shape::Scalar },
+        Field { json: "observedGeneration", rust: "observed_generation", shape: Shape::Scalar },
+    ]),
+    ("io.k8s.api.rbac.v1.AggregationRule", &[
+        Field { json: "clusterRoleSelectors", rust: "cluster_role_selectors", shape: Shape::List { item: Some("io.k8s.apimachinery.pkg.apis.meta.v1.LabelSelector"), strategy: ListStrategy::Atomic } },
+    ]),
+    ("io.k8s.api.rbac.v1.ClusterRole", &[
+        Field { json: "aggregationRule", rust: "aggregation_rule", shape: Shape::Object("io.k8s.api.rbac.v1.AggregationRule") },
+        Field { json: "metadata", rust: "metadata", shape: Shape::Object("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta") },
+        Field { json: "rules", rust: "rules", shape: Shape::List { item: Some("io.k8s.api.rbac.v1.PolicyRule"), strategy: ListStrategy::Atomic } },
+    ]),
+    ("io.k8s.api.rbac.v1.ClusterRoleBinding", &[
+        Field { json: "metadata", rust: "metadata", shape: Shape::Object("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta") },
+        Field { json: "roleRef", rust: "role_ref", shape: Shape::Object("io.k8s.api.rbac.v1.RoleRef") },
+        Field { json: "subjects", rust: "subjects", shape: Shape::List { item: Some("io.k8s.api.rbac.v1.Subject"), strategy: ListStrategy::Atomic } },
+    ]),
+    ("io.k8s.api.rbac.v1.PolicyRule", &[
+        Field { json: "apiGroups", rust: "api_groups", shape: Shape::List { item: None, strategy: ListStrategy::Atomic } },
+        Field { json: "nonResourceURLs", rust: "non_resource_urls", shape: Shape::List { item: None, strategy: ListStrategy::Atomic } },
+        Field { json: "resourceNames", rust: "resource_names", shape: Shape::List { item: None, strategy: ListStrategy::Atomic } },
+        Field { json: "resources", rust: "resources", shape: Shape::List { item: None, strategy: ListStrategy::Atomic } },
+        Field { json: "verbs", rust: "verbs", shape: Shape::List { item: None, strategy: ListStrategy::Atomic } },
+    ]),
+    ("io.k8s.api.rbac.v1.Role", &[
+        Field { json: "metadata", rust: "metadata", shape: Shape::Object("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta") },
+        Field { json: "rules", rust: "rules", shape: Shape::List { item: Some("io.k8s.api.rbac.v1.PolicyRule"), strategy: ListStrategy::Atomic } },
+    ]),
+    ("io.k8s.api.rbac.v1.RoleBinding", &[
+        Field { json: "metadata", rust: "metadata", shape: Shape::Object("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta") },
+        Field { json: "roleRef", rust: "role_ref", shape: Shape::Object("io.k8s.api.rbac.v1.RoleRef") },
+        Field { json: "subjects", rust: "subjects", shape: Shape::List { item: Some("io.k8s.api.rbac.v1.Subject"), strategy: ListStrategy::Atomic } },
+    ]),
+    ("io.k8s.api.rbac.v1.RoleRef", &[
+        Field { json: "apiGroup", rust: "api_group", shape: Shape::Scalar },
+        Field { json: "kind", rust: "kind", shape: Shape::Scalar },
+        Field { json: "name", rust: "name", shape: Shape::Scalar },
+    ]),
+    ("io.k8s.api.rbac.v1.Subject", &[
+        Field { json: "apiGroup", rust: "api_group", shape: Shape::Scalar },
+        Field { json: "kind", rust: "kind", shape: Shape::Scalar },
+        Field { json: "name", rust: "name", shape: Shape::Scalar },
+        Field { json: "namespace", rust: "namespace", shape: Shape::Scalar },
+    ]),
+    ("io.k8s.api.resource.v1.AllocatedDeviceStatus", &[
+        Field { json: "conditions", rust: "conditions", shape: Shape::List { item: Some("io.k8s.apimachinery.pkg.apis.meta.v1.Condition"), strategy: ListStrategy::Atomic } },
+        Field { json: "data", rust: "data", shape: Shape::Any },
+        Field { json: "device", rust: "device", shape: Shape::Scalar },
+        Field { json: "driver", rust: "driver", shape: Shape::Scalar },
+        Field { json: "networkData", rust: "network_data", shape: Shape::Object("io.k8s.api.resource.v1.NetworkDeviceData") },
+        Field { json: "pool", rust: "pool", shape: Shape::Scalar },
+        Field { json: "shareID", rust: "share_id", shape: Shape::Scalar },
+    ]),
+    ("io.k8s.api.resource.v1.AllocationResult", &[
+        Field { json: "allocationTimestamp", rust: "allocation_timestamp", shape: Shape::Scalar },
+        Field { json: "devices", rust: "devices", shape: Shape::Object("io.k8s.api.resource.v1.DeviceAllocationResult") },
+        Field { json: "nodeSelector", rust: "node_selector", shape: Shape::Object("io.k8s.api.core.v1.NodeSelector") },
+    ]),
+    ("io.k8s.api.resource.v1.CELDeviceSelector", &[
+        Field { json: "expression", rust: "expression", shape: Shape::Scalar },
+    ]),
+    ("io.k8s.api.resource.v1.CapacityRequestPolicy", &[
+        Field { json: "default", rust: "default", shape: Shape::Scalar },
+        Field { json: "validRange", rust: "valid_range", shape: Shape::Object("io.k8s.api.resource.v1.CapacityRequestPolicyRange") },
+        Field { json: "validValues", rust: "valid_values", shape: Shape::List { item: None, strategy: ListStrategy::Atomic } },
+    ]),
+    ("io.k8s.api.resource.v1.CapacityRequestPolicyRange", &[
+        Field { json: "max", rust: "max", shape: Shape::Scalar },
+        Field { json: "min", rust: "min", shape: Shape::Scalar },
+        Field { json: "step", rust: "step", shape: Shape::Scalar },
+    ]),
+    ("io.k8s.api.resource.v1.CapacityRequirements", &[
+        Field { json: "requests", rust: "requests", shape: Shape::Map { value: None, atomic: false } },
+    ]),
+    ("io.k8s.api.resource.v1.Counter", &[
+        Field { json: "value", rust: "value", shape: Shape::Scalar },
+    ]),
+    ("io.k8s.api.resource.v1.CounterSet", &[
+        Field { json: "counters", rust: "counters", shape: Shape::Map { value: Some("io.k8s.api.resource.v1.Counter"), atomic: false } },
+        Field { json: "name", rust: "name", shape: Shape::Scalar },
+    ]),
+    ("io.k8s.api.resource.v1.Device", &[
+        Field { json: "allNodes", rust: "all_nodes", shape: Shape::Scalar },
+        Field { json: "allowMultipleAllocations", rust: "allow_multiple_allocations", shape: Shape::Scalar },
+        Field { json: "attributes", rust: "attributes", shape: Shape::Map { value: Some("io.k8s.api.resource.v1.DeviceAttribute"), atomic: false } },
+        Field { json: "bindingConditions", rust: "binding_conditions", shape: Shape::List { item: None, strategy: ListStrategy::Atomic } },
+        Field { json: "bindingFailureConditions", rust: "binding_failure_conditions", shape: Shape::List { item: None, strategy: ListStrategy::Atomic } },
+        Field { json: "bindsToNode", rust: "binds_to_node", shape: Shape::Scalar },
+        Field { json: "capacity", rust: "capacity", shape: Shape::Map { value: Some("io.k8s.api.resource.v1.DeviceCapacity"), atomic: false } },
+        Field { json: "consumesCounters", rust: "consumes_counters", shape: Shape::List { item: Some("io.k8s.api.resource.v1.DeviceCounterConsumption"), strategy: ListStrategy::Atomic } },
+        Field { json: "name", rust: "name", shape: Shape::Scalar },
+        Field { json: "nodeName", rust: "node_name", shape: Shape::Scalar },
+        Field { json: "nodeSelector", rust: "node_selector", shape: Shape::Object("io.k8s.api.core.v1.NodeSelector") },
+        Field { json: "taints", rust: "taints", shape: Shape::List { item: Some("io.k8s.api.resource.v1.DeviceTaint"), strategy: ListStrategy::Atomic } },
+    ]),
+    ("io.k8s.api.resource.v1.DeviceAllocationConfiguration", &[
+        Field { json: "opaque", rust: "opaque", shape: Shape::Object("io.k8s.api.resource.v1.OpaqueDeviceConfiguration") },
+        Field { json: "requests", rust: "requests", shape: Shape::List { item: None, strategy: ListStrategy::Atomic } },
+        Field { json: "source", rust: "source", shape: Shape::Scalar },
+    ]),
+    ("io.k8s.api.resource.v1.DeviceAllocationResult", &[
+        Field { json: "config", rust: "config", shape: Shape::List { item: Some("io.k8s.api.resource.v1.DeviceAllocationConfiguration"), strategy: ListStrategy::Atomic } },
+        Field { json: "results", rust: "results", shape: Shape::List { item: Some("io.k8s.api.resource.v1.DeviceRequestAllocationResult"), strategy: ListStrategy::Atomic } },
+    ]),
+    ("io.k8s.api.resource.v1.DeviceAttribute", &[
+        Field { json: "bool", rust: "bool", shape: Shape::Scalar },
+        Field { json: "int", rust: "int", shape: Shape::Scalar },
+        Field { json: "string", rust: "string", shape: Shape::Scalar },
+        Field { json: "version", rust: "version", shape: Shape::Scalar },
+    ]),
+    ("io.k8s.api.resource.v1.DeviceCapacity", &[
+        Field { json: "requestPolicy", rust: "request_policy", shape: Shape::Object("io.k8s.api.resource.v1.CapacityRequestPolicy") },
+        Field { json: "value", rust: "value", shape: Shape::Scalar },
+    ]),
+    ("io.k8s.api.resource.v1.DeviceClaim", &[
+        Field { json: "config", rust: "config", shape: Shape::List { item: Some("io.k8s.api.resource.v1.DeviceClaimConfiguration"), strategy: ListStrategy::Atomic } },
+        Field { json: "constraints", rust: "constraints", shape: Shape::List { item: Some("io.k8s.api.resource.v1.DeviceConstraint"), strategy: ListStrategy::Atomic } },
+        Field { json: "requests", rust: "requests", shape: Shape::List { item: Some("io.k8s.api.resource.v1.DeviceRequest"), strategy: ListStrategy::Atomic } },
+    ]),
+    ("io.k8s.api.resource.v1.DeviceClaimConfiguration", &[
+        Field { json: "opaque", rust: "opaque", shape: Shape::Object("io.k8s.api.resource.v1.OpaqueDeviceConfiguration") },
+        Field { json: "requests", rust: "requests", shape: Shape::List { item: None, strategy: ListStrategy::Atomic } },
+    ]),
+    ("io.k8s.api.resource.v1.DeviceClass", &[
+        Field { json: "metadata", rust: "metadata", shape: Shape::Object("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta") },
+        Field { json: "spec", rust: "spec", shape: Shape::Object("io.k8s.api.resource.v1.DeviceClassSpec") },
+    ]),
+    ("io.k8s.api.resource.v1.DeviceClassConfiguration", &[
+        Field { json: "opaque", rust: "opaque", shape: Shape::Object("io.k8s.api.resource.v1.OpaqueDeviceConfiguration") },
+    ]),
+    ("io.k8s.api.resource.v1.DeviceClassSpec", &[
+        Field { json: "config", rust: "config", shape: Shape::List { item: Some("io.k8s.api.resource.v1.DeviceClassConfiguration"), strategy: ListStrategy::Atomic } },
+        Field { json: "extendedResourceName", rust: "extended_resource_name", shape: Shape::Scalar },
+        Field { json: "selectors", rust: "selectors", shape: Shape::List { item: Some("io.k8s.api.resource.v1.DeviceSelector"), strategy: ListStrategy::Atomic } },
+    ]),
+    ("io.k8s.api.resource.v1.DeviceConstraint", &[
+        Field { json: "distinctAttribute", rust: "distinct_attribute", shape: Shape::Scalar },
+        Field { json: "matchAttribute", rust: "match_attribute", shape: Shape::Scalar },
+        Field { json: "requests", rust: "requests", shape: Shape::List { item: None, strategy: ListStrategy::Atomic } },
+    ]),
+    ("io.k8s.api.resource.v1.DeviceCounterConsumption", &[
+        Field { json: "counterSet", rust: "counter_set", shape: Shape::Scalar },
+        Field { json: "counters", rust: "counters", shape: Shape::Map { value: Some("io.k8s.api.resource.v1.Counter"), atomic: false } },
+    ]),
+    ("io.k8s.api.resource.v1.DeviceRequest", &[
+        Field { json: "exactly", rust: "exactly", shape: Shape::Object("io.k8s.api.resource.v1.ExactDeviceRequest") },
+        Field { json: "firstAvailable", rust: "first_available", shape: Shape::List { item: Some("io.k8s.api.resource.v1.DeviceSubRequest"), strategy: ListStrategy::Atomic } },
+        Field { json: "name", rust: "name", shape: Shape::Scalar },
+    ]),
+    ("io.k8s.api.resource.v1.DeviceRequestAllocationResult", &[
+        Field { json: "adminAccess", rust: "admin_access", shape: Shape::Scalar },
+        Field { json: "bindingConditions", rust: "binding_conditions", shape: Shape::List { item: None, strategy: ListStrategy::Atomic } },
+        Field { json: "bindingFailureConditions", rust: "binding_failure_conditions", shape: Shape::List { item: None, strategy: ListStrategy::Atomic } },
+        Field { json: "consumedCapacity", rust: "consumed_capacity", shape: Shape::Map { value: None, atomic: false } },
+        Field { json: "device", rust: "device", shape: Shape::Scalar },
+        Field { json: "driver", rust: "driver", shape: Shape::Scalar },
+        Field { json: "pool", rust: "pool", shape: Shape::Scalar },
+        Field { json: "request", rust: "request", shape: Shape::Scalar },
+        Field { json: "shareID", rust: "share_id", shape: Shape::Scalar },
+        Field { json: "tolerations", rust: "tolerations", shape: Shape::List { item: Some("io.k8s.api.resource.v1.DeviceToleration"), strategy: ListStrategy::Atomic } },
+    ]),
+    ("io.k8s.api.resource.v1.DeviceSelector", &[
+        Field { json: "cel", rust: "cel", shape: Shape::Object("io.k8s.api.resource.v1.CELDeviceSelector") },
+    ]),
+    ("io.k8s.api.resource.v1.DeviceSubRequest", &[
+        Field { json: "allocationMode", rust: "allocation_mode", shape: Shape::Scalar },
+        Field { json: "capacity", rust: "capacity", shape: Shape::Object("io.k8s.api.resource.v1.CapacityRequirements") },
+        Field { json: "count", rust: "count", shape: Shape::Scalar },
+        Field { json: "deviceClassName", rust: "device_class_name", shape: Shape::Scalar },
+        Field { json: "name", rust: "name", shape: Shape::Scalar },
+        Field { json: "selectors", rust: "selectors", shape: Shape::List { item: Some("io.k8s.api.resource.v1.DeviceSelector"), strategy: ListStrategy::Atomic } },
+        Field { json: "tolerations", rust: "tolerations", shape: Shape::List { item: Some("io.k8s.api.resource.v1.DeviceToleration"), strategy: ListStrategy::Atomic } },
+    ]),
+    ("io.k8s.api.resource.v1.DeviceTaint", &[
+        Field { json: "effect", rust: "effect", shape: Shape::Scalar },
+        Field { json: "key", rust: "key", shape: Shape::Scalar },
+        Field { json: "timeAdded", rust: "time_added", shape: Shape::Scalar },
+        Field { json: "value", rust: "value", shape: Shape::Scalar },
+    ]),
+    ("io.k8s.api.resource.v1.DeviceToleration", &[
+        Field { json: "effect", rust: "effect", shape: Shape::Scalar },
+        Field { json: "key", rust: "key", shape: Shape::Scalar },
+        Field { json: "operator", rust: "operator", shape: Shape::Scalar },
+        Field { json: "tolerationSeconds", rust: "toleration_seconds", shape: Shape::Scalar },
+        Field { json: "value", rust: "value", shape: Shape::Scalar },
+    ]),
+    ("io.k8s.api.resource.v1.ExactDeviceRequest", &[
+        Field { json: "adminAccess", rust: "admin_access", shape: Shape::Scalar },
+        Field { json: "allocationMode", rust: "allocation_mode", shape: Shape::Scalar },
+        Field { json: "capacity", rust: "capacity", shape: Shape::Object("io.k8s.api.resource.v1.CapacityRequirements") },
+        Field { json: "count", rust: "count", shape: Shape::Scalar },
+        Field { json: "deviceClassName", rust: "device_class_name", shape: Shape::Scalar },
+        Field { json: "selectors", rust: "selectors", shape: Shape::List { item: Some("io.k8s.api.resource.v1.DeviceSelector"), strategy: ListStrategy::Atomic } },
+        Field { json: "tolerations", rust: "tolerations", shape: Shape::List { item: Some("io.k8s.api.resource.v1.DeviceToleration"), strategy: ListStrategy::Atomic } },
+    ]),
+    ("io.k8s.api.resource.v1.NetworkDeviceData", &[
+        Field { json: "hardwareAddress", rust: "hardware_address", shape: Shape::Scalar },
+        Field { json: "interfaceName", rust: "interface_name", shape: Shape::Scalar },
+        Field { json: "ips", rust: "ips", shape: Shape::List { item: None, strategy: ListStrategy::Atomic } },
+    ]),
+    ("io.k8s.api.resource.v1.OpaqueDeviceConfiguration", &[
+        Field { json: "driver", rust: "driver", shape: Shape::Scalar },
+        Field { json: "parameters", rust: "parameters", shape: Shape::Any },
+    ]),
+    ("io.k8s.api.resource.v1.ResourceClaim", &[
+        Field { json: "metadata", rust: "metadata", shape: Shape::Object("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta") },
+        Field { json: "spec", rust: "spec", shape: Shape::Object("io.k8s.api.resource.v1.ResourceClaimSpec") },
+        Field { json: "status", rust: "status", shape: Shape::Object("io.k8s.api.resource.v1.ResourceClaimStatus") },
+    ]),
+    ("io.k8s.api.resource.v1.ResourceClaimConsumerReference", &[
+        Field { json: "apiGroup", rust: "api_group", shape: Shape::Scalar },
+        Field { json: "name", rust: "name", shape: Shape::Scalar },
+        Field { json: "resource", rust: "resource", shape: Shape::Scalar },
+        Field { json: "uid", rust: "uid", shape: Shape::Scalar },
+    ]),
+    ("io.k8s.api.resource.v1.ResourceClaimSpec", &[
+        Field { json: "devices", rust: "devices", shape: Shape::Object("io.k8s.api.resource.v1.DeviceClaim") },
+    ]),
+    ("io.k8s.api.resource.v1.ResourceClaimStatus", &[
+        Field { json: "allocation", rust: "allocation", shape: Shape::Object("io.k8s.api.resource.v1.AllocationResult") },
+        Field { json: "devices", rust: "devices", shape: Shape::List { item: Some("io.k8s.api.resource.v1.AllocatedDeviceStatus"), strategy: ListStrategy::Atomic } },
+        Field { json: "reservedFor", rust: "reserved_for", shape: Shape::List { item: Some("io.k8s.api.resource.v1.ResourceClaimConsumerReference"), strategy: ListStrategy::Map(&["uid"]) } },
+    ]),
+    ("io.k8s.api.resource.v1.ResourceClaimTemplate", &[
+        Field { json: "metadata", rust: "metadata", shape: Shape::Object("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta") },
+        Field { json: "spec", rust: "spec", shape: Shape::Object("io.k8s.api.resource.v1.ResourceClaimTemplateSpec") },
+    ]),
+    ("io.k8s.api.resource.v1.ResourceClaimTemplateSpec", &[
+        Field { json: "metadata", rust: "metadata", shape: Shape::Object("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta") },
+        Field { json: "spec", rust: "spec", shape: Shape::Object("io.k8s.api.resource.v1.ResourceClaimSpec") },
+    ]),
+    ("io.k8s.api.resource.v1.ResourcePool", &[
+        Field { json: "generation", rust: "generation", shape: Shape::Scalar },
+        Field { json: "name", rust: "name", shape: Shape::Scalar },
+        Field { json: "resourceSliceCount", rust: "resource_slice_count", shape: Shape::Scalar },
+    ]),
+    ("io.k8s.api.resource.v1.ResourceSlice", &[
+        Field { json: "metadata", rust: "metadata", shape: Shape::Object("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta") },
+        Field { json: "spec", rust: "spec", shape: Shape::Object("io.k8s.api.resource.v1.ResourceSliceSpec") },
+    ]),
+    ("io.k8s.api.resource.v1.ResourceSliceSpec", &[
+        Field { json: "allNodes", rust: "all_nodes", shape: Shape::Scalar },
+        Field { json: "devices", rust: "devices", shape: Shape::List { item: Some("io.k8s.api.resource.v1.Device"), strategy: ListStrategy::Atomic } },
+        Field { json: "driver", rust: "driver", shape: Shape::Scalar },
+        Field { json: "nodeName", rust: "node_name", shape: Shape::Scalar },
+        Field { json: "nodeSelector", rust: "node_selector", shape: Shape::Object("io.k8s.api.core.v1.NodeSelector") },
+        Field { json: "perDeviceNodeSelection", rust: "per_device_node_selection", shape: Shape::Scalar },
+        Field { json: "pool", rust: "pool", shape: Shape::Object("io.k8s.api.resource.v1.ResourcePool") },
+        Field { json: "sharedCounters", rust: "shared_counters", shape: Shape::List { item: Some("io.k8s.api.resource.v1.CounterSet"), strategy: ListStrategy::Atomic } },
+    ]),
+    ("io.k8s.api.resource.v1alpha3.DeviceTaint", &[
+        Field { json: "effect", rust: "effect", shape: Shape::Scalar },
+        Field { json: "key", rust: "key", shape: Shape::Scalar },
+        Field { json: "timeAdded", rust: "time_added", shape: Shape::Scalar },
+        Field { json: "value", rust: "value", shape: Shape::Scalar },
+    ]),
+    ("io.k8s.api.resource.v1alpha3.DeviceTaintRule", &[
+        Field { json: "metadata", rust: "metadata", shape: Shape::Object("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta") },
+        Field { json: "spec", rust: "spec", shape: Shape::Object("io.k8s.api.resource.v1alpha3.DeviceTaintRuleSpec") },
+        Field { json: "status", rust: "status", shape: Shape::Object("io.k8s.api.resource.v1alpha3.DeviceTaintRuleStatus") },
+    ]),
+    ("io.k8s.api.resource.v1alpha3.DeviceTaintRuleSpec", &[
+        Field { json: "deviceSelector", rust: "device_selector", shape: Shape::Object("io.k8s.api.resource.v1alpha3.DeviceTaintSelector") },
+        Field { json: "taint", rust: "taint", shape: Shape::Object("io.k8s.api.resource.v1alpha3.DeviceTaint") },
+    ]),
+    ("io.k8s.api.resource.v1alpha3.DeviceTaintRuleStatus", &[
+        Field { json: "conditions", rust: "conditions", shape: Shape::List { item: Some("io.k8s.apimachinery.pkg.apis.meta.v1.Condition"), strategy: ListStrategy::Map(&["type"]) } },
+    ]),
+    ("io.k8s.api.resource.v1alpha3.DeviceTaintSelector", &[
+        Field { json: "device", rust: "device", shape: Shape::Scalar },
+        Field { json: "driver", rust: "driver", shape: Shape::Scalar },
+        Field { json: "pool", rust: "pool", shape: Shape::Scalar },
+    ]),
+    ("io.k8s.api.resource.v1beta1.AllocatedDeviceStatus", &[
+        Field { json: "conditions", rust: "conditions", shape: Shape::List { item: Some("io.k8s.apimachinery.pkg.apis.meta.v1.Condition"), strategy: ListStrategy::Atomic } },
+        Field { json: "data", rust: "data", shape: Shape::Any },
+        Field { json: "device", rust: "device", shape: Shape::Scalar },
+        Field { json: "driver", rust: "driver", shape: Shape::Scalar },
+        Field { json: "networkData", rust: "network_data", shape: Shape::Object("io.k8s.api.resource.v1beta1.NetworkDeviceData") },
+        Field { json: "pool", rust: "pool", shape: Shape::Scalar },
+        Field { json: "shareID", rust: "share_id", shape: Shape::Scalar },
+    ]),
+    ("io.k8s.api.resource.v1beta1.AllocationResult", &[
+        Field { json: "allocationTimestamp", rust: "allocation_timestamp", shape: Shape::Scalar },
+        Field { json: "devices", rust: "devices", shape: Shape::Object("io.k8s.api.resource.v1beta1.DeviceAllocationResult") },
+        Field { json: "nodeSelector", rust: "node_selector", shape: Shape::Object("io.k8s.api.core.v1.NodeSelector") },
+    ]),
+    ("io.k8s.api.resource.v1beta1.BasicDevice", &[
+        Field { json: "allNodes", rust: "all_nodes", shape: Shape::Scalar },
+        Field { json: "allowMultipleAllocations", rust: "allow_multiple_allocations", shape: Shape::Scalar },
+        Field { json: "attributes", rust: "attributes", shape: Shape::Map { value: Some("io.k8s.api.resource.v1beta1.DeviceAttribute"), atomic: false } },
+        Field { json: "bindingConditions", rust: "binding_conditions", shape: Shape::List { item: None, strategy: ListStrategy::Atomic } },
+        Field { json: "bindingFailureConditions", rust: "binding_failure_conditions", shape: Shape::List { item: None, strategy: ListStrategy::Atomic } },
+        Field { json: "bindsToNode", rust: "binds_to_node", shape: Shape::Scalar },
+        Field { json: "capacity", rust: "capacity", shape: Shape::Map { value: Some("io.k8s.api.resource.v1beta1.DeviceCapacity"), atomic: false } },
+        Field { json: "consumesCounters", rust: "consumes_counters", shape: Shape::List { item: Some("io.k8s.api.resource.v1beta1.DeviceCounterConsumption"), strategy: ListStrategy::Atomic } },
+        Field { json: "nodeName", rust: "node_name", shape: Shape::Scalar },
+        Field { json: "nodeSelector", rust: "node_selector", shape: Shape::Object("io.k8s.api.core.v1.NodeSelector") },
+        Field { json: "taints", rust: "taints", shape: Shape::List { item: Some("io.k8s.api.resource.v1beta1.DeviceTaint"), strategy: ListStrategy::Atomic } },
+    ]),
+    ("io.k8s.api.resource.v1beta1.CELDeviceSelector", &[
+        Field { json: "expression", rust: "expression", shape: Shape::Scalar },
+    ]),
+    ("io.k8s.api.resource.v1beta1.CapacityRequestPolicy", &[
+        Field { json: "default", rust: "default", shape: Shape::Scalar },
+        Field { json: "validRange", rust: "valid_range", shape: Shape::Object("io.k8s.api.resource.v1beta1.CapacityRequestPolicyRange") },
+        Field { json: "validValues", rust: "valid_values", shape: Shape::List { item: None, strategy: ListStrategy::Atomic } },
+    ]),
+    ("io.k8s.api.resource.v1beta1.CapacityRequestPolicyRange", &[
+        Field { json: "max", rust: "max", shape: Shape::Scalar },
+        Field { json: "min", rust: "min", shape: Shape::Scalar },
+        Field { json: "step", rust: "step", shape: Shape::Scalar },
+    ]),
+    ("io.k8s.api.resource.v1beta1.CapacityRequirements", &[
+        Field { json: "requests", rust: "requests", shape: Shape::Map { value: None, atomic: false } },
+    ]),
+    ("io.k8s.api.resource.v1beta1.Counter", &[
+        Field { json: "value", rust: "value", shape: Shape::Scalar },
+    ]),
+    ("io.k8s.api.resource.v1beta1.CounterSet", &[
+        Field { json: "counters", rust: "counters", shape: Shape::Map { value: Some("io.k8s.api.resource.v1beta1.Counter"), atomic: false } },
+        Field { json: "name", rust: "name", shape: Shape::Scalar },
+    ]),
+    ("io.k8s.api.resource.v1beta1.Device", &[
+        Field { json: "basic", rust: "basic", shape: Shape::Object("io.k8s.api.resource.v1beta1.BasicDevice") },
+        Field { json: "name", rust: "name", shape: Shape::Scalar },
+    ]),
+    ("io.k8s.api.resource.v1beta1.DeviceAllocationConfiguration", &[
+        Field { json: "opaque", rust: "opaque", shape: Shape::Object("io.k8s.api.resource.v1beta1.OpaqueDeviceConfiguration") },
+        Field { json: "requests", rust: "requests", shape: Shape::List { item: None, strategy: ListStrategy::Atomic } },
+        Field { json: "source", rust: "source", shape: Shape::Scalar },
+    ]),
+    ("io.k8s.api.resource.v1beta1.DeviceAllocationResult", &[
+        Field { json: "config", rust: "config", shape: Shape::List { item: Some("io.k8s.api.resource.v1beta1.DeviceAllocationConfiguration"), strategy: ListStrategy::Atomic } },
+        Field { json: "results", rust: "results", shape: Shape::List { item: Some("io.k8s.api.resource.v1beta1.DeviceRequestAllocationResult"), strategy: ListStrategy::Atomic } },
+    ]),
+    ("io.k8s.api.resource.v1beta1.DeviceAttribute", &[
+        Field { json: "bool", rust: "bool", shape: Shape::Scalar },
+        Field { json: "int", rust: "int", shape: Shape::Scalar },
+        Field { json: "string", rust: "string", shape: Shape::Scalar },
+        Field { json: "version", rust: "version", shape: Shape::Scalar },
+    ]),
+    ("io.k8s.api.resource.v1beta1.DeviceCapacity", &[
+        Field { json: "requestPolicy", rust: "request_policy", shape: Shape::Object("io.k8s.api.resource.v1beta1.CapacityRequestPolicy") },
+        Field { json: "value", rust: "value", shape: Shape::Scalar },
+    ]),
+    ("io.k8s.api.resource.v1beta1.DeviceClaim", &[
+        Field { json: "config", rust: "config", shape: Shape::List { item: Some("io.k8s.api.resource.v1beta1.DeviceClaimConfiguration"), strategy: ListStrategy::Atomic } },
+        Field { json: "constraints", rust: "constraints", shape: Shape::List { item: Some("io.k8s.api.resource.v1beta1.DeviceConstraint"), strategy: ListStrategy::Atomic } },
+        Field { json: "requests", rust: "requests", shape: Shape::List { item: Some("io.k8s.api.resource.v1beta1.DeviceRequest"), strategy: ListStrategy::Atomic } },
+    ]),
+    ("io.k8s.api.resource.v1beta1.DeviceClaimConfiguration", &[
+        Field { json: "opaque", rust: "opaque", shape: Shape::Object("io.k8s.api.resource.v1beta1.OpaqueDeviceConfiguration") },
+        Field { json: "requests", rust: "requests", shape: Shape::List { item: None, strategy: ListStrategy::Atomic } },
+    ]),
+    ("io.k8s.api.resource.v1beta1.DeviceClass", &[
+        Field { json: "metadata", rust: "metadata", shape: Shape::Object("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta") },
+        Field { json: "spec", rust: "spec", shape: Shape::Object("io.k8s.api.resource.v1beta1.DeviceClassSpec") },
+    ]),
+    ("io.k8s.api.resource.v1beta1.DeviceClassConfiguration", &[
+        Field { json: "opaque", rust: "opaque", shape: Shape::Object("io.k8s.api.resource.v1beta1.OpaqueDeviceConfiguration") },
+    ]),
+    ("io.k8s.api.resource.v1beta1.DeviceClassSpec", &[
+        Field { json: "config", rust: "config", shape: Shape::List { item: Some("io.k8s.api.resource.v1beta1.DeviceClassConfiguration"), strategy: ListStrategy::Atomic } },
+        Field { json: "extendedResourceName", rust: "extended_resource_name", shape: Shape::Scalar },
+        Field { json: "selectors", rust: "selectors", shape: Shape::List { item: Some("io.k8s.api.resource.v1beta1.DeviceSelector"), strategy: ListStrategy::Atomic } },
+    ]),
+    ("io.k8s.api.resource.v1beta1.DeviceConstraint", &[
+        Field { json: "distinctAttribute", rust: "distinct_attribute", shape: Shape::Scalar },
+        Field { json: "matchAttribute", rust: "match_attribute", shape: Shape::Scalar },
+        Field { json: "requests", rust: "requests", shape: Shape::List { item: None, strategy: ListStrategy::Atomic } },
+    ]),
+    ("io.k8s.api.resource.v1beta1.DeviceCounterConsumption", &[
+        Field { json: "counterSet", rust: "counter_set", shape: Shape::Scalar },
+        Field { json: "counters", rust: "counters", shape: Shape::Map { value: Some("io.k8s.api.resource.v1beta1.Counter"), atomic: false } },
+    ]),
+    ("io.k8s.api.resource.v1beta1.DeviceRequest", &[
+        Field { json: "adminAccess", rust: "admin_access", shape: Shape::Scalar },
+        Field { json: "allocationMode", rust: "allocation_mode", shape: Shape::Scalar },
+        Field { json: "capacity", rust: "capacity", shape: Shape::Object("io.k8s.api.resource.v1beta1.CapacityRequirements") },
+        Field { json: "count", rust: "count", shape: Shape::Scalar },
+        Field { json: "deviceClassName", rust: "device_class_name", shape: Shape::Scalar },
+        Field { json: "firstAvailable", rust: "first_available", shape: Shape::List { item: Some("io.k8s.api.resource.v1beta1.DeviceSubRequest"), strategy: ListStrategy::Atomic } },
+        Field { json: "name", rust: "name", shape: Shape::Scalar },
+        Field { json: "selectors", rust: "selectors", shape: Shape::List { item: Some("io.k8s.api.resource.v1beta1.DeviceSelector"), strategy: ListStrategy::Atomic } },
+        Field { json: "tolerations", rust: "tolerations", shape: Shape::List { item: Some("io.k8s.api.resource.v1beta1.DeviceToleration"), strategy: ListStrategy::Atomic } },
+    ]),
+    ("io.k8s.api.resource.v1beta1.DeviceRequestAllocationResult", &[
+        Field { json: "adminAccess", rust: "admin_access", shape: Shape::Scalar },
+        Field { json: "bindingConditions", rust: "binding_conditions", shape: Shape::List { item: None, strategy: ListStrategy::Atomic } },
+        Field { json: "bindingFailureConditions", rust: "binding_failure_conditions", shape: Shape::List { item: None, strategy: ListStrategy::Atomic } },
+        Field { json: "consumedCapacity", rust: "consumed_capacity", shape: Shape::Map { value: None, atomic: false } },
+        Field { json: "device", rust: "device", shape: Shape::Scalar },
+        Field { json: "driver", rust: "driver", shape: Shape::Scalar },
+        Field { json: "pool", rust: "pool", shape: Shape::Scalar },
+        Field { json: "request", rust: "request", shape: Shape::Scalar },
+        Field { json: "shareID", rust: "share_id", shape: Shape::Scalar },
+        Field { json: "tolerations", rust: "tolerations", shape: Shape::List { item: Some("io.k8s.api.resource.v1beta1.DeviceToleration"), strategy: ListStrategy::Atomic } },
+    ]),
+    ("io.k8s.api.resource.v1beta1.DeviceSelector", &[
+        Field { json: "cel", rust: "cel", shape: Shape::Object("io.k8s.api.resource.v1beta1.CELDeviceSelector") },
+    ]),
+    ("io.k8s.api.resource.v1beta1.DeviceSubRequest", &[
+        Field { json: "allocationMode", rust: "allocation_mode", shape: Shape::Scalar },
+        Field { json: "capacity", rust: "capacity", shape: Shape::Object("io.k8s.api.resource.v1beta1.CapacityRequirements") },
+        Field { json: "count", rust: "count", shape: Shape::Scalar },
+        Field { json: "deviceClassName", rust: "device_class_name", shape: Shape::Scalar },
+        Field { json: "name", rust: "name", shape: Shape::Scalar },
+        Field { json: "selectors", rust: "selectors", shape: Shape::List { item: Some("io.k8s.api.resource.v1beta1.DeviceSelector"), strategy: ListStrategy::Atomic } },
+        Field { json: "tolerations", rust: "tolerations", shape: Shape::List { item: Some("io.k8s.api.resource.v1beta1.DeviceToleration"), strategy: ListStrategy::Atomic } },
+    ]),
+    ("io.k8s.api.resource.v1beta1.DeviceTaint", &[
+        Field { json: "effect", rust: "effect", shape: Shape::Scalar },
+        Field { json: "key", rust: "key", shape: Shape::Scalar },
+        Field { json: "timeAdded", rust: "time_added", shape: Shape::Scalar },
+        Field { json: "value", rust: "value", shape: Shape::Scalar },
+    ]),
+    ("io.k8s.api.resource.v1beta1.DeviceToleration", &[
+        Field { json: "effect", rust: "effect", shape: Shape::Scalar },
+        Field { json: "key", rust: "key", shape: Shape::Scalar },
+        Field { json: "operator", rust: "operator", shape: Shape::Scalar },
+        Field { json: "tolerationSeconds", rust: "toleration_seconds", shape: Shape::Scalar },
+        Field { json: "value", rust: "value", shape: Shape::Scalar },
+    ]),
+    ("io.k8s.api.resource.v1beta1.NetworkDeviceData", &[
+        Field { json: "hardwareAddress", rust: "hardware_address", shape: Shape::Scalar },
+        Field { json: "interfaceName", rust: "interface_name", shape: Shape::Scalar },
+        Field { json: "ips", rust: "ips", shape: Shape::List { item: None, strategy: ListStrategy::Atomic } },
+    ]),
+    ("io.k8s.api.resource.v1beta1.OpaqueDeviceConfiguration", &[
+        Field { json: "driver", rust: "driver", shape: Shape::Scalar },
+        Field { json: "parameters", rust: "parameters", shape: Shape::Any },
+    ]),
+    ("io.k8s.api.resource.v1beta1.ResourceClaim", &[
+        Field { json: "metadata", rust: "metadata", shape: Shape::Object("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta") },
+        Field { json: "spec", rust: "spec", shape: Shape::Object("io.k8s.api.resource.v1beta1.ResourceClaimSpec") },
+        Field { json: "status", rust: "status", shape: Shape::Object("io.k8s.api.resource.v1beta1.ResourceClaimStatus") },
+    ]),
+    ("io.k8s.api.resource.v1beta1.ResourceClaimConsumerReference", &[
+        Field { json: "apiGroup", rust: "api_group", shape: Shape::Scalar },
+        Field { json: "name", rust: "name", shape: Shape::Scalar },
+        Field { json: "resource", rust: "resource", shape: Shape::Scalar },
+        Field { json: "uid", rust: "uid", shape: Shape::Scalar },
+    ]),
+    ("io.k8s.api.resource.v1beta1.ResourceClaimSpec", &[
+        Field { json: "devices", rust: "devices", shape: Shape::Object("io.k8s.api.resource.v1beta1.DeviceClaim") },
+    ]),
+    ("io.k8s.api.resource.v1beta1.ResourceClaimStatus", &[
+        Field { json: "allocation", rust: "allocation", shape: Shape::Object("io.k8s.api.resource.v1beta1.AllocationResult") },
+        Field { json: "devices", rust: "devices", shape: Shape::List { item: Some("io.k8s.api.resource.v1beta1.AllocatedDeviceStatus"), strategy: ListStrategy::Atomic } },
+        Field { json: "reservedFor", rust: "reserved_for", shape: Shape::List { item: Some("io.k8s.api.resource.v1beta1.ResourceClaimConsumerReference"), strategy: ListStrategy::Map(&["uid"]) } },
+    ]),
+    ("io.k8s.api.resource.v1beta1.ResourceClaimTemplate", &[
+        Field { json: "metadata", rust: "metadata", shape: Shape::Object("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta") },
+        Field { json: "spec", rust: "spec", shape: Shape::Object("io.k8s.api.resource.v1beta1.ResourceClaimTemplateSpec") },
+    ]),
+    ("io.k8s.api.resource.v1beta1.ResourceClaimTemplateSpec", &[
+        Field { json: "metadata", rust: "metadata", shape: Shape::Object("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta") },
+        Field { json: "spec", rust: "spec", shape: Shape::Object("io.k8s.api.resource.v1beta1.ResourceClaimSpec") },
+    ]),
+    ("io.k8s.api.resource.v1beta1.ResourcePool", &[
+        Field { json: "generation", rust: "generation", shape: Shape::Scalar },
+        Field { json: "name", rust: "name", shape: Shape::Scalar },
+        Field { json: "resourceSliceCount", rust: "resource_slice_count", shape: Shape::Scalar },
+    ]),
+    ("io.k8s.api.resource.v1beta1.ResourceSlice", &[
+        Field { json: "metadata", rust: "metadata", shape: Shape::Object("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta") },
+        Field { json: "spec", rust: "spec", shape: Shape::Object("io.k8s.api.resource.v1beta1.ResourceSliceSpec") },
+    ]),
+    ("io.k8s.api.resource.v1beta1.ResourceSliceSpec", &[
+        Field { json: "allNodes", rust: "all_nodes", shape: Shape::Scalar },
+        Field { json: "devices", rust: "devices", shape: Shape::List { item: Some("io.k8s.api.resource.v1beta1.Device"), strategy: ListStrategy::Atomic } },
+        Field { json: "driver", rust: "driver", shape: Shape::Scalar },
+        Field { json: "nodeName", rust: "node_name", shape: Shape::Scalar },
+        Field { json: "nodeSelector", rust: "node_selector", shape: Shape::Object("io.k8s.api.core.v1.NodeSelector") },
+        Field { json: "perDeviceNodeSelection", rust: "per_device_node_selection", shape: Shape::Scalar },
+        Field { json: "pool", rust: "pool", shape: Shape::Object("io.k8s.api.resource.v1beta1.ResourcePool") },
+        Field { json: "sharedCounters", rust: "shared_counters", shape: Shape::List { item: Some("io.k8s.api.resource.v1beta1.CounterSet"), strategy: ListStrategy::Atomic } },
+    ]),
+    ("io.k8s.api.resource.v1beta2.AllocatedDeviceStatus", &[
+        Field { json: "conditions", rust: "conditions", shape: Shape::List { item: Some("io.k8s.apimachinery.pkg.apis.meta.v1.Condition"), strategy: ListStrategy::Atomic } },
+        Field { json: "data", rust: "data", shape: Shape::Any },
+        Field { json: "device", rust: "device", shape: Shape::Scalar },
+        Field { json: "driver", rust: "driver", shape: Shape::Scalar },
+        Field { json: "networkData", rust: "network_data", shape: Shape::Object("io.k8s.api.resource.v1beta2.NetworkDeviceData") },
+        Field { json: "pool", rust: "pool", shape: Shape::Scalar },
+        Field { json: "shareID", rust: "share_id", shape: Shape::Scalar },
+    ]),
+    ("io.k8s.api.resource.v1beta2.AllocationResult", &[
+        Field { json: "allocationTimestamp", rust: "allocation_timestamp", shape: Shape::Scalar },
+        Field { json: "devices", rust: "devices", shape: Shape::Object("io.k8s.api.resource.v1beta2.DeviceAllocationResult") },
+        Field { json: "nodeSelector", rust: "node_selector", shape: Shape::Object("io.k8s.api.core.v1.NodeSelector") },
+    ]),
+    ("io.k8s.api.resource.v1beta2.CELDeviceSelector", &[
+        Field { json: "expression", rust: "expression", shape: Shape::Scalar },
+    ]),
+    ("io.k8s.api.resource.v1beta2.CapacityRequestPolicy", &[
+        Field { json: "default", rust: "default", shape: Shape::Scalar },
+        Field { json: "validRange", rust: "valid_range", shape: Shape::Object("io.k8s.api.resource.v1beta2.CapacityRequestPolicyRange") },
+        Field { json: "validValues", rust: "valid_values", shape: Shape::List { item: None, strategy: ListStrategy::Atomic } },
+    ]),
+    ("io.k8s.api.resource.v1beta2.CapacityRequestPolicyRange", &[
+        Field { json: "max", rust: "max", shape: Shape::Scalar },
+        Field { json: "min", rust: "min", shape: Shape::Scalar },
+        Field { json: "step", rust: "step", shape: Shape::Scalar },
+    ]),
+    ("io.k8s.api.resource.v1beta2.CapacityRequirements", &[
+        Field { json: "requests", rust: "requests", shape: Shape::Map { value: None, atomic: false } },
+    ]),
+    ("io.k8s.api.resource.v1beta2.Counter", &[
+        Field { json: "value", rust: "value", shape: Shape::Scalar },
+    ]),
+    ("io.k8s.api.resource.v1beta2.CounterSet", &[
+        Field { json: "counters", rust: "counters", shape: Shape::Map { value: Some("io.k8s.api.resource.v1beta2.Counter"), atomic: false } },
+        Field { json: "name", rust: "name", shape: Shape::Scalar },
+    ]),
+    ("io.k8s.api.resource.v1beta2.Device", &[
+        Field { json: "allNodes", rust: "all_nodes", shape: Shape::Scalar },
+        Field { json: "allowMultipleAllocations", rust: "allow_multiple_allocations", shape: Shape::Scalar },
+        Field { json: "attributes", rust: "attributes", shape: Shape::Map { value: Some("io.k8s.api.resource.v1beta2.DeviceAttribute"), atomic: false } },
+        Field { json: "bindingConditions", rust: "binding_conditions", shape: Shape::List { item: None, strategy: ListStrategy::Atomic } },
+        Field { json: "bindingFailureConditions", rust: "binding_failure_conditions", shape: Shape::List { item: None, strategy: ListStrategy::Atomic } },
+        Field { json: "bindsToNode", rust: "binds_to_node", shape: Shape::Scalar },
+        Field { json: "capacity", rust: "capacity", shape: Shape::Map { value: Some("io.k8s.api.resource.v1beta2.DeviceCapacity"), atomic: false } },
+        Field { json: "consumesCounters", rust: "consumes_counters", shape: Shape::List { item: Some("io.k8s.api.resource.v1beta2.DeviceCounterConsumption"), strategy: ListStrategy::Atomic } },
+        Field { json: "name", rust: "name", shape: Shape::Scalar },
+        Field { json: "nodeName", rust: "node_name", shape: Shape::Scalar },
+        Field { json: "nodeSelector", rust: "node_selector", shape: Shape::Object("io.k8s.api.core.v1.NodeSelector") },
+        Field { json: "taints", rust: "taints", shape: Shape::List { item: Some("io.k8s.api.resource.v1beta2.DeviceTaint"), strategy: ListStrategy::Atomic } },
+    ]),
+    ("io.k8s.api.resource.v1beta2.DeviceAllocationConfiguration", &[
+        Field { json: "opaque", rust: "opaque", shape: Shape::Object("io.k8s.api.resource.v1beta2.OpaqueDeviceConfiguration") },
+        Field { json: "requests", rust: "requests", shape: Shape::List { item: None, strategy: ListStrategy::Atomic } },
+        Field { json: "source", rust: "source", shape: Shape::Scalar },
+    ]),
+    ("io.k8s.api.resource.v1beta2.DeviceAllocationResult", &[
+        Field { json: "config", rust: "config", shape: Shape::List { item: Some("io.k8s.api.resource.v1beta2.DeviceAllocationConfiguration"), strategy: ListStrategy::Atomic } },
+        Field { json: "results", rust: "results", shape: Shape::List { item: Some("io.k8s.api.resource.v1beta2.DeviceRequestAllocationResult"), strategy: ListStrategy::Atomic } },
+    ]),
+    ("io.k8s.api.resource.v1beta2.DeviceAttribute", &[
+        Field { json: "bool", rust: "bool", shape: Shape::Scalar },
+        Field { json: "int", rust: "int", shape: Shape::Scalar },
+        Field { json: "string", rust: "string", shape: Shape::Scalar },
+        Field { json: "version", rust: "version", shape: Shape::Scalar },
+    ]),
+    ("io.k8s.api.resource.v1beta2.DeviceCapacity", &[
+        Field { json: "requestPolicy", rust: "request_policy", shape: Shape::Object("io.k8s.api.resource.v1beta2.CapacityRequestPolicy") },
+        Field { json: "value", rust: "value", shape: Shape::Scalar },
+    ]),
+    ("io.k8s.api.resource.v1beta2.DeviceClaim", &[
+        Field { json: "config", rust: "config", shape: Shape::List { item: Some("io.k8s.api.resource.v1beta2.DeviceClaimConfiguration"), strategy: ListStrategy::Atomic } },
+        Field { json: "constraints", rust: "constraints", shape: Shape::List { item: Some("io.k8s.api.resource.v1beta2.DeviceConstraint"), strategy: ListStrategy::Atomic } },
+        Field { json: "requests", rust: "requests", shape: Shape::List { item: Some("io.k8s.api.resource.v1beta2.DeviceRequest"), strategy: ListStrategy::Atomic } },
+    ]),
+    ("io.k8s.api.resource.v1beta2.DeviceClaimConfiguration", &[
+        Field { json: "opaque", rust: "opaque", shape: Shape::Object("io.k8s.api.resource.v1beta2.OpaqueDeviceConfiguration") },
+        Field { json: "requests", rust: "requests", shape: Shape::List { item: None, strategy: ListStrategy::Atomic } },
+    ]),
+    ("io.k8s.api.resource.v1beta2.DeviceClass", &[
+        Field { json: "metadata", rust: "metadata", shape: Shape::Object("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta") },
+        Field { json: "spec", rust: "spec", shape: Shape::Object("io.k8s.api.resource.v1beta2.DeviceClassSpec") },
+    ]),
+    ("io.k8s.api.resource.v1beta2.DeviceClassConfiguration", &[
+        Field { json: "opaque", rust: "opaque", shape: Shape::Object("io.k8s.api.resource.v1beta2.OpaqueDeviceConfiguration") },
+    ]),
+    ("io.k8s.api.resource.v1beta2.DeviceClassSpec", &[
+        Field { json: "config", rust: "config", shape: Shape::List { item: Some("io.k8s.api.resource.v1beta2.DeviceClassConfiguration"), strategy: ListStrategy::Atomic } },
+        Field { json: "extendedResourceName", rust: "extended_resource_name", shape: Shape::Scalar },
+        Field { json: "selectors", rust: "selectors", shape: Shape::List { item: Some("io.k8s.api.resource.v1beta2.DeviceSelector"), strategy: ListStrategy::Atomic } },
+    ]),
+    ("io.k8s.api.resource.v1beta2.DeviceConstraint", &[
+        Field { json: "distinctAttribute", rust: "distinct_attribute", shape: Shape::Scalar },
+        Field { json: "matchAttribute", rust: "match_attribute", shape: Shape::Scalar },
+        Field { json: "requests", rust: "requests", shape: Shape::List { item: None, strategy: ListStrategy::Atomic } },
+    ]),
+    ("io.k8s.api.resource.v1beta2.DeviceCounterConsumption", &[
+        Field { json: "counterSet", rust: "counter_set", shape: Shape::Scalar },
+        Field { json: "counters", rust: "counters", shape: Shape::Map { value: Some("io.k8s.api.resource.v1beta2.Counter"), atomic: false } },
+    ]),
+    ("io.k8s.api.resource.v1beta2.DeviceRequest", &[
+        Field { json: "exactly", rust: "exactly", shape: Shape::Object("io.k8s.api.resource.v1beta2.ExactDeviceRequest") },
+        Field { json: "firstAvailable", rust: "first_available", shape: Shape::List { item: Some("io.k8s.api.resource.v1beta2.DeviceSubRequest"), strategy: ListStrategy::Atomic } },
+        Field { json: "name", rust: "name", shape: Shape::Scalar },
+    ]),
+    ("io.k8s.api.resource.v1beta2.DeviceRequestAllocationResult", &[
+        Field { json: "adminAccess", rust: "admin_access", shape: Shape::Scalar },
+        Field { json: "bindingConditions", rust: "binding_conditions", shape: Shape::List { item: None, strategy: ListStrategy::Atomic } },
+        Field { json: "bindingFailureConditions", rust: "binding_failure_conditions", shape: Shape::List { item: None, strategy: ListStrategy::Atomic } },
+        Field { json: "consumedCapacity", rust: "consumed_capacity", shape: Shape::Map { value: None, atomic: false } },
+        Field { json: "device", rust: "device", shape: Shape::Scalar },
+        Field { json: "driver", rust: "driver", shape: Shape::Scalar },
+        Field { json: "pool", rust: "pool", shape: Shape::Scalar },
+        Field { json: "request", rust: "request", shape: Shape::Scalar },
+        Field { json: "shareID", rust: "share_id", shape: Shape::Scalar },
+        Field { json: "tolerations", rust: "tolerations", shape: Shape::List { item: Some("io.k8s.api.resource.v1beta2.DeviceToleration"), strategy: ListStrategy::Atomic } },
+    ]),
+    ("io.k8s.api.resource.v1beta2.DeviceSelector", &[
+        Field { json: "cel", rust: "cel", shape: Shape::Object("io.k8s.api.resource.v1beta2.CELDeviceSelector") },
+    ]),
+    ("io.k8s.api.resource.v1beta2.DeviceSubRequest", &[
+        Field { json: "allocationMode", rust: "allocation_mode", shape: Shape::Scalar },
+        Field { json: "capacity", rust: "capacity", shape: Shape::Object("io.k8s.api.resource.v1beta2.CapacityRequirements") },
+        Field { json: "count", rust: "count", shape: Shape::Scalar },
+        Field { json: "deviceClassName", rust: "device_class_name", shape: Shape::Scalar },
+        Field { json: "name", rust: "name", shape: Shape::Scalar },
+        Field { json: "selectors", rust: "selectors", shape: Shape::List { item: Some("io.k8s.api.resource.v1beta2.DeviceSelector"), strategy: ListStrategy::Atomic } },
+        Field { json: "tolerations", rust: "tolerations", shape: Shape::List { item: Some("io.k8s.api.resource.v1beta2.DeviceToleration"), strategy: ListStrategy::Atomic } },
+    ]),
+    ("io.k8s.api.resource.v1beta2.DeviceTaint", &[
+        Field { json: "effect", rust: "effect", shape: Shape::Scalar },
+        Field { json: "key", rust: "key", shape: Shape::Scalar },
+        Field { json: "timeAdded", rust: "time_added", shape: Shape::Scalar },
+        Field { json: "value", rust: "value", shape: Shape::Scalar },
+    ]),
+    ("io.k8s.api.resource.v1beta2.DeviceToleration", &[
+        Field { json: "effect", rust: "effect", shape: Shape::Scalar },
+        Field { json: "key", rust: "key", shape: Shape::Scalar },
+        Field { json: "operator", rust: "operator", shape: Shape::Scalar },
+        Field { json: "tolerationSeconds", rust: "toleration_seconds", shape: Shape::Scalar },
+        Field { json: "value", rust: "value", shape: Shape::Scalar },
+    ]),
+    ("io.k8s.api.resource.v1beta2.ExactDeviceRequest", &[
+        Field { json: "adminAccess", rust: "admin_access", shape: Shape::Scalar },
+        Field { json: "allocationMode", rust: "allocation_mode", shape: Shape::Scalar },
+        Field { json: "capacity", rust: "capacity", shape: Shape::Object("io.k8s.api.resource.v1beta2.CapacityRequirements") },
+        Field { json: "count", rust: "count", shape: Shape::Scalar },
+        Field { json: "deviceClassName", rust: "device_class_name", shape: Shape::Scalar },
+        Field { json: "selectors", rust: "selectors", shape: Shape::List { item: Some("io.k8s.api.resource.v1beta2.DeviceSelector"), strategy: ListStrategy::Atomic } },
+        Field { json: "tolerations", rust: "tolerations", shape: Shape::List { item: Some("io.k8s.api.resource.v1beta2.DeviceToleration"), strategy: ListStrategy::Atomic } },
+    ]),
+    ("io.k8s.api.resource.v1beta2.NetworkDeviceData", &[
+        Field { json: "hardwareAddress", rust: "hardware_address", shape: Shape::Scalar },
+        Field { json: "interfaceName", rust: "interface_name", shape: Shape::Scalar },
+        Field { json: "ips", rust: "ips", shape: Shape::List { item: None, strategy: ListStrategy::Atomic } },
+    ]),
+    ("io.k8s.api.resource.v1beta2.OpaqueDeviceConfiguration", &[
+        Field { json: "driver", rust: "driver", shape: Shape::Scalar },
+        Field { json: "parameters", rust: "parameters", shape: Shape::Any },
+    ]),
+    ("io.k8s.api.resource.v1beta2.ResourceClaim", &[
+        Field { json: "metadata", rust: "metadata", shape: Shape::Object("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta") },
+        Field { json: "spec", rust: "spec", shape: Shape::Object("io.k8s.api.resource.v1beta2.ResourceClaimSpec") },
+        Field { json: "status", rust: "status", shape: Shape::Object("io.k8s.api.resource.v1beta2.ResourceClaimStatus") },
+    ]),
+    ("io.k8s.api.resource.v1beta2.ResourceClaimConsumerReference", &[
+        Field { json: "apiGroup", rust: "api_group", shape: Shape::Scalar },
+        Field { json: "name", rust: "name", shape: Shape::Scalar },
+        Field { json: "resource", rust: "resource", shape: Shape::Scalar },
+        Field { json: "uid", rust: "uid", shape: Shape::Scalar },
+    ]),
+    ("io.k8s.api.resource.v1beta2.ResourceClaimSpec", &[
+        Field { json: "devices", rust: "devices", shape: Shape::Object("io.k8s.api.resource.v1beta2.DeviceClaim") },
+    ]),
+    ("io.k8s.api.resource.v1beta2.ResourceClaimStatus", &[
+        Field { json: "allocation", rust: "allocation", shape: Shape::Object("io.k8s.api.resource.v1beta2.AllocationResult") },
+        Field { json: "devices", rust: "devices", shape: Shape::List { item: Some("io.k8s.api.resource.v1beta2.AllocatedDeviceStatus"), strategy: ListStrategy::Atomic } },
+        Field { json: "reservedFor", rust: "reserved_for", shape: Shape::List { item: Some("io.k8s.api.resource.v1beta2.ResourceClaimConsumerReference"), strategy: ListStrategy::Map(&["uid"]) } },
+    ]),
+    ("io.k8s.api.resource.v1beta2.ResourceClaimTemplate", &[
+        Field { json: "metadata", rust: "metadata", shape: Shape::Object("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta") },
+        Field { json: "spec", rust: "spec", shape: Shape::Object("io.k8s.api.resource.v1beta2.ResourceClaimTemplateSpec") },
+    ]),
+    ("io.k8s.api.resource.v1beta2.ResourceClaimTemplateSpec", &[
+        Field { json: "metadata", rust: "metadata", shape: Shape::Object("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta") },
+        Field { json: "spec", rust: "spec", shape: Shape::Object("io.k8s.api.resource.v1beta2.ResourceClaimSpec") },
+    ]),
+    ("io.k8s.api.resource.v1beta2.ResourcePool", &[
+        Field { json: "generation", rust: "generation", shape: Shape::Scalar },
+        Field { json: "name", rust: "name", shape: Shape::Scalar },
+        Field { json: "resourceSliceCount", rust: "resource_slice_count", shape: Shape::Scalar },
+    ]),
+    ("io.k8s.api.resource.v1beta2.ResourceSlice", &[
+        Field { json: "metadata", rust: "metadata", shape: Shape::Object("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta") },
+        Field { json: "spec", rust: "spec", shape: Shape::Object("io.k8s.api.resource.v1beta2.ResourceSliceSpec") },
+    ]),
+    ("io.k8s.api.resource.v1beta2.ResourceSliceSpec", &[
+        Field { json: "allNodes", rust: "all_nodes", shape: Shape::Scalar },
+        Field { json: "devices", rust: "devices", shape: Shape::List { item: Some("io.k8s.api.resource.v1beta2.Device"), strategy: ListStrategy::Atomic } },
+        Field { json: "driver", rust: "driver", shape: Shape::Scalar },
+        Field { json: "nodeName", rust: "node_name", shape: Shape::Scalar },
+        Field { json: "nodeSelector", rust: "node_selector", shape: Shape::Object("io.k8s.api.core.v1.NodeSelector") },
+        Field { json: "perDeviceNodeSelection", rust: "per_device_node_selection", shape: Shape::Scalar },
+        Field { json: "pool", rust: "pool", shape: Shape::Object("io.k8s.api.resource.v1beta2.ResourcePool") },
+        Field { json: "sharedCounters", rust: "shared_counters", shape: Shape::List { item: Some("io.k8s.api.resource.v1beta2.CounterSet"), strategy: ListStrategy::Atomic } },
+    ]),
+    ("io.k8s.api.scheduling.v1.PriorityClass", &[
+        Field { json: "description", rust: "description", shape: Shape::Scalar },
+        Field { json: "globalDefault", rust: "global_default", shape: Shape::Scalar },
+        Field { json: "metadata", rust: "metadata", shape: Shape::Object("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta") },
+        Field { json: "preemptionPolicy", rust: "preemption_policy", shape: Shape::Scalar },
+        Field { json: "value", rust: "value", shape: Shape::Scalar },
+    ]),
+    ("io.k8s.api.scheduling.v1alpha1.BasicSchedulingPolicy", &[
+    ]),
+    ("io.k8s.api.scheduling.v1alpha1.GangSchedulingPolicy", &[
+        Field { json: "minCount", rust: "min_count", shape: Shape::Scalar },
+    ]),
+    ("io.k8s.api.scheduling.v1alpha1.PodGroup", &[
+        Field { json: "name", rust: "name", shape: Shape::Scalar },
+        Field { json: "policy", rust: "policy", shape: Shape::Object("io.k8s.api.scheduling.v1alpha1.PodGroupPolicy") },
+    ]),
+    ("io.k8s.api.scheduling.v1alpha1.PodGroupPolicy", &[
+        Field { json: "basic", rust: "basic", shape: Shape::Any },
+        Field { json: "gang", rust: "gang", shape: Shape::Object("io.k8s.api.scheduling.v1alpha1.GangSchedulingPolicy") },
+    ]),
+    ("io.k8s.api.scheduling.v1alpha1.TypedLocalObjectReference", &[
+        Field { json: "apiGroup", rust: "api_group", shape: Shape::Scalar },
+        Field { json: "kind", rust: "kind", shape: Shape::Scalar },
+        Field { json: "name", rust: "name", shape: Shape::Scalar },
+    ]),
+    ("io.k8s.api.scheduling.v1alpha1.Workload", &[
+        Field { json: "metadata", rust: "metadata", shape: Shape::Object("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta") },
+        Field { json: "spec", rust: "spec", shape: Shape::Object("io.k8s.api.scheduling.v1alpha1.WorkloadSpec") },
+    ]),
+    ("io.k8s.api.scheduling.v1alpha1.WorkloadSpec", &[
+        Field { json: "controllerRef", rust: "controller_ref", shape: Shape::Object("io.k8s.api.scheduling.v1alpha1.TypedLocalObjectReference") },
+        Field { json: "podGroups", rust: "pod_groups", shape: Shape::List { item: Some("io.k8s.api.scheduling.v1alpha1.PodGroup"), strategy: ListStrategy::Atomic } },
+    ]),
+    ("io.k8s.api.storage.v1.CSIDriver", &[
+        Field { json: "metadata", rust: "metadata", shape: Shape::Object("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta") },
+        Field { json: "spec", rust: "spec", shape: Shape::Object("io.k8s.api.storage.v1.CSIDriverSpec") },
+    ]),
+    ("io.k8s.api.storage.v1.CSIDriverSpec", &[
+        Field { json: "attachRequired", rust: "attach_required", shape: Shape::Scalar },
+        Field { json: "fsGroupPolicy", rust: "fs_group_policy", shape: Shape::Scalar },
+        Field { json: "nodeAllocatableUpdatePeriodSeconds", rust: "node_allocatable_update_period_seconds", shape: Shape::Scalar },
+        Field { json: "podInfoOnMount", rust: "pod_info_on_mount", shape: Shape::Scalar },
+        Field { json: "requiresRepublish", rust: "requires_republish", shape: Shape::Scalar },
+        Field { json: "seLinuxMount", rust: "se_linux_mount", shape: Shape::Scalar },
+        Field { json: "serviceAccountTokenInSecrets", rust: "service_account_token_in_secrets", shape: Shape::Scalar },
+        Field { json: "storageCapacity", rust: "storage_capacity", shape: Shape::Scalar },
+        Field { json: "tokenRequests", rust: "token_requests", shape: Shape::List { item: Some("io.k8s.api.storage.v1.TokenRequest"), strategy: ListStrategy::Atomic } },
+        Field { json: "volumeLifecycleModes", rust: "volume_lifecycle_modes", shape: Shape::List { item: None, strategy: ListStrategy::Atomic } },
+    ]),
+    ("io.k8s.api.storage.v1.CSINode", &[
+        Field { json: "metadata", rust: "metadata", shape: Shape::Object("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta") },
+        Field { json: "spec", rust: "spec", shape: Shape::Object("io.k8s.api.storage.v1.CSINodeSpec") },
+    ]),
+    ("io.k8s.api.storage.v1.CSINodeDriver", &[
+        Field { json: "allocatable", rust: "allocatable", shape: Shape::Object("io.k8s.api.storage.v1.VolumeNodeResources") },
+        Field { json: "name", rust: "name", shape: Shape::Scalar },
+        Field { json: "nodeID", rust: "node_id", shape: Shape::Scalar },
+        Field { json: "topologyKeys", rust: "topology_keys", shape: Shape::List { item: None, strategy: ListStrategy::Atomic } },
+    ]),
+    ("io.k8s.api.storage.v1.CSINodeSpec", &[
+        Field { json: "drivers", rust: "drivers", shape: Shape::List { item: Some("io.k8s.api.storage.v1.CSINodeDriver"), strategy: ListStrategy::Map(&["name"]) } },
+    ]),
+    ("io.k8s.api.storage.v1.CSIStorageCapacity", &[
+        Field { json: "capacity", rust: "capacity", shape: Shape::Scalar },
+        Field { json: "maximumVolumeSize", rust: "maximum_volume_size", shape: Shape::Scalar },
+        Field { json: "metadata", rust: "metadata", shape: Shape::Object("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta") },
+        Field { json: "nodeTopology", rust: "node_topology", shape: Shape::Object("io.k8s.apimachinery.pkg.apis.meta.v1.LabelSelector") },
+        Field { json: "storageClassName", rust: "storage_class_name", shape: Shape::Scalar },
+    ]),
+    ("io.k8s.api.storage.v1.StorageClass", &[
+        Field { json: "allowVolumeExpansion", rust: "allow_volume_expansion", shape: Shape::Scalar },
+        Field { json: "allowedTopologies", rust: "allowed_topologies", shape: Shape::List { item: Some("io.k8s.api.core.v1.TopologySelectorTerm"), strategy: ListStrategy::Atomic } },
+        Field { json: "metadata", rust: "metadata", shape: Shape::Object("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta") },
+        Field { json: "mountOptions", rust: "mount_options", shape: Shape::List { item: None, strategy: ListStrategy::Atomic } },
+        Field { json: "parameters", rust: "parameters", shape: Shape::Map { value: None, atomic: false } },
+        Field { json: "provisioner", rust: "provisioner", shape: Shape::Scalar },
+        Field { json: "reclaimPolicy", rust: "reclaim_policy", shape: Shape::Scalar },
+        Field { json: "volumeBindingMode", rust: "volume_binding_mode", shape: Shape::Scalar },
+    ]),
+    ("io.k8s.api.storage.v1.TokenRequest", &[
+        Field { json: "audience", rust: "audience", shape: Shape::Scalar },
+        Field { json: "expirationSeconds", rust: "expiration_seconds", shape: Shape::Scalar },
+    ]),
+    ("io.k8s.api.storage.v1.VolumeAttachment", &[
+        Field { json: "metadata", rust: "metadata", shape: Shape::Object("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta") },
+        Field { json: "spec", rust: "spec", shape: Shape::Object("io.k8s.api.storage.v1.VolumeAttachmentSpec") },
+        Field { json: "status", rust: "status", shape: Shape::Object("io.k8s.api.storage.v1.VolumeAttachmentStatus") },
+    ]),
+    ("io.k8s.api.storage.v1.VolumeAttachmentSource", &[
+        Field { json: "inlineVolumeSpec", rust: "inline_volume_spec", shape: Shape::Object("io.k8s.api.core.v1.PersistentVolumeSpec") },
+        Field { json: "persistentVolumeName", rust: "persistent_volume_name", shape: Shape::Scalar },
+    ]),
+    ("io.k8s.api.storage.v1.VolumeAttachmentSpec", &[
+        Field { json: "attacher", rust: "attacher", shape: Shape::Scalar },
+        Field { json: "nodeName", rust: "node_name", shape: Shape::Scalar },
+        Field { json: "source", rust: "source", shape: Shape::Object("io.k8s.api.storage.v1.VolumeAttachmentSource") },
+    ]),
+    ("io.k8s.api.storage.v1.VolumeAttachmentStatus", &[
+        Field { json: "attachError", rust: "attach_error", shape: Shape::Object("io.k8s.api.storage.v1.VolumeError") },
+        Field { json: "attached", rust: "attached", shape: Shape::Scalar },
+        Field { json: "attachmentMetadata", rust: "attachment_metadata", shape: Shape::Map { value: None, atomic: false } },
+        Field { json: "detachError", rust: "detach_error", shape: Shape::Object("io.k8s.api.storage.v1.VolumeError") },
+    ]),
+    ("io.k8s.api.storage.v1.VolumeAttributesClass", &[
+        Field { json: "driverName", rust: "driver_name", shape: Shape::Scalar },
+        Field { json: "metadata", rust: "metadata", shape: Shape::Object("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta") },
+        Field { json: "parameters", rust: "parameters", shape: Shape::Map { value: None, atomic: false } },
+    ]),
+    ("io.k8s.api.storage.v1.VolumeError", &[
+        Field { json: "errorCode", rust: "error_code", shape: Shape::Scalar },
+        Field { json: "message", rust: "message", shape: Shape::Scalar },
+        Field { json: "time", rust: "time", shape: Shape::Scalar },
+    ]),
+    ("io.k8s.api.storage.v1.VolumeNodeResources", &[
+        Field { json: "count", rust: "count", shape: Shape::Scalar },
+    ]),
+    ("io.k8s.api.storage.v1beta1.VolumeAttributesClass", &[
+        Field { json: "driverName", rust: "driver_name", shape: Shape::Scalar },
+        Field { json: "metadata", rust: "metadata", shape: Shape::Object("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta") },
+        Field { json: "parameters", rust: "parameters", shape: Shape::Map { value: None, atomic: false } },
+    ]),
+    ("io.k8s.api.storagemigration.v1beta1.StorageVersionMigration", &[
+        Field { json: "metadata", rust: "metadata", shape: Shape::Object("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta") },
+        Field { json: "spec", rust: "spec", shape: Shape::Object("io.k8s.api.storagemigration.v1beta1.StorageVersionMigrationSpec") },
+        Field { json: "status", rust: "status", shape: Shape::Object("io.k8s.api.storagemigration.v1beta1.StorageVersionMigrationStatus") },
+    ]),
+    ("io.k8s.api.storagemigration.v1beta1.StorageVersionMigrationSpec", &[
+        Field { json: "resource", rust: "resource", shape: Shape::Object("io.k8s.apimachinery.pkg.apis.meta.v1.GroupResource") },
+    ]),
+    ("io.k8s.api.storagemigration.v1beta1.StorageVersionMigrationStatus", &[
+        Field { json: "conditions", rust: "conditions", shape: Shape::List { item: Some("io.k8s.apimachinery.pkg.apis.meta.v1.Condition"), strategy: ListStrategy::Map(&["type"]) } },
+        Field { json: "resourceVersion", rust: "resource_version", shape: Shape::Scalar },
+    ]),
+    ("io.k8s.apiextensions-apiserver.pkg.apis.apiextensions.v1.CustomResourceColumnDefinition", &[
+        Field { json: "description", rust: "description", shape: Shape::Scalar },
+        Field { json: "format", rust: "format", shape: Shape::Scalar },
+        Field { json: "jsonPath", rust: "json_path", shape: Shape::Scalar },
+        Field { json: "name", rust: "name", shape: Shape::Scalar },
+        Field { json: "priority", rust: "priority", shape: Shape::Scalar },
+        Field { json: "type", rust: "type_", shape: Shape::Scalar },
+    ]),
+    ("io.k8s.apiextensions-apiserver.pkg.apis.apiextensions.v1.CustomResourceConversion", &[
+        Field { json: "strategy", rust: "strategy", shape: Shape::Scalar },
+        Field { json: "webhook", rust: "webhook", shape: Shape::Object("io.k8s.apiextensions-apiserver.pkg.apis.apiextensions.v1.WebhookConversion") },
+    ]),
+    ("io.k8s.apiextensions-apiserver.pkg.apis.apiextensions.v1.CustomResourceDefinition", &[
+        Field { json: "metadata", rust: "metadata", shape: Shape::Object("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta") },
+        Field { json: "spec", rust: "spec", shape: Shape::Object("io.k8s.apiextensions-apiserver.pkg.apis.apiextensions.v1.CustomResourceDefinitionSpec") },
+        Field { json: "status", rust: "status", shape: Shape::Object("io.k8s.apiextensions-apiserver.pkg.apis.apiextensions.v1.CustomResourceDefinitionStatus") },
+    ]),
+    ("io.k8s.apiextensions-apiserver.pkg.apis.apiextensions.v1.CustomResourceDefinitionCondition", &[
+        Field { json: "lastTransitionTime", rust: "last_transition_time", shape: Shape::Scalar },
+        Field { json: "message", rust: "message", shape: Shape::Scalar },
+        Field { json: "observedGeneration", rust: "observed_generation", shape: Shape::Scalar },
+        Field { json: "reason", rust: "reason", shape: Shape::Scalar },
+        Field { json: "status", rust: "status", shape: Shape::Scalar },
+        Field { json: "type", rust: "type_", shape: Shape::Scalar },
+    ]),
+    ("io.k8s.apiextensions-apiserver.pkg.apis.apiextensions.v1.CustomResourceDefinitionNames", &[
+        Field { json: "categories", rust: "categories", shape: Shape::List { item: None, strategy: ListStrategy::Atomic } },
+        Field { json: "kind", rust: "kind", shape: Shape::Scalar },
+        Field { json: "listKind", rust: "list_kind", shape: Shape::Scalar },
+        Field { json: "plural", rust: "plural", shape: Shape::Scalar },
+        Field { json: "shortNames", rust: "short_names", shape: Shape::List { item: None, strategy: ListStrategy::Atomic } },
+        Field { json: "singular", rust: "singular", shape: Shape::Scalar },
+    ]),
+    ("io.k8s.apiextensions-apiserver.pkg.apis.apiextensions.v1.CustomResourceDefinitionSpec", &[
+        Field { json: "conversion", rust: "conversion", shape: Shape::Object("io.k8s.apiextensions-apiserver.pkg.apis.apiextensions.v1.CustomResourceConversion") },
+        Field { json: "group", rust: "group", shape: Shape::Scalar },
+        Field { json: "names", rust: "names", shape: Shape::Object("io.k8s.apiextensions-apiserver.pkg.apis.apiextensions.v1.CustomResourceDefinitionNames") },
+        Field { json: "preserveUnknownFields", rust: "preserve_unknown_fields", shape: Shape::Scalar },
+        Field { json: "scope", rust: "scope", shape: Shape::Scalar },
+        Field { json: "versions", rust: "versions", shape: Shape::List { item: Some("io.k8s.apiextensions-apiserver.pkg.apis.apiextensions.v1.CustomResourceDefinitionVersion"), strategy: ListStrategy::Atomic } },
+    ]),
+    ("io.k8s.apiextensions-apiserver.pkg.apis.apiextensions.v1.CustomResourceDefinitionStatus", &[
+        Field { json: "acceptedNames", rust: "accepted_names", shape: Shape::Object("io.k8s.apiextensions-apiserver.pkg.apis.apiextensions.v1.CustomResourceDefinitionNames") },
+        Field { json: "conditions", rust: "conditions", shape: Shape::List { item: Some("io.k8s.apiextensions-apiserver.pkg.apis.apiextensions.v1.CustomResourceDefinitionCondition"), strategy: ListStrategy::Atomic } },
+        Field { json: "observedGeneration", rust: "observed_generation", shape: Shape::Scalar },
+        Field { json: "storedVersions", rust: "stored_versions", shape: Shape::List { item: None, strategy: ListStrategy::Atomic } },
+    ]),
+    ("io.k8s.apiextensions-apiserver.pkg.apis.apiextensions.v1.CustomResourceDefinitionVersion", &[
+        Field { json: "additionalPrinterColumns", rust: "additional_printer_columns", shape: Shape::List { item: Some("io.k8s.apiextensions-apiserver.pkg.apis.apiextensions.v1.CustomResourceColumnDefinition"), strategy: ListStrategy::Atomic } },
+        Field { json: "deprecated", rust: "deprecated", shape: Shape::Scalar },
+        Field { json: "deprecationWarning", rust: "deprecation_warning", shape: Shape::Scalar },
+        Field { json: "name", rust: "name", shape: Shape::Scalar },
+        Field { json: "schema", rust: "schema", shape: Shape::Object("io.k8s.apiextensions-apiserver.pkg.apis.apiextensions.v1.CustomResourceValidation") },
+        Field { json: "selectableFields", rust: "selectable_fields", shape: Shape::List { item: Some("io.k8s.apiextensions-apiserver.pkg.apis.apiextensions.v1.SelectableField"), strategy: ListStrategy::Atomic } },
+        Field { json: "served", rust: "served", shape: Shape::Scalar },
+        Field { json: "storage", rust: "storage", shape: Shape::Scalar },
+        Field { json: "subresources", rust: "subresources", shape: Shape::Object("io.k8s.apiextensions-apiserver.pkg.apis.apiextensions.v1.CustomResourceSubresources") },
+    ]),
+    ("io.k8s.apiextensions-apiserver.pkg.apis.apiextensions.v1.CustomResourceSubresourceScale", &[
+        Field { json: "labelSelectorPath", rust: "label_selector_path", shape: Shape::Scalar },
+        Field { json: "specReplicasPath", rust: "spec_replicas_path", shape: Shape::Scalar },
+        Field { json: "statusReplicasPath", rust: "status_replicas_path", shape: Shape::Scalar },
+    ]),
+    ("io.k8s.apiextensions-apiserver.pkg.apis.apiextensions.v1.CustomResourceSubresourceStatus", &[
+    ]),
+    ("io.k8s.apiextensions-apiserver.pkg.apis.apiextensions.v1.CustomResourceSubresources", &[
+        Field { json: "scale", rust: "scale", shape: Shape::Object("io.k8s.apiextensions-apiserver.pkg.apis.apiextensions.v1.CustomResourceSubresourceScale") },
+        Field { json: "status", rust: "status", shape: Shape::Any },
+    ]),
+    ("io.k8s.apiextensions-apiserver.pkg.apis.apiextensions.v1.CustomResourceValidation", &[
+        Field { json: "openAPIV3Schema", rust: "open_api_v3_schema", shape: Shape::Object("io.k8s.apiextensions-apiserver.pkg.apis.apiextensions.v1.JSONSchemaProps") },
+    ]),
+    ("io.k8s.apiextensions-apiserver.pkg.apis.apiextensions.v1.ExternalDocumentation", &[
+        Field { json: "description", rust: "description", shape: Shape::Scalar },
+        Field { json: "url", rust: "url", shape: Shape::Scalar },
+    ]),
+    ("io.k8s.apiextensions-apiserver.pkg.apis.apiextensions.v1.JSON", &[
+    ]),
+    ("io.k8s.apiextensions-apiserver.pkg.apis.apiextensions.v1.JSONSchemaProps", &[
+        Field { json: "$ref", rust: "ref_path", shape: Shape::Scalar },
+        Field { json: "$schema", rust: "schema", shape: Shape::Scalar },
+        Field { json: "additionalItems", rust: "additional_items", shape: Shape::Any },
+        Field { json: "additionalProperties", rust: "additional_properties", shape: Shape::Any },
+        Field { json: "allOf", rust: "all_of", shape: Shape::List { item: Some("io.k8s.apiextensions-apiserver.pkg.apis.apiextensions.v1.JSONSchemaProps"), strategy: ListStrategy::Atomic } },
+        Field { json: "anyOf", rust: "any_of", shape: Shape::List { item: Some("io.k8s.apiextensions-apiserver.pkg.apis.apiextensions.v1.JSONSchemaProps"), strategy: ListStrategy::Atomic } },
+        Field { json: "default", rust: "default", shape: Shape::Any },
+        Field { json: "definitions", rust: "definitions", shape: Shape::Map { value: Some("io.k8s.apiextensions-apiserver.pkg.apis.apiextensions.v1.JSONSchemaProps"), atomic: false } },
+        Field { json: "dependencies", rust: "dependencies", shape: Shape::Map { value: None, atomic: false } },
+        Field { json: "description", rust: "description", shape: Shape::Scalar },
+        Field { json: "enum", rust: "enum_", shape: Shape::List { item: None, strategy: ListStrategy::Atomic } },
+        Field { json: "example", rust: "example", shape: Shape::Any },
+        Field { json: "exclusiveMaximum", rust: "exclusive_maximum", shape: Shape::Scalar },
+        Field { json: "exclusiveMinimum", rust: "exclusive_minimum", shape: Shape::Scalar },
+        Field { json: "externalDocs", rust: "external_docs", shape: Shape::Object("io.k8s.apiextensions-apiserver.pkg.apis.apiextensions.v1.ExternalDocumentation") },
+        Field { json: "format", rust: "format", shape: Shape::Scalar },
+        Field { json: "id", rust: "id", shape: Shape::Scalar },
+        Field { json: "items", rust: "items", shape: Shape::Any },
+        Field { json: "maxItems", rust: "max_items", shape: Shape::Scalar },
+        Field { json: "maxLength", rust: "max_length", shape: Shape::Scalar },
+        Field { json: "maxProperties", rust: "max_properties", shape: Shape::Scalar },
+        Field { json: "maximum", rust: "maximum", shape: Shape::Scalar },
+        Field { json: "minItems", rust: "min_items", shape: Shape::Scalar },
+        Field { json: "minLength", rust: "min_length", shape: Shape::Scalar },
+        Field { json: "minProperties", rust: "min_properties", shape: Shape::Scalar },
+        Field { json: "minimum", rust: "minimum", shape: Shape::Scalar },
+        Field { json: "multipleOf", rust: "multiple_of", shape: Shape::Scalar },
+        Field { json: "not", rust: "not", shape: Shape::Object("io.k8s.apiextensions-apiserver.pkg.apis.apiextensions.v1.JSONSchemaProps") },
+        Field { json: "nullable", rust: "nullable", shape: Shape::Scalar },
+        Field { json: "oneOf", rust: "one_of", shape: Shape::List { item: Some("io.k8s.apiextensions-apiserver.pkg.apis.apiextensions.v1.JSONSchemaProps"), strategy: ListStrategy::Atomic } },
+        Field { json: "pattern", rust: "pattern", shape: Shape::Scalar },
+        Field { json: "patternProperties", rust: "pattern_properties", shape: Shape::Map { value: Some("io.k8s.apiextensions-apiserver.pkg.apis.apiextensions.v1.JSONSchemaProps"), atomic: false } },
+        Field { json: "properties", rust: "properties", shape: Shape::Map { value: Some("io.k8s.apiextensions-apiserver.pkg.apis.apiextensions.v1.JSONSchemaProps"), atomic: false } },
+        Field { json: "required", rust: "required", shape: Shape::List { item: None, strategy: ListStrategy::Atomic } },
+        Field { json: "title", rust: "title", shape: Shape::Scalar },
+        Field { json: "type", rust: "type_", shape: Shape::Scalar },
+        Field { json: "uniqueItems", rust: "unique_items", shape: Shape::Scalar },
+        Field { json: "x-kubernetes-embedded-resource", rust: "x_kubernetes_embedded_resource", shape: Shape::Scalar },
+        Field { json: "x-kubernetes-int-or-string", rust: "x_kubernetes_int_or_string", shape: Shape::Scalar },
+        Field { json: "x-kubernetes-list-map-keys", rust: "x_kubernetes_list_map_keys", shape: Shape::List { item: None, strategy: ListStrategy::Atomic } },
+        Field { json: "x-kubernetes-list-type", rust: "x_kubernetes_list_type", shape: Shape::Scalar },
+        Field { json: "x-kubernetes-map-type", rust: "x_kubernetes_map_type", shape: Shape::Scalar },
+        Field { json: "x-kubernetes-preserve-unknown-fields", rust: "x_kubernetes_preserve_unknown_fields", shape: Shape::Scalar },
+        Field { json: "x-kubernetes-validations", rust: "x_kubernetes_validations", shape: Shape::List { item: Some("io.k8s.apiextensions-apiserver.pkg.apis.apiextensions.v1.ValidationRule"), strategy: ListStrategy::Map(&["rule"]) } },
+    ]),
+    ("io.k8s.apiextensions-apiserver.pkg.apis.apiextensions.v1.JSONSchemaPropsOrArray", &[
+    ]),
+    ("io.k8s.apiextensions-apiserver.pkg.apis.apiextensions.v1.JSONSchemaPropsOrBool", &[
+    ]),
+    ("io.k8s.apiextensions-apiserver.pkg.apis.apiextensions.v1.JSONSchemaPropsOrStringArray", &[
+    ]),
+    ("io.k8s.apiextensions-apiserver.pkg.apis.apiextensions.v1.SelectableField", &[
+        Field { json: "jsonPath", rust: "json_path", shape: Shape::Scalar },
+    ]),
+    ("io.k8s.apiextensions-apiserver.pkg.apis.apiextensions.v1.ServiceReference", &[
+        Field { json: "name", rust: "name", shape: Shape::Scalar },
+        Field { json: "namespace", rust: "namespace", shape: Shape::Scalar },
+        Field { json: "path", rust: "path", shape: Shape::Scalar },
+        Field { json: "port", rust: "port", shape: Shape::Scalar },
+    ]),
+    ("io.k8s.apiextensions-apiserver.pkg.apis.apiextensions.v1.ValidationRule", &[
+        Field { json: "fieldPath", rust: "field_path", shape: Shape::Scalar },
+        Field { json: "message", rust: "message", shape: Shape::Scalar },
+        Field { json: "messageExpression", rust: "message_expression", shape: Shape::Scalar },
+        Field { json: "optionalOldSelf", rust: "optional_old_self", shape: Shape::Scalar },
+        Field { json: "reason", rust: "reason", shape: Shape::Scalar },
+        Field { json: "rule", rust: "rule", shape: Shape::Scalar },
+    ]),
+    ("io.k8s.apiextensions-apiserver.pkg.apis.apiextensions.v1.WebhookClientConfig", &[
+        Field { json: "caBundle", rust: "ca_bundle", shape: Shape::Scalar },
+        Field { json: "service", rust: "service", shape: Shape::Object("io.k8s.apiextensions-apiserver.pkg.apis.apiextensions.v1.ServiceReference") },
+        Field { json: "url", rust: "url", shape: Shape::Scalar },
+    ]),
+    ("io.k8s.apiextensions-apiserver.pkg.apis.apiextensions.v1.WebhookConversion", &[
+        Field { json: "clientConfig", rust: "client_config", shape: Shape::Object("io.k8s.apiextensions-apiserver.pkg.apis.apiextensions.v1.WebhookClientConfig") },
+        Field { json: "conversionReviewVersions", rust: "conversion_review_versions", shape: Shape::List { item: None, strategy: ListStrategy::Atomic } },
+    ]),
+    ("io.k8s.apimachinery.pkg.api.resource.Quantity", &[
+    ]),
+    ("io.k8s.apimachinery.pkg.apis.meta.v1.APIGroup", &[
+        Field { json: "name", rust: "name", shape: Shape::Scalar },
+        Field { json: "preferredVersion", rust: "preferred_version", shape: Shape::Object("io.k8s.apimachinery.pkg.apis.meta.v1.GroupVersionForDiscovery") },
+        Field { json: "serverAddressByClientCIDRs", rust: "server_address_by_client_cidrs", shape: Shape::List { item: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ServerAddressByClientCIDR"), strategy: ListStrategy::Atomic } },
+        Field { json: "versions", rust: "versions", shape: Shape::List { item: Some("io.k8s.apimachinery.pkg.apis.meta.v1.GroupVersionForDiscovery"), strategy: ListStrategy::Atomic } },
+    ]),
+    ("io.k8s.apimachinery.pkg.apis.meta.v1.APIGroupList", &[
+        Field { json: "groups", rust: "groups", shape: Shape::List { item: Some("io.k8s.apimachinery.pkg.apis.meta.v1.APIGroup"), strategy: ListStrategy::Atomic } },
+    ]),
+    ("io.k8s.apimachinery.pkg.apis.meta.v1.APIResource", &[
+        Field { json: "categories", rust: "categories", shape: Shape::List { item: None, strategy: ListStrategy::Atomic } },
+        Field { json: "group", rust: "group", shape: Shape::Scalar },
+        Field { json: "kind", rust: "kind", shape: Shape::Scalar },
+        Field { json: "name", rust: "name", shape: Shape::Scalar },
+        Field { json: "namespaced", rust: "namespaced", shape: Shape::Scalar },
+        Field { json: "shortNames", rust: "short_names", shape: Shape::List { item: None, strategy: ListStrategy::Atomic } },
+        Field { json: "singularName", rust: "singular_name", shape: Shape::Scalar },
+        Field { json: "storageVersionHash", rust: "storage_version_hash", shape: Shape::Scalar },
+        Field { json: "verbs", rust: "verbs", shape: Shape::List { item: None, strategy: ListStrategy::Atomic } },
+        Field { json: "version", rust: "version", shape: Shape::Scalar },
+    ]),
+    ("io.k8s.apimachinery.pkg.apis.meta.v1.APIResourceList", &[
+        Field { json: "groupVersion", rust: "group_version", shape: Shape::Scalar },
+        Field { json: "resources", rust: "resources", shape: Shape::List { item: Some("io.k8s.apimachinery.pkg.apis.meta.v1.APIResource"), strategy: ListStrategy::Atomic } },
+    ]),
+    ("io.k8s.apimachinery.pkg.apis.meta.v1.APIVersions", &[
+        Field { json: "serverAddressByClientCIDRs", rust: "server_address_by_client_cidrs", shape: Shape::List { item: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ServerAddressByClientCIDR"), strategy: ListStrategy::Atomic } },
+        Field { json: "versions", rust: "versions", shape: Shape::List { item: None, strategy: ListStrategy::Atomic } },
+    ]),
+    ("io.k8s.apimachinery.pkg.apis.meta.v1.Condition", &[
+        Field { json: "lastTransitionTime", rust: "last_transition_time", shape: Shape::Scalar },
+        Field { json: "message", rust: "message", shape: Shape::Scalar },
+        Field { json: "observedGeneration", rust: "observed_generation", shape: Shape::Scalar },
+        Field { json: "reason", rust: "reason", shape: Shape::Scalar },
+        Field { json: "status", rust: "status", shape: Shape::Scalar },
+        Field { json: "type", rust: "type_", shape: Shape::Scalar },
+    ]),
+    ("io.k8s.apimachinery.pkg.apis.meta.v1.DeleteOptions", &[
+        Field { json: "apiVersion", rust: "api_version", shape: Shape::Scalar },
+        Field { json: "dryRun", rust: "dry_run", shape: Shape::List { item: None, strategy: ListStrategy::Atomic } },
+        Field { json: "gracePeriodSeconds", rust: "grace_period_seconds", shape: Shape::Scalar },
+        Field { json: "ignoreStoreReadErrorWithClusterBreakingPotential", rust: "ignore_store_read_error_with_cluster_breaking_potential", shape: Shape::Scalar },
+        Field { json: "kind", rust: "kind", shape: Shape::Scalar },
+        Field { json: "orphanDependents", rust: "orphan_dependents", shape: Shape::Scalar },
+        Field { json: "preconditions", rust: "preconditions", shape: Shape::Object("io.k8s.apimachinery.pkg.apis.meta.v1.Preconditions") },
+        Field { json: "propagationPolicy", rust: "propagation_policy", shape: Shape::Scalar },
+    ]),
+    ("io.k8s.apimachinery.pkg.apis.meta.v1.FieldSelectorRequirement", &[
+        Field { json: "key", rust: "key", shape: Shape::Scalar },
+        Field { json: "operator", rust: "operator", shape: Shape::Scalar },
+        Field { json: "values", rust: "values", shape: Shape::List { item: None, strategy: ListStrategy::Atomic } },
+    ]),
+    ("io.k8s.apimachinery.pkg.apis.meta.v1.FieldsV1", &[
+    ]),
+    ("io.k8s.apimachinery.pkg.apis.meta.v1.GroupResource", &[
+        Field { json: "group", rust: "group", shape: Shape::Scalar },
+        Field { json: "resource", rust: "resource", shape: Shape::Scalar },
+    ]),
+    ("io.k8s.apimachinery.pkg.apis.meta.v1.GroupVersionForDiscovery", &[
+        Field { json: "groupVersion", rust: "group_version", shape: Shape::Scalar },
+        Field { json: "version", rust: "version", shape: Shape::Scalar },
+    ]),
+    ("io.k8s.apimachinery.pkg.apis.meta.v1.LabelSelector", &[
+        Field { json: "matchExpressions", rust: "match_expressions", shape: Shape::List { item: Some("io.k8s.apimachinery.pkg.apis.meta.v1.LabelSelectorRequirement"), strategy: ListStrategy::Atomic } },
+        Field { json: "matchLabels", rust: "match_labels", shape: Shape::Map { value: None, atomic: false } },
+    ]),
+    ("io.k8s.apimachinery.pkg.apis.meta.v1.LabelSelectorRequirement", &[
+        Field { json: "key", rust: "key", shape: Shape::Scalar },
+        Field { json: "operator", rust: "operator", shape: Shape::Scalar },
+        Field { json: "values", rust: "values", shape: Shape::List { item: None, strategy: ListStrategy::Atomic } },
+    ]),
+    ("io.k8s.apimachinery.pkg.apis.meta.v1.ListMeta", &[
+        Field { json: "continue", rust: "continue_", shape: Shape::Scalar },
+        Field { json: "remainingItemCount", rust: "remaining_item_count", shape: Shape::Scalar },
+        Field { json: "resourceVersion", rust: "resource_version", shape: Shape::Scalar },
+        Field { json: "selfLink", rust: "self_link", shape: Shape::Scalar },
+    ]),
+    ("io.k8s.apimachinery.pkg.apis.meta.v1.ManagedFieldsEntry", &[
+        Field { json: "apiVersion", rust: "api_version", shape: Shape::Scalar },
+        Field { json: "fieldsType", rust: "fields_type", shape: Shape::Scalar },
+        Field { json: "fieldsV1", rust: "fields_v1", shape: Shape::Any },
+        Field { json: "manager", rust: "manager", shape: Shape::Scalar },
+        Field { json: "operation", rust: "operation", shape: Shape::Scalar },
+        Field { json: "subresource", rust: "subresource", shape: Shape::Scalar },
+        Field { json: "time", rust: "time", shape: Shape::Scalar },
+    ]),
+    ("io.k8s.apimachinery.pkg.apis.meta.v1.MicroTime", &[
+    ]),
+    ("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta", &[
+        Field { json: "annotations", rust: "annotations", shape: Shape::Map { value: None, atomic: false } },
+        Field { json: "creationTimestamp", rust: "creation_timestamp", shape: Shape::Scalar },
+        Field { json: "deletionGracePeriodSeconds", rust: "deletion_grace_period_seconds", shape: Shape::Scalar },
+        Field { json: "deletionTimestamp", rust: "deletion_timestamp", shape: Shape::Scalar },
+        Field { json: "finalizers", rust: "finalizers", shape: Shape::List { item: None, strategy: ListStrategy::Set } },
+        Field { json: "generateName", rust: "generate_name", shape: Shape::Scalar },
+        Field { json: "generation", rust: "generation", shape: Shape::Scalar },
+        Field { json: "labels", rust: "labels", shape: Shape::Map { value: None, atomic: false } },
+        Field { json: "managedFields", rust: "managed_fields", shape: Shape::List { item: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ManagedFieldsEntry"), strategy: ListStrategy::Atomic } },
+        Field { json: "name", rust: "name", shape: Shape::Scalar },
+        Field { json: "namespace", rust: "namespace", shape: Shape::Scalar },
+        Field { json: "ownerReferences", rust: "owner_references", shape: Shape::List { item: Some("io.k8s.apimachinery.pkg.apis.meta.v1.OwnerReference"), strategy: ListStrategy::Map(&["uid"]) } },
+        Field { json: "resourceVersion", rust: "resource_version", shape: Shape::Scalar },
+        Field { json: "selfLink", rust: "self_link", shape: Shape::Scalar },
+        Field { json: "uid", rust: "uid", shape: Shape::Scalar },
+    ]),
+    ("io.k8s.apimachinery.pkg.apis.meta.v1.OwnerReference", &[
+        Field { json: "apiVersion", rust: "api_version", shape: Shape::Scalar },
+        Field { json: "blockOwnerDeletion", rust: "block_owner_deletion", shape: Shape::Scalar },
+        Field { json: "controller", rust: "controller", shape: Shape::Scalar },
+        Field { json: "kind", rust: "kind", shape: Shape::Scalar },
+        Field { json: "name", rust: "name", shape: Shape::Scalar },
+        Field { json: "uid", rust: "uid", shape: Shape::Scalar },
+    ]),
+    ("io.k8s.apimachinery.pkg.apis.meta.v1.Patch", &[
+    ]),
+    ("io.k8s.apimachinery.pkg.apis.meta.v1.Preconditions", &[
+        Field { json: "resourceVersion", rust: "resource_version", shape: Shape::Scalar },
+        Field { json: "uid", rust: "uid", shape: Shape::Scalar },
+    ]),
+    ("io.k8s.apimachinery.pkg.apis.meta.v1.ServerAddressByClientCIDR", &[
+        Field { json: "clientCIDR", rust: "client_cidr", shape: Shape::Scalar },
+        Field { json: "serverAddress", rust: "server_address", shape: Shape::Scalar },
+    ]),
+    ("io.k8s.apimachinery.pkg.apis.meta.v1.Status", &[
+        Field { json: "code", rust: "code", shape: Shape::Scalar },
+        Field { json: "details", rust: "details", shape: Shape::Object("io.k8s.apimachinery.pkg.apis.meta.v1.StatusDetails") },
+        Field { json: "message", rust: "message", shape: Shape::Scalar },
+        Field { json: "metadata", rust: "metadata", shape: Shape::Object("io.k8s.apimachinery.pkg.apis.meta.v1.ListMeta") },
+        Field { json: "reason", rust: "reason", shape: Shape::Scalar },
+        Field { json: "status", rust: "status", shape: Shape::Scalar },
+    ]),
+    ("io.k8s.apimachinery.pkg.apis.meta.v1.StatusCause", &[
+        Field { json: "field", rust: "field", shape: Shape::Scalar },
+        Field { json: "message", rust: "message", shape: Shape::Scalar },
+        Field { json: "reason", rust: "reason", shape: Shape::Scalar },
+    ]),
+    ("io.k8s.apimachinery.pkg.apis.meta.v1.StatusDetails", &[
+        Field { json: "causes", rust: "causes", shape: Shape::List { item: Some("io.k8s.apimachinery.pkg.apis.meta.v1.StatusCause"), strategy: ListStrategy::Atomic } },
+        Field { json: "group", rust: "group", shape: Shape::Scalar },
+        Field { json: "kind", rust: "kind", shape: Shape::Scalar },
+        Field { json: "name", rust: "name", shape: Shape::Scalar },
+        Field { json: "retryAfterSeconds", rust: "retry_after_seconds", shape: Shape::Scalar },
+        Field { json: "uid", rust: "uid", shape: Shape::Scalar },
+    ]),
+    ("io.k8s.apimachinery.pkg.apis.meta.v1.Time", &[
+    ]),
+    ("io.k8s.apimachinery.pkg.apis.meta.v1.WatchEvent", &[
+    ]),
+    ("io.k8s.apimachinery.pkg.runtime.RawExtension", &[
+    ]),
+    ("io.k8s.apimachinery.pkg.util.intstr.IntOrString", &[
+    ]),
+    ("io.k8s.apimachinery.pkg.version.Info", &[
+        Field { json: "buildDate", rust: "build_date", shape: Shape::Scalar },
+        Field { json: "compiler", rust: "compiler", shape: Shape::Scalar },
+        Field { json: "emulationMajor", rust: "emulation_major", shape: Shape::Scalar },
+        Field { json: "emulationMinor", rust: "emulation_minor", shape: Shape::Scalar },
+        Field { json: "gitCommit", rust: "git_commit", shape: Shape::Scalar },
+        Field { json: "gitTreeState", rust: "git_tree_state", shape: Shape::Scalar },
+        Field { json: "gitVersion", rust: "git_version", shape: Shape::Scalar },
+        Field { json: "goVersion", rust: "go_version", shape: Shape::Scalar },
+        Field { json: "major", rust: "major", shape: Shape::Scalar },
+        Field { json: "minCompatibilityMajor", rust: "min_compatibility_major", shape: Shape::Scalar },
+        Field { json: "minCompatibilityMinor", rust: "min_compatibility_minor", shape: Shape::Scalar },
+        Field { json: "minor", rust: "minor", shape: Shape::Scalar },
+        Field { json: "platform", rust: "platform", shape: Shape::Scalar },
+    ]),
+    ("io.k8s.kube-aggregator.pkg.apis.apiregistration.v1.APIService", &[
+        Field { json: "metadata", rust: "metadata", shape: Shape::Object("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta") },
+        Field { json: "spec", rust: "spec", shape: Shape::Object("io.k8s.kube-aggregator.pkg.apis.apiregistration.v1.APIServiceSpec") },
+        Field { json: "status", rust: "status", shape: Shape::Object("io.k8s.kube-aggregator.pkg.apis.apiregistration.v1.APIServiceStatus") },
+    ]),
+    ("io.k8s.kube-aggregator.pkg.apis.apiregistration.v1.APIServiceCondition", &[
+        Field { json: "lastTransitionTime", rust: "last_transition_time", shape: Shape::Scalar },
+        Field { json: "message", rust: "message", shape: Shape::Scalar },
+        Field { json: "reason", rust: "reason", shape: Shape::Scalar },
+        Field { json: "status", rust: "status", shape: Shape::Scalar },
+        Field { json: "type", rust: "type_", shape: Shape::Scalar },
+    ]),
+    ("io.k8s.kube-aggregator.pkg.apis.apiregistration.v1.APIServiceSpec", &[
+        Field { json: "caBundle", rust: "ca_bundle", shape: Shape::Scalar },
+        Field { json: "group", rust: "group", shape: Shape::Scalar },
+        Field { json: "groupPriorityMinimum", rust: "group_priority_minimum", shape: Shape::Scalar },
+        Field { json: "insecureSkipTLSVerify", rust: "insecure_skip_tls_verify", shape: Shape::Scalar },
+        Field { json: "service", rust: "service", shape: Shape::Object("io.k8s.kube-aggregator.pkg.apis.apiregistration.v1.ServiceReference") },
+        Field { json: "version", rust: "version", shape: Shape::Scalar },
+        Field { json: "versionPriority", rust: "version_priority", shape: Shape::Scalar },
+    ]),
+    ("io.k8s.kube-aggregator.pkg.apis.apiregistration.v1.APIServiceStatus", &[
+        Field { json: "conditions", rust: "conditions", shape: Shape::List { item: Some("io.k8s.kube-aggregator.pkg.apis.apiregistration.v1.APIServiceCondition"), strategy: ListStrategy::Map(&["type"]) } },
+    ]),
+    ("io.k8s.kube-aggregator.pkg.apis.apiregistration.v1.ServiceReference", &[
+        Field { json: "name", rust: "name", shape: Shape::Scalar },
+        Field { json: "namespace", rust: "namespace", shape: Shape::Scalar },
+        Field { json: "port", rust: "port", shape: Shape::Scalar },
+    ]),
 ];
 
 /// Fields whose upstream patch strategy is `replace`: a strategic merge patch replaces them whole.
-pub(super) static REPLACE_FIELDS: &[(&str, &str)] =
-    &[("io.k8s.api.policy.v1.PodDisruptionBudgetSpec", "selector")];
+pub(super) static REPLACE_FIELDS: &[(&str, &str)] = &[
+    ("io.k8s.api.policy.v1.PodDisruptionBudgetSpec", "selector"),
+];

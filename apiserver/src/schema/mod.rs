@@ -14,6 +14,7 @@
 //!
 //! Lookups are binary searches over sorted static slices: no runtime parsing.
 
+#[rustfmt::skip]
 mod generated;
 
 /// How a list field is merged by a strategic merge patch.
