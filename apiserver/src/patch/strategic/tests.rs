@@ -316,3 +316,32 @@ fn errors_follow_upstream_status_codes() {
             .contains("does not contain declared merge key: name")
     );
 }
+
+#[test]
+fn upstream_style_merge_with_element_order() {
+    // New items placed by $setElementOrder, server-only fields kept.
+    let original = json!({"spec": {"containers": [
+        {"name": "c1", "image": "a"},
+        {"name": "c2", "image": "b", "tty": true}
+    ]}});
+    let patch = json!({"spec": {
+        "$setElementOrder/containers": [{"name": "c4"}, {"name": "c1"}, {"name": "c2"}, {"name": "c3"}],
+        "containers": [{"name": "c4", "image": "d"}, {"name": "c3", "image": "c"}]
+    }});
+    let out = smp(POD, &original, patch).unwrap();
+    assert_eq!(
+        out["spec"]["containers"],
+        json!([
+            {"name": "c4", "image": "d"},
+            {"name": "c1", "image": "a"},
+            {"name": "c2", "image": "b", "tty": true},
+            {"name": "c3", "image": "c"}
+        ])
+    );
+    // A server-only scalar keeps its place after the ordered ones.
+    let original = json!({"metadata": {"finalizers": ["1", "2", "4"]}});
+    let patch =
+        json!({"metadata": {"$setElementOrder/finalizers": ["1", "2", "3"], "finalizers": ["3"]}});
+    let out = smp(POD, &original, patch).unwrap();
+    assert_eq!(out["metadata"]["finalizers"], json!(["1", "2", "3", "4"]));
+}
