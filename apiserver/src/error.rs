@@ -107,6 +107,9 @@ pub enum ApiError {
     /// 501 for a path that exists upstream but is not built here yet.
     #[error("{0}")]
     NotImplemented(String),
+    /// A patch that could not be applied; the patch module classifies it.
+    #[error("{0}")]
+    Patch(#[from] crate::patch::PatchError),
     /// 504 / 500 storage timeouts and similar.
     #[error("{0}")]
     ServiceUnavailable(String),
@@ -140,6 +143,7 @@ impl ApiError {
             ApiError::Internal(_) => 500,
             ApiError::NotImplemented(_) => 501,
             ApiError::ServiceUnavailable(_) => 503,
+            ApiError::Patch(e) => e.status_code(),
         }
     }
 
@@ -161,6 +165,7 @@ impl ApiError {
             ApiError::Internal(_) => "InternalError",
             ApiError::NotImplemented(_) => "NotImplemented",
             ApiError::ServiceUnavailable(_) => "ServiceUnavailable",
+            ApiError::Patch(e) => e.reason(),
         }
     }
 

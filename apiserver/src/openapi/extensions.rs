@@ -1,32 +1,19 @@
 //! Property-level `x-kubernetes-*` extensions that k8s-openapi's schemas lack: list
 //! types, list-map keys and strategic-merge-patch hints (kubectl apply and explain use them).
 //!
-//! The list facts should come from [`crate::schema`] (generated from k8s-openapi). Until it
-//! exists, [`list_strategy`] answers from a small built-in table of the most used lists;
-//! switching over is a one-function change there.
+//! The list facts come from [`crate::schema`] (generated from k8s-openapi and k8s-pb).
 
 use serde_json::{Map, Value};
 
-/// How a list-valued property merges.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum ListStrategy {
-    /// Replaced as a whole (`x-kubernetes-list-type: atomic`).
-    Atomic,
-    /// A set of scalars (`x-kubernetes-list-type: set`), merged by value.
-    Set,
-    /// A map keyed by these fields of its items (`x-kubernetes-list-type: map`).
-    Map(&'static [&'static str]),
-}
+pub use crate::schema::ListStrategy;
 
-/// The list strategy of property `json_name` of definition `definition`, if known.
-///
-/// Wiring point for [`crate::schema`]: once `crate::schema::field` exists, this becomes
-/// `crate::schema::field(definition, json_name)` mapped from `Shape::List { strategy, .. }`.
+/// The list strategy of property `json_name` of definition `definition`, if known
+/// (from the tables generated from k8s-openapi and k8s-pb, see [`crate::schema`]).
 pub fn list_strategy(definition: &str, json_name: &str) -> Option<ListStrategy> {
-    FALLBACK
-        .iter()
-        .find(|(d, p, _)| *d == definition && *p == json_name)
-        .map(|(_, _, s)| *s)
+    match &crate::schema::field(definition, json_name)?.shape {
+        crate::schema::Shape::List { strategy, .. } => Some(strategy.clone()),
+        _ => None,
+    }
 }
 
 /// Adds the extensions of property `json_name` of `definition` to its schema `property`.
@@ -58,22 +45,6 @@ pub fn add_property_extensions(definition: &str, json_name: &str, property: &mut
         }
     }
 }
-
-/// Interim facts for the lists users patch most, until `crate::schema` is wired in.
-const FALLBACK: &[(&str, &str, ListStrategy)] = &[
-    ("io.k8s.api.core.v1.PodSpec", "containers", ListStrategy::Map(&["name"])),
-    ("io.k8s.api.core.v1.PodSpec", "initContainers", ListStrategy::Map(&["name"])),
-    ("io.k8s.api.core.v1.PodSpec", "ephemeralContainers", ListStrategy::Map(&["name"])),
-    ("io.k8s.api.core.v1.PodSpec", "volumes", ListStrategy::Map(&["name"])),
-    ("io.k8s.api.core.v1.PodSpec", "imagePullSecrets", ListStrategy::Map(&["name"])),
-    ("io.k8s.api.core.v1.Container", "env", ListStrategy::Map(&["name"])),
-    ("io.k8s.api.core.v1.Container", "ports", ListStrategy::Map(&["containerPort", "protocol"])),
-    ("io.k8s.api.core.v1.Container", "volumeMounts", ListStrategy::Map(&["mountPath"])),
-    ("io.k8s.api.core.v1.ServiceSpec", "ports", ListStrategy::Map(&["port", "protocol"])),
-    ("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta", "finalizers", ListStrategy::Set),
-    ("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta", "ownerReferences", ListStrategy::Map(&["uid"])),
-    ("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta", "managedFields", ListStrategy::Atomic),
-];
 
 #[cfg(test)]
 mod tests {

@@ -87,7 +87,7 @@ pub async fn update(store: &Store, t: Target<'_>, name: &str, scale: Value, opts
 /// PATCH scale: the patch applies to the Scale view.
 pub async fn patch(store: &Store, t: Target<'_>, name: &str, pt: PatchType, body: &[u8], opts: &WriteOptions) -> Result<Value, ApiError> {
     let current = get(store, t, name).await?;
-    let patched = patch::apply("io.k8s.api.autoscaling.v1.Scale", &current, pt, body).map_err(|e| ApiError::BadRequest(e.to_string()))?;
+    let patched = patch::apply("io.k8s.api.autoscaling.v1.Scale", &current, pt, body)?;
     update(store, t, name, patched, opts).await
 }
 

@@ -467,10 +467,7 @@ impl Store {
         }
         for _ in 0..5 {
             let (old, old_rv) = self.get_kv(t, name).await?;
-            let patched = patch::apply(&t.kind.definition, &old, patch_type, patch_body).map_err(|e| match e {
-                patch::PatchError::Unsupported(m) => ApiError::UnsupportedMediaType(m),
-                other => ApiError::BadRequest(other.to_string()),
-            })?;
+            let patched = patch::apply(&t.kind.definition, &old, patch_type, patch_body)?;
             let (new, warnings) = self.decode_body(t.kind, patched, opts.field_validation)?;
             let pinned = rv_of(&new).is_some_and(|rv| rv != old_rv.to_string());
             match self.write_update(t, name, new, old, old_rv, subresource, opts, false).await {
