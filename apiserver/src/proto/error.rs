@@ -18,7 +18,9 @@ pub enum ProtoError {
         context: String,
     },
     /// A length-delimited or fixed-width value ran past the end of its buffer.
-    #[error("truncated value at offset {offset} in {context}: need {needed} bytes, {available} left")]
+    #[error(
+        "truncated value at offset {offset} in {context}: need {needed} bytes, {available} left"
+    )]
     Truncated {
         /// Byte offset where the value starts.
         offset: usize,
@@ -40,7 +42,9 @@ pub enum ProtoError {
         context: String,
     },
     /// A known field arrived with a wire type that does not fit its declared kind.
-    #[error("field {field} (tag {tag}) of {context} has wire type {wire_type}, expected {expected}")]
+    #[error(
+        "field {field} (tag {tag}) of {context} has wire type {wire_type}, expected {expected}"
+    )]
     WireTypeMismatch {
         /// The field's JSON (or Rust) name.
         field: &'static str,

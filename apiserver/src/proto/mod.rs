@@ -62,9 +62,11 @@ fn decode_nested(body: &[u8], depth: usize) -> Result<Value, ProtoError> {
     if unknown.kind.is_empty() {
         return Err(ProtoError::MissingKind);
     }
-    let def = table::resolve(&unknown.api_version, &unknown.kind).ok_or_else(|| ProtoError::UnknownKind {
-        kind: unknown.kind.clone(),
-        api_version: unknown.api_version.clone(),
+    let def = table::resolve(&unknown.api_version, &unknown.kind).ok_or_else(|| {
+        ProtoError::UnknownKind {
+            kind: unknown.kind.clone(),
+            api_version: unknown.api_version.clone(),
+        }
     })?;
     let body = render::render_message(def, unknown.raw, depth)?;
     let mut out = Map::new();
@@ -89,7 +91,12 @@ const TYPE_META: &str = "envelope typeMeta (runtime.TypeMeta)";
 
 impl<'a> Envelope<'a> {
     fn parse(buf: &'a [u8]) -> Result<Self, ProtoError> {
-        let mut env = Envelope { api_version: String::new(), kind: String::new(), raw: &[], content_encoding: String::new() };
+        let mut env = Envelope {
+            api_version: String::new(),
+            kind: String::new(),
+            raw: &[],
+            content_encoding: String::new(),
+        };
         let mut reader = Reader::new(buf, ENVELOPE);
         while let Some((tag, value)) = reader.next_field()? {
             let name = match tag {
@@ -114,7 +121,11 @@ impl<'a> Envelope<'a> {
                     while let Some((t, v)) = tm.next_field()? {
                         if let (1 | 2, WireValue::Len(b)) = (t, v) {
                             let s = text(b, if t == 1 { "apiVersion" } else { "kind" }, TYPE_META)?;
-                            if t == 1 { env.api_version = s } else { env.kind = s }
+                            if t == 1 {
+                                env.api_version = s
+                            } else {
+                                env.kind = s
+                            }
                         }
                     }
                 }
@@ -128,5 +139,8 @@ impl<'a> Envelope<'a> {
 }
 
 fn text(b: &[u8], field: &'static str, context: &str) -> Result<String, ProtoError> {
-    String::from_utf8(b.to_vec()).map_err(|_| ProtoError::BadUtf8 { field, context: context.to_string() })
+    String::from_utf8(b.to_vec()).map_err(|_| ProtoError::BadUtf8 {
+        field,
+        context: context.to_string(),
+    })
 }

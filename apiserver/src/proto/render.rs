@@ -7,7 +7,8 @@
 //! `replicas: 0` or `automountServiceAccountToken: false`) or has no `omitempty`
 //! (e.g. `containerPort`, a container's `name`). Nested messages are always kept,
 //! even empty: Go's JSON never omits a struct, and a non-nil pointer struct such as
-//! `emptyDir: {}` is meaningful. Repeated and map fields are absent from the wire when
+//! `emptyDir: {}` is meaningful; the one exception is a zero non-pointer IntOrString
+//! (`targetPort` left unset), dropped like a zero scalar. Repeated and map fields are absent from the wire when
 //! empty, so they never appear empty. Special messages (see [`super::special`]) may
 //! render to nothing, e.g. the zero `metadata.creationTimestamp` kubectl sends.
 
@@ -19,11 +20,17 @@ use super::special::render_special;
 use super::table::{self, FieldDef, Kind, MapValue, MessageDef};
 use super::wire::{Reader, WireValue};
 
+const INT_OR_STRING: &str = "io.k8s.apimachinery.pkg.util.intstr.IntOrString";
+
 /// Deepest message nesting accepted (upstream objects nest far less).
 pub(crate) const MAX_DEPTH: usize = 64;
 
 /// Renders `buf` as message `def`; `None` means the value is omitted (see module docs).
-pub(crate) fn render_message(def: &'static MessageDef, buf: &[u8], depth: usize) -> Result<Option<Value>, ProtoError> {
+pub(crate) fn render_message(
+    def: &'static MessageDef,
+    buf: &[u8],
+    depth: usize,
+) -> Result<Option<Value>, ProtoError> {
     if depth > MAX_DEPTH {
         return Err(ProtoError::TooDeep(MAX_DEPTH));
     }
@@ -34,11 +41,15 @@ pub(crate) fn render_message(def: &'static MessageDef, buf: &[u8], depth: usize)
     let mut reader = Reader::new(buf, def.name);
     while let Some((tag, value)) = reader.next_field()? {
         // Unknown fields are skipped, as upstream's decoder does.
-        let Some(field) = def.field(tag) else { continue };
+        let Some(field) = def.field(tag) else {
+            continue;
+        };
         match field.kind {
             Kind::Map(map_value) => {
                 let (key, val) = map_entry(def, field, map_value, value, depth)?;
-                let entry = out.entry(field.json).or_insert_with(|| Value::Object(Map::new()));
+                let entry = out
+                    .entry(field.json)
+                    .or_insert_with(|| Value::Object(Map::new()));
                 if let (Value::Object(m), Some(val)) = (entry, val) {
                     m.insert(key, val);
                 }
@@ -46,7 +57,14 @@ pub(crate) fn render_message(def: &'static MessageDef, buf: &[u8], depth: usize)
             Kind::Message(target) => {
                 let bytes = expect_len(def, field, value)?;
                 let target = nested(target)?;
-                let Some(rendered) = render_message(target, bytes, depth + 1)? else { continue };
+                let Some(rendered) = render_message(target, bytes, depth + 1)? else {
+                    continue;
+                };
+                // A non-pointer IntOrString (e.g. a Service port's targetPort) is always on
+                // the wire; its zero means unset, like an omitted scalar.
+                if target.name == INT_OR_STRING && !field.keep_zero && is_zero(&rendered) {
+                    continue;
+                }
                 if field.inline {
                     if let Value::Object(inner) = rendered {
                         out.extend(inner);
@@ -77,7 +95,11 @@ pub(crate) fn render_message(def: &'static MessageDef, buf: &[u8], depth: usize)
 
 fn nested(definition: &'static str) -> Result<&'static MessageDef, ProtoError> {
     table::message(definition).ok_or_else(|| ProtoError::UnknownKind {
-        kind: definition.rsplit('.').next().unwrap_or_default().to_string(),
+        kind: definition
+            .rsplit('.')
+            .next()
+            .unwrap_or_default()
+            .to_string(),
         api_version: definition.to_string(),
     })
 }
@@ -98,9 +120,18 @@ fn is_zero(v: &Value) -> bool {
     }
 }
 
-fn mismatch(def: &MessageDef, field: &FieldDef, value: WireValue<'_>, expected: &'static str) -> ProtoError {
+fn mismatch(
+    def: &MessageDef,
+    field: &FieldDef,
+    value: WireValue<'_>,
+    expected: &'static str,
+) -> ProtoError {
     ProtoError::WireTypeMismatch {
-        field: if field.json.is_empty() { field.rust } else { field.json },
+        field: if field.json.is_empty() {
+            field.rust
+        } else {
+            field.json
+        },
         tag: field.tag,
         wire_type: value.wire_type(),
         expected,
@@ -108,7 +139,11 @@ fn mismatch(def: &MessageDef, field: &FieldDef, value: WireValue<'_>, expected: 
     }
 }
 
-fn expect_len<'a>(def: &MessageDef, field: &FieldDef, value: WireValue<'a>) -> Result<&'a [u8], ProtoError> {
+fn expect_len<'a>(
+    def: &MessageDef,
+    field: &FieldDef,
+    value: WireValue<'a>,
+) -> Result<&'a [u8], ProtoError> {
     match value {
         WireValue::Len(b) => Ok(b),
         other => Err(mismatch(def, field, other, "length-delimited (2)")),
@@ -118,18 +153,24 @@ fn expect_len<'a>(def: &MessageDef, field: &FieldDef, value: WireValue<'a>) -> R
 /// Decodes one non-message value of `field`'s kind.
 fn scalar(def: &MessageDef, field: &FieldDef, value: WireValue<'_>) -> Result<Value, ProtoError> {
     let v = match (field.kind, value) {
-        (Kind::String, WireValue::Len(b)) => Value::String(
-            String::from_utf8(b.to_vec())
-                .map_err(|_| ProtoError::BadUtf8 { field: field.json, context: def.name.to_string() })?,
-        ),
-        (Kind::Bytes, WireValue::Len(b)) => Value::String(base64::engine::general_purpose::STANDARD.encode(b)),
+        (Kind::String, WireValue::Len(b)) => Value::String(String::from_utf8(b.to_vec()).map_err(
+            |_| ProtoError::BadUtf8 {
+                field: field.json,
+                context: def.name.to_string(),
+            },
+        )?),
+        (Kind::Bytes, WireValue::Len(b)) => {
+            Value::String(base64::engine::general_purpose::STANDARD.encode(b))
+        }
         (Kind::Int32, WireValue::Varint(v)) => Value::from(v as i32),
         (Kind::Int64, WireValue::Varint(v)) => Value::from(v as i64),
         (Kind::Bool, WireValue::Varint(v)) => Value::Bool(v != 0),
         (Kind::Double, WireValue::Fixed64(v)) => float(f64::from_bits(v)),
         (kind, other) => {
             let expected = match kind {
-                Kind::String | Kind::Bytes | Kind::Message(_) | Kind::Map(_) => "length-delimited (2)",
+                Kind::String | Kind::Bytes | Kind::Message(_) | Kind::Map(_) => {
+                    "length-delimited (2)"
+                }
                 Kind::Double => "fixed64 (1)",
                 _ => "varint (0)",
             };
@@ -144,7 +185,11 @@ fn float(f: f64) -> Value {
 }
 
 /// Values of a repeated scalar field: one value, or a packed run of them.
-fn repeated_scalars(def: &MessageDef, field: &FieldDef, value: WireValue<'_>) -> Result<Vec<Value>, ProtoError> {
+fn repeated_scalars(
+    def: &MessageDef,
+    field: &FieldDef,
+    value: WireValue<'_>,
+) -> Result<Vec<Value>, ProtoError> {
     let packable = !matches!(field.kind, Kind::String | Kind::Bytes);
     let WireValue::Len(bytes) = value else {
         return Ok(vec![scalar(def, field, value)?]);
@@ -158,12 +203,14 @@ fn repeated_scalars(def: &MessageDef, field: &FieldDef, value: WireValue<'_>) ->
     while offset < bytes.len() {
         let v = match field.kind {
             Kind::Double => {
-                let chunk = bytes.get(offset..offset + 8).ok_or_else(|| ProtoError::Truncated {
-                    offset,
-                    needed: 8,
-                    available: bytes.len() - offset,
-                    context: def.name.to_string(),
-                })?;
+                let chunk = bytes
+                    .get(offset..offset + 8)
+                    .ok_or_else(|| ProtoError::Truncated {
+                        offset,
+                        needed: 8,
+                        available: bytes.len() - offset,
+                        context: def.name.to_string(),
+                    })?;
                 offset += 8;
                 let mut b = [0u8; 8];
                 b.copy_from_slice(chunk);
@@ -195,16 +242,23 @@ fn map_entry(
         match tag {
             1 => {
                 let k = expect_len(def, field, v)?;
-                key = String::from_utf8(k.to_vec())
-                    .map_err(|_| ProtoError::BadUtf8 { field: field.json, context: def.name.to_string() })?;
+                key = String::from_utf8(k.to_vec()).map_err(|_| ProtoError::BadUtf8 {
+                    field: field.json,
+                    context: def.name.to_string(),
+                })?;
             }
             2 => {
                 let b = expect_len(def, field, v)?;
                 val = match map_value {
-                    MapValue::String => Some(Value::String(String::from_utf8(b.to_vec()).map_err(|_| {
-                        ProtoError::BadUtf8 { field: field.json, context: def.name.to_string() }
-                    })?)),
-                    MapValue::Bytes => Some(Value::String(base64::engine::general_purpose::STANDARD.encode(b))),
+                    MapValue::String => Some(Value::String(
+                        String::from_utf8(b.to_vec()).map_err(|_| ProtoError::BadUtf8 {
+                            field: field.json,
+                            context: def.name.to_string(),
+                        })?,
+                    )),
+                    MapValue::Bytes => Some(Value::String(
+                        base64::engine::general_purpose::STANDARD.encode(b),
+                    )),
                     MapValue::Message(target) => render_message(nested(target)?, b, depth + 1)?,
                 };
             }

@@ -1,10 +1,11 @@
 //! Messages whose upstream JSON is not an object of their fields: times, durations,
-//! quantities, int-or-string, embedded raw JSON and the apiextensions schema unions.
+//! quantities, int-or-string, embedded raw JSON, string-list wrappers (`ExtraValue`,
+//! `Verbs`) and the apiextensions schema unions.
 
 use serde_json::Value;
 
 use super::error::ProtoError;
-use super::render::{render_message, MAX_DEPTH};
+use super::render::{MAX_DEPTH, render_message};
 use super::table;
 use super::wire::{Reader, WireValue};
 
@@ -31,7 +32,9 @@ pub(crate) fn render_special(
             Some(Value::String(go_duration(ns)))
         }
         d if d.starts_with(META) && local == "FieldsV1" => embedded_json(d, "Raw", buf, depth)?,
-        "io.k8s.apimachinery.pkg.runtime.RawExtension" => embedded_json(definition, "raw", buf, depth)?,
+        "io.k8s.apimachinery.pkg.runtime.RawExtension" => {
+            embedded_json(definition, "raw", buf, depth)?
+        }
         "io.k8s.apimachinery.pkg.api.resource.Quantity" => {
             let s = scalars(definition, buf)?.string(1, definition, "string")?;
             Some(Value::String(if s.is_empty() { "0".into() } else { s }))
@@ -43,6 +46,15 @@ pub(crate) fn render_special(
             } else {
                 Some(Value::from(f.varint(2).unwrap_or(0) as i32))
             }
+        }
+        // Go string-slice types that protobuf wraps in a message with `items = 1`.
+        d if local == "ExtraValue" || d == "io.k8s.apimachinery.pkg.apis.meta.v1.Verbs" => {
+            let items = scalars(d, buf)?
+                .all_bytes(1)
+                .iter()
+                .map(|b| utf8(b, d, "items").map(Value::String))
+                .collect::<Result<_, _>>()?;
+            Some(Value::Array(items))
         }
         d if is_apiext(d) && local == "JSON" => embedded_json(d, "raw", buf, depth)?,
         d if is_apiext(d) && local == "JSONSchemaPropsOrBool" => {
@@ -56,7 +68,10 @@ pub(crate) fn render_special(
             let f = scalars(d, buf)?;
             let many = f.all_bytes(2);
             if !many.is_empty() {
-                let items = many.iter().map(|b| schema_props(d, b, depth)).collect::<Result<_, _>>()?;
+                let items = many
+                    .iter()
+                    .map(|b| schema_props(d, b, depth))
+                    .collect::<Result<_, _>>()?;
                 Some(Value::Array(items))
             } else {
                 f.bytes(1).map(|b| schema_props(d, b, depth)).transpose()?
@@ -114,7 +129,11 @@ fn scalars<'a>(context: &'static str, buf: &'a [u8]) -> Result<Scalars<'a>, Prot
 
 impl<'a> Scalars<'a> {
     fn last(&self, tag: u32) -> Option<WireValue<'a>> {
-        self.fields.iter().rev().find(|(t, _)| *t == tag).map(|(_, v)| *v)
+        self.fields
+            .iter()
+            .rev()
+            .find(|(t, _)| *t == tag)
+            .map(|(_, v)| *v)
     }
 
     fn varint(&self, tag: u32) -> Option<u64> {
@@ -141,13 +160,22 @@ impl<'a> Scalars<'a> {
             .collect()
     }
 
-    fn string(&self, tag: u32, context: &'static str, field: &'static str) -> Result<String, ProtoError> {
-        self.bytes(tag).map_or(Ok(String::new()), |b| utf8(b, context, field))
+    fn string(
+        &self,
+        tag: u32,
+        context: &'static str,
+        field: &'static str,
+    ) -> Result<String, ProtoError> {
+        self.bytes(tag)
+            .map_or(Ok(String::new()), |b| utf8(b, context, field))
     }
 }
 
 fn utf8(b: &[u8], context: &str, field: &'static str) -> Result<String, ProtoError> {
-    String::from_utf8(b.to_vec()).map_err(|_| ProtoError::BadUtf8 { field, context: context.to_string() })
+    String::from_utf8(b.to_vec()).map_err(|_| ProtoError::BadUtf8 {
+        field,
+        context: context.to_string(),
+    })
 }
 
 /// `meta.v1.Time` (RFC 3339, whole seconds) or `MicroTime` (six fractional digits).
@@ -159,10 +187,18 @@ fn time(context: &'static str, buf: &[u8], micro: bool) -> Result<Option<Value>,
     if seconds == 0 && nanos == 0 {
         return Ok(None);
     }
-    let bad = || ProtoError::BadTime { seconds, nanos, context: context.to_string() };
+    let bad = || ProtoError::BadTime {
+        seconds,
+        nanos,
+        context: context.to_string(),
+    };
     let ts = jiff::Timestamp::new(seconds, if micro { nanos } else { 0 }).map_err(|_| bad())?;
     let text = if micro {
-        format!("{}.{:06}Z", ts.strftime("%Y-%m-%dT%H:%M:%S"), ts.subsec_nanosecond() / 1000)
+        format!(
+            "{}.{:06}Z",
+            ts.strftime("%Y-%m-%dT%H:%M:%S"),
+            ts.subsec_nanosecond() / 1000
+        )
     } else {
         ts.strftime("%Y-%m-%dT%H:%M:%SZ").to_string()
     };
@@ -187,11 +223,13 @@ fn embedded_json(
         }
         return super::decode_nested(raw, depth + 1).map(Some);
     }
-    serde_json::from_slice(raw).map(Some).map_err(|e| ProtoError::BadEmbeddedJson {
-        field,
-        context: context.to_string(),
-        message: e.to_string(),
-    })
+    serde_json::from_slice(raw)
+        .map(Some)
+        .map_err(|e| ProtoError::BadEmbeddedJson {
+            field,
+            context: context.to_string(),
+            message: e.to_string(),
+        })
 }
 
 /// Go's `time.Duration.String()` for a nanosecond count: `1h2m3.5s`, `150ms`, `0s`.
@@ -218,7 +256,10 @@ pub(crate) fn go_duration(ns: i64) -> String {
     if h > 0 || m > 0 {
         out.push_str(&format!("{m}m"));
     }
-    out.push_str(&fraction(s * 1_000_000_000 + u % 1_000_000_000, 1_000_000_000));
+    out.push_str(&fraction(
+        s * 1_000_000_000 + u % 1_000_000_000,
+        1_000_000_000,
+    ));
     out.push('s');
     out
 }

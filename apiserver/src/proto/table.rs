@@ -60,6 +60,7 @@ pub(crate) struct MessageDef {
     pub fields: &'static [FieldDef],
 }
 
+#[rustfmt::skip]
 #[path = "generated.rs"]
 mod generated;
 
@@ -89,7 +90,10 @@ pub(crate) fn message(definition: &str) -> Option<&'static MessageDef> {
 impl MessageDef {
     /// Finds a field by protobuf tag.
     pub(crate) fn field(&self, tag: u32) -> Option<&'static FieldDef> {
-        self.fields.binary_search_by(|f| f.tag.cmp(&tag)).ok().map(|i| &self.fields[i])
+        self.fields
+            .binary_search_by(|f| f.tag.cmp(&tag))
+            .ok()
+            .map(|i| &self.fields[i])
     }
 }
 
@@ -136,7 +140,12 @@ mod tests {
                     Kind::Message(t) | Kind::Map(MapValue::Message(t)) => t,
                     _ => continue,
                 };
-                assert!(message(target).is_some(), "{}.{} -> {target}", m.name, f.rust);
+                assert!(
+                    message(target).is_some(),
+                    "{}.{} -> {target}",
+                    m.name,
+                    f.rust
+                );
             }
         }
     }
@@ -146,17 +155,53 @@ mod tests {
         let cases = [
             ("apps/v1", "Deployment", "io.k8s.api.apps.v1.Deployment"),
             ("v1", "Namespace", "io.k8s.api.core.v1.Namespace"),
-            ("rbac.authorization.k8s.io/v1", "Role", "io.k8s.api.rbac.v1.Role"),
-            ("authorization.k8s.io/v1", "SelfSubjectAccessReview", "io.k8s.api.authorization.v1.SelfSubjectAccessReview"),
-            ("authentication.k8s.io/v1", "TokenRequest", "io.k8s.api.authentication.v1.TokenRequest"),
-            ("meta.k8s.io/v1", "DeleteOptions", "io.k8s.apimachinery.pkg.apis.meta.v1.DeleteOptions"),
-            ("apps/v1", "DeleteOptions", "io.k8s.apimachinery.pkg.apis.meta.v1.DeleteOptions"),
-            ("apiextensions.k8s.io/v1", "CustomResourceDefinition", "io.k8s.apiextensions-apiserver.pkg.apis.apiextensions.v1.CustomResourceDefinition"),
-            ("apiregistration.k8s.io/v1", "APIService", "io.k8s.kube-aggregator.pkg.apis.apiregistration.v1.APIService"),
-            ("flowcontrol.apiserver.k8s.io/v1", "FlowSchema", "io.k8s.api.flowcontrol.v1.FlowSchema"),
+            (
+                "rbac.authorization.k8s.io/v1",
+                "Role",
+                "io.k8s.api.rbac.v1.Role",
+            ),
+            (
+                "authorization.k8s.io/v1",
+                "SelfSubjectAccessReview",
+                "io.k8s.api.authorization.v1.SelfSubjectAccessReview",
+            ),
+            (
+                "authentication.k8s.io/v1",
+                "TokenRequest",
+                "io.k8s.api.authentication.v1.TokenRequest",
+            ),
+            (
+                "meta.k8s.io/v1",
+                "DeleteOptions",
+                "io.k8s.apimachinery.pkg.apis.meta.v1.DeleteOptions",
+            ),
+            (
+                "apps/v1",
+                "DeleteOptions",
+                "io.k8s.apimachinery.pkg.apis.meta.v1.DeleteOptions",
+            ),
+            (
+                "apiextensions.k8s.io/v1",
+                "CustomResourceDefinition",
+                "io.k8s.apiextensions-apiserver.pkg.apis.apiextensions.v1.CustomResourceDefinition",
+            ),
+            (
+                "apiregistration.k8s.io/v1",
+                "APIService",
+                "io.k8s.kube-aggregator.pkg.apis.apiregistration.v1.APIService",
+            ),
+            (
+                "flowcontrol.apiserver.k8s.io/v1",
+                "FlowSchema",
+                "io.k8s.api.flowcontrol.v1.FlowSchema",
+            ),
             ("autoscaling/v1", "Scale", "io.k8s.api.autoscaling.v1.Scale"),
             ("policy/v1", "Eviction", "io.k8s.api.policy.v1.Eviction"),
-            ("storage.k8s.io/v1", "CSIDriver", "io.k8s.api.storage.v1.CSIDriver"),
+            (
+                "storage.k8s.io/v1",
+                "CSIDriver",
+                "io.k8s.api.storage.v1.CSIDriver",
+            ),
         ];
         for (gv, kind, def) in cases {
             assert_eq!(resolve(gv, kind).map(|m| m.name), Some(def), "{gv} {kind}");

@@ -37,7 +37,11 @@ pub(crate) struct Reader<'a> {
 impl<'a> Reader<'a> {
     /// A reader over `buf`; `context` names the message in error messages.
     pub(crate) fn new(buf: &'a [u8], context: &'a str) -> Self {
-        Reader { buf, pos: 0, context }
+        Reader {
+            buf,
+            pos: 0,
+            context,
+        }
     }
 
     /// Bytes consumed so far.
@@ -50,14 +54,19 @@ impl<'a> Reader<'a> {
         let start = self.pos;
         let mut value: u64 = 0;
         for i in 0..10 {
-            let Some(&b) = self.buf.get(self.pos) else { break };
+            let Some(&b) = self.buf.get(self.pos) else {
+                break;
+            };
             self.pos += 1;
             value |= u64::from(b & 0x7f) << (7 * i);
             if b & 0x80 == 0 {
                 return Ok(value);
             }
         }
-        Err(ProtoError::BadVarint { offset: start, context: self.context.to_string() })
+        Err(ProtoError::BadVarint {
+            offset: start,
+            context: self.context.to_string(),
+        })
     }
 
     fn take(&mut self, n: u64) -> Result<&'a [u8], ProtoError> {
@@ -85,7 +94,11 @@ impl<'a> Reader<'a> {
         let offset = self.pos;
         let key = self.varint()?;
         let tag = key >> 3;
-        let bad_key = || ProtoError::BadKey { key, offset, context: self.context.to_string() };
+        let bad_key = || ProtoError::BadKey {
+            key,
+            offset,
+            context: self.context.to_string(),
+        };
         if tag == 0 || tag > u64::from(u32::MAX >> 3) {
             return Err(bad_key());
         }
@@ -116,7 +129,9 @@ mod tests {
     #[test]
     fn reads_varints_and_fields() {
         // field 1 varint 300, field 2 "hi", field 3 fixed32 1, field 4 fixed64 2
-        let buf = [0x08, 0xac, 0x02, 0x12, 2, b'h', b'i', 0x1d, 1, 0, 0, 0, 0x21, 2, 0, 0, 0, 0, 0, 0, 0];
+        let buf = [
+            0x08, 0xac, 0x02, 0x12, 2, b'h', b'i', 0x1d, 1, 0, 0, 0, 0x21, 2, 0, 0, 0, 0, 0, 0, 0,
+        ];
         let mut r = Reader::new(&buf, "test");
         assert_eq!(r.next_field().unwrap(), Some((1, WireValue::Varint(300))));
         assert_eq!(r.next_field().unwrap(), Some((2, WireValue::Len(b"hi"))));
@@ -135,20 +150,43 @@ mod tests {
     fn truncated_varint_reports_offset() {
         let buf = [0x08, 0x80];
         let err = Reader::new(&buf, "Thing").next_field().unwrap_err();
-        assert_eq!(err, ProtoError::BadVarint { offset: 1, context: "Thing".into() });
-        assert_eq!(err.to_string(), "truncated or overlong varint at offset 1 in Thing");
+        assert_eq!(
+            err,
+            ProtoError::BadVarint {
+                offset: 1,
+                context: "Thing".into()
+            }
+        );
+        assert_eq!(
+            err.to_string(),
+            "truncated or overlong varint at offset 1 in Thing"
+        );
     }
 
     #[test]
     fn overlong_varint_is_rejected() {
         let buf = [0x80; 11];
-        assert!(matches!(Reader::new(&buf, "t").varint(), Err(ProtoError::BadVarint { offset: 0, .. })));
+        assert!(matches!(
+            Reader::new(&buf, "t").varint(),
+            Err(ProtoError::BadVarint { offset: 0, .. })
+        ));
     }
 
     #[test]
     fn truncated_length_and_bad_keys() {
         let err = Reader::new(&[0x12, 5, b'a'], "M").next_field().unwrap_err();
-        assert!(matches!(err, ProtoError::Truncated { offset: 2, needed: 5, available: 1, .. }), "{err}");
+        assert!(
+            matches!(
+                err,
+                ProtoError::Truncated {
+                    offset: 2,
+                    needed: 5,
+                    available: 1,
+                    ..
+                }
+            ),
+            "{err}"
+        );
         let err = Reader::new(&[0x0b], "M").next_field().unwrap_err(); // wire type 3 (group)
         assert!(matches!(err, ProtoError::BadKey { key: 11, .. }), "{err}");
         let err = Reader::new(&[0x00, 0], "M").next_field().unwrap_err(); // field 0
