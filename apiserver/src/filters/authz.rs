@@ -23,7 +23,7 @@ pub struct Attributes<'a> {
 
 /// Allows the request or explains the refusal as upstream does.
 pub fn authorize(who: &Identity, attrs: &Attributes) -> Result<(), ApiError> {
-    if who.groups.iter().any(|g| g == "system:masters") {
+    if who.groups.iter().any(|g| g == "system:masters") || basic_user_may(who, attrs) {
         return Ok(());
     }
     let user = &who.user;
@@ -44,6 +44,30 @@ pub fn authorize(who: &Identity, attrs: &Attributes) -> Result<(), ApiError> {
         }
     };
     Err(ApiError::Unauthorized403(message))
+}
+
+/// What upstream's default `system:basic-user` and `system:discovery` roles grant every
+/// authenticated user: asking about themselves, and reading discovery and OpenAPI.
+fn basic_user_may(who: &Identity, attrs: &Attributes) -> bool {
+    if !who.groups.iter().any(|g| g == "system:authenticated") {
+        return false;
+    }
+    match attrs.path {
+        Some(path) => {
+            attrs.verb == "get"
+                && ["/api", "/apis", "/openapi", "/version", "/healthz", "/livez", "/readyz"]
+                    .iter()
+                    .any(|p| path == *p || path.starts_with(&format!("{p}/")))
+        }
+        None => {
+            attrs.verb == "create"
+                && matches!(
+                    (attrs.group, attrs.resource),
+                    ("authorization.k8s.io", "selfsubjectaccessreviews" | "selfsubjectrulesreviews")
+                        | ("authentication.k8s.io", "selfsubjectreviews")
+                )
+        }
+    }
 }
 
 fn resource_prefix(attrs: &Attributes) -> String {

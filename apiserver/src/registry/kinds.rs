@@ -5,6 +5,7 @@
 //! Group, version, kind, plural and scope come from the k8s-openapi type itself
 //! (`k8s_openapi::Resource`), so they cannot drift from the upstream types.
 
+use super::reviews;
 use super::strategies;
 use super::strategy::Strategy;
 use k8s_openapi::api;
@@ -114,6 +115,8 @@ pub struct Kind {
     pub typed: Box<dyn Typed>,
     /// Per-kind behaviour.
     pub strategy: &'static dyn Strategy,
+    /// For create-only review kinds: computes the answer instead of storing anything.
+    pub review: Option<super::reviews::Review>,
 }
 
 impl Kind {
@@ -141,10 +144,11 @@ struct Row {
     verbs: &'static [&'static str],
     subresources: Vec<Subresource>,
     strategy: &'static dyn Strategy,
+    review: Option<super::reviews::Review>,
 }
 
 fn row(short_names: &'static [&'static str], categories: &'static [&'static str], strategy: &'static dyn Strategy) -> Row {
-    Row { short_names, categories, verbs: CRUD, subresources: Vec::new(), strategy }
+    Row { short_names, categories, verbs: CRUD, subresources: Vec::new(), strategy, review: None }
 }
 
 impl Row {
@@ -154,6 +158,11 @@ impl Row {
     }
     fn verbs(mut self, verbs: &'static [&'static str]) -> Self {
         self.verbs = verbs;
+        self
+    }
+    fn review(mut self, review: super::reviews::Review) -> Self {
+        self.verbs = &["create"];
+        self.review = Some(review);
         self
     }
 }
@@ -178,6 +187,7 @@ where
         definition: <T as schemars::JsonSchema>::schema_name().into_owned(),
         typed: Box::new(TypedOf::<T>(PhantomData)),
         strategy: r.strategy,
+        review: r.review,
     }
 }
 
@@ -242,6 +252,12 @@ pub static KINDS: LazyLock<Vec<Kind>> = LazyLock::new(|| {
         kind::<api::apps::v1::Deployment>(row(&["deploy"], ALL, &s::DEPLOYMENT).sub(Sub::scale()).sub(Sub::status())),
         kind::<api::apps::v1::ReplicaSet>(row(&["rs"], ALL, &s::REPLICA_SET).sub(Sub::scale()).sub(Sub::status())),
         kind::<api::apps::v1::StatefulSet>(row(&["sts"], ALL, &s::STATEFUL_SET).sub(Sub::scale()).sub(Sub::status())),
+        // authentication.k8s.io/v1, authorization.k8s.io/v1 (computed, never stored)
+        kind::<api::authentication::v1::SelfSubjectReview>(row(NONE, NONE, &s::Plain).review(reviews::self_subject)),
+        kind::<api::authorization::v1::LocalSubjectAccessReview>(row(NONE, NONE, &s::Plain).review(reviews::subject_access)),
+        kind::<api::authorization::v1::SelfSubjectAccessReview>(row(NONE, NONE, &s::Plain).review(reviews::self_subject_access)),
+        kind::<api::authorization::v1::SelfSubjectRulesReview>(row(NONE, NONE, &s::Plain).review(reviews::self_subject_rules)),
+        kind::<api::authorization::v1::SubjectAccessReview>(row(NONE, NONE, &s::Plain).review(reviews::subject_access)),
         // autoscaling/v2 (v1 needs conversion between versions; not served yet)
         kind::<api::autoscaling::v2::HorizontalPodAutoscaler>(row(&["hpa"], ALL, &s::HPA).sub(Sub::status())),
         // batch/v1

@@ -4,6 +4,7 @@
 pub mod allocator;
 pub mod kinds;
 pub mod meta;
+pub mod reviews;
 pub mod scale;
 pub mod selectors;
 pub mod store;

@@ -50,6 +50,8 @@ async fn handle(state: &AppState, who: &Identity, req: Request) -> Result<Respon
     if !public && who.is_anonymous() {
         return Err(ApiError::Unauthorized);
     }
+    let impersonated = crate::filters::authn::impersonate(who.clone(), req.headers())?;
+    let who = &impersonated;
     let accept = req.headers().get(header::ACCEPT).and_then(|v| v.to_str().ok()).map(str::to_string);
     let output = negotiate::negotiate(accept.as_deref())?;
     let method = req.method().clone();
@@ -191,6 +193,13 @@ async fn resource(
     }
     if !kind.allows(verb) {
         return Err(ApiError::MethodNotAllowed);
+    }
+    if let (Some(review), "create") = (kind.review, verb) {
+        let body = read_body(req).await?;
+        let typed = kind.typed.normalize(with_type(kind, body)).map_err(|e| {
+            ApiError::BadRequest(format!("{} in version {:?} cannot be handled as a {}: {e}", kind.kind, kind.version, kind.kind))
+        })?;
+        return Ok(object_response(StatusCode::CREATED, kind, review(&typed, who)?, output, &query, &[]));
     }
     match verb {
         "get" => Ok(object_response(StatusCode::OK, kind, store.get(target, &name).await?, output, &query, &[])),
