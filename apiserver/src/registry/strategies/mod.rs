@@ -1,24 +1,40 @@
-//! Per-kind strategies. Each file holds the kinds that share logic (the pod template
-//! defaults serve every workload kind, for example); this module only names them.
+//! Per-kind strategies. Each file holds the kinds that share logic; the shared building
+//! blocks (pod spec defaults/validation, names, labels, quantities, causes) have their own
+//! files and serve every kind that embeds them. This module only names things.
 
+mod apps;
+mod batch;
+mod causes;
 mod cluster;
 mod config;
+mod cron;
+mod json;
+mod labels;
 mod misc;
+mod names;
 mod pod;
+mod pod_admission;
+mod pod_defaults;
+mod pod_printer;
+mod pod_qos;
+mod pod_validation;
+mod quantity;
 mod rbac;
 mod service;
-mod workloads;
+mod workload;
 
 pub use super::strategy::Plain;
+pub use apps::*;
+pub use batch::*;
 pub use cluster::*;
 pub use config::*;
 pub use misc::*;
 pub use pod::*;
 pub use rbac::*;
 pub use service::*;
-pub use workloads::*;
 
 use super::strategy::Strategy;
+use workload::containers_cells;
 
 /// A kind with a status subresource and nothing else special.
 pub struct StatusOnly;
