@@ -196,7 +196,7 @@ pub static KINDS: LazyLock<Vec<Kind>> = LazyLock::new(|| {
         kind::<api::core::v1::ConfigMap>(row(&["cm"], NONE, &s::CONFIG_MAP)),
         kind::<api::core::v1::Endpoints>(row(&["ep"], NONE, &s::ENDPOINTS)),
         kind::<api::core::v1::Event>(row(&["ev"], NONE, &s::EVENT)),
-        kind::<api::core::v1::LimitRange>(row(&["limits"], NONE, &s::Plain)),
+        kind::<api::core::v1::LimitRange>(row(&["limits"], NONE, &s::LIMIT_RANGE)),
         kind::<api::core::v1::Namespace>(
             row(&["ns"], NONE, &s::NAMESPACE)
                 .verbs(&["create", "delete", "get", "list", "patch", "update", "watch"])

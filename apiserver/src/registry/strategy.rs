@@ -105,6 +105,13 @@ pub trait Strategy: Sync + Send {
     fn row(&self, obj: &Value) -> Vec<Value> {
         vec![super::table::age(obj)]
     }
+    /// True when [`Strategy::columns`] and [`Strategy::row`] already hold the Name column
+    /// themselves: upstream puts it last for Events and decorates the cell for
+    /// StorageClasses (`standard (default)`). Use [`super::table::definitions_for`] and
+    /// [`super::table::cells_for`], which honour this.
+    fn includes_name_column(&self) -> bool {
+        false
+    }
     /// Value of a kind-specific field selector (e.g. `spec.nodeName` for pods). `None`
     /// means the field is not selectable for this kind (400 BadRequest).
     fn field_value(&self, _obj: &Value, _field: &str) -> Option<String> {
