@@ -101,6 +101,10 @@ impl Strategy for Node {
         true
     }
     fn default(&self, obj: &mut Value) {
+        if let Some(status) = existing(obj, "status") {
+            super::quantity::canonicalize_list(status, "capacity");
+            super::quantity::canonicalize_list(status, "allocatable");
+        }
         if let Some(status) = existing(obj, "status")
             && status.get("allocatable").is_none_or(Value::is_null)
             && let Some(capacity) = status.get("capacity").filter(|c| c.is_object()).cloned()

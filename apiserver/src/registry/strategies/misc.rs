@@ -349,6 +349,11 @@ impl Strategy for ResourceQuota {
     fn has_status(&self) -> bool {
         true
     }
+    fn default(&self, obj: &mut Value) {
+        if let Some(spec) = existing(obj, "spec") {
+            quantity::canonicalize_list(spec, "hard");
+        }
+    }
     fn prepare_for_create(&self, obj: &mut Value) {
         obj["status"] = json!({});
     }

@@ -25,6 +25,8 @@ pub fn default_pod_spec(spec: &mut Value) {
         each_mut(spec, key, default_container);
     }
     each_mut(spec, "volumes", default_volume);
+    canonical_resources(spec);
+    super::quantity::canonicalize_list(spec, "overhead");
 }
 
 /// Pod-only defaults (`SetDefaults_Pod`): requests from limits, `enableServiceLinks`,
@@ -88,7 +90,16 @@ pub fn default_pull_policy(image: &str) -> &'static str {
     if tag == "latest" { "Always" } else { "IfNotPresent" }
 }
 
+fn canonical_resources(holder: &mut Value) {
+    if let Some(res) = existing(holder, "resources") {
+        for key in ["limits", "requests"] {
+            super::quantity::canonicalize_list(res, key);
+        }
+    }
+}
+
 fn default_container(c: &mut Value) {
+    canonical_resources(c);
     let image = c.get("image").and_then(Value::as_str).unwrap_or("").to_string();
     set_default(c, "imagePullPolicy", json!(default_pull_policy(&image)));
     set_default(c, "terminationMessagePath", json!("/dev/termination-log"));

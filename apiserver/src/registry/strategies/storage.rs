@@ -89,6 +89,7 @@ impl Strategy for Pv {
     }
     fn default(&self, obj: &mut Value) {
         if let Some(spec) = child(obj, "spec") {
+            quantity::canonicalize_list(spec, "capacity");
             set_default(spec, "persistentVolumeReclaimPolicy", json!("Retain"));
             set_default(spec, "volumeMode", json!("Filesystem"));
             if let Some(hp) = existing(spec, "hostPath") {
@@ -189,6 +190,10 @@ impl Strategy for Pvc {
     fn default(&self, obj: &mut Value) {
         if let Some(spec) = child(obj, "spec") {
             set_default(spec, "volumeMode", json!("Filesystem"));
+            if let Some(res) = existing(spec, "resources") {
+                quantity::canonicalize_list(res, "requests");
+                quantity::canonicalize_list(res, "limits");
+            }
         }
         if let Some(status) = child(obj, "status") {
             set_default(status, "phase", json!("Pending"));
@@ -265,7 +270,8 @@ pub struct StorageClass;
 /// The StorageClass strategy instance.
 pub static STORAGE_CLASS: StorageClass = StorageClass;
 
-static STORAGE_CLASS_COLUMNS: [Column; 5] = [
+static STORAGE_CLASS_COLUMNS: [Column; 6] = [
+    crate::registry::table::NAME,
     Column::new("Provisioner", "string", "provisioner indicates the type of the provisioner."),
     Column::new("ReclaimPolicy", "string", "reclaimPolicy controls the reclaimPolicy for dynamically provisioned PersistentVolumes of this storage class. Defaults to Delete."),
     Column::new("VolumeBindingMode", "string", "volumeBindingMode indicates how PersistentVolumeClaims should be provisioned and bound.  When unset, VolumeBindingImmediate is used."),
@@ -273,7 +279,17 @@ static STORAGE_CLASS_COLUMNS: [Column; 5] = [
     AGE,
 ];
 
+/// `storageutil.IsDefaultAnnotation`.
+fn is_default_class(obj: &Value) -> bool {
+    ["storageclass.kubernetes.io~1is-default-class", "storageclass.beta.kubernetes.io~1is-default-class"]
+        .iter()
+        .any(|k| obj.pointer(&format!("/metadata/annotations/{k}")).and_then(Value::as_str) == Some("true"))
+}
+
 impl Strategy for StorageClass {
+    fn includes_name_column(&self) -> bool {
+        true
+    }
     fn default(&self, obj: &mut Value) {
         set_default(obj, "reclaimPolicy", json!("Delete"));
         set_default(obj, "volumeBindingMode", json!("Immediate"));
@@ -310,7 +326,12 @@ impl Strategy for StorageClass {
         &STORAGE_CLASS_COLUMNS
     }
     fn row(&self, obj: &Value) -> Vec<Value> {
+        let mut name = obj.pointer("/metadata/name").and_then(Value::as_str).unwrap_or("").to_string();
+        if is_default_class(obj) {
+            name.push_str(" (default)");
+        }
         vec![
+            json!(name),
             json!(s(obj, "provisioner")),
             json!(if s(obj, "reclaimPolicy").is_empty() { "Delete" } else { s(obj, "reclaimPolicy") }),
             json!(if s(obj, "volumeBindingMode").is_empty() { "Immediate" } else { s(obj, "volumeBindingMode") }),
@@ -348,5 +369,14 @@ mod tests {
         let row = PV.row(&pv);
         assert_eq!(&row[..4], &[json!("1Gi"), json!("RWO,ROX"), json!("Retain"), json!("Pending")]);
         assert_eq!(pv["spec"]["hostPath"]["type"], "");
+    }
+
+    #[test]
+    fn default_storage_class_name_cell() {
+        let mut sc = json!({"metadata": {"name": "standard", "annotations": {"storageclass.kubernetes.io/is-default-class": "true"}}, "provisioner": "rancher.io/local-path"});
+        STORAGE_CLASS.default(&mut sc);
+        let cells = crate::registry::table::cells_for(&STORAGE_CLASS, &sc);
+        assert_eq!(cells[..4], [json!("standard (default)"), json!("rancher.io/local-path"), json!("Delete"), json!("Immediate")]);
+        assert_eq!(crate::registry::table::definitions_for(&STORAGE_CLASS).len(), 6);
     }
 }
