@@ -104,10 +104,10 @@ impl Strategy for Secret {
         let has = |k: &str| obj.get("data").and_then(|d| d.get(k)).is_some();
         let required = |k: &str| Cause::required(format!("data[{k}]"));
         match s(obj, "type") {
-            "kubernetes.io/service-account-token" => {
-                if obj.pointer("/metadata/annotations/kubernetes.io~1service-account.name").and_then(Value::as_str).is_none_or(str::is_empty) {
-                    causes.push(Cause::required("metadata.annotations[kubernetes.io/service-account.name]"));
-                }
+            "kubernetes.io/service-account-token"
+                if obj.pointer("/metadata/annotations/kubernetes.io~1service-account.name").and_then(Value::as_str).is_none_or(str::is_empty) =>
+            {
+                causes.push(Cause::required("metadata.annotations[kubernetes.io/service-account.name]"));
             }
             "kubernetes.io/dockercfg" if !has(".dockercfg") => causes.push(required(".dockercfg")),
             "kubernetes.io/dockerconfigjson" if !has(".dockerconfigjson") => causes.push(required(".dockerconfigjson")),
