@@ -91,6 +91,10 @@ pub trait Strategy: Sync + Send {
     fn default(&self, _obj: &mut Value) {}
     /// Clears or sets what a create decides by itself (e.g. a Pod's status becomes Pending).
     fn prepare_for_create(&self, _obj: &mut Value) {}
+    /// Carries over what an update may omit but must keep (upstream `PrepareForUpdate`):
+    /// e.g. a Service's allocated cluster IP and node ports, a Namespace's finalizers.
+    /// Called after [`Strategy::default`] and before [`Strategy::validate_update`].
+    fn prepare_for_update(&self, _new: &mut Value, _old: &Value) {}
     /// Validation of a new object (beyond object metadata, which the store checks).
     fn validate(&self, _obj: &Value, _causes: &mut Vec<Cause>) {}
     /// Validation of an update; by default the same as create.

@@ -38,6 +38,7 @@ fn default_job_spec(spec: &mut Value) {
         });
     }
     set_default(spec, "podReplacementPolicy", json!(if has_failure_policy { "Failed" } else { "TerminatingOrFailed" }));
+    set_default(spec, "manualSelector", json!(false));
 }
 
 /// Copies the template labels to the object's labels when it has none.
@@ -344,6 +345,7 @@ mod tests {
         assert_eq!(job["spec"]["backoffLimit"], 6);
         assert_eq!(job["spec"]["completions"], 1);
         assert_eq!(job["spec"]["podReplacementPolicy"], "TerminatingOrFailed");
+        assert_eq!(job["spec"]["manualSelector"], false);
         let mut causes = Vec::new();
         JOB.validate(&job, &mut causes);
         assert!(causes.is_empty(), "{causes:?}");

@@ -44,6 +44,20 @@ impl Strategy for Namespace {
             }
         }
     }
+    fn prepare_for_update(&self, new: &mut Value, old: &Value) {
+        // finalizers change only through the finalize subresource
+        let finalizers = old.pointer("/spec/finalizers").cloned();
+        if let Some(spec) = child(new, "spec") {
+            match finalizers {
+                Some(f) => spec["finalizers"] = f,
+                None => {
+                    if let Some(m) = spec.as_object_mut() {
+                        m.remove("finalizers");
+                    }
+                }
+            }
+        }
+    }
     fn validate(&self, obj: &Value, causes: &mut Vec<Cause>) {
         for (i, f) in items(obj.get("spec").unwrap_or(&Value::Null), "finalizers").iter().enumerate() {
             let f = f.as_str().unwrap_or("");

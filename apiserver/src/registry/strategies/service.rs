@@ -175,6 +175,11 @@ impl Strategy for Service {
     fn prepare_for_create(&self, obj: &mut Value) {
         obj["status"] = json!({"loadBalancer": {}});
     }
+    fn prepare_for_update(&self, new: &mut Value, old: &Value) {
+        let old_spec = old.get("spec").unwrap_or(&Value::Null);
+        let Some(spec) = child(new, "spec") else { return };
+        carry_allocated(spec, old_spec);
+    }
     fn validate(&self, obj: &Value, causes: &mut Vec<Cause>) {
         let spec = obj.get("spec").unwrap_or(&Value::Null);
         let kind = s(spec, "type");
@@ -273,6 +278,39 @@ impl Strategy for Service {
         match field {
             "spec.clusterIP" | "spec.type" => Some(obj.pointer(&format!("/spec/{}", &field[5..])).and_then(Value::as_str).unwrap_or("").to_string()),
             _ => None,
+        }
+    }
+}
+
+/// Upstream `patchAllocatedValues`: an update that omits the allocated cluster IPs or node
+/// ports keeps the old ones.
+fn carry_allocated(spec: &mut Value, old: &Value) {
+    let needs_ip = |s_: &Value| s(s_, "type") != "ExternalName" && !is_headless(s_);
+    if needs_ip(old) && needs_ip(spec) {
+        if s(spec, "clusterIP").is_empty() && !s(old, "clusterIP").is_empty() {
+            spec["clusterIP"] = old["clusterIP"].clone();
+        }
+        if super::json::len_of(spec, "clusterIPs") == 0 && super::json::len_of(old, "clusterIPs") > 0 {
+            spec["clusterIPs"] = old["clusterIPs"].clone();
+        }
+    }
+    let needs_node_port = |s_: &Value| matches!(s(s_, "type"), "NodePort" | "LoadBalancer");
+    if needs_node_port(old) && needs_node_port(spec) {
+        let node_port = |p: &Value| int(p, "nodePort").unwrap_or(0);
+        let new_used: HashSet<i64> = items(spec, "ports").iter().map(node_port).collect();
+        let used: HashSet<i64> = items(old, "ports").iter().map(node_port).filter(|n| new_used.contains(n)).collect();
+        let by_name: std::collections::HashMap<String, i64> = items(old, "ports").iter().map(|p| (s(p, "name").to_string(), node_port(p))).collect();
+        each_mut(spec, "ports", |p| {
+            if node_port(p) == 0
+                && let Some(old_port) = by_name.get(s(p, "name")).copied().filter(|n| *n != 0 && !used.contains(n))
+            {
+                p["nodePort"] = json!(old_port);
+            }
+        });
+    }
+    if s(old, "externalTrafficPolicy") == "Local" && needs_node_port(spec) && int(spec, "healthCheckNodePort").unwrap_or(0) == 0 {
+        if let Some(hc) = old.get("healthCheckNodePort").filter(|v| !v.is_null()) {
+            spec["healthCheckNodePort"] = hc.clone();
         }
     }
 }
@@ -489,6 +527,24 @@ mod tests {
         let mut causes = Vec::new();
         SERVICE.validate(&svc, &mut causes);
         assert!(causes.is_empty(), "{causes:?}");
+    }
+
+    #[test]
+    fn update_keeps_allocated_values() {
+        let old = json!({"spec": {"type": "NodePort", "clusterIP": "10.96.0.7", "clusterIPs": ["10.96.0.7"], "ports": [{"name": "http", "port": 80, "nodePort": 30080}]}});
+        let mut new = json!({"spec": {"type": "NodePort", "ports": [{"name": "http", "port": 8080}]}});
+        SERVICE.default(&mut new);
+        SERVICE.prepare_for_update(&mut new, &old);
+        assert_eq!(new["spec"]["clusterIP"], "10.96.0.7");
+        assert_eq!(new["spec"]["clusterIPs"], json!(["10.96.0.7"]));
+        assert_eq!(new["spec"]["ports"][0]["nodePort"], 30080);
+        let mut causes = Vec::new();
+        SERVICE.validate_update(&new, &old, &mut causes);
+        assert!(causes.is_empty(), "{causes:?}");
+        new["spec"]["clusterIP"] = json!("10.96.0.8");
+        new["spec"]["clusterIPs"] = json!(["10.96.0.8"]);
+        SERVICE.validate_update(&new, &old, &mut causes);
+        assert_eq!(causes[0].message, "Invalid value: []string{\"10.96.0.8\"}: may not change once set");
     }
 
     #[test]
