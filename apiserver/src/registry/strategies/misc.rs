@@ -239,8 +239,8 @@ impl Strategy for Hpa {
             let v = s(target, key);
             if v.is_empty() {
                 causes.push(Cause::required(format!("spec.scaleTargetRef.{key}")));
-            } else if v.contains('/') || v.contains('%') || v == "." || v == ".." {
-                causes.push(Cause::invalid(format!("spec.scaleTargetRef.{key}"), &json!(v), "may not contain '/'"));
+            } else {
+                invalid_each(causes, &format!("spec.scaleTargetRef.{key}"), &json!(v), names::path_segment(v));
             }
         }
         for (i, m) in items(spec, "metrics").iter().enumerate() {

@@ -155,6 +155,22 @@ pub fn port_name(s: &str) -> Vec<String> {
     errs
 }
 
+/// `IsValidPathSegmentName`: names that must be usable as one URL path segment.
+pub fn path_segment(s: &str) -> Vec<String> {
+    match s {
+        "." => return vec!["may not be '.'".into()],
+        ".." => return vec!["may not be '..'".into()],
+        _ => {}
+    }
+    let mut errs = Vec::new();
+    for bad in ['/', '%'] {
+        if s.contains(bad) {
+            errs.push(format!("may not contain '{bad}'"));
+        }
+    }
+    errs
+}
+
 /// `IsValidPortNum`: 1..=65535.
 pub fn port_num(p: i64) -> Vec<String> {
     if (1..=65535).contains(&p) { Vec::new() } else { vec!["must be between 1 and 65535, inclusive".into()] }

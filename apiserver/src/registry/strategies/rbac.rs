@@ -116,8 +116,8 @@ impl Strategy for RoleBinding {
         let name = s(role_ref, "name");
         if name.is_empty() {
             causes.push(Cause::required("roleRef.name"));
-        } else if name.contains('/') || name.contains('%') || name == "." || name == ".." {
-            causes.push(Cause::invalid("roleRef.name", &json!(name), "may not contain '/'"));
+        } else {
+            super::causes::invalid_each(causes, "roleRef.name", &json!(name), super::names::path_segment(name));
         }
         for (i, subject) in items(obj, "subjects").iter().enumerate() {
             let path = format!("subjects[{i}]");

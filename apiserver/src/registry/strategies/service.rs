@@ -247,6 +247,7 @@ impl Strategy for Service {
                 causes.push(c);
             }
         }
+        validate_traffic_policies(spec, causes);
     }
     fn validate_update(&self, obj: &Value, old: &Value, causes: &mut Vec<Cause>) {
         self.validate(obj, causes);
@@ -278,6 +279,38 @@ impl Strategy for Service {
         match field {
             "spec.clusterIP" | "spec.type" => Some(obj.pointer(&format!("/spec/{}", &field[5..])).and_then(Value::as_str).unwrap_or("").to_string()),
             _ => None,
+        }
+    }
+}
+
+/// Traffic policies and IP family fields (`validateServiceExternalTrafficPolicy`,
+/// `validateServiceInternalTrafficFieldsValue`, `validateIPFamilyPolicy`).
+fn validate_traffic_policies(spec: &Value, causes: &mut Vec<Cause>) {
+    let kind = s(spec, "type");
+    let external = kind == "NodePort" || kind == "LoadBalancer" || (kind == "ClusterIP" && super::json::len_of(spec, "externalIPs") > 0);
+    let etp = s(spec, "externalTrafficPolicy");
+    if !external && !etp.is_empty() {
+        causes.push(Cause::invalid("spec.externalTrafficPolicy", &json!(etp), "may only be set for externally-accessible services"));
+    } else if external && etp.is_empty() {
+        causes.push(Cause::required("spec.externalTrafficPolicy"));
+    } else if external && etp != "Cluster" && etp != "Local" {
+        causes.push(Cause::not_supported("spec.externalTrafficPolicy", &json!(etp), &["Cluster", "Local"]));
+    }
+    if matches!(kind, "ClusterIP" | "NodePort" | "LoadBalancer") || spec.get("internalTrafficPolicy").is_some_and(|v| !v.is_null()) {
+        match spec.get("internalTrafficPolicy").and_then(Value::as_str) {
+            None => causes.push(Cause::required("spec.internalTrafficPolicy")),
+            Some("Cluster" | "Local") => {}
+            Some(other) => causes.push(Cause::not_supported("spec.internalTrafficPolicy", &json!(other), &["Cluster", "Local"])),
+        }
+    }
+    if let Some(policy) = spec.get("ipFamilyPolicy").and_then(Value::as_str)
+        && !["PreferDualStack", "RequireDualStack", "SingleStack"].contains(&policy)
+    {
+        causes.push(Cause::not_supported("spec.ipFamilyPolicy", &json!(policy), &["PreferDualStack", "RequireDualStack", "SingleStack"]));
+    }
+    for (i, fam) in items(spec, "ipFamilies").iter().enumerate() {
+        if !matches!(fam.as_str(), Some("IPv4" | "IPv6")) {
+            causes.push(Cause::not_supported(format!("spec.ipFamilies[{i}]"), fam, &["IPv4", "IPv6"]));
         }
     }
 }
