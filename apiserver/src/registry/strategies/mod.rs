@@ -2,12 +2,17 @@
 //! blocks (pod spec defaults/validation, names, labels, quantities, causes) have their own
 //! files and serve every kind that embeds them. This module only names things.
 
-mod apps;
+mod autoscaling;
 mod batch;
 mod causes;
 mod cluster;
 mod config;
+mod controller_revision;
 mod cron;
+mod daemon_set;
+mod deployment;
+mod endpoints;
+mod events;
 mod extra;
 mod json;
 mod labels;
@@ -23,21 +28,30 @@ mod pod_qos;
 mod pod_validation;
 mod quantity;
 mod rbac;
+mod replica_set;
 mod service;
+mod stateful_set;
 mod storage;
 mod workload;
 
 pub use super::strategy::Plain;
-pub use apps::*;
+pub use autoscaling::*;
 pub use batch::*;
 pub use cluster::*;
 pub use config::*;
+pub use controller_revision::*;
+pub use daemon_set::*;
+pub use deployment::*;
+pub use endpoints::*;
+pub use events::*;
 pub use extra::*;
 pub use misc::*;
 pub use networking::*;
 pub use pod::*;
 pub use rbac::*;
+pub use replica_set::*;
 pub use service::*;
+pub use stateful_set::*;
 pub use storage::*;
 
 use super::strategy::Strategy;

@@ -3,7 +3,8 @@
 //! selectors, non-negative counters, and the Containers/Images/Selector printer cells.
 
 use super::causes::go_label_selector;
-use super::json::{int, s};
+use super::json::{child, int, s};
+use super::pod_defaults::default_template;
 use super::labels;
 use super::pod_validation::{RestartRule, validate_template};
 use crate::registry::strategy::Cause;
@@ -122,6 +123,30 @@ pub fn int_or_percent_is_zero(obj: &Value, key: &str) -> bool {
 /// Renders an int-or-percent field like upstream messages do.
 pub fn int_or_percent_text(obj: &Value, key: &str) -> String {
     obj.get(key).map(render_int_or_string).unwrap_or_else(|| "null".into())
+}
+
+/// The object's `spec` (or null).
+pub fn spec_of(obj: &Value) -> &Value {
+    obj.get("spec").unwrap_or(&Value::Null)
+}
+
+/// An integer status counter as a cell (0 when absent).
+pub fn status_int(obj: &Value, key: &str) -> Value {
+    json!(obj.get("status").and_then(|st| int(st, key)).unwrap_or(0))
+}
+
+/// Containers/Images cells of `spec.template`.
+pub fn template_cells(obj: &Value) -> (Value, Value) {
+    containers_cells(spec_of(obj).get("template").unwrap_or(&Value::Null))
+}
+
+/// Defaults `spec.template` and returns `spec`.
+pub fn default_spec_template(obj: &mut Value) -> Option<&mut Value> {
+    let spec = child(obj, "spec")?;
+    if let Some(t) = child(spec, "template") {
+        default_template(t);
+    }
+    Some(spec)
 }
 
 #[cfg(test)]
