@@ -64,3 +64,31 @@ impl Strategy for StatusOnly {
         true
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::registry::kinds::KINDS;
+    use crate::registry::table::{cells_for, definitions_for};
+    use serde_json::json;
+
+    /// Every served kind: hooks never panic on sparse objects, and each row has exactly as
+    /// many cells as the kind has columns (what kubectl relies on to line them up).
+    #[test]
+    fn every_kind_rows_match_columns() {
+        for kind in KINDS.iter() {
+            let s = kind.strategy;
+            for sample in [json!({}), json!({"metadata": {"name": "x", "creationTimestamp": "2026-01-01T00:00:00Z"}, "spec": {}, "status": {}})] {
+                let mut obj = sample.clone();
+                s.default(&mut obj);
+                s.prepare_for_create(&mut obj);
+                let mut causes = Vec::new();
+                s.validate(&obj, &mut causes);
+                s.validate_update(&obj, &obj, &mut causes);
+                let mut updated = obj.clone();
+                s.prepare_for_update(&mut updated, &obj);
+                assert_eq!(definitions_for(s).len(), cells_for(s, &obj).len(), "{}", kind.kind);
+                assert_eq!(s.columns().len() + usize::from(!s.includes_name_column()), cells_for(s, &obj).len(), "{}", kind.kind);
+            }
+        }
+    }
+}
