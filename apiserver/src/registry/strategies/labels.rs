@@ -12,7 +12,7 @@ pub fn validate_labels(map: Option<&Value>, field: &str, causes: &mut Vec<Cause>
     for (k, v) in m {
         invalid_each(causes, field, &Value::String(k.clone()), names::qualified_name(k));
         let val = v.as_str().unwrap_or("");
-        invalid_each(causes, &format!("{field}[{k}]"), v, names::label_value(val));
+        invalid_each(causes, field, v, names::label_value(val));
     }
 }
 

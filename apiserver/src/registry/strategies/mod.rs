@@ -1,6 +1,9 @@
 //! Per-kind strategies. Each file holds the kinds that share logic; the shared building
 //! blocks (pod spec defaults/validation, names, labels, quantities, causes) have their own
 //! files and serve every kind that embeds them. This module only names things.
+//!
+//! [`names`], [`labels`] and [`quantity`] are public so the store and other modules reuse
+//! the same name formats, selector logic and quantity handling instead of copying them.
 
 mod autoscaling;
 mod batch;
@@ -15,10 +18,10 @@ mod endpoints;
 mod events;
 mod extra;
 mod json;
-mod labels;
+pub mod labels;
 mod meta_table;
 mod misc;
-mod names;
+pub mod names;
 mod networking;
 mod pod;
 mod pod_admission;
@@ -26,7 +29,7 @@ mod pod_defaults;
 mod pod_printer;
 mod pod_qos;
 mod pod_validation;
-mod quantity;
+pub mod quantity;
 mod rbac;
 mod replica_set;
 mod service;

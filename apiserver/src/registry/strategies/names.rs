@@ -9,7 +9,7 @@ pub const DNS1123_SUBDOMAIN_MSG: &str = "a lowercase RFC 1123 subdomain must con
 /// Upstream message for an RFC 1035 label.
 pub const DNS1035_LABEL_MSG: &str = "a DNS-1035 label must consist of lower case alphanumeric characters or '-', start with an alphabetic character, and end with an alphanumeric character (e.g. 'my-name',  or 'abc-123', regex used for validation is '[a-z]([-a-z0-9]*[a-z0-9])?')";
 const CONFIG_KEY_MSG: &str = "a valid config key must consist of alphanumeric characters, '-', '_' or '.' (e.g. 'key.name',  or 'KEY_NAME',  or 'key-name', regex used for validation is '[-._a-zA-Z0-9]+')";
-const QUALIFIED_NAME_MSG: &str = "name part must consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character (e.g. 'MyName',  or 'my.name',  or '123-abc', regex used for validation is '([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]')";
+const QUALIFIED_NAME_MSG: &str = "must consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character (e.g. 'MyName',  or 'my.name',  or '123-abc', regex used for validation is '([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]')";
 const LABEL_VALUE_MSG: &str = "a valid label must be an empty string or consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character (e.g. 'MyValue',  or 'my_value',  or '12345', regex used for validation is '(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?')";
 
 /// `must be no more than N characters`.
@@ -36,7 +36,8 @@ pub fn dns1123_label(s: &str) -> Vec<String> {
         errs.push(max_len_msg(63));
     }
     if !label_shape(s, alnum_lower) {
-        errs.push(DNS1123_LABEL_MSG.into());
+        let valid_subdomain = !s.is_empty() && s.split('.').all(|part| label_shape(part, alnum_lower));
+        errs.push(if valid_subdomain { "must not contain dots".into() } else { DNS1123_LABEL_MSG.into() });
     }
     errs
 }
@@ -94,30 +95,31 @@ fn name_part_ok(s: &str) -> bool {
 
 /// `IsQualifiedName`: label and annotation keys, `prefix/name` with a DNS subdomain prefix.
 pub fn qualified_name(s: &str) -> Vec<String> {
+    let parts: Vec<&str> = s.split('/').collect();
     let mut errs = Vec::new();
-    let (prefix, name) = match s.split_once('/') {
-        Some((p, n)) if !n.contains('/') => (Some(p), n),
-        Some(_) => {
-            return vec![format!("{QUALIFIED_NAME_MSG} with an optional DNS subdomain prefix and '/' (e.g. 'example.com/MyName')")];
+    let name = match parts.as_slice() {
+        [name] => *name,
+        [prefix, name] => {
+            if prefix.is_empty() {
+                errs.push("prefix part must be non-empty".into());
+            } else {
+                errs.extend(dns1123_subdomain(prefix).into_iter().map(|m| format!("prefix part {m}")));
+            }
+            *name
         }
-        None => (None, s),
+        _ => {
+            return vec![format!(
+                "a qualified name {QUALIFIED_NAME_MSG} with an optional DNS subdomain prefix and '/' (e.g. 'example.com/MyName')"
+            )];
+        }
     };
-    if let Some(p) = prefix {
-        if p.is_empty() {
-            errs.push("prefix part must be non-empty".into());
-        } else {
-            errs.extend(dns1123_subdomain(p).into_iter().map(|m| format!("prefix part {m}")));
-        }
-    }
     if name.is_empty() {
         errs.push("name part must be non-empty".into());
-    } else {
-        if name.len() > 63 {
-            errs.push(format!("name part {}", max_len_msg(63)));
-        }
-        if !name_part_ok(name) {
-            errs.push(format!("{QUALIFIED_NAME_MSG} with an optional DNS subdomain prefix and '/' (e.g. 'example.com/MyName')"));
-        }
+    } else if name.len() > 63 {
+        errs.push(format!("name part {}", max_len_msg(63)));
+    }
+    if !name_part_ok(name) {
+        errs.push(format!("name part {QUALIFIED_NAME_MSG}"));
     }
     errs
 }
@@ -140,17 +142,17 @@ pub fn port_name(s: &str) -> Vec<String> {
     if s.len() > 15 {
         errs.push(max_len_msg(15));
     }
-    if !s.bytes().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'-') {
+    if s.is_empty() || !s.bytes().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'-') {
         errs.push("must contain only alpha-numeric characters (a-z, 0-9), and hyphens (-)".into());
-    }
-    if s.contains("--") {
-        errs.push("must not contain consecutive hyphens".into());
     }
     if !s.bytes().any(|c| c.is_ascii_lowercase()) {
         errs.push("must contain at least one letter (a-z)".into());
     }
+    if s.contains("--") {
+        errs.push("must not contain consecutive hyphens (-)".into());
+    }
     if s.starts_with('-') || s.ends_with('-') {
-        errs.push("must not begin or end with a hyphen".into());
+        errs.push("must not begin or end with a hyphen (-)".into());
     }
     errs
 }
@@ -187,6 +189,7 @@ mod tests {
         assert_eq!(dns1123_label(&"a".repeat(64)), vec![max_len_msg(63)]);
         assert!(dns1035_label("1abc").len() == 1);
         assert!(dns1123_subdomain("a.b-c.d").is_empty());
+        assert_eq!(dns1123_label("a.b"), vec!["must not contain dots".to_string()]);
         assert!(!dns1123_subdomain("a..b").is_empty());
     }
 
@@ -195,7 +198,8 @@ mod tests {
         assert!(config_key("KEY_name.x-1").is_empty());
         assert!(!config_key("a/b").is_empty());
         assert!(qualified_name("app.kubernetes.io/name").is_empty());
-        assert!(!qualified_name("-bad").is_empty());
+        assert_eq!(qualified_name("-bad"), vec![format!("name part {QUALIFIED_NAME_MSG}")]);
+        assert_eq!(qualified_name("a/b/c").len(), 1);
         assert!(label_value("").is_empty());
         assert!(!label_value("a b").is_empty());
         assert!(port_name("http").is_empty());
