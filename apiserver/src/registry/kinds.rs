@@ -202,11 +202,11 @@ pub static KINDS: LazyLock<Vec<Kind>> = LazyLock::new(|| {
     vec![
         // core/v1
         kind::<api::core::v1::Binding>(row(NONE, NONE, &s::Plain).verbs(&["create"])),
-        kind::<api::core::v1::ComponentStatus>(row(&["cs"], NONE, &s::Plain).verbs(&["get", "list"])),
+        kind::<api::core::v1::ComponentStatus>(row(&["cs"], NONE, &s::COMPONENT_STATUS).verbs(&["get", "list"])),
         kind::<api::core::v1::ConfigMap>(row(&["cm"], NONE, &s::CONFIG_MAP)),
         kind::<api::core::v1::Endpoints>(row(&["ep"], NONE, &s::ENDPOINTS)),
         kind::<api::core::v1::Event>(row(&["ev"], NONE, &s::EVENT)),
-        kind::<api::core::v1::LimitRange>(row(&["limits"], NONE, &s::Plain)),
+        kind::<api::core::v1::LimitRange>(row(&["limits"], NONE, &s::LIMIT_RANGE)),
         kind::<api::core::v1::Namespace>(
             row(&["ns"], NONE, &s::NAMESPACE)
                 .verbs(&["create", "delete", "get", "list", "patch", "update", "watch"])
@@ -266,9 +266,9 @@ pub static KINDS: LazyLock<Vec<Kind>> = LazyLock::new(|| {
         // networking.k8s.io/v1
         kind::<api::networking::v1::IngressClass>(row(NONE, NONE, &s::INGRESS_CLASS)),
         kind::<api::networking::v1::Ingress>(row(&["ing"], NONE, &s::INGRESS).sub(Sub::status())),
-        kind::<api::networking::v1::IPAddress>(row(&["ip"], NONE, &s::Plain)),
+        kind::<api::networking::v1::IPAddress>(row(&["ip"], NONE, &s::IP_ADDRESS)),
         kind::<api::networking::v1::NetworkPolicy>(row(&["netpol"], NONE, &s::NETWORK_POLICY)),
-        kind::<api::networking::v1::ServiceCIDR>(row(NONE, NONE, &s::StatusOnly).sub(Sub::status())),
+        kind::<api::networking::v1::ServiceCIDR>(row(NONE, NONE, &s::SERVICE_CIDR).sub(Sub::status())),
         // policy/v1
         kind::<api::policy::v1::PodDisruptionBudget>(row(&["pdb"], NONE, &s::PDB).sub(Sub::status())),
         // rbac.authorization.k8s.io/v1
@@ -277,12 +277,12 @@ pub static KINDS: LazyLock<Vec<Kind>> = LazyLock::new(|| {
         kind::<api::rbac::v1::RoleBinding>(row(NONE, NONE, &s::ROLE_BINDING)),
         kind::<api::rbac::v1::Role>(row(NONE, NONE, &s::ROLE)),
         // storage.k8s.io/v1
-        kind::<api::storage::v1::CSIDriver>(row(NONE, NONE, &s::Plain)),
-        kind::<api::storage::v1::CSINode>(row(NONE, NONE, &s::Plain)),
-        kind::<api::storage::v1::CSIStorageCapacity>(row(NONE, NONE, &s::Plain)),
+        kind::<api::storage::v1::CSIDriver>(row(NONE, NONE, &s::CSI_DRIVER)),
+        kind::<api::storage::v1::CSINode>(row(NONE, NONE, &s::CSI_NODE)),
+        kind::<api::storage::v1::CSIStorageCapacity>(row(NONE, NONE, &s::CSI_STORAGE_CAPACITY)),
         kind::<api::storage::v1::StorageClass>(row(&["sc"], NONE, &s::STORAGE_CLASS)),
-        kind::<api::storage::v1::VolumeAttachment>(row(NONE, NONE, &s::StatusOnly).sub(Sub::status())),
-        kind::<api::storage::v1::VolumeAttributesClass>(row(&["vac"], NONE, &s::Plain)),
+        kind::<api::storage::v1::VolumeAttachment>(row(NONE, NONE, &s::VOLUME_ATTACHMENT).sub(Sub::status())),
+        kind::<api::storage::v1::VolumeAttributesClass>(row(&["vac"], NONE, &s::VOLUME_ATTRIBUTES_CLASS)),
         // scheduling.k8s.io/v1
         kind::<api::scheduling::v1::PriorityClass>(row(&["pc"], NONE, &s::PRIORITY_CLASS)),
         // coordination.k8s.io/v1

@@ -91,6 +91,10 @@ pub trait Strategy: Sync + Send {
     fn default(&self, _obj: &mut Value) {}
     /// Clears or sets what a create decides by itself (e.g. a Pod's status becomes Pending).
     fn prepare_for_create(&self, _obj: &mut Value) {}
+    /// Carries over what an update may omit but must keep (upstream `PrepareForUpdate`):
+    /// e.g. a Service's allocated cluster IP and node ports, a Namespace's finalizers.
+    /// Called after [`Strategy::default`] and before [`Strategy::validate_update`].
+    fn prepare_for_update(&self, _new: &mut Value, _old: &Value) {}
     /// Validation of a new object (beyond object metadata, which the store checks).
     fn validate(&self, _obj: &Value, _causes: &mut Vec<Cause>) {}
     /// Validation of an update; by default the same as create.
@@ -104,6 +108,13 @@ pub trait Strategy: Sync + Send {
     /// The cells of one row, matching [`Strategy::columns`] (without Name).
     fn row(&self, obj: &Value) -> Vec<Value> {
         vec![super::table::age(obj)]
+    }
+    /// True when [`Strategy::columns`] and [`Strategy::row`] already hold the Name column
+    /// themselves: upstream puts it last for Events and decorates the cell for
+    /// StorageClasses (`standard (default)`). Use [`super::table::definitions_for`] and
+    /// [`super::table::cells_for`], which honour this.
+    fn includes_name_column(&self) -> bool {
+        false
     }
     /// Value of a kind-specific field selector (e.g. `spec.nodeName` for pods). `None`
     /// means the field is not selectable for this kind (400 BadRequest).

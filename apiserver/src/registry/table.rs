@@ -130,6 +130,27 @@ pub fn column_definitions(columns: &[Column]) -> Vec<Value> {
         .collect()
 }
 
+/// Column definitions for a kind: Name first, unless the strategy places Name itself.
+pub fn definitions_for(strategy: &dyn super::strategy::Strategy) -> Vec<Value> {
+    if !strategy.includes_name_column() {
+        return column_definitions(strategy.columns());
+    }
+    strategy
+        .columns()
+        .iter()
+        .map(|c| json!({"name": c.name, "type": c.kind, "format": c.format, "description": c.description, "priority": c.priority}))
+        .collect()
+}
+
+/// The cells of one object: its name first, unless the strategy places Name itself.
+pub fn cells_for(strategy: &dyn super::strategy::Strategy, obj: &Value) -> Vec<Value> {
+    if strategy.includes_name_column() {
+        return strategy.row(obj);
+    }
+    let name = at(obj, "metadata.name").cloned().unwrap_or_else(|| Value::String(String::new()));
+    std::iter::once(name).chain(strategy.row(obj)).collect()
+}
+
 /// How much of each object a Table row carries (`includeObject`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum IncludeObject {
