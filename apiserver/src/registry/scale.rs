@@ -1,41 +1,22 @@
 //! The `scale` subresource (autoscaling/v1 `Scale`) of every kind with `spec.replicas`
 //! (upstream `pkg/registry/apps/deployment/storage` ScaleREST and its twins, as one).
 
+use super::strategies::labels;
 use super::store::{Store, Target, WriteOptions, Written};
 use super::strategy::Cause;
 use crate::error::ApiError;
 use crate::patch::{self, PatchType};
 use serde_json::{json, Value};
 
-/// Renders a label selector the way `metav1.FormatLabelSelector` does.
-pub fn format_selector(selector: Option<&Value>) -> String {
-    let Some(sel) = selector else { return String::new() };
-    let mut parts = Vec::new();
-    match sel.get("matchLabels").or(sel.get("matchExpressions")).map(|_| ()) {
-        Some(()) => {
-            if let Some(m) = sel.get("matchLabels").and_then(Value::as_object) {
-                parts.extend(m.iter().map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or_default())));
-            }
-            for e in sel.get("matchExpressions").and_then(Value::as_array).into_iter().flatten() {
-                let key = e.get("key").and_then(Value::as_str).unwrap_or_default();
-                let values: Vec<&str> = e.get("values").and_then(Value::as_array).into_iter().flatten().filter_map(Value::as_str).collect();
-                match e.get("operator").and_then(Value::as_str).unwrap_or_default() {
-                    "In" => parts.push(format!("{key} in ({})", values.join(","))),
-                    "NotIn" => parts.push(format!("{key} notin ({})", values.join(","))),
-                    "Exists" => parts.push(key.to_string()),
-                    "DoesNotExist" => parts.push(format!("!{key}")),
-                    _ => {}
-                }
-            }
-        }
-        // ReplicationController: a plain map.
-        None => {
-            if let Some(m) = sel.as_object() {
-                parts.extend(m.iter().map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or_default())));
-            }
-        }
+/// The Scale's `status.selector`: the object's selector as a string (upstream
+/// `LabelSelectorAsSelector(...).String()`; a ReplicationController's plain map is the
+/// same as `matchLabels`).
+pub fn selector_of(obj: &Value) -> String {
+    match obj.pointer("/spec/selector") {
+        Some(sel) if sel.get("matchLabels").is_some() || sel.get("matchExpressions").is_some() => labels::selector_string(sel),
+        Some(map) if map.is_object() => labels::selector_string(&json!({ "matchLabels": map })),
+        _ => String::new(),
     }
-    parts.join(",")
 }
 
 /// The Scale view of an object.
@@ -54,7 +35,7 @@ pub fn to_scale(obj: &Value) -> Value {
         "spec": { "replicas": obj.pointer("/spec/replicas").and_then(Value::as_i64).unwrap_or(0) },
         "status": {
             "replicas": obj.pointer("/status/replicas").and_then(Value::as_i64).unwrap_or(0),
-            "selector": format_selector(obj.pointer("/spec/selector")),
+            "selector": selector_of(obj),
         },
     })
 }
@@ -97,11 +78,11 @@ mod tests {
 
     #[test]
     fn selectors_render_like_upstream() {
-        assert_eq!(format_selector(Some(&json!({"matchLabels": {"app": "web"}}))), "app=web");
+        assert_eq!(selector_of(&json!({"spec": {"selector": {"matchLabels": {"app": "web"}}}})), "app=web");
         assert_eq!(
-            format_selector(Some(&json!({"matchExpressions": [{"key": "tier", "operator": "In", "values": ["a", "b"]}]}))),
+            selector_of(&json!({"spec": {"selector": {"matchExpressions": [{"key": "tier", "operator": "In", "values": ["b", "a"]}]}}})),
             "tier in (a,b)"
         );
-        assert_eq!(format_selector(Some(&json!({"app": "rc"}))), "app=rc");
+        assert_eq!(selector_of(&json!({"spec": {"selector": {"app": "rc"}}})), "app=rc");
     }
 }

@@ -74,7 +74,7 @@ fn split_top_level(input: &str) -> Vec<&str> {
 
 fn check_key(key: &str) -> Result<String, String> {
     let key = key.trim();
-    let errs = super::meta::qualified_name(key);
+    let errs = super::strategies::names::qualified_name(key);
     if !errs.is_empty() {
         return Err(format!("unable to parse requirement: invalid label key {key:?}: {}", errs.join("; ")));
     }
@@ -83,7 +83,7 @@ fn check_key(key: &str) -> Result<String, String> {
 
 fn check_value(value: &str) -> Result<String, String> {
     let value = value.trim();
-    let errs = super::meta::label_value(value);
+    let errs = super::strategies::names::label_value(value);
     if !errs.is_empty() {
         return Err(format!("unable to parse requirement: invalid label value: {value:?}: at key: {}", errs.join("; ")));
     }

@@ -561,6 +561,7 @@ impl Store {
             _ => {}
         }
         kind.strategy.default(&mut new);
+        kind.strategy.prepare_for_update(&mut new, &old_plain);
         if kind.strategy.tracks_generation() && spec_changed(&old_plain, &new) {
             let generation = old.pointer("/metadata/generation").and_then(Value::as_i64).unwrap_or(0) + 1;
             metadata_mut(&mut new).insert("generation".into(), json!(generation));

@@ -425,13 +425,9 @@ fn table_doc(kind: &Kind, objects: &[Value], version: &str, metadata: Value, que
     let include = include_object(query);
     let rows: Vec<Value> = objects
         .iter()
-        .map(|o| {
-            let mut cells = vec![json!(crate::registry::store::name_of(o))];
-            cells.extend(kind.strategy.row(o));
-            table::row(cells, &with_type(kind, o.clone()), include)
-        })
+        .map(|o| table::row(table::cells_for(kind.strategy, o), &with_type(kind, o.clone()), include))
         .collect();
-    let columns = if with_columns { table::column_definitions(kind.strategy.columns()) } else { Vec::new() };
+    let columns = if with_columns { table::definitions_for(kind.strategy) } else { Vec::new() };
     json!({ "kind": "Table", "apiVersion": format!("meta.k8s.io/{version}"), "metadata": metadata, "columnDefinitions": columns, "rows": rows })
 }
 
