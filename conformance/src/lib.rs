@@ -16,9 +16,15 @@ pub fn workspace_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("workspace root").to_path_buf()
 }
 
+static BIN: OnceLock<PathBuf> = OnceLock::new();
+
+/// Uses `bin` instead of building the debug binary (benchmarks use a release build).
+pub fn set_bin(bin: &Path) {
+    let _ = BIN.set(bin.to_path_buf());
+}
+
 /// Path of the `ironkube` binary, built on first use.
 pub fn ironkube_bin() -> &'static Path {
-    static BIN: OnceLock<PathBuf> = OnceLock::new();
     BIN.get_or_init(|| {
         if let Ok(bin) = std::env::var("IRONKUBE_BIN") {
             return PathBuf::from(bin);
@@ -125,6 +131,11 @@ impl Cluster {
         }
         let _ = child.kill();
         child.wait().ok()
+    }
+
+    /// The server's process id, while it runs.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
     }
 
     /// Kills the server with SIGKILL.

@@ -122,11 +122,47 @@ pub enum Deleted {
     Pending(Value),
 }
 
+/// One listed object: still in stored form when no selector needed to look inside it
+/// (so a plain JSON list never parses it), or already decoded.
+#[derive(Debug, Clone)]
+pub enum Listed {
+    /// The stored bytes and revisions.
+    Stored(KeyValue),
+    /// A decoded object (resourceVersion set, apiVersion/kind present).
+    Object(Value),
+}
+
+impl Listed {
+    /// The object as JSON with apiVersion, kind and resourceVersion.
+    pub fn object(&self, kind: &Kind) -> Result<Value, ApiError> {
+        match self {
+            Listed::Stored(kv) => decode(kind, kv),
+            Listed::Object(v) => Ok(v.clone()),
+        }
+    }
+
+    /// Appends the object as a list item (upstream list items carry no apiVersion/kind).
+    /// Stored bytes are copied with the resourceVersion spliced into `metadata`.
+    pub fn write_list_item(&self, out: &mut Vec<u8>) -> Result<(), ApiError> {
+        match self {
+            Listed::Stored(kv) => splice_resource_version(&kv.value, kv.mod_revision, out),
+            Listed::Object(v) => {
+                let mut v = v.clone();
+                if let Some(m) = v.as_object_mut() {
+                    m.remove("apiVersion");
+                    m.remove("kind");
+                }
+                serde_json::to_writer(out, &v).map_err(|e| ApiError::Internal(e.to_string()))
+            }
+        }
+    }
+}
+
 /// A list page.
 #[derive(Debug)]
 pub struct ListPage {
-    /// Items (with resourceVersion set).
-    pub items: Vec<Value>,
+    /// Items.
+    pub items: Vec<Listed>,
     /// Revision the list was served at.
     pub revision: i64,
     /// Continue token for the next page.
@@ -208,13 +244,13 @@ impl Store {
     pub async fn get(&self, t: Target<'_>, name: &str) -> Result<Value, ApiError> {
         let kv = self.storage.get(&self.key(t, name)).await.map_err(storage_error)?;
         let kv = kv.ok_or_else(|| not_found(t.kind, name))?;
-        decode(&kv)
+        decode(t.kind, &kv)
     }
 
     async fn get_kv(&self, t: Target<'_>, name: &str) -> Result<(Value, i64), ApiError> {
         let kv = self.storage.get(&self.key(t, name)).await.map_err(storage_error)?;
         let kv = kv.ok_or_else(|| not_found(t.kind, name))?;
-        Ok((decode(&kv)?, kv.mod_revision))
+        Ok((decode(t.kind, &kv)?, kv.mod_revision))
     }
 
     /// LIST with selectors, paging and resourceVersion semantics.
@@ -274,9 +310,13 @@ impl Store {
             remaining = page.remaining;
             let fetched = page.items.len();
             for (i, kv) in page.items.iter().enumerate() {
-                let obj = decode(kv)?;
-                if filter.matches(t.kind, &obj)? {
-                    items.push(obj);
+                if filter.is_empty() {
+                    items.push(Listed::Stored(kv.clone()));
+                } else {
+                    let obj = decode(t.kind, kv)?;
+                    if filter.matches(t.kind, &obj)? {
+                        items.push(Listed::Object(obj));
+                    }
                 }
                 last_key = Some(kv.key.clone());
                 if opts.limit > 0 && items.len() >= opts.limit {
@@ -323,7 +363,9 @@ impl Store {
             let page = self
                 .list(t, &ListOptions { label_selector: opts.label_selector.clone(), field_selector: opts.field_selector.clone(), ..Default::default() })
                 .await?;
-            initial = page.items.into_iter().map(|o| WatchEvent::Object("ADDED", o)).collect();
+            for item in &page.items {
+                initial.push(WatchEvent::Object("ADDED", item.object(kind)?));
+            }
             page.revision
         } else if rv.is_empty() || rv == "0" {
             self.storage.current_revision().await.map_err(storage_error)?
@@ -686,6 +728,7 @@ impl Store {
         let page = self.list(t, list).await?;
         let mut deleted = Vec::new();
         for item in page.items {
+            let item = item.object(t.kind)?;
             let name = name_of(&item);
             let ns = item.pointer("/metadata/namespace").and_then(Value::as_str).map(str::to_string);
             let target = Target { kind: t.kind, namespace: ns.as_deref().or(t.namespace) };
@@ -771,7 +814,7 @@ impl Store {
         let Some(kv) = kv else {
             return Err(ApiError::NotFound { resource: "namespaces".into(), group: String::new(), kind: "namespaces".into(), name: ns.into() });
         };
-        let obj = decode(&kv)?;
+        let obj = decode(ns_kind(), &kv)?;
         if obj.pointer("/metadata/deletionTimestamp").is_some() || obj.pointer("/status/phase") == Some(&json!("Terminating")) {
             let message = format!("unable to create new content in namespace {ns} because it is being terminated");
             return Err(ApiError::Forbidden {
@@ -993,7 +1036,7 @@ impl Filter {
 /// Turns a storage event into an API watch event, applying the filter like upstream:
 /// an object that stops matching is DELETED, one that starts matching is ADDED.
 fn watch_event(kind: &Kind, filter: &Filter, event: Event) -> Option<WatchEvent> {
-    let decoded = |kv: &KeyValue| decode(kv).ok();
+    let decoded = |kv: &KeyValue| decode(kind, kv).ok();
     match event {
         Event::Put { kv, prev } => {
             let obj = decoded(&kv)?;
@@ -1024,20 +1067,61 @@ fn now() -> String {
     jiff::Timestamp::now().strftime("%Y-%m-%dT%H:%M:%SZ").to_string()
 }
 
-fn decode(kv: &KeyValue) -> Result<Value, ApiError> {
+/// Decodes a stored object and restores what storage leaves out: apiVersion, kind and
+/// the resourceVersion (the key's revision).
+fn decode(kind: &Kind, kv: &KeyValue) -> Result<Value, ApiError> {
     let mut obj: Value = serde_json::from_slice(&kv.value).map_err(|e| ApiError::Internal(format!("stored object {} is corrupt: {e}", kv.key)))?;
+    if let Some(m) = obj.as_object_mut() {
+        m.insert("apiVersion".into(), json!(kind.api_version()));
+        m.insert("kind".into(), json!(kind.kind));
+    }
     set_rv(&mut obj, kv.mod_revision);
     Ok(obj)
 }
 
+/// The stored form: `metadata` first (so a list can splice the resourceVersion in without
+/// parsing), no apiVersion/kind (the key says which kind it is), no resourceVersion.
 fn encode(obj: &Value) -> Result<Bytes, ApiError> {
-    let mut obj = obj.clone();
-    strip_rv(&mut obj);
-    let bytes = serde_json::to_vec(&obj).map_err(|e| ApiError::Internal(e.to_string()))?;
+    let mut stored = Map::new();
+    if let Some(o) = obj.as_object() {
+        let mut md = o.get("metadata").cloned().unwrap_or_else(|| json!({}));
+        if let Some(m) = md.as_object_mut() {
+            m.remove("resourceVersion");
+        }
+        stored.insert("metadata".into(), md);
+        for (k, v) in o {
+            if !matches!(k.as_str(), "metadata" | "apiVersion" | "kind") {
+                stored.insert(k.clone(), v.clone());
+            }
+        }
+    }
+    let bytes = serde_json::to_vec(&Value::Object(stored)).map_err(|e| ApiError::Internal(e.to_string()))?;
     if bytes.len() > OBJECT_LIMIT {
         return Err(ApiError::TooLarge(format!("object is {} bytes; the limit is {OBJECT_LIMIT}", bytes.len())));
     }
     Ok(Bytes::from(bytes))
+}
+
+/// Copies a stored object, inserting `"resourceVersion":"<rev>"` as the first field of
+/// its leading `metadata` object.
+fn splice_resource_version(stored: &[u8], revision: i64, out: &mut Vec<u8>) -> Result<(), ApiError> {
+    const PREFIX: &[u8] = b"{\"metadata\":{";
+    let rest = stored
+        .strip_prefix(PREFIX)
+        .ok_or_else(|| ApiError::Internal("stored object does not start with its metadata".into()))?;
+    out.extend_from_slice(PREFIX);
+    out.extend_from_slice(b"\"resourceVersion\":\"");
+    out.extend_from_slice(revision.to_string().as_bytes());
+    out.push(b'"');
+    if rest.first() != Some(&b'}') {
+        out.push(b',');
+    }
+    out.extend_from_slice(rest);
+    Ok(())
+}
+
+fn ns_kind() -> &'static Kind {
+    super::kinds::find("", "v1", "namespaces").expect("namespaces are served")
 }
 
 fn metadata_mut(obj: &mut Value) -> &mut Map<String, Value> {

@@ -12,7 +12,7 @@ use crate::filters::authz::{self, Attributes};
 use crate::patch::PatchType;
 use crate::registry::kinds::{self, Kind};
 use crate::registry::scale;
-use crate::registry::store::{DeleteOptions, Deleted, FieldValidation, ListOptions, Target, WatchEvent, WriteOptions};
+use crate::registry::store::{DeleteOptions, Deleted, Listed, FieldValidation, ListOptions, Target, WatchEvent, WriteOptions};
 use crate::registry::table::{self, IncludeObject};
 use axum::body::Body;
 use axum::extract::{Request, State};
@@ -205,7 +205,7 @@ async fn resource(
         "get" => Ok(object_response(StatusCode::OK, kind, store.get(target, &name).await?, output, &query, &[])),
         "list" => {
             let page = store.list(target, &list_options(&query)?).await?;
-            Ok(list_response(kind, page, output, &query))
+            list_response(kind, page, output, &query)
         }
         "watch" => {
             let mut opts = list_options(&query)?;
@@ -244,8 +244,9 @@ async fn resource(
             let opts = delete_options(&query, req).await?;
             let items = store.delete_collection(target, &list, &opts).await?;
             let rv = store.current_revision().await?;
+            let items = items.into_iter().map(Listed::Object).collect();
             let page = crate::registry::store::ListPage { items, revision: rv, continue_token: None, remaining: None };
-            Ok(list_response(kind, page, Output::Json, &query))
+            list_response(kind, page, Output::Json, &query)
         }
         _ => Err(ApiError::MethodNotAllowed),
     }
@@ -425,7 +426,7 @@ fn table_doc(kind: &Kind, objects: &[Value], version: &str, metadata: Value, que
     let include = include_object(query);
     let rows: Vec<Value> = objects
         .iter()
-        .map(|o| table::row(table::cells_for(kind.strategy, o), &with_type(kind, o.clone()), include))
+        .map(|o| table::row(table::cells_for(kind.strategy, o), o, include))
         .collect();
     let columns = if with_columns { table::definitions_for(kind.strategy) } else { Vec::new() };
     json!({ "kind": "Table", "apiVersion": format!("meta.k8s.io/{version}"), "metadata": metadata, "columnDefinitions": columns, "rows": rows })
@@ -466,34 +467,41 @@ fn list_metadata(page: &crate::registry::store::ListPage) -> Value {
     md
 }
 
-fn list_response(kind: &Kind, page: crate::registry::store::ListPage, output: Output, query: &Query) -> Response<Body> {
+fn list_response(kind: &Kind, page: crate::registry::store::ListPage, output: Output, query: &Query) -> Result<Response<Body>, ApiError> {
     let metadata = list_metadata(&page);
     match output {
-        Output::Table(v) => json_response(StatusCode::OK, &table_doc(kind, &page.items, v, metadata, query, true), Output::Json, &[]),
+        Output::Table(v) => {
+            let objects = page.items.iter().map(|i| i.object(kind)).collect::<Result<Vec<_>, _>>()?;
+            Ok(json_response(StatusCode::OK, &table_doc(kind, &objects, v, metadata, query, true), Output::Json, &[]))
+        }
         Output::Metadata(v) => {
-            let items: Vec<Value> = page
+            let items = page
                 .items
                 .iter()
-                .map(|o| json!({ "metadata": o.get("metadata").cloned().unwrap_or_default() }))
-                .collect();
+                .map(|i| Ok(json!({ "metadata": i.object(kind)?.get("metadata").cloned().unwrap_or_default() })))
+                .collect::<Result<Vec<_>, ApiError>>()?;
             let doc = json!({ "kind": "PartialObjectMetadataList", "apiVersion": format!("meta.k8s.io/{v}"), "metadata": metadata, "items": items });
-            json_response(StatusCode::OK, &doc, Output::Json, &[])
+            Ok(json_response(StatusCode::OK, &doc, Output::Json, &[]))
         }
-        other => {
-            // Upstream list items carry no apiVersion/kind.
-            let items: Vec<Value> = page
-                .items
-                .into_iter()
-                .map(|mut o| {
-                    if let Some(m) = o.as_object_mut() {
-                        m.remove("apiVersion");
-                        m.remove("kind");
-                    }
-                    o
-                })
-                .collect();
+        Output::Yaml => {
+            let items = page.items.iter().map(|i| i.object(kind)).collect::<Result<Vec<_>, _>>()?;
             let doc = json!({ "kind": kind.list_kind, "apiVersion": kind.api_version(), "metadata": metadata, "items": items });
-            json_response(StatusCode::OK, &doc, other, &[])
+            Ok(json_response(StatusCode::OK, &doc, Output::Yaml, &[]))
+        }
+        _ => {
+            // Plain JSON: items are written from their stored bytes, never parsed.
+            let mut body = serde_json::to_vec(&json!({ "kind": kind.list_kind, "apiVersion": kind.api_version(), "metadata": metadata }))
+                .map_err(|e| ApiError::Internal(e.to_string()))?;
+            body.pop();
+            body.extend_from_slice(b",\"items\":[");
+            for (i, item) in page.items.iter().enumerate() {
+                if i > 0 {
+                    body.push(b',');
+                }
+                item.write_list_item(&mut body)?;
+            }
+            body.extend_from_slice(b"]}");
+            Ok(Response::builder().status(StatusCode::OK).header(header::CONTENT_TYPE, "application/json").body(Body::from(body)).unwrap())
         }
     }
 }

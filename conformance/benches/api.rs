@@ -1,0 +1,199 @@
+//! API benchmark (issue 4 figures): start time to `/readyz` over TLS (fresh and existing
+//! data dir), idle RSS, GET latency over one kept-alive TLS connection, LIST of 1,000
+//! ConfigMaps, and `kubectl get pods` with 1,000 pods against an empty list in the same
+//! run. Prints medians and ratios; run with `cargo bench -p ironkube-conformance --bench api`.
+//! `IRONKUBE_BENCH_IDLE_SECS` (default 60) sets how long to idle before reading RSS.
+
+use ironkube_conformance::Cluster;
+use openssl::ssl::{SslConnector, SslFiletype, SslMethod, SslStream};
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::path::Path;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+/// A minimal HTTP/1.1 keep-alive client over TLS with the admin client certificate.
+struct Client {
+    stream: BufReader<SslStream<TcpStream>>,
+}
+
+impl Client {
+    fn connect(port: u16, pki: &Path) -> Client {
+        let mut b = SslConnector::builder(SslMethod::tls_client()).unwrap();
+        b.set_ca_file(pki.join("ca.crt")).unwrap();
+        b.set_certificate_file(pki.join("admin.crt"), SslFiletype::PEM).unwrap();
+        b.set_private_key_file(pki.join("admin.key"), SslFiletype::PEM).unwrap();
+        let tcp = TcpStream::connect(("127.0.0.1", port)).unwrap();
+        tcp.set_nodelay(true).unwrap();
+        let stream = b.build().connect("localhost", tcp).unwrap();
+        Client { stream: BufReader::new(stream) }
+    }
+
+    fn request(&mut self, method: &str, path: &str, body: Option<&str>) -> (u16, Vec<u8>) {
+        let body = body.unwrap_or("");
+        let req = format!(
+            "{method} {path} HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        );
+        self.stream.get_mut().write_all(req.as_bytes()).unwrap();
+        let mut status = String::new();
+        self.stream.read_line(&mut status).unwrap();
+        let code: u16 = status.split_whitespace().nth(1).unwrap().parse().unwrap();
+        let mut len = 0usize;
+        loop {
+            let mut line = String::new();
+            self.stream.read_line(&mut line).unwrap();
+            if line == "\r\n" {
+                break;
+            }
+            if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+                len = v.trim().parse().unwrap();
+            }
+        }
+        let mut buf = vec![0; len];
+        self.stream.read_exact(&mut buf).unwrap();
+        (code, buf)
+    }
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
+}
+
+fn ms(d: Duration) -> String {
+    format!("{:.3} ms", d.as_secs_f64() * 1000.0)
+}
+
+fn rss_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    status.lines().find_map(|l| l.strip_prefix("VmRSS:")).and_then(|v| v.split_whitespace().next()).and_then(|v| v.parse().ok()).unwrap_or(0)
+}
+
+/// Time from spawning `ironkube up` to `/readyz` answering over TLS, median of `runs`.
+fn startup(bin: &Path, runs: usize, reuse: bool) -> Duration {
+    let dir = tempfile::tempdir().unwrap();
+    let mut times = Vec::new();
+    for _ in 0..runs {
+        if !reuse {
+            let _ = std::fs::remove_dir_all(dir.path().join("pki"));
+        }
+        let port = free_port();
+        let t0 = Instant::now();
+        let mut child = Command::new(bin)
+            .args(["up", "--no-kubelet", "--bind-address", "127.0.0.1", "--secure-port", &port.to_string(), "--data-dir"])
+            .arg(dir.path())
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        loop {
+            if let Ok(tcp) = TcpStream::connect(("127.0.0.1", port)) {
+                let mut b = SslConnector::builder(SslMethod::tls_client()).unwrap();
+                b.set_verify(openssl::ssl::SslVerifyMode::NONE);
+                if let Ok(mut tls) = b.build().connect("localhost", tcp) {
+                    let _ = tls.write_all(b"GET /readyz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+                    let mut out = String::new();
+                    let _ = tls.read_to_string(&mut out);
+                    if out.starts_with("HTTP/1.1 200") {
+                        break;
+                    }
+                }
+            }
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        times.push(t0.elapsed());
+        let _ = Command::new("kill").args(["-TERM", &child.id().to_string()]).status();
+        let _ = child.wait();
+    }
+    times.sort();
+    times[times.len() / 2]
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+fn kubectl_median(c: &Cluster, args: &[&str], runs: usize) -> Duration {
+    let mut times: Vec<Duration> = (0..runs)
+        .map(|_| {
+            let t = Instant::now();
+            c.ok(args);
+            t.elapsed()
+        })
+        .collect();
+    times.sort();
+    times[runs / 2]
+}
+
+fn main() {
+    let root = ironkube_conformance::workspace_root();
+    assert!(Command::new("cargo").args(["build", "--release", "--quiet", "--bin", "ironkube"]).current_dir(&root).status().unwrap().success());
+    let target = std::env::var("CARGO_TARGET_DIR").map(std::path::PathBuf::from).unwrap_or_else(|_| root.join("target"));
+    let bin = target.join("release/ironkube");
+    ironkube_conformance::set_bin(&bin);
+
+    println!("ironkube API benchmark (release build, medians)");
+    println!("start to /readyz over TLS, fresh data dir:    {}", ms(startup(&bin, 7, false)));
+    println!("start to /readyz over TLS, existing data dir: {}", ms(startup(&bin, 7, true)));
+
+    let c = Cluster::start();
+    let pki = c.dir.path().join("pki");
+    let mut client = Client::connect(c.port, &pki);
+    client.request("POST", "/api/v1/namespaces/default/configmaps", Some(r#"{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"one"},"data":{"a":"b"}}"#));
+    let mut gets = Vec::new();
+    for _ in 0..1000 {
+        let t = Instant::now();
+        let (code, _) = client.request("GET", "/api/v1/namespaces/default/configmaps/one", None);
+        gets.push(t.elapsed());
+        assert_eq!(code, 200);
+    }
+    gets.sort();
+    println!("GET one ConfigMap, kept-alive TLS, 1000 requests: p50 {} p99 {}", ms(percentile(&gets, 0.5)), ms(percentile(&gets, 0.99)));
+
+    c.ok(&["create", "ns", "bench"]);
+    for i in 0..1000 {
+        let body = format!(r#"{{"apiVersion":"v1","kind":"ConfigMap","metadata":{{"name":"cm-{i}"}},"data":{{"key":"value-{i}"}}}}"#);
+        let (code, _) = client.request("POST", "/api/v1/namespaces/bench/configmaps", Some(&body));
+        assert_eq!(code, 201);
+    }
+    let mut lists = Vec::new();
+    for _ in 0..21 {
+        let t = Instant::now();
+        let (code, body) = client.request("GET", "/api/v1/namespaces/bench/configmaps", None);
+        lists.push(t.elapsed());
+        assert_eq!(code, 200);
+        assert!(body.len() > 50_000);
+    }
+    lists.sort();
+    println!("LIST 1000 ConfigMaps: median {}", ms(percentile(&lists, 0.5)));
+
+    c.ok(&["create", "ns", "empty"]);
+    c.ok(&["create", "ns", "pods"]);
+    for i in 0..1000 {
+        let body = format!(
+            r#"{{"apiVersion":"v1","kind":"Pod","metadata":{{"name":"p-{i}","labels":{{"app":"bench"}}}},"spec":{{"containers":[{{"name":"c","image":"ironkube.local/busybox"}}]}}}}"#
+        );
+        let (code, _) = client.request("POST", "/api/v1/namespaces/pods/pods", Some(&body));
+        assert_eq!(code, 201);
+    }
+    let empty = kubectl_median(&c, &["get", "pods", "-n", "empty"], 9);
+    let full = kubectl_median(&c, &["get", "pods", "-n", "pods"], 9);
+    println!(
+        "kubectl get pods: empty {} vs 1000 pods {} (ratio {:.2}x)",
+        ms(empty),
+        ms(full),
+        full.as_secs_f64() / empty.as_secs_f64()
+    );
+
+    let idle: u64 = std::env::var("IRONKUBE_BENCH_IDLE_SECS").ok().and_then(|s| s.parse().ok()).unwrap_or(60);
+    drop(client);
+    drop(c);
+    let idle_cluster = Cluster::start();
+    std::thread::sleep(Duration::from_secs(idle));
+    let pid = idle_cluster_pid(&idle_cluster);
+    println!("idle RSS after {idle} s (fresh cluster, no objects beyond bootstrap): {} KiB", rss_kib(pid));
+}
+
+fn idle_cluster_pid(c: &Cluster) -> u32 {
+    c.pid().expect("running cluster")
+}
+
