@@ -96,7 +96,7 @@ pub enum ApiError {
     #[error("{0}")]
     Expired(String),
     /// 413.
-    #[error("the request is too large: {0}")]
+    #[error("Request entity too large: {0}")]
     TooLarge(String),
     /// 415.
     #[error("{0}")]

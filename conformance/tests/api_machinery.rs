@@ -304,3 +304,20 @@ fn services_get_unique_cluster_ips_and_node_ports() {
     c.ok(&["delete", "svc", "np1"]);
     c.ok_with_input(&["create", "-f", "-"], &clash);
 }
+
+#[test]
+fn malformed_and_oversized_bodies_are_refused_and_nothing_is_stored() {
+    let c = Cluster::start();
+    let dir = c.dir.path();
+    let bad = dir.join("bad.json");
+    std::fs::write(&bad, "{\"apiVersion\":\"v1\",\n \"kind\": \"ConfigMap\", \"metadata\": {\"name\": \"x\"},\n \"data\": {\"a\": }}").unwrap();
+    let err = c.fails(&["create", "--raw", "/api/v1/namespaces/default/configmaps", "-f", bad.to_str().unwrap()]);
+    assert!(err.contains("BadRequest") && err.contains("line 3 column 16"), "{err}");
+    let big = dir.join("big.json");
+    let body = serde_json::json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "big"}, "data": {"a": "x".repeat(4 << 20)}});
+    std::fs::write(&big, body.to_string()).unwrap();
+    let err = c.fails(&["create", "--raw", "/api/v1/namespaces/default/configmaps", "-f", big.to_str().unwrap()]);
+    assert!(err.contains("RequestEntityTooLarge"), "{err}");
+    assert!(c.fails(&["get", "cm", "x"]).contains("NotFound"));
+    assert!(c.fails(&["get", "cm", "big"]).contains("NotFound"));
+}
