@@ -321,3 +321,18 @@ fn malformed_and_oversized_bodies_are_refused_and_nothing_is_stored() {
     assert!(c.fails(&["get", "cm", "x"]).contains("NotFound"));
     assert!(c.fails(&["get", "cm", "big"]).contains("NotFound"));
 }
+
+#[test]
+fn events_k8s_io_and_core_events_are_the_same_objects() {
+    let c = Cluster::start();
+    let event = "apiVersion: events.k8s.io/v1\nkind: Event\nmetadata: {name: e1}\neventTime: \"2026-01-01T00:00:00.000000Z\"\nreportingController: example.com/ctl\nreportingInstance: ctl-1\naction: Testing\nreason: Tested\ntype: Normal\nnote: hello\nregarding: {kind: Pod, name: box, namespace: default, apiVersion: v1}\n";
+    c.ok_with_input(&["create", "-f", "-"], event);
+    let core = c.raw("/api/v1/namespaces/default/events/e1");
+    assert_eq!(core["message"], "hello");
+    assert_eq!(core["involvedObject"]["name"], "box");
+    assert_eq!(core["reportingComponent"], "example.com/ctl");
+    let out = c.ok(&["get", "events"]);
+    assert!(out.contains("Tested") && out.contains("pod/box") && out.contains("hello"), "{out}");
+    c.ok(&["delete", "events.v1.events.k8s.io", "e1"]);
+    assert!(c.fails(&["get", "--raw", "/api/v1/namespaces/default/events/e1"]).contains("NotFound"));
+}

@@ -117,6 +117,8 @@ pub struct Kind {
     pub strategy: &'static dyn Strategy,
     /// For create-only review kinds: computes the answer instead of storing anything.
     pub review: Option<super::reviews::Review>,
+    /// For kinds stored as another version's resource: how to convert.
+    pub conversion: Option<super::conversion::Conversion>,
 }
 
 impl Kind {
@@ -132,6 +134,10 @@ impl Kind {
     pub fn allows(&self, verb: &str) -> bool {
         self.verbs.contains(&verb)
     }
+    /// The resource whose storage keys hold this kind's objects.
+    pub fn storage_resource(&self) -> &'static str {
+        self.conversion.map_or(self.resource, |c| c.storage_resource)
+    }
     /// The group-qualified resource, e.g. `deployments.apps` (for messages).
     pub fn group_resource(&self) -> String {
         if self.group.is_empty() { self.resource.to_string() } else { format!("{}.{}", self.resource, self.group) }
@@ -145,10 +151,11 @@ struct Row {
     subresources: Vec<Subresource>,
     strategy: &'static dyn Strategy,
     review: Option<super::reviews::Review>,
+    conversion: Option<super::conversion::Conversion>,
 }
 
 fn row(short_names: &'static [&'static str], categories: &'static [&'static str], strategy: &'static dyn Strategy) -> Row {
-    Row { short_names, categories, verbs: CRUD, subresources: Vec::new(), strategy, review: None }
+    Row { short_names, categories, verbs: CRUD, subresources: Vec::new(), strategy, review: None, conversion: None }
 }
 
 impl Row {
@@ -158,6 +165,10 @@ impl Row {
     }
     fn verbs(mut self, verbs: &'static [&'static str]) -> Self {
         self.verbs = verbs;
+        self
+    }
+    fn stored_as(mut self, conversion: super::conversion::Conversion) -> Self {
+        self.conversion = Some(conversion);
         self
     }
     fn review(mut self, review: super::reviews::Review) -> Self {
@@ -188,6 +199,7 @@ where
         typed: Box::new(TypedOf::<T>(PhantomData)),
         strategy: r.strategy,
         review: r.review,
+        conversion: r.conversion,
     }
 }
 
@@ -252,6 +264,8 @@ pub static KINDS: LazyLock<Vec<Kind>> = LazyLock::new(|| {
         kind::<api::apps::v1::Deployment>(row(&["deploy"], ALL, &s::DEPLOYMENT).sub(Sub::scale()).sub(Sub::status())),
         kind::<api::apps::v1::ReplicaSet>(row(&["rs"], ALL, &s::REPLICA_SET).sub(Sub::scale()).sub(Sub::status())),
         kind::<api::apps::v1::StatefulSet>(row(&["sts"], ALL, &s::STATEFUL_SET).sub(Sub::scale()).sub(Sub::status())),
+        // events.k8s.io/v1 (stored as core Events)
+        kind::<api::events::v1::Event>(row(&["ev"], NONE, &s::Plain).stored_as(super::conversion::EVENTS_V1)),
         // authentication.k8s.io/v1, authorization.k8s.io/v1 (computed, never stored)
         kind::<api::authentication::v1::SelfSubjectReview>(row(NONE, NONE, &s::Plain).review(reviews::self_subject)),
         kind::<api::authorization::v1::LocalSubjectAccessReview>(row(NONE, NONE, &s::Plain).review(reviews::subject_access)),

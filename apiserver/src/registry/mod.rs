@@ -2,6 +2,7 @@
 //! with the per-kind differences in [`strategy::Strategy`] implementations.
 
 pub mod allocator;
+pub mod conversion;
 pub mod kinds;
 pub mod meta;
 pub mod reviews;

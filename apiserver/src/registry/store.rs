@@ -226,15 +226,15 @@ impl Store {
 
     fn key(&self, t: Target, name: &str) -> String {
         match (t.kind.namespaced, t.namespace) {
-            (true, Some(ns)) => format!("/registry/{}/{}/{}", t.kind.resource, ns, name),
-            _ => format!("/registry/{}/{}", t.kind.resource, name),
+            (true, Some(ns)) => format!("/registry/{}/{}/{}", t.kind.storage_resource(), ns, name),
+            _ => format!("/registry/{}/{}", t.kind.storage_resource(), name),
         }
     }
 
     fn prefix(&self, t: Target) -> String {
         match (t.kind.namespaced, t.namespace) {
-            (true, Some(ns)) => format!("/registry/{}/{}/", t.kind.resource, ns),
-            _ => format!("/registry/{}/", t.kind.resource),
+            (true, Some(ns)) => format!("/registry/{}/{}/", t.kind.storage_resource(), ns),
+            _ => format!("/registry/{}/", t.kind.storage_resource()),
         }
     }
 
@@ -310,7 +310,7 @@ impl Store {
             remaining = page.remaining;
             let fetched = page.items.len();
             for (i, kv) in page.items.iter().enumerate() {
-                if filter.is_empty() {
+                if filter.is_empty() && t.kind.conversion.is_none() {
                     items.push(Listed::Stored(kv.clone()));
                 } else {
                     let obj = decode(t.kind, kv)?;
@@ -453,7 +453,7 @@ impl Store {
                 self.release_service(&claimed);
                 return Ok(Written { object: obj, warnings, created: true });
             }
-            let bytes = encode(&obj)?;
+            let bytes = encode(kind, &obj)?;
             match self.storage.create(&self.key(t, &current_name), bytes).await {
                 Ok(kv) => {
                     set_rv(&mut obj, kv.mod_revision);
@@ -634,7 +634,7 @@ impl Store {
             set_rv(&mut new, revision);
             return Ok(Written { object: new, warnings: Vec::new(), created: false });
         }
-        match self.storage.update(&key, encode(&new)?, old_rv).await {
+        match self.storage.update(&key, encode(kind, &new)?, old_rv).await {
             Ok(kv) => {
                 self.release_dropped(&old_plain, &new);
                 set_rv(&mut new, kv.mod_revision);
@@ -716,7 +716,7 @@ impl Store {
         }
         let kv = self
             .storage
-            .update(&self.key(t, name), encode(&new)?, old_rv)
+            .update(&self.key(t, name), encode(kind, &new)?, old_rv)
             .await
             .map_err(|e| self.write_error(kind, name, e))?;
         set_rv(&mut new, kv.mod_revision);
@@ -1071,6 +1071,9 @@ fn now() -> String {
 /// the resourceVersion (the key's revision).
 fn decode(kind: &Kind, kv: &KeyValue) -> Result<Value, ApiError> {
     let mut obj: Value = serde_json::from_slice(&kv.value).map_err(|e| ApiError::Internal(format!("stored object {} is corrupt: {e}", kv.key)))?;
+    if let Some(c) = kind.conversion {
+        obj = (c.from_storage)(obj);
+    }
     if let Some(m) = obj.as_object_mut() {
         m.insert("apiVersion".into(), json!(kind.api_version()));
         m.insert("kind".into(), json!(kind.kind));
@@ -1081,7 +1084,15 @@ fn decode(kind: &Kind, kv: &KeyValue) -> Result<Value, ApiError> {
 
 /// The stored form: `metadata` first (so a list can splice the resourceVersion in without
 /// parsing), no apiVersion/kind (the key says which kind it is), no resourceVersion.
-fn encode(obj: &Value) -> Result<Bytes, ApiError> {
+fn encode(kind: &Kind, obj: &Value) -> Result<Bytes, ApiError> {
+    let converted;
+    let obj = match kind.conversion {
+        Some(c) => {
+            converted = (c.to_storage)(obj.clone());
+            &converted
+        }
+        None => obj,
+    };
     let mut stored = Map::new();
     if let Some(o) = obj.as_object() {
         let mut md = o.get("metadata").cloned().unwrap_or_else(|| json!({}));
