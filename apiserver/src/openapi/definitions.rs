@@ -219,9 +219,20 @@ const OPTIONAL_NAME: &[&str] = &[
     "io.k8s.api.core.v1.SecretProjection",
 ];
 
+/// Fields upstream requires that k8s-openapi models as `Option` (so its schema omits them).
+const EXTRA_REQUIRED: &[(&str, &str)] = &[("io.k8s.api.events.v1.Event", "eventTime")];
+
 /// Brings `required` back to upstream's: k8s-openapi requires every non-`Option` Rust field,
 /// which includes `metadata` of every object (upstream requires it only of core/v1 Event) and the inlined reference names above.
 fn fix_required(defs: &mut Map<String, Value>) {
+    for (name, field) in EXTRA_REQUIRED {
+        if let Some(obj) = defs.get_mut(*name).and_then(Value::as_object_mut) {
+            let required = obj.entry("required").or_insert_with(|| Value::Array(Vec::new()));
+            if let Some(list) = required.as_array_mut().filter(|l| !l.iter().any(|r| r == field)) {
+                list.push(Value::from(*field));
+            }
+        }
+    }
     for (name, def) in defs.iter_mut() {
         let Some(obj) = def.as_object_mut() else { continue };
         let optional_name = OPTIONAL_NAME.contains(&name.as_str());
