@@ -5,6 +5,8 @@
 //! it was served at; `watch` replays history from a revision and fails with
 //! [`StorageError::Compacted`] once that history is gone (the API answers 410 Gone).
 
+#[cfg(test)]
+mod bench;
 mod embedded;
 mod memory;
 #[cfg(test)]
