@@ -44,7 +44,8 @@ impl MemoryStorage {
                 latest: BTreeMap::new(),
                 log: VecDeque::new(),
                 revision: 1,
-                compacted: 1,
+                // Nothing happened at or before revision 1, so history is complete from 0.
+                compacted: 0,
             }),
             events,
             window,

@@ -5,8 +5,14 @@
 //! it was served at; `watch` replays history from a revision and fails with
 //! [`StorageError::Compacted`] once that history is gone (the API answers 410 Gone).
 
+#[cfg(test)]
+mod bench;
+mod embedded;
 mod memory;
+#[cfg(test)]
+mod tests;
 
+pub use embedded::{FILE_NAME, RedbOptions, RedbStorage};
 pub use memory::MemoryStorage;
 
 use bytes::Bytes;

@@ -1,0 +1,312 @@
+//! Durable embedded backend: one redb file, `<dir>/state.redb`.
+//!
+//! Layout (see [`tables`]): an append-only revision log (revision -> key, value or
+//! tombstone, create revision, revision of the version it replaced), a latest-value index
+//! (key -> mod revision, create revision, value) and a few persisted counters (newest and
+//! compacted revision). Current reads use the index only; reads at an older revision and
+//! watch replay use the log.
+//!
+//! Writes go through one writer thread that commits queued writes together (group commit,
+//! one fsync per batch) and acknowledges each only once durable; events are broadcast to
+//! watchers after the commit. A second thread compacts history older than
+//! [`RedbOptions::retain_for`] every [`RedbOptions::compact_interval`].
+
+mod codec;
+mod compactor;
+mod read;
+mod tables;
+mod writer;
+
+use super::{Event, KeyValue, ListResult, MAX_VALUE_BYTES, Result, Storage, StorageError, WatchStream};
+use bytes::Bytes;
+use compactor::{Compactor, Retention};
+use futures::StreamExt;
+use read::Snapshot;
+use redb::{Database, ReadableTable};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::thread::JoinHandle;
+use std::time::Duration;
+use tables::{COMPACTED, FORMAT, FORMAT_VERSION, INDEX, INITIAL_REVISION, LOG, META, REVISION};
+use tokio::sync::{broadcast, mpsc, oneshot};
+use writer::{Op, Request, Shared, Writer};
+
+/// Name of the database file inside the data directory.
+pub const FILE_NAME: &str = "state.redb";
+
+/// Writes waiting for the writer before callers are made to wait.
+const QUEUE: usize = 4096;
+
+/// Events buffered for slow watchers before they are told to relist.
+const FAN_OUT: usize = 16_384;
+
+/// Tuning of a [`RedbStorage`]. `Default` is what `ironkube up` should use.
+#[derive(Clone, Debug)]
+pub struct RedbOptions {
+    /// How often the background compactor runs; `None` runs none (call
+    /// [`Storage::compact`] yourself).
+    pub compact_interval: Option<Duration>,
+    /// History older than this is compacted (watches and reads from before fail with
+    /// [`StorageError::Compacted`], i.e. 410 Gone).
+    pub retain_for: Duration,
+    /// At most this many revisions of history are kept, however recent.
+    pub retain_revisions: i64,
+}
+
+impl Default for RedbOptions {
+    /// Compacts every minute, keeping 5 minutes and at most 100,000 revisions of history
+    /// (the apiserver's own etcd compaction interval is 5 minutes).
+    fn default() -> Self {
+        Self { compact_interval: Some(Duration::from_secs(60)), retain_for: Duration::from_secs(300), retain_revisions: 100_000 }
+    }
+}
+
+/// A [`Storage`] kept durably in `<dir>/state.redb`.
+///
+/// Opening needs no async runtime: the writer and the compactor are OS threads. Dropping
+/// the last handle finishes queued writes, stops both threads and closes the file.
+pub struct RedbStorage {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    db: Arc<Database>,
+    path: PathBuf,
+    requests: Option<mpsc::Sender<Request>>,
+    events: broadcast::Sender<Event>,
+    shared: Arc<Shared>,
+    writer: Option<JoinHandle<()>>,
+    compactor: Option<Compactor>,
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        // Order matters: the compactor may be waiting on the writer, and the writer stops
+        // only once every request sender is gone.
+        self.compactor.take();
+        self.requests.take();
+        if let Some(writer) = self.writer.take() {
+            let _ = writer.join();
+        }
+    }
+}
+
+/// Any backend failure as a [`StorageError::Backend`].
+fn backend(error: impl std::fmt::Display) -> StorageError {
+    StorageError::Backend(error.to_string())
+}
+
+fn open_error(path: &Path, error: redb::DatabaseError) -> StorageError {
+    match error {
+        redb::DatabaseError::DatabaseAlreadyOpen => StorageError::Backend(format!(
+            "cannot open {}: it is in use by another process (is another ironkube running on this data directory?)",
+            path.display()
+        )),
+        other => StorageError::Backend(format!("cannot open {}: {other}", path.display())),
+    }
+}
+
+impl RedbStorage {
+    /// Opens (creating if needed) `<dir>/state.redb` with [`RedbOptions::default`], which
+    /// starts the automatic compactor.
+    pub fn open(dir: impl AsRef<Path>) -> Result<Self> {
+        Self::open_with(dir, RedbOptions::default())
+    }
+
+    /// Opens (creating if needed) `<dir>/state.redb`. After a crash, redb repairs the file
+    /// on open; every write that was acknowledged is still there.
+    pub fn open_with(dir: impl AsRef<Path>, options: RedbOptions) -> Result<Self> {
+        let dir = dir.as_ref();
+        std::fs::create_dir_all(dir)
+            .map_err(|e| StorageError::Backend(format!("cannot create the data directory {}: {e}", dir.display())))?;
+        let path = dir.join(FILE_NAME);
+        // redb may panic rather than fail on a file damaged outside it: report, don't crash.
+        let opened = std::panic::catch_unwind(|| Database::create(&path))
+            .map_err(|_| StorageError::Backend(format!("cannot open {}: the file is damaged", path.display())))?;
+        let db = Arc::new(opened.map_err(|e| open_error(&path, e))?);
+        let revision = init(&db).map_err(|e| StorageError::Backend(format!("cannot open {}: {e}", path.display())))?;
+
+        let (requests, queue) = mpsc::channel(QUEUE);
+        let (events, _) = broadcast::channel(FAN_OUT);
+        let shared = Arc::new(Shared { revision: AtomicI64::new(revision) });
+        let writer = Writer { db: db.clone(), requests: queue, events: events.clone(), shared: shared.clone(), revision };
+        let spawn_error = |e: std::io::Error| StorageError::Backend(format!("cannot start the storage threads: {e}"));
+        let writer = std::thread::Builder::new()
+            .name("ironkube-storage-writer".into())
+            .spawn(move || writer.run())
+            .map_err(spawn_error)?;
+        let compactor = match options.compact_interval {
+            Some(interval) => Some(
+                Compactor::spawn(
+                    interval,
+                    Retention::new(options.retain_for, options.retain_revisions),
+                    requests.downgrade(),
+                    shared.clone(),
+                )
+                .map_err(spawn_error)?,
+            ),
+            None => None,
+        };
+        Ok(Self {
+            inner: Arc::new(Inner {
+                db,
+                path,
+                requests: Some(requests),
+                events,
+                shared,
+                writer: Some(writer),
+                compactor,
+            }),
+        })
+    }
+
+    /// Path of the database file.
+    pub fn path(&self) -> &Path {
+        &self.inner.path
+    }
+
+    async fn write(&self, op: Op) -> Result<Event> {
+        let (reply, answer) = oneshot::channel();
+        self.send(Request::Write(op, reply)).await?;
+        answer.await.map_err(|_| StorageError::Backend("the storage writer stopped".into()))?
+    }
+
+    async fn send(&self, request: Request) -> Result<()> {
+        let requests = self.inner.requests.as_ref().ok_or_else(|| StorageError::Backend("the store is closed".into()))?;
+        requests.send(request).await.map_err(|_| StorageError::Backend("the storage writer stopped".into()))
+    }
+
+    /// Runs `read` on a snapshot, off the async threads.
+    async fn read<T: Send + 'static>(&self, read: impl FnOnce(&Snapshot) -> Result<T> + Send + 'static) -> Result<T> {
+        let inner = self.inner.clone();
+        tokio::task::spawn_blocking(move || read(&Snapshot::begin(&inner.db)?))
+            .await
+            .map_err(|e| StorageError::Backend(format!("storage read failed: {e}")))?
+    }
+
+    /// Checks that the log holds every live key's current version; returns (live keys,
+    /// log rows). For tests.
+    #[cfg(test)]
+    pub(crate) fn verify(&self) -> Result<(u64, u64)> {
+        Snapshot::begin(&self.inner.db)?.verify()
+    }
+}
+
+/// Creates the tables on first open and checks the format; returns the newest revision.
+fn init(db: &Database) -> std::result::Result<i64, redb::Error> {
+    let txn = db.begin_write()?;
+    let revision;
+    {
+        txn.open_table(LOG)?;
+        txn.open_table(INDEX)?;
+        let mut meta = txn.open_table(META)?;
+        let format = meta.get(FORMAT)?.map(|g| g.value());
+        match format {
+            None => {
+                meta.insert(FORMAT, FORMAT_VERSION)?;
+                meta.insert(REVISION, INITIAL_REVISION)?;
+                meta.insert(COMPACTED, 0)?;
+            }
+            Some(FORMAT_VERSION) => {}
+            Some(other) => {
+                return Err(redb::Error::Corrupted(format!(
+                    "layout version {other} is not supported (this build reads version {FORMAT_VERSION})"
+                )));
+            }
+        }
+        revision = meta.get(REVISION)?.map(|g| g.value()).unwrap_or(INITIAL_REVISION);
+    }
+    txn.commit()?;
+    Ok(revision)
+}
+
+fn check_size(value: &Bytes) -> Result<()> {
+    if value.len() > MAX_VALUE_BYTES {
+        return Err(StorageError::TooLarge { size: value.len(), limit: MAX_VALUE_BYTES });
+    }
+    Ok(())
+}
+
+fn unexpected(event: Event) -> StorageError {
+    StorageError::Backend(format!("the writer answered with an unexpected event at revision {}", event.revision()))
+}
+
+#[async_trait::async_trait]
+impl Storage for RedbStorage {
+    async fn get(&self, key: &str) -> Result<Option<KeyValue>> {
+        let key = key.to_string();
+        self.read(move |snapshot| snapshot.get(&key)).await
+    }
+
+    async fn list(
+        &self,
+        prefix: &str,
+        start_after: Option<&str>,
+        limit: usize,
+        revision: Option<i64>,
+    ) -> Result<ListResult> {
+        let prefix = prefix.to_string();
+        let start_after = start_after.map(str::to_string);
+        self.read(move |snapshot| snapshot.list(&prefix, start_after.as_deref(), limit, revision)).await
+    }
+
+    async fn create(&self, key: &str, value: Bytes) -> Result<KeyValue> {
+        check_size(&value)?;
+        match self.write(Op::Create { key: key.to_string(), value }).await? {
+            Event::Put { kv, .. } => Ok(kv),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    async fn update(&self, key: &str, value: Bytes, expected: i64) -> Result<KeyValue> {
+        check_size(&value)?;
+        match self.write(Op::Update { key: key.to_string(), value, expected }).await? {
+            Event::Put { kv, .. } => Ok(kv),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    async fn delete(&self, key: &str, expected: Option<i64>) -> Result<(KeyValue, i64)> {
+        match self.write(Op::Delete { key: key.to_string(), expected }).await? {
+            Event::Delete { prev, revision } => Ok((prev, revision)),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    async fn watch(&self, prefix: &str, after: i64) -> Result<WatchStream> {
+        // Subscribe before reading: every event committed after the snapshot is then
+        // received live, and live events the snapshot already covers are skipped.
+        let receiver = self.inner.events.subscribe();
+        let replay_prefix = prefix.to_string();
+        let (backlog, seen) = self
+            .read(move |snapshot| {
+                snapshot.check_history(after)?;
+                Ok((snapshot.replay(&replay_prefix, after)?, snapshot.revision))
+            })
+            .await?;
+        let last = seen.max(after);
+        let prefix = prefix.to_string();
+        let live = tokio_stream::wrappers::BroadcastStream::new(receiver).filter_map(move |item| {
+            let keep = match item {
+                Ok(event) if event.revision() > last && event.key().starts_with(&prefix) => Some(Ok(event)),
+                Ok(_) => None,
+                // A watcher that fell behind the fan-out buffer must relist.
+                Err(_) => Some(Err(StorageError::Compacted { requested: last, oldest: last + 1 })),
+            };
+            std::future::ready(keep)
+        });
+        Ok(futures::stream::iter(backlog.into_iter().map(Ok)).chain(live).boxed())
+    }
+
+    async fn current_revision(&self) -> Result<i64> {
+        Ok(self.inner.shared.revision.load(Ordering::SeqCst))
+    }
+
+    async fn compact(&self, revision: i64) -> Result<()> {
+        let (reply, answer) = oneshot::channel();
+        self.send(Request::Compact(revision, reply)).await?;
+        answer.await.map_err(|_| StorageError::Backend("the storage writer stopped".into()))??;
+        Ok(())
+    }
+}

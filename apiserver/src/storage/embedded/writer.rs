@@ -1,0 +1,276 @@
+//! The single writer: group commit and compaction.
+//!
+//! One OS thread owns every write transaction. It takes the first queued request, drains
+//! whatever else is queued (up to [`MAX_BATCH`]), applies each write in one transaction,
+//! checking each one's precondition on its own, commits once with immediate durability
+//! (one fsync for the whole batch), then publishes the events and answers every caller.
+//! Nobody hears about a write before its commit is durable.
+
+use super::backend;
+use super::codec::{LogRow, decode_index, decode_log, encode_index};
+use super::tables::{COMPACTED, INDEX, LOG, META, REVISION};
+use crate::storage::{Event, KeyValue, Result, StorageError};
+use bytes::Bytes;
+use redb::{Database, ReadableTable, Table};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
+use tokio::sync::{broadcast, mpsc, oneshot};
+
+/// Most requests applied in one transaction.
+const MAX_BATCH: usize = 1024;
+
+/// Most value bytes applied in one transaction (bounds the memory a batch pins).
+const MAX_BATCH_BYTES: usize = 64 * 1024 * 1024;
+
+/// A change a caller asks for.
+pub(super) enum Op {
+    /// Create if absent.
+    Create { key: String, value: Bytes },
+    /// Replace if the mod revision is `expected`.
+    Update { key: String, value: Bytes, expected: i64 },
+    /// Remove if the mod revision is `expected` (any when `None`).
+    Delete { key: String, expected: Option<i64> },
+}
+
+impl Op {
+    fn value_len(&self) -> usize {
+        match self {
+            Op::Create { value, .. } | Op::Update { value, .. } => value.len(),
+            Op::Delete { .. } => 0,
+        }
+    }
+}
+
+/// What the writer thread receives.
+pub(super) enum Request {
+    /// A write; answered with its event once durable.
+    Write(Op, oneshot::Sender<Result<Event>>),
+    /// Compact at a revision; answered with the compaction point now in effect.
+    Compact(i64, oneshot::Sender<Result<i64>>),
+}
+
+/// State the writer publishes to readers.
+pub(super) struct Shared {
+    /// Newest durable revision.
+    pub revision: AtomicI64,
+}
+
+/// The writer thread's state.
+pub(super) struct Writer {
+    pub db: Arc<Database>,
+    pub requests: mpsc::Receiver<Request>,
+    pub events: broadcast::Sender<Event>,
+    pub shared: Arc<Shared>,
+    /// Newest committed revision.
+    pub revision: i64,
+}
+
+type Reply = oneshot::Sender<Result<Event>>;
+
+impl Writer {
+    /// Serves requests until every sender is gone.
+    pub fn run(mut self) {
+        while let Some(first) = self.requests.blocking_recv() {
+            let mut writes: Vec<(Op, Reply)> = Vec::new();
+            let mut compactions = Vec::new();
+            let mut bytes = 0;
+            let mut next = Some(first);
+            while let Some(request) = next.take() {
+                match request {
+                    Request::Write(op, reply) => {
+                        bytes += op.value_len();
+                        writes.push((op, reply));
+                    }
+                    Request::Compact(revision, reply) => compactions.push((revision, reply)),
+                }
+                if writes.len() < MAX_BATCH && bytes < MAX_BATCH_BYTES {
+                    next = self.requests.try_recv().ok();
+                }
+            }
+            if !writes.is_empty() {
+                self.commit_writes(writes);
+            }
+            for (revision, reply) in compactions {
+                let _ = reply.send(self.compact(revision));
+            }
+        }
+    }
+
+    fn commit_writes(&mut self, writes: Vec<(Op, Reply)>) {
+        match self.apply_all(&writes) {
+            Ok((results, last)) => {
+                self.revision = last;
+                self.shared.revision.store(last, Ordering::SeqCst);
+                for ((_, reply), result) in writes.into_iter().zip(results) {
+                    if let Ok(event) = &result {
+                        let _ = self.events.send(event.clone());
+                    }
+                    let _ = reply.send(result);
+                }
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "storage write transaction failed");
+                for (_, reply) in writes {
+                    let _ = reply.send(Err(StorageError::Backend(e.to_string())));
+                }
+            }
+        }
+    }
+
+    /// Applies the batch in one transaction; returns each write's outcome and the newest
+    /// revision. An `Err` means nothing was committed.
+    fn apply_all(&self, writes: &[(Op, Reply)]) -> std::result::Result<(Vec<Result<Event>>, i64), redb::Error> {
+        let txn = self.db.begin_write()?;
+        let mut next = self.revision;
+        let mut results = Vec::with_capacity(writes.len());
+        {
+            let mut log = txn.open_table(LOG)?;
+            let mut index = txn.open_table(INDEX)?;
+            for (op, _) in writes {
+                let result = apply(op, next + 1, &mut log, &mut index)?;
+                if result.is_ok() {
+                    next += 1;
+                }
+                results.push(result);
+            }
+            if next != self.revision {
+                txn.open_table(META)?.insert(REVISION, next)?;
+            }
+        }
+        if next == self.revision {
+            // Every write failed its precondition: nothing to make durable.
+            txn.abort()?;
+        } else {
+            txn.commit()?;
+        }
+        Ok((results, next))
+    }
+
+    /// Removes every log row superseded at or before `target` (clamped to the newest
+    /// revision), and every tombstone at or before it. The row holding a live key's current
+    /// value has no successor, so it is never removed. Returns the compaction point.
+    pub fn compact(&mut self, target: i64) -> Result<i64> {
+        self.try_compact(target).map_err(backend)
+    }
+
+    fn try_compact(&mut self, target: i64) -> std::result::Result<i64, redb::Error> {
+        let txn = self.db.begin_write()?;
+        let target = target.min(self.revision);
+        let (done, changed);
+        {
+            let mut meta = txn.open_table(META)?;
+            let compacted = meta.get(COMPACTED)?.map(|g| g.value()).unwrap_or(0);
+            if target <= compacted {
+                (done, changed) = (compacted, false);
+            } else {
+                let mut log = txn.open_table(LOG)?;
+                // Rows in (compacted, target] name what they superseded; all such rows are
+                // visited exactly once over the life of the store.
+                let mut doomed: Vec<(i64, String)> = Vec::new();
+                for row in log.range((compacted + 1)..=target)? {
+                    let (revision, bytes) = row?;
+                    let decoded = decode_log(bytes.value()).map_err(|e| redb::Error::Corrupted(e.to_string()))?;
+                    if decoded.prev_revision > 0 {
+                        doomed.push((decoded.prev_revision, decoded.key.to_string()));
+                    }
+                    if decoded.value.is_none() {
+                        doomed.push((revision.value(), decoded.key.to_string()));
+                    }
+                }
+                for (revision, key) in doomed {
+                    let same_key = match log.get(revision)? {
+                        Some(row) => decode_log(row.value()).is_ok_and(|r| r.key == key),
+                        None => continue,
+                    };
+                    if same_key {
+                        log.remove(revision)?;
+                    } else {
+                        tracing::warn!(revision, key, "compaction kept a log row that names another key");
+                    }
+                }
+                meta.insert(COMPACTED, target)?;
+                (done, changed) = (target, true);
+            }
+        }
+        if changed {
+            txn.commit()?;
+        } else {
+            txn.abort()?;
+        }
+        Ok(done)
+    }
+}
+
+/// Applies one write at `revision`. The outer error aborts the batch; the inner one is this
+/// write's own failure (its precondition), which leaves the tables untouched.
+fn apply(
+    op: &Op,
+    revision: i64,
+    log: &mut Table<i64, &[u8]>,
+    index: &mut Table<&str, &[u8]>,
+) -> std::result::Result<Result<Event>, redb::Error> {
+    let key = match op {
+        Op::Create { key, .. } | Op::Update { key, .. } | Op::Delete { key, .. } => key.as_str(),
+    };
+    let current = match index.get(key)? {
+        Some(row) => match decode_index(key, row.value()) {
+            Ok(kv) => Some(kv),
+            Err(e) => return Ok(Err(backend(e))),
+        },
+        None => None,
+    };
+    let check = |expected: i64, current: &KeyValue| {
+        if current.mod_revision == expected {
+            Ok(())
+        } else {
+            Err(StorageError::Conflict { key: key.to_string(), expected, actual: current.mod_revision })
+        }
+    };
+    let event = match (op, current) {
+        (Op::Create { .. }, Some(_)) => return Ok(Err(StorageError::AlreadyExists(key.to_string()))),
+        (Op::Update { .. } | Op::Delete { .. }, None) => return Ok(Err(StorageError::NotFound(key.to_string()))),
+        (Op::Create { value, .. }, None) => {
+            put(log, index, key, value, revision, revision, 0)?;
+            let kv = KeyValue { key: key.to_string(), value: value.clone(), create_revision: revision, mod_revision: revision };
+            Event::Put { kv, prev: None }
+        }
+        (Op::Update { value, expected, .. }, Some(prev)) => {
+            if let Err(e) = check(*expected, &prev) {
+                return Ok(Err(e));
+            }
+            put(log, index, key, value, revision, prev.create_revision, prev.mod_revision)?;
+            let kv = KeyValue {
+                key: key.to_string(),
+                value: value.clone(),
+                create_revision: prev.create_revision,
+                mod_revision: revision,
+            };
+            Event::Put { kv, prev: Some(prev) }
+        }
+        (Op::Delete { expected, .. }, Some(prev)) => {
+            if let Some(Err(e)) = expected.map(|expected| check(expected, &prev)) {
+                return Ok(Err(e));
+            }
+            let row = LogRow { key, value: None, create_revision: prev.create_revision, prev_revision: prev.mod_revision };
+            log.insert(revision, row.encode().as_slice())?;
+            index.remove(key)?;
+            Event::Delete { prev, revision }
+        }
+    };
+    Ok(Ok(event))
+}
+
+fn put(
+    log: &mut Table<i64, &[u8]>,
+    index: &mut Table<&str, &[u8]>,
+    key: &str,
+    value: &[u8],
+    revision: i64,
+    create_revision: i64,
+    prev_revision: i64,
+) -> std::result::Result<(), redb::Error> {
+    let row = LogRow { key, value: Some(value), create_revision, prev_revision };
+    log.insert(revision, row.encode().as_slice())?;
+    index.insert(key, encode_index(revision, create_revision, value).as_slice())?;
+    Ok(())
+}

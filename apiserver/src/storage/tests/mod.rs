@@ -1,0 +1,71 @@
+//! The backend test suite: every case in [`cases`] runs against every backend, plus
+//! durability tests for the embedded backend in [`durable`].
+
+mod cases;
+mod durable;
+
+use super::{MemoryStorage, RedbOptions, RedbStorage, Storage};
+use std::sync::Arc;
+
+/// A backend under test and whatever must outlive it (its directory).
+pub(super) struct Backend {
+    /// The store.
+    pub storage: Arc<dyn Storage>,
+    /// Removed after the store is dropped (fields drop in order).
+    _dir: Option<tempfile::TempDir>,
+}
+
+/// A fresh in-memory store.
+pub(super) fn memory() -> Backend {
+    Backend { storage: Arc::new(MemoryStorage::default()), _dir: None }
+}
+
+/// Options for tests: no background compaction, so every compaction is the test's own.
+pub(super) fn manual_compaction() -> RedbOptions {
+    RedbOptions { compact_interval: None, ..RedbOptions::default() }
+}
+
+/// A fresh embedded store in a temporary directory.
+pub(super) fn redb() -> Backend {
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let storage = RedbStorage::open_with(dir.path(), manual_compaction()).expect("open the store");
+    Backend { storage: Arc::new(storage), _dir: Some(dir) }
+}
+
+/// Instantiates every shared case for one backend, as a module of tests.
+macro_rules! shared_suite {
+    ($backend:ident: $($case:ident),* $(,)?) => {
+        mod $backend {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $case() {
+                    let backend = super::$backend();
+                    super::cases::$case(backend.storage.clone()).await;
+                }
+            )*
+        }
+    };
+}
+
+macro_rules! all_backends {
+    ($($case:ident),* $(,)?) => {
+        shared_suite!(memory: $($case),*);
+        shared_suite!(redb: $($case),*);
+    };
+}
+
+all_backends!(
+    create_and_get,
+    update_checks_the_revision,
+    delete_checks_the_revision,
+    concurrent_writers_are_checked_one_by_one,
+    list_orders_and_pages,
+    list_at_a_past_revision,
+    watch_from_current_sees_later_changes_under_prefix,
+    watch_replays_from_zero_and_from_the_past,
+    watch_has_no_gaps_or_duplicates_while_writing,
+    compaction_makes_old_revisions_unavailable,
+    values_up_to_the_limit_are_accepted,
+    compaction_keeps_every_live_key,
+    every_revision_is_readable_until_compacted,
+);
