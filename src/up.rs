@@ -4,7 +4,7 @@
 use crate::ServerArgs;
 use anyhow::Context;
 use clap::Args;
-use ironkube_apiserver::storage::MemoryStorage;
+use ironkube_apiserver::storage::RedbStorage;
 use ironkube_apiserver::{Config, Server};
 use std::sync::Arc;
 use std::time::Instant;
@@ -19,8 +19,14 @@ pub struct UpArgs {
     no_kubelet: bool,
 }
 
+/// Prints a line; a closed stdout (e.g. piped into `head`) must not stop the cluster.
+fn say(line: std::fmt::Arguments) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stdout(), "{line}");
+}
+
 fn step(name: &str, detail: impl std::fmt::Display, since: Instant) {
-    println!("  {name:<14} {detail} ({} ms)", since.elapsed().as_millis());
+    say(format_args!("  {name:<14} {detail} ({} ms)", since.elapsed().as_millis()));
 }
 
 struct Started {
@@ -41,8 +47,8 @@ async fn start(args: &ServerArgs, t0: Instant) -> anyhow::Result<Started> {
     })?;
     let port = listener.local_addr()?.port();
     let had_pki = args.data_dir.join("pki/ca.crt").exists();
-    let storage = Arc::new(MemoryStorage::default());
-    step("store", "in memory (objects are not kept across restarts yet: issue 5)", t0);
+    let storage = Arc::new(RedbStorage::open(&args.data_dir).context("cannot open the store")?);
+    step("store", format!("embedded, {}", storage.path().display()), t0);
     let config = Config {
         data_dir: args.data_dir.clone(),
         service_cidr: args.service_cluster_ip_range.clone(),
@@ -91,7 +97,7 @@ async fn wait_ready(port: u16, ca: &[u8]) -> anyhow::Result<()> {
 
 async fn run(args: ServerArgs, no_kubelet: Option<bool>) -> anyhow::Result<()> {
     let t0 = Instant::now();
-    println!("ironkube: starting");
+    say(format_args!("ironkube: starting"));
     let Started { server, listener, port } = start(&args, t0).await?;
     let kubeconfig = args.kubeconfig.clone().unwrap_or_else(|| args.data_dir.join("admin.kubeconfig"));
     let url = format!("https://{}:{port}", if args.advertise_address.is_unspecified() { "127.0.0.1".to_string() } else { args.advertise_address.to_string() });
@@ -108,9 +114,9 @@ async fn run(args: ServerArgs, no_kubelet: Option<bool>) -> anyhow::Result<()> {
     }
     step("controllers", "not built yet (issue 7): Deployments stay at 0 replicas", t0);
     let shown = kubeconfig.display().to_string();
-    println!("\nCluster is up. To use it:\n  export KUBECONFIG={shown}\n  kubectl get ns\nPress Ctrl-C (or send SIGTERM) to stop.");
+    say(format_args!("\nCluster is up. To use it:\n  export KUBECONFIG={shown}\n  kubectl get ns\nPress Ctrl-C (or send SIGTERM) to stop."));
     serving.await.context("server task failed")?.context("server failed")?;
-    println!("ironkube: stopped");
+    say(format_args!("ironkube: stopped"));
     Ok(())
 }
 

@@ -4,57 +4,13 @@
 //! run. Prints medians and ratios; run with `cargo bench -p ironkube-conformance --bench api`.
 //! `IRONKUBE_BENCH_IDLE_SECS` (default 60) sets how long to idle before reading RSS.
 
-use ironkube_conformance::Cluster;
-use openssl::ssl::{SslConnector, SslFiletype, SslMethod, SslStream};
-use std::io::{BufRead, BufReader, Read, Write};
+use ironkube_conformance::{ApiClient, Cluster};
+use openssl::ssl::{SslConnector, SslMethod};
+use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
-
-/// A minimal HTTP/1.1 keep-alive client over TLS with the admin client certificate.
-struct Client {
-    stream: BufReader<SslStream<TcpStream>>,
-}
-
-impl Client {
-    fn connect(port: u16, pki: &Path) -> Client {
-        let mut b = SslConnector::builder(SslMethod::tls_client()).unwrap();
-        b.set_ca_file(pki.join("ca.crt")).unwrap();
-        b.set_certificate_file(pki.join("admin.crt"), SslFiletype::PEM).unwrap();
-        b.set_private_key_file(pki.join("admin.key"), SslFiletype::PEM).unwrap();
-        let tcp = TcpStream::connect(("127.0.0.1", port)).unwrap();
-        tcp.set_nodelay(true).unwrap();
-        let stream = b.build().connect("localhost", tcp).unwrap();
-        Client { stream: BufReader::new(stream) }
-    }
-
-    fn request(&mut self, method: &str, path: &str, body: Option<&str>) -> (u16, Vec<u8>) {
-        let body = body.unwrap_or("");
-        let req = format!(
-            "{method} {path} HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
-            body.len()
-        );
-        self.stream.get_mut().write_all(req.as_bytes()).unwrap();
-        let mut status = String::new();
-        self.stream.read_line(&mut status).unwrap();
-        let code: u16 = status.split_whitespace().nth(1).unwrap().parse().unwrap();
-        let mut len = 0usize;
-        loop {
-            let mut line = String::new();
-            self.stream.read_line(&mut line).unwrap();
-            if line == "\r\n" {
-                break;
-            }
-            if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
-                len = v.trim().parse().unwrap();
-            }
-        }
-        let mut buf = vec![0; len];
-        self.stream.read_exact(&mut buf).unwrap();
-        (code, buf)
-    }
-}
 
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
     sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
@@ -137,7 +93,7 @@ fn main() {
 
     let c = Cluster::start();
     let pki = c.dir.path().join("pki");
-    let mut client = Client::connect(c.port, &pki);
+    let mut client = ApiClient::connect(c.port, &pki);
     client.request("POST", "/api/v1/namespaces/default/configmaps", Some(r#"{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"one"},"data":{"a":"b"}}"#));
     let mut gets = Vec::new();
     for _ in 0..1000 {

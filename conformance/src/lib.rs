@@ -5,7 +5,7 @@
 //! The `ironkube` binary is built once per test process (`cargo build --bin ironkube`),
 //! so `cargo test --workspace` alone is enough.
 
-use std::io::{BufRead, BufReader, Write};
+use std::io::{BufRead, BufReader, Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::sync::OnceLock;
@@ -215,5 +215,61 @@ impl Cluster {
 impl Drop for Cluster {
     fn drop(&mut self) {
         self.kill();
+    }
+}
+
+/// A minimal HTTP/1.1 keep-alive client over TLS with the admin client certificate.
+pub struct ApiClient {
+    stream: BufReader<openssl::ssl::SslStream<std::net::TcpStream>>,
+}
+
+impl ApiClient {
+    /// Connects to `port` with the admin certificate from `pki`.
+    pub fn connect(port: u16, pki: &Path) -> ApiClient {
+        let mut b = openssl::ssl::SslConnector::builder(openssl::ssl::SslMethod::tls_client()).unwrap();
+        b.set_ca_file(pki.join("ca.crt")).unwrap();
+        b.set_certificate_file(pki.join("admin.crt"), openssl::ssl::SslFiletype::PEM).unwrap();
+        b.set_private_key_file(pki.join("admin.key"), openssl::ssl::SslFiletype::PEM).unwrap();
+        let tcp = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+        tcp.set_nodelay(true).unwrap();
+        let stream = b.build().connect("localhost", tcp).unwrap();
+        ApiClient { stream: BufReader::new(stream) }
+    }
+
+    /// Sends one request; returns the status code and body (panics on I/O errors).
+    pub fn request(&mut self, method: &str, path: &str, body: Option<&str>) -> (u16, Vec<u8>) {
+        self.try_request(method, path, body).expect("request")
+    }
+
+    /// Sends one request; I/O errors (e.g. the server died) are returned.
+    pub fn try_request(&mut self, method: &str, path: &str, body: Option<&str>) -> std::io::Result<(u16, Vec<u8>)> {
+        let bad = |what: &str| std::io::Error::new(std::io::ErrorKind::InvalidData, what.to_string());
+        let body = body.unwrap_or("");
+        let req = format!(
+            "{method} {path} HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        );
+        self.stream.get_mut().write_all(req.as_bytes())?;
+        let mut status = String::new();
+        if self.stream.read_line(&mut status)? == 0 {
+            return Err(bad("connection closed"));
+        }
+        let code: u16 = status.split_whitespace().nth(1).and_then(|c| c.parse().ok()).ok_or_else(|| bad("bad status line"))?;
+        let mut len = 0usize;
+        loop {
+            let mut line = String::new();
+            if self.stream.read_line(&mut line)? == 0 {
+                return Err(bad("connection closed"));
+            }
+            if line == "\r\n" {
+                break;
+            }
+            if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+                len = v.trim().parse().map_err(|_| bad("bad content-length"))?;
+            }
+        }
+        let mut buf = vec![0; len];
+        self.stream.read_exact(&mut buf)?;
+        Ok((code, buf))
     }
 }

@@ -11,8 +11,15 @@ use std::net::IpAddr;
 
 async fn ensure(store: &Store, group: &str, resource: &str, namespace: Option<&str>, obj: Value) -> Result<(), ApiError> {
     let kind = kinds::find(group, "v1", resource).ok_or_else(|| ApiError::Internal(format!("{resource} is not served")))?;
+    let target = Target { kind, namespace };
+    let name = obj.pointer("/metadata/name").and_then(Value::as_str).unwrap_or_default();
+    match store.get(target, name).await {
+        Ok(_) => return Ok(()),
+        Err(ApiError::NotFound { .. }) => {}
+        Err(e) => return Err(e),
+    }
     let opts = WriteOptions { field_manager: "kube-apiserver".into(), ..Default::default() };
-    match store.create(Target { kind, namespace }, obj, &opts).await {
+    match store.create(target, obj, &opts).await {
         Ok(_) | Err(ApiError::AlreadyExists { .. }) => Ok(()),
         Err(e) => Err(e),
     }
