@@ -213,7 +213,7 @@ pub static KINDS: LazyLock<Vec<Kind>> = LazyLock::new(|| {
     use Subresource as Sub;
     vec![
         // core/v1
-        kind::<api::core::v1::Binding>(row(NONE, NONE, &s::Plain).verbs(&["create"])),
+        kind::<api::core::v1::Binding>(row(NONE, NONE, &s::Plain).review(reviews::bind)),
         kind::<api::core::v1::ComponentStatus>(row(&["cs"], NONE, &s::COMPONENT_STATUS).verbs(&["get", "list"])),
         kind::<api::core::v1::ConfigMap>(row(&["cm"], NONE, &s::CONFIG_MAP)),
         kind::<api::core::v1::Endpoints>(row(&["ep"], NONE, &s::ENDPOINTS)),
