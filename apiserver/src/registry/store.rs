@@ -486,7 +486,7 @@ impl Store {
     ) -> Result<Written, ApiError> {
         let (new, warnings) = self.decode_body(t.kind, body, opts.field_validation)?;
         let (old, old_rv) = self.get_kv(t, name).await?;
-        let mut written = self.write_update(t, name, new, old, old_rv, subresource, opts, true).await?;
+        let mut written = self.write_update(t, name, new, old, old_rv, subresource, opts).await?;
         written.warnings.extend(warnings);
         Ok(written)
     }
@@ -512,7 +512,7 @@ impl Store {
             let patched = patch::apply(&t.kind.definition, &old, patch_type, patch_body)?;
             let (new, warnings) = self.decode_body(t.kind, patched, opts.field_validation)?;
             let pinned = rv_of(&new).is_some_and(|rv| rv != old_rv.to_string());
-            match self.write_update(t, name, new, old, old_rv, subresource, opts, false).await {
+            match self.write_update(t, name, new, old, old_rv, subresource, opts).await {
                 Err(ApiError::Conflict { .. }) if !pinned => continue,
                 Ok(mut written) => {
                     written.warnings.extend(warnings);
@@ -535,7 +535,6 @@ impl Store {
         old_rv: i64,
         subresource: Option<&str>,
         opts: &WriteOptions,
-        from_put: bool,
     ) -> Result<Written, ApiError> {
         let kind = t.kind;
         self.set_namespace(t, &mut new)?;
@@ -548,16 +547,8 @@ impl Store {
             )));
         }
         // Optimistic concurrency: a resourceVersion in the body must match.
-        match rv_of(&new) {
-            Some(rv) if !rv.is_empty() => {
-                if rv != old_rv.to_string() {
-                    return Err(conflict(kind, name, "the object has been modified; please apply your changes to the latest version and try again"));
-                }
-            }
-            _ if from_put && !unconditional_update_allowed(kind) => {
-                return Err(invalid(kind, name, vec![Cause::required("metadata.resourceVersion")]));
-            }
-            _ => {}
+        if rv_of(&new).is_some_and(|rv| !rv.is_empty() && rv != old_rv.to_string()) {
+            return Err(conflict(kind, name, "the object has been modified; please apply your changes to the latest version and try again"));
         }
         // System fields are the server's.
         {
@@ -1200,10 +1191,6 @@ fn without_managed_fields(obj: &Value) -> Value {
         md.remove("resourceVersion");
     }
     o
-}
-
-fn unconditional_update_allowed(_kind: &Kind) -> bool {
-    true
 }
 
 /// Collects paths present (non-null) in `input` but absent from the typed round-trip.
