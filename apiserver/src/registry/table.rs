@@ -3,7 +3,7 @@
 //! pieces: the Name column, Age rendering (upstream `duration.HumanDuration`) and the
 //! Table document itself.
 
-use serde_json::{json, Value};
+use serde_json::{json, Map, Value};
 
 /// One column definition, as in `metav1.TableColumnDefinition`.
 #[derive(Clone, Copy, Debug)]
@@ -173,27 +173,35 @@ impl IncludeObject {
     }
 }
 
-/// One row: cells plus the embedded object.
+/// One row: cells plus the embedded object. Built from owned values directly: `json!`
+/// would deep-copy every interpolated value once more.
 pub fn row(cells: Vec<Value>, obj: &Value, include: IncludeObject) -> Value {
-    let object = match include {
-        IncludeObject::None => Value::Null,
-        IncludeObject::Metadata => partial_metadata(obj),
-        IncludeObject::Object => obj.clone(),
-    };
-    let mut row = json!({ "cells": cells });
-    if !object.is_null() {
-        row["object"] = object;
+    let mut row = Map::new();
+    row.insert("cells".into(), Value::Array(cells));
+    match include {
+        IncludeObject::None => {}
+        IncludeObject::Metadata => {
+            // Upstream drops managedFields from Table rows: printers never need them.
+            let mut m = partial_metadata(obj);
+            if let Some(md) = m.get_mut("metadata").and_then(Value::as_object_mut) {
+                md.remove("managedFields");
+            }
+            row.insert("object".into(), m);
+        }
+        IncludeObject::Object => {
+            row.insert("object".into(), obj.clone());
+        }
     }
-    row
+    Value::Object(row)
 }
 
 /// `PartialObjectMetadata` (meta.k8s.io/v1) for an object.
 pub fn partial_metadata(obj: &Value) -> Value {
-    json!({
-        "kind": "PartialObjectMetadata",
-        "apiVersion": "meta.k8s.io/v1",
-        "metadata": obj.get("metadata").cloned().unwrap_or_else(|| json!({})),
-    })
+    let mut m = Map::new();
+    m.insert("kind".into(), Value::from("PartialObjectMetadata"));
+    m.insert("apiVersion".into(), Value::from("meta.k8s.io/v1"));
+    m.insert("metadata".into(), obj.get("metadata").cloned().unwrap_or_else(|| Value::Object(Map::new())));
+    Value::Object(m)
 }
 
 #[cfg(test)]

@@ -429,7 +429,13 @@ fn table_doc(kind: &Kind, objects: &[Value], version: &str, metadata: Value, que
         .map(|o| table::row(table::cells_for(kind.strategy, o), o, include))
         .collect();
     let columns = if with_columns { table::definitions_for(kind.strategy) } else { Vec::new() };
-    json!({ "kind": "Table", "apiVersion": format!("meta.k8s.io/{version}"), "metadata": metadata, "columnDefinitions": columns, "rows": rows })
+    let mut doc = serde_json::Map::new();
+    doc.insert("kind".into(), json!("Table"));
+    doc.insert("apiVersion".into(), json!(format!("meta.k8s.io/{version}")));
+    doc.insert("metadata".into(), metadata);
+    doc.insert("columnDefinitions".into(), Value::Array(columns));
+    doc.insert("rows".into(), Value::Array(rows));
+    Value::Object(doc)
 }
 
 fn with_type(kind: &Kind, mut obj: Value) -> Value {
