@@ -336,3 +336,23 @@ fn events_k8s_io_and_core_events_are_the_same_objects() {
     c.ok(&["delete", "events.v1.events.k8s.io", "e1"]);
     assert!(c.fails(&["get", "--raw", "/api/v1/namespaces/default/events/e1"]).contains("NotFound"));
 }
+
+#[test]
+fn autoscaling_v1_and_v2_serve_the_same_hpa() {
+    let c = Cluster::start();
+    let v1 = "apiVersion: autoscaling/v1\nkind: HorizontalPodAutoscaler\nmetadata: {name: h1}\nspec:\n  scaleTargetRef: {apiVersion: apps/v1, kind: Deployment, name: web}\n  minReplicas: 1\n  maxReplicas: 4\n  targetCPUUtilizationPercentage: 60\n";
+    c.ok_with_input(&["create", "-f", "-"], v1);
+    let v2 = c.raw("/apis/autoscaling/v2/namespaces/default/horizontalpodautoscalers/h1");
+    assert_eq!(v2["spec"]["metrics"][0]["resource"]["name"], "cpu");
+    assert_eq!(v2["spec"]["metrics"][0]["resource"]["target"]["averageUtilization"], 60);
+    // A v2-only metric added through v2 survives a v1 read-modify-write.
+    c.ok(&["patch", "hpa.v2.autoscaling", "h1", "--type=json", "-p",
+        r#"[{"op":"add","path":"/spec/metrics/-","value":{"type":"Resource","resource":{"name":"memory","target":{"type":"AverageValue","averageValue":"1Gi"}}}}]"#]);
+    let through_v1 = c.ok(&["get", "--raw", "/apis/autoscaling/v1/namespaces/default/horizontalpodautoscalers/h1"]);
+    c.ok_with_input(&["replace", "-f", "-"], &through_v1);
+    let v2 = c.raw("/apis/autoscaling/v2/namespaces/default/horizontalpodautoscalers/h1");
+    assert_eq!(v2["spec"]["metrics"].as_array().unwrap().len(), 2, "{v2}");
+    assert_eq!(v2["spec"]["metrics"][1]["resource"]["name"], "memory");
+    let out = c.ok(&["get", "hpa"]);
+    assert!(out.contains("Deployment/web") && out.contains("60%"), "{out}");
+}

@@ -6,10 +6,10 @@ use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 
 #[test]
-fn kubectl_get_watch_sees_added_modified_deleted_in_order() {
+fn kubectl_get_pods_watch_sees_added_modified_deleted_in_order() {
     let c = Cluster::start();
     let mut watcher = Command::new(ironkube_conformance::kubectl_bin())
-        .args(["get", "configmaps", "-w", "--output-watch-events", "--no-headers", "--request-timeout=30s"])
+        .args(["get", "pods", "-w", "--output-watch-events", "--no-headers", "--request-timeout=30s"])
         .env("KUBECONFIG", &c.kubeconfig)
         .stdout(Stdio::piped())
         .spawn()
@@ -23,9 +23,10 @@ fn kubectl_get_watch_sees_added_modified_deleted_in_order() {
     });
     // Let the watch establish before changing anything.
     std::thread::sleep(std::time::Duration::from_millis(800));
-    c.ok(&["create", "configmap", "watched"]);
-    c.ok(&["label", "configmap", "watched", "a=b"]);
-    c.ok(&["delete", "configmap", "watched"]);
+    c.ok(&["run", "watched", "--image=ironkube.local/busybox", "--", "sleep", "3600"]);
+    c.ok(&["label", "pod", "watched", "a=b"]);
+    // Never scheduled (no kubelet yet), so upstream deletes it at once.
+    c.ok(&["delete", "pod", "watched"]);
     let mut events = Vec::new();
     while events.len() < 3 {
         let line = rx.recv_timeout(ironkube_conformance::patience()).expect("watch event");

@@ -272,8 +272,9 @@ pub static KINDS: LazyLock<Vec<Kind>> = LazyLock::new(|| {
         kind::<api::authorization::v1::SelfSubjectAccessReview>(row(NONE, NONE, &s::Plain).review(reviews::self_subject_access)),
         kind::<api::authorization::v1::SelfSubjectRulesReview>(row(NONE, NONE, &s::Plain).review(reviews::self_subject_rules)),
         kind::<api::authorization::v1::SubjectAccessReview>(row(NONE, NONE, &s::Plain).review(reviews::subject_access)),
-        // autoscaling/v2 (v1 needs conversion between versions; not served yet)
+        // autoscaling/v2 (stored) and v1 (converted)
         kind::<api::autoscaling::v2::HorizontalPodAutoscaler>(row(&["hpa"], ALL, &s::HPA).sub(Sub::status())),
+        kind::<api::autoscaling::v1::HorizontalPodAutoscaler>(row(&["hpa"], ALL, &s::HPA_V1).sub(Sub::status()).stored_as(super::conversion::HPA_V1)),
         // batch/v1
         kind::<api::batch::v1::CronJob>(row(&["cj"], ALL, &s::CRON_JOB).sub(Sub::status())),
         kind::<api::batch::v1::Job>(row(NONE, ALL, &s::JOB).sub(Sub::status())),

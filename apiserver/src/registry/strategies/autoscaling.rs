@@ -172,3 +172,44 @@ mod tests {
         assert_eq!(causes.len(), 2);
     }
 }
+
+/// autoscaling/v1 HorizontalPodAutoscaler strategy: the v2 strategy, applied to the v2
+/// form of the object (the two versions are one stored object).
+pub struct HpaV1;
+/// The autoscaling/v1 HorizontalPodAutoscaler strategy instance.
+pub static HPA_V1: HpaV1 = HpaV1;
+
+fn v2_of(v1: &Value) -> Value {
+    (crate::registry::conversion::HPA_V1.to_storage)(v1.clone())
+}
+
+impl Strategy for HpaV1 {
+    fn has_status(&self) -> bool {
+        HPA.has_status()
+    }
+    fn tracks_generation(&self) -> bool {
+        HPA.tracks_generation()
+    }
+    fn default(&self, obj: &mut Value) {
+        let mut v2 = v2_of(obj);
+        HPA.default(&mut v2);
+        *obj = (crate::registry::conversion::HPA_V1.from_storage)(v2);
+    }
+    fn prepare_for_create(&self, obj: &mut Value) {
+        let mut v2 = v2_of(obj);
+        HPA.prepare_for_create(&mut v2);
+        *obj = (crate::registry::conversion::HPA_V1.from_storage)(v2);
+    }
+    fn validate(&self, obj: &Value, causes: &mut Vec<Cause>) {
+        HPA.validate(&v2_of(obj), causes);
+    }
+    fn validate_update(&self, obj: &Value, old: &Value, causes: &mut Vec<Cause>) {
+        HPA.validate_update(&v2_of(obj), &v2_of(old), causes);
+    }
+    fn columns(&self) -> &'static [Column] {
+        HPA.columns()
+    }
+    fn row(&self, obj: &Value) -> Vec<Value> {
+        HPA.row(&v2_of(obj))
+    }
+}
