@@ -77,8 +77,8 @@ pub struct Cluster {
     pub kubeconfig: PathBuf,
     /// The HTTPS port.
     pub port: u16,
-    /// Everything the process printed to stdout so far.
-    pub stdout: Vec<String>,
+    /// Everything the server printed to stdout so far (all runs).
+    pub stdout: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
 }
 
 impl Cluster {
@@ -86,7 +86,7 @@ impl Cluster {
     pub fn start() -> Cluster {
         let dir = tempfile::tempdir().expect("temp dir");
         let kubeconfig = dir.path().join("admin.kubeconfig");
-        let mut cluster = Cluster { child: None, dir, kubeconfig, port: 0, stdout: Vec::new() };
+        let mut cluster = Cluster { child: None, dir, kubeconfig, port: 0, stdout: Default::default() };
         cluster.spawn(0);
         cluster
     }
@@ -104,7 +104,7 @@ impl Cluster {
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
             let line = lines.next().expect("ironkube exited before it was ready").expect("read stdout");
-            self.stdout.push(line.clone());
+            self.stdout.lock().unwrap().push(line.clone());
             if let Some(url) = line.trim().strip_prefix("API ready") {
                 let url = url.split_whitespace().next().unwrap_or_default();
                 self.port = url.rsplit(':').next().and_then(|p| p.parse().ok()).expect("port in the API ready line");
@@ -112,8 +112,14 @@ impl Cluster {
             }
             assert!(Instant::now() < deadline, "ironkube did not become ready");
         }
-        // Keep draining stdout so the child never blocks on a full pipe.
-        std::thread::spawn(move || for _ in lines {});
+        // Keep draining stdout (the child must never block on a full pipe), and keep it
+        // for failure messages.
+        let log = self.stdout.clone();
+        std::thread::spawn(move || {
+            for line in lines.map_while(Result::ok) {
+                log.lock().unwrap().push(line);
+            }
+        });
         self.child = Some(child);
     }
 
@@ -179,7 +185,18 @@ impl Cluster {
     #[track_caller]
     pub fn ok(&self, args: &[&str]) -> String {
         let out = self.kubectl(args);
-        assert!(out.status.success(), "kubectl {} failed:\n{}", args.join(" "), String::from_utf8_lossy(&out.stderr));
+        if !out.status.success() {
+            let state = match self.child.as_ref() {
+                Some(child) => match std::fs::metadata(format!("/proc/{}", child.id())) {
+                    Ok(_) => "server process alive",
+                    Err(_) => "server process gone",
+                },
+                None => "no server process",
+            };
+            let log = self.stdout.lock().unwrap();
+            let tail = log[log.len().saturating_sub(8)..].join("\n");
+            panic!("kubectl {} failed ({state}):\n{}\nserver output:\n{tail}", args.join(" "), String::from_utf8_lossy(&out.stderr));
+        }
         String::from_utf8_lossy(&out.stdout).into_owned()
     }
 
