@@ -78,8 +78,3 @@ fn main() -> std::process::ExitCode {
         }
     }
 }
-
-/// mimalloc instead of glibc malloc: the API server's JSON work is allocation-bound
-/// (Table of 500 pods: see the issue 4 note for the measured difference).
-#[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
