@@ -36,6 +36,7 @@ fn kubectl_get_pods_watch_sees_added_modified_deleted_in_order() {
         }
     }
     let _ = watcher.kill();
+    let _ = watcher.wait();
     assert_eq!(events, vec!["ADDED", "MODIFIED", "DELETED"]);
     assert!(rx.recv_timeout(std::time::Duration::from_millis(300)).is_err(), "an event was repeated");
 }

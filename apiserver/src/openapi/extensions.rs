@@ -11,7 +11,7 @@ pub use crate::schema::ListStrategy;
 /// (from the tables generated from k8s-openapi and k8s-pb, see [`crate::schema`]).
 pub fn list_strategy(definition: &str, json_name: &str) -> Option<ListStrategy> {
     match &crate::schema::field(definition, json_name)?.shape {
-        crate::schema::Shape::List { strategy, .. } => Some(strategy.clone()),
+        crate::schema::Shape::List { strategy, .. } => Some(*strategy),
         _ => None,
     }
 }

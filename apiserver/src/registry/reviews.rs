@@ -107,6 +107,12 @@ pub fn self_subject(review: &Value, who: &Identity) -> Result<Value, ApiError> {
     Ok(out)
 }
 
+/// Binding (`POST .../bindings`): assigning pods to nodes is the scheduler's job and
+/// arrives with it; until then the request is refused instead of storing a Binding.
+pub fn bind(_binding: &Value, _who: &Identity) -> Result<Value, ApiError> {
+    Err(ApiError::NotImplemented("binding pods to nodes is not implemented by this server yet (it arrives with the scheduler)".into()))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -120,10 +126,4 @@ mod tests {
         assert_eq!(subject_access(&sar, &admin).unwrap()["status"]["allowed"], false);
         assert!(self_subject_access(&json!({"spec": {}}), &admin).is_err());
     }
-}
-
-/// Binding (`POST .../bindings`): assigning pods to nodes is the scheduler's job and
-/// arrives with it; until then the request is refused instead of storing a Binding.
-pub fn bind(_binding: &Value, _who: &Identity) -> Result<Value, ApiError> {
-    Err(ApiError::NotImplemented("binding pods to nodes is not implemented by this server yet (it arrives with the scheduler)".into()))
 }

@@ -48,7 +48,7 @@ pub async fn get(store: &Store, t: Target<'_>, name: &str) -> Result<Value, ApiE
 /// PUT scale: sets `spec.replicas`, honouring the Scale's resourceVersion.
 pub async fn update(store: &Store, t: Target<'_>, name: &str, scale: Value, opts: &WriteOptions) -> Result<Value, ApiError> {
     let replicas = scale.pointer("/spec/replicas").cloned().unwrap_or(json!(0));
-    if !replicas.as_i64().is_some_and(|r| r >= 0) {
+    if replicas.as_i64().is_none_or(|r| r < 0) {
         return Err(ApiError::Invalid {
             kind: "Scale".into(),
             group: "autoscaling".into(),

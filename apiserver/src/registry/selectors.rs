@@ -118,7 +118,7 @@ fn parse_requirement(part: &str) -> Result<Requirement, String> {
     }
     for (op, gt) in [('>', true), ('<', false)] {
         if let Some((k, v)) = part.split_once(op) {
-            let n: i64 = v.trim().parse().map_err(|_| format!("unable to parse requirement: for 'Gt', 'Lt' operators, the value must be an integer"))?;
+            let n: i64 = v.trim().parse().map_err(|_| "unable to parse requirement: for 'Gt', 'Lt' operators, the value must be an integer".to_string())?;
             let key = check_key(k)?;
             return Ok(if gt { Requirement::Gt(key, n) } else { Requirement::Lt(key, n) });
         }

@@ -651,13 +651,12 @@ impl Store {
                 )));
             }
         }
-        if let Some(rv) = &opts.precondition_resource_version {
-            if *rv != old_rv.to_string() {
+        if let Some(rv) = &opts.precondition_resource_version
+            && *rv != old_rv.to_string() {
                 return Err(conflict(kind, name, &format!(
                     "Precondition failed: ResourceVersion in precondition: {rv}, ResourceVersion in object meta: {old_rv}"
                 )));
             }
-        }
         let mut new = old.clone();
         strip_rv(&mut new);
         let mut fins = finalizers(&new);
@@ -743,22 +742,20 @@ impl Store {
                 kind.kind, kind.version, kind.kind
             )));
         }
-        if let Some(v) = body.get("apiVersion").and_then(Value::as_str) {
-            if v != kind.api_version() {
+        if let Some(v) = body.get("apiVersion").and_then(Value::as_str)
+            && v != kind.api_version() {
                 return Err(ApiError::BadRequest(format!(
                     "the API version in the data ({v}) does not match the expected API version ({})",
                     kind.api_version()
                 )));
             }
-        }
-        if let Some(k) = body.get("kind").and_then(Value::as_str) {
-            if k != kind.kind {
+        if let Some(k) = body.get("kind").and_then(Value::as_str)
+            && k != kind.kind {
                 return Err(ApiError::BadRequest(format!(
                     "the kind in the data ({k}) does not match the expected kind ({})",
                     kind.kind
                 )));
             }
-        }
         let mut body = body;
         body["apiVersion"] = json!(kind.api_version());
         body["kind"] = json!(kind.kind);
@@ -858,7 +855,7 @@ impl Store {
     /// newly claimed so a failed write can give it back.
     fn allocate_service(&self, kind: &Kind, obj: &mut Value, old: Option<&Value>, name: &str) -> Result<Claims, ApiError> {
         let mut claims = Claims::default();
-        if kind.kind != "Service" || kind.group != "" {
+        if kind.kind != "Service" || !kind.group.is_empty() {
             return Ok(claims);
         }
         let mut alloc = self.allocators.lock().unwrap();

@@ -55,11 +55,10 @@ async fn handle(state: &AppState, who: &Identity, req: Request) -> Result<Respon
     let accept = req.headers().get(header::ACCEPT).and_then(|v| v.to_str().ok()).map(str::to_string);
     let output = negotiate::negotiate(accept.as_deref())?;
     let method = req.method().clone();
-    if !matches!(route, Route::Resource(_)) && method != Method::GET {
-        if public || !matches!(route, Route::Unknown) {
+    if !matches!(route, Route::Resource(_)) && method != Method::GET
+        && (public || !matches!(route, Route::Unknown)) {
             return Err(ApiError::MethodNotAllowed);
         }
-    }
     if !public && !matches!(route, Route::Resource(_)) {
         authz::authorize(who, &Attributes { verb: "get", path: Some(&path), ..Default::default() })?;
     }

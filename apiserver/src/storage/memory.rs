@@ -186,11 +186,10 @@ impl Storage for MemoryStorage {
     async fn delete(&self, key: &str, expected: Option<i64>) -> Result<(KeyValue, i64)> {
         let mut state = self.state.lock().unwrap();
         let prev = state.latest.get(key).cloned().ok_or_else(|| StorageError::NotFound(key.to_string()))?;
-        if let Some(expected) = expected {
-            if prev.mod_revision != expected {
+        if let Some(expected) = expected
+            && prev.mod_revision != expected {
                 return Err(StorageError::Conflict { key: key.to_string(), expected, actual: prev.mod_revision });
             }
-        }
         state.revision += 1;
         let revision = state.revision;
         state.latest.remove(key);

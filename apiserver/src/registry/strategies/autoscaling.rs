@@ -154,25 +154,6 @@ impl Strategy for Hpa {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn hpa_defaults_and_targets() {
-        let mut hpa = json!({"spec": {"scaleTargetRef": {"kind": "Deployment", "name": "web"}, "maxReplicas": 5, "behavior": {}}});
-        HPA.default(&mut hpa);
-        assert_eq!(hpa["spec"]["minReplicas"], 1);
-        assert_eq!(hpa["spec"]["behavior"]["scaleDown"]["stabilizationWindowSeconds"], 300);
-        let row = HPA.row(&hpa);
-        assert_eq!(&row[..4], &[json!("Deployment/web"), json!("cpu: <unknown>/80%"), json!("1"), json!(5)]);
-        let mut causes = Vec::new();
-        hpa["spec"]["maxReplicas"] = json!(0);
-        HPA.validate(&hpa, &mut causes);
-        assert_eq!(causes.len(), 2);
-    }
-}
-
 /// autoscaling/v1 HorizontalPodAutoscaler strategy: the v2 strategy, applied to the v2
 /// form of the object (the two versions are one stored object).
 pub struct HpaV1;
@@ -211,5 +192,24 @@ impl Strategy for HpaV1 {
     }
     fn row(&self, obj: &Value) -> Vec<Value> {
         HPA.row(&v2_of(obj))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hpa_defaults_and_targets() {
+        let mut hpa = json!({"spec": {"scaleTargetRef": {"kind": "Deployment", "name": "web"}, "maxReplicas": 5, "behavior": {}}});
+        HPA.default(&mut hpa);
+        assert_eq!(hpa["spec"]["minReplicas"], 1);
+        assert_eq!(hpa["spec"]["behavior"]["scaleDown"]["stabilizationWindowSeconds"], 300);
+        let row = HPA.row(&hpa);
+        assert_eq!(&row[..4], &[json!("Deployment/web"), json!("cpu: <unknown>/80%"), json!("1"), json!(5)]);
+        let mut causes = Vec::new();
+        hpa["spec"]["maxReplicas"] = json!(0);
+        HPA.validate(&hpa, &mut causes);
+        assert_eq!(causes.len(), 2);
     }
 }

@@ -341,11 +341,10 @@ fn carry_allocated(spec: &mut Value, old: &Value) {
             }
         });
     }
-    if s(old, "externalTrafficPolicy") == "Local" && needs_node_port(spec) && int(spec, "healthCheckNodePort").unwrap_or(0) == 0 {
-        if let Some(hc) = old.get("healthCheckNodePort").filter(|v| !v.is_null()) {
+    if s(old, "externalTrafficPolicy") == "Local" && needs_node_port(spec) && int(spec, "healthCheckNodePort").unwrap_or(0) == 0
+        && let Some(hc) = old.get("healthCheckNodePort").filter(|v| !v.is_null()) {
             spec["healthCheckNodePort"] = hc.clone();
         }
-    }
 }
 
 #[cfg(test)]
