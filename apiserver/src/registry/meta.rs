@@ -17,6 +17,19 @@ pub fn check_name(rule: NameRule, name: &str) -> Vec<String> {
     }
 }
 
+/// The current time as upstream renders `metav1.Time` (RFC 3339, seconds, UTC).
+pub fn now() -> String {
+    jiff::Timestamp::now().strftime("%Y-%m-%dT%H:%M:%SZ").to_string()
+}
+
+/// The object's `metadata` map, created empty if missing.
+pub fn metadata_mut(obj: &mut Value) -> &mut serde_json::Map<String, Value> {
+    if !obj.get("metadata").is_some_and(Value::is_object) {
+        obj["metadata"] = Value::Object(serde_json::Map::new());
+    }
+    obj["metadata"].as_object_mut().expect("metadata is an object")
+}
+
 /// Validates labels and annotations of `metadata` (at `path`, e.g. `metadata`).
 pub fn validate_labels_annotations(metadata: &Value, path: &str, causes: &mut Vec<Cause>) {
     labels::validate_labels(metadata.get("labels"), &format!("{path}.labels"), causes);

@@ -2,8 +2,10 @@
 //! with the per-kind differences in [`strategy::Strategy`] implementations.
 
 pub mod allocator;
+pub mod continue_token;
 pub mod conversion;
 pub mod kinds;
+pub mod managed_fields;
 pub mod meta;
 pub mod reviews;
 pub mod scale;

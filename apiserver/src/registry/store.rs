@@ -6,7 +6,9 @@
 
 use super::allocator::Allocators;
 use super::kinds::Kind;
-use super::meta;
+use super::continue_token::{decode_continue, encode_continue};
+use super::managed_fields::set_managed_fields;
+use super::meta::{self, metadata_mut, now};
 use super::selectors::{FieldSelector, LabelSelector};
 use super::strategy::Cause;
 use crate::error::ApiError;
@@ -1051,9 +1053,6 @@ fn watch_event(kind: &Kind, filter: &Filter, event: Event) -> Option<WatchEvent>
 
 // ----- small pure helpers -----
 
-fn now() -> String {
-    jiff::Timestamp::now().strftime("%Y-%m-%dT%H:%M:%SZ").to_string()
-}
 
 /// Decodes a stored object and restores what storage leaves out: apiVersion, kind and
 /// the resourceVersion (the key's revision).
@@ -1123,12 +1122,6 @@ fn ns_kind() -> &'static Kind {
     super::kinds::find("", "v1", "namespaces").expect("namespaces are served")
 }
 
-fn metadata_mut(obj: &mut Value) -> &mut Map<String, Value> {
-    if !obj.get("metadata").is_some_and(Value::is_object) {
-        obj["metadata"] = json!({});
-    }
-    obj["metadata"].as_object_mut().expect("metadata is an object")
-}
 
 /// The object's name.
 pub fn name_of(obj: &Value) -> String {
@@ -1210,99 +1203,6 @@ fn unknown_fields(input: &Value, typed: &Value, path: &str, out: &mut Vec<String
         }
         _ => {}
     }
-}
-
-/// Records a `managedFields` entry for `manager` covering the fields it set.
-fn set_managed_fields(obj: &mut Value, old: Option<&Value>, manager: &str, operation: &str, api_version: &str, subresource: Option<&str>) {
-    let mut entries: Vec<Value> = old
-        .and_then(|o| o.pointer("/metadata/managedFields"))
-        .or_else(|| obj.pointer("/metadata/managedFields"))
-        .and_then(Value::as_array)
-        .cloned()
-        .unwrap_or_default();
-    let manager = if manager.is_empty() { "unknown" } else { manager };
-    let subresource = subresource.unwrap_or("");
-    entries.retain(|e| {
-        !(e.get("manager") == Some(&json!(manager))
-            && e.get("operation") == Some(&json!(operation))
-            && e.get("subresource").and_then(Value::as_str).unwrap_or("") == subresource)
-    });
-    let fields = if subresource == "status" {
-        obj.get("status").map(|s| json!({ "f:status": field_set(s) })).unwrap_or_else(|| json!({}))
-    } else {
-        let mut set = Map::new();
-        if let Some(o) = obj.as_object() {
-            for (k, v) in o {
-                match k.as_str() {
-                    "apiVersion" | "kind" | "status" => {}
-                    "metadata" => {
-                        let mut md = Map::new();
-                        for key in ["labels", "annotations", "finalizers", "ownerReferences"] {
-                            if let Some(v) = v.get(key) {
-                                md.insert(format!("f:{key}"), field_set(v));
-                            }
-                        }
-                        if !md.is_empty() {
-                            set.insert("f:metadata".into(), Value::Object(md));
-                        }
-                    }
-                    _ => {
-                        set.insert(format!("f:{k}"), field_set(v));
-                    }
-                }
-            }
-        }
-        Value::Object(set)
-    };
-    let mut entry = json!({
-        "manager": manager,
-        "operation": operation,
-        "apiVersion": api_version,
-        "time": now(),
-        "fieldsType": "FieldsV1",
-        "fieldsV1": fields,
-    });
-    if !subresource.is_empty() {
-        entry["subresource"] = json!(subresource);
-    }
-    entries.push(entry);
-    metadata_mut(obj).insert("managedFields".into(), Value::Array(entries));
-}
-
-/// The FieldsV1 set of a value: maps by `f:<key>`, lists of named items by `k:{...}`.
-fn field_set(v: &Value) -> Value {
-    match v {
-        Value::Object(o) => Value::Object(o.iter().map(|(k, v)| (format!("f:{k}"), field_set(v))).collect()),
-        Value::Array(items) => {
-            let mut set = Map::new();
-            for item in items {
-                if let Some(name) = item.get("name").and_then(Value::as_str) {
-                    set.insert(format!("k:{{\"name\":\"{name}\"}}"), json!({".": {}}));
-                }
-            }
-            Value::Object(set)
-        }
-        _ => json!({}),
-    }
-}
-
-fn encode_continue(rev: i64, start: &str) -> String {
-    use base64::Engine;
-    let token = json!({ "v": "meta.k8s.io/v1", "rv": rev, "start": start });
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(token.to_string())
-}
-
-fn decode_continue(token: &str, prefix: &str) -> Result<(i64, String), ApiError> {
-    use base64::Engine;
-    let bad = || ApiError::BadRequest("continue key is not valid: incorrect encoded start resourceVersion (version meta.k8s.io/v1)".into());
-    let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(token.trim_end_matches('=')).map_err(|_| bad())?;
-    let v: Value = serde_json::from_slice(&raw).map_err(|_| bad())?;
-    let rev = v.get("rv").and_then(Value::as_i64).ok_or_else(bad)?;
-    let start = v.get("start").and_then(Value::as_str).ok_or_else(bad)?;
-    if start.contains("..") || start.starts_with('/') {
-        return Err(bad());
-    }
-    Ok((rev, format!("{prefix}{start}")))
 }
 
 /// 404 for `name` of `kind`.
