@@ -140,6 +140,10 @@ async fn resource(
         return Err(ApiError::NoRoute);
     }
     let verb = verb_of(&method, &r, &query)?;
+    // Across all namespaces a namespaced kind can only be listed or watched.
+    if kind.namespaced && r.namespace.is_none() && !matches!(verb, "list" | "watch") {
+        return Err(ApiError::MethodNotAllowed);
+    }
     let sub_label = r.subresource.as_ref().map(|s| format!("{}/{s}", kind.resource));
     authz::authorize(who, &Attributes {
         verb,
