@@ -214,7 +214,7 @@ pub static KINDS: LazyLock<Vec<Kind>> = LazyLock::new(|| {
     vec![
         // core/v1
         kind::<api::core::v1::Binding>(row(NONE, NONE, &s::Plain).review(reviews::bind)),
-        kind::<api::core::v1::ComponentStatus>(row(&["cs"], NONE, &s::COMPONENT_STATUS).verbs(&["get", "list"])),
+        // ComponentStatus is not served: listing it empty would claim no component exists.
         kind::<api::core::v1::ConfigMap>(row(&["cm"], NONE, &s::CONFIG_MAP)),
         kind::<api::core::v1::Endpoints>(row(&["ep"], NONE, &s::ENDPOINTS)),
         kind::<api::core::v1::Event>(row(&["ev"], NONE, &s::EVENT)),

@@ -1,6 +1,6 @@
 //! Kinds outside the core list that still have upstream defaults or printer columns:
 //! CSIDriver, CSINode, CSIStorageCapacity, VolumeAttachment, VolumeAttributesClass
-//! (storage.k8s.io), IPAddress and ServiceCIDR (networking.k8s.io), ComponentStatus.
+//! (storage.k8s.io), IPAddress and ServiceCIDR (networking.k8s.io).
 
 use super::json::{child, items, s, set_default};
 use crate::registry::strategy::{Cause, Strategy};
@@ -211,34 +211,6 @@ impl Strategy for ServiceCidr {
     fn row(&self, obj: &Value) -> Vec<Value> {
         let cidrs: Vec<&str> = items(obj.get("spec").unwrap_or(&Value::Null), "cidrs").iter().filter_map(Value::as_str).collect();
         vec![json!(cidrs.join(",")), age(obj)]
-    }
-}
-
-/// ComponentStatus strategy (read-only kind).
-pub struct ComponentStatus;
-/// The ComponentStatus strategy instance.
-pub static COMPONENT_STATUS: ComponentStatus = ComponentStatus;
-
-static COMPONENT_STATUS_COLUMNS: [Column; 3] = [
-    Column::new("Status", "string", "Status of the component conditions"),
-    Column::new("Message", "string", "Message of the component conditions"),
-    Column::new("Error", "string", "Error of the component conditions"),
-];
-
-impl Strategy for ComponentStatus {
-    fn columns(&self) -> &'static [Column] {
-        &COMPONENT_STATUS_COLUMNS
-    }
-    fn row(&self, obj: &Value) -> Vec<Value> {
-        let healthy = items(obj, "conditions").iter().find(|c| s(c, "type") == "Healthy");
-        match healthy {
-            None => vec![json!("Unknown"), json!(""), json!("")],
-            Some(c) => vec![
-                json!(if s(c, "status") == "True" { "Healthy" } else { "Unhealthy" }),
-                json!(s(c, "message")),
-                json!(s(c, "error")),
-            ],
-        }
     }
 }
 
