@@ -44,6 +44,9 @@ impl Subresource {
     const fn scale() -> Self {
         Subresource { name: "scale", group: "autoscaling", version: "v1", kind: "Scale", verbs: GET_PATCH_UPDATE, implemented: true }
     }
+    const fn binding() -> Self {
+        Subresource { name: "binding", group: "", version: "", kind: "Binding", verbs: &["create"], implemented: true }
+    }
     const fn pending(name: &'static str, group: &'static str, version: &'static str, kind: &'static str, verbs: &'static [&'static str]) -> Self {
         Subresource { name, group, version, kind, verbs, implemented: false }
     }
@@ -119,6 +122,9 @@ pub struct Kind {
     pub review: Option<super::reviews::Review>,
     /// For kinds stored as another version's resource: how to convert.
     pub conversion: Option<super::conversion::Conversion>,
+    /// The legacy `bindings` resource: create binds a pod (like `pods/binding`) and
+    /// stores nothing.
+    pub binds_pods: bool,
 }
 
 impl Kind {
@@ -152,10 +158,11 @@ struct Row {
     strategy: &'static dyn Strategy,
     review: Option<super::reviews::Review>,
     conversion: Option<super::conversion::Conversion>,
+    binds_pods: bool,
 }
 
 fn row(short_names: &'static [&'static str], categories: &'static [&'static str], strategy: &'static dyn Strategy) -> Row {
-    Row { short_names, categories, verbs: CRUD, subresources: Vec::new(), strategy, review: None, conversion: None }
+    Row { short_names, categories, verbs: CRUD, subresources: Vec::new(), strategy, review: None, conversion: None, binds_pods: false }
 }
 
 impl Row {
@@ -169,6 +176,11 @@ impl Row {
     }
     fn stored_as(mut self, conversion: super::conversion::Conversion) -> Self {
         self.conversion = Some(conversion);
+        self
+    }
+    fn binds_pods(mut self) -> Self {
+        self.verbs = &["create"];
+        self.binds_pods = true;
         self
     }
     fn review(mut self, review: super::reviews::Review) -> Self {
@@ -200,6 +212,7 @@ where
         strategy: r.strategy,
         review: r.review,
         conversion: r.conversion,
+        binds_pods: r.binds_pods,
     }
 }
 
@@ -213,7 +226,7 @@ pub static KINDS: LazyLock<Vec<Kind>> = LazyLock::new(|| {
     use Subresource as Sub;
     vec![
         // core/v1
-        kind::<api::core::v1::Binding>(row(NONE, NONE, &s::Plain).review(reviews::bind)),
+        kind::<api::core::v1::Binding>(row(NONE, NONE, &s::Plain).binds_pods()),
         // ComponentStatus is not served: listing it empty would claim no component exists.
         kind::<api::core::v1::ConfigMap>(row(&["cm"], NONE, &s::CONFIG_MAP)),
         kind::<api::core::v1::Endpoints>(row(&["ep"], NONE, &s::ENDPOINTS)),
@@ -235,7 +248,7 @@ pub static KINDS: LazyLock<Vec<Kind>> = LazyLock::new(|| {
         kind::<api::core::v1::Pod>(
             row(&["po"], ALL, &s::POD)
                 .sub(Sub::pending("attach", "", "", "PodAttachOptions", EXEC_VERBS))
-                .sub(Sub::pending("binding", "", "", "Binding", &["create"]))
+                .sub(Sub::binding())
                 .sub(Sub::pending("ephemeralcontainers", "", "", "", GET_PATCH_UPDATE))
                 .sub(Sub::pending("eviction", "policy", "v1", "Eviction", &["create"]))
                 .sub(Sub::pending("exec", "", "", "PodExecOptions", EXEC_VERBS))

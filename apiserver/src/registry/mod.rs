@@ -2,6 +2,7 @@
 //! with the per-kind differences in [`strategy::Strategy`] implementations.
 
 pub mod allocator;
+pub mod binding;
 pub mod continue_token;
 pub mod conversion;
 pub mod kinds;

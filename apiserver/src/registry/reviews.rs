@@ -107,12 +107,6 @@ pub fn self_subject(review: &Value, who: &Identity) -> Result<Value, ApiError> {
     Ok(out)
 }
 
-/// Binding (`POST .../bindings`): assigning pods to nodes is the scheduler's job and
-/// arrives with it; until then the request is refused instead of storing a Binding.
-pub fn bind(_binding: &Value, _who: &Identity) -> Result<Value, ApiError> {
-    Err(ApiError::NotImplemented("binding pods to nodes is not implemented by this server yet (it arrives with the scheduler)".into()))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

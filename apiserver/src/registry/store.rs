@@ -190,6 +190,9 @@ pub struct Store {
     allocators: Mutex<Allocators>,
 }
 
+/// The subresource name of a server-computed pod binding (see [`Store::guaranteed_update`]).
+pub const BINDING: &str = "binding";
+
 const OBJECT_LIMIT: usize = crate::storage::MAX_VALUE_BYTES;
 
 impl Store {
@@ -509,10 +512,24 @@ impl Store {
                 "server-side apply (application/apply-patch+yaml) is not supported by this server yet; use client-side `kubectl apply`".into(),
             ));
         }
+        self.guaranteed_update(t, name, subresource, opts, |old| Ok(patch::apply(&t.kind.definition, old, patch_type, patch_body)?)).await
+    }
+
+    /// Read-modify-write (upstream `GuaranteedUpdate`): `change` computes the new object
+    /// from the current one and the result goes through the update path; a write that
+    /// lost a race is retried on the fresh object, unless the new object pinned a
+    /// resourceVersion of its own. Errors from `change` end the update as they are.
+    pub async fn guaranteed_update(
+        &self,
+        t: Target<'_>,
+        name: &str,
+        subresource: Option<&str>,
+        opts: &WriteOptions,
+        mut change: impl FnMut(&Value) -> Result<Value, ApiError>,
+    ) -> Result<Written, ApiError> {
         for _ in 0..5 {
             let (old, old_rv) = self.get_kv(t, name).await?;
-            let patched = patch::apply(&t.kind.definition, &old, patch_type, patch_body)?;
-            let (new, warnings) = self.decode_body(t.kind, patched, opts.field_validation)?;
+            let (new, warnings) = self.decode_body(t.kind, change(&old)?, opts.field_validation)?;
             let pinned = rv_of(&new).is_some_and(|rv| rv != old_rv.to_string());
             match self.write_update(t, name, new, old, old_rv, subresource, opts).await {
                 Err(ApiError::Conflict { .. }) if !pinned => continue,
@@ -587,6 +604,10 @@ impl Store {
                 };
                 new = merged;
             }
+            // The server computed the whole object from the stored one (`pods/binding`:
+            // node, annotations and the PodScheduled condition); upstream writes it to
+            // storage directly, past the pod update strategy.
+            Some(BINDING) => {}
             _ if kind.strategy.has_status() => {
                 match old.get("status") {
                     Some(s) => new.as_object_mut().map(|o| o.insert("status".into(), s.clone())),
@@ -597,13 +618,15 @@ impl Store {
         }
         kind.strategy.default(&mut new);
         kind.strategy.prepare_for_update(&mut new, &old_plain);
-        if kind.strategy.tracks_generation() && spec_changed(&old_plain, &new) {
+        if kind.strategy.tracks_generation() && subresource != Some(BINDING) && spec_changed(&old_plain, &new) {
             let generation = old.pointer("/metadata/generation").and_then(Value::as_i64).unwrap_or(0) + 1;
             metadata_mut(&mut new).insert("generation".into(), json!(generation));
         }
         let mut causes = Vec::new();
         self.validate_metadata(kind, &new, &mut causes);
-        kind.strategy.validate_update(&new, &old_plain, &mut causes);
+        if subresource != Some(BINDING) {
+            kind.strategy.validate_update(&new, &old_plain, &mut causes);
+        }
         if !causes.is_empty() {
             return Err(invalid(kind, name, causes));
         }
@@ -612,7 +635,9 @@ impl Store {
             return Ok(Written { object: old, warnings: Vec::new(), created: false });
         }
         let operation = "Update";
-        set_managed_fields(&mut new, Some(&old_plain), &opts.field_manager, operation, &kind.api_version(), subresource);
+        if subresource != Some(BINDING) {
+            set_managed_fields(&mut new, Some(&old_plain), &opts.field_manager, operation, &kind.api_version(), subresource);
+        }
         // A deleting object whose last finalizer went away is deleted now.
         let finalizing = new.pointer("/metadata/deletionTimestamp").is_some() && finalizers(&new).is_empty();
         let claimed = self.allocate_service(kind, &mut new, Some(&old_plain), name)?;

@@ -11,7 +11,7 @@ use crate::openapi::OpenApi;
 use crate::filters::authz::{self, Attributes};
 use crate::patch::PatchType;
 use crate::registry::kinds::{self, Kind};
-use crate::registry::scale;
+use crate::registry::{binding, scale};
 use crate::registry::store::{DeleteOptions, Deleted, Listed, FieldValidation, ListOptions, Target, WatchEvent, WriteOptions};
 use crate::registry::table::{self, IncludeObject};
 use axum::body::Body;
@@ -191,11 +191,24 @@ async fn resource(
                 let (pt, bytes) = patch_body(req).await?;
                 Ok(json_response(StatusCode::OK, &scale::patch(store, target, &name, pt, &bytes, &write).await?, output, &[]))
             }
+            ("binding", "create") => {
+                let body = read_body(req).await?;
+                let binding_kind = kinds::find("", "v1", "bindings").ok_or(ApiError::NoRoute)?;
+                let status = binding::create(store, target, binding_kind, Some(&name), body, &write).await?;
+                Ok(json_response(StatusCode::CREATED, &status, output, &[]))
+            }
             _ => Err(ApiError::MethodNotAllowed),
         };
     }
     if !kind.allows(verb) {
         return Err(ApiError::MethodNotAllowed);
+    }
+    if kind.binds_pods && verb == "create" {
+        let body = read_body(req).await?;
+        let pods = kinds::find("", "v1", "pods").ok_or(ApiError::NoRoute)?;
+        let pods = Target { kind: pods, namespace: r.namespace.as_deref() };
+        let status = binding::create(store, pods, kind, None, body, &write).await?;
+        return Ok(json_response(StatusCode::CREATED, &status, output, &[]));
     }
     if let (Some(review), "create") = (kind.review, verb) {
         let body = read_body(req).await?;
