@@ -2,6 +2,9 @@
 //!
 //! Not built yet: issue 7 brings them. Until then [`run`] refuses honestly, so
 //! `ironkube controllers` never pretends to reconcile anything.
+//! The scheduler is [`scheduler::run`].
+
+pub mod scheduler;
 
 /// Why the component cannot run.
 #[derive(Debug, thiserror::Error)]

@@ -1,0 +1,276 @@
+//! The scheduler (upstream `kube-scheduler` with its default profile, minus
+//! preemption): watches pods and nodes, picks a node for each unscheduled pod of
+//! `default-scheduler` and binds it through `pods/binding`.
+//!
+//! One task owns the [`cache::Cache`] and the [`queue::Queue`]: watch events, binding
+//! outcomes and scheduling decisions are applied in turn, so every decision sees the
+//! previous ones (the pod is *assumed* on its node before the binding is sent, and the
+//! binding itself runs concurrently). Filters and scores are pure functions over the
+//! cache (`filters/`, `scores/`).
+
+pub mod binder;
+pub mod cache;
+pub mod diagnosis;
+pub mod filters;
+pub mod queue;
+pub mod resources;
+pub mod scores;
+pub mod selectors;
+
+use binder::Binder;
+use cache::{pod_key, Cache, ClusterChange, NodeInfo, PodInfo};
+use filters::{Cycle, Rejection};
+use futures::StreamExt;
+use k8s_openapi::api::core::v1::{Node, Pod};
+use kube::runtime::watcher::{self, watcher, Event};
+use kube::runtime::WatchStreamExt;
+use kube::{Api, Client};
+use queue::Queue;
+use rand::Rng;
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+use std::time::Instant;
+use tokio::sync::{mpsc, Semaphore};
+
+/// Upstream `ErrNoNodesAvailable`.
+pub const NO_NODES: &str = "no nodes available to schedule pods";
+
+/// Scheduler options.
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// Pods naming this `spec.schedulerName` are ours.
+    pub scheduler_name: String,
+    /// Bindings in flight at once.
+    pub bind_concurrency: usize,
+    /// `reportingInstance` of the events.
+    pub instance: String,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        let host = std::fs::read_to_string("/proc/sys/kernel/hostname").map(|h| h.trim().to_string()).unwrap_or_default();
+        Config { scheduler_name: "default-scheduler".into(), bind_concurrency: 64, instance: format!("default-scheduler-{host}") }
+    }
+}
+
+/// What a binding task reports back.
+enum Outcome {
+    Bound,
+    Failed { key: String, pod: Arc<Pod> },
+}
+
+struct Scheduler {
+    config: Config,
+    cache: Cache,
+    queue: Queue,
+    /// Latest version of every unscheduled pod of ours, by key.
+    pending: HashMap<String, Arc<Pod>>,
+    binder: Binder,
+    permits: Arc<Semaphore>,
+    outcomes: mpsc::UnboundedSender<Outcome>,
+    /// Keys seen during a watch re-list (to drop what vanished meanwhile).
+    relist_pods: Option<HashSet<String>>,
+    relist_nodes: Option<HashSet<String>>,
+    pods_synced: bool,
+    nodes_synced: bool,
+}
+
+fn priority(pod: &Pod) -> i32 {
+    pod.spec.as_ref().and_then(|s| s.priority).unwrap_or(0)
+}
+
+impl Scheduler {
+    fn is_ours(&self, pod: &Pod) -> bool {
+        let spec = pod.spec.as_ref();
+        spec.and_then(|s| s.scheduler_name.as_deref()).unwrap_or("default-scheduler") == self.config.scheduler_name
+            && spec.and_then(|s| s.scheduling_gates.as_ref()).is_none_or(|g| g.is_empty())
+            && pod.metadata.deletion_timestamp.is_none()
+    }
+
+    fn changed(&mut self, change: ClusterChange) {
+        if change == ClusterChange::Some {
+            self.queue.cluster_changed();
+        }
+    }
+
+    fn apply_pod(&mut self, pod: Pod) {
+        let key = pod_key(&pod);
+        if let Some(seen) = self.relist_pods.as_mut() {
+            seen.insert(key.clone());
+        }
+        let pod = Arc::new(pod);
+        let (waiting, change) = self.cache.apply_pod(pod.clone());
+        if waiting && self.is_ours(&pod) {
+            self.queue.add_or_update(&key, priority(&pod));
+            self.pending.insert(key, pod);
+        } else if !self.cache.is_placed(&key) || change == ClusterChange::Some {
+            self.pending.remove(&key);
+            self.queue.remove(&key);
+        }
+        self.changed(change);
+    }
+
+    fn delete_pod(&mut self, key: &str) {
+        self.pending.remove(key);
+        self.queue.remove(key);
+        let change = self.cache.delete_pod(key);
+        self.changed(change);
+    }
+
+    fn on_pod_event(&mut self, event: Event<Pod>) {
+        match event {
+            Event::Init => self.relist_pods = Some(HashSet::new()),
+            Event::InitApply(pod) | Event::Apply(pod) => self.apply_pod(pod),
+            Event::Delete(pod) => self.delete_pod(&pod_key(&pod)),
+            Event::InitDone => {
+                if let Some(seen) = self.relist_pods.take() {
+                    let gone: Vec<String> = self.pending.keys().filter(|k| !seen.contains(*k)).cloned().collect();
+                    for key in gone {
+                        self.delete_pod(&key);
+                    }
+                }
+                self.pods_synced = true;
+            }
+        }
+    }
+
+    fn on_node_event(&mut self, event: Event<Node>) {
+        match event {
+            Event::Init => self.relist_nodes = Some(HashSet::new()),
+            Event::InitApply(node) | Event::Apply(node) => {
+                if let Some(seen) = self.relist_nodes.as_mut() {
+                    seen.insert(node.metadata.name.clone().unwrap_or_default());
+                }
+                let change = self.cache.set_node(node);
+                self.changed(change);
+            }
+            Event::Delete(node) => self.cache.remove_node(node.metadata.name.as_deref().unwrap_or_default()),
+            Event::InitDone => {
+                if let Some(seen) = self.relist_nodes.take() {
+                    let gone: Vec<String> = self.cache.nodes().map(|n| n.name().to_string()).filter(|n| !seen.contains(n)).collect();
+                    for name in gone {
+                        self.cache.remove_node(&name);
+                    }
+                }
+                self.nodes_synced = true;
+            }
+        }
+    }
+
+    fn on_outcome(&mut self, outcome: Outcome) {
+        if let Outcome::Failed { key, pod } = outcome {
+            self.cache.forget(&key);
+            if !self.cache.is_placed(&key) {
+                self.queue.add_or_update(&key, priority(&pod));
+                self.queue.retry_later(&key, Instant::now());
+                self.pending.insert(key, pod);
+            }
+        }
+    }
+
+    /// One scheduling attempt for the next queued pod.
+    fn schedule_one(&mut self) {
+        let Some(key) = self.queue.pop() else { return };
+        let Some(pod) = self.pending.get(&key).cloned() else {
+            self.queue.remove(&key);
+            return;
+        };
+        let info = Arc::new(PodInfo::new(pod.clone()));
+        match decide(&info, &self.cache) {
+            Ok(node) => {
+                self.cache.assume(info, &node);
+                self.queue.done(&key);
+                self.pending.remove(&key);
+                let (binder, permits, outcomes) = (self.binder.clone(), self.permits.clone(), self.outcomes.clone());
+                tokio::spawn(async move {
+                    let _permit = permits.acquire_owned().await;
+                    let outcome = match binder.bind(&pod, &node).await {
+                        Ok(()) => Outcome::Bound,
+                        Err(e) => {
+                            tracing::warn!(pod = %key, node = %node, error = %e, "binding failed");
+                            Outcome::Failed { key, pod }
+                        }
+                    };
+                    let _ = outcomes.send(outcome);
+                });
+            }
+            Err(message) => {
+                self.queue.unschedulable(&key, Instant::now());
+                let binder = self.binder.clone();
+                tokio::spawn(async move { binder.report_unschedulable(&pod, &message).await });
+            }
+        }
+    }
+}
+
+/// Picks the node for a pod: filter every node, score the feasible ones, take the best
+/// (ties broken at random, like upstream). `Err` carries the unschedulable message.
+pub fn decide(pod: &Arc<PodInfo>, cache: &Cache) -> Result<String, String> {
+    if cache.node_count() == 0 {
+        return Err(NO_NODES.into());
+    }
+    let cycle = Cycle::prepare(pod.clone(), cache);
+    let mut feasible: Vec<&NodeInfo> = Vec::new();
+    let mut rejected: Vec<(&NodeInfo, Rejection)> = Vec::new();
+    for node in cache.nodes() {
+        match cycle.filter(node) {
+            Ok(()) => feasible.push(node),
+            Err(r) => rejected.push((node, r)),
+        }
+    }
+    if feasible.is_empty() {
+        return Err(diagnosis::unschedulable_message(pod, &rejected, cache));
+    }
+    let scores = scores::score(&cycle, &feasible);
+    let best = scores.iter().copied().max().unwrap_or(0);
+    let winners: Vec<usize> = (0..feasible.len()).filter(|i| scores[*i] == best).collect();
+    let pick = winners[rand::rng().random_range(0..winners.len())];
+    Ok(feasible[pick].name().to_string())
+}
+
+/// Runs the scheduler until its watches fail for good.
+pub async fn run(client: Client, config: Config) -> anyhow::Result<()> {
+    let pod_watch = watcher(
+        Api::<Pod>::all(client.clone()),
+        watcher::Config::default().fields("status.phase!=Succeeded,status.phase!=Failed"),
+    )
+    .default_backoff();
+    let node_watch = watcher(Api::<Node>::all(client.clone()), watcher::Config::default()).default_backoff();
+    futures::pin_mut!(pod_watch, node_watch);
+    let (outcomes, mut outcome_rx) = mpsc::unbounded_channel();
+    let mut s = Scheduler {
+        binder: Binder::new(client, config.instance.clone()),
+        permits: Arc::new(Semaphore::new(config.bind_concurrency.max(1))),
+        config,
+        cache: Cache::default(),
+        queue: Queue::default(),
+        pending: HashMap::new(),
+        outcomes,
+        relist_pods: None,
+        relist_nodes: None,
+        pods_synced: false,
+        nodes_synced: false,
+    };
+    let mut next_flush: Option<Instant> = None;
+    loop {
+        let ready = s.pods_synced && s.nodes_synced && s.queue.has_active();
+        let wake = next_flush.map(tokio::time::Instant::from_std);
+        tokio::select! {
+            biased;
+            event = pod_watch.next() => match event {
+                Some(Ok(e)) => s.on_pod_event(e),
+                Some(Err(e)) => tracing::warn!(error = %e, "pod watch failed; retrying"),
+                None => anyhow::bail!("the pod watch ended"),
+            },
+            event = node_watch.next() => match event {
+                Some(Ok(e)) => s.on_node_event(e),
+                Some(Err(e)) => tracing::warn!(error = %e, "node watch failed; retrying"),
+                None => anyhow::bail!("the node watch ended"),
+            },
+            Some(outcome) = outcome_rx.recv() => s.on_outcome(outcome),
+            _ = async { if let Some(w) = wake { tokio::time::sleep_until(w).await } }, if wake.is_some() => {}
+            _ = std::future::ready(()), if ready => s.schedule_one(),
+        }
+        next_flush = s.queue.flush(Instant::now());
+    }
+}
