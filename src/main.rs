@@ -19,8 +19,10 @@ enum Command {
     Up(up::UpArgs),
     /// Run only the API server.
     Apiserver(ServerArgs),
-    /// Run the controller manager and scheduler (not built yet).
+    /// Run the controller manager (not built yet).
     Controllers,
+    /// Run the scheduler against an API server.
+    Scheduler(SchedulerArgs),
     /// Run the kubelet (not built yet).
     Kubelet,
     /// Run kube-proxy (not built yet).
@@ -50,6 +52,31 @@ pub struct ServerArgs {
     pub service_cluster_ip_range: String,
 }
 
+/// Flags of `ironkube scheduler`.
+#[derive(Args, Clone, Debug)]
+pub struct SchedulerArgs {
+    /// Kubeconfig with the API server and credentials.
+    #[arg(long, env = "KUBECONFIG")]
+    pub kubeconfig: PathBuf,
+    /// Schedule pods whose `spec.schedulerName` is this.
+    #[arg(long, default_value = "default-scheduler")]
+    pub scheduler_name: String,
+}
+
+/// A kube client from a kubeconfig file.
+pub async fn client_from(kubeconfig: &std::path::Path) -> anyhow::Result<kube::Client> {
+    use anyhow::Context;
+    let file = kube::config::Kubeconfig::read_from(kubeconfig).with_context(|| format!("cannot read {}", kubeconfig.display()))?;
+    let config = kube::Config::from_custom_kubeconfig(file, &kube::config::KubeConfigOptions::default()).await?;
+    Ok(kube::Client::try_from(config)?)
+}
+
+async fn scheduler(args: SchedulerArgs) -> anyhow::Result<()> {
+    let client = client_from(&args.kubeconfig).await?;
+    let config = ironkube_controllers::scheduler::Config { scheduler_name: args.scheduler_name, ..Default::default() };
+    ironkube_controllers::scheduler::run(client, config).await
+}
+
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     tracing_subscriber::fmt()
@@ -66,6 +93,7 @@ fn main() -> std::process::ExitCode {
     let result = match cli.command {
         Command::Up(args) => runtime.block_on(up::up(args)),
         Command::Apiserver(args) => runtime.block_on(up::apiserver_only(args)),
+        Command::Scheduler(args) => runtime.block_on(scheduler(args)),
         Command::Controllers => ironkube_controllers::run().map_err(anyhow::Error::from),
         Command::Kubelet => ironkube_kubelet::run().map_err(anyhow::Error::from),
         Command::KubeProxy => ironkube_kube_proxy::run().map_err(anyhow::Error::from),
