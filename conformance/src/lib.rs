@@ -5,6 +5,8 @@
 //! The `ironkube` binary is built once per test process (`cargo build --bin ironkube`),
 //! so `cargo test --workspace` alone is enough.
 
+pub mod etcd;
+
 use std::io::{BufRead, BufReader, Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};

@@ -17,7 +17,7 @@ mod read;
 mod tables;
 mod writer;
 
-use super::{Event, KeyValue, ListResult, MAX_VALUE_BYTES, Result, Storage, StorageError, WatchStream};
+use super::{Event, KeyValue, ListResult, Result, Storage, StorageError, WatchStream, check_size};
 use bytes::Bytes;
 use compactor::{Compactor, Retention};
 use futures::StreamExt;
@@ -219,13 +219,6 @@ fn init(db: &Database) -> std::result::Result<i64, redb::Error> {
     }
     txn.commit()?;
     Ok(revision)
-}
-
-fn check_size(value: &Bytes) -> Result<()> {
-    if value.len() > MAX_VALUE_BYTES {
-        return Err(StorageError::TooLarge { size: value.len(), limit: MAX_VALUE_BYTES });
-    }
-    Ok(())
 }
 
 fn unexpected(event: Event) -> StorageError {
