@@ -37,17 +37,21 @@ fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("a free loopback port").port()
 }
 
+/// One HTTP/1.0 request to a member's client URL; the response body, if it answered.
+fn http(client_url: &str, method: &str, path: &str, body: &str) -> Option<String> {
+    let address = client_url.trim_start_matches("http://");
+    let mut stream = TcpStream::connect(address).ok()?;
+    stream.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+    let request = format!("{method} {path} HTTP/1.0\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}", body.len());
+    stream.write_all(request.as_bytes()).ok()?;
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).ok()?;
+    answer.split_once("\r\n\r\n").map(|(_, body)| body.to_string())
+}
+
 /// Whether the member at `client_url` says it is healthy (`GET /health`).
 fn healthy(client_url: &str) -> bool {
-    let address = client_url.trim_start_matches("http://");
-    let Ok(mut stream) = TcpStream::connect(address) else { return false };
-    let _ = stream.set_read_timeout(Some(Duration::from_secs(2)));
-    if stream.write_all(b"GET /health HTTP/1.0\r\n\r\n").is_err() {
-        return false;
-    }
-    let mut answer = String::new();
-    let _ = stream.read_to_string(&mut answer);
-    answer.contains("\"health\":\"true\"")
+    http(client_url, "GET", "/health", "").is_some_and(|body| body.contains("\"health\":\"true\""))
 }
 
 impl EtcdCluster {
@@ -62,6 +66,8 @@ impl EtcdCluster {
             .map(|(i, (_, peer))| format!("m{i}=http://127.0.0.1:{peer}"))
             .collect::<Vec<_>>()
             .join(",");
+        // Same for every member of this cluster, different from any other cluster.
+        let token = format!("ironkube-test-{}", ports[0].0);
         let mut cluster = EtcdCluster { members: Vec::new(), dir };
         for (i, (client, peer)) in ports.iter().enumerate() {
             let name = format!("m{i}");
@@ -74,7 +80,7 @@ impl EtcdCluster {
                 .args(["--listen-client-urls", &client_url, "--advertise-client-urls", &client_url])
                 .args(["--listen-peer-urls", &peer_url, "--initial-advertise-peer-urls", &peer_url])
                 .args(["--initial-cluster", &initial_cluster, "--initial-cluster-state", "new"])
-                .args(["--initial-cluster-token", &format!("ironkube-test-{client}")])
+                .args(["--initial-cluster-token", &token])
                 .args(["--max-request-bytes", &MAX_REQUEST_BYTES.to_string()])
                 .stdin(Stdio::null())
                 .stdout(log.try_clone().expect("etcd log file"))
@@ -109,6 +115,53 @@ impl EtcdCluster {
             let _ = child.kill();
             let _ = child.wait();
         }
+    }
+
+    /// Index of the current leader, asked of the first running member (etcd's JSON gateway,
+    /// `/v3/maintenance/status`).
+    pub fn leader(&self) -> Option<usize> {
+        for member in self.members.iter().filter(|m| m.child.is_some()) {
+            let Some(body) = http(&member.client_url, "POST", "/v3/maintenance/status", "{}") else { continue };
+            let status: serde_json::Value = serde_json::from_str(&body).ok()?;
+            let leader = status["leader"].as_str()?.to_string();
+            // Each member's own id is in the header of its own answer.
+            return self.members.iter().position(|m| {
+                http(&m.client_url, "POST", "/v3/maintenance/status", "{}")
+                    .and_then(|b| serde_json::from_str::<serde_json::Value>(&b).ok())
+                    .is_some_and(|s| s["header"]["member_id"].as_str() == Some(leader.as_str()))
+            });
+        }
+        None
+    }
+
+    /// The value stored under `key`, read straight from etcd (`/v3/kv/range`).
+    pub fn get(&self, key: &str) -> Option<Vec<u8>> {
+        let body = serde_json::json!({ "key": openssl::base64::encode_block(key.as_bytes()) }).to_string();
+        for member in self.members.iter().filter(|m| m.child.is_some()) {
+            let Some(answer) = http(&member.client_url, "POST", "/v3/kv/range", &body) else { continue };
+            let answer: serde_json::Value = serde_json::from_str(&answer).expect("etcd range answer");
+            let value = answer["kvs"][0]["value"].as_str()?;
+            return Some(openssl::base64::decode_block(value).expect("base64 value"));
+        }
+        panic!("no etcd member answered")
+    }
+
+    /// Number of keys under `prefix`, read straight from etcd.
+    pub fn count(&self, prefix: &str) -> u64 {
+        let mut end = prefix.as_bytes().to_vec();
+        *end.last_mut().expect("a non-empty prefix") += 1;
+        let body = serde_json::json!({
+            "key": openssl::base64::encode_block(prefix.as_bytes()),
+            "range_end": openssl::base64::encode_block(&end),
+            "count_only": true,
+        })
+        .to_string();
+        for member in self.members.iter().filter(|m| m.child.is_some()) {
+            let Some(answer) = http(&member.client_url, "POST", "/v3/kv/range", &body) else { continue };
+            let answer: serde_json::Value = serde_json::from_str(&answer).expect("etcd range answer");
+            return answer["count"].as_str().and_then(|c| c.parse().ok()).unwrap_or(0);
+        }
+        panic!("no etcd member answered")
     }
 
     /// What member `name` logged.

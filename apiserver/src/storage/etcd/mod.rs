@@ -24,6 +24,9 @@ use std::time::Duration;
 /// Largest gRPC message the client accepts: a list of many objects near the size limit.
 const MAX_RESPONSE_BYTES: usize = 1 << 31;
 
+/// How long etcd may take to answer the first request.
+const STARTUP_ANSWER: Duration = Duration::from_secs(10);
+
 /// How long a compacted watch start may take to be confirmed by etcd.
 const COMPACTION_ANSWER: Duration = Duration::from_secs(5);
 
@@ -85,9 +88,12 @@ impl EtcdStorage {
             compacted: Arc::new(AtomicI64::new(0)),
             compactor: None,
         };
-        storage.current_revision().await.map_err(|e| {
-            StorageError::Backend(format!("etcd at {} does not answer: {e}", endpoints.join(",")))
-        })?;
+        let unanswered = |why: String| StorageError::Backend(format!("etcd at {} does not answer: {why}", endpoints.join(",")));
+        match tokio::time::timeout(STARTUP_ANSWER, storage.current_revision()).await {
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => return Err(unanswered(e.to_string())),
+            Err(_) => return Err(unanswered(format!("no answer within {} s", STARTUP_ANSWER.as_secs()))),
+        }
         if let Some(interval) = options.compact_interval {
             storage.compactor = Some(tokio::spawn(compactor::run(storage.kv.clone(), storage.compacted.clone(), interval)));
         }
