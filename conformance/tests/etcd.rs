@@ -76,7 +76,12 @@ fn writes_continue_when_an_etcd_member_dies() {
                     match client.request("POST", "/api/v1/namespaces/default/configmaps", Some(&body)) {
                         (201, _) => acked.lock().unwrap().push(name),
                         // While etcd elects a new leader, a write may fail; it must say so.
-                        (500 | 503 | 504, _) => failures += 1,
+                        (500 | 503 | 504, body) => {
+                            if failures == 0 {
+                                eprintln!("writer {w}: a create failed: {}", String::from_utf8_lossy(&body));
+                            }
+                            failures += 1;
+                        }
                         (code, body) => panic!("create {name} answered {code}: {}", String::from_utf8_lossy(&body)),
                     }
                 }

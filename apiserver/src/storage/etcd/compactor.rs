@@ -9,8 +9,14 @@ use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::Duration;
 
 /// Compacts etcd to `revision`; a revision already compacted is not an error.
-pub(super) async fn compact(kv: &mut etcd_client::KvClient, compacted: &AtomicI64, revision: i64) -> Result<()> {
-    match kv.compact(revision, None).await {
+pub(super) async fn compact(kv: &etcd_client::KvClient, compacted: &AtomicI64, revision: i64) -> Result<()> {
+    // Compacting twice to the same revision is harmless: repeatable like a read.
+    let answer = super::retrying(super::Repeatable::Read, || {
+        let mut kv = kv.clone();
+        async move { kv.compact(revision, None).await }
+    })
+    .await;
+    match answer {
         Ok(_) => {}
         Err(e) if refusal(&e) == Refusal::Compacted => {}
         Err(e) => return Err(backend(e)),
@@ -34,7 +40,7 @@ pub(super) async fn run(mut kv: etcd_client::KvClient, compacted: Arc<AtomicI64>
             }
         };
         if let Some(target) = previous
-            && let Err(e) = compact(&mut kv, &compacted, target).await
+            && let Err(e) = compact(&kv, &compacted, target).await
         {
             tracing::warn!("etcd compaction to revision {target} failed: {e}");
         }

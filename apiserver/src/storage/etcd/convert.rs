@@ -37,6 +37,11 @@ pub(super) enum Refusal {
     FutureRevision,
     /// `etcdserver: request is too large` (the server's `--max-request-bytes`).
     TooLarge,
+    /// The request never reached a member (its connection was refused): safe to retry.
+    Undelivered,
+    /// A member or the connection failed while answering, or the cluster has no leader
+    /// right now: safe to retry a read, not a write (it may have been applied).
+    Unavailable,
     /// Anything else: unreachable members, no leader, timeouts.
     Other,
 }
@@ -44,9 +49,20 @@ pub(super) enum Refusal {
 /// Classifies an etcd error. etcd reports these conditions only in the gRPC status
 /// message (its own Go client matches the same strings in `rpctypes`).
 pub(super) fn refusal(error: &etcd_client::Error) -> Refusal {
-    let etcd_client::Error::GRpcStatus(status) = error else { return Refusal::Other };
+    let etcd_client::Error::GRpcStatus(status) = error else {
+        return match error {
+            etcd_client::Error::TransportError(_) => Refusal::Undelivered,
+            _ => Refusal::Other,
+        };
+    };
     let message = status.message();
-    if message.contains("required revision has been compacted") {
+    // The connection error hides in the source chain (tonic -> hyper -> io).
+    let cause = format!("{:?}", std::error::Error::source(status));
+    if cause.contains("ConnectError") || cause.contains("Connection refused") {
+        Refusal::Undelivered
+    } else if status.code() as i32 == tonic_code::UNAVAILABLE || message.contains("transport error") || message.contains("leader changed") {
+        Refusal::Unavailable
+    } else if message.contains("required revision has been compacted") {
         Refusal::Compacted
     } else if message.contains("required revision is a future revision") {
         Refusal::FutureRevision
@@ -55,6 +71,11 @@ pub(super) fn refusal(error: &etcd_client::Error) -> Refusal {
     } else {
         Refusal::Other
     }
+}
+
+/// gRPC status codes used above (tonic is not a direct dependency).
+mod tonic_code {
+    pub const UNAVAILABLE: i32 = 14;
 }
 
 /// An etcd failure nobody asked a question about, as a backend error that names etcd.

@@ -24,6 +24,48 @@ use std::time::Duration;
 /// Largest gRPC message the client accepts: a list of many objects near the size limit.
 const MAX_RESPONSE_BYTES: usize = 1 << 31;
 
+/// How many times a request that did not get through is tried again, and the pause
+/// between tries after the first few (which go straight to another member).
+const RETRIES: u32 = 40;
+const RETRY_PAUSE: Duration = Duration::from_millis(50);
+
+/// Whether a request may be repeated after any failure (reads) or only after one that
+/// certainly did not reach etcd (writes: a write cut off mid-way may have been applied).
+#[derive(Clone, Copy, PartialEq)]
+enum Repeatable {
+    Read,
+    Write,
+}
+
+/// Runs `call` until it succeeds, fails for good, or the tries run out. The client
+/// balances over all endpoints and keeps a dead member in rotation, so a refused
+/// connection is retried at once: the next try usually goes to a live member.
+async fn retrying<T, F, Fut>(kind: Repeatable, mut call: F) -> std::result::Result<T, etcd_client::Error>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = std::result::Result<T, etcd_client::Error>>,
+{
+    let mut attempt = 0;
+    loop {
+        let error = match call().await {
+            Ok(answer) => return Ok(answer),
+            Err(error) => error,
+        };
+        let retry = match refusal(&error) {
+            Refusal::Undelivered => true,
+            Refusal::Unavailable => kind == Repeatable::Read,
+            _ => false,
+        };
+        if !retry || attempt >= RETRIES {
+            return Err(error);
+        }
+        attempt += 1;
+        if attempt > 3 {
+            tokio::time::sleep(RETRY_PAUSE).await;
+        }
+    }
+}
+
 /// How long etcd may take to answer the first request.
 const STARTUP_ANSWER: Duration = Duration::from_secs(10);
 
@@ -109,6 +151,15 @@ impl EtcdStorage {
         self.kv.clone()
     }
 
+    /// A range read, retried while members fail.
+    async fn get_range(&self, key: Vec<u8>, options: Option<GetOptions>) -> std::result::Result<etcd_client::GetResponse, etcd_client::Error> {
+        retrying(Repeatable::Read, || {
+            let (mut kv, key, options) = (self.kv(), key.clone(), options.clone());
+            async move { kv.get(key, options).await }
+        })
+        .await
+    }
+
     /// The error for a read at `requested` that etcd refused as compacted.
     fn compacted_error(&self, requested: i64) -> StorageError {
         let known = self.compacted.load(Ordering::SeqCst);
@@ -118,7 +169,12 @@ impl EtcdStorage {
     /// Runs `txn`; on failure of the comparison, the current value of `key` (the `or_else`
     /// branch of every write here reads it).
     async fn write(&self, key: &str, txn: Txn) -> Result<std::result::Result<etcd_client::TxnResponse, Option<KeyValue>>> {
-        let response = self.kv().txn(txn).await.map_err(backend)?;
+        let response = retrying(Repeatable::Write, || {
+            let (mut kv, txn) = (self.kv(), txn.clone());
+            async move { kv.txn(txn).await }
+        })
+        .await
+        .map_err(backend)?;
         if response.succeeded() {
             return Ok(Ok(response));
         }
@@ -148,7 +204,7 @@ fn replaced(response: &etcd_client::TxnResponse) -> Option<KeyValue> {
 #[async_trait::async_trait]
 impl Storage for EtcdStorage {
     async fn get(&self, key: &str) -> Result<Option<KeyValue>> {
-        let response = self.kv().get(key, None).await.map_err(backend)?;
+        let response = self.get_range(key.as_bytes().to_vec(), None).await.map_err(backend)?;
         Ok(response.kvs().first().map(key_value))
     }
 
@@ -168,7 +224,7 @@ impl Storage for EtcdStorage {
         if let Some(revision) = revision {
             options = options.with_revision(revision);
         }
-        let response = match self.kv().get(start, Some(options)).await {
+        let response = match self.get_range(start, Some(options)).await {
             Ok(response) => response,
             Err(e) => {
                 return Err(match (refusal(&e), revision) {
@@ -253,7 +309,7 @@ impl Storage for EtcdStorage {
         let start = after.max(1);
         // Whether `after` is still in etcd's history: a read there says so.
         let probe = GetOptions::new().with_revision(start).with_count_only().with_limit(1);
-        let compacted = match self.kv().get(prefix, Some(probe)).await {
+        let compacted = match self.get_range(prefix.as_bytes().to_vec(), Some(probe)).await {
             Ok(_) => false,
             Err(e) => match refusal(&e) {
                 Refusal::Compacted => true,
@@ -265,7 +321,12 @@ impl Storage for EtcdStorage {
             .with_range(prefix_end(prefix))
             .with_start_revision(start)
             .with_prev_key();
-        let mut stream = self.watch.clone().watch(prefix, Some(options)).await.map_err(backend)?;
+        let mut stream = retrying(Repeatable::Read, || {
+            let (mut client, options) = (self.watch.clone(), options.clone());
+            async move { client.watch(prefix, Some(options)).await }
+        })
+        .await
+        .map_err(backend)?;
         let early = if compacted {
             // etcd names the compaction revision right after creating the watch.
             match tokio::time::timeout(COMPACTION_ANSWER, watch::created(&mut stream, after, true)).await {
@@ -284,7 +345,7 @@ impl Storage for EtcdStorage {
 
     async fn current_revision(&self) -> Result<i64> {
         // Any read carries the store's revision in its header; this one reads no key.
-        let response = self.kv().get([0u8], Some(GetOptions::new().with_count_only())).await.map_err(backend)?;
+        let response = self.get_range(vec![0], Some(GetOptions::new().with_count_only())).await.map_err(backend)?;
         response.header().map(|h| h.revision()).ok_or_else(|| StorageError::Backend("etcd answered without a header".into()))
     }
 
@@ -293,6 +354,6 @@ impl Storage for EtcdStorage {
         if revision <= self.compacted.load(Ordering::SeqCst) || revision < 1 {
             return Ok(());
         }
-        compactor::compact(&mut self.kv(), &self.compacted, revision).await
+        compactor::compact(&self.kv, &self.compacted, revision).await
     }
 }
