@@ -50,6 +50,10 @@ pub struct ServerArgs {
     /// CIDR Service ClusterIPs come from.
     #[arg(long, default_value = "10.96.0.0/12")]
     pub service_cluster_ip_range: String,
+    /// Store objects in this etcd cluster instead of the embedded store
+    /// (`http://127.0.0.1:2379[,...]`, as kube-apiserver's flag).
+    #[arg(long, value_delimiter = ',', env = "IRONKUBE_ETCD_SERVERS")]
+    pub etcd_servers: Vec<String>,
 }
 
 /// Flags of `ironkube scheduler`.

@@ -4,7 +4,7 @@
 use crate::ServerArgs;
 use anyhow::Context;
 use clap::Args;
-use ironkube_apiserver::storage::RedbStorage;
+use ironkube_apiserver::storage::{EtcdOptions, EtcdStorage, RedbStorage, Storage};
 use ironkube_apiserver::{Config, Server};
 use std::sync::Arc;
 use std::time::Instant;
@@ -47,8 +47,8 @@ async fn start(args: &ServerArgs, t0: Instant) -> anyhow::Result<Started> {
     })?;
     let port = listener.local_addr()?.port();
     let had_pki = args.data_dir.join("pki/ca.crt").exists();
-    let storage = Arc::new(RedbStorage::open(&args.data_dir).context("cannot open the store")?);
-    step("store", format!("embedded, {}", storage.path().display()), t0);
+    let storage = open_store(args).await?;
+    step("store", store_description(args), t0);
     let config = Config {
         data_dir: args.data_dir.clone(),
         service_cidr: args.service_cluster_ip_range.clone(),
@@ -60,6 +60,22 @@ async fn start(args: &ServerArgs, t0: Instant) -> anyhow::Result<Started> {
     let pki_dir = args.data_dir.join("pki");
     step("certificates", format!("{} {}", if had_pki { "reused" } else { "generated in" }, pki_dir.display()), t0);
     Ok(Started { server, listener, port })
+}
+
+/// The embedded store in the data directory, or etcd when `--etcd-servers` is given.
+async fn open_store(args: &ServerArgs) -> anyhow::Result<Arc<dyn Storage>> {
+    if args.etcd_servers.is_empty() {
+        return Ok(Arc::new(RedbStorage::open(&args.data_dir).context("cannot open the store")?));
+    }
+    let etcd = EtcdStorage::connect(&args.etcd_servers, EtcdOptions::default()).await.context("cannot use etcd")?;
+    Ok(Arc::new(etcd))
+}
+
+fn store_description(args: &ServerArgs) -> String {
+    match args.etcd_servers.is_empty() {
+        true => format!("embedded, {}", args.data_dir.join(ironkube_apiserver::storage::FILE_NAME).display()),
+        false => format!("etcd, {}", args.etcd_servers.join(",")),
+    }
 }
 
 async fn shutdown_signal() {

@@ -1,7 +1,10 @@
-//! Write throughput of the backends (a figure, not a test):
+//! Write throughput of the backends side by side, in one run (a figure, not a test):
 //! `cargo test -p ironkube-apiserver --release --lib storage::bench -- --ignored --nocapture`
+//!
+//! Rounds alternate the backends so that machine noise hits them alike; every run starts
+//! on a fresh store (etcd: a fresh single-member `/usr/bin/etcd`, fsync on as shipped).
 
-use super::tests::{memory, redb};
+use super::tests::{Backend, etcd, memory, redb};
 use super::Storage;
 use bytes::Bytes;
 use std::sync::Arc;
@@ -42,16 +45,36 @@ fn median(mut runs: Vec<f64>) -> f64 {
     runs[runs.len() / 2]
 }
 
+const ROUNDS: usize = 5;
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "benchmark: run with --release -- --ignored --nocapture"]
 async fn durable_writes_per_second() {
-    for (name, make) in [("memory", memory as fn() -> super::tests::Backend), ("redb (durable)", redb)] {
-        let mut runs = Vec::new();
-        for _ in 0..3 {
-            let backend = make();
-            runs.push(writes_per_second(backend.storage.clone()).await);
+    let names = ["memory", "embedded (redb)", "etcd"];
+    let mut runs: Vec<Vec<f64>> = vec![Vec::new(); names.len()];
+    for _ in 0..ROUNDS {
+        for (i, runs) in runs.iter_mut().enumerate() {
+            let backend: Option<Backend> = match i {
+                0 => memory().await,
+                1 => redb().await,
+                _ => etcd().await,
+            };
+            if let Some(backend) = backend {
+                runs.push(writes_per_second(backend.storage.clone()).await);
+            }
+        }
+    }
+    let mut medians = Vec::new();
+    for (name, runs) in names.iter().zip(runs) {
+        if runs.is_empty() {
+            continue;
         }
         let shown: Vec<String> = runs.iter().map(|r| format!("{r:.0}")).collect();
-        println!("{name:>15}: median {:.0} writes/s with {WRITERS} writers (runs: {})", median(runs), shown.join(", "));
+        let median = median(runs);
+        medians.push(median);
+        println!("{name:>16}: median {median:.0} writes/s with {WRITERS} writers (runs: {})", shown.join(", "));
+    }
+    if let [_, embedded, etcd] = medians[..] {
+        println!("embedded / etcd: {:.2}x (medians)", embedded / etcd);
     }
 }

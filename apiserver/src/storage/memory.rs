@@ -4,7 +4,7 @@
 //! older than the log window is compacted automatically; reads at an old revision are
 //! answered by undoing logged events newer than that revision.
 
-use super::{Event, KeyValue, ListResult, Result, Storage, StorageError, WatchStream, MAX_VALUE_BYTES};
+use super::{Event, KeyValue, ListResult, Result, Storage, StorageError, WatchStream, check_size};
 use bytes::Bytes;
 use futures::StreamExt;
 use std::collections::{BTreeMap, VecDeque};
@@ -61,13 +61,6 @@ impl MemoryStorage {
         }
         let _ = self.events.send(event);
     }
-}
-
-fn check_size(value: &Bytes) -> Result<()> {
-    if value.len() > MAX_VALUE_BYTES {
-        return Err(StorageError::TooLarge { size: value.len(), limit: MAX_VALUE_BYTES });
-    }
-    Ok(())
 }
 
 #[async_trait::async_trait]

@@ -8,11 +8,13 @@
 #[cfg(test)]
 mod bench;
 mod embedded;
+mod etcd;
 mod memory;
 #[cfg(test)]
 mod tests;
 
 pub use embedded::{FILE_NAME, RedbOptions, RedbStorage};
+pub use etcd::{EtcdOptions, EtcdStorage};
 pub use memory::MemoryStorage;
 
 use bytes::Bytes;
@@ -128,6 +130,14 @@ pub type Result<T> = std::result::Result<T, StorageError>;
 
 /// Largest value a backend accepts (etcd's default request limit is 1.5 MiB).
 pub const MAX_VALUE_BYTES: usize = 1536 * 1024;
+
+/// Refuses values larger than [`MAX_VALUE_BYTES`], before any backend sees them.
+pub(crate) fn check_size(value: &[u8]) -> Result<()> {
+    if value.len() > MAX_VALUE_BYTES {
+        return Err(StorageError::TooLarge { size: value.len(), limit: MAX_VALUE_BYTES });
+    }
+    Ok(())
+}
 
 /// A stream of events from a watch, in revision order.
 pub type WatchStream = BoxStream<'static, Result<Event>>;

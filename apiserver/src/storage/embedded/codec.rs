@@ -6,7 +6,9 @@
 //! mod revision of the version of the same key this row replaces (0 when the key did not
 //! exist just before, i.e. for every create).
 //!
-//! Index row (`key -> bytes`): `[mod_revision i64 LE][create_revision i64 LE][value]`.
+//! Index row (`key -> bytes`): `[mod_revision i64 LE][create_revision i64 LE]`. The value
+//! is read from the log row at `mod_revision`, so every value is written once. (Layout
+//! version 1 appended the value here too; [`decode_v1_index`] reads such rows to migrate.)
 
 use crate::storage::KeyValue;
 use bytes::Bytes;
@@ -14,7 +16,8 @@ use bytes::Bytes;
 const PUT: u8 = 1;
 const TOMBSTONE: u8 = 2;
 const LOG_HEADER: usize = 1 + 8 + 8 + 4;
-const INDEX_HEADER: usize = 8 + 8;
+const INDEX_ROW: usize = 8 + 8;
+
 
 /// A row that does not decode: the file was written by something else or is damaged.
 #[derive(Debug, thiserror::Error)]
@@ -97,35 +100,39 @@ pub(super) fn decode_log(bytes: &[u8]) -> Result<LogRow<'_>, CorruptRow> {
     Ok(LogRow { key, value, create_revision, prev_revision })
 }
 
-/// Encodes an index row.
-pub(super) fn encode_index(mod_revision: i64, create_revision: i64, value: &[u8]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(INDEX_HEADER + value.len());
-    out.extend_from_slice(&mod_revision.to_le_bytes());
-    out.extend_from_slice(&create_revision.to_le_bytes());
-    out.extend_from_slice(value);
-    out
+/// Where the current version of a key is: one index row.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub(super) struct IndexRow {
+    /// Revision of the log row holding the current value.
+    pub mod_revision: i64,
+    /// Revision at which the key was created.
+    pub create_revision: i64,
 }
 
-/// Decodes the index row of `key`.
-pub(super) fn decode_index(key: &str, bytes: &[u8]) -> Result<KeyValue, CorruptRow> {
-    if bytes.len() < INDEX_HEADER {
-        return Err(corrupt("index", "shorter than its header"));
+impl IndexRow {
+    /// Encodes the row.
+    pub fn encode(&self) -> [u8; INDEX_ROW] {
+        let mut out = [0u8; INDEX_ROW];
+        out[..8].copy_from_slice(&self.mod_revision.to_le_bytes());
+        out[8..].copy_from_slice(&self.create_revision.to_le_bytes());
+        out
     }
-    Ok(KeyValue {
-        key: key.to_string(),
-        mod_revision: read_i64(bytes, 0),
-        create_revision: read_i64(bytes, 8),
-        value: Bytes::copy_from_slice(&bytes[INDEX_HEADER..]),
-    })
 }
 
-/// The mod revision of an index row without copying its value.
-#[cfg(test)]
-pub(super) fn index_mod_revision(bytes: &[u8]) -> Result<i64, CorruptRow> {
-    if bytes.len() < INDEX_HEADER {
+/// Decodes an index row.
+pub(super) fn decode_index(bytes: &[u8]) -> Result<IndexRow, CorruptRow> {
+    if bytes.len() != INDEX_ROW {
+        return Err(corrupt("index", "not 16 bytes long"));
+    }
+    Ok(IndexRow { mod_revision: read_i64(bytes, 0), create_revision: read_i64(bytes, 8) })
+}
+
+/// The revisions of a layout-version-1 index row (whose value is also in the log).
+pub(super) fn decode_v1_index(bytes: &[u8]) -> Result<IndexRow, CorruptRow> {
+    if bytes.len() < INDEX_ROW {
         return Err(corrupt("index", "shorter than its header"));
     }
-    Ok(read_i64(bytes, 0))
+    Ok(IndexRow { mod_revision: read_i64(bytes, 0), create_revision: read_i64(bytes, 8) })
 }
 
 #[cfg(test)]
@@ -156,10 +163,12 @@ mod tests {
 
     #[test]
     fn index_rows_round_trip() {
-        let row = encode_index(9, 4, b"value");
-        let kv = decode_index("/k", &row).unwrap();
-        assert_eq!((kv.mod_revision, kv.create_revision, &kv.value[..]), (9, 4, &b"value"[..]));
-        assert_eq!(index_mod_revision(&row).unwrap(), 9);
-        assert!(decode_index("/k", &row[..15]).is_err());
+        let row = IndexRow { mod_revision: 9, create_revision: 4 };
+        assert_eq!(decode_index(&row.encode()).unwrap(), row);
+        assert!(decode_index(&row.encode()[..15]).is_err());
+        // A version-1 row carried the value after the same two revisions.
+        let v1 = [&row.encode()[..], b"value"].concat();
+        assert!(decode_index(&v1).is_err());
+        assert_eq!(decode_v1_index(&v1).unwrap(), row);
     }
 }

@@ -17,7 +17,7 @@ mod read;
 mod tables;
 mod writer;
 
-use super::{Event, KeyValue, ListResult, MAX_VALUE_BYTES, Result, Storage, StorageError, WatchStream};
+use super::{Event, KeyValue, ListResult, Result, Storage, StorageError, WatchStream, check_size};
 use bytes::Bytes;
 use compactor::{Compactor, Retention};
 use futures::StreamExt;
@@ -209,6 +209,10 @@ fn init(db: &Database) -> std::result::Result<i64, redb::Error> {
                 meta.insert(COMPACTED, 0)?;
             }
             Some(FORMAT_VERSION) => {}
+            Some(1) => {
+                migrate_v1_index(&mut txn.open_table(INDEX)?)?;
+                meta.insert(FORMAT, FORMAT_VERSION)?;
+            }
             Some(other) => {
                 return Err(redb::Error::Corrupted(format!(
                     "layout version {other} is not supported (this build reads version {FORMAT_VERSION})"
@@ -221,9 +225,18 @@ fn init(db: &Database) -> std::result::Result<i64, redb::Error> {
     Ok(revision)
 }
 
-fn check_size(value: &Bytes) -> Result<()> {
-    if value.len() > MAX_VALUE_BYTES {
-        return Err(StorageError::TooLarge { size: value.len(), limit: MAX_VALUE_BYTES });
+/// Layout 1 kept each live value in the index as well as in the log: keep only the
+/// revisions (the log row at the mod revision has the same value). One pass, in the
+/// opening transaction, so a crash midway leaves the file at version 1.
+fn migrate_v1_index(index: &mut redb::Table<&str, &[u8]>) -> std::result::Result<(), redb::Error> {
+    let mut rows = Vec::new();
+    for row in index.iter()? {
+        let (key, value) = row?;
+        let revisions = codec::decode_v1_index(value.value()).map_err(|e| redb::Error::Corrupted(e.to_string()))?;
+        rows.push((key.value().to_string(), revisions));
+    }
+    for (key, revisions) in rows {
+        index.insert(key.as_str(), revisions.encode().as_slice())?;
     }
     Ok(())
 }
@@ -309,5 +322,73 @@ impl Storage for RedbStorage {
         self.send(Request::Compact(revision, reply)).await?;
         answer.await.map_err(|_| StorageError::Backend("the storage writer stopped".into()))??;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::codec::{IndexRow, LogRow};
+    use super::tables::{COMPACTED, FORMAT, INDEX, LOG, META, REVISION};
+    use super::{FILE_NAME, RedbOptions, RedbStorage};
+    use crate::storage::{Storage, StorageError};
+    use bytes::Bytes;
+
+    /// Writes a file as layout version 1 wrote it: `/a` created at 2 and updated at 3,
+    /// `/b` created at 4, each index row carrying the value after its revisions.
+    fn write_v1_file(dir: &std::path::Path, format: i64) {
+        let db = redb::Database::create(dir.join(FILE_NAME)).unwrap();
+        let txn = db.begin_write().unwrap();
+        {
+            let mut log = txn.open_table(LOG).unwrap();
+            let rows = [(2, "/a", "a1", 2, 0), (3, "/a", "a2", 2, 2), (4, "/b", "b1", 4, 0)];
+            for (revision, key, value, create_revision, prev_revision) in rows {
+                let row = LogRow { key, value: Some(value.as_bytes()), create_revision, prev_revision };
+                log.insert(revision, row.encode().as_slice()).unwrap();
+            }
+            let mut index = txn.open_table(INDEX).unwrap();
+            for (key, mod_revision, create_revision, value) in [("/a", 3, 2, "a2"), ("/b", 4, 4, "b1")] {
+                let row = [&IndexRow { mod_revision, create_revision }.encode()[..], value.as_bytes()].concat();
+                index.insert(key, row.as_slice()).unwrap();
+            }
+            let mut meta = txn.open_table(META).unwrap();
+            meta.insert(FORMAT, format).unwrap();
+            meta.insert(REVISION, 4).unwrap();
+            meta.insert(COMPACTED, 0).unwrap();
+        }
+        txn.commit().unwrap();
+    }
+
+    fn options() -> RedbOptions {
+        RedbOptions { compact_interval: None, ..RedbOptions::default() }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_version_1_file_is_migrated_on_open() {
+        let dir = tempfile::tempdir().unwrap();
+        write_v1_file(dir.path(), 1);
+        let s = RedbStorage::open_with(dir.path(), options()).unwrap();
+        assert_eq!(s.verify().unwrap(), (2, 3));
+        let a = s.get("/a").await.unwrap().unwrap();
+        assert_eq!((&a.value[..], a.create_revision, a.mod_revision), (&b"a2"[..], 2, 3));
+        let listed = s.list("/", None, 0, None).await.unwrap().items;
+        assert_eq!(listed.iter().map(|kv| &kv.value[..]).collect::<Vec<_>>(), [&b"a2"[..], &b"b1"[..]]);
+        assert_eq!(s.list("/", None, 0, Some(2)).await.unwrap().items[0].value, Bytes::from_static(b"a1"));
+        let updated = s.update("/a", Bytes::from_static(b"a3"), 3).await.unwrap();
+        assert_eq!(updated.mod_revision, 5);
+        drop(s);
+        // Reopened, it is a version-2 file that needs no migration.
+        let s = RedbStorage::open_with(dir.path(), options()).unwrap();
+        assert_eq!(s.get("/a").await.unwrap().unwrap().value, Bytes::from_static(b"a3"));
+    }
+
+    #[test]
+    fn a_file_from_a_newer_layout_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        write_v1_file(dir.path(), 7);
+        match RedbStorage::open_with(dir.path(), options()) {
+            Err(StorageError::Backend(message)) => assert!(message.contains("layout version 7 is not supported"), "{message}"),
+            Err(other) => panic!("expected a backend error, got {other:?}"),
+            Ok(_) => panic!("a layout-7 file was opened"),
+        }
     }
 }

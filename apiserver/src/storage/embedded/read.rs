@@ -1,6 +1,7 @@
 //! Reads from one consistent snapshot (a redb read transaction).
 //!
-//! The current state comes from the index alone. A list at an older revision starts from
+//! The current state comes from the index, which points at the log row holding each
+//! key's current value. A list at an older revision starts from
 //! the index and undoes, per key, everything the log holds after that revision: the first
 //! log row after it names (by `prev_revision`) the version that was current then. Watch
 //! replay walks the log from the requested revision.
@@ -9,7 +10,7 @@ use super::codec::{decode_index, decode_log};
 use super::tables::{COMPACTED, INDEX, INITIAL_REVISION, LOG, META, REVISION};
 use super::backend;
 use crate::storage::{Event, KeyValue, ListResult, Result, StorageError};
-use redb::{Database, ReadOnlyTable, ReadableDatabase};
+use redb::{Database, ReadOnlyTable, ReadableDatabase, ReadableTable};
 use std::collections::BTreeMap;
 use std::ops::Bound;
 
@@ -42,7 +43,7 @@ impl Snapshot {
     /// The current value of `key`.
     pub fn get(&self, key: &str) -> Result<Option<KeyValue>> {
         match self.index.get(key).map_err(backend)? {
-            Some(row) => Ok(Some(decode_index(key, row.value()).map_err(backend)?)),
+            Some(row) => Ok(Some(self.version(decode_index(row.value()).map_err(backend)?.mod_revision, key)?)),
             None => Ok(None),
         }
     }
@@ -57,19 +58,7 @@ impl Snapshot {
 
     /// The value a put row at `revision` stored.
     fn version(&self, revision: i64, key: &str) -> Result<KeyValue> {
-        let row = self
-            .log
-            .get(revision)
-            .map_err(backend)?
-            .ok_or_else(|| StorageError::Backend(format!("log row {revision} of {key} is missing")))?;
-        let row_value = row.value();
-        let decoded = decode_log(row_value).map_err(backend)?;
-        if decoded.key != key {
-            return Err(StorageError::Backend(format!("log row {revision} is about {}, not {key}", decoded.key)));
-        }
-        decoded
-            .to_key_value(revision)
-            .ok_or_else(|| StorageError::Backend(format!("log row {revision} of {key} is a tombstone")))
+        logged_version(&self.log, revision, key)
     }
 
     /// Lists like [`Storage::list`](crate::storage::Storage::list).
@@ -106,7 +95,7 @@ impl Snapshot {
             }
             match pending.next_if(|(k, _)| k == key) {
                 Some((_, then)) => page.push_option(then),
-                None => page.push_with(|| decode_index(key, value.value()).map_err(backend))?,
+                None => page.push_with(|| self.version(decode_index(value.value()).map_err(backend)?.mod_revision, key))?,
             }
         }
         for (_, then) in pending {
@@ -167,21 +156,35 @@ impl Snapshot {
     /// returns (live keys, log rows). For tests.
     #[cfg(test)]
     pub fn verify(&self) -> Result<(u64, u64)> {
-        use super::codec::index_mod_revision;
-        use redb::{ReadableTable, ReadableTableMetadata};
+        use redb::ReadableTableMetadata;
         let mut live = 0;
         for row in self.index.iter().map_err(backend)? {
             let (key, value) = row.map_err(backend)?;
-            let revision = index_mod_revision(value.value()).map_err(backend)?;
-            let logged = self.version(revision, key.value())?;
-            let current = decode_index(key.value(), value.value()).map_err(backend)?;
-            if logged != current {
+            let current = decode_index(value.value()).map_err(backend)?;
+            let logged = self.version(current.mod_revision, key.value())?;
+            if logged.create_revision != current.create_revision {
                 return Err(StorageError::Backend(format!("log and index disagree on {}", key.value())));
             }
             live += 1;
         }
         Ok((live, self.log.len().map_err(backend)?))
     }
+}
+
+/// The value the put row at `revision` of `key` stored, from a log table of any
+/// transaction.
+pub(super) fn logged_version(log: &impl ReadableTable<i64, &'static [u8]>, revision: i64, key: &str) -> Result<KeyValue> {
+    let row = log
+        .get(revision)
+        .map_err(backend)?
+        .ok_or_else(|| StorageError::Backend(format!("log row {revision} of {key} is missing")))?;
+    let decoded = decode_log(row.value()).map_err(backend)?;
+    if decoded.key != key {
+        return Err(StorageError::Backend(format!("log row {revision} is about {}, not {key}", decoded.key)));
+    }
+    decoded
+        .to_key_value(revision)
+        .ok_or_else(|| StorageError::Backend(format!("log row {revision} of {key} is a tombstone")))
 }
 
 /// Collects a page of a list and counts what does not fit.

@@ -6,8 +6,9 @@ use redb::TableDefinition;
 /// except for compaction, which removes superseded rows.
 pub(super) const LOG: TableDefinition<i64, &[u8]> = TableDefinition::new("log");
 
-/// The latest-value index: key -> encoded index row (mod revision, create revision, value).
-/// Holds exactly the live keys; reads of the current state use it alone.
+/// The latest-version index: key -> encoded [`IndexRow`](super::codec::IndexRow) (mod
+/// revision, create revision). Holds exactly the live keys; the value is the log row at
+/// the mod revision.
 pub(super) const INDEX: TableDefinition<&str, &[u8]> = TableDefinition::new("index");
 
 /// Small named integers: [`REVISION`], [`COMPACTED`], [`FORMAT`].
@@ -23,8 +24,9 @@ pub(super) const COMPACTED: &str = "compacted";
 /// Layout version of the rows.
 pub(super) const FORMAT: &str = "format";
 
-/// The layout this code writes and reads.
-pub(super) const FORMAT_VERSION: i64 = 1;
+/// The layout this code writes and reads. Version 1 (values in the index too) is
+/// migrated on open.
+pub(super) const FORMAT_VERSION: i64 = 2;
 
 /// The revision of an empty store (the first write gets revision 2, as in memory).
 pub(super) const INITIAL_REVISION: i64 = 1;

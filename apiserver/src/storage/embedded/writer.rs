@@ -9,7 +9,8 @@
 //! Nobody hears about a write before its commit is durable.
 
 use super::backend;
-use super::codec::{LogRow, decode_index, decode_log, encode_index};
+use super::codec::{IndexRow, LogRow, decode_index, decode_log};
+use super::read::logged_version;
 use super::tables::{COMPACTED, INDEX, LOG, META, REVISION};
 use crate::storage::{Event, KeyValue, Result, StorageError};
 use bytes::Bytes;
@@ -244,19 +245,21 @@ fn apply(
         Op::Create { key, .. } | Op::Update { key, .. } | Op::Delete { key, .. } => key.as_str(),
     };
     let current = match index.get(key)? {
-        Some(row) => match decode_index(key, row.value()) {
-            Ok(kv) => Some(kv),
+        Some(row) => match decode_index(row.value()) {
+            Ok(row) => Some(row),
             Err(e) => return Ok(Err(backend(e))),
         },
         None => None,
     };
-    let check = |expected: i64, current: &KeyValue| {
+    let check = |expected: i64, current: &IndexRow| {
         if current.mod_revision == expected {
             Ok(())
         } else {
             Err(StorageError::Conflict { key: key.to_string(), expected, actual: current.mod_revision })
         }
     };
+    // The replaced version, for the event: read from the log only once the write is sure.
+    let replaced = |current: &IndexRow| logged_version(log, current.mod_revision, key);
     let event = match (op, current) {
         (Op::Create { .. }, Some(_)) => return Ok(Err(StorageError::AlreadyExists(key.to_string()))),
         (Op::Update { .. } | Op::Delete { .. }, None) => return Ok(Err(StorageError::NotFound(key.to_string()))),
@@ -265,10 +268,14 @@ fn apply(
             let kv = KeyValue { key: key.to_string(), value: value.clone(), create_revision: revision, mod_revision: revision };
             Event::Put { kv, prev: None }
         }
-        (Op::Update { value, expected, .. }, Some(prev)) => {
-            if let Err(e) = check(*expected, &prev) {
+        (Op::Update { value, expected, .. }, Some(current)) => {
+            if let Err(e) = check(*expected, &current) {
                 return Ok(Err(e));
             }
+            let prev = match replaced(&current) {
+                Ok(prev) => prev,
+                Err(e) => return Ok(Err(e)),
+            };
             put(log, index, key, value, revision, prev.create_revision, prev.mod_revision)?;
             let kv = KeyValue {
                 key: key.to_string(),
@@ -278,10 +285,14 @@ fn apply(
             };
             Event::Put { kv, prev: Some(prev) }
         }
-        (Op::Delete { expected, .. }, Some(prev)) => {
-            if let Some(Err(e)) = expected.map(|expected| check(expected, &prev)) {
+        (Op::Delete { expected, .. }, Some(current)) => {
+            if let Some(Err(e)) = expected.map(|expected| check(expected, &current)) {
                 return Ok(Err(e));
             }
+            let prev = match replaced(&current) {
+                Ok(prev) => prev,
+                Err(e) => return Ok(Err(e)),
+            };
             let row = LogRow { key, value: None, create_revision: prev.create_revision, prev_revision: prev.mod_revision };
             log.insert(revision, row.encode().as_slice())?;
             index.remove(key)?;
@@ -302,6 +313,6 @@ fn put(
 ) -> std::result::Result<(), redb::Error> {
     let row = LogRow { key, value: Some(value), create_revision, prev_revision };
     log.insert(revision, row.encode().as_slice())?;
-    index.insert(key, encode_index(revision, create_revision, value).as_slice())?;
+    index.insert(key, IndexRow { mod_revision: revision, create_revision }.encode().as_slice())?;
     Ok(())
 }

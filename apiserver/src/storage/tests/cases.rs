@@ -401,3 +401,28 @@ pub async fn every_revision_is_readable_until_compacted(s: Store) {
         assert_eq!(&got, expected, "at revision {revision}");
     }
 }
+
+pub async fn continuing_a_list_after_compaction_fails(s: Store) {
+    for i in 0..5 {
+        s.create(&format!("/ct/{i}"), b("x")).await.unwrap();
+    }
+    let first = s.list("/ct/", None, 2, None).await.unwrap();
+    assert!(first.more);
+    // Writes go on; the page's revision is still readable until compacted.
+    let kv = s.update("/ct/3", b("y"), first.items[0].mod_revision + 3).await.unwrap();
+    let second = s.list("/ct/", Some(&first.items[1].key), 2, Some(first.revision)).await.unwrap();
+    assert_eq!(keys(&second.items), ["/ct/2", "/ct/3"]);
+    assert_eq!(second.items[1].value, b("x"));
+
+    s.compact(kv.mod_revision).await.unwrap();
+    match s.list("/ct/", Some(&second.items[1].key), 2, Some(first.revision)).await {
+        Err(StorageError::Compacted { requested, oldest }) => {
+            assert_eq!(requested, first.revision);
+            assert!(oldest > first.revision && oldest <= kv.mod_revision, "oldest {oldest}");
+        }
+        other => panic!("expected Compacted, got {other:?}"),
+    }
+    // A fresh list works and sees the change.
+    let fresh = s.list("/ct/", Some("/ct/2"), 0, None).await.unwrap();
+    assert_eq!(fresh.items.iter().map(|kv| kv.value.clone()).collect::<Vec<_>>(), [b("y"), b("x")]);
+}

@@ -1,10 +1,12 @@
-//! The backend test suite: every case in [`cases`] runs against every backend, plus
-//! durability tests for the embedded backend in [`durable`].
+//! The backend test suite: every case in [`cases`] runs against every backend (etcd: a
+//! real `/usr/bin/etcd` per test), plus durability tests for the embedded backend in
+//! [`durable`].
 
 mod cases;
 mod durable;
 
-use super::{MemoryStorage, RedbOptions, RedbStorage, Storage};
+use super::{EtcdOptions, EtcdStorage, MemoryStorage, RedbOptions, RedbStorage, Storage};
+use ironkube_conformance::etcd::{EtcdCluster, etcd_available};
 use std::sync::Arc;
 
 /// A backend under test and whatever must outlive it (its directory).
@@ -13,11 +15,13 @@ pub(super) struct Backend {
     pub storage: Arc<dyn Storage>,
     /// Removed after the store is dropped (fields drop in order).
     _dir: Option<tempfile::TempDir>,
+    /// The etcd the store talks to, stopped after the store is dropped.
+    _etcd: Option<EtcdCluster>,
 }
 
 /// A fresh in-memory store.
-pub(super) fn memory() -> Backend {
-    Backend { storage: Arc::new(MemoryStorage::default()), _dir: None }
+pub(super) async fn memory() -> Option<Backend> {
+    Some(Backend { storage: Arc::new(MemoryStorage::default()), _dir: None, _etcd: None })
 }
 
 /// Options for tests: no background compaction, so every compaction is the test's own.
@@ -26,10 +30,23 @@ pub(super) fn manual_compaction() -> RedbOptions {
 }
 
 /// A fresh embedded store in a temporary directory.
-pub(super) fn redb() -> Backend {
+pub(super) async fn redb() -> Option<Backend> {
     let dir = tempfile::tempdir().expect("temporary directory");
     let storage = RedbStorage::open_with(dir.path(), manual_compaction()).expect("open the store");
-    Backend { storage: Arc::new(storage), _dir: Some(dir) }
+    Some(Backend { storage: Arc::new(storage), _dir: Some(dir), _etcd: None })
+}
+
+/// A store on a fresh single-member etcd (no background compaction); `None`, with a
+/// message, when etcd is not installed.
+pub(super) async fn etcd() -> Option<Backend> {
+    if !etcd_available() {
+        eprintln!("skipped: /usr/bin/etcd is not installed (apt-get install etcd-server)");
+        return None;
+    }
+    let cluster = tokio::task::spawn_blocking(|| EtcdCluster::start(1)).await.expect("start etcd");
+    let options = EtcdOptions { compact_interval: None };
+    let storage = EtcdStorage::connect(&cluster.client_urls(), options).await.expect("connect to etcd");
+    Some(Backend { storage: Arc::new(storage), _dir: None, _etcd: Some(cluster) })
 }
 
 /// Instantiates every shared case for one backend, as a module of tests.
@@ -39,7 +56,7 @@ macro_rules! shared_suite {
             $(
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn $case() {
-                    let backend = super::$backend();
+                    let Some(backend) = super::$backend().await else { return };
                     super::cases::$case(backend.storage.clone()).await;
                 }
             )*
@@ -51,6 +68,7 @@ macro_rules! all_backends {
     ($($case:ident),* $(,)?) => {
         shared_suite!(memory: $($case),*);
         shared_suite!(redb: $($case),*);
+        shared_suite!(etcd: $($case),*);
     };
 }
 
@@ -68,4 +86,5 @@ all_backends!(
     values_up_to_the_limit_are_accepted,
     compaction_keeps_every_live_key,
     every_revision_is_readable_until_compacted,
+    continuing_a_list_after_compaction_fails,
 );
