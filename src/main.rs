@@ -48,6 +48,10 @@ pub struct ServerArgs {
     /// CIDR Service ClusterIPs come from.
     #[arg(long, default_value = "10.96.0.0/12")]
     pub service_cluster_ip_range: String,
+    /// Serve reads and watches from the in-memory watch cache (`--watch-cache=false` reads
+    /// storage on every request, like kube-apiserver's flag of the same name).
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true", require_equals = true)]
+    pub watch_cache: bool,
 }
 
 fn main() -> std::process::ExitCode {
