@@ -23,7 +23,7 @@ use crate::storage::{Storage, StorageError};
 use resource::Resource;
 use futures::StreamExt;
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 use tokio::sync::watch;
@@ -72,6 +72,9 @@ struct Inner {
     revision: watch::Sender<i64>,
     /// False while (re)listing: callers read storage instead.
     ready: AtomicBool,
+    /// Revision of the last full list: a resource first seen later has had no change
+    /// since, so its history is complete from here.
+    listed_at: AtomicI64,
 }
 
 struct Tasks(Vec<tokio::task::JoinHandle<()>>);
@@ -95,7 +98,7 @@ impl WatchCache {
     /// Lists everything, then keeps up with one storage watch in the background.
     pub async fn start(storage: Arc<dyn Storage>, config: CacheConfig) -> Result<Self, StorageError> {
         let (revision, _) = watch::channel(0);
-        let inner = Arc::new(Inner { storage, config, resources: RwLock::new(HashMap::new()), revision, ready: AtomicBool::new(false) });
+        let inner = Arc::new(Inner { storage, config, resources: RwLock::new(HashMap::new()), revision, ready: AtomicBool::new(false), listed_at: AtomicI64::new(0) });
         let from = inner.relist().await?;
         let reflector = tokio::spawn(Inner::reflect(Arc::downgrade(&inner), from));
         let ticker = tokio::spawn(Inner::tick(Arc::downgrade(&inner)));
@@ -165,7 +168,7 @@ impl Inner {
             return r.clone();
         }
         let mut map = self.resources.write().unwrap_or_else(|p| p.into_inner());
-        let start = *self.revision.borrow();
+        let start = self.listed_at.load(Ordering::Acquire);
         map.entry(prefix.to_string()).or_insert_with(|| Arc::new(Resource::new(start))).clone()
     }
 
@@ -181,6 +184,7 @@ impl Inner {
         }
         {
             let mut map = self.resources.write().unwrap_or_else(|p| p.into_inner());
+            self.listed_at.store(list.revision, Ordering::Release);
             for prefix in grouped.keys() {
                 map.entry(prefix.clone()).or_insert_with(|| Arc::new(Resource::new(list.revision)));
             }
