@@ -4,6 +4,7 @@
 //! run. Prints medians and ratios; run with `cargo bench -p ironkube-conformance --bench api`.
 //! `IRONKUBE_BENCH_IDLE_SECS` (default 60) sets how long to idle before reading RSS.
 
+#[allow(dead_code)]
 mod common;
 
 use common::{free_port, ms, percentile, release_binary, rss_kib, wait_ready};

@@ -7,6 +7,7 @@
 //! `IRONKUBE_BENCH_PODS` (default 100000) and `IRONKUBE_BENCH_WATCHERS` (default 1000)
 //! scale it down; `IRONKUBE_BENCH_MODES=cache` skips the baseline.
 
+#[allow(dead_code)]
 mod common;
 
 use common::{median, ms, percentile, release_binary, rss_kib};
