@@ -54,6 +54,10 @@ pub struct ServerArgs {
     /// (`http://127.0.0.1:2379[,...]`, as kube-apiserver's flag).
     #[arg(long, value_delimiter = ',', env = "IRONKUBE_ETCD_SERVERS")]
     pub etcd_servers: Vec<String>,
+    /// Serve reads and watches from the in-memory watch cache (`--watch-cache=false` reads
+    /// storage on every request, like kube-apiserver's flag of the same name).
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true", require_equals = true)]
+    pub watch_cache: bool,
 }
 
 /// Flags of `ironkube scheduler`.

@@ -55,6 +55,7 @@ async fn start(args: &ServerArgs, t0: Instant) -> anyhow::Result<Started> {
         advertise_address: args.advertise_address,
         secure_port: port,
         storage,
+        watch_cache: args.watch_cache,
     };
     let server = Server::new(config).await.context("cannot start the API server")?;
     let pki_dir = args.data_dir.join("pki");

@@ -11,6 +11,7 @@
 //! - [`proto`]: decoding Kubernetes protobuf request bodies.
 //! - [`schema`]: per-type field facts (list merge keys) generated from k8s-openapi.
 //! - [`error`]: the API error type and its `Status` body.
+//! - [`cache`]: the watch cache between the registry and storage.
 //! - [`storage`]: the storage trait and its backends.
 
 #![warn(missing_docs)]
@@ -18,6 +19,7 @@
 // only on the cold error path, so it is not boxed.
 #![allow(clippy::result_large_err)]
 
+pub mod cache;
 pub mod discovery;
 pub mod error;
 pub mod filters;

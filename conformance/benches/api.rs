@@ -4,26 +4,14 @@
 //! run. Prints medians and ratios; run with `cargo bench -p ironkube-conformance --bench api`.
 //! `IRONKUBE_BENCH_IDLE_SECS` (default 60) sets how long to idle before reading RSS.
 
+#[allow(dead_code)]
+mod common;
+
+use common::{free_port, ms, percentile, release_binary, rss_kib, wait_ready};
 use ironkube_conformance::{ApiClient, Cluster};
-use openssl::ssl::{SslConnector, SslMethod};
-use std::io::{Read, Write};
-use std::net::TcpStream;
 use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
-
-fn percentile(sorted: &[Duration], p: f64) -> Duration {
-    sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
-}
-
-fn ms(d: Duration) -> String {
-    format!("{:.3} ms", d.as_secs_f64() * 1000.0)
-}
-
-fn rss_kib(pid: u32) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    status.lines().find_map(|l| l.strip_prefix("VmRSS:")).and_then(|v| v.split_whitespace().next()).and_then(|v| v.parse().ok()).unwrap_or(0)
-}
 
 /// Time from spawning `ironkube up` to `/readyz` answering over TLS, median of `runs`.
 fn startup(bin: &Path, runs: usize, reuse: bool) -> Duration {
@@ -41,31 +29,12 @@ fn startup(bin: &Path, runs: usize, reuse: bool) -> Duration {
             .stdout(std::process::Stdio::null())
             .spawn()
             .unwrap();
-        loop {
-            if let Ok(tcp) = TcpStream::connect(("127.0.0.1", port)) {
-                let mut b = SslConnector::builder(SslMethod::tls_client()).unwrap();
-                b.set_verify(openssl::ssl::SslVerifyMode::NONE);
-                if let Ok(mut tls) = b.build().connect("localhost", tcp) {
-                    let _ = tls.write_all(b"GET /readyz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
-                    let mut out = String::new();
-                    let _ = tls.read_to_string(&mut out);
-                    if out.starts_with("HTTP/1.1 200") {
-                        break;
-                    }
-                }
-            }
-            std::thread::sleep(Duration::from_millis(1));
-        }
-        times.push(t0.elapsed());
+        times.push(wait_ready(port, t0));
         let _ = Command::new("kill").args(["-TERM", &child.id().to_string()]).status();
         let _ = child.wait();
     }
     times.sort();
     times[times.len() / 2]
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
 fn kubectl_median(c: &Cluster, args: &[&str], runs: usize) -> Duration {
@@ -81,11 +50,7 @@ fn kubectl_median(c: &Cluster, args: &[&str], runs: usize) -> Duration {
 }
 
 fn main() {
-    let root = ironkube_conformance::workspace_root();
-    assert!(Command::new("cargo").args(["build", "--release", "--quiet", "--bin", "ironkube"]).current_dir(&root).status().unwrap().success());
-    let target = std::env::var("CARGO_TARGET_DIR").map(std::path::PathBuf::from).unwrap_or_else(|_| root.join("target"));
-    let bin = target.join("release/ironkube");
-    ironkube_conformance::set_bin(&bin);
+    let bin = release_binary();
 
     println!("ironkube API benchmark (release build, medians)");
     println!("start to /readyz over TLS, fresh data dir:    {}", ms(startup(&bin, 7, false)));

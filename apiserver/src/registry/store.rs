@@ -11,6 +11,7 @@ use super::managed_fields::set_managed_fields;
 use super::meta::{self, metadata_mut, now};
 use super::selectors::{FieldSelector, LabelSelector};
 use super::strategy::Cause;
+use crate::cache::{CachedEvent, Delivery, EventType, WatchCache};
 use crate::error::ApiError;
 use crate::patch::{self, PatchType};
 use crate::storage::{Event, KeyValue, Storage, StorageError};
@@ -128,8 +129,8 @@ pub enum Deleted {
 /// (so a plain JSON list never parses it), or already decoded.
 #[derive(Debug, Clone)]
 pub enum Listed {
-    /// The stored bytes and revisions.
-    Stored(KeyValue),
+    /// The stored bytes and revisions (shared with the watch cache).
+    Stored(Arc<KeyValue>),
     /// A decoded object (resourceVersion set, apiVersion/kind present).
     Object(Value),
 }
@@ -147,7 +148,7 @@ impl Listed {
     /// Stored bytes are copied with the resourceVersion spliced into `metadata`.
     pub fn write_list_item(&self, out: &mut Vec<u8>) -> Result<(), ApiError> {
         match self {
-            Listed::Stored(kv) => splice_resource_version(&kv.value, kv.mod_revision, out),
+            Listed::Stored(kv) => splice_resource_version(&kv.value, kv.mod_revision, "", out),
             Listed::Object(v) => {
                 let mut v = v.clone();
                 if let Some(m) = v.as_object_mut() {
@@ -174,7 +175,7 @@ pub struct ListPage {
 }
 
 /// One watch event in API terms.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub enum WatchEvent {
     /// `ADDED`, `MODIFIED`, `DELETED` with the object.
     Object(&'static str, Value),
@@ -182,23 +183,89 @@ pub enum WatchEvent {
     Bookmark(i64, bool),
     /// `ERROR` with a Status (e.g. 410 Expired).
     Error(Value),
+    /// An event whose object is still in stored form (no selector needed to look inside):
+    /// written to JSON by splicing, shared between watchers when it comes from the cache.
+    Raw {
+        /// The kind the watch is for.
+        kind: &'static Kind,
+        /// ADDED, MODIFIED or DELETED.
+        event_type: EventType,
+        /// The object at the event's revision.
+        object: Arc<KeyValue>,
+        /// The cache's event (its line is encoded once for every watcher).
+        shared: Option<Arc<CachedEvent>>,
+    },
+}
+
+impl std::fmt::Debug for WatchEvent {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            WatchEvent::Object(t, v) => f.debug_tuple("Object").field(t).field(v).finish(),
+            WatchEvent::Bookmark(rv, end) => f.debug_tuple("Bookmark").field(rv).field(end).finish(),
+            WatchEvent::Error(v) => f.debug_tuple("Error").field(v).finish(),
+            WatchEvent::Raw { kind, event_type, object, .. } => {
+                f.debug_struct("Raw").field("kind", &kind.kind).field("event_type", event_type).field("object", object).finish()
+            }
+        }
+    }
+}
+
+impl WatchEvent {
+    /// The JSON watch line of a [`WatchEvent::Raw`] (shared when the cache made it);
+    /// `None` for other events.
+    pub fn raw_line(&self) -> Option<Result<Bytes, ApiError>> {
+        let WatchEvent::Raw { kind, event_type, object, shared } = self else { return None };
+        Some(match shared {
+            Some(ev) if ev.event_type == *event_type => {
+                if let Some(line) = ev.line.get() {
+                    return Some(Ok(line.clone()));
+                }
+                watch_line(kind, *event_type, object).map(|line| ev.line.get_or_init(|| line).clone())
+            }
+            _ => watch_line(kind, *event_type, object),
+        })
+    }
+
+    /// The event's type and object as JSON (parsing a raw object).
+    pub fn into_object(self) -> Option<(&'static str, Value)> {
+        match self {
+            WatchEvent::Object(t, v) => Some((t, v)),
+            WatchEvent::Raw { kind, event_type, object, .. } => decode(kind, &object).ok().map(|v| (event_type.as_str(), v)),
+            _ => None,
+        }
+    }
 }
 
 /// The one store behind every resource.
 pub struct Store {
     storage: Arc<dyn Storage>,
+    cache: Option<WatchCache>,
     allocators: Mutex<Allocators>,
 }
 
 /// The subresource name of a server-computed pod binding (see [`Store::guaranteed_update`]).
 pub const BINDING: &str = "binding";
 
+/// How often a watch without the cache gets a bookmark (upstream: once a minute).
+const BOOKMARK_INTERVAL: std::time::Duration = std::time::Duration::from_secs(60);
+
 const OBJECT_LIMIT: usize = crate::storage::MAX_VALUE_BYTES;
 
 impl Store {
     /// A store over `storage`, with Service IPs from `service_cidr`.
     pub fn new(storage: Arc<dyn Storage>, service_cidr: &str) -> Result<Self, String> {
-        Ok(Store { storage, allocators: Mutex::new(Allocators::new(service_cidr)?) })
+        Ok(Store { storage, cache: None, allocators: Mutex::new(Allocators::new(service_cidr)?) })
+    }
+
+    /// Serves reads and watches from `cache` (built over the same storage).
+    pub fn with_cache(mut self, cache: WatchCache) -> Self {
+        self.cache = Some(cache);
+        self
+    }
+
+    /// The watch cache, if the store has one.
+    pub fn cache(&self) -> Option<&WatchCache> {
+        self.cache.as_ref()
     }
 
     /// The first service IP (for the `kubernetes` Service and the serving certificate).
@@ -245,9 +312,24 @@ impl Store {
 
     // ----- reads -----
 
-    /// GET one object.
+    /// GET one object (consistent: read from storage, like upstream).
     pub async fn get(&self, t: Target<'_>, name: &str) -> Result<Value, ApiError> {
-        let kv = self.storage.get(&self.key(t, name)).await.map_err(storage_error)?;
+        self.get_at(t, name, None).await
+    }
+
+    /// GET with a `resourceVersion`: unset is a consistent read from storage; `0` is any
+    /// cached state; `N` is a cached state not older than `N` (upstream serves both from
+    /// the watch cache).
+    pub async fn get_at(&self, t: Target<'_>, name: &str, resource_version: Option<&str>) -> Result<Value, ApiError> {
+        let key = self.key(t, name);
+        if let (Some(cache), Some(rv)) = (self.ready_cache(), resource_version.filter(|rv| !rv.is_empty())) {
+            let rv = parse_rv(rv)?;
+            if rv == 0 || cache.wait_for(rv).await {
+                let (kv, _) = cache.get(&key);
+                return decode(t.kind, &*kv.ok_or_else(|| not_found(t.kind, name))?);
+            }
+        }
+        let kv = self.storage.get(&key).await.map_err(storage_error)?;
         let kv = kv.ok_or_else(|| not_found(t.kind, name))?;
         decode(t.kind, &kv)
     }
@@ -258,39 +340,100 @@ impl Store {
         Ok((decode(t.kind, &kv)?, kv.mod_revision))
     }
 
-    /// LIST with selectors, paging and resourceVersion semantics.
+    /// The watch cache, when there is one and it is serving.
+    fn ready_cache(&self) -> Option<&WatchCache> {
+        self.cache.as_ref().filter(|c| c.is_ready())
+    }
+
+    /// LIST with selectors, paging and resourceVersion semantics: from the watch cache
+    /// when it can answer at the asked revision, else from storage.
     pub async fn list(&self, t: Target<'_>, opts: &ListOptions) -> Result<ListPage, ApiError> {
         let filter = Filter::new(t.kind, opts)?;
         let prefix = self.prefix(t);
-        let (mut revision, mut start_after) = (None, None);
+        let read = self.read_at(opts, &prefix).await?;
+        if let Some(cache) = self.ready_cache() {
+            let cached = match &read {
+                ReadAt::Continue(rev, start) => cache.list(&prefix, Some(start), Some(*rev)),
+                ReadAt::Exact(rev) => cache.list(&prefix, None, Some(*rev)),
+                ReadAt::NotOlderThan(rev) => match cache.wait_for(*rev).await {
+                    true => cache.list(&prefix, None, None),
+                    false => None,
+                },
+                ReadAt::Any => cache.list(&prefix, None, None),
+                ReadAt::Consistent => match cache.wait_fresh().await.map_err(storage_error)? {
+                    true => cache.list(&prefix, None, None),
+                    false => None,
+                },
+            };
+            if let Some((items, revision)) = cached {
+                return self.cached_page(t, &prefix, items, revision, &filter, opts);
+            }
+        }
+        self.list_storage(t, &prefix, read, &filter, opts).await
+    }
+
+    /// Which state a list asks for (and the errors upstream gives for bad combinations).
+    async fn read_at(&self, opts: &ListOptions, prefix: &str) -> Result<ReadAt, ApiError> {
         if let Some(token) = opts.continue_token.as_deref().filter(|c| !c.is_empty()) {
-            let (rev, start) = decode_continue(token, &prefix)?;
-            revision = Some(rev);
-            start_after = Some(start);
-        } else if let Some(rv) = opts.resource_version.as_deref().filter(|rv| !rv.is_empty() && *rv != "0") {
-            let rv = parse_rv(rv)?;
-            match opts.resource_version_match.as_deref() {
-                Some("Exact") => revision = Some(rv),
-                Some("NotOlderThan") | None => {
-                    let current = self.storage.current_revision().await.map_err(storage_error)?;
-                    if rv > current {
-                        return Err(ApiError::ServiceUnavailable(format!(
-                            "Too large resource version: {rv}, current: {current}"
-                        )));
+            let (rev, start) = decode_continue(token, prefix)?;
+            return Ok(ReadAt::Continue(rev, start));
+        }
+        match opts.resource_version.as_deref().filter(|rv| !rv.is_empty()) {
+            Some("0") => Ok(ReadAt::Any),
+            Some(rv) => {
+                let rv = parse_rv(rv)?;
+                match opts.resource_version_match.as_deref() {
+                    Some("Exact") => Ok(ReadAt::Exact(rv)),
+                    Some("NotOlderThan") | None => {
+                        let current = self.storage.current_revision().await.map_err(storage_error)?;
+                        if rv > current {
+                            return Err(ApiError::ServiceUnavailable(format!("Too large resource version: {rv}, current: {current}")));
+                        }
+                        Ok(ReadAt::NotOlderThan(rv))
                     }
-                }
-                Some(other) => {
-                    return Err(ApiError::BadRequest(format!(
+                    Some(other) => Err(ApiError::BadRequest(format!(
                         "resourceVersionMatch: Unsupported value: {other:?}: supported values: \"Exact\", \"NotOlderThan\""
-                    )))
+                    ))),
                 }
             }
-        } else if opts.resource_version_match.as_deref().is_some_and(|m| !m.is_empty()) {
-            return Err(ApiError::BadRequest(
-                "resourceVersionMatch is forbidden unless resourceVersion is provided".into(),
-            ));
+            None if opts.resource_version_match.as_deref().is_some_and(|m| !m.is_empty()) => {
+                Err(ApiError::BadRequest("resourceVersionMatch is forbidden unless resourceVersion is provided".into()))
+            }
+            None => Ok(ReadAt::Consistent),
         }
+    }
 
+    /// A page from cached objects (already in key order, after the continue key).
+    fn cached_page(&self, t: Target<'_>, prefix: &str, items: Vec<Arc<KeyValue>>, revision: i64, filter: &Filter, opts: &ListOptions) -> Result<ListPage, ApiError> {
+        let total = items.len();
+        let mut page = Vec::new();
+        let mut last_key = None;
+        let mut left = 0;
+        for (i, kv) in items.into_iter().enumerate() {
+            if opts.limit > 0 && page.len() >= opts.limit {
+                left = total - i;
+                break;
+            }
+            last_key = Some(kv.key.clone());
+            if let Some(item) = listed(t.kind, filter, kv)? {
+                page.push(item);
+            }
+        }
+        let continue_token = match (left > 0, &last_key) {
+            (true, Some(key)) => Some(encode_continue(revision, &key[prefix.len()..])),
+            _ => None,
+        };
+        let remaining = (continue_token.is_some() && filter.is_empty()).then_some(left as i64);
+        Ok(ListPage { items: page, revision, continue_token, remaining })
+    }
+
+    /// A page read from storage, in batches until the limit is filled.
+    async fn list_storage(&self, t: Target<'_>, prefix: &str, read: ReadAt, filter: &Filter, opts: &ListOptions) -> Result<ListPage, ApiError> {
+        let (mut revision, mut start_after) = match read {
+            ReadAt::Continue(rev, start) => (Some(rev), Some(start)),
+            ReadAt::Exact(rev) => (Some(rev), None),
+            _ => (None, None),
+        };
         let mut items = Vec::new();
         let mut last_key: Option<String> = None;
         let mut more;
@@ -299,7 +442,7 @@ impl Store {
         loop {
             let page = self
                 .storage
-                .list(&prefix, start_after.as_deref(), batch, revision)
+                .list(prefix, start_after.as_deref(), batch, revision)
                 .await
                 .map_err(|e| match e {
                     StorageError::Compacted { requested, .. } if opts.continue_token.is_some() => ApiError::Expired(format!(
@@ -314,16 +457,11 @@ impl Store {
             more = page.more;
             remaining = page.remaining;
             let fetched = page.items.len();
-            for (i, kv) in page.items.iter().enumerate() {
-                if filter.is_empty() && t.kind.conversion.is_none() {
-                    items.push(Listed::Stored(kv.clone()));
-                } else {
-                    let obj = decode(t.kind, kv)?;
-                    if filter.matches(t.kind, &obj)? {
-                        items.push(Listed::Object(obj));
-                    }
-                }
+            for (i, kv) in page.items.into_iter().enumerate() {
                 last_key = Some(kv.key.clone());
+                if let Some(item) = listed(t.kind, filter, Arc::new(kv))? {
+                    items.push(item);
+                }
                 if opts.limit > 0 && items.len() >= opts.limit {
                     more = more || i + 1 < fetched;
                     remaining = remaining.map(|r| r + (fetched - i - 1) as i64);
@@ -345,11 +483,12 @@ impl Store {
     }
 
     /// WATCH: a stream of events after the requested resourceVersion (with the initial
-    /// state first for `resourceVersion=""`/`"0"` or `sendInitialEvents=true`).
+    /// state first for `resourceVersion=""`/`"0"` or `sendInitialEvents=true`), and
+    /// bookmarks when asked for. Served by the watch cache; a watch from before the
+    /// cache's event window (e.g. resuming across a restart) replays storage history
+    /// instead, which answers 410 Expired once that history is compacted.
     pub async fn watch(&self, t: Target<'_>, opts: &ListOptions) -> Result<BoxStream<'static, WatchEvent>, ApiError> {
         let filter = Arc::new(Filter::new(t.kind, opts)?);
-        let kind = t.kind;
-        let prefix = self.prefix(t);
         let rv = opts.resource_version.as_deref().unwrap_or("");
         let send_initial = opts.send_initial_events.unwrap_or(rv.is_empty() || rv == "0");
         if opts.send_initial_events == Some(true) && opts.resource_version_match.as_deref() != Some("NotOlderThan") {
@@ -363,11 +502,66 @@ impl Store {
                 )],
             });
         }
+        if let Some(cache) = self.ready_cache() {
+            if let Some(events) = self.watch_cached(cache, t, opts, filter.clone(), send_initial).await? {
+                return Ok(events);
+            }
+        }
+        self.watch_storage(t, opts, filter, send_initial).await
+    }
+
+    async fn watch_cached(
+        &self,
+        cache: &WatchCache,
+        t: Target<'_>,
+        opts: &ListOptions,
+        filter: Arc<Filter>,
+        send_initial: bool,
+    ) -> Result<Option<BoxStream<'static, WatchEvent>>, ApiError> {
+        let kind = t.kind;
+        let rv = opts.resource_version.as_deref().unwrap_or("");
+        // Unset means "from the latest state": a consistent read, like a list.
+        if rv.is_empty() {
+            cache.wait_fresh().await.map_err(storage_error)?;
+        }
+        let after = match rv {
+            _ if send_initial => {
+                if !rv.is_empty() && rv != "0" {
+                    cache.wait_for(parse_rv(rv)?).await;
+                }
+                None
+            }
+            "" | "0" => Some(cache.revision()),
+            rv => Some(parse_rv(rv)?),
+        };
+        let Ok(reg) = cache.watch(&self.prefix(t), after, opts.allow_bookmarks) else { return Ok(None) };
+        let initial_filter = filter.clone();
+        let initial = reg.initial.into_iter().filter_map(move |kv| {
+            let ev = PendingEvent { event_type: EventType::Added, object: kv, prev: None, shared: None };
+            ev.to_watch_event(kind, &initial_filter)
+        });
+        let end = (opts.send_initial_events == Some(true) && opts.allow_bookmarks).then_some(WatchEvent::Bookmark(reg.revision, true));
+        let live = futures::stream::iter(reg.backlog.into_iter().map(Delivery::Event))
+            .chain(tokio_stream::wrappers::ReceiverStream::new(reg.receiver))
+            .filter_map(move |delivery| {
+                let out = match delivery {
+                    Delivery::Bookmark(rv) => Some(WatchEvent::Bookmark(rv, false)),
+                    Delivery::Event(ev) => PendingEvent::from_cached(ev).to_watch_event(kind, &filter),
+                };
+                futures::future::ready(out)
+            });
+        Ok(Some(futures::stream::iter(initial).chain(futures::stream::iter(end)).chain(live).boxed()))
+    }
+
+    /// The watch path without a cache: one storage subscription per watcher.
+    async fn watch_storage(&self, t: Target<'_>, opts: &ListOptions, filter: Arc<Filter>, send_initial: bool) -> Result<BoxStream<'static, WatchEvent>, ApiError> {
+        let kind = t.kind;
+        let prefix = self.prefix(t);
+        let rv = opts.resource_version.as_deref().unwrap_or("");
         let mut initial = Vec::new();
         let after = if send_initial {
-            let page = self
-                .list(t, &ListOptions { label_selector: opts.label_selector.clone(), field_selector: opts.field_selector.clone(), ..Default::default() })
-                .await?;
+            let list_opts = ListOptions { label_selector: opts.label_selector.clone(), field_selector: opts.field_selector.clone(), ..Default::default() };
+            let page = self.list_storage(t, &prefix, ReadAt::Consistent, &filter, &list_opts).await?;
             for item in &page.items {
                 initial.push(WatchEvent::Object("ADDED", item.object(kind)?));
             }
@@ -388,18 +582,26 @@ impl Store {
             }
             Err(e) => return Err(storage_error(e)),
         };
-        let live = events.filter_map(move |event| {
-            let filter = filter.clone();
-            async move {
-                match event {
-                    Ok(event) => watch_event(kind, &filter, event),
-                    Err(StorageError::Compacted { requested, oldest }) => Some(WatchEvent::Error(
-                        ApiError::Expired(format!("too old resource version: {requested} ({oldest})")).status(),
-                    )),
-                    Err(e) => Some(WatchEvent::Error(storage_error(e).status())),
-                }
+        let live = events.map(move |event| match event {
+            Ok(event) => PendingEvent::from_storage(event).to_watch_event(kind, &filter),
+            Err(StorageError::Compacted { requested, oldest }) => {
+                Some(WatchEvent::Error(ApiError::Expired(format!("too old resource version: {requested} ({oldest})")).status()))
             }
+            Err(e) => Some(WatchEvent::Error(storage_error(e).status())),
         });
+        // Bookmarks once a minute at the storage's revision.
+        let bookmarks = opts.allow_bookmarks;
+        let storage = self.storage.clone();
+        let ticks = tokio_stream::wrappers::IntervalStream::new(tokio::time::interval_at(
+            tokio::time::Instant::now() + BOOKMARK_INTERVAL,
+            BOOKMARK_INTERVAL,
+        ))
+        .filter(move |_| futures::future::ready(bookmarks))
+        .then(move |_| {
+            let storage = storage.clone();
+            async move { storage.current_revision().await.ok().map(|rv| WatchEvent::Bookmark(rv, false)) }
+        });
+        let live = futures::stream::select(live, ticks).filter_map(futures::future::ready);
         Ok(futures::stream::iter(initial).chain(live).boxed())
     }
 
@@ -1048,32 +1250,96 @@ impl Filter {
     }
 }
 
-/// Turns a storage event into an API watch event, applying the filter like upstream:
-/// an object that stops matching is DELETED, one that starts matching is ADDED.
-fn watch_event(kind: &Kind, filter: &Filter, event: Event) -> Option<WatchEvent> {
-    let decoded = |kv: &KeyValue| decode(kind, kv).ok();
-    match event {
-        Event::Put { kv, prev } => {
-            let obj = decoded(&kv)?;
-            let now = filter.matches(kind, &obj).unwrap_or(false);
-            let before = prev.as_ref().and_then(decoded).map(|o| filter.matches(kind, &o).unwrap_or(false));
-            match (prev.is_some(), now, before) {
-                (false, true, _) => Some(WatchEvent::Object("ADDED", obj)),
-                (true, true, Some(true)) => Some(WatchEvent::Object("MODIFIED", obj)),
-                (true, true, _) => Some(WatchEvent::Object("ADDED", obj)),
-                (true, false, Some(true)) => Some(WatchEvent::Object("DELETED", obj)),
-                _ => None,
-            }
-        }
-        Event::Delete { prev, revision } => {
-            let mut obj = decoded(&prev)?;
-            if !filter.matches(kind, &obj).unwrap_or(false) {
-                return None;
-            }
-            set_rv(&mut obj, revision);
-            Some(WatchEvent::Object("DELETED", obj))
+/// Which state a list reads.
+enum ReadAt {
+    /// A continue token: the list's revision and the last key returned.
+    Continue(i64, String),
+    /// `resourceVersionMatch=Exact`.
+    Exact(i64),
+    /// `resourceVersion=N` (NotOlderThan).
+    NotOlderThan(i64),
+    /// `resourceVersion=0`: any state.
+    Any,
+    /// No resourceVersion: the latest state.
+    Consistent,
+}
+
+/// A list item from a stored value: kept in stored form when nothing needs to look inside
+/// it, else decoded (and dropped when the selectors do not match).
+fn listed(kind: &Kind, filter: &Filter, kv: Arc<KeyValue>) -> Result<Option<Listed>, ApiError> {
+    if filter.is_empty() && kind.conversion.is_none() {
+        return Ok(Some(Listed::Stored(kv)));
+    }
+    let obj = decode(kind, &kv)?;
+    Ok(filter.matches(kind, &obj)?.then_some(Listed::Object(obj)))
+}
+
+/// A change on its way to one watcher, from the cache or from a storage watch.
+struct PendingEvent {
+    event_type: EventType,
+    /// The object to show (for a deletion: its last state at the deletion revision).
+    object: Arc<KeyValue>,
+    prev: Option<Arc<KeyValue>>,
+    /// The cache's shared event, whose encoded line all watchers reuse.
+    shared: Option<Arc<CachedEvent>>,
+}
+
+impl PendingEvent {
+    fn from_cached(ev: Arc<CachedEvent>) -> Self {
+        PendingEvent { event_type: ev.event_type, object: ev.object.clone(), prev: ev.prev.clone(), shared: Some(ev) }
+    }
+
+    fn from_storage(event: Event) -> Self {
+        match event {
+            Event::Put { kv, prev } => PendingEvent {
+                event_type: if prev.is_some() { EventType::Modified } else { EventType::Added },
+                object: Arc::new(kv),
+                prev: prev.map(Arc::new),
+                shared: None,
+            },
+            Event::Delete { prev, revision } => PendingEvent {
+                event_type: EventType::Deleted,
+                object: Arc::new(KeyValue { mod_revision: revision, ..prev }),
+                prev: None,
+                shared: None,
+            },
         }
     }
+
+    /// The API watch event, applying the filter like upstream: an object that stops
+    /// matching is DELETED, one that starts matching is ADDED. Without selectors (and
+    /// conversion) the object is passed on unparsed.
+    fn to_watch_event(self, kind: &'static Kind, filter: &Filter) -> Option<WatchEvent> {
+        if filter.is_empty() && kind.conversion.is_none() {
+            return Some(WatchEvent::Raw { kind, event_type: self.event_type, object: self.object, shared: self.shared });
+        }
+        let obj = decode(kind, &self.object).ok()?;
+        let now = filter.matches(kind, &obj).unwrap_or(false);
+        if self.event_type == EventType::Deleted {
+            return now.then_some(WatchEvent::Object("DELETED", obj));
+        }
+        let before = self.prev.as_ref().and_then(|p| decode(kind, p).ok()).map(|o| filter.matches(kind, &o).unwrap_or(false));
+        match (self.prev.is_some(), now, before) {
+            (false, true, _) => Some(WatchEvent::Object("ADDED", obj)),
+            (true, true, Some(true)) => Some(WatchEvent::Object("MODIFIED", obj)),
+            (true, true, _) => Some(WatchEvent::Object("ADDED", obj)),
+            (true, false, Some(true)) => Some(WatchEvent::Object("DELETED", obj)),
+            _ => None,
+        }
+    }
+}
+
+/// The watch line `{"type":..,"object":{..}}\n` of a stored object, written without
+/// parsing it (kind, apiVersion and resourceVersion are spliced in).
+pub fn watch_line(kind: &Kind, event_type: EventType, kv: &KeyValue) -> Result<Bytes, ApiError> {
+    let mut out = Vec::with_capacity(kv.value.len() + 96);
+    out.extend_from_slice(b"{\"type\":\"");
+    out.extend_from_slice(event_type.as_str().as_bytes());
+    out.extend_from_slice(b"\",\"object\":");
+    let type_meta = format!("\"kind\":\"{}\",\"apiVersion\":\"{}\",", kind.kind, kind.api_version());
+    splice_resource_version(&kv.value, kv.mod_revision, &type_meta, &mut out)?;
+    out.extend_from_slice(b"}\n");
+    Ok(Bytes::from(out))
 }
 
 // ----- small pure helpers -----
@@ -1125,14 +1391,16 @@ fn encode(kind: &Kind, obj: &Value) -> Result<Bytes, ApiError> {
     Ok(Bytes::from(bytes))
 }
 
-/// Copies a stored object, inserting `"resourceVersion":"<rev>"` as the first field of
-/// its leading `metadata` object.
-fn splice_resource_version(stored: &[u8], revision: i64, out: &mut Vec<u8>) -> Result<(), ApiError> {
+/// Copies a stored object, inserting `type_meta` (e.g. `"kind":"Pod","apiVersion":"v1",`)
+/// first and `"resourceVersion":"<rev>"` as the first field of its leading `metadata` object.
+fn splice_resource_version(stored: &[u8], revision: i64, type_meta: &str, out: &mut Vec<u8>) -> Result<(), ApiError> {
     const PREFIX: &[u8] = b"{\"metadata\":{";
     let rest = stored
         .strip_prefix(PREFIX)
         .ok_or_else(|| ApiError::Internal("stored object does not start with its metadata".into()))?;
-    out.extend_from_slice(PREFIX);
+    out.push(b'{');
+    out.extend_from_slice(type_meta.as_bytes());
+    out.extend_from_slice(&PREFIX[1..]);
     out.extend_from_slice(b"\"resourceVersion\":\"");
     out.extend_from_slice(revision.to_string().as_bytes());
     out.push(b'"');

@@ -218,7 +218,10 @@ async fn resource(
         return Ok(object_response(StatusCode::CREATED, kind, review(&typed, who)?, output, &query, &[]));
     }
     match verb {
-        "get" => Ok(object_response(StatusCode::OK, kind, store.get(target, &name).await?, output, &query, &[])),
+        "get" => {
+            let object = store.get_at(target, &name, query.get("resourceVersion").map(String::as_str)).await?;
+            Ok(object_response(StatusCode::OK, kind, object, output, &query, &[]))
+        }
         "list" => {
             let page = store.list(target, &list_options(&query)?).await?;
             list_response(kind, page, output, &query)
@@ -229,7 +232,7 @@ async fn resource(
                 opts.field_selector = Some(format!("metadata.name={n}"));
             }
             let events = store.watch(target, &opts).await?;
-            Ok(watch_response(state, kind, events, opts, output, &query))
+            Ok(watch_response(kind, events, opts, output, &query))
         }
         "create" => {
             let body = read_body(req).await?;
@@ -528,10 +531,9 @@ fn list_response(kind: &Kind, page: crate::registry::store::ListPage, output: Ou
     }
 }
 
-/// Streams watch events as newline-delimited JSON, in the representation asked for, with
-/// periodic bookmarks and the requested timeout.
+/// Streams watch events as newline-delimited JSON, in the representation asked for, until
+/// the requested timeout (bookmarks come from the store).
 fn watch_response(
-    state: &AppState,
     kind: &'static Kind,
     events: futures::stream::BoxStream<'static, WatchEvent>,
     opts: ListOptions,
@@ -541,35 +543,12 @@ fn watch_response(
     let timeout = Duration::from_secs(opts.timeout_seconds.unwrap_or(1800 + rand::random_range(0..1800)));
     let deadline = tokio::time::sleep(timeout);
     let query = query.clone();
-    let bookmarks = opts.allow_bookmarks;
-    let store = state.store.clone();
     let mut first = true;
-    let ticker = tokio_stream::wrappers::IntervalStream::new(tokio::time::interval_at(
-        tokio::time::Instant::now() + Duration::from_secs(60),
-        Duration::from_secs(60),
-    ));
-    enum Item {
-        Event(WatchEvent),
-        Tick,
-    }
-    let merged = futures::stream::select(events.map(Item::Event), ticker.map(|_| Item::Tick).filter(move |_| futures::future::ready(bookmarks)));
-    let stream = merged
-        .then(move |item| {
-            let store = store.clone();
-            async move {
-                match item {
-                    Item::Event(e) => Some(e),
-                    Item::Tick => store.current_revision().await.ok().map(|rv| WatchEvent::Bookmark(rv, false)),
-                }
-            }
-        })
-        .filter_map(futures::future::ready)
-        .take_until(deadline)
-        .map(move |event| {
-            let line = encode_event(kind, event, output, &query, first);
-            first = false;
-            Ok::<_, std::convert::Infallible>(line)
-        });
+    let stream = events.take_until(deadline).map(move |event| {
+        let line = encode_event(kind, event, output, &query, first);
+        first = false;
+        Ok::<_, std::convert::Infallible>(line)
+    });
     Response::builder()
         .status(StatusCode::OK)
         .header(header::CONTENT_TYPE, "application/json")
@@ -579,8 +558,14 @@ fn watch_response(
 }
 
 fn encode_event(kind: &Kind, event: WatchEvent, output: Output, query: &Query, first: bool) -> bytes::Bytes {
+    if !matches!(output, Output::Table(_) | Output::Metadata(_)) {
+        if let Some(Ok(line)) = event.raw_line() {
+            return line;
+        }
+    }
     let (kind_str, object) = match event {
-        WatchEvent::Object(t, obj) => {
+        WatchEvent::Object(..) | WatchEvent::Raw { .. } => {
+            let Some((t, obj)) = event.into_object() else { return bytes::Bytes::new() };
             let obj = with_type(kind, obj);
             let obj = match output {
                 Output::Table(v) => {

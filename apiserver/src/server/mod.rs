@@ -8,6 +8,7 @@ pub mod negotiate;
 pub mod pki;
 pub mod request;
 
+use crate::cache::{CacheConfig, WatchCache};
 use crate::filters::authn::Identity;
 use crate::registry::store::Store;
 use crate::storage::Storage;
@@ -33,6 +34,8 @@ pub struct Config {
     pub secure_port: u16,
     /// Storage backend.
     pub storage: Arc<dyn Storage>,
+    /// Serve reads and watches from a watch cache (upstream `--watch-cache`, default on).
+    pub watch_cache: bool,
 }
 
 /// Errors while starting the server.
@@ -70,7 +73,14 @@ pub struct Server {
 impl Server {
     /// Prepares certificates, TLS and bootstrap objects.
     pub async fn new(config: Config) -> Result<Self, StartError> {
-        let store = Arc::new(Store::new(config.storage.clone(), &config.service_cidr).map_err(StartError::Config)?);
+        let mut store = Store::new(config.storage.clone(), &config.service_cidr).map_err(StartError::Config)?;
+        if config.watch_cache {
+            let cache = WatchCache::start(config.storage.clone(), CacheConfig::default())
+                .await
+                .map_err(|e| StartError::Config(format!("cannot fill the watch cache: {e}")))?;
+            store = store.with_cache(cache);
+        }
+        let store = Arc::new(store);
         let pki = pki::Pki::new(config.data_dir.join("pki"));
         let mut hosts = vec![
             "localhost".to_string(),

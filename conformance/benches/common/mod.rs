@@ -1,0 +1,63 @@
+//! Helpers shared by the benchmarks: the release binary, percentiles, RSS, readiness.
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::path::PathBuf;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+/// Builds the release `ironkube` once and makes the harness start it.
+pub fn release_binary() -> PathBuf {
+    let root = ironkube_conformance::workspace_root();
+    assert!(Command::new("cargo").args(["build", "--release", "--quiet", "--bin", "ironkube"]).current_dir(&root).status().unwrap().success());
+    let target = std::env::var("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|_| root.join("target"));
+    let bin = target.join("release/ironkube");
+    ironkube_conformance::set_bin(&bin);
+    bin
+}
+
+/// The `p` quantile of sorted samples.
+pub fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
+}
+
+/// The median of unsorted samples.
+pub fn median(mut samples: Vec<Duration>) -> Duration {
+    samples.sort();
+    percentile(&samples, 0.5)
+}
+
+/// Milliseconds with three decimals.
+pub fn ms(d: Duration) -> String {
+    format!("{:.3} ms", d.as_secs_f64() * 1000.0)
+}
+
+/// Resident set size of a process.
+pub fn rss_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    status.lines().find_map(|l| l.strip_prefix("VmRSS:")).and_then(|v| v.split_whitespace().next()).and_then(|v| v.parse().ok()).unwrap_or(0)
+}
+
+/// A free local port.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// Polls `/readyz` over TLS until it answers 200; returns how long that took.
+pub fn wait_ready(port: u16, since: Instant) -> Duration {
+    loop {
+        if let Ok(tcp) = TcpStream::connect(("127.0.0.1", port)) {
+            let mut b = openssl::ssl::SslConnector::builder(openssl::ssl::SslMethod::tls_client()).unwrap();
+            b.set_verify(openssl::ssl::SslVerifyMode::NONE);
+            if let Ok(mut tls) = b.build().connect("localhost", tcp) {
+                let _ = tls.write_all(b"GET /readyz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+                let mut out = String::new();
+                let _ = tls.read_to_string(&mut out);
+                if out.starts_with("HTTP/1.1 200") {
+                    return since.elapsed();
+                }
+            }
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    }
+}

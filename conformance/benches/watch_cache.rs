@@ -1,0 +1,290 @@
+//! Watch cache benchmark (issue 5 figures), the same run with the cache on and off
+//! (`--watch-cache=false`, the baseline), all through HTTPS against the release binary:
+//! ConfigMap creates/s with 64 concurrent clients, GET p50/p99, LIST of 10,000 pods,
+//! watch delivery latency from write acknowledgement to event at 1,000 watchers, RSS
+//! with 100,000 pods stored (and cached), and cold start with that data to `/readyz`.
+//! Run with `cargo bench -p ironkube-conformance --bench watch_cache`.
+//! `IRONKUBE_BENCH_PODS` (default 100000) and `IRONKUBE_BENCH_WATCHERS` (default 1000)
+//! scale it down; `IRONKUBE_BENCH_MODES=cache` skips the baseline.
+
+#[allow(dead_code)]
+mod common;
+
+use common::{median, ms, percentile, release_binary, rss_kib};
+use ironkube_conformance::{ApiClient, Cluster};
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::sync::mpsc;
+use std::sync::{Arc, Barrier};
+use std::time::{Duration, Instant};
+
+const CLIENTS: usize = 64;
+
+fn env_usize(name: &str, default: usize) -> usize {
+    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+}
+
+/// POSTs `total` bodies to `path` from `clients` kept-alive TLS connections at once;
+/// returns the wall time (connections are set up before the clock starts).
+fn create_parallel(port: u16, pki: &Path, clients: usize, total: usize, path: &str, body: impl Fn(usize) -> String + Sync) -> Duration {
+    let start = Barrier::new(clients + 1);
+    let (body, start) = (&body, &start);
+    std::thread::scope(|s| {
+        for t in 0..clients {
+            s.spawn(move || {
+                let mut client = ApiClient::connect(port, pki);
+                start.wait();
+                for i in (t..total).step_by(clients) {
+                    let (code, out) = client.request("POST", path, Some(&body(i)));
+                    assert_eq!(code, 201, "{}", String::from_utf8_lossy(&out));
+                }
+            });
+        }
+        start.wait();
+        let t0 = Instant::now();
+        // Scoped threads are joined when the scope ends; time it from here.
+        t0
+    })
+    .elapsed()
+}
+
+fn pod(i: usize) -> String {
+    format!(
+        r#"{{"apiVersion":"v1","kind":"Pod","metadata":{{"name":"p-{i}","labels":{{"app":"bench","shard":"s{}"}}}},"spec":{{"containers":[{{"name":"c","image":"ironkube.local/busybox","command":["sleep","3600"]}}]}}}}"#,
+        i % 16
+    )
+}
+
+fn configmap(prefix: &str) -> impl Fn(usize) -> String + Sync + '_ {
+    move |i| format!(r#"{{"apiVersion":"v1","kind":"ConfigMap","metadata":{{"name":"{prefix}-{i}"}},"data":{{"key":"value-{i}"}}}}"#)
+}
+
+/// A raw watch over its own TLS connection, reading events line by line.
+fn open_watch(port: u16, pki: &Path, path: &str) -> BufReader<openssl::ssl::SslStream<std::net::TcpStream>> {
+    let mut b = openssl::ssl::SslConnector::builder(openssl::ssl::SslMethod::tls_client()).unwrap();
+    b.set_ca_file(pki.join("ca.crt")).unwrap();
+    b.set_certificate_file(pki.join("admin.crt"), openssl::ssl::SslFiletype::PEM).unwrap();
+    b.set_private_key_file(pki.join("admin.key"), openssl::ssl::SslFiletype::PEM).unwrap();
+    let tcp = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    tcp.set_nodelay(true).unwrap();
+    let mut tls = b.build().connect("localhost", tcp).unwrap();
+    tls.write_all(format!("GET {path} HTTP/1.1\r\nHost: localhost\r\n\r\n").as_bytes()).unwrap();
+    let mut reader = BufReader::new(tls);
+    let mut line = String::new();
+    reader.read_line(&mut line).unwrap();
+    assert!(line.starts_with("HTTP/1.1 200"), "watch refused: {line}");
+    loop {
+        line.clear();
+        reader.read_line(&mut line).unwrap();
+        if line == "\r\n" {
+            return reader;
+        }
+    }
+}
+
+/// Delivery latency from write acknowledgement to event, over `watchers` watches of one
+/// namespace and `writes` ConfigMap creates spaced apart; returns sorted samples and the
+/// number of events that never arrived.
+fn watch_latency(c: &Cluster, pki: &Path, watchers: usize, writes: usize) -> (Vec<Duration>, usize) {
+    c.ok(&["create", "namespace", "watched"]);
+    let mut client = ApiClient::connect(c.port, pki);
+    let (_, list) = client.request("GET", "/api/v1/namespaces/watched/configmaps", None);
+    let list: serde_json::Value = serde_json::from_slice(&list).unwrap();
+    let rv = list["metadata"]["resourceVersion"].as_str().unwrap().to_string();
+    let path = format!("/api/v1/namespaces/watched/configmaps?watch=true&resourceVersion={rv}&timeoutSeconds=600");
+    let (tx, rx) = mpsc::channel::<(usize, Instant)>();
+    let ready = Arc::new(Barrier::new(watchers + 1));
+    let mut threads = Vec::new();
+    for _ in 0..watchers {
+        let (tx, ready, path, pki, port) = (tx.clone(), ready.clone(), path.clone(), pki.to_path_buf(), c.port);
+        threads.push(std::thread::Builder::new().stack_size(256 * 1024).spawn(move || {
+            let mut reader = open_watch(port, &pki, &path);
+            ready.wait();
+            let mut seen = 0;
+            let mut line = String::new();
+            while seen < writes {
+                line.clear();
+                if reader.read_line(&mut line).unwrap_or(0) == 0 {
+                    return;
+                }
+                if let Some(rest) = line.split("\"name\":\"lat-").nth(1) {
+                    let k: usize = rest.split('"').next().unwrap().parse().unwrap();
+                    let _ = tx.send((k, Instant::now()));
+                    seen += 1;
+                }
+            }
+        }));
+    }
+    drop(tx);
+    ready.wait();
+    let mut acks = Vec::new();
+    for k in 0..writes {
+        let body = format!(r#"{{"apiVersion":"v1","kind":"ConfigMap","metadata":{{"name":"lat-{k}"}}}}"#);
+        let (code, _) = client.request("POST", "/api/v1/namespaces/watched/configmaps", Some(&body));
+        acks.push(Instant::now());
+        assert_eq!(code, 201);
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let mut samples = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while samples.len() < watchers * writes {
+        match rx.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
+            Ok((k, at)) => samples.push(at.saturating_duration_since(acks[k])),
+            Err(_) => break,
+        }
+    }
+    let missing = watchers * writes - samples.len();
+    // Watchers still blocked end when the server stops.
+    drop(threads);
+    samples.sort();
+    (samples, missing)
+}
+
+#[derive(Default)]
+struct Figures {
+    creates_per_s: f64,
+    get_p50: Duration,
+    get_p99: Duration,
+    get0_p50: Duration,
+    get0_p99: Duration,
+    list_10k: Duration,
+    watch_p50: Duration,
+    watch_p99: Duration,
+    watch_missing: usize,
+    rss_hot_kib: u64,
+    cold_start: Duration,
+    rss_cold_kib: u64,
+    rss_after_list_kib: u64,
+}
+
+fn gets(client: &mut ApiClient, path: &str, n: usize) -> Vec<Duration> {
+    let mut samples: Vec<Duration> = (0..n)
+        .map(|_| {
+            let t = Instant::now();
+            let (code, _) = client.request("GET", path, None);
+            assert_eq!(code, 200);
+            t.elapsed()
+        })
+        .collect();
+    samples.sort();
+    samples
+}
+
+fn run(label: &str, flags: &[&str], pods: usize, watchers: usize) -> Figures {
+    println!("[{label}] starting");
+    let mut c = Cluster::start_with(flags);
+    let pki: PathBuf = c.dir.path().join("pki");
+    let mut f = Figures::default();
+
+    // Creates: 3 rounds of 6,400 ConfigMaps from 64 clients, each round in its own namespace.
+    let rates: Vec<f64> = (0..3)
+        .map(|round| {
+            let ns = format!("create-{round}");
+            c.ok(&["create", "namespace", &ns]);
+            let total = 6400;
+            let took = create_parallel(c.port, &pki, CLIENTS, total, &format!("/api/v1/namespaces/{ns}/configmaps"), configmap("cm"));
+            total as f64 / took.as_secs_f64()
+        })
+        .collect();
+    let mut sorted = rates.clone();
+    sorted.sort_by(f64::total_cmp);
+    f.creates_per_s = sorted[1];
+    println!("[{label}] creates/s rounds: {rates:.0?}");
+
+    // GET one ConfigMap: consistent (no resourceVersion) and resourceVersion=0.
+    let mut client = ApiClient::connect(c.port, &pki);
+    let g = gets(&mut client, "/api/v1/namespaces/create-0/configmaps/cm-7", 2000);
+    (f.get_p50, f.get_p99) = (percentile(&g, 0.5), percentile(&g, 0.99));
+    let g = gets(&mut client, "/api/v1/namespaces/create-0/configmaps/cm-7?resourceVersion=0", 2000);
+    (f.get0_p50, f.get0_p99) = (percentile(&g, 0.5), percentile(&g, 0.99));
+
+    // LIST of 10,000 pods (consistent list).
+    c.ok(&["create", "namespace", "list"]);
+    create_parallel(c.port, &pki, CLIENTS, 10_000, "/api/v1/namespaces/list/pods", pod);
+    let lists: Vec<Duration> = (0..11)
+        .map(|_| {
+            let t = Instant::now();
+            let (code, body) = client.request("GET", "/api/v1/namespaces/list/pods", None);
+            let took = t.elapsed();
+            assert_eq!(code, 200);
+            assert!(body.len() > 10_000 * 300);
+            took
+        })
+        .collect();
+    f.list_10k = median(lists);
+
+    // Watch delivery latency.
+    let (samples, missing) = watch_latency(&c, &pki, watchers, 20);
+    if !samples.is_empty() {
+        (f.watch_p50, f.watch_p99) = (percentile(&samples, 0.5), percentile(&samples, 0.99));
+    }
+    f.watch_missing = missing;
+
+    // Fill up to `pods` pods, then memory and a cold start on that data.
+    c.ok(&["create", "namespace", "many"]);
+    let more = pods.saturating_sub(10_000);
+    let took = create_parallel(c.port, &pki, CLIENTS, more, "/api/v1/namespaces/many/pods", pod);
+    println!("[{label}] created {more} more pods at {:.0}/s", more as f64 / took.as_secs_f64());
+    drop(client);
+    f.rss_hot_kib = rss_kib(c.pid().unwrap());
+    let colds: Vec<Duration> = (0..3)
+        .map(|_| {
+            c.stop();
+            let t = Instant::now();
+            c.restart();
+            t.elapsed()
+        })
+        .collect();
+    f.cold_start = median(colds);
+    std::thread::sleep(Duration::from_secs(2));
+    f.rss_cold_kib = rss_kib(c.pid().unwrap());
+    let mut client = ApiClient::connect(c.port, &pki);
+    let (code, body) = client.request("GET", "/api/v1/pods", None);
+    assert_eq!(code, 200);
+    assert!(body.len() > pods * 300);
+    drop(body);
+    f.rss_after_list_kib = rss_kib(c.pid().unwrap());
+    f
+}
+
+fn main() {
+    release_binary();
+    let pods = env_usize("IRONKUBE_BENCH_PODS", 100_000);
+    let watchers = env_usize("IRONKUBE_BENCH_WATCHERS", 1000);
+    let modes = std::env::var("IRONKUBE_BENCH_MODES").unwrap_or_else(|_| "cache,nocache".into());
+    let modes: Vec<&str> = modes.split(',').collect();
+    let mut results = Vec::new();
+    if modes.contains(&"cache") {
+        results.push(("watch cache", run("watch cache", &[], pods, watchers)));
+    }
+    if modes.contains(&"nocache") {
+        results.push(("no cache", run("no cache", &["--watch-cache=false"], pods, watchers)));
+    }
+    println!();
+    println!("ironkube watch cache benchmark (release build, HTTPS, medians; {pods} pods, {watchers} watchers)");
+    print!("{:<58}", "");
+    for (label, _) in &results {
+        print!("{label:>22}");
+    }
+    println!();
+    let row = |name: &str, cell: &dyn Fn(&Figures) -> String| {
+        print!("{name:<58}");
+        for (_, f) in &results {
+            print!("{:>22}", cell(f));
+        }
+        println!();
+    };
+    row("ConfigMap creates/s, 64 clients (median of 3 x 6400)", &|f| format!("{:.0}/s", f.creates_per_s));
+    row("GET ConfigMap p50 (consistent, 2000 requests)", &|f| ms(f.get_p50));
+    row("GET ConfigMap p99 (consistent)", &|f| ms(f.get_p99));
+    row("GET ConfigMap p50 (resourceVersion=0)", &|f| ms(f.get0_p50));
+    row("GET ConfigMap p99 (resourceVersion=0)", &|f| ms(f.get0_p99));
+    row("LIST 10,000 pods (consistent, median of 11)", &|f| ms(f.list_10k));
+    row("watch latency ack->event p50 (20 writes)", &|f| ms(f.watch_p50));
+    row("watch latency ack->event p99", &|f| ms(f.watch_p99));
+    row("watch events missing", &|f| f.watch_missing.to_string());
+    row("RSS after creating the pods", &|f| format!("{} MiB", f.rss_hot_kib / 1024));
+    row("cold start to /readyz with the pods (median of 3)", &|f| ms(f.cold_start));
+    row("RSS after cold start", &|f| format!("{} MiB", f.rss_cold_kib / 1024));
+    row("RSS after one LIST of all pods", &|f| format!("{} MiB", f.rss_after_list_kib / 1024));
+}
