@@ -19,12 +19,20 @@ enum Command {
     Up(up::UpArgs),
     /// Run only the API server.
     Apiserver(ServerArgs),
-    /// Run the controller manager and scheduler (not built yet).
-    Controllers,
+    /// Run the controller manager (leader-elected: several may run, one acts).
+    Controllers(ControllersArgs),
     /// Run the kubelet (not built yet).
     Kubelet,
     /// Run kube-proxy (not built yet).
     KubeProxy,
+}
+
+/// Flags of `ironkube controllers`.
+#[derive(Args, Clone, Debug)]
+pub struct ControllersArgs {
+    /// Kubeconfig to reach the API server with (needs a user in `system:masters`).
+    #[arg(long, env = "KUBECONFIG")]
+    pub kubeconfig: PathBuf,
 }
 
 /// Flags shared by `up` and `apiserver`.
@@ -66,7 +74,11 @@ fn main() -> std::process::ExitCode {
     let result = match cli.command {
         Command::Up(args) => runtime.block_on(up::up(args)),
         Command::Apiserver(args) => runtime.block_on(up::apiserver_only(args)),
-        Command::Controllers => ironkube_controllers::run().map_err(anyhow::Error::from),
+        Command::Controllers(args) => runtime.block_on(async {
+            let client = ironkube_controllers::client_from_kubeconfig(&args.kubeconfig).await?;
+            ironkube_controllers::run(client, up::shutdown_signal()).await?;
+            Ok(())
+        }),
         Command::Kubelet => ironkube_kubelet::run().map_err(anyhow::Error::from),
         Command::KubeProxy => ironkube_kube_proxy::run().map_err(anyhow::Error::from),
     };

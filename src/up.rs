@@ -62,7 +62,8 @@ async fn start(args: &ServerArgs, t0: Instant) -> anyhow::Result<Started> {
     Ok(Started { server, listener, port })
 }
 
-async fn shutdown_signal() {
+/// Completes on Ctrl-C or SIGTERM.
+pub async fn shutdown_signal() {
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("SIGTERM handler");
     tokio::select! {
         _ = tokio::signal::ctrl_c() => {}
@@ -112,11 +113,34 @@ async fn run(args: ServerArgs, no_kubelet: Option<bool>) -> anyhow::Result<()> {
         Some(false) => step("kubelet", "not built yet (issue 6): this cluster stores objects but runs no pods", t0),
         None => {}
     }
-    step("controllers", "not built yet (issue 7): Deployments stay at 0 replicas", t0);
+    if no_kubelet.is_some() {
+        start_controllers(&pki, &args.data_dir, &url)?;
+        step("controllers", "started (leader election on kube-system/kube-controller-manager)", t0);
+    }
     let shown = kubeconfig.display().to_string();
     say(format_args!("\nCluster is up. To use it:\n  export KUBECONFIG={shown}\n  kubectl get ns\nPress Ctrl-C (or send SIGTERM) to stop."));
     serving.await.context("server task failed")?.context("server failed")?;
     say(format_args!("ironkube: stopped"));
+    Ok(())
+}
+
+/// Starts the controller manager in-process. It still talks to the API over HTTPS as
+/// `system:kube-controller-manager` (group `system:masters`, the only group the authorizer
+/// allows today), with a kubeconfig written to `<data-dir>/controller-manager.kubeconfig`.
+/// It runs in the background: `up` does not wait for it.
+fn start_controllers(pki: &ironkube_apiserver::server::pki::Pki, data_dir: &std::path::Path, url: &str) -> anyhow::Result<()> {
+    let path = data_dir.join("controller-manager.kubeconfig");
+    let pair = pki.client("system:kube-controller-manager", Some("system:masters"))?;
+    pki.write_kubeconfig(&path, url, "system:kube-controller-manager", &pair).context("cannot write the controller-manager kubeconfig")?;
+    tokio::spawn(async move {
+        let result = match ironkube_controllers::client_from_kubeconfig(&path).await {
+            Ok(client) => ironkube_controllers::run(client, shutdown_signal()).await,
+            Err(e) => Err(e),
+        };
+        if let Err(e) = result {
+            tracing::error!(error = %e, "controller manager stopped");
+        }
+    });
     Ok(())
 }
 
