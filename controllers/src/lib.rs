@@ -15,6 +15,7 @@
 
 #![warn(missing_docs)]
 
+pub mod conditions;
 pub mod context;
 pub mod deployment;
 pub mod error;

@@ -1,6 +1,7 @@
 //! Pure decisions of the ReplicaSet controller: creation batches and status.
 
 use super::Replicated;
+use crate::conditions;
 use crate::pods::{self, Availability};
 use jiff::Timestamp;
 use k8s_openapi::api::core::v1::Pod;
@@ -65,21 +66,9 @@ impl ReplicaStatus {
     pub fn to_json(&self, current: &Value) -> Value {
         let opt = |n: i32| if n == 0 { Value::Null } else { json!(n) };
         let mut conditions: Vec<Value> = current["conditions"].as_array().cloned().unwrap_or_default();
-        let existing = conditions.iter().position(|c| c["type"] == "ReplicaFailure");
-        match (&self.failure, existing) {
-            (None, Some(i)) => {
-                conditions.remove(i);
-            }
-            (Some((reason, message)), i) => {
-                let fresh = json!({"type": "ReplicaFailure", "status": "True", "reason": reason, "message": message,
-                    "lastTransitionTime": Timestamp::now().round(jiff::Unit::Second).unwrap_or(Timestamp::now()).to_string()});
-                match i {
-                    Some(i) if conditions[i]["reason"] == *reason => {}
-                    Some(i) => conditions[i] = fresh,
-                    None => conditions.push(fresh),
-                }
-            }
-            (None, None) => {}
+        match &self.failure {
+            None => conditions::remove(&mut conditions, "ReplicaFailure"),
+            Some((reason, message)) => conditions::set(&mut conditions, "ReplicaFailure", "True", reason, message, Timestamp::now(), false),
         }
         json!({
             "replicas": self.replicas,
