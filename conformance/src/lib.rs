@@ -79,21 +79,34 @@ pub struct Cluster {
     pub port: u16,
     /// Everything the server printed to stdout so far (all runs).
     pub stdout: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+    /// The `ironkube` subcommand and flags the server runs with.
+    mode: &'static [&'static str],
 }
 
 impl Cluster {
     /// Starts `ironkube up --no-kubelet` on a free port.
     pub fn start() -> Cluster {
+        Self::start_mode(&["up", "--no-kubelet"])
+    }
+
+    /// Starts `ironkube apiserver` only (no controllers): for tests that run controller
+    /// processes themselves.
+    pub fn start_apiserver_only() -> Cluster {
+        Self::start_mode(&["apiserver"])
+    }
+
+    fn start_mode(mode: &'static [&'static str]) -> Cluster {
         let dir = tempfile::tempdir().expect("temp dir");
         let kubeconfig = dir.path().join("admin.kubeconfig");
-        let mut cluster = Cluster { child: None, dir, kubeconfig, port: 0, stdout: Default::default() };
+        let mut cluster = Cluster { child: None, dir, kubeconfig, port: 0, stdout: Default::default(), mode };
         cluster.spawn(0);
         cluster
     }
 
     fn spawn(&mut self, port: u16) {
         let mut child = Command::new(ironkube_bin())
-            .args(["up", "--no-kubelet", "--bind-address", "127.0.0.1", "--secure-port", &port.to_string(), "--data-dir"])
+            .args(self.mode)
+            .args(["--bind-address", "127.0.0.1", "--secure-port", &port.to_string(), "--data-dir"])
             .arg(self.dir.path())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
@@ -157,6 +170,23 @@ impl Cluster {
         self.stop();
         let port = self.port;
         self.spawn(port);
+    }
+
+    /// Kubelet-less stand-in for a kubelet's report: marks the pods `Running` with a true
+    /// `Ready` condition through the `pods/status` subresource (stock `kubectl patch
+    /// --subresource=status`). There is no scheduler either, so the pods stay unbound.
+    #[track_caller]
+    pub fn mark_pods_ready(&self, names: &[&str]) {
+        let status = r#"{"status":{"phase":"Running","conditions":[{"type":"Ready","status":"True","lastTransitionTime":"2020-01-01T00:00:00Z"}]}}"#;
+        for name in names {
+            self.ok(&["patch", "pod", name, "--subresource=status", "--type=merge", "-p", status]);
+        }
+    }
+
+    /// Names of the pods matching `selector` (`-l`), in the default namespace.
+    #[track_caller]
+    pub fn pod_names(&self, selector: &str) -> Vec<String> {
+        self.ok(&["get", "pods", "-l", selector, "-o", "jsonpath={.items[*].metadata.name}"]).split_whitespace().map(String::from).collect()
     }
 
     /// Runs kubectl with this cluster's kubeconfig.

@@ -95,7 +95,11 @@ fn strategy_type(d: &Deployment) -> &str {
 }
 
 fn error_policy(d: Arc<Deployment>, err: &Error, _: Arc<State>) -> Action {
-    tracing::warn!(deployment = %d.name_any(), error = %err, "sync failed");
+    match err {
+        // A write raced another (stale store): retried at once with fresh data.
+        Error::Api(e) if is_code(e, 409) => tracing::debug!(deployment = %d.name_any(), error = %err, "conflict; retrying"),
+        _ => tracing::warn!(deployment = %d.name_any(), error = %err, "sync failed"),
+    }
     match err {
         Error::Invalid { .. } => Action::await_change(),
         _ => Action::requeue(Duration::from_secs(1)),

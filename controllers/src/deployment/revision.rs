@@ -4,6 +4,7 @@
 
 use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
 use k8s_openapi::api::core::v1::PodTemplateSpec;
+use serde_json::Value;
 use std::collections::BTreeMap;
 
 /// Label (and selector key) that tells a Deployment's ReplicaSets apart.
@@ -34,16 +35,40 @@ fn safe_encode(s: &str) -> String {
     s.bytes().map(|b| ALPHANUMS[usize::from(b) % ALPHANUMS.len()] as char).collect()
 }
 
-/// The `pod-template-hash` of a template (upstream `ComputeHash`: FNV-32a, then the
-/// collision count, encoded with `SafeEncodeString`). Upstream hashes Go's `spew` dump of
-/// the struct, which has no Rust equivalent; this hashes the template's JSON instead, so
-/// values differ from a real cluster's while keeping the same shape and properties.
-pub fn template_hash(template: &PodTemplateSpec, collision_count: Option<i32>) -> String {
-    let mut t = template.clone();
-    if let Some(labels) = t.metadata.as_mut().and_then(|m| m.labels.as_mut()) {
+/// A template as JSON without the `pod-template-hash` label and without empty objects,
+/// arrays and nulls. Go serializes value structs such as a container's `resources` as `{}`
+/// where other clients omit them; upstream compares typed structs, where both are the same.
+fn normalized(template: &PodTemplateSpec) -> Value {
+    fn prune(v: &mut Value) -> bool {
+        match v {
+            Value::Object(map) => {
+                map.retain(|_, child| !prune(child));
+                map.is_empty()
+            }
+            Value::Array(items) => {
+                items.iter_mut().for_each(|i| {
+                    prune(i);
+                });
+                items.is_empty()
+            }
+            Value::Null => true,
+            _ => false,
+        }
+    }
+    let mut v = serde_json::to_value(template).unwrap_or_default();
+    if let Some(labels) = v.pointer_mut("/metadata/labels").and_then(Value::as_object_mut) {
         labels.remove(POD_TEMPLATE_HASH);
     }
-    let mut bytes = serde_json::to_vec(&t).unwrap_or_default();
+    prune(&mut v);
+    v
+}
+
+/// The `pod-template-hash` of a template (upstream `ComputeHash`: FNV-32a, then the
+/// collision count, encoded with `SafeEncodeString`). Upstream hashes Go's `spew` dump of
+/// the struct, which has no Rust equivalent; this hashes the normalized JSON instead, so
+/// values differ from a real cluster's while keeping the same shape and properties.
+pub fn template_hash(template: &PodTemplateSpec, collision_count: Option<i32>) -> String {
+    let mut bytes = serde_json::to_vec(&normalized(template)).unwrap_or_default();
     if let Some(c) = collision_count {
         bytes.extend_from_slice(&(c as u32).to_le_bytes());
     }
@@ -52,20 +77,7 @@ pub fn template_hash(template: &PodTemplateSpec, collision_count: Option<i32>) -
 
 /// Whether two templates are equal ignoring `pod-template-hash` (upstream `EqualIgnoreHash`).
 pub fn equal_ignore_hash(a: &PodTemplateSpec, b: &PodTemplateSpec) -> bool {
-    let strip = |t: &PodTemplateSpec| {
-        let mut v = serde_json::to_value(t).unwrap_or_default();
-        if let Some(labels) = v.pointer_mut("/metadata/labels").and_then(|l| l.as_object_mut()) {
-            labels.remove(POD_TEMPLATE_HASH);
-            if labels.is_empty() {
-                v["metadata"].as_object_mut().map(|m| m.remove("labels"));
-            }
-        }
-        if v.pointer("/metadata").and_then(|m| m.as_object()).is_some_and(|m| m.is_empty()) {
-            v.as_object_mut().map(|m| m.remove("metadata"));
-        }
-        v
-    };
-    strip(a) == strip(b)
+    normalized(a) == normalized(b)
 }
 
 /// A ReplicaSet's revision (0 when missing or invalid).
@@ -131,6 +143,11 @@ mod tests {
         assert!(a.bytes().all(|b| b"bcdfghjklmnpqrstvwxz2456789".contains(&b)), "{a}");
         assert!(equal_ignore_hash(&template("a", None), &template("a", Some(&a))));
         assert!(!equal_ignore_hash(&template("a", None), &template("b", None)));
+        // `resources: {}` (as Go clients send it) is the same template as no resources.
+        let mut with_empty = template("a", None);
+        with_empty.spec.as_mut().unwrap().containers[0].resources = Some(Default::default());
+        assert!(equal_ignore_hash(&template("a", None), &with_empty));
+        assert_eq!(a, template_hash(&with_empty, None));
     }
 
     #[test]

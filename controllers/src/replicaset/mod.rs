@@ -66,7 +66,10 @@ fn key<K: Replicated>(obj: &K) -> String {
 }
 
 fn error_policy<K: Replicated>(obj: Arc<K>, err: &Error, _: Arc<Ctx<K>>) -> Action {
-    tracing::warn!(kind = %K::kind(&()), name = %obj.name_any(), error = %err, "sync failed");
+    match err {
+        Error::Api(e) if is_code(e, 409) => tracing::debug!(kind = %K::kind(&()), name = %obj.name_any(), error = %err, "conflict; retrying"),
+        _ => tracing::warn!(kind = %K::kind(&()), name = %obj.name_any(), error = %err, "sync failed"),
+    }
     match err {
         Error::Invalid { .. } => Action::await_change(),
         _ => Action::requeue(Duration::from_secs(1)),
