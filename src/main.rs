@@ -1,6 +1,7 @@
 //! `ironkube`: one binary for the whole cluster. This file only parses flags and hands
 //! over to the component libraries (see `up.rs` for the all-in-one composition).
 
+mod components;
 mod up;
 
 use clap::{Args, Parser, Subcommand};
@@ -19,14 +20,22 @@ enum Command {
     Up(up::UpArgs),
     /// Run only the API server.
     Apiserver(ServerArgs),
-    /// Run the controller manager (not built yet).
-    Controllers,
+    /// Run the controller manager (leader-elected: several may run, one acts).
+    Controllers(ControllersArgs),
     /// Run the scheduler against an API server.
     Scheduler(SchedulerArgs),
     /// Run the kubelet (not built yet).
     Kubelet,
     /// Run kube-proxy (not built yet).
     KubeProxy,
+}
+
+/// Flags of `ironkube controllers`.
+#[derive(Args, Clone, Debug)]
+pub struct ControllersArgs {
+    /// Kubeconfig to reach the API server with (needs a user in `system:masters`).
+    #[arg(long, env = "KUBECONFIG")]
+    pub kubeconfig: PathBuf,
 }
 
 /// Flags shared by `up` and `apiserver`.
@@ -71,16 +80,9 @@ pub struct SchedulerArgs {
     pub scheduler_name: String,
 }
 
-/// A kube client from a kubeconfig file.
-pub async fn client_from(kubeconfig: &std::path::Path) -> anyhow::Result<kube::Client> {
-    use anyhow::Context;
-    let file = kube::config::Kubeconfig::read_from(kubeconfig).with_context(|| format!("cannot read {}", kubeconfig.display()))?;
-    let config = kube::Config::from_custom_kubeconfig(file, &kube::config::KubeConfigOptions::default()).await?;
-    Ok(kube::Client::try_from(config)?)
-}
 
 async fn scheduler(args: SchedulerArgs) -> anyhow::Result<()> {
-    let client = client_from(&args.kubeconfig).await?;
+    let client = ironkube_controllers::client_from_kubeconfig(&args.kubeconfig).await?;
     let config = ironkube_controllers::scheduler::Config { scheduler_name: args.scheduler_name, ..Default::default() };
     ironkube_controllers::scheduler::run(client, config).await
 }
@@ -102,7 +104,11 @@ fn main() -> std::process::ExitCode {
         Command::Up(args) => runtime.block_on(up::up(args)),
         Command::Apiserver(args) => runtime.block_on(up::apiserver_only(args)),
         Command::Scheduler(args) => runtime.block_on(scheduler(args)),
-        Command::Controllers => ironkube_controllers::run().map_err(anyhow::Error::from),
+        Command::Controllers(args) => runtime.block_on(async {
+            let client = ironkube_controllers::client_from_kubeconfig(&args.kubeconfig).await?;
+            ironkube_controllers::run(client, up::shutdown_signal()).await?;
+            Ok(())
+        }),
         Command::Kubelet => ironkube_kubelet::run().map_err(anyhow::Error::from),
         Command::KubeProxy => ironkube_kube_proxy::run().map_err(anyhow::Error::from),
     };

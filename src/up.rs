@@ -1,7 +1,7 @@
 //! `ironkube up`: starts the API server in-process, waits until it answers `/readyz`
 //! over TLS, writes the admin kubeconfig and says what it did, one line per step.
 
-use crate::ServerArgs;
+use crate::{components, ServerArgs};
 use anyhow::Context;
 use clap::Args;
 use ironkube_apiserver::storage::{EtcdOptions, EtcdStorage, RedbStorage, Storage};
@@ -79,7 +79,8 @@ fn store_description(args: &ServerArgs) -> String {
     }
 }
 
-async fn shutdown_signal() {
+/// Completes on Ctrl-C or SIGTERM.
+pub async fn shutdown_signal() {
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("SIGTERM handler");
     tokio::select! {
         _ = tokio::signal::ctrl_c() => {}
@@ -112,27 +113,6 @@ async fn wait_ready(port: u16, ca: &[u8]) -> anyhow::Result<()> {
     anyhow::bail!("the API server did not become ready")
 }
 
-/// Starts the scheduler in-process as an API client of its own
-/// (`system:kube-scheduler`, in `system:masters` until RBAC lands), with a kubeconfig
-/// in the data directory.
-async fn start_scheduler(
-    pki: &ironkube_apiserver::server::pki::Pki,
-    data_dir: &std::path::Path,
-    url: &str,
-) -> anyhow::Result<tokio::task::JoinHandle<anyhow::Result<()>>> {
-    let path = data_dir.join("scheduler.kubeconfig");
-    let pair = pki.client("system:kube-scheduler", Some("system:masters"))?;
-    pki.write_kubeconfig(&path, url, "system:kube-scheduler", &pair).context("cannot write the scheduler kubeconfig")?;
-    let client = crate::client_from(&path).await?;
-    Ok(tokio::spawn(async move {
-        let result = ironkube_controllers::scheduler::run(client, Default::default()).await;
-        if let Err(e) = &result {
-            tracing::error!(error = %e, "the scheduler stopped");
-        }
-        result
-    }))
-}
-
 async fn run(args: ServerArgs, no_kubelet: Option<bool>) -> anyhow::Result<()> {
     let t0 = Instant::now();
     say(format_args!("ironkube: starting"));
@@ -150,21 +130,16 @@ async fn run(args: ServerArgs, no_kubelet: Option<bool>) -> anyhow::Result<()> {
         Some(false) => step("kubelet", "not built yet (issue 6): this cluster stores objects but runs no pods", t0),
         None => {}
     }
-    step("controllers", "not built yet (issue 7): Deployments stay at 0 replicas", t0);
     // `ironkube up` runs the components; `ironkube apiserver` (no_kubelet == None) does not.
-    let scheduler = match no_kubelet {
-        Some(_) => Some(start_scheduler(&pki, &args.data_dir, &url).await?),
-        None => None,
-    };
-    if scheduler.is_some() {
-        step("scheduler", "running (default-scheduler)", t0);
+    if no_kubelet.is_some() {
+        components::spawn_controllers(&pki, &args.data_dir, &url)?;
+        step("controllers", "started (leader election on kube-system/kube-controller-manager)", t0);
+        components::spawn_scheduler(&pki, &args.data_dir, &url)?;
+        step("scheduler", "started (default-scheduler)", t0);
     }
     let shown = kubeconfig.display().to_string();
     say(format_args!("\nCluster is up. To use it:\n  export KUBECONFIG={shown}\n  kubectl get ns\nPress Ctrl-C (or send SIGTERM) to stop."));
     serving.await.context("server task failed")?.context("server failed")?;
-    if let Some(task) = scheduler {
-        task.abort();
-    }
     say(format_args!("ironkube: stopped"));
     Ok(())
 }

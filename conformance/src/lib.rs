@@ -81,29 +81,42 @@ pub struct Cluster {
     pub port: u16,
     /// Everything the server printed to stdout so far (all runs).
     pub stdout: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
-    /// Flags added to `ironkube up` on every (re)start, e.g. `--etcd-servers=...`.
+    /// The `ironkube` subcommand and flags the server runs with.
+    mode: &'static [&'static str],
+    /// Flags added on every (re)start, e.g. `--etcd-servers=...`.
     extra_args: Vec<String>,
 }
 
 impl Cluster {
     /// Starts `ironkube up --no-kubelet` on a free port.
     pub fn start() -> Cluster {
-        Cluster::start_with(&[])
+        Self::start_mode(&["up", "--no-kubelet"], &[])
     }
 
     /// Starts `ironkube up --no-kubelet` on a free port with `extra_args` added.
     pub fn start_with(extra_args: &[&str]) -> Cluster {
+        Self::start_mode(&["up", "--no-kubelet"], extra_args)
+    }
+
+    /// Starts `ironkube apiserver` only (no controllers): for tests that run controller
+    /// processes themselves.
+    pub fn start_apiserver_only() -> Cluster {
+        Self::start_mode(&["apiserver"], &[])
+    }
+
+    fn start_mode(mode: &'static [&'static str], extra_args: &[&str]) -> Cluster {
         let dir = tempfile::tempdir().expect("temp dir");
         let kubeconfig = dir.path().join("admin.kubeconfig");
         let extra_args = extra_args.iter().map(|a| a.to_string()).collect();
-        let mut cluster = Cluster { child: None, dir, kubeconfig, port: 0, stdout: Default::default(), extra_args };
+        let mut cluster = Cluster { child: None, dir, kubeconfig, port: 0, stdout: Default::default(), mode, extra_args };
         cluster.spawn(0);
         cluster
     }
 
     fn spawn(&mut self, port: u16) {
         let mut child = Command::new(ironkube_bin())
-            .args(["up", "--no-kubelet", "--bind-address", "127.0.0.1", "--secure-port", &port.to_string(), "--data-dir"])
+            .args(self.mode)
+            .args(["--bind-address", "127.0.0.1", "--secure-port", &port.to_string(), "--data-dir"])
             .arg(self.dir.path())
             .args(&self.extra_args)
             .stdout(Stdio::piped())
@@ -168,6 +181,23 @@ impl Cluster {
         self.stop();
         let port = self.port;
         self.spawn(port);
+    }
+
+    /// Kubelet-less stand-in for a kubelet's report: marks the pods `Running` with a true
+    /// `Ready` condition through the `pods/status` subresource (stock `kubectl patch
+    /// --subresource=status`). There is no scheduler either, so the pods stay unbound.
+    #[track_caller]
+    pub fn mark_pods_ready(&self, names: &[&str]) {
+        let status = r#"{"status":{"phase":"Running","conditions":[{"type":"Ready","status":"True","lastTransitionTime":"2020-01-01T00:00:00Z"}]}}"#;
+        for name in names {
+            self.ok(&["patch", "pod", name, "--subresource=status", "--type=merge", "-p", status]);
+        }
+    }
+
+    /// Names of the pods matching `selector` (`-l`), in the default namespace.
+    #[track_caller]
+    pub fn pod_names(&self, selector: &str) -> Vec<String> {
+        self.ok(&["get", "pods", "-l", selector, "-o", "jsonpath={.items[*].metadata.name}"]).split_whitespace().map(String::from).collect()
     }
 
     /// Runs kubectl with this cluster's kubeconfig.

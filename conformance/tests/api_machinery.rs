@@ -101,7 +101,7 @@ fn create_deployment_by_protobuf_then_read_defaults() {
     assert_eq!(d["metadata"]["generation"], 1);
     assert!(d["metadata"]["uid"].as_str().is_some_and(|u| u.len() == 36));
     assert!(d["metadata"]["creationTimestamp"].is_string());
-    // Nothing runs pods yet: no replicas become ready.
+    // --no-kubelet: the controllers create the pod but nothing runs it, so none is ready.
     assert!(d["status"].get("readyReplicas").is_none());
     // Other kinds kubectl sends as protobuf.
     c.ok(&["create", "namespace", "team"]);

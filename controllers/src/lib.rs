@@ -1,17 +1,67 @@
-//! ironkube controllers and scheduler (kube-runtime `Controller`s talking to the API).
+//! ironkube controller manager: kube-runtime `Controller`s that talk to the API server only
+//! through the Kubernetes API (kube-rs), also when `ironkube up` runs them in-process.
 //!
-//! Not built yet: issue 7 brings them. Until then [`run`] refuses honestly, so
-//! `ironkube controllers` never pretends to reconcile anything.
-//! The scheduler is [`scheduler::run`].
+//! Map:
+//! - [`context`]: what every controller gets (client, shared reflector stores, event recorders).
+//! - [`informers`]: one shared watch + store per kind (pods, replicasets), fanned out.
+//! - [`leader`]: leader election through the `kube-system/kube-controller-manager` Lease.
+//! - [`expectations`], [`ownership`], [`pods`]: pieces the workload controllers share
+//!   (upstream `pkg/controller/controller_utils.go` and `controller_ref_manager.go`).
+//! - One module per controller: [`replicaset`] (ReplicaSets and ReplicationControllers),
+//!   [`deployment`].
+//! - [`scheduler`]: the scheduler (its own process upstream; `ironkube scheduler`).
+//!
+//! To add a controller: write `mod.rs` with `pub async fn run(ctx: Arc<Context>)` and add it
+//! to [`run_controllers`].
 
+#![warn(missing_docs)]
+
+pub mod conditions;
+pub mod context;
+pub mod deployment;
+pub mod error;
+pub mod events;
+pub mod expectations;
+pub mod informers;
+pub mod leader;
+pub mod ownership;
+pub mod pods;
+pub mod replicaset;
 pub mod scheduler;
 
-/// Why the component cannot run.
-#[derive(Debug, thiserror::Error)]
-#[error("the controllers are not implemented yet (tracked in issue 7)")]
-pub struct NotImplemented;
+pub use context::Context;
+pub use error::Error;
 
-/// Runs the controller manager. Always fails until issue 7 lands.
-pub fn run() -> Result<(), NotImplemented> {
-    Err(NotImplemented)
+use std::future::Future;
+use std::sync::Arc;
+
+/// A client from a kubeconfig file (its current context).
+pub async fn client_from_kubeconfig(path: &std::path::Path) -> Result<kube::Client, Error> {
+    let bad = |e: &dyn std::fmt::Display| Error::Kubeconfig(format!("{}: {e}", path.display()));
+    let kubeconfig = kube::config::Kubeconfig::read_from(path).map_err(|e| bad(&e))?;
+    let config = kube::Config::from_custom_kubeconfig(kubeconfig, &Default::default()).await.map_err(|e| bad(&e))?;
+    kube::Client::try_from(config).map_err(|e| bad(&e))
+}
+
+/// Runs every controller while this process holds the leader Lease; when leadership is lost
+/// the controllers stop and the process campaigns again. Returns when `shutdown` completes
+/// (releasing the Lease so a standby takes over at once).
+pub async fn run(client: kube::Client, shutdown: impl Future<Output = ()>) -> Result<(), Error> {
+    let elector = leader::LeaderElector::new(client.clone(), leader::LeaseConfig::controller_manager());
+    tracing::info!(identity = elector.identity(), "controller manager starting");
+    elector.run(|| run_controllers(client.clone()), shutdown).await
+}
+
+/// Starts the shared informers and every controller; runs until one of them ends.
+async fn run_controllers(client: kube::Client) {
+    let ctx = Arc::new(Context::new(client));
+    let controllers: Vec<std::pin::Pin<Box<dyn Future<Output = ()> + Send>>> = vec![
+        Box::pin(replicaset::run::<k8s_openapi::api::apps::v1::ReplicaSet>(ctx.clone())),
+        Box::pin(replicaset::run::<k8s_openapi::api::core::v1::ReplicationController>(ctx.clone())),
+        Box::pin(deployment::run(ctx.clone())),
+    ];
+    tokio::select! {
+        _ = futures::future::join_all(controllers) => tracing::warn!("controllers stopped"),
+        _ = ctx.run_informers() => tracing::warn!("informers stopped"),
+    }
 }

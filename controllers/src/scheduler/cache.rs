@@ -256,6 +256,7 @@ impl Cache {
 }
 
 #[cfg(test)]
+/// Test fixtures shared with the other scheduler modules' tests.
 pub mod tests {
     use super::*;
     use serde_json::json;

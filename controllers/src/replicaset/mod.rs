@@ -1,0 +1,208 @@
+//! ReplicaSet and ReplicationController controller (upstream `pkg/controller/replicaset`):
+//! keeps `spec.replicas` active pods matching the selector, adopting orphans and releasing
+//! pods that stop matching, and reports `status` (replicas, fullyLabeledReplicas,
+//! readyReplicas, availableReplicas, observedGeneration, ReplicaFailure condition).
+
+mod kinds;
+mod plan;
+
+pub use kinds::{Replicated, matches};
+pub use plan::{ReplicaStatus, slow_start_batches};
+
+use crate::expectations::Seen;
+use crate::ownership::{self, Claim};
+use crate::pods::{self, Availability};
+use crate::error::is_code;
+use crate::{Context, Error};
+use futures::StreamExt;
+use k8s_openapi::api::core::v1::Pod;
+use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
+use kube::runtime::controller::Action;
+use kube::runtime::reflector::{ObjectRef, Store};
+use kube::ResourceExt;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Most pods created or deleted in one sync (upstream `BurstReplicas`).
+pub const BURST_REPLICAS: usize = 500;
+
+struct Ctx<K: Replicated> {
+    shared: Arc<Context>,
+    recorder: crate::events::EventRecorder,
+    _kind: std::marker::PhantomData<K>,
+}
+
+/// Runs the controller for kind `K` (ReplicaSet or ReplicationController).
+pub async fn run<K: Replicated>(ctx: Arc<Context>) {
+    let pods = ctx.pods.subscribe();
+    let controller = K::controller(&ctx);
+    let owners = controller.store();
+    let state = Arc::new(Ctx { recorder: ctx.recorder(K::CONTROLLER), shared: ctx.clone(), _kind: std::marker::PhantomData });
+    controller
+        .watches_shared_stream(pods, move |pod: Arc<Pod>| owners_of(&owners, &pod))
+        .run(reconcile, error_policy, state)
+        .for_each(|_| futures::future::ready(()))
+        .await;
+}
+
+/// Which owners a pod event concerns: its controller if it has one of kind `K`, else
+/// every owner whose selector matches it (candidates for adoption).
+fn owners_of<K: Replicated>(owners: &Store<K>, pod: &Pod) -> Vec<ObjectRef<K>> {
+    let ns = pod.metadata.namespace.clone().unwrap_or_default();
+    if let Some(r) = ownership::controller_of(pod) {
+        return if r.kind == K::kind(&()) { vec![ObjectRef::new(&r.name).within(&ns)] } else { vec![] };
+    }
+    owners
+        .state()
+        .iter()
+        .filter(|o| o.namespace().as_deref() == Some(&ns))
+        .filter(|o| o.selector().is_some_and(|s| matches(&s, pod.metadata.labels.as_ref())))
+        .map(|o| ObjectRef::from_obj(o.as_ref()))
+        .collect()
+}
+
+fn key<K: Replicated>(obj: &K) -> String {
+    format!("{}/{}/{}", K::kind(&()), obj.namespace().unwrap_or_default(), obj.name_any())
+}
+
+fn error_policy<K: Replicated>(obj: Arc<K>, err: &Error, _: Arc<Ctx<K>>) -> Action {
+    match err {
+        Error::Api(e) if is_code(e, 409) => tracing::debug!(kind = %K::kind(&()), name = %obj.name_any(), error = %err, "conflict; retrying"),
+        _ => tracing::warn!(kind = %K::kind(&()), name = %obj.name_any(), error = %err, "sync failed"),
+    }
+    match err {
+        Error::Invalid { .. } => Action::await_change(),
+        _ => Action::requeue(Duration::from_secs(1)),
+    }
+}
+
+async fn reconcile<K: Replicated>(owner: Arc<K>, ctx: Arc<Ctx<K>>) -> Result<Action, Error> {
+    let key = key(owner.as_ref());
+    if owner.meta().deletion_timestamp.is_some() {
+        ctx.shared.pod_expectations.forget(&key);
+        return Ok(Action::await_change());
+    }
+    let ns = owner.namespace().unwrap_or_default();
+    let invalid = |message: &str| Error::Invalid { kind: "ReplicaSet", name: format!("{ns}/{}", owner.name_any()), message: message.into() };
+    let selector = owner.selector().ok_or_else(|| invalid("invalid or empty selector"))?;
+    let uid = owner.meta().uid.clone().unwrap_or_default();
+    let pods_api: Api<Pod> = Api::namespaced(ctx.shared.client.clone(), &ns);
+
+    // Claim: owned pods, orphans to adopt, pods to release.
+    let store = ctx.shared.pods.store();
+    let mut owned: Vec<Arc<Pod>> = Vec::new();
+    for pod in store.state().into_iter().filter(|p| p.metadata.namespace.as_deref() == Some(&ns)) {
+        match ownership::claim(pod.as_ref(), &uid, false, matches(&selector, pod.metadata.labels.as_ref())) {
+            Claim::Owned => owned.push(pod),
+            Claim::Adopt => match ownership::adopt(&pods_api, pod.as_ref(), owner.as_ref()).await {
+                Ok(adopted) => owned.push(Arc::new(adopted)),
+                Err(e) if is_code(&e, 404) || is_code(&e, 409) => {}
+                Err(e) => return Err(e.into()),
+            },
+            Claim::Release => {
+                ownership::release(&pods_api, pod.as_ref(), &uid).await?;
+            }
+            Claim::Ignore => {}
+        }
+    }
+    let active: Vec<&Pod> = owned.iter().map(Arc::as_ref).filter(|p| pods::is_active(p)).collect();
+
+    let seen = |name: &str| match store.get(&ObjectRef::new(name).within(&ns)) {
+        None => Seen::Absent,
+        Some(p) if p.metadata.deletion_timestamp.is_some() => Seen::Terminating,
+        Some(_) => Seen::Present,
+    };
+    let want = usize::try_from(owner.replicas().max(0)).unwrap_or(0);
+    let manage_result = if ctx.shared.pod_expectations.satisfied(&key, seen) {
+        manage_replicas(owner.as_ref(), &active, &pods_api, &ctx, &key).await
+    } else {
+        Ok(())
+    };
+    let failure = manage_result.as_ref().err().map(|e| (if active.len() < want { "FailedCreate" } else { "FailedDelete" }, e.to_string()));
+
+    let now = jiff::Timestamp::now();
+    let min_ready = owner.min_ready_seconds();
+    let status = ReplicaStatus::calculate(owner.as_ref(), &active, now, failure);
+    let current = owner.status_value();
+    if status.differs_from(&current) {
+        let patch = serde_json::json!({ "status": status.to_json(&current) });
+        let api: Api<K> = Api::namespaced(ctx.shared.client.clone(), &ns);
+        match api.patch_status(&owner.name_any(), &PatchParams::default(), &Patch::Merge(&patch)).await {
+            Ok(_) => {}
+            Err(e) if is_code(&e, 404) => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    manage_result?;
+    // Requeue when a ready pod becomes available (minReadySeconds).
+    let next = active.iter().filter_map(|p| match pods::availability(p, min_ready, now) {
+        Availability::After(d) => Some(d),
+        _ => None,
+    });
+    Ok(match next.min() {
+        Some(d) => Action::requeue(d + Duration::from_millis(100)),
+        None => Action::await_change(),
+    })
+}
+
+/// Creates or deletes pods so `spec.replicas` are active (upstream `manageReplicas`).
+async fn manage_replicas<K: Replicated>(owner: &K, active: &[&Pod], pods_api: &Api<Pod>, ctx: &Ctx<K>, key: &str) -> Result<(), Error> {
+    let want = usize::try_from(owner.replicas().max(0)).unwrap_or(0);
+    if active.len() < want {
+        let count = (want - active.len()).min(BURST_REPLICAS);
+        let template = owner.template().ok_or_else(|| Error::Invalid { kind: "ReplicaSet", name: owner.name_any(), message: "no pod template".into() })?;
+        let pod = pods::from_template(template, &owner.namespace().unwrap_or_default(), &owner.name_any(), ownership::controller_ref(owner));
+        const POST: PostParams = PostParams { dry_run: false, field_manager: None };
+        for batch in slow_start_batches(count) {
+            let results = futures::future::join_all((0..batch).map(|_| pods_api.create(&POST, &pod))).await;
+            let mut first_error = None;
+            let mut created = Vec::new();
+            for result in results {
+                match result {
+                    Ok(p) => created.push(p.name_any()),
+                    Err(e) => {
+                        ctx.recorder.warning(owner, "FailedCreate", format!("Error creating: {}", api_message(&e))).await;
+                        first_error.get_or_insert(e);
+                    }
+                }
+            }
+            ctx.shared.pod_expectations.expect_creations(key, created.iter().cloned());
+            for name in created {
+                ctx.recorder.normal(owner, "SuccessfulCreate", format!("Created pod: {name}")).await;
+            }
+            if let Some(e) = first_error {
+                return Err(e.into());
+            }
+        }
+    } else if active.len() > want {
+        let count = (active.len() - want).min(BURST_REPLICAS);
+        let mut ranked = active.to_vec();
+        pods::sort_for_deletion(&mut ranked);
+        let victims: Vec<String> = ranked[..count].iter().map(|p| p.name_any()).collect();
+        ctx.shared.pod_expectations.expect_deletions(key, victims.iter().cloned());
+        let delete = DeleteParams::default();
+        let results = futures::future::join_all(victims.iter().map(|name| pods_api.delete(name, &delete))).await;
+        let mut first_error = None;
+        for (name, result) in victims.iter().zip(results) {
+            match result {
+                Err(e) if !is_code(&e, 404) => {
+                    ctx.recorder.warning(owner, "FailedDelete", format!("Error deleting: {}", api_message(&e))).await;
+                    first_error.get_or_insert(e);
+                }
+                _ => ctx.recorder.normal(owner, "SuccessfulDelete", format!("Deleted pod: {name}")).await,
+            }
+        }
+        if let Some(e) = first_error {
+            return Err(e.into());
+        }
+    }
+    Ok(())
+}
+
+/// The API's message for an error (what upstream puts in events), else the error.
+fn api_message(e: &kube::Error) -> String {
+    match e {
+        kube::Error::Api(s) => s.message.clone(),
+        other => other.to_string(),
+    }
+}

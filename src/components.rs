@@ -1,0 +1,54 @@
+//! The cluster components `ironkube up` runs in-process next to the API server. Each still
+//! talks to the API over HTTPS, like a separate process would, with its own identity and a
+//! kubeconfig written to the data directory (so `ironkube <component> --kubeconfig` can be
+//! run by hand with the same file).
+//!
+//! Every identity is in group `system:masters` because the authorizer allows only that group
+//! today; upstream gives each component a narrower RBAC role (and the kubelet the Node
+//! authorizer). That changes when RBAC is built.
+
+use crate::up::shutdown_signal;
+use anyhow::Context;
+use ironkube_apiserver::server::pki::Pki;
+use std::path::{Path, PathBuf};
+
+/// Writes `<data_dir>/<file>` with a client certificate for `user` and returns its path.
+pub fn write_kubeconfig(pki: &Pki, data_dir: &Path, url: &str, user: &str, file: &str) -> anyhow::Result<PathBuf> {
+    let path = data_dir.join(file);
+    let pair = pki.client(user, Some("system:masters"))?;
+    pki.write_kubeconfig(&path, url, user, &pair).with_context(|| format!("cannot write {}", path.display()))?;
+    Ok(path)
+}
+
+/// Runs `component` in the background with a client for `kubeconfig`; logs why it stopped.
+fn spawn<F, Fut>(name: &'static str, kubeconfig: PathBuf, component: F)
+where
+    F: FnOnce(kube::Client) -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = anyhow::Result<()>> + Send,
+{
+    tokio::spawn(async move {
+        let result = match ironkube_controllers::client_from_kubeconfig(&kubeconfig).await {
+            Ok(client) => component(client).await,
+            Err(e) => Err(e.into()),
+        };
+        if let Err(e) = result {
+            tracing::error!(error = %e, "{name} stopped");
+        }
+    });
+}
+
+/// The controller manager, as `system:kube-controller-manager` (leader-elected).
+pub fn spawn_controllers(pki: &Pki, data_dir: &Path, url: &str) -> anyhow::Result<()> {
+    let kubeconfig = write_kubeconfig(pki, data_dir, url, "system:kube-controller-manager", "controller-manager.kubeconfig")?;
+    spawn("controller manager", kubeconfig, |client| async move {
+        Ok(ironkube_controllers::run(client, shutdown_signal()).await?)
+    });
+    Ok(())
+}
+
+/// The scheduler, as `system:kube-scheduler`.
+pub fn spawn_scheduler(pki: &Pki, data_dir: &Path, url: &str) -> anyhow::Result<()> {
+    let kubeconfig = write_kubeconfig(pki, data_dir, url, "system:kube-scheduler", "scheduler.kubeconfig")?;
+    spawn("scheduler", kubeconfig, |client| ironkube_controllers::scheduler::run(client, Default::default()));
+    Ok(())
+}
