@@ -1,6 +1,7 @@
 //! `ironkube`: one binary for the whole cluster. This file only parses flags and hands
 //! over to the component libraries (see `up.rs` for the all-in-one composition).
 
+mod cluster_controllers;
 mod up;
 
 use clap::{Args, Parser, Subcommand};

@@ -17,6 +17,9 @@ pub struct UpArgs {
     /// Run the control plane only (no kubelet on this machine).
     #[arg(long)]
     no_kubelet: bool,
+    /// Seconds a node's Lease may go unrenewed before it is marked `Ready=Unknown`.
+    #[arg(long, default_value_t = 40)]
+    node_monitor_grace_period: u64,
 }
 
 /// Prints a line; a closed stdout (e.g. piped into `head`) must not stop the cluster.
@@ -95,7 +98,7 @@ async fn wait_ready(port: u16, ca: &[u8]) -> anyhow::Result<()> {
     anyhow::bail!("the API server did not become ready")
 }
 
-async fn run(args: ServerArgs, no_kubelet: Option<bool>) -> anyhow::Result<()> {
+async fn run(args: ServerArgs, no_kubelet: Option<bool>, controllers: Option<ironkube_controllers::Config>) -> anyhow::Result<()> {
     let t0 = Instant::now();
     say(format_args!("ironkube: starting"));
     let Started { server, listener, port } = start(&args, t0).await?;
@@ -112,7 +115,10 @@ async fn run(args: ServerArgs, no_kubelet: Option<bool>) -> anyhow::Result<()> {
         Some(false) => step("kubelet", "not built yet (issue 6): this cluster stores objects but runs no pods", t0),
         None => {}
     }
-    step("controllers", "not built yet (issue 7): Deployments stay at 0 replicas", t0);
+    if let Some(config) = controllers {
+        crate::cluster_controllers::start(&pki, &url, &args.data_dir, config).await?;
+        step("controllers", "garbage collector, namespace, serviceaccount, endpoints, endpointslice, node lifecycle, disruption", t0);
+    }
     let shown = kubeconfig.display().to_string();
     say(format_args!("\nCluster is up. To use it:\n  export KUBECONFIG={shown}\n  kubectl get ns\nPress Ctrl-C (or send SIGTERM) to stop."));
     serving.await.context("server task failed")?.context("server failed")?;
@@ -122,10 +128,12 @@ async fn run(args: ServerArgs, no_kubelet: Option<bool>) -> anyhow::Result<()> {
 
 /// `ironkube up`.
 pub async fn up(args: UpArgs) -> anyhow::Result<()> {
-    run(args.server, Some(args.no_kubelet)).await
+    let config = ironkube_controllers::Config::default()
+        .node_monitor_grace_period(std::time::Duration::from_secs(args.node_monitor_grace_period));
+    run(args.server, Some(args.no_kubelet), Some(config)).await
 }
 
 /// `ironkube apiserver`.
 pub async fn apiserver_only(args: ServerArgs) -> anyhow::Result<()> {
-    run(args, None).await
+    run(args, None, None).await
 }
