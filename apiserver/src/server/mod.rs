@@ -128,7 +128,8 @@ impl Server {
                     connections.spawn(async move {
                         let Ok(ssl) = openssl::ssl::Ssl::new(acceptor.context()) else { return };
                         let Ok(mut stream) = tokio_openssl::SslStream::new(ssl, tcp) else { return };
-                        if std::pin::Pin::new(&mut stream).accept().await.is_err() {
+                        if let Err(e) = std::pin::Pin::new(&mut stream).accept().await {
+                            tracing::debug!("TLS handshake failed: {e}");
                             return;
                         }
                         let identity = stream
@@ -176,6 +177,9 @@ fn tls_acceptor(pki: &pki::Pki) -> Result<SslAcceptor, StartError> {
     b.set_client_ca_list(names);
     // Ask for a client certificate but let requests without one through to the 401 logic.
     b.set_verify(SslVerifyMode::PEER);
+    // Clients that resume TLS sessions (kube-rs does) fail the handshake with "session id
+    // context uninitialized" unless a server that verifies peers names its session context.
+    b.set_session_id_context(b"ironkube-apiserver")?;
     b.set_alpn_select_callback(|_, client| {
         openssl::ssl::select_next_proto(b"\x02h2\x08http/1.1", client).ok_or(AlpnError::NOACK)
     });
