@@ -79,14 +79,23 @@ pub struct Cluster {
     pub port: u16,
     /// Everything the server printed to stdout so far (all runs).
     pub stdout: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+    /// Extra `ironkube up` flags (kept across restarts).
+    extra_args: Vec<String>,
 }
 
 impl Cluster {
     /// Starts `ironkube up --no-kubelet` on a free port.
     pub fn start() -> Cluster {
+        Cluster::start_with(&[])
+    }
+
+    /// Starts `ironkube up --no-kubelet` with extra flags (e.g. a short
+    /// `--node-monitor-grace-period`).
+    pub fn start_with(extra: &[&str]) -> Cluster {
         let dir = tempfile::tempdir().expect("temp dir");
         let kubeconfig = dir.path().join("admin.kubeconfig");
-        let mut cluster = Cluster { child: None, dir, kubeconfig, port: 0, stdout: Default::default() };
+        let extra_args = extra.iter().map(|s| s.to_string()).collect();
+        let mut cluster = Cluster { child: None, dir, kubeconfig, port: 0, stdout: Default::default(), extra_args };
         cluster.spawn(0);
         cluster
     }
@@ -95,6 +104,7 @@ impl Cluster {
         let mut child = Command::new(ironkube_bin())
             .args(["up", "--no-kubelet", "--bind-address", "127.0.0.1", "--secure-port", &port.to_string(), "--data-dir"])
             .arg(self.dir.path())
+            .args(&self.extra_args)
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()

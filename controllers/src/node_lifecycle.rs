@@ -94,11 +94,13 @@ async fn reconcile(node: Arc<Node>, state: Arc<State>) -> Result<Action, Error> 
         mark_pods_not_ready(&state, &name).await?;
     }
     // Taints follow the Ready condition (upstream `doNoExecuteTaintingPass` + TaintNodesByCondition).
-    let status = ready_condition(&node).map(|c| c.status.clone()).unwrap_or_else(|| "Unknown".into());
+    // A node that never posted a Ready condition gets one (Unknown) only after the grace period.
+    let status = ready_condition(&node).map(|c| c.status.clone());
     let current = node.spec.as_ref().and_then(|s| s.taints.clone()).unwrap_or_default();
-    let wanted = desired_taints(&current, &status, Timestamp::now());
+    let wanted = status.map(|s| desired_taints(&current, &s, Timestamp::now())).unwrap_or_else(|| current.clone());
     if wanted != current {
-        let patch = json!({"metadata": {"resourceVersion": node.resource_version()}, "spec": {"taints": wanted}});
+        let taints = if wanted.is_empty() { serde_json::Value::Null } else { json!(wanted) };
+        let patch = json!({"metadata": {"resourceVersion": node.resource_version()}, "spec": {"taints": taints}});
         node = api.patch(&name, &PatchParams::default(), &Patch::Merge(&patch)).await?;
     }
     let taints = node.spec.as_ref().and_then(|s| s.taints.clone()).unwrap_or_default();
