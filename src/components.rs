@@ -37,11 +37,26 @@ where
     });
 }
 
+/// Flags of the controller manager (`ironkube controllers` and `ironkube up`).
+#[derive(clap::Args, Clone, Debug)]
+pub struct ControllerFlags {
+    /// Seconds a node's Lease may go unrenewed before it is marked `Ready=Unknown`.
+    #[arg(long, default_value_t = 40)]
+    pub node_monitor_grace_period: u64,
+}
+
+impl ControllerFlags {
+    /// The controllers' configuration from the flags.
+    pub fn config(&self) -> ironkube_controllers::Config {
+        ironkube_controllers::Config::default().node_monitor_grace_period(std::time::Duration::from_secs(self.node_monitor_grace_period))
+    }
+}
+
 /// The controller manager, as `system:kube-controller-manager` (leader-elected).
-pub fn spawn_controllers(pki: &Pki, data_dir: &Path, url: &str) -> anyhow::Result<()> {
+pub fn spawn_controllers(pki: &Pki, data_dir: &Path, url: &str, config: ironkube_controllers::Config) -> anyhow::Result<()> {
     let kubeconfig = write_kubeconfig(pki, data_dir, url, "system:kube-controller-manager", "controller-manager.kubeconfig")?;
     spawn("controller manager", kubeconfig, |client| async move {
-        Ok(ironkube_controllers::run(client, shutdown_signal()).await?)
+        Ok(ironkube_controllers::run(client, config, shutdown_signal()).await?)
     });
     Ok(())
 }

@@ -36,6 +36,8 @@ pub struct ControllersArgs {
     /// Kubeconfig to reach the API server with (needs a user in `system:masters`).
     #[arg(long, env = "KUBECONFIG")]
     pub kubeconfig: PathBuf,
+    #[command(flatten)]
+    pub flags: components::ControllerFlags,
 }
 
 /// Flags shared by `up` and `apiserver`.
@@ -106,7 +108,7 @@ fn main() -> std::process::ExitCode {
         Command::Scheduler(args) => runtime.block_on(scheduler(args)),
         Command::Controllers(args) => runtime.block_on(async {
             let client = ironkube_controllers::client_from_kubeconfig(&args.kubeconfig).await?;
-            ironkube_controllers::run(client, up::shutdown_signal()).await?;
+            ironkube_controllers::run(client, args.flags.config(), up::shutdown_signal()).await?;
             Ok(())
         }),
         Command::Kubelet => ironkube_kubelet::run().map_err(anyhow::Error::from),

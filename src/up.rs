@@ -17,6 +17,8 @@ pub struct UpArgs {
     /// Run the control plane only (no kubelet on this machine).
     #[arg(long)]
     no_kubelet: bool,
+    #[command(flatten)]
+    controllers: components::ControllerFlags,
 }
 
 /// Prints a line; a closed stdout (e.g. piped into `head`) must not stop the cluster.
@@ -113,7 +115,7 @@ async fn wait_ready(port: u16, ca: &[u8]) -> anyhow::Result<()> {
     anyhow::bail!("the API server did not become ready")
 }
 
-async fn run(args: ServerArgs, no_kubelet: Option<bool>) -> anyhow::Result<()> {
+async fn run(args: ServerArgs, no_kubelet: Option<bool>, controllers: Option<ironkube_controllers::Config>) -> anyhow::Result<()> {
     let t0 = Instant::now();
     say(format_args!("ironkube: starting"));
     let Started { server, listener, port } = start(&args, t0).await?;
@@ -130,9 +132,9 @@ async fn run(args: ServerArgs, no_kubelet: Option<bool>) -> anyhow::Result<()> {
         Some(false) => step("kubelet", "not built yet (issue 6): this cluster stores objects but runs no pods", t0),
         None => {}
     }
-    // `ironkube up` runs the components; `ironkube apiserver` (no_kubelet == None) does not.
-    if no_kubelet.is_some() {
-        components::spawn_controllers(&pki, &args.data_dir, &url)?;
+    // `ironkube up` runs the components; `ironkube apiserver` does not.
+    if let Some(config) = controllers {
+        components::spawn_controllers(&pki, &args.data_dir, &url, config)?;
         step("controllers", "started (leader election on kube-system/kube-controller-manager)", t0);
         components::spawn_scheduler(&pki, &args.data_dir, &url)?;
         step("scheduler", "started (default-scheduler)", t0);
@@ -146,10 +148,10 @@ async fn run(args: ServerArgs, no_kubelet: Option<bool>) -> anyhow::Result<()> {
 
 /// `ironkube up`.
 pub async fn up(args: UpArgs) -> anyhow::Result<()> {
-    run(args.server, Some(args.no_kubelet)).await
+    run(args.server, Some(args.no_kubelet), Some(args.controllers.config())).await
 }
 
 /// `ironkube apiserver`.
 pub async fn apiserver_only(args: ServerArgs) -> anyhow::Result<()> {
-    run(args, None).await
+    run(args, None, None).await
 }

@@ -1,15 +1,49 @@
-//! What every controller gets: the API client, the shared informers and event recording.
+//! What every controller gets: the API client, the tunables, the shared informers and event
+//! recording.
 
 use crate::events::EventRecorder;
 use crate::expectations::Expectations;
 use crate::informers::SharedInformer;
 use k8s_openapi::api::apps::v1::ReplicaSet;
 use k8s_openapi::api::core::v1::Pod;
+use std::time::Duration;
+
+/// Tunables of the controllers (upstream kube-controller-manager flags).
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// `--node-monitor-grace-period`: how long a node's Lease may go unrenewed before
+    /// the node is marked `Ready=Unknown` (upstream default 40 s).
+    pub node_monitor_grace_period: Duration,
+    /// `--node-monitor-period`: how often node health is checked (upstream default 5 s).
+    pub node_monitor_period: Duration,
+    /// How often the garbage collector re-runs discovery to find new kinds (upstream 30 s).
+    pub discovery_period: Duration,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            node_monitor_grace_period: Duration::from_secs(40),
+            node_monitor_period: Duration::from_secs(5),
+            discovery_period: Duration::from_secs(30),
+        }
+    }
+}
+
+impl Config {
+    /// Sets the node monitor grace period.
+    pub fn node_monitor_grace_period(mut self, d: Duration) -> Self {
+        self.node_monitor_grace_period = d;
+        self
+    }
+}
 
 /// Shared state of one controller-manager run (rebuilt each time leadership is won).
 pub struct Context {
     /// Client authenticated as `system:kube-controller-manager`.
     pub client: kube::Client,
+    /// Tunables.
+    pub config: Config,
     /// Every pod in the cluster (shared by all controllers).
     pub pods: SharedInformer<Pod>,
     /// Every ReplicaSet (shared by the ReplicaSet and Deployment controllers).
@@ -20,11 +54,12 @@ pub struct Context {
 
 impl Context {
     /// A context whose informers have not started yet.
-    pub fn new(client: kube::Client) -> Self {
+    pub fn new(client: kube::Client, config: Config) -> Self {
         Context {
             pods: SharedInformer::new(client.clone()),
             replicasets: SharedInformer::new(client.clone()),
             pod_expectations: Expectations::default(),
+            config,
             client,
         }
     }

@@ -8,7 +8,9 @@
 //! - [`expectations`], [`ownership`], [`pods`]: pieces the workload controllers share
 //!   (upstream `pkg/controller/controller_utils.go` and `controller_ref_manager.go`).
 //! - One module per controller: [`replicaset`] (ReplicaSets and ReplicationControllers),
-//!   [`deployment`].
+//!   [`deployment`], [`garbage_collector`], [`namespace`], [`service_account`],
+//!   [`endpoints`], [`endpoint_slice`] (both over [`service_pods`]), [`node_lifecycle`],
+//!   [`disruption`] (PodDisruptionBudget status).
 //! - [`scheduler`]: the scheduler (its own process upstream; `ironkube scheduler`).
 //!
 //! To add a controller: write `mod.rs` with `pub async fn run(ctx: Arc<Context>)` and add it
@@ -19,17 +21,25 @@
 pub mod conditions;
 pub mod context;
 pub mod deployment;
+pub mod disruption;
+pub mod endpoint_slice;
+pub mod endpoints;
 pub mod error;
 pub mod events;
 pub mod expectations;
+pub mod garbage_collector;
 pub mod informers;
 pub mod leader;
+pub mod namespace;
+pub mod node_lifecycle;
 pub mod ownership;
 pub mod pods;
 pub mod replicaset;
 pub mod scheduler;
+pub mod service_account;
+pub mod service_pods;
 
-pub use context::Context;
+pub use context::{Config, Context};
 pub use error::Error;
 
 use std::future::Future;
@@ -46,22 +56,37 @@ pub async fn client_from_kubeconfig(path: &std::path::Path) -> Result<kube::Clie
 /// Runs every controller while this process holds the leader Lease; when leadership is lost
 /// the controllers stop and the process campaigns again. Returns when `shutdown` completes
 /// (releasing the Lease so a standby takes over at once).
-pub async fn run(client: kube::Client, shutdown: impl Future<Output = ()>) -> Result<(), Error> {
+pub async fn run(client: kube::Client, config: Config, shutdown: impl Future<Output = ()>) -> Result<(), Error> {
     let elector = leader::LeaderElector::new(client.clone(), leader::LeaseConfig::controller_manager());
     tracing::info!(identity = elector.identity(), "controller manager starting");
-    elector.run(|| run_controllers(client.clone()), shutdown).await
+    elector.run(|| run_controllers(client.clone(), config.clone()), shutdown).await
 }
 
 /// Starts the shared informers and every controller; runs until one of them ends.
-async fn run_controllers(client: kube::Client) {
-    let ctx = Arc::new(Context::new(client));
+async fn run_controllers(client: kube::Client, config: Config) {
+    let ctx = Arc::new(Context::new(client, config));
     let controllers: Vec<std::pin::Pin<Box<dyn Future<Output = ()> + Send>>> = vec![
         Box::pin(replicaset::run::<k8s_openapi::api::apps::v1::ReplicaSet>(ctx.clone())),
         Box::pin(replicaset::run::<k8s_openapi::api::core::v1::ReplicationController>(ctx.clone())),
         Box::pin(deployment::run(ctx.clone())),
+        Box::pin(logged("garbage collector", garbage_collector::run(ctx.clone()))),
+        Box::pin(logged("namespace", namespace::run(ctx.clone()))),
+        Box::pin(logged("serviceaccount", service_account::run(ctx.clone()))),
+        Box::pin(logged("endpoints", endpoints::run(ctx.clone()))),
+        Box::pin(logged("endpointslice", endpoint_slice::run(ctx.clone()))),
+        Box::pin(logged("node lifecycle", node_lifecycle::run(ctx.clone()))),
+        Box::pin(logged("disruption", disruption::run(ctx.clone()))),
     ];
     tokio::select! {
-        _ = futures::future::join_all(controllers) => tracing::warn!("controllers stopped"),
+        _ = futures::future::select_all(controllers) => tracing::warn!("a controller stopped; restarting all"),
         _ = ctx.run_informers() => tracing::warn!("informers stopped"),
+    }
+}
+
+/// Logs why a controller that returns a result stopped.
+async fn logged(name: &'static str, controller: impl Future<Output = anyhow::Result<()>>) {
+    match controller.await {
+        Ok(()) => tracing::warn!("the {name} controller stopped"),
+        Err(e) => tracing::error!("the {name} controller failed: {e:#}"),
     }
 }

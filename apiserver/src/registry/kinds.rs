@@ -235,7 +235,7 @@ pub static KINDS: LazyLock<Vec<Kind>> = LazyLock::new(|| {
         kind::<api::core::v1::Namespace>(
             row(&["ns"], NONE, &s::NAMESPACE)
                 .verbs(&["create", "delete", "get", "list", "patch", "update", "watch"])
-                .sub(Sub::pending("finalize", "", "", "", &["update"]))
+                .sub(Sub { name: "finalize", group: "", version: "", kind: "", verbs: &["update"], implemented: true })
                 .sub(Sub::status()),
         ),
         kind::<api::core::v1::Node>(

@@ -810,6 +810,13 @@ impl Store {
             // node, annotations and the PodScheduled condition); upstream writes it to
             // storage directly, past the pod update strategy.
             Some(BINDING) => {}
+            Some("finalize") => {
+                // Upstream's namespace finalize strategy: only spec.finalizers changes.
+                let fins = new.pointer("/spec/finalizers").cloned().unwrap_or_else(|| json!([]));
+                let mut merged = old_plain.clone();
+                merged["spec"]["finalizers"] = fins;
+                new = merged;
+            }
             _ if kind.strategy.has_status() => {
                 match old.get("status") {
                     Some(s) => new.as_object_mut().map(|o| o.insert("status".into(), s.clone())),
@@ -819,7 +826,9 @@ impl Store {
             _ => {}
         }
         kind.strategy.default(&mut new);
-        kind.strategy.prepare_for_update(&mut new, &old_plain);
+        if !matches!(subresource, Some("finalize")) {
+            kind.strategy.prepare_for_update(&mut new, &old_plain);
+        }
         if kind.strategy.tracks_generation() && subresource != Some(BINDING) && spec_changed(&old_plain, &new) {
             let generation = old.pointer("/metadata/generation").and_then(Value::as_i64).unwrap_or(0) + 1;
             metadata_mut(&mut new).insert("generation".into(), json!(generation));
@@ -841,7 +850,7 @@ impl Store {
             set_managed_fields(&mut new, Some(&old_plain), &opts.field_manager, operation, &kind.api_version(), subresource);
         }
         // A deleting object whose last finalizer went away is deleted now.
-        let finalizing = new.pointer("/metadata/deletionTimestamp").is_some() && finalizers(&new).is_empty();
+        let finalizing = new.pointer("/metadata/deletionTimestamp").is_some() && !blocks_deletion(kind, &new);
         let claimed = self.allocate_service(kind, &mut new, Some(&old_plain), name)?;
         if opts.dry_run {
             self.release_service(&claimed);
@@ -902,9 +911,7 @@ impl Store {
             }
         }
         let grace = self.grace_period(kind, &new, opts.grace_period_seconds);
-        let namespace_finalizers = kind.kind == "Namespace"
-            && new.pointer("/spec/finalizers").and_then(Value::as_array).is_some_and(|f| !f.is_empty());
-        if fins.is_empty() && grace == 0 && !namespace_finalizers {
+        if fins.is_empty() && grace == 0 && !namespace_finalizers(kind, &new) {
             if opts.dry_run {
                 return Ok(Deleted::Gone(old));
             }
@@ -919,7 +926,38 @@ impl Store {
         }
         // Graceful: mark and keep until finalizers are removed / the grace period ends.
         if new.pointer("/metadata/deletionTimestamp").is_some() {
-            return Ok(Deleted::Pending(old));
+            if namespace_finalizers(kind, &new) {
+                // Upstream's namespace REST answers a repeated delete with this conflict.
+                return Err(conflict(kind, name, "The system is ensuring all content is removed from this namespace.  Upon completion, this namespace will automatically be purged by the system."));
+            }
+            // Upstream (`deletionFinalizersForGarbageCollection`): a new propagation policy
+            // on an object already being deleted swaps the GC finalizers.
+            let mut updated = finalizers(&new);
+            match opts.propagation_policy.as_deref() {
+                Some("Foreground") => {
+                    updated.retain(|f| f != "orphan");
+                    add_finalizer(&mut updated, "foregroundDeletion");
+                }
+                Some("Orphan") => {
+                    updated.retain(|f| f != "foregroundDeletion");
+                    add_finalizer(&mut updated, "orphan");
+                }
+                Some("Background") => updated.retain(|f| f != "orphan" && f != "foregroundDeletion"),
+                _ => {}
+            }
+            if updated == finalizers(&new) || opts.dry_run {
+                return Ok(Deleted::Pending(old));
+            }
+            metadata_mut(&mut new).insert("finalizers".into(), json!(updated));
+            if updated.is_empty() {
+                let (_, revision) = self.storage.delete(&self.key(t, name), Some(old_rv)).await.map_err(|e| self.write_error(kind, name, e))?;
+                self.release_service(&service_claims(&new));
+                set_rv(&mut new, revision);
+                return Ok(Deleted::Gone(new));
+            }
+            let kv = self.storage.update(&self.key(t, name), encode(kind, &new)?, old_rv).await.map_err(|e| self.write_error(kind, name, e))?;
+            set_rv(&mut new, kv.mod_revision);
+            return Ok(Deleted::Pending(new));
         }
         let md = metadata_mut(&mut new);
         md.insert("deletionTimestamp".into(), json!(now()));
@@ -1522,6 +1560,18 @@ fn storage_error(e: StorageError) -> ApiError {
         StorageError::FutureRevision(rv) => ApiError::ServiceUnavailable(format!("Too large resource version: {rv}")),
         other => ApiError::Internal(other.to_string()),
     }
+}
+
+/// A Namespace still waiting for its `spec.finalizers` (the namespace controller's
+/// `kubernetes` token) may not disappear yet.
+fn namespace_finalizers(kind: &Kind, obj: &Value) -> bool {
+    kind.kind == "Namespace" && obj.pointer("/spec/finalizers").and_then(Value::as_array).is_some_and(|f| !f.is_empty())
+}
+
+/// Whether anything still holds a deleting object: metadata finalizers, or for a
+/// Namespace its spec finalizers (upstream `ShouldDeleteNamespaceDuringUpdate`).
+fn blocks_deletion(kind: &Kind, obj: &Value) -> bool {
+    !finalizers(obj).is_empty() || namespace_finalizers(kind, obj)
 }
 
 #[cfg(test)]

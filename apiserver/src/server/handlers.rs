@@ -182,6 +182,11 @@ async fn resource(
                 let w = store.patch(target, &name, pt, &bytes, Some("status"), &write).await?;
                 Ok(object_response(StatusCode::OK, kind, w.object, output, &query, &w.warnings))
             }
+            ("finalize", "update") => {
+                let body = read_body(req).await?;
+                let w = store.update(target, &name, body, Some("finalize"), &write).await?;
+                Ok(object_response(StatusCode::OK, kind, w.object, output, &query, &w.warnings))
+            }
             ("scale", "get") => Ok(json_response(StatusCode::OK, &scale::get(store, target, &name).await?, output, &[])),
             ("scale", "update") => {
                 let body = read_body(req).await?;

@@ -138,7 +138,8 @@ impl Server {
                     connections.spawn(async move {
                         let Ok(ssl) = openssl::ssl::Ssl::new(acceptor.context()) else { return };
                         let Ok(mut stream) = tokio_openssl::SslStream::new(ssl, tcp) else { return };
-                        if std::pin::Pin::new(&mut stream).accept().await.is_err() {
+                        if let Err(e) = std::pin::Pin::new(&mut stream).accept().await {
+                            tracing::debug!("TLS handshake failed: {e}");
                             return;
                         }
                         let identity = stream

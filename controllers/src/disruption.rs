@@ -1,0 +1,264 @@
+//! Disruption controller (upstream `pkg/controller/disruption/disruption.go`): keeps each
+//! PodDisruptionBudget's status — expectedPods, desiredHealthy, currentHealthy,
+//! disruptionsAllowed, the `DisruptionAllowed` condition and observedGeneration.
+
+use crate::context::Context;
+use crate::error::{is_not_found, retry_soon, Error};
+use crate::events::EventRecorder;
+use futures::StreamExt;
+use jiff::Timestamp;
+use k8s_openapi::api::core::v1::Pod;
+use k8s_openapi::api::policy::v1::{PodDisruptionBudget, PodDisruptionBudgetStatus};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, LabelSelector, Time};
+use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
+use kube::api::{ApiResource, DynamicObject, GroupVersionKind, PostParams};
+use kube::runtime::controller::{Action, Controller};
+use kube::runtime::reflector::{self, ObjectRef, Store};
+use kube::runtime::{watcher, WatchStreamExt};
+use kube::{Api, ResourceExt};
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+
+struct State {
+    ctx: Arc<Context>,
+    pods: Store<Pod>,
+    events: EventRecorder,
+}
+
+/// Keeps what the budget arithmetic reads of a pod.
+fn slim(pod: &mut Pod) {
+    pod.metadata.managed_fields = None;
+    pod.metadata.annotations = None;
+    pod.spec = None;
+    if let Some(status) = pod.status.take() {
+        let conditions = status.conditions.map(|cs| cs.into_iter().filter(|c| c.type_ == "Ready").collect());
+        pod.status = Some(k8s_openapi::api::core::v1::PodStatus { conditions, ..Default::default() });
+    }
+}
+
+/// Runs the controller until its watches end.
+pub async fn run(ctx: Arc<Context>) -> anyhow::Result<()> {
+    let client = ctx.client.clone();
+    let (pods, writer) = reflector::store();
+    let pod_events = watcher(Api::<Pod>::all(client.clone()), watcher::Config::default())
+        .default_backoff()
+        .modify(slim)
+        .reflect(writer)
+        .touched_objects();
+    let controller = Controller::new(Api::<PodDisruptionBudget>::all(client), watcher::Config::default());
+    let budgets = controller.store();
+    let state = Arc::new(State { events: ctx.recorder("controllermanager"), ctx, pods });
+    controller
+        .watches_stream(pod_events, move |pod: Pod| {
+            let ns = pod.namespace();
+            budgets
+                .state_filter(|b| b.namespace() == ns && b.spec.as_ref().and_then(|s| s.selector.as_ref()).is_some_and(|s| selects(s, pod.labels())))
+                .into_iter()
+                .map(|b| ObjectRef::from_obj(&*b))
+                .collect::<Vec<_>>()
+        })
+        .run(reconcile, retry_soon, state)
+        .for_each(|_| futures::future::ready(()))
+        .await;
+    Ok(())
+}
+
+/// Whether a label selector (matchLabels and matchExpressions) selects `labels`.
+pub fn selects(selector: &LabelSelector, labels: &BTreeMap<String, String>) -> bool {
+    let labels_ok = selector.match_labels.iter().flatten().all(|(k, v)| labels.get(k) == Some(v));
+    let exprs_ok = selector.match_expressions.iter().flatten().all(|e| {
+        let values = e.values.clone().unwrap_or_default();
+        match e.operator.as_str() {
+            "In" => labels.get(&e.key).is_some_and(|v| values.contains(v)),
+            "NotIn" => labels.get(&e.key).is_none_or(|v| !values.contains(v)),
+            "Exists" => labels.contains_key(&e.key),
+            "DoesNotExist" => !labels.contains_key(&e.key),
+            _ => false,
+        }
+    });
+    labels_ok && exprs_ok
+}
+
+/// Upstream `IsPodReady` and not being deleted.
+fn healthy(pod: &Pod) -> bool {
+    pod.metadata.deletion_timestamp.is_none()
+        && pod.status.as_ref().and_then(|s| s.conditions.as_ref()).is_some_and(|cs| cs.iter().any(|c| c.type_ == "Ready" && c.status == "True"))
+}
+
+/// `intstr.GetScaledValueFromIntOrPercent(v, total, roundUp=true)`.
+pub fn scaled(value: &IntOrString, total: i32) -> Result<i32, String> {
+    match value {
+        IntOrString::Int(n) => Ok(*n),
+        IntOrString::String(s) => {
+            let pct: i64 = s.strip_suffix('%').and_then(|p| p.parse().ok()).ok_or_else(|| format!("invalid value for IntOrString: invalid value {s:?}"))?;
+            Ok(((pct * total as i64) as f64 / 100.0).ceil() as i32)
+        }
+    }
+}
+
+/// The budget arithmetic (upstream `getExpectedPodCount` + `updatePdbStatus`): returns
+/// (expectedPods, desiredHealthy). `expected_scale` is the sum of the pods' controllers'
+/// replicas, asked for only when the budget needs it.
+pub fn expected_and_desired(pdb: &PodDisruptionBudget, pod_count: i32, expected_scale: impl FnOnce() -> Result<i32, String>) -> Result<(i32, i32), String> {
+    let spec = pdb.spec.clone().unwrap_or_default();
+    if let Some(max_unavailable) = &spec.max_unavailable {
+        let expected = expected_scale()?;
+        let unavailable = scaled(max_unavailable, expected)?;
+        return Ok((expected, (expected - unavailable).max(0)));
+    }
+    match &spec.min_available {
+        Some(IntOrString::Int(n)) => Ok((pod_count, *n)),
+        Some(pct) => {
+            let expected = expected_scale()?;
+            Ok((expected, scaled(pct, expected)?))
+        }
+        None => Ok((pod_count, 0)),
+    }
+}
+
+/// The status for these numbers, keeping transition times that did not change.
+pub fn status_for(old: Option<&PodDisruptionBudgetStatus>, generation: Option<i64>, current: i32, desired: i32, expected: i32, now: Timestamp) -> PodDisruptionBudgetStatus {
+    let allowed = if expected <= 0 { 0 } else { (current - desired).max(0) };
+    let (status, reason) = if allowed > 0 { ("True", "SufficientPods") } else { ("False", "InsufficientPods") };
+    let condition = disruption_condition(old, status, reason, "", generation, now);
+    PodDisruptionBudgetStatus {
+        current_healthy: current,
+        desired_healthy: desired,
+        disruptions_allowed: allowed,
+        expected_pods: expected,
+        observed_generation: generation,
+        disrupted_pods: old.and_then(|o| o.disrupted_pods.clone()),
+        conditions: Some(vec![condition]),
+    }
+}
+
+fn disruption_condition(old: Option<&PodDisruptionBudgetStatus>, status: &str, reason: &str, message: &str, generation: Option<i64>, now: Timestamp) -> Condition {
+    let previous = old.and_then(|o| o.conditions.as_ref()).and_then(|cs| cs.iter().find(|c| c.type_ == "DisruptionAllowed"));
+    let since = match previous {
+        Some(p) if p.status == status => p.last_transition_time.clone(),
+        _ => Time(now),
+    };
+    Condition { type_: "DisruptionAllowed".into(), status: status.into(), reason: reason.into(), message: message.into(), last_transition_time: since, observed_generation: generation }
+}
+
+async fn reconcile(pdb: Arc<PodDisruptionBudget>, state: Arc<State>) -> Result<Action, Error> {
+    if pdb.metadata.deletion_timestamp.is_some() {
+        return Ok(Action::await_change());
+    }
+    let ns = pdb.namespace().unwrap_or_default();
+    let selector = pdb.spec.as_ref().and_then(|s| s.selector.clone());
+    let pods: Vec<Arc<Pod>> = match &selector {
+        None => Vec::new(),
+        Some(sel) => state.pods.state_filter(|p| p.namespace().as_deref() == Some(ns.as_str()) && selects(sel, p.labels())),
+    };
+    if pods.is_empty() {
+        state.events.normal(pdb.as_ref(), "NoPods", "No matching pods found".into()).await;
+    }
+    let spec = pdb.spec.clone().unwrap_or_default();
+    let needs_scale = spec.max_unavailable.is_some() || matches!(spec.min_available, Some(IntOrString::String(_)));
+    let scale = if needs_scale { expected_scale(&state.ctx.client, &ns, &pods).await } else { Ok(0) };
+    let generation = pdb.metadata.generation;
+    let now = Timestamp::now();
+    let status = match expected_and_desired(&pdb, pods.len() as i32, || scale) {
+        Ok((expected, desired)) => {
+            let current = pods.iter().filter(|p| healthy(p)).count() as i32;
+            status_for(pdb.status.as_ref(), generation, current, desired, expected, now)
+        }
+        Err(message) => {
+            state.events.warning(pdb.as_ref(), "CalculateExpectedPodCountFailed", format!("Failed to calculate the number of expected pods: {message}")).await;
+            // Upstream `failSafe`: no disruptions while the budget cannot be computed.
+            let mut status = pdb.status.clone().unwrap_or_default();
+            status.disruptions_allowed = 0;
+            status.conditions = Some(vec![disruption_condition(pdb.status.as_ref(), "False", "SyncFailed", &message, generation, now)]);
+            status
+        }
+    };
+    if pdb.status.as_ref() == Some(&status) {
+        return Ok(Action::await_change());
+    }
+    let mut updated = (*pdb).clone();
+    updated.status = Some(status);
+    updated.metadata.managed_fields = None;
+    let api: Api<PodDisruptionBudget> = Api::namespaced(state.ctx.client.clone(), &ns);
+    match api.replace_status(&pdb.name_any(), &PostParams::default(), &updated).await {
+        Ok(_) => Ok(Action::await_change()),
+        Err(e) if is_not_found(&e) => Ok(Action::await_change()),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Sum of the replicas of the pods' controllers (upstream finders: a ReplicaSet owned by
+/// a Deployment counts as the Deployment, then ReplicationControllers, StatefulSets and
+/// anything else through its `scale` subresource's `spec.replicas`).
+async fn expected_scale(client: &kube::Client, ns: &str, pods: &[Arc<Pod>]) -> Result<i32, String> {
+    let mut controllers: HashMap<String, i32> = HashMap::new();
+    for pod in pods {
+        let Some(owner) = pod.owner_references().iter().find(|o| o.controller == Some(true)) else {
+            return Err(format!("found no controller ref for pod {:?}", pod.name_any()));
+        };
+        let (mut api_version, mut kind, mut name, mut uid) = (owner.api_version.clone(), owner.kind.clone(), owner.name.clone(), owner.uid.clone());
+        if controllers.contains_key(&uid) {
+            continue;
+        }
+        let mut object = get(client, ns, &api_version, &kind, &name).await?;
+        if kind == "ReplicaSet"
+            && let Some(dep) = object.metadata.owner_references.iter().flatten().find(|o| o.controller == Some(true) && o.kind == "Deployment")
+        {
+            (api_version, kind, name, uid) = (dep.api_version.clone(), dep.kind.clone(), dep.name.clone(), dep.uid.clone());
+            if controllers.contains_key(&uid) {
+                continue;
+            }
+            object = get(client, ns, &api_version, &kind, &name).await?;
+        }
+        let replicas = object.data.pointer("/spec/replicas").and_then(|v| v.as_i64()).unwrap_or(1) as i32;
+        controllers.insert(uid, replicas);
+    }
+    Ok(controllers.values().sum())
+}
+
+async fn get(client: &kube::Client, ns: &str, api_version: &str, kind: &str, name: &str) -> Result<DynamicObject, String> {
+    let (group, version) = api_version.rsplit_once('/').unwrap_or(("", api_version));
+    let gvk = GroupVersionKind::gvk(group, version, kind);
+    let (resource, _) = kube::discovery::pinned_kind(client, &gvk).await.map_err(|e| e.to_string())?;
+    let ar: ApiResource = resource;
+    Api::<DynamicObject>::namespaced_with(client.clone(), ns, &ar).get(name).await.map_err(|e| e.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn pdb(spec: serde_json::Value) -> PodDisruptionBudget {
+        serde_json::from_value(json!({"metadata": {"name": "b", "generation": 3}, "spec": spec})).unwrap()
+    }
+
+    #[test]
+    fn min_available_integer_counts_selected_pods() {
+        let b = pdb(json!({"minAvailable": 2}));
+        assert_eq!(expected_and_desired(&b, 3, || panic!("no scale needed")), Ok((3, 2)));
+        let s = status_for(None, Some(3), 3, 2, 3, Timestamp::now());
+        assert_eq!((s.disruptions_allowed, s.observed_generation), (1, Some(3)));
+        assert_eq!(s.conditions.as_ref().unwrap()[0].reason, "SufficientPods");
+        let s = status_for(Some(&s), Some(3), 2, 2, 3, Timestamp::now());
+        assert_eq!(s.disruptions_allowed, 0);
+        assert_eq!(s.conditions.as_ref().unwrap()[0].reason, "InsufficientPods");
+    }
+
+    #[test]
+    fn percentages_and_max_unavailable_use_the_controllers_scale() {
+        assert_eq!(expected_and_desired(&pdb(json!({"minAvailable": "50%"})), 3, || Ok(5)), Ok((5, 3)));
+        assert_eq!(expected_and_desired(&pdb(json!({"maxUnavailable": 1})), 3, || Ok(4)), Ok((4, 3)));
+        assert_eq!(expected_and_desired(&pdb(json!({"maxUnavailable": "30%"})), 3, || Ok(10)), Ok((10, 7)));
+        assert!(expected_and_desired(&pdb(json!({"maxUnavailable": 1})), 3, || Err("no controller".into())).is_err());
+    }
+
+    #[test]
+    fn selectors_with_expressions() {
+        let sel: LabelSelector = serde_json::from_value(json!({"matchLabels": {"app": "a"}, "matchExpressions": [{"key": "tier", "operator": "In", "values": ["web"]}]})).unwrap();
+        let mut labels = BTreeMap::from([("app".to_string(), "a".to_string())]);
+        assert!(!selects(&sel, &labels));
+        labels.insert("tier".into(), "web".into());
+        assert!(selects(&sel, &labels));
+    }
+}

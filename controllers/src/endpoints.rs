@@ -1,0 +1,230 @@
+//! Endpoints controller (upstream `pkg/controller/endpoint/endpoints_controller.go`): keeps
+//! one Endpoints object per Service with a selector, listing the selected pods' IPs as
+//! ready `addresses` or `notReadyAddresses`, with each Service port resolved on each pod.
+//! Services without a selector (like `default/kubernetes`, which the API server manages)
+//! are left alone.
+
+use crate::context::Context;
+use crate::error::{is_conflict, is_not_found, retry_soon, Error};
+use crate::service_pods::{self, Membership};
+use futures::StreamExt;
+use k8s_openapi::api::core::v1::{EndpointAddress, EndpointPort, EndpointSubset, Endpoints, ObjectReference, Pod, Service};
+use kube::api::{DeleteParams, ObjectMeta, PostParams};
+use kube::runtime::controller::Action;
+use kube::runtime::reflector::Store;
+use kube::{Api, ResourceExt};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+/// Label upstream puts on the Endpoints it manages.
+const MANAGED_BY: (&str, &str) = ("endpoints.kubernetes.io/managed-by", "endpoint-controller");
+const HEADLESS: &str = "service.kubernetes.io/headless";
+
+struct State {
+    ctx: Arc<Context>,
+    pods: Store<Pod>,
+    membership: Arc<Membership>,
+}
+
+/// Runs the controller until its watches end.
+pub async fn run(ctx: Arc<Context>) -> anyhow::Result<()> {
+    let service_pods::ServiceWatches { controller, pods, mut deleted, membership } = service_pods::service_watches(&ctx.client);
+    let state = Arc::new(State { ctx, pods, membership });
+    // A deleted Service takes its Endpoints with it (upstream deletes them in syncService).
+    let cleanup_state = state.clone();
+    tokio::spawn(async move {
+        while let Some(svc) = deleted.recv().await {
+            let (ns, name) = (svc.namespace().unwrap_or_default(), svc.name_any());
+            cleanup_state.membership.forget(&ns, &name);
+            if service_pods::selector(&svc).is_none() {
+                continue;
+            }
+            let api: Api<Endpoints> = Api::namespaced(cleanup_state.ctx.client.clone(), &ns);
+            if let Err(e) = api.delete(&name, &DeleteParams::default()).await
+                && !is_not_found(&e)
+            {
+                tracing::warn!("cannot delete endpoints {ns}/{name}: {e}");
+            }
+        }
+    });
+    controller.run(reconcile, retry_soon, state).for_each(|_| futures::future::ready(())).await;
+    Ok(())
+}
+
+async fn reconcile(svc: Arc<Service>, state: Arc<State>) -> Result<Action, Error> {
+    if service_pods::selector(&svc).is_none() {
+        return Ok(Action::await_change());
+    }
+    let (ns, name) = (svc.namespace().unwrap_or_default(), svc.name_any());
+    let pods = service_pods::selected_pods(&svc, &state.pods);
+    state.membership.record(&ns, &name, &pods);
+    let subsets = desired_subsets(&svc, &pods);
+    let mut labels: BTreeMap<String, String> = svc.labels().clone();
+    labels.insert(MANAGED_BY.0.into(), MANAGED_BY.1.into());
+    if service_pods::headless(&svc) {
+        labels.insert(HEADLESS.into(), String::new());
+    } else {
+        labels.remove(HEADLESS);
+    }
+    let api: Api<Endpoints> = Api::namespaced(state.ctx.client.clone(), &ns);
+    let current = match api.get(&name).await {
+        Ok(ep) => Some(ep),
+        Err(e) if is_not_found(&e) => None,
+        Err(e) => return Err(e.into()),
+    };
+    let wanted_subsets = (!subsets.is_empty()).then_some(subsets);
+    match current {
+        Some(mut ep) => {
+            if ep.subsets == wanted_subsets && ep.metadata.labels.as_ref() == Some(&labels) {
+                return Ok(Action::await_change());
+            }
+            ep.subsets = wanted_subsets;
+            ep.metadata.labels = Some(labels);
+            ep.metadata.managed_fields = None;
+            match api.replace(&name, &PostParams::default(), &ep).await {
+                Ok(_) => {}
+                Err(e) if is_conflict(&e) => return Ok(Action::requeue(std::time::Duration::from_millis(100))),
+                Err(e) => return Err(e.into()),
+            }
+        }
+        None => {
+            let ep = Endpoints {
+                metadata: ObjectMeta { name: Some(name), labels: Some(labels), ..Default::default() },
+                subsets: wanted_subsets,
+            };
+            match api.create(&PostParams::default(), &ep).await {
+                Ok(_) => {}
+                Err(e) if is_conflict(&e) => return Ok(Action::requeue(std::time::Duration::from_millis(100))),
+                Err(e) => return Err(e.into()),
+            }
+        }
+    }
+    Ok(Action::await_change())
+}
+
+/// The pod reference an endpoint address carries.
+pub fn target_ref(pod: &Pod) -> ObjectReference {
+    ObjectReference {
+        kind: Some("Pod".into()),
+        namespace: pod.namespace(),
+        name: Some(pod.name_any()),
+        uid: pod.metadata.uid.clone(),
+        ..Default::default()
+    }
+}
+
+/// The subsets of `svc` given its selected `pods` (upstream `syncService` + `RepackSubsets`):
+/// pods grouped by the ports they resolve, ready ones in `addresses`, others in
+/// `notReadyAddresses`, all sorted so the result is stable.
+pub fn desired_subsets(svc: &Service, pods: &[Arc<Pod>]) -> Vec<EndpointSubset> {
+    let spec = svc.spec.clone().unwrap_or_default();
+    let publish_not_ready = spec.publish_not_ready_addresses.unwrap_or(false);
+    let ports = spec.ports.unwrap_or_default();
+    // ports (sorted) -> (ready, not ready)
+    let mut groups: BTreeMap<Vec<(String, i32, String)>, (Vec<EndpointAddress>, Vec<EndpointAddress>)> = BTreeMap::new();
+    for pod in pods {
+        if !service_pods::should_be_in_endpoints(pod, publish_not_ready) {
+            continue;
+        }
+        let address = EndpointAddress {
+            ip: service_pods::pod_ip(pod).unwrap_or_default().to_string(),
+            hostname: service_pods::hostname(pod, svc),
+            node_name: pod.spec.as_ref().and_then(|s| s.node_name.clone()),
+            target_ref: Some(target_ref(pod)),
+        };
+        let ready = publish_not_ready || service_pods::is_ready(pod);
+        let mut resolved: Vec<(String, i32, String)> = Vec::new();
+        if ports.is_empty() {
+            // Headless services without ports still list their pods.
+            if !service_pods::headless(svc) {
+                continue;
+            }
+        }
+        for port in &ports {
+            if let Some(n) = service_pods::resolve_port(port, pod) {
+                resolved.push((port.name.clone().unwrap_or_default(), n, port.protocol.clone().unwrap_or_else(|| "TCP".into())));
+            }
+        }
+        if !ports.is_empty() && resolved.is_empty() {
+            continue;
+        }
+        resolved.sort();
+        let group = groups.entry(resolved).or_default();
+        if ready { group.0.push(address) } else { group.1.push(address) }
+    }
+    let key = |a: &EndpointAddress| (a.ip.clone(), a.target_ref.as_ref().and_then(|r| r.uid.clone()));
+    groups
+        .into_iter()
+        .map(|(ports, (mut ready, mut not_ready))| {
+            ready.sort_by_key(key);
+            not_ready.sort_by_key(key);
+            EndpointSubset {
+                addresses: (!ready.is_empty()).then_some(ready),
+                not_ready_addresses: (!not_ready.is_empty()).then_some(not_ready),
+                ports: (!ports.is_empty()).then(|| {
+                    ports
+                        .into_iter()
+                        .map(|(name, port, protocol)| EndpointPort {
+                            name: (!name.is_empty()).then_some(name),
+                            port,
+                            protocol: Some(protocol),
+                            app_protocol: None,
+                        })
+                        .collect()
+                }),
+            }
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn pod(name: &str, ip: &str, ready: bool, port: i32) -> Arc<Pod> {
+        Arc::new(serde_json::from_value(json!({
+            "metadata": {"name": name, "namespace": "ns", "uid": name, "labels": {"app": "a"}},
+            "spec": {"containers": [{"name": "c", "ports": [{"name": "http", "containerPort": port}]}]},
+            "status": {"phase": "Running", "podIP": ip, "conditions": [{"type": "Ready", "status": if ready {"True"} else {"False"}}]}
+        })).unwrap())
+    }
+
+    fn svc(extra: serde_json::Value) -> Service {
+        let mut v = json!({"metadata": {"name": "s", "namespace": "ns"}, "spec": {"selector": {"app": "a"}, "ports": [{"name": "web", "port": 80, "targetPort": "http"}]}});
+        if let (Some(spec), Some(extra)) = (v["spec"].as_object_mut(), extra.as_object()) {
+            spec.extend(extra.clone());
+        }
+        serde_json::from_value(v).unwrap()
+    }
+
+    #[test]
+    fn ready_and_not_ready_pods_split_and_named_ports_group() {
+        let pods = [pod("a", "10.0.0.2", true, 8080), pod("b", "10.0.0.1", false, 8080), pod("c", "10.0.0.3", true, 9090)];
+        let subsets = desired_subsets(&svc(json!({})), &pods);
+        assert_eq!(subsets.len(), 2, "{subsets:?}");
+        let s8080 = subsets.iter().find(|s| s.ports.as_ref().unwrap()[0].port == 8080).unwrap();
+        assert_eq!(s8080.addresses.as_ref().unwrap()[0].ip, "10.0.0.2");
+        assert_eq!(s8080.not_ready_addresses.as_ref().unwrap()[0].ip, "10.0.0.1");
+        let s9090 = subsets.iter().find(|s| s.ports.as_ref().unwrap()[0].port == 9090).unwrap();
+        assert_eq!(s9090.addresses.as_ref().unwrap()[0].ip, "10.0.0.3");
+        assert_eq!(s9090.ports.as_ref().unwrap()[0].name.as_deref(), Some("web"));
+    }
+
+    #[test]
+    fn publish_not_ready_addresses_makes_every_pod_ready() {
+        let pods = [pod("b", "10.0.0.1", false, 8080)];
+        let subsets = desired_subsets(&svc(json!({"publishNotReadyAddresses": true})), &pods);
+        assert_eq!(subsets[0].addresses.as_ref().unwrap().len(), 1);
+        assert!(subsets[0].not_ready_addresses.is_none());
+    }
+
+    #[test]
+    fn headless_service_without_ports_lists_pods() {
+        let pods = [pod("a", "10.0.0.2", true, 8080)];
+        let s: Service = serde_json::from_value(json!({"metadata": {"name": "s", "namespace": "ns"}, "spec": {"clusterIP": "None", "selector": {"app": "a"}}})).unwrap();
+        let subsets = desired_subsets(&s, &pods);
+        assert_eq!(subsets.len(), 1);
+        assert!(subsets[0].ports.is_none());
+    }
+}
