@@ -98,7 +98,7 @@ async fn wait_ready(port: u16, ca: &[u8]) -> anyhow::Result<()> {
 /// Starts the scheduler in-process as an API client of its own
 /// (`system:kube-scheduler`, in `system:masters` until RBAC lands), with a kubeconfig
 /// in the data directory.
-async fn start_scheduler(
+fn start_scheduler(
     pki: &ironkube_apiserver::server::pki::Pki,
     data_dir: &std::path::Path,
     url: &str,
@@ -106,9 +106,11 @@ async fn start_scheduler(
     let path = data_dir.join("scheduler.kubeconfig");
     let pair = pki.client("system:kube-scheduler", Some("system:masters"))?;
     pki.write_kubeconfig(&path, url, "system:kube-scheduler", &pair).context("cannot write the scheduler kubeconfig")?;
-    let client = crate::client_from(&path).await?;
     Ok(tokio::spawn(async move {
-        let result = ironkube_controllers::scheduler::run(client, Default::default()).await;
+        let result = match crate::client_from(&path).await {
+            Ok(client) => ironkube_controllers::scheduler::run(client, Default::default()).await,
+            Err(e) => Err(e),
+        };
         if let Err(e) = &result {
             tracing::error!(error = %e, "the scheduler stopped");
         }
@@ -136,7 +138,7 @@ async fn run(args: ServerArgs, no_kubelet: Option<bool>) -> anyhow::Result<()> {
     step("controllers", "not built yet (issue 7): Deployments stay at 0 replicas", t0);
     // `ironkube up` runs the components; `ironkube apiserver` (no_kubelet == None) does not.
     let scheduler = match no_kubelet {
-        Some(_) => Some(start_scheduler(&pki, &args.data_dir, &url).await?),
+        Some(_) => Some(start_scheduler(&pki, &args.data_dir, &url)?),
         None => None,
     };
     if scheduler.is_some() {
