@@ -237,6 +237,11 @@ impl Cache {
         if self.unplace(key) { ClusterChange::Some } else { ClusterChange::None }
     }
 
+    /// Keys of pods placed by the watch (not merely assumed).
+    pub fn bound_keys(&self) -> impl Iterator<Item = &String> {
+        self.placed.iter().filter(|(_, (_, assumed))| !assumed).map(|(k, _)| k)
+    }
+
     /// Places a pod the scheduler chose a node for, before the binding is confirmed.
     pub fn assume(&mut self, pod: Arc<PodInfo>, node: &str) {
         self.place(pod, node, true);

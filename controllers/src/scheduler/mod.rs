@@ -124,7 +124,8 @@ impl Scheduler {
             Event::Delete(pod) => self.delete_pod(&pod_key(&pod)),
             Event::InitDone => {
                 if let Some(seen) = self.relist_pods.take() {
-                    let gone: Vec<String> = self.pending.keys().filter(|k| !seen.contains(*k)).cloned().collect();
+                    let known = self.pending.keys().chain(self.cache.bound_keys());
+                    let gone: Vec<String> = known.filter(|k| !seen.contains(*k)).cloned().collect();
                     for key in gone {
                         self.delete_pod(&key);
                     }
@@ -272,5 +273,32 @@ pub async fn run(client: Client, config: Config) -> anyhow::Result<()> {
             _ = std::future::ready(()), if ready => s.schedule_one(),
         }
         next_flush = s.queue.flush(Instant::now());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use cache::tests::{node, pod};
+    use serde_json::json;
+
+    #[test]
+    fn decide_picks_a_feasible_node_and_assumed_pods_fill_nodes_up() {
+        let mut cache = Cache::default();
+        assert_eq!(decide(&pod("p", json!({})), &cache), Err(NO_NODES.to_string()));
+        cache.set_node(node("n1", "1", json!({})));
+        cache.set_node(node("n2", "1", json!({})));
+        let half = |name: &str| pod(name, json!({"containers": [{"name": "c", "resources": {"requests": {"cpu": "600m"}}}]}));
+        let first = decide(&half("a"), &cache).unwrap();
+        cache.assume(half("a"), &first);
+        let second = decide(&half("b"), &cache).unwrap();
+        assert_ne!(first, second, "LeastAllocated prefers the emptier node, and the first no longer fits");
+        cache.assume(half("b"), &second);
+        let message = decide(&half("c"), &cache).unwrap_err();
+        assert_eq!(
+            message,
+            "0/2 nodes are available: 2 Insufficient cpu. no new claims to deallocate, \
+             preemption: 0/2 nodes are available: 2 No preemption victims found for incoming pod."
+        );
     }
 }

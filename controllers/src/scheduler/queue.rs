@@ -51,6 +51,10 @@ pub struct Queue {
     active: BinaryHeap<Entry>,
     pods: HashMap<String, Tracked>,
     seq: u64,
+    /// Something left the active heap or changed place since the last flush.
+    dirty: bool,
+    /// When the next parked pod is due, as of the last flush.
+    next_due: Option<Instant>,
 }
 
 /// The back-off after `attempts` failures: 1s, 2s, 4s … 10s.
@@ -77,6 +81,7 @@ impl Queue {
                 t.priority = priority;
                 if let Place::Unschedulable(since) = t.place {
                     t.place = Place::Backoff(since + backoff(t.attempts));
+                    self.dirty = true;
                 }
             }
         }
@@ -111,6 +116,7 @@ impl Queue {
         if let Some(t) = self.pods.get_mut(key) {
             t.attempts += 1;
             t.place = Place::Unschedulable(now);
+            self.dirty = true;
         }
     }
 
@@ -119,6 +125,7 @@ impl Queue {
         if let Some(t) = self.pods.get_mut(key) {
             t.attempts += 1;
             t.place = Place::Backoff(now + backoff(t.attempts));
+            self.dirty = true;
         }
     }
 
@@ -127,6 +134,7 @@ impl Queue {
         for t in self.pods.values_mut() {
             if let Place::Unschedulable(since) = t.place {
                 t.place = Place::Backoff(since + backoff(t.attempts));
+                self.dirty = true;
             }
         }
     }
@@ -134,6 +142,10 @@ impl Queue {
     /// Moves pods whose back-off ended (and long-parked ones) to active; returns the
     /// next instant something is due, if any.
     pub fn flush(&mut self, now: Instant) -> Option<Instant> {
+        if !self.dirty && self.next_due.is_none_or(|at| at > now) {
+            return self.next_due;
+        }
+        self.dirty = false;
         let mut due = Vec::new();
         let mut next: Option<Instant> = None;
         for (key, t) in &mut self.pods {
@@ -152,6 +164,7 @@ impl Queue {
         for (key, priority) in due {
             self.push_active(&key, priority);
         }
+        self.next_due = next;
         next
     }
 
