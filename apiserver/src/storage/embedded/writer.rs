@@ -104,6 +104,7 @@ impl Writer {
                 }
             }
             last_batch = writes.len();
+
             if !writes.is_empty() {
                 self.commit_writes(writes);
             }
