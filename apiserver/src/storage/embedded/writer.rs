@@ -104,7 +104,6 @@ impl Writer {
                 }
             }
             last_batch = writes.len();
-
             if !writes.is_empty() {
                 self.commit_writes(writes);
             }
