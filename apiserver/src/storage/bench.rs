@@ -51,9 +51,15 @@ const ROUNDS: usize = 5;
 #[ignore = "benchmark: run with --release -- --ignored --nocapture"]
 async fn durable_writes_per_second() {
     let names = ["memory", "embedded (redb)", "etcd"];
+    // `IRONKUBE_BENCH_BACKENDS=embedded,etcd` runs only those.
+    let only = std::env::var("IRONKUBE_BENCH_BACKENDS").ok();
+    let selected = |name: &str| only.as_deref().is_none_or(|only| only.split(',').any(|o| name.starts_with(o)));
     let mut runs: Vec<Vec<f64>> = vec![Vec::new(); names.len()];
     for _ in 0..ROUNDS {
         for (i, runs) in runs.iter_mut().enumerate() {
+            if !selected(names[i]) {
+                continue;
+            }
             let backend: Option<Backend> = match i {
                 0 => memory().await,
                 1 => redb().await,
@@ -74,7 +80,7 @@ async fn durable_writes_per_second() {
         medians.push(median);
         println!("{name:>16}: median {median:.0} writes/s with {WRITERS} writers (runs: {})", shown.join(", "));
     }
-    if let [_, embedded, etcd] = medians[..] {
+    if let [.., embedded, etcd] = medians[..] {
         println!("embedded / etcd: {:.2}x (medians)", embedded / etcd);
     }
 }
