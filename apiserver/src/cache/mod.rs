@@ -95,14 +95,32 @@ pub fn resource_prefix(key: &str) -> Option<&str> {
 }
 
 impl WatchCache {
-    /// Lists everything, then keeps up with one storage watch in the background.
-    pub async fn start(storage: Arc<dyn Storage>, config: CacheConfig) -> Result<Self, StorageError> {
+    /// Starts filling the cache in the background and returns at once: until the first
+    /// list is in, [`WatchCache::is_ready`] is false and callers read storage (upstream's
+    /// resilient watch cache initialization), so a big store does not delay start-up.
+    pub fn spawn(storage: Arc<dyn Storage>, config: CacheConfig) -> Self {
         let (revision, _) = watch::channel(0);
-        let inner = Arc::new(Inner { storage, config, resources: RwLock::new(HashMap::new()), revision, ready: AtomicBool::new(false), listed_at: AtomicI64::new(0) });
-        let from = inner.relist().await?;
-        let reflector = tokio::spawn(Inner::reflect(Arc::downgrade(&inner), from));
+        let inner = Arc::new(Inner {
+            storage,
+            config,
+            resources: RwLock::new(HashMap::new()),
+            revision,
+            ready: AtomicBool::new(false),
+            listed_at: AtomicI64::new(0),
+        });
+        let reflector = tokio::spawn(Inner::reflect(Arc::downgrade(&inner)));
         let ticker = tokio::spawn(Inner::tick(Arc::downgrade(&inner)));
-        Ok(WatchCache { inner, _tasks: Arc::new(Tasks(vec![reflector, ticker])) })
+        WatchCache { inner, _tasks: Arc::new(Tasks(vec![reflector, ticker])) }
+    }
+
+    /// [`WatchCache::spawn`], then waits until the cache serves.
+    pub async fn start(storage: Arc<dyn Storage>, config: CacheConfig) -> Result<Self, StorageError> {
+        let cache = Self::spawn(storage, config);
+        let mut rx = cache.inner.revision.subscribe();
+        while !cache.is_ready() {
+            rx.changed().await.map_err(|_| StorageError::Backend("the watch cache stopped".into()))?;
+        }
+        Ok(cache)
     }
 
     /// Whether the cache is serving (false while it relists after losing its watch).
@@ -192,14 +210,31 @@ impl Inner {
                 resource.replace(grouped.remove(prefix).unwrap_or_default(), list.revision);
             }
         }
-        self.revision.send_replace(list.revision);
+        // Ready first: the revision update below is what `start` waits for.
         self.ready.store(true, Ordering::Release);
+        self.revision.send_replace(list.revision);
         Ok(list.revision)
     }
 
-    /// Applies the storage watch forever, relisting whenever it breaks.
-    async fn reflect(inner: std::sync::Weak<Inner>, mut from: i64) {
+    /// Lists, then applies the storage watch, relisting whenever it breaks, until the
+    /// cache is dropped.
+    async fn reflect(inner: std::sync::Weak<Inner>) {
         loop {
+            let from = loop {
+                let Some(this) = inner.upgrade() else { return };
+                let started = std::time::Instant::now();
+                match this.relist().await {
+                    Ok(revision) => {
+                        tracing::info!(revision, ms = started.elapsed().as_millis() as u64, "watch cache filled");
+                        break revision;
+                    }
+                    Err(e) => {
+                        tracing::warn!("watch cache list failed: {e}");
+                        drop(this);
+                        tokio::time::sleep(Duration::from_secs(1)).await;
+                    }
+                }
+            };
             let Some(this) = inner.upgrade() else { return };
             let stream = this.storage.watch(ROOT, from).await;
             drop(this);
@@ -223,20 +258,6 @@ impl Inner {
                     }
                 }
                 Err(e) => tracing::warn!("watch cache cannot watch storage: {e}; relisting"),
-            }
-            loop {
-                let Some(this) = inner.upgrade() else { return };
-                match this.relist().await {
-                    Ok(revision) => {
-                        from = revision;
-                        break;
-                    }
-                    Err(e) => {
-                        tracing::warn!("watch cache relist failed: {e}");
-                        drop(this);
-                        tokio::time::sleep(Duration::from_secs(1)).await;
-                    }
-                }
             }
         }
     }

@@ -144,6 +144,19 @@ impl Listed {
         }
     }
 
+    /// The object as JSON bytes with apiVersion, kind and resourceVersion, spliced from
+    /// the stored bytes without parsing them when it can be.
+    pub fn to_json(&self, kind: &Kind) -> Result<Vec<u8>, ApiError> {
+        match self {
+            Listed::Stored(kv) if kind.conversion.is_none() => {
+                let mut out = Vec::with_capacity(kv.value.len() + 64);
+                splice_resource_version(&kv.value, kv.mod_revision, &type_meta(kind), &mut out)?;
+                Ok(out)
+            }
+            other => serde_json::to_vec(&other.object(kind)?).map_err(|e| ApiError::Internal(e.to_string())),
+        }
+    }
+
     /// Appends the object as a list item (upstream list items carry no apiVersion/kind).
     /// Stored bytes are copied with the resourceVersion spliced into `metadata`.
     pub fn write_list_item(&self, out: &mut Vec<u8>) -> Result<(), ApiError> {
@@ -321,17 +334,21 @@ impl Store {
     /// cached state; `N` is a cached state not older than `N` (upstream serves both from
     /// the watch cache).
     pub async fn get_at(&self, t: Target<'_>, name: &str, resource_version: Option<&str>) -> Result<Value, ApiError> {
+        decode(t.kind, &*self.get_stored(t, name, resource_version).await?)
+    }
+
+    /// [`Store::get_at`] without decoding: the stored bytes (in the storage resource's
+    /// form; see [`Kind::conversion`]).
+    pub async fn get_stored(&self, t: Target<'_>, name: &str, resource_version: Option<&str>) -> Result<Arc<KeyValue>, ApiError> {
         let key = self.key(t, name);
         if let (Some(cache), Some(rv)) = (self.ready_cache(), resource_version.filter(|rv| !rv.is_empty())) {
             let rv = parse_rv(rv)?;
             if rv == 0 || cache.wait_for(rv).await {
-                let (kv, _) = cache.get(&key);
-                return decode(t.kind, &*kv.ok_or_else(|| not_found(t.kind, name))?);
+                return cache.get(&key).0.ok_or_else(|| not_found(t.kind, name));
             }
         }
         let kv = self.storage.get(&key).await.map_err(storage_error)?;
-        let kv = kv.ok_or_else(|| not_found(t.kind, name))?;
-        decode(t.kind, &kv)
+        kv.map(Arc::new).ok_or_else(|| not_found(t.kind, name))
     }
 
     async fn get_kv(&self, t: Target<'_>, name: &str) -> Result<(Value, i64), ApiError> {
@@ -1065,7 +1082,14 @@ impl Store {
 
     async fn check_namespace_open(&self, t: Target<'_>, name: &str) -> Result<(), ApiError> {
         let ns = t.namespace.unwrap_or_default();
-        let kv = self.storage.get(&format!("/registry/namespaces/{ns}")).await.map_err(storage_error)?;
+        let key = format!("/registry/namespaces/{ns}");
+        // Like upstream's NamespaceLifecycle admission: the cached namespace first, and a
+        // live read when it is not there (yet).
+        let cached = self.ready_cache().and_then(|c| c.get(&key).0);
+        let kv = match cached {
+            Some(kv) => Some(kv),
+            None => self.storage.get(&key).await.map_err(storage_error)?.map(Arc::new),
+        };
         let Some(kv) = kv else {
             return Err(ApiError::NotFound { resource: "namespaces".into(), group: String::new(), kind: "namespaces".into(), name: ns.into() });
         };
@@ -1374,8 +1398,7 @@ pub fn watch_line(kind: &Kind, event_type: EventType, kv: &KeyValue) -> Result<B
     out.extend_from_slice(b"{\"type\":\"");
     out.extend_from_slice(event_type.as_str().as_bytes());
     out.extend_from_slice(b"\",\"object\":");
-    let type_meta = format!("\"kind\":\"{}\",\"apiVersion\":\"{}\",", kind.kind, kind.api_version());
-    splice_resource_version(&kv.value, kv.mod_revision, &type_meta, &mut out)?;
+    splice_resource_version(&kv.value, kv.mod_revision, &type_meta(kind), &mut out)?;
     out.extend_from_slice(b"}\n");
     Ok(Bytes::from(out))
 }
@@ -1427,6 +1450,11 @@ fn encode(kind: &Kind, obj: &Value) -> Result<Bytes, ApiError> {
         return Err(ApiError::TooLarge(format!("object is {} bytes; the limit is {OBJECT_LIMIT}", bytes.len())));
     }
     Ok(Bytes::from(bytes))
+}
+
+/// `"kind":"<Kind>","apiVersion":"<v>",` for splicing into a stored object.
+fn type_meta(kind: &Kind) -> String {
+    format!("\"kind\":\"{}\",\"apiVersion\":\"{}\",", kind.kind, kind.api_version())
 }
 
 /// Copies a stored object, inserting `type_meta` (e.g. `"kind":"Pod","apiVersion":"v1",`)

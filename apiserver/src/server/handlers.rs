@@ -224,8 +224,14 @@ async fn resource(
     }
     match verb {
         "get" => {
-            let object = store.get_at(target, &name, query.get("resourceVersion").map(String::as_str)).await?;
-            Ok(object_response(StatusCode::OK, kind, object, output, &query, &[]))
+            let stored = store.get_stored(target, &name, query.get("resourceVersion").map(String::as_str)).await?;
+            let item = Listed::Stored(stored);
+            if output == Output::Json {
+                // Spliced from the stored bytes, never parsed.
+                let body = item.to_json(kind)?;
+                return Ok(Response::builder().status(StatusCode::OK).header(header::CONTENT_TYPE, "application/json").body(Body::from(body)).unwrap());
+            }
+            Ok(object_response(StatusCode::OK, kind, item.object(kind)?, output, &query, &[]))
         }
         "list" => {
             let page = store.list(target, &list_options(&query)?).await?;

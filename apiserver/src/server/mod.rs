@@ -75,10 +75,7 @@ impl Server {
     pub async fn new(config: Config) -> Result<Self, StartError> {
         let mut store = Store::new(config.storage.clone(), &config.service_cidr).map_err(StartError::Config)?;
         if config.watch_cache {
-            let cache = WatchCache::start(config.storage.clone(), CacheConfig::default())
-                .await
-                .map_err(|e| StartError::Config(format!("cannot fill the watch cache: {e}")))?;
-            store = store.with_cache(cache);
+            store = store.with_cache(WatchCache::spawn(config.storage.clone(), CacheConfig::default()));
         }
         let store = Arc::new(store);
         let pki = pki::Pki::new(config.data_dir.join("pki"));
