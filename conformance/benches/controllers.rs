@@ -1,4 +1,4 @@
-//! Controller benchmark (issue 7 figures), release build, medians:
+//! Controller benchmark (issue 7 figures), release build (or `IRONKUBE_BIN`), medians:
 //! - time from creating a Deployment of 1,000 replicas until all 1,000 pods exist (no
 //!   scheduler or kubelet: pods are counted once created, not bound or running);
 //! - RSS of a standalone `ironkube controllers` process with 10,000 pods in the cluster.
@@ -30,10 +30,16 @@ fn pod_count(client: &mut ApiClient, ns: &str) -> usize {
 }
 
 fn main() {
-    let root = ironkube_conformance::workspace_root();
-    assert!(Command::new("cargo").args(["build", "--release", "--quiet", "--bin", "ironkube"]).current_dir(&root).status().unwrap().success());
-    let target = std::env::var("CARGO_TARGET_DIR").map(std::path::PathBuf::from).unwrap_or_else(|_| root.join("target"));
-    let bin = target.join("release/ironkube");
+    // IRONKUBE_BIN runs an existing binary instead of building the release one.
+    let bin = match std::env::var("IRONKUBE_BIN") {
+        Ok(bin) => std::path::PathBuf::from(bin),
+        Err(_) => {
+            let root = ironkube_conformance::workspace_root();
+            assert!(Command::new("cargo").args(["build", "--release", "--quiet", "--bin", "ironkube"]).current_dir(&root).status().unwrap().success());
+            let target = std::env::var("CARGO_TARGET_DIR").map(std::path::PathBuf::from).unwrap_or_else(|_| root.join("target"));
+            target.join("release/ironkube")
+        }
+    };
     ironkube_conformance::set_bin(&bin);
     let runs: usize = std::env::var("IRONKUBE_BENCH_RUNS").ok().and_then(|v| v.parse().ok()).unwrap_or(5);
 
@@ -41,7 +47,7 @@ fn main() {
     let mut controllers = Command::new(&bin).args(["controllers", "--kubeconfig"]).arg(&c.kubeconfig).stdout(Stdio::null()).spawn().expect("ironkube controllers");
     let pid = controllers.id();
     let mut client = ApiClient::connect(c.port, &c.dir.path().join("pki"));
-    println!("ironkube controllers benchmark (release build, medians)");
+    println!("ironkube controllers benchmark ({}, medians)", bin.display());
     std::thread::sleep(Duration::from_secs(1));
     println!("controllers RSS, empty cluster: {} MiB", rss_kib(pid) / 1024);
 
