@@ -167,9 +167,7 @@ async fn manage_replicas<K: Replicated>(owner: &K, active: &[&Pod], pods_api: &A
                 }
             }
             ctx.shared.pod_expectations.expect_creations(key, created.iter().cloned());
-            for name in created {
-                ctx.recorder.normal(owner, "SuccessfulCreate", format!("Created pod: {name}")).await;
-            }
+            futures::future::join_all(created.iter().map(|name| ctx.recorder.normal(owner, "SuccessfulCreate", format!("Created pod: {name}")))).await;
             if let Some(e) = first_error {
                 return Err(e.into());
             }
@@ -183,15 +181,17 @@ async fn manage_replicas<K: Replicated>(owner: &K, active: &[&Pod], pods_api: &A
         let delete = DeleteParams::default();
         let results = futures::future::join_all(victims.iter().map(|name| pods_api.delete(name, &delete))).await;
         let mut first_error = None;
+        let mut deleted = Vec::new();
         for (name, result) in victims.iter().zip(results) {
             match result {
                 Err(e) if !is_code(&e, 404) => {
                     ctx.recorder.warning(owner, "FailedDelete", format!("Error deleting: {}", api_message(&e))).await;
                     first_error.get_or_insert(e);
                 }
-                _ => ctx.recorder.normal(owner, "SuccessfulDelete", format!("Deleted pod: {name}")).await,
+                _ => deleted.push(name),
             }
         }
+        futures::future::join_all(deleted.iter().map(|name| ctx.recorder.normal(owner, "SuccessfulDelete", format!("Deleted pod: {name}")))).await;
         if let Some(e) = first_error {
             return Err(e.into());
         }
