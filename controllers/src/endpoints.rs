@@ -19,6 +19,9 @@ use std::sync::Arc;
 /// Label upstream puts on the Endpoints it manages.
 const MANAGED_BY: (&str, &str) = ("endpoints.kubernetes.io/managed-by", "endpoint-controller");
 const HEADLESS: &str = "service.kubernetes.io/headless";
+/// Upstream `maxCapacity`: more addresses than this are truncated.
+pub const MAX_CAPACITY: usize = 1000;
+const OVER_CAPACITY: &str = "endpoints.kubernetes.io/over-capacity";
 
 struct State {
     ctx: Arc<Context>,
@@ -72,14 +75,23 @@ async fn reconcile(svc: Arc<Service>, state: Arc<State>) -> Result<Action, Error
         Err(e) if is_not_found(&e) => None,
         Err(e) => return Err(e.into()),
     };
+    let (subsets, truncated) = truncate(subsets, MAX_CAPACITY);
     let wanted_subsets = (!subsets.is_empty()).then_some(subsets);
+    let mut annotations = current.as_ref().and_then(|ep| ep.metadata.annotations.clone()).unwrap_or_default();
+    if truncated {
+        annotations.insert(OVER_CAPACITY.into(), "truncated".into());
+    } else {
+        annotations.remove(OVER_CAPACITY);
+    }
+    let annotations = (!annotations.is_empty()).then_some(annotations);
     match current {
         Some(mut ep) => {
-            if ep.subsets == wanted_subsets && ep.metadata.labels.as_ref() == Some(&labels) {
+            if ep.subsets == wanted_subsets && ep.metadata.labels.as_ref() == Some(&labels) && ep.metadata.annotations == annotations {
                 return Ok(Action::await_change());
             }
             ep.subsets = wanted_subsets;
             ep.metadata.labels = Some(labels);
+            ep.metadata.annotations = annotations;
             ep.metadata.managed_fields = None;
             match api.replace(&name, &PostParams::default(), &ep).await {
                 Ok(_) => {}
@@ -89,7 +101,7 @@ async fn reconcile(svc: Arc<Service>, state: Arc<State>) -> Result<Action, Error
         }
         None => {
             let ep = Endpoints {
-                metadata: ObjectMeta { name: Some(name), labels: Some(labels), ..Default::default() },
+                metadata: ObjectMeta { name: Some(name), labels: Some(labels), annotations, ..Default::default() },
                 subsets: wanted_subsets,
             };
             match api.create(&PostParams::default(), &ep).await {
@@ -177,6 +189,31 @@ pub fn desired_subsets(svc: &Service, pods: &[Arc<Pod>]) -> Vec<EndpointSubset> 
         .collect()
 }
 
+/// Keeps at most `max` addresses, ready ones first (upstream `truncateEndpoints` keeps
+/// them in proportion per subset; this keeps the first ones in subset order). Returns
+/// whether anything was dropped.
+pub fn truncate(mut subsets: Vec<EndpointSubset>, max: usize) -> (Vec<EndpointSubset>, bool) {
+    let total: usize = subsets.iter().map(|s| s.addresses.as_ref().map_or(0, Vec::len) + s.not_ready_addresses.as_ref().map_or(0, Vec::len)).sum();
+    if total <= max {
+        return (subsets, false);
+    }
+    let mut budget = max;
+    for field in [0, 1] {
+        for s in &mut subsets {
+            let list = if field == 0 { &mut s.addresses } else { &mut s.not_ready_addresses };
+            if let Some(l) = list.as_mut() {
+                l.truncate(budget);
+                budget -= l.len();
+                if l.is_empty() {
+                    *list = None;
+                }
+            }
+        }
+    }
+    subsets.retain(|s| s.addresses.is_some() || s.not_ready_addresses.is_some());
+    (subsets, true)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -209,6 +246,17 @@ mod tests {
         let s9090 = subsets.iter().find(|s| s.ports.as_ref().unwrap()[0].port == 9090).unwrap();
         assert_eq!(s9090.addresses.as_ref().unwrap()[0].ip, "10.0.0.3");
         assert_eq!(s9090.ports.as_ref().unwrap()[0].name.as_deref(), Some("web"));
+    }
+
+    #[test]
+    fn more_than_max_capacity_addresses_are_truncated_ready_first() {
+        let pods: Vec<_> = (0..5).map(|i| pod(&format!("p{i}"), &format!("10.0.0.{i}"), i % 2 == 0, 8080)).collect();
+        let (subsets, truncated) = truncate(desired_subsets(&svc(json!({})), &pods), 3);
+        assert!(truncated);
+        assert_eq!(subsets[0].addresses.as_ref().unwrap().len(), 3);
+        assert!(subsets[0].not_ready_addresses.is_none());
+        let (_, truncated) = truncate(desired_subsets(&svc(json!({})), &pods), 5);
+        assert!(!truncated);
     }
 
     #[test]

@@ -966,7 +966,8 @@ impl Store {
                 return Ok(Deleted::Pending(old));
             }
             metadata_mut(&mut new).insert("finalizers".into(), json!(updated));
-            if updated.is_empty() {
+            let in_grace = new.pointer("/metadata/deletionGracePeriodSeconds").and_then(Value::as_i64).unwrap_or(0) > 0;
+            if updated.is_empty() && !in_grace {
                 let (_, revision) = self.storage.delete(&self.key(t, name), Some(old_rv)).await.map_err(|e| self.write_error(kind, name, e))?;
                 self.release_service(&service_claims(&new));
                 set_rv(&mut new, revision);
