@@ -1,6 +1,7 @@
 //! `ironkube`: one binary for the whole cluster. This file only parses flags and hands
 //! over to the component libraries (see `up.rs` for the all-in-one composition).
 
+mod node;
 mod up;
 
 use clap::{Args, Parser, Subcommand};
@@ -15,14 +16,14 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Start an all-in-one cluster (API server, and later controllers, kubelet, kube-proxy).
+    /// Start an all-in-one cluster (API server and, as root, containerd and the kubelet).
     Up(up::UpArgs),
     /// Run only the API server.
     Apiserver(ServerArgs),
     /// Run the controller manager and scheduler (not built yet).
     Controllers,
-    /// Run the kubelet (not built yet).
-    Kubelet,
+    /// Run the kubelet against an API server and a CRI runtime.
+    Kubelet(node::KubeletArgs),
     /// Run kube-proxy (not built yet).
     KubeProxy,
 }
@@ -67,7 +68,7 @@ fn main() -> std::process::ExitCode {
         Command::Up(args) => runtime.block_on(up::up(args)),
         Command::Apiserver(args) => runtime.block_on(up::apiserver_only(args)),
         Command::Controllers => ironkube_controllers::run().map_err(anyhow::Error::from),
-        Command::Kubelet => ironkube_kubelet::run().map_err(anyhow::Error::from),
+        Command::Kubelet(args) => runtime.block_on(node::kubelet(args)),
         Command::KubeProxy => ironkube_kube_proxy::run().map_err(anyhow::Error::from),
     };
     match result {

@@ -17,6 +17,8 @@ pub struct UpArgs {
     /// Run the control plane only (no kubelet on this machine).
     #[arg(long)]
     no_kubelet: bool,
+    #[command(flatten)]
+    node: crate::node::NodeArgs,
 }
 
 /// Prints a line; a closed stdout (e.g. piped into `head`) must not stop the cluster.
@@ -62,7 +64,8 @@ async fn start(args: &ServerArgs, t0: Instant) -> anyhow::Result<Started> {
     Ok(Started { server, listener, port })
 }
 
-async fn shutdown_signal() {
+/// Resolves on Ctrl-C or SIGTERM.
+pub async fn shutdown_signal() {
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("SIGTERM handler");
     tokio::select! {
         _ = tokio::signal::ctrl_c() => {}
@@ -95,7 +98,27 @@ async fn wait_ready(port: u16, ca: &[u8]) -> anyhow::Result<()> {
     anyhow::bail!("the API server did not become ready")
 }
 
-async fn run(args: ServerArgs, no_kubelet: Option<bool>) -> anyhow::Result<()> {
+/// What `up` runs besides the API server.
+enum NodePlan {
+    /// `ironkube apiserver`: nothing, and no mention.
+    None,
+    /// `--no-kubelet`.
+    Skipped,
+    /// A kubelet over the node's own containerd.
+    Kubelet(crate::node::NodeArgs),
+}
+
+/// Writes the kubelet's kubeconfig: user `system:node:<name>` in group `system:masters`.
+/// The group is there because the authorizer only admits `system:masters` today; once
+/// the Node authorizer exists the kubelet drops it and keeps only `system:nodes`.
+fn write_kubelet_kubeconfig(pki: &ironkube_apiserver::server::pki::Pki, path: &std::path::Path, url: &str, node: &str) -> anyhow::Result<()> {
+    let user = format!("system:node:{node}");
+    let pair = pki.client(&user, Some("system:masters"))?;
+    pki.write_kubeconfig(path, url, &user, &pair)?;
+    Ok(())
+}
+
+async fn run(args: ServerArgs, plan: NodePlan) -> anyhow::Result<()> {
     let t0 = Instant::now();
     say(format_args!("ironkube: starting"));
     let Started { server, listener, port } = start(&args, t0).await?;
@@ -104,17 +127,53 @@ async fn run(args: ServerArgs, no_kubelet: Option<bool>) -> anyhow::Result<()> {
     let pki = server.pki().clone();
     pki.write_kubeconfig(&kubeconfig, &url, "admin", &pki.admin()?).context("cannot write the kubeconfig")?;
     let ca = pki.ca_cert()?;
-    let serving = tokio::spawn(server.serve(listener, shutdown_signal()));
+    // The kubelet stops first (it needs the API to report NotReady), then the server.
+    let (kubelet_done_tx, kubelet_done_rx) = tokio::sync::oneshot::channel::<()>();
+    let node_plan_has_kubelet = matches!(plan, NodePlan::Kubelet(_));
+    let server_stop = async move {
+        if node_plan_has_kubelet {
+            let _ = kubelet_done_rx.await;
+        } else {
+            drop(kubelet_done_rx);
+            shutdown_signal().await;
+        }
+    };
+    let serving = tokio::spawn(server.serve(listener, server_stop));
     wait_ready(port, &ca).await?;
     step("API ready", &url, t0);
-    match no_kubelet {
-        Some(true) => step("kubelet", "skipped (--no-kubelet)", t0),
-        Some(false) => step("kubelet", "not built yet (issue 6): this cluster stores objects but runs no pods", t0),
-        None => {}
+    let mut kubelet_task = None;
+    match plan {
+        NodePlan::Skipped => step("kubelet", "skipped (--no-kubelet)", t0),
+        NodePlan::None => {}
+        NodePlan::Kubelet(node_args) => match crate::node::can_run_pods() {
+            Err(why) => {
+                step("kubelet", format!("skipped: {why} (this cluster stores objects but runs no pods)"), t0);
+                let _ = kubelet_done_tx.send(());
+            }
+            Ok(()) => {
+                let runtime = crate::node::NodeRuntime::start(&args.data_dir, &node_args).await?;
+                step("containerd", if runtime.started_containerd() { "started" } else { "already running" }, t0);
+                let config = node_args.kubelet_config(&args.data_dir, true);
+                let kubelet_kubeconfig = args.data_dir.join("kubelet.kubeconfig");
+                write_kubelet_kubeconfig(&pki, &kubelet_kubeconfig, &url, &config.node_name).context("cannot write the kubelet kubeconfig")?;
+                let client = crate::node::client_from(&kubelet_kubeconfig).await?;
+                let kubelet = ironkube_kubelet::Kubelet::start(client, config).await?;
+                step("node Ready", kubelet.node_name(), t0);
+                kubelet_task = Some(tokio::spawn(async move {
+                    let result = kubelet.run(shutdown_signal()).await;
+                    runtime.stop();
+                    let _ = kubelet_done_tx.send(());
+                    result
+                }));
+            }
+        },
     }
     step("controllers", "not built yet (issue 7): Deployments stay at 0 replicas", t0);
     let shown = kubeconfig.display().to_string();
     say(format_args!("\nCluster is up. To use it:\n  export KUBECONFIG={shown}\n  kubectl get ns\nPress Ctrl-C (or send SIGTERM) to stop."));
+    if let Some(task) = kubelet_task {
+        task.await.context("kubelet task failed")?.context("kubelet failed")?;
+    }
     serving.await.context("server task failed")?.context("server failed")?;
     say(format_args!("ironkube: stopped"));
     Ok(())
@@ -122,10 +181,10 @@ async fn run(args: ServerArgs, no_kubelet: Option<bool>) -> anyhow::Result<()> {
 
 /// `ironkube up`.
 pub async fn up(args: UpArgs) -> anyhow::Result<()> {
-    run(args.server, Some(args.no_kubelet)).await
+    run(args.server, if args.no_kubelet { NodePlan::Skipped } else { NodePlan::Kubelet(args.node) }).await
 }
 
 /// `ironkube apiserver`.
 pub async fn apiserver_only(args: ServerArgs) -> anyhow::Result<()> {
-    run(args, None).await
+    run(args, NodePlan::None).await
 }

@@ -1,0 +1,169 @@
+//! Starts Debian's containerd for one node with its own config, root and state directories
+//! under the data directory, unless something already answers on the socket.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// Where the node's containerd keeps things.
+#[derive(Clone, Debug)]
+pub struct ContainerdConfig {
+    /// The CRI/gRPC socket.
+    pub socket: PathBuf,
+    /// Parent of `root/`, `state/` and `config.toml`.
+    pub dir: PathBuf,
+    /// The CNI configuration directory.
+    pub cni_conf_dir: PathBuf,
+    /// The CNI plugin directory (Debian: /usr/lib/cni).
+    pub cni_bin_dir: PathBuf,
+    /// The sandbox image.
+    pub sandbox_image: String,
+}
+
+/// A containerd this process started; stopped on [`Containerd::stop`] or drop.
+pub struct Containerd {
+    child: Option<Child>,
+}
+
+/// Failures starting containerd.
+#[derive(Debug, thiserror::Error)]
+pub enum ContainerdError {
+    /// Could not write the config or spawn the process.
+    #[error("cannot start containerd: {0}")]
+    Spawn(#[from] std::io::Error),
+    /// It exited or never opened its socket.
+    #[error("containerd did not start (socket {socket}); its log is {log}")]
+    NotReady {
+        /// The socket waited for.
+        socket: PathBuf,
+        /// Its log file.
+        log: PathBuf,
+    },
+}
+
+fn toml_str(p: &Path) -> String {
+    serde_json::to_string(&p.display().to_string()).expect("JSON string is TOML string")
+}
+
+impl ContainerdConfig {
+    /// The `config.toml` (version 2): CRI with the given sandbox image, runc v2 with
+    /// cgroupfs, overlayfs, CNI from our directories; plugins a node never uses are off.
+    pub fn render(&self) -> String {
+        let d = &self.dir;
+        format!(
+            r#"version = 2
+root = {root}
+state = {state}
+disabled_plugins = ["io.containerd.snapshotter.v1.aufs", "io.containerd.snapshotter.v1.btrfs", "io.containerd.snapshotter.v1.zfs", "io.containerd.snapshotter.v1.devmapper", "io.containerd.tracing.processor.v1.otlp", "io.containerd.internal.v1.tracing"]
+
+[grpc]
+  address = {sock}
+
+[ttrpc]
+  address = {ttrpc}
+
+[plugins."io.containerd.internal.v1.opt"]
+  path = {opt}
+
+[plugins."io.containerd.grpc.v1.cri"]
+  sandbox_image = "{sandbox}"
+  stream_server_address = "127.0.0.1"
+  stream_server_port = "0"
+  enable_selinux = false
+  [plugins."io.containerd.grpc.v1.cri".containerd]
+    snapshotter = "overlayfs"
+    default_runtime_name = "runc"
+    [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc]
+      runtime_type = "io.containerd.runc.v2"
+      [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc.options]
+        SystemdCgroup = false
+  [plugins."io.containerd.grpc.v1.cri".cni]
+    bin_dir = {cni_bin}
+    conf_dir = {cni_conf}
+    max_conf_num = 1
+"#,
+            root = toml_str(&d.join("root")),
+            state = toml_str(&d.join("state")),
+            sock = toml_str(&self.socket),
+            ttrpc = toml_str(&self.socket.with_extension("ttrpc")),
+            opt = toml_str(&d.join("opt")),
+            sandbox = self.sandbox_image,
+            cni_bin = toml_str(&self.cni_bin_dir),
+            cni_conf = toml_str(&self.cni_conf_dir),
+        )
+    }
+}
+
+/// Whether something accepts connections on `socket`.
+pub fn answers(socket: &Path) -> bool {
+    std::os::unix::net::UnixStream::connect(socket).is_ok()
+}
+
+impl Containerd {
+    /// Starts containerd unless the socket already answers (then returns a handle that
+    /// owns nothing); waits until the socket accepts connections.
+    pub fn ensure(cfg: &ContainerdConfig) -> Result<Containerd, ContainerdError> {
+        if answers(&cfg.socket) {
+            return Ok(Containerd { child: None });
+        }
+        std::fs::create_dir_all(&cfg.dir)?;
+        if let Some(parent) = cfg.socket.parent() {
+            std::fs::create_dir_all(parent)?;
+        }
+        let _ = std::fs::remove_file(&cfg.socket);
+        let config = cfg.dir.join("config.toml");
+        std::fs::write(&config, cfg.render())?;
+        let log = cfg.dir.join("containerd.log");
+        let log_file = std::fs::File::create(&log)?;
+        let mut child = Command::new("containerd")
+            .arg("--config")
+            .arg(&config)
+            .stdin(Stdio::null())
+            .stdout(log_file.try_clone()?)
+            .stderr(log_file)
+            .spawn()?;
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while Instant::now() < deadline {
+            if answers(&cfg.socket) {
+                return Ok(Containerd { child: Some(child) });
+            }
+            if let Ok(Some(_)) = child.try_wait() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        let _ = child.kill();
+        let _ = child.wait();
+        Err(ContainerdError::NotReady { socket: cfg.socket.clone(), log })
+    }
+
+    /// Whether this handle started (and so will stop) containerd.
+    pub fn started_here(&self) -> bool {
+        self.child.is_some()
+    }
+
+    /// Stops a containerd we started: SIGTERM, then SIGKILL after 5 s.
+    pub fn stop(&mut self) {
+        let Some(mut child) = self.child.take() else { return };
+        if let Ok(pid) = i32::try_from(child.id()) {
+            if let Some(pid) = rustix::process::Pid::from_raw(pid) {
+                let _ = rustix::process::kill_process(pid, rustix::process::Signal::TERM);
+            }
+        }
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+}
+
+impl Drop for Containerd {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
