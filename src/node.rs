@@ -85,6 +85,15 @@ impl NodeRuntime {
         let containerd = tokio::task::spawn_blocking(move || Containerd::ensure(&cfg)).await?.context("cannot start containerd")?;
         let runtime = NodeRuntime { containerd, network };
         let client = cri::Cri::connect(&socket).await?;
+        // The socket opens before the CRI plugin has initialized ("server is not
+        // initialized yet"): wait until it answers.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        while let Err(e) = client.version().await {
+            if std::time::Instant::now() > deadline {
+                return Err(e).context("containerd's CRI plugin did not come up");
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
         let mut missing = Vec::new();
         for image in [local_images::PAUSE, local_images::BUSYBOX] {
             let spec = cri::api::ImageSpec { image: image.into(), ..Default::default() };

@@ -176,6 +176,10 @@ fn tls_acceptor(pki: &pki::Pki) -> Result<SslAcceptor, StartError> {
     b.set_client_ca_list(names);
     // Ask for a client certificate but let requests without one through to the 401 logic.
     b.set_verify(SslVerifyMode::PEER);
+    // Clients that resume TLS sessions (kube-rs via hyper-openssl) need a session id
+    // context whenever peer verification is on; without it OpenSSL answers a resumption
+    // with an "internal error" alert.
+    b.set_session_id_context(b"ironkube-apiserver")?;
     b.set_alpn_select_callback(|_, client| {
         openssl::ssl::select_next_proto(b"\x02h2\x08http/1.1", client).ok_or(AlpnError::NOACK)
     });

@@ -105,7 +105,8 @@ fn container_status(v: &ContainerView, default_reason: &str, is_init: bool) -> C
     };
     ContainerStatus {
         name: v.name.clone(),
-        image: v.image.clone(),
+        // The runtime's normalized name (`ironkube.local/busybox:latest`), like upstream.
+        image: cur.and_then(|c| c.image.as_ref()).map(|i| i.image.clone()).filter(|i| !i.is_empty()).unwrap_or_else(|| v.image.clone()),
         image_id: cur.map(|c| c.image_ref.clone()).unwrap_or_default(),
         container_id: cur.map(|c| format!("containerd://{}", c.id)),
         restart_count: cur.map(|c| c.metadata.as_ref().map(|m| m.attempt as i32).unwrap_or(0)).unwrap_or(0),
