@@ -74,7 +74,9 @@ impl NodeRuntime {
         let socket = args.socket(data_dir);
         let cni_conf_dir = data_dir.join("cni/net.d");
         let network = CniNetwork { pod_cidr: args.pod_cidr.clone(), conf_dir: cni_conf_dir.clone(), ipam_dir: data_dir.join("cni/ipam") };
-        network.install().context("cannot write the CNI configuration")?;
+        // Pods of a crashed earlier run still use the bridge while their containerd lives.
+        let fresh = !ironkube_kubelet::containerd::answers(&socket);
+        network.install(fresh).context("cannot write the CNI configuration")?;
         let cfg = ContainerdConfig {
             socket: socket.clone(),
             dir: data_dir.join("containerd"),
@@ -119,14 +121,20 @@ impl NodeRuntime {
         Ok(runtime)
     }
 
-    /// Whether `up` started containerd itself.
-    pub fn started_containerd(&self) -> bool {
-        self.containerd.started_here()
+    /// How containerd came to run: "started", "adopted" (an earlier run's) or "already running".
+    pub fn containerd_origin(&self) -> &'static str {
+        if self.containerd.started_here() {
+            "started"
+        } else if self.containerd.owned() {
+            "adopted from an earlier run"
+        } else {
+            "already running"
+        }
     }
 
     /// Stops containerd (when we started it) and removes the bridge.
     pub fn stop(mut self) {
-        let ours = self.containerd.started_here();
+        let ours = self.containerd.owned();
         self.containerd.stop();
         if ours {
             self.network.remove_bridge();

@@ -152,7 +152,7 @@ async fn run(args: ServerArgs, plan: NodePlan) -> anyhow::Result<()> {
             }
             Ok(()) => {
                 let runtime = crate::node::NodeRuntime::start(&args.data_dir, &node_args).await?;
-                step("containerd", if runtime.started_containerd() { "started" } else { "already running" }, t0);
+                step("containerd", runtime.containerd_origin(), t0);
                 let config = node_args.kubelet_config(&args.data_dir, true);
                 let kubelet_kubeconfig = args.data_dir.join("kubelet.kubeconfig");
                 write_kubelet_kubeconfig(&pki, &kubelet_kubeconfig, &url, &config.node_name).context("cannot write the kubelet kubeconfig")?;

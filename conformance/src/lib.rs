@@ -225,6 +225,14 @@ impl Cluster {
         }
     }
 
+    /// Kills the server with SIGKILL (a crash: the kubelet cleans nothing up) and starts
+    /// it again on the same data directory and port.
+    pub fn crash_and_restart(&mut self) {
+        self.kill();
+        let port = self.port;
+        self.spawn(port);
+    }
+
     /// Restarts on the same data directory and port.
     pub fn restart(&mut self) {
         self.stop();

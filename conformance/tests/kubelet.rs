@@ -183,3 +183,20 @@ fn init_failure_oom_and_missing_image() {
         "no Failed event for the missing image"
     );
 }
+
+#[test]
+fn a_restarted_node_adopts_running_containers() {
+    let Some(mut c) = Cluster::start_with_kubelet() else { return };
+    c.ok_with_input(&["apply", "-f", "-"], &pod_yaml(&c, "keep", "  containers:\n  - name: web\n    image: ironkube.local/busybox\n    command: [httpd, -f, -p, '80', -h, /etc]\n"));
+    assert_eventually!(jsonpath(&c, "keep", ".status.phase") == "Running", "keep never ran");
+    let id = jsonpath(&c, "keep", ".status.containerStatuses[0].containerID");
+    let ip = jsonpath(&c, "keep", ".status.podIP");
+    c.crash_and_restart();
+    assert!(c.stdout.lock().unwrap().iter().any(|l| l.contains("containerd") && l.contains("adopted")), "containerd was not adopted");
+    // Give the new kubelet time to sync the pod; it must neither restart nor replace it.
+    assert_eventually!(http_get(&ip, "/passwd").is_some(), "the pod stopped answering after the restart");
+    std::thread::sleep(std::time::Duration::from_secs(3));
+    assert_eq!(jsonpath(&c, "keep", ".status.containerStatuses[0].containerID"), id);
+    assert_eq!(jsonpath(&c, "keep", ".status.containerStatuses[0].restartCount"), "0");
+    assert_eq!(jsonpath(&c, "keep", ".status.phase"), "Running");
+}

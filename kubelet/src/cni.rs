@@ -62,12 +62,14 @@ impl CniNetwork {
         })
     }
 
-    /// Writes the conflist (the only one in `conf_dir`) and removes a stale bridge of the
-    /// same name left by an earlier run.
-    pub fn install(&self) -> std::io::Result<PathBuf> {
+    /// Writes the conflist (the only one in `conf_dir`); with `fresh` (no runtime of this
+    /// node survives) first removes a stale bridge and leases left by an earlier run.
+    pub fn install(&self, fresh: bool) -> std::io::Result<PathBuf> {
         std::fs::create_dir_all(&self.conf_dir)?;
         std::fs::create_dir_all(&self.ipam_dir)?;
-        self.remove_bridge();
+        if fresh {
+            self.remove_bridge();
+        }
         let path = self.conf_dir.join("10-ironkube.conflist");
         std::fs::write(&path, serde_json::to_vec_pretty(&self.conflist()).expect("JSON"))?;
         Ok(path)

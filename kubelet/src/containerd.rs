@@ -20,9 +20,23 @@ pub struct ContainerdConfig {
     pub sandbox_image: String,
 }
 
-/// A containerd this process started; stopped on [`Containerd::stop`] or drop.
+/// A containerd this node owns; stopped on [`Containerd::stop`] or drop.
 pub struct Containerd {
     child: Option<Child>,
+    /// A containerd an earlier run of this node started (found by its pid file) whose
+    /// owner died: adopted, so it is stopped with the node.
+    adopted: Option<i32>,
+}
+
+fn pid_alive(pid: i32) -> bool {
+    Path::new(&format!("/proc/{pid}")).exists()
+        && std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| !s.contains(") Z "))
+}
+
+fn signal(pid: i32, sig: rustix::process::Signal) {
+    if let Some(pid) = rustix::process::Pid::from_raw(pid) {
+        let _ = rustix::process::kill_process(pid, sig);
+    }
 }
 
 /// Failures starting containerd.
@@ -106,8 +120,10 @@ impl Containerd {
     /// Starts containerd unless the socket already answers (then returns a handle that
     /// owns nothing); waits until the socket accepts connections.
     pub fn ensure(cfg: &ContainerdConfig) -> Result<Containerd, ContainerdError> {
+        let pid_file = cfg.dir.join("containerd.pid");
         if answers(&cfg.socket) {
-            return Ok(Containerd { child: None });
+            let adopted = std::fs::read_to_string(&pid_file).ok().and_then(|p| p.trim().parse().ok()).filter(|p| pid_alive(*p));
+            return Ok(Containerd { child: None, adopted });
         }
         std::fs::create_dir_all(&cfg.dir)?;
         if let Some(parent) = cfg.socket.parent() {
@@ -128,7 +144,8 @@ impl Containerd {
         let deadline = Instant::now() + Duration::from_secs(20);
         while Instant::now() < deadline {
             if answers(&cfg.socket) {
-                return Ok(Containerd { child: Some(child) });
+                std::fs::write(&pid_file, child.id().to_string())?;
+                return Ok(Containerd { child: Some(child), adopted: None });
             }
             if let Ok(Some(_)) = child.try_wait() {
                 break;
@@ -140,18 +157,32 @@ impl Containerd {
         Err(ContainerdError::NotReady { socket: cfg.socket.clone(), log })
     }
 
-    /// Whether this handle started (and so will stop) containerd.
+    /// Whether this handle started containerd now.
     pub fn started_here(&self) -> bool {
         self.child.is_some()
     }
 
-    /// Stops a containerd we started: SIGTERM, then SIGKILL after 5 s.
+    /// Whether this handle will stop containerd (started now or adopted).
+    pub fn owned(&self) -> bool {
+        self.child.is_some() || self.adopted.is_some()
+    }
+
+    /// Stops the containerd we own: SIGTERM, then SIGKILL after 5 s.
     pub fn stop(&mut self) {
+        if let Some(pid) = self.adopted.take() {
+            signal(pid, rustix::process::Signal::TERM);
+            let deadline = Instant::now() + Duration::from_secs(5);
+            while pid_alive(pid) && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            if pid_alive(pid) {
+                signal(pid, rustix::process::Signal::KILL);
+            }
+            return;
+        }
         let Some(mut child) = self.child.take() else { return };
         if let Ok(pid) = i32::try_from(child.id()) {
-            if let Some(pid) = rustix::process::Pid::from_raw(pid) {
-                let _ = rustix::process::kill_process(pid, rustix::process::Signal::TERM);
-            }
+            signal(pid, rustix::process::Signal::TERM);
         }
         let deadline = Instant::now() + Duration::from_secs(5);
         while Instant::now() < deadline {

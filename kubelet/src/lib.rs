@@ -133,7 +133,7 @@ impl Kubelet {
         let _ = pods_task.await;
         heartbeat.abort();
         if self.config.remove_pods_on_exit {
-            pods::remove_all(&self.cri, &self.config.root_dir).await;
+            pods::remove_all(&self.cri, &self.config.node_name, &self.config.root_dir).await;
         }
         let nodes: Api<Node> = Api::all(self.client.clone());
         let old = nodes.get_opt(&self.config.node_name).await.ok().flatten().and_then(|n| n.status);

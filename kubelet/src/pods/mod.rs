@@ -101,7 +101,7 @@ pub async fn run(ctx: Arc<Ctx>, mut stop: watch::Receiver<bool>) {
 /// Removes sandboxes (and their containers) whose pods are gone from the API.
 async fn sweep_orphans(ctx: &Ctx, live: &HashSet<String>) {
     let mut rt = ctx.cri.runtime.clone();
-    let list = rt.list_pod_sandbox(api::ListPodSandboxRequest { filter: None }).await.map(|r| r.into_inner().items).unwrap_or_default();
+    let list = node_sandboxes(&ctx.cri, &ctx.node).await;
     for s in list {
         let Some(uid) = s.labels.get(runtime_config::LABEL_POD_UID) else { continue };
         if live.contains(uid) {
@@ -113,10 +113,15 @@ async fn sweep_orphans(ctx: &Ctx, live: &HashSet<String>) {
     }
 }
 
-/// Stops and removes every sandbox this node's runtime holds (node shutdown under `up`).
-pub async fn remove_all(cri: &Cri, root: &std::path::Path) {
-    let mut rt = cri.runtime.clone();
-    let list = rt.list_pod_sandbox(api::ListPodSandboxRequest { filter: None }).await.map(|r| r.into_inner().items).unwrap_or_default();
+/// The sandboxes this node started.
+async fn node_sandboxes(cri: &Cri, node: &str) -> Vec<api::PodSandbox> {
+    let filter = api::PodSandboxFilter { label_selector: [(runtime_config::LABEL_NODE.to_string(), node.to_string())].into(), ..Default::default() };
+    cri.runtime.clone().list_pod_sandbox(api::ListPodSandboxRequest { filter: Some(filter) }).await.map(|r| r.into_inner().items).unwrap_or_default()
+}
+
+/// Stops and removes every sandbox of this node (node shutdown under `up`).
+pub async fn remove_all(cri: &Cri, node: &str, root: &std::path::Path) {
+    let list = node_sandboxes(cri, node).await;
     let stops = list.iter().map(|s| {
         let mut rt = cri.runtime.clone();
         let id = s.id.clone();

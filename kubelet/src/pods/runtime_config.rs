@@ -16,6 +16,8 @@ pub const LABEL_POD_NAME: &str = "io.kubernetes.pod.name";
 pub const LABEL_POD_NAMESPACE: &str = "io.kubernetes.pod.namespace";
 /// Label with the container name.
 pub const LABEL_CONTAINER_NAME: &str = "io.kubernetes.container.name";
+/// Label with the node name on sandboxes, so a node only ever cleans up its own.
+pub const LABEL_NODE: &str = "io.ironkube.node";
 /// Cgroup parent of every sandbox this kubelet runs (cgroupfs driver).
 pub const CGROUP_PARENT: &str = "/ironkube";
 
@@ -48,7 +50,7 @@ fn host_network(pod: &Pod) -> bool {
 }
 
 /// The sandbox config.
-pub fn sandbox_config(root: &Path, pod: &Pod, attempt: u32) -> api::PodSandboxConfig {
+pub fn sandbox_config(root: &Path, node: &str, pod: &Pod, attempt: u32) -> api::PodSandboxConfig {
     let (ns, name, uid) = names(pod);
     let spec = pod.spec.clone().unwrap_or_default();
     let mut port_mappings = Vec::new();
@@ -77,7 +79,11 @@ pub fn sandbox_config(root: &Path, pod: &Pod, attempt: u32) -> api::PodSandboxCo
         log_directory: log_directory(root, pod).display().to_string(),
         dns_config: None,
         port_mappings,
-        labels: pod_labels(pod),
+        labels: {
+            let mut l = pod_labels(pod);
+            l.insert(LABEL_NODE.into(), node.into());
+            l
+        },
         annotations: pod.metadata.annotations.clone().unwrap_or_default().into_iter().collect(),
         linux: Some(api::LinuxPodSandboxConfig {
             cgroup_parent: CGROUP_PARENT.into(),

@@ -184,7 +184,7 @@ impl Worker {
             let _ = rt.stop_pod_sandbox(api::StopPodSandboxRequest { pod_sandbox_id: s.id.clone() }).await;
             let _ = rt.remove_pod_sandbox(api::RemovePodSandboxRequest { pod_sandbox_id: s.id.clone() }).await;
         }
-        let config = rc::sandbox_config(&self.ctx.root, pod, all.len() as u32);
+        let config = rc::sandbox_config(&self.ctx.root, &self.ctx.node, pod, all.len() as u32);
         std::fs::create_dir_all(&config.log_directory).map_err(|e| e.to_string())?;
         let id = match rt.run_pod_sandbox(api::RunPodSandboxRequest { config: Some(config), runtime_handler: String::new() }).await {
             Ok(r) => r.into_inner().pod_sandbox_id,
@@ -322,7 +322,7 @@ impl Worker {
             self.exited.remove(&old.id);
         }
         let config = rc::container_config(&self.ctx.root, pod, c, attempt, envs, mounts);
-        let sandbox_config = rc::sandbox_config(&self.ctx.root, pod, 0);
+        let sandbox_config = rc::sandbox_config(&self.ctx.root, &self.ctx.node, pod, 0);
         let id = match rt.create_container(api::CreateContainerRequest { pod_sandbox_id: sandbox_id, config: Some(config), sandbox_config: Some(sandbox_config) }).await {
             Ok(r) => r.into_inner().container_id,
             Err(e) => {
