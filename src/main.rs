@@ -24,6 +24,10 @@ enum Command {
     Controllers,
     /// Run the kubelet against an API server and a CRI runtime.
     Kubelet(node::KubeletArgs),
+    /// Build the local images (ironkube.local/busybox, ironkube.local/pause) as OCI
+    /// archives from this machine's busybox-static, optionally importing them into a
+    /// containerd's k8s.io namespace (`up` does this by itself).
+    Images(node::ImagesArgs),
     /// Run kube-proxy (not built yet).
     KubeProxy,
 }
@@ -69,6 +73,7 @@ fn main() -> std::process::ExitCode {
         Command::Apiserver(args) => runtime.block_on(up::apiserver_only(args)),
         Command::Controllers => ironkube_controllers::run().map_err(anyhow::Error::from),
         Command::Kubelet(args) => runtime.block_on(node::kubelet(args)),
+        Command::Images(args) => node::images(args),
         Command::KubeProxy => ironkube_kube_proxy::run().map_err(anyhow::Error::from),
     };
     match result {

@@ -176,3 +176,27 @@ pub async fn kubelet(args: KubeletArgs) -> anyhow::Result<()> {
     kubelet.run(crate::up::shutdown_signal()).await?;
     Ok(())
 }
+
+/// Flags of `ironkube images`.
+#[derive(Args, Debug)]
+pub struct ImagesArgs {
+    /// Directory to write `busybox.oci.tar` and `pause.oci.tar` to.
+    #[arg(long, default_value = ".")]
+    pub out: PathBuf,
+    /// Import both into the containerd at this socket (namespace k8s.io).
+    #[arg(long)]
+    pub import_to: Option<PathBuf>,
+}
+
+/// `ironkube images`.
+pub fn images(args: ImagesArgs) -> anyhow::Result<()> {
+    let (busybox, pause) = local_images::build(&args.out)?;
+    println!("{} -> {}\n{} -> {}", local_images::BUSYBOX, busybox.display(), local_images::PAUSE, pause.display());
+    if let Some(socket) = &args.import_to {
+        for archive in [&pause, &busybox] {
+            local_images::import(socket, archive)?;
+        }
+        println!("imported into {} (namespace k8s.io)", socket.display());
+    }
+    Ok(())
+}

@@ -2,7 +2,8 @@
 //! `ironkube up` from cold (containerd not running) to node Ready, fresh and existing data
 //! dir; pod create → Running as seen by a watch for 30 pods created at once (median and
 //! p99 over rounds); RSS of a standalone `ironkube kubelet` with 0 and 30 running pods.
-//! Run with `cargo bench -p ironkube-conformance --bench kubelet`.
+//! Run with `cargo bench -p ironkube-conformance --bench kubelet`
+//! (`IRONKUBE_BENCH_PROFILE=debug` measures the debug build instead, quicker to build).
 
 use futures::StreamExt;
 use ironkube_conformance::Cluster;
@@ -118,11 +119,17 @@ fn main() {
         return;
     }
     let root = ironkube_conformance::workspace_root();
-    assert!(Command::new("cargo").args(["build", "--release", "--quiet", "--bin", "ironkube"]).current_dir(&root).status().unwrap().success());
+    let debug = std::env::var("IRONKUBE_BENCH_PROFILE").is_ok_and(|p| p == "debug");
+    let mut build = Command::new("cargo");
+    build.args(["build", "--quiet", "--bin", "ironkube"]).current_dir(&root);
+    if !debug {
+        build.arg("--release");
+    }
+    assert!(build.status().unwrap().success());
     let target = std::env::var("CARGO_TARGET_DIR").map(std::path::PathBuf::from).unwrap_or_else(|_| root.join("target"));
-    let bin = target.join("release/ironkube");
+    let bin = target.join(if debug { "debug/ironkube" } else { "release/ironkube" });
     ironkube_conformance::set_bin(&bin);
-    println!("ironkube kubelet benchmark (release build, medians)");
+    println!("ironkube kubelet benchmark ({} build, medians)", if debug { "debug" } else { "release" });
 
     let (mut fresh, mut existing) = (Vec::new(), Vec::new());
     for _ in 0..5 {

@@ -26,6 +26,8 @@ pub struct ContainerView {
     pub ready: bool,
     /// Startup probe verdict (true without a probe).
     pub started: bool,
+    /// A restartable init container (sidecar): initialized once running.
+    pub sidecar: bool,
 }
 
 /// Everything the status is computed from.
@@ -98,7 +100,9 @@ fn container_status(v: &ContainerView, default_reason: &str, is_init: bool) -> C
         (None, None) => (waiting(default_reason, None), None),
     };
     let is_running = state.running.is_some();
-    let ready = if is_init {
+    let ready = if is_init && v.sidecar {
+        is_running && v.ready
+    } else if is_init {
         state.terminated.as_ref().is_some_and(|t| t.exit_code == 0)
     } else {
         is_running && v.ready && v.started
@@ -120,7 +124,9 @@ fn container_status(v: &ContainerView, default_reason: &str, is_init: bool) -> C
 
 /// Whether every init container has completed successfully.
 pub fn initialized(o: &Observed) -> bool {
-    o.init.iter().all(|v| v.current.as_ref().is_some_and(|c| exited(c) && c.exit_code == 0))
+    o.init.iter().all(|v| {
+        v.current.as_ref().is_some_and(|c| if v.sidecar { running(c) || c.started_at > 0 } else { exited(c) && c.exit_code == 0 })
+    })
 }
 
 /// Upstream `getPhase`.
@@ -189,7 +195,7 @@ pub fn pod_status(pod: &Pod, o: &Observed, old: Option<&PodStatus>) -> PodStatus
     let generation = pod.metadata.generation;
     let now = Time(jiff::Timestamp::from_second(jiff::Timestamp::now().as_second()).unwrap_or_default());
     let unready: Vec<&str> = statuses.iter().filter(|s| !s.ready).map(|s| s.name.as_str()).collect();
-    let incomplete: Vec<&str> = init_statuses.iter().filter(|s| !s.ready).map(|s| s.name.as_str()).collect();
+    let incomplete: Vec<&str> = init_statuses.iter().zip(&o.init).filter(|(s, v)| !s.ready && !v.sidecar).map(|(s, _)| s.name.as_str()).collect();
     let all_ready = unready.is_empty();
     let ready_reason = if completed { "PodCompleted" } else { "ContainersNotReady" };
     let ready_msg = (!completed).then(|| format!("containers with unready status: [{}]", unready.join(" ")));
@@ -293,5 +299,31 @@ mod tests {
         assert_eq!(c.state.as_ref().unwrap().waiting.as_ref().unwrap().reason.as_deref(), Some("CrashLoopBackOff"));
         assert!(c.last_state.as_ref().unwrap().terminated.is_some());
         assert_eq!(s.phase.as_deref(), Some("Running"));
+    }
+
+    #[test]
+    fn running_sidecar_counts_as_initialized() {
+        let sidecar = ContainerView { name: "s".into(), current: Some(cri(api::ContainerState::ContainerRunning, 0, 0)), ready: true, started: true, sidecar: true, ..Default::default() };
+        let main = ContainerView { name: "a".into(), current: Some(cri(api::ContainerState::ContainerRunning, 0, 0)), ready: true, started: true, ..Default::default() };
+        let mut o = observed(main);
+        o.init = vec![sidecar];
+        let s = pod_status(&pod("Always"), &o, None);
+        assert_eq!(s.phase.as_deref(), Some("Running"));
+        let init = s.conditions.unwrap().into_iter().find(|c| c.type_ == "Initialized").unwrap();
+        assert_eq!(init.status, "True");
+        assert!(s.init_container_statuses.unwrap()[0].ready);
+    }
+
+    #[test]
+    fn pending_init_blocks_main_containers() {
+        let init = ContainerView { name: "i".into(), current: Some(cri(api::ContainerState::ContainerRunning, 0, 0)), ..Default::default() };
+        let mut o = observed(ContainerView { name: "a".into(), ..Default::default() });
+        o.init = vec![init];
+        let s = pod_status(&pod("Always"), &o, None);
+        assert_eq!(s.phase.as_deref(), Some("Pending"));
+        let w = s.container_statuses.unwrap()[0].state.clone().unwrap().waiting.unwrap();
+        assert_eq!(w.reason.as_deref(), Some("PodInitializing"));
+        let c = s.conditions.unwrap().into_iter().find(|c| c.type_ == "Initialized").unwrap();
+        assert_eq!(c.message.as_deref(), Some("containers with incomplete status: [i]"));
     }
 }

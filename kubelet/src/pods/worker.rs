@@ -48,6 +48,8 @@ pub(super) struct Worker {
     volumes: Option<(HashMap<String, HostVolume>, Instant)>,
     announced_backoff: HashSet<String>,
     start_time: Option<Time>,
+    /// Whether this sync changed anything in the runtime (then it is listed again).
+    acted: bool,
     last_status: Option<serde_json::Value>,
     reported: Option<PodStatus>,
 }
@@ -103,6 +105,7 @@ impl Worker {
             volumes: None,
             announced_backoff: HashSet::new(),
             start_time: None,
+            acted: false,
             last_status: None,
             reported: None,
         }
@@ -260,6 +263,7 @@ impl Worker {
     async fn start_container(&mut self, pod: &Pod, c: &Container, attempt: u32, previous: &[api::ContainerStatus]) {
         let Some(sb) = &self.sandbox else { return };
         let (sandbox_id, pod_ip) = (sb.id.clone(), sb.ip.clone());
+        self.acted = true;
         let image = c.image.clone().unwrap_or_default();
         let name = c.name.clone();
         let now = Instant::now();
@@ -450,12 +454,30 @@ impl Worker {
         }
         let policy = pod.spec.as_ref().and_then(|s| s.restart_policy.clone()).unwrap_or_else(|| "Always".into());
         let (init, main) = spec_containers(pod);
-        let running = self.containers().await;
-        let history = |name: &str| running.get(name).cloned().unwrap_or_default();
+        self.acted = false;
+        let before = self.containers().await;
+        let history = |name: &str| before.get(name).cloned().unwrap_or_default();
         // Init containers, one at a time in order.
         let mut initialized = true;
         for c in &init {
             let h = history(&c.name);
+            if c.restart_policy.as_deref() == Some("Always") {
+                // A sidecar: started in order, then kept running beside the others.
+                match h.first() {
+                    Some(s) if is_running(s) => {
+                        self.waiting.remove(&c.name);
+                        continue;
+                    }
+                    Some(s) if is_exited(s) => {
+                        self.restart(pod, c, &h).await;
+                        continue;
+                    }
+                    Some(_) => {}
+                    None => self.start_container(pod, c, 0, &[]).await,
+                }
+                initialized = false;
+                break;
+            }
             match h.first() {
                 Some(s) if is_exited(s) && s.exit_code == 0 => {
                     self.waiting.remove(&c.name);
@@ -500,7 +522,7 @@ impl Worker {
         if self.volumes.is_some() {
             let _ = self.volumes(pod).await;
         }
-        let running = self.containers().await;
+        let running = if self.acted { self.containers().await } else { before.clone() };
         let view = |c: &Container, readiness: &HashMap<String, (bool, bool)>, waiting: &HashMap<String, (String, String)>| {
             let h = running.get(&c.name).cloned().unwrap_or_default();
             let (ready, started) = readiness.get(&c.name).copied().unwrap_or((c.readiness_probe.is_none(), c.startup_probe.is_none()));
@@ -512,6 +534,7 @@ impl Worker {
                 waiting: waiting.get(&c.name).cloned(),
                 ready,
                 started,
+                sidecar: c.restart_policy.as_deref() == Some("Always"),
             }
         };
         let init_views: Vec<ContainerView> = init.iter().map(|c| view(c, &readiness, &self.waiting)).collect();
