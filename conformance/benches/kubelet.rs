@@ -178,6 +178,8 @@ fn main() {
         let busy = rss_kib(kubelet.id());
         println!("standalone kubelet RSS: 0 pods {:.1} MiB, {PODS} running pods {:.1} MiB", idle as f64 / 1024.0, busy as f64 / 1024.0);
         delete_all(&api).await;
+        // Let the kubelet finish stopping the sandboxes of pods deleted without grace.
+        tokio::time::sleep(Duration::from_secs(5)).await;
         let _ = Command::new("kill").args(["-TERM", &kubelet.id().to_string()]).status();
         let _ = kubelet.wait();
     });

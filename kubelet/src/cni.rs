@@ -2,6 +2,10 @@
 //! portmap for hostPort. containerd's CRI adds the loopback interface itself (go-cni's
 //! `WithLoNetwork`), so `loopback` is not part of the chain.
 //!
+//! Masquerading of pod traffic leaving the pod CIDR is one node-level iptables rule
+//! instead of the bridge plugin's `ipMasq` (a chain and rules per pod, each an iptables
+//! call under the xtables lock: it serialized pod startup).
+//!
 //! Names derive from the pod CIDR, so several nodes on one machine (tests) do not collide
 //! and a node started again on the same CIDR finds and replaces its old bridge.
 
@@ -48,7 +52,7 @@ impl CniNetwork {
                     "type": "bridge",
                     "bridge": self.bridge(),
                     "isGateway": true,
-                    "ipMasq": true,
+                    "ipMasq": false,
                     "hairpinMode": true,
                     "ipam": {
                         "type": "host-local",
@@ -70,13 +74,33 @@ impl CniNetwork {
         if fresh {
             self.remove_bridge();
         }
+        self.masquerade(true);
         let path = self.conf_dir.join("10-ironkube.conflist");
         std::fs::write(&path, serde_json::to_vec_pretty(&self.conflist()).expect("JSON"))?;
         Ok(path)
     }
 
-    /// Deletes the bridge (after all sandboxes are gone) and host-local's leases.
+    fn masquerade_rule(&self) -> Vec<String> {
+        let comment = format!("ironkube pod network {}", self.name());
+        ["POSTROUTING", "-s", &self.pod_cidr, "!", "-d", &self.pod_cidr, "-m", "comment", "--comment", &comment, "-j", "MASQUERADE"].iter().map(|s| s.to_string()).collect()
+    }
+
+    /// Adds (once) or removes the node's masquerade rule.
+    fn masquerade(&self, add: bool) {
+        let iptables = |op: &str| std::process::Command::new("iptables").args(["-w", "-t", "nat", op]).args(self.masquerade_rule()).stdout(std::process::Stdio::null()).stderr(std::process::Stdio::null()).status().is_ok_and(|s| s.success());
+        if add {
+            if !iptables("-C") {
+                iptables("-A");
+            }
+        } else {
+            while iptables("-D") {}
+        }
+    }
+
+    /// Deletes the bridge (after all sandboxes are gone), the masquerade rule and
+    /// host-local's leases.
     pub fn remove_bridge(&self) {
+        self.masquerade(false);
         if Path::new("/sys/class/net").join(self.bridge()).exists() {
             let _ = std::process::Command::new("ip").args(["link", "del", &self.bridge()]).status();
         }
