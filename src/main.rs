@@ -2,6 +2,7 @@
 //! over to the component libraries (see `up.rs` for the all-in-one composition).
 
 mod components;
+mod node;
 mod up;
 
 use clap::{Args, Parser, Subcommand};
@@ -16,7 +17,7 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Start an all-in-one cluster (API server, and later controllers, kubelet, kube-proxy).
+    /// Start an all-in-one cluster (API server and, as root, containerd and the kubelet).
     Up(up::UpArgs),
     /// Run only the API server.
     Apiserver(ServerArgs),
@@ -24,8 +25,12 @@ enum Command {
     Controllers(ControllersArgs),
     /// Run the scheduler against an API server.
     Scheduler(SchedulerArgs),
-    /// Run the kubelet (not built yet).
-    Kubelet,
+    /// Run the kubelet against an API server and a CRI runtime.
+    Kubelet(node::KubeletArgs),
+    /// Build the local images (ironkube.local/busybox, ironkube.local/pause) as OCI
+    /// archives from this machine's busybox-static, optionally importing them into a
+    /// containerd's k8s.io namespace (`up` does this by itself).
+    Images(node::ImagesArgs),
     /// Run kube-proxy (not built yet).
     KubeProxy,
 }
@@ -111,7 +116,8 @@ fn main() -> std::process::ExitCode {
             ironkube_controllers::run(client, args.flags.config(), up::shutdown_signal()).await?;
             Ok(())
         }),
-        Command::Kubelet => ironkube_kubelet::run().map_err(anyhow::Error::from),
+        Command::Kubelet(args) => runtime.block_on(node::kubelet(args)),
+        Command::Images(args) => node::images(args),
         Command::KubeProxy => ironkube_kube_proxy::run().map_err(anyhow::Error::from),
     };
     match result {

@@ -19,6 +19,8 @@ pub struct UpArgs {
     no_kubelet: bool,
     #[command(flatten)]
     controllers: components::ControllerFlags,
+    #[command(flatten)]
+    node: crate::node::NodeArgs,
 }
 
 /// Prints a line; a closed stdout (e.g. piped into `head`) must not stop the cluster.
@@ -115,7 +117,17 @@ async fn wait_ready(port: u16, ca: &[u8]) -> anyhow::Result<()> {
     anyhow::bail!("the API server did not become ready")
 }
 
-async fn run(args: ServerArgs, no_kubelet: Option<bool>, controllers: Option<ironkube_controllers::Config>) -> anyhow::Result<()> {
+/// What `up` runs besides the API server.
+enum NodePlan {
+    /// `ironkube apiserver`: nothing, and no mention.
+    None,
+    /// `--no-kubelet`.
+    Skipped,
+    /// A kubelet over the node's own containerd.
+    Kubelet(crate::node::NodeArgs),
+}
+
+async fn run(args: ServerArgs, plan: NodePlan, controllers: Option<ironkube_controllers::Config>) -> anyhow::Result<()> {
     let t0 = Instant::now();
     say(format_args!("ironkube: starting"));
     let Started { server, listener, port } = start(&args, t0).await?;
@@ -124,13 +136,47 @@ async fn run(args: ServerArgs, no_kubelet: Option<bool>, controllers: Option<iro
     let pki = server.pki().clone();
     pki.write_kubeconfig(&kubeconfig, &url, "admin", &pki.admin()?).context("cannot write the kubeconfig")?;
     let ca = pki.ca_cert()?;
-    let serving = tokio::spawn(server.serve(listener, shutdown_signal()));
+    // The kubelet stops first (it needs the API to report NotReady), then the server.
+    let (kubelet_done_tx, kubelet_done_rx) = tokio::sync::oneshot::channel::<()>();
+    let node_plan_has_kubelet = matches!(plan, NodePlan::Kubelet(_));
+    let server_stop = async move {
+        if node_plan_has_kubelet {
+            let _ = kubelet_done_rx.await;
+        } else {
+            drop(kubelet_done_rx);
+            shutdown_signal().await;
+        }
+    };
+    let serving = tokio::spawn(server.serve(listener, server_stop));
     wait_ready(port, &ca).await?;
     step("API ready", &url, t0);
-    match no_kubelet {
-        Some(true) => step("kubelet", "skipped (--no-kubelet)", t0),
-        Some(false) => step("kubelet", "not built yet (issue 6): this cluster stores objects but runs no pods", t0),
-        None => {}
+    let mut kubelet_task = None;
+    match plan {
+        NodePlan::Skipped => step("kubelet", "skipped (--no-kubelet)", t0),
+        NodePlan::None => {}
+        NodePlan::Kubelet(node_args) => match crate::node::can_run_pods() {
+            Err(why) => {
+                step("kubelet", format!("skipped: {why} (this cluster stores objects but runs no pods)"), t0);
+                let _ = kubelet_done_tx.send(());
+            }
+            Ok(()) => {
+                let runtime = crate::node::NodeRuntime::start(&args.data_dir, &node_args).await?;
+                step("containerd", runtime.containerd_origin(), t0);
+                let config = node_args.kubelet_config(&args.data_dir, true);
+                // User `system:node:<name>`; see `components` for why it is in system:masters.
+                let user = format!("system:node:{}", config.node_name);
+                let kubelet_kubeconfig = components::write_kubeconfig(&pki, &args.data_dir, &url, &user, "kubelet.kubeconfig")?;
+                let client = ironkube_controllers::client_from_kubeconfig(&kubelet_kubeconfig).await?;
+                let kubelet = ironkube_kubelet::Kubelet::start(client, config).await?;
+                step("node Ready", kubelet.node_name(), t0);
+                kubelet_task = Some(tokio::spawn(async move {
+                    let result = kubelet.run(shutdown_signal()).await;
+                    runtime.stop();
+                    let _ = kubelet_done_tx.send(());
+                    result
+                }));
+            }
+        },
     }
     // `ironkube up` runs the components; `ironkube apiserver` does not.
     if let Some(config) = controllers {
@@ -141,6 +187,9 @@ async fn run(args: ServerArgs, no_kubelet: Option<bool>, controllers: Option<iro
     }
     let shown = kubeconfig.display().to_string();
     say(format_args!("\nCluster is up. To use it:\n  export KUBECONFIG={shown}\n  kubectl get ns\nPress Ctrl-C (or send SIGTERM) to stop."));
+    if let Some(task) = kubelet_task {
+        task.await.context("kubelet task failed")?.context("kubelet failed")?;
+    }
     serving.await.context("server task failed")?.context("server failed")?;
     say(format_args!("ironkube: stopped"));
     Ok(())
@@ -148,10 +197,11 @@ async fn run(args: ServerArgs, no_kubelet: Option<bool>, controllers: Option<iro
 
 /// `ironkube up`.
 pub async fn up(args: UpArgs) -> anyhow::Result<()> {
-    run(args.server, Some(args.no_kubelet), Some(args.controllers.config())).await
+    let plan = if args.no_kubelet { NodePlan::Skipped } else { NodePlan::Kubelet(args.node) };
+    run(args.server, plan, Some(args.controllers.config())).await
 }
 
 /// `ironkube apiserver`.
 pub async fn apiserver_only(args: ServerArgs) -> anyhow::Result<()> {
-    run(args, None, None).await
+    run(args, NodePlan::None, None).await
 }

@@ -70,9 +70,43 @@ macro_rules! assert_eventually {
     }};
 }
 
+/// A node run by the cluster's kubelet (see [`Cluster::start_with_kubelet`]).
+#[derive(Clone, Debug)]
+pub struct NodeInfo {
+    /// The Node name.
+    pub name: String,
+    /// The node's pod CIDR (unique among the clusters of this process).
+    pub pod_cidr: String,
+}
+
+/// Why a kubelet cluster cannot run here (the test should skip with this message).
+pub fn kubelet_unavailable() -> Option<String> {
+    let uid = std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| s.lines().find(|l| l.starts_with("Uid:")).and_then(|l| l.split_whitespace().nth(2).map(str::to_string)));
+    if uid.as_deref() != Some("0") {
+        return Some("not root".into());
+    }
+    for bin in ["containerd", "ctr", "runc"] {
+        let found = std::env::var_os("PATH").is_some_and(|p| std::env::split_paths(&p).any(|d| d.join(bin).is_file()));
+        if !found {
+            return Some(format!("{bin} is not installed (apt-get install containerd runc containernetworking-plugins)"));
+        }
+    }
+    if !Path::new("/usr/lib/cni/bridge").exists() {
+        return Some("CNI plugins are not installed in /usr/lib/cni (apt-get install containernetworking-plugins)".into());
+    }
+    if !Path::new("/bin/busybox").exists() {
+        return Some("/bin/busybox is missing (apt-get install busybox-static)".into());
+    }
+    None
+}
+
 /// A running ironkube.
 pub struct Cluster {
     child: Option<Child>,
+    /// The node, when the cluster runs a kubelet.
+    pub node: Option<NodeInfo>,
     /// Data directory (removed on drop).
     pub dir: tempfile::TempDir,
     /// The admin kubeconfig.
@@ -108,15 +142,44 @@ impl Cluster {
         let dir = tempfile::tempdir().expect("temp dir");
         let kubeconfig = dir.path().join("admin.kubeconfig");
         let extra_args = extra_args.iter().map(|a| a.to_string()).collect();
-        let mut cluster = Cluster { child: None, dir, kubeconfig, port: 0, stdout: Default::default(), mode, extra_args };
+        let mut cluster = Cluster { child: None, node: None, dir, kubeconfig, port: 0, stdout: Default::default(), mode, extra_args };
         cluster.spawn(0);
         cluster
     }
 
+    /// Starts `ironkube up` with its kubelet and containerd (root only), with a node name,
+    /// pod CIDR and bridge of its own so several run side by side; waits for the node to
+    /// be Ready. Returns None (after printing why) where pods cannot run.
+    pub fn start_with_kubelet() -> Option<Cluster> {
+        if let Some(why) = kubelet_unavailable() {
+            eprintln!("skipping: a kubelet cluster needs root and containerd: {why}");
+            return None;
+        }
+        static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        // Spread processes over 10.244.2-251.0/24 so parallel test binaries rarely meet.
+        let octet = 2 + (std::process::id().wrapping_mul(7).wrapping_add(n * 13)) % 250;
+        let node = NodeInfo { name: format!("node-{}-{n}", std::process::id()), pod_cidr: format!("10.244.{octet}.0/24") };
+        let dir = tempfile::Builder::new().prefix("ik").tempdir().expect("temp dir");
+        let kubeconfig = dir.path().join("admin.kubeconfig");
+        let mut cluster = Cluster { child: None, node: Some(node), dir, kubeconfig, port: 0, stdout: Default::default(), mode: &["up"], extra_args: Vec::new() };
+        cluster.spawn(0);
+        Some(cluster)
+    }
+
+    /// The node name (kubelet clusters only).
+    pub fn node_name(&self) -> &str {
+        self.node.as_ref().map(|n| n.name.as_str()).expect("a cluster started with a kubelet")
+    }
+
     fn spawn(&mut self, port: u16) {
-        let mut child = Command::new(ironkube_bin())
-            .args(self.mode)
-            .args(["--bind-address", "127.0.0.1", "--secure-port", &port.to_string(), "--data-dir"])
+        let mut cmd = Command::new(ironkube_bin());
+        cmd.args(self.mode).args(["--bind-address", "127.0.0.1", "--secure-port", &port.to_string()]);
+        if let Some(node) = &self.node {
+            cmd.args(["--hostname-override", &node.name, "--pod-cidr", &node.pod_cidr]);
+        }
+        let mut child = cmd
+            .arg("--data-dir")
             .arg(self.dir.path())
             .args(&self.extra_args)
             .stdout(Stdio::piped())
@@ -126,14 +189,21 @@ impl Cluster {
         let stdout = child.stdout.take().expect("stdout");
         let mut lines = BufReader::new(stdout).lines();
         let deadline = Instant::now() + Duration::from_secs(30);
+        let wants_node = self.node.is_some();
         loop {
             let line = lines.next().expect("ironkube exited before it was ready").expect("read stdout");
             self.stdout.lock().unwrap().push(line.clone());
             if let Some(url) = line.trim().strip_prefix("API ready") {
                 let url = url.split_whitespace().next().unwrap_or_default();
                 self.port = url.rsplit(':').next().and_then(|p| p.parse().ok()).expect("port in the API ready line");
+                if !wants_node {
+                    break;
+                }
+            }
+            if line.trim().starts_with("node Ready") {
                 break;
             }
+            assert!(!line.trim().starts_with("kubelet ") || !wants_node, "the kubelet did not start: {line}");
             assert!(Instant::now() < deadline, "ironkube did not become ready");
         }
         // Keep draining stdout (the child must never block on a full pipe), and keep it
@@ -152,7 +222,8 @@ impl Cluster {
         let mut child = self.child.take()?;
         // SAFETY-free: signalling through the `kill` command keeps the crate free of unsafe.
         let _ = Command::new("kill").args(["-TERM", &child.id().to_string()]).status();
-        let deadline = Instant::now() + Duration::from_secs(10);
+        // A node stops its pods and containerd first.
+        let deadline = Instant::now() + Duration::from_secs(if self.node.is_some() { 40 } else { 10 });
         while Instant::now() < deadline {
             if let Ok(Some(status)) = child.try_wait() {
                 return Some(status);
@@ -174,6 +245,14 @@ impl Cluster {
             let _ = child.kill();
             let _ = child.wait();
         }
+    }
+
+    /// Kills the server with SIGKILL (a crash: the kubelet cleans nothing up) and starts
+    /// it again on the same data directory and port.
+    pub fn crash_and_restart(&mut self) {
+        self.kill();
+        let port = self.port;
+        self.spawn(port);
     }
 
     /// Restarts on the same data directory and port.
@@ -272,7 +351,12 @@ impl Cluster {
 
 impl Drop for Cluster {
     fn drop(&mut self) {
-        self.kill();
+        if self.node.is_some() {
+            // SIGTERM so the node removes its pods, network and containerd.
+            self.stop();
+        } else {
+            self.kill();
+        }
     }
 }
 

@@ -1,0 +1,193 @@
+//! Container environment: `env` (values, `$(VAR)` expansion, configMapKeyRef,
+//! secretKeyRef, fieldRef, resourceFieldRef) and `envFrom`, as upstream
+//! `kubelet_pods.go` `makeEnvironmentVariables` resolves them.
+
+use crate::cri::api::KeyValue;
+use crate::quantity;
+use k8s_openapi::api::core::v1::{ConfigMap, Container, Pod, Secret};
+use kube::{Api, Client};
+use std::collections::BTreeMap;
+
+/// Why a container's config could not be made (`CreateContainerConfigError`).
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct ConfigError(pub String);
+
+async fn config_map(client: &Client, ns: &str, name: &str) -> Result<Option<BTreeMap<String, String>>, ConfigError> {
+    let api: Api<ConfigMap> = Api::namespaced(client.clone(), ns);
+    let cm = api.get_opt(name).await.map_err(|e| ConfigError(e.to_string()))?;
+    Ok(cm.map(|c| c.data.unwrap_or_default()))
+}
+
+async fn secret(client: &Client, ns: &str, name: &str) -> Result<Option<BTreeMap<String, String>>, ConfigError> {
+    let api: Api<Secret> = Api::namespaced(client.clone(), ns);
+    let s = api.get_opt(name).await.map_err(|e| ConfigError(e.to_string()))?;
+    Ok(s.map(|s| {
+        let mut out: BTreeMap<String, String> = s.string_data.unwrap_or_default();
+        for (k, v) in s.data.unwrap_or_default() {
+            out.insert(k, String::from_utf8_lossy(&v.0).into_owned());
+        }
+        out
+    }))
+}
+
+/// `fieldRef` values the downward API offers.
+pub fn field_value(pod: &Pod, path: &str, host_ip: &str, pod_ip: &str) -> Option<String> {
+    let m = &pod.metadata;
+    let spec = pod.spec.as_ref();
+    let quoted_key = |prefix: &str| path.strip_prefix(prefix).and_then(|r| r.strip_prefix("['")).and_then(|r| r.strip_suffix("']")).map(str::to_string);
+    Some(match path {
+        "metadata.name" => m.name.clone().unwrap_or_default(),
+        "metadata.namespace" => m.namespace.clone().unwrap_or_default(),
+        "metadata.uid" => m.uid.clone().unwrap_or_default(),
+        "spec.nodeName" => spec.and_then(|s| s.node_name.clone()).unwrap_or_default(),
+        "spec.serviceAccountName" => spec.and_then(|s| s.service_account_name.clone()).unwrap_or_default(),
+        "status.hostIP" | "status.hostIPs" => host_ip.to_string(),
+        "status.podIP" | "status.podIPs" => pod_ip.to_string(),
+        "metadata.labels" => format_map(m.labels.as_ref()),
+        "metadata.annotations" => format_map(m.annotations.as_ref()),
+        _ => {
+            if let Some(k) = quoted_key("metadata.labels") {
+                m.labels.as_ref().and_then(|l| l.get(&k).cloned()).unwrap_or_default()
+            } else if let Some(k) = quoted_key("metadata.annotations") {
+                m.annotations.as_ref().and_then(|l| l.get(&k).cloned()).unwrap_or_default()
+            } else {
+                return None;
+            }
+        }
+    })
+}
+
+/// `key="value"` lines, as the downward API writes label and annotation maps.
+pub fn format_map(map: Option<&BTreeMap<String, String>>) -> String {
+    map.map(|m| m.iter().map(|(k, v)| format!("{k}={}", serde_json::to_string(v).unwrap_or_default())).collect::<Vec<_>>().join("\n")).unwrap_or_default()
+}
+
+/// `resourceFieldRef` (limits/requests of cpu and memory with the divisor).
+pub fn resource_value(c: &Container, resource: &str, divisor: Option<&str>) -> Option<String> {
+    let res = c.resources.clone().unwrap_or_default();
+    let (kind, name) = resource.split_once('.')?;
+    let map = if kind == "limits" { res.limits } else { res.requests.or(res.limits.clone()) };
+    let value = map.and_then(|m| m.get(name).cloned()).map(|q| quantity::parse(&q.0)).flatten();
+    let value = match (value, name) {
+        (Some(v), _) => v,
+        // Unset limits report the node's allocatable; a large value keeps programs working.
+        (None, "cpu") => std::thread::available_parallelism().map(|n| n.get() as f64).unwrap_or(1.0),
+        (None, "memory") => 1024f64 * 1024.0 * 1024.0 * 1024.0,
+        (None, _) => 0.0,
+    };
+    let div = divisor.and_then(quantity::parse).filter(|d| *d > 0.0).unwrap_or(1.0);
+    Some(((value / div).ceil() as i64).to_string())
+}
+
+/// Expands `$(VAR)` references against earlier variables; `$$` escapes.
+pub fn expand(s: &str, vars: &BTreeMap<String, String>) -> String {
+    let mut out = String::new();
+    let mut rest = s;
+    while let Some(i) = rest.find('$') {
+        out.push_str(&rest[..i]);
+        let tail = &rest[i + 1..];
+        if let Some(t) = tail.strip_prefix('$') {
+            out.push('$');
+            rest = t;
+        } else if let Some(t) = tail.strip_prefix('(') {
+            match t.find(')') {
+                Some(end) => {
+                    let name = &t[..end];
+                    match vars.get(name) {
+                        Some(v) => out.push_str(v),
+                        None => out.push_str(&format!("$({name})")),
+                    }
+                    rest = &t[end + 1..];
+                }
+                None => {
+                    out.push_str("$(");
+                    rest = t;
+                }
+            }
+        } else {
+            out.push('$');
+            rest = tail;
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+/// The resolved environment of `c`.
+pub async fn environment(client: &Client, pod: &Pod, c: &Container, host_ip: &str, pod_ip: &str) -> Result<Vec<KeyValue>, ConfigError> {
+    let ns = pod.metadata.namespace.clone().unwrap_or_else(|| "default".into());
+    let mut order: Vec<String> = Vec::new();
+    let mut vars: BTreeMap<String, String> = BTreeMap::new();
+    let set = |order: &mut Vec<String>, vars: &mut BTreeMap<String, String>, k: String, v: String| {
+        if !vars.contains_key(&k) {
+            order.push(k.clone());
+        }
+        vars.insert(k, v);
+    };
+    for from in c.env_from.iter().flatten() {
+        let prefix = from.prefix.clone().unwrap_or_default();
+        let (data, what, optional) = if let Some(r) = &from.config_map_ref {
+            (config_map(client, &ns, &r.name).await?, format!("configmap \"{}\" not found", r.name), r.optional == Some(true))
+        } else if let Some(r) = &from.secret_ref {
+            (secret(client, &ns, &r.name).await?, format!("secret \"{}\" not found", r.name), r.optional == Some(true))
+        } else {
+            continue;
+        };
+        match data {
+            Some(d) => d.into_iter().for_each(|(k, v)| set(&mut order, &mut vars, format!("{prefix}{k}"), v)),
+            None if optional => {}
+            None => return Err(ConfigError(what)),
+        }
+    }
+    for e in c.env.iter().flatten() {
+        let value = if let Some(v) = &e.value {
+            expand(v, &vars)
+        } else if let Some(src) = &e.value_from {
+            if let Some(r) = &src.config_map_key_ref {
+                let optional = r.optional == Some(true);
+                match config_map(client, &ns, &r.name).await? {
+                    Some(d) => match d.get(&r.key) {
+                        Some(v) => v.clone(),
+                        None if optional => continue,
+                        None => return Err(ConfigError(format!("couldn't find key {} in ConfigMap {ns}/{}", r.key, r.name))),
+                    },
+                    None if optional => continue,
+                    None => return Err(ConfigError(format!("configmap \"{}\" not found", r.name))),
+                }
+            } else if let Some(r) = &src.secret_key_ref {
+                let optional = r.optional == Some(true);
+                match secret(client, &ns, &r.name).await? {
+                    Some(d) => match d.get(&r.key) {
+                        Some(v) => v.clone(),
+                        None if optional => continue,
+                        None => return Err(ConfigError(format!("couldn't find key {} in Secret {ns}/{}", r.key, r.name))),
+                    },
+                    None if optional => continue,
+                    None => return Err(ConfigError(format!("secret \"{}\" not found", r.name))),
+                }
+            } else if let Some(f) = &src.field_ref {
+                field_value(pod, &f.field_path, host_ip, pod_ip).ok_or_else(|| ConfigError(format!("unsupported fieldPath: {}", f.field_path)))?
+            } else if let Some(r) = &src.resource_field_ref {
+                resource_value(c, &r.resource, r.divisor.as_ref().map(|d| d.0.as_str())).unwrap_or_default()
+            } else {
+                String::new()
+            }
+        } else {
+            String::new()
+        };
+        set(&mut order, &mut vars, e.name.clone(), value);
+    }
+    Ok(order.into_iter().map(|k| KeyValue { value: vars[&k].clone(), key: k }).collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn expands_references() {
+        let vars = BTreeMap::from([("A".to_string(), "x".to_string())]);
+        assert_eq!(expand("$(A)-$(B)-$$(A)", &vars), "x-$(B)-$(A)");
+    }
+}

@@ -1,0 +1,293 @@
+//! Pod volumes on the host, under `<root>/pods/<uid>/volumes/<name>`, bind-mounted into
+//! containers by the runtime: emptyDir (tmpfs for `medium: Memory`), hostPath, and the
+//! file-projecting kinds (configMap, secret, downwardAPI, projected), which are rewritten
+//! on every resync so updated ConfigMaps and Secrets reach running pods.
+
+use crate::pods::env::{field_value, format_map, resource_value};
+use k8s_openapi::api::core::v1::{ConfigMap, KeyToPath, Pod, Secret, Volume};
+use kube::{Api, Client};
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+
+/// Why a volume could not be set up (`FailedMount`).
+#[derive(Debug, thiserror::Error)]
+#[error("MountVolume.SetUp failed for volume \"{volume}\" : {message}")]
+pub struct MountError {
+    /// The volume name.
+    pub volume: String,
+    /// What went wrong.
+    pub message: String,
+}
+
+/// A prepared volume.
+#[derive(Clone, Debug)]
+pub struct HostVolume {
+    /// Host path to bind.
+    pub path: PathBuf,
+    /// Projected kinds are mounted read-only, like upstream.
+    pub read_only: bool,
+}
+
+/// The pod's directory.
+pub fn pod_dir(root: &Path, uid: &str) -> PathBuf {
+    root.join("pods").join(uid)
+}
+
+fn err(volume: &str, message: impl std::fmt::Display) -> MountError {
+    MountError { volume: volume.to_string(), message: message.to_string() }
+}
+
+type Files = BTreeMap<String, (Vec<u8>, u32)>;
+
+fn project(data: &BTreeMap<String, Vec<u8>>, items: Option<&Vec<KeyToPath>>, default_mode: u32, what: &str, optional: bool) -> Result<Files, String> {
+    let mut out = Files::new();
+    match items {
+        Some(items) => {
+            for i in items {
+                match data.get(&i.key) {
+                    Some(v) => {
+                        out.insert(i.path.clone(), (v.clone(), i.mode.map(|m| m as u32).unwrap_or(default_mode)));
+                    }
+                    None if optional => {}
+                    None => return Err(format!("configmap references non-existent config key: {} ({what})", i.key)),
+                }
+            }
+        }
+        None => {
+            for (k, v) in data {
+                out.insert(k.clone(), (v.clone(), default_mode));
+            }
+        }
+    }
+    Ok(out)
+}
+
+async fn config_map_data(client: &Client, ns: &str, name: &str) -> Result<Option<BTreeMap<String, Vec<u8>>>, String> {
+    let cm = Api::<ConfigMap>::namespaced(client.clone(), ns).get_opt(name).await.map_err(|e| e.to_string())?;
+    Ok(cm.map(|c| {
+        let mut d: BTreeMap<String, Vec<u8>> = c.data.unwrap_or_default().into_iter().map(|(k, v)| (k, v.into_bytes())).collect();
+        d.extend(c.binary_data.unwrap_or_default().into_iter().map(|(k, v)| (k, v.0)));
+        d
+    }))
+}
+
+async fn secret_data(client: &Client, ns: &str, name: &str) -> Result<Option<BTreeMap<String, Vec<u8>>>, String> {
+    let s = Api::<Secret>::namespaced(client.clone(), ns).get_opt(name).await.map_err(|e| e.to_string())?;
+    Ok(s.map(|s| s.data.unwrap_or_default().into_iter().map(|(k, v)| (k, v.0)).collect()))
+}
+
+fn downward_files(pod: &Pod, items: &[k8s_openapi::api::core::v1::DownwardAPIVolumeFile], default_mode: u32, host_ip: &str, pod_ip: &str) -> Files {
+    let mut out = Files::new();
+    for i in items {
+        let value = if let Some(f) = &i.field_ref {
+            match f.field_path.as_str() {
+                "metadata.labels" => format_map(pod.metadata.labels.as_ref()),
+                "metadata.annotations" => format_map(pod.metadata.annotations.as_ref()),
+                p => field_value(pod, p, host_ip, pod_ip).unwrap_or_default(),
+            }
+        } else if let Some(r) = &i.resource_field_ref {
+            let spec = pod.spec.clone().unwrap_or_default();
+            let c = spec.containers.iter().find(|c| Some(&c.name) == r.container_name.as_ref()).or(spec.containers.first());
+            c.and_then(|c| resource_value(c, &r.resource, r.divisor.as_ref().map(|d| d.0.as_str()))).unwrap_or_default()
+        } else {
+            String::new()
+        };
+        out.insert(i.path.clone(), (value.into_bytes(), i.mode.map(|m| m as u32).unwrap_or(default_mode)));
+    }
+    out
+}
+
+/// The files a projecting volume should hold now, or None for other kinds.
+async fn files_of(client: &Client, pod: &Pod, v: &Volume, host_ip: &str, pod_ip: &str) -> Result<Option<Files>, MountError> {
+    let ns = pod.metadata.namespace.clone().unwrap_or_else(|| "default".into());
+    if let Some(cm) = &v.config_map {
+        let mode = cm.default_mode.unwrap_or(0o644) as u32;
+        let optional = cm.optional == Some(true);
+        return match config_map_data(client, &ns, &cm.name).await.map_err(|e| err(&v.name, e))? {
+            Some(d) => project(&d, cm.items.as_ref(), mode, &cm.name, optional).map(Some).map_err(|e| err(&v.name, e)),
+            None if optional => Ok(Some(Files::new())),
+            None => Err(err(&v.name, format!("configmap \"{}\" not found", cm.name))),
+        };
+    }
+    if let Some(s) = &v.secret {
+        let name = s.secret_name.clone().unwrap_or_default();
+        let mode = s.default_mode.unwrap_or(0o644) as u32;
+        let optional = s.optional == Some(true);
+        return match secret_data(client, &ns, &name).await.map_err(|e| err(&v.name, e))? {
+            Some(d) => project(&d, s.items.as_ref(), mode, &name, optional).map(Some).map_err(|e| err(&v.name, e)),
+            None if optional => Ok(Some(Files::new())),
+            None => Err(err(&v.name, format!("secret \"{name}\" not found"))),
+        };
+    }
+    if let Some(d) = &v.downward_api {
+        let mode = d.default_mode.unwrap_or(0o644) as u32;
+        return Ok(Some(downward_files(pod, d.items.as_deref().unwrap_or_default(), mode, host_ip, pod_ip)));
+    }
+    if let Some(p) = &v.projected {
+        let mode = p.default_mode.unwrap_or(0o644) as u32;
+        let mut out = Files::new();
+        for src in p.sources.iter().flatten() {
+            if let Some(cm) = &src.config_map {
+                let optional = cm.optional == Some(true);
+                match config_map_data(client, &ns, &cm.name).await.map_err(|e| err(&v.name, e))? {
+                    Some(d) => out.extend(project(&d, cm.items.as_ref(), mode, &cm.name, optional).map_err(|e| err(&v.name, e))?),
+                    None if optional => {}
+                    None => return Err(err(&v.name, format!("configmap \"{}\" not found", cm.name))),
+                }
+            }
+            if let Some(s) = &src.secret {
+                let optional = s.optional == Some(true);
+                match secret_data(client, &ns, &s.name).await.map_err(|e| err(&v.name, e))? {
+                    Some(d) => out.extend(project(&d, s.items.as_ref(), mode, &s.name, optional).map_err(|e| err(&v.name, e))?),
+                    None if optional => {}
+                    None => return Err(err(&v.name, format!("secret \"{}\" not found", s.name))),
+                }
+            }
+            if let Some(d) = &src.downward_api {
+                out.extend(downward_files(pod, d.items.as_deref().unwrap_or_default(), mode, host_ip, pod_ip));
+            }
+            if src.service_account_token.is_some() {
+                // Token projection needs the TokenRequest API, which ironkube does not serve yet.
+                return Err(err(&v.name, "serviceAccountToken projection is not supported yet"));
+            }
+        }
+        return Ok(Some(out));
+    }
+    Ok(None)
+}
+
+/// Writes `files` into `dir` (each file replaced atomically by rename) and removes files
+/// that are no longer projected.
+fn sync_files(dir: &Path, files: &Files) -> std::io::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::create_dir_all(dir)?;
+    for (rel, (data, mode)) in files {
+        let path = dir.join(rel);
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent)?;
+        }
+        let same = std::fs::read(&path).is_ok_and(|old| &old == data)
+            && std::fs::metadata(&path).is_ok_and(|m| m.permissions().mode() & 0o7777 == *mode);
+        if same {
+            continue;
+        }
+        let tmp = path.with_file_name(format!(".{}.tmp", path.file_name().unwrap_or_default().to_string_lossy()));
+        std::fs::write(&tmp, data)?;
+        std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(*mode))?;
+        std::fs::rename(&tmp, &path)?;
+    }
+    for entry in std::fs::read_dir(dir)?.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if !files.keys().any(|k| k == &name || k.starts_with(&format!("{name}/"))) {
+            let p = entry.path();
+            let _ = if p.is_dir() { std::fs::remove_dir_all(&p) } else { std::fs::remove_file(&p) };
+        }
+    }
+    Ok(())
+}
+
+fn is_mounted(path: &Path) -> bool {
+    let target = path.display().to_string();
+    std::fs::read_to_string("/proc/self/mounts").is_ok_and(|m| m.lines().any(|l| l.split_whitespace().nth(1) == Some(target.as_str())))
+}
+
+/// Sets up (or refreshes) every volume of the pod; returns them by name.
+pub async fn prepare(client: &Client, root: &Path, pod: &Pod, host_ip: &str, pod_ip: &str) -> Result<HashMap<String, HostVolume>, MountError> {
+    let uid = pod.metadata.uid.clone().unwrap_or_default();
+    let base = pod_dir(root, &uid).join("volumes");
+    let mut out = HashMap::new();
+    for v in pod.spec.as_ref().and_then(|s| s.volumes.as_ref()).into_iter().flatten() {
+        let dir = base.join(&v.name);
+        if let Some(hp) = &v.host_path {
+            let path = PathBuf::from(&hp.path);
+            match hp.type_.as_deref().unwrap_or("") {
+                "DirectoryOrCreate" => std::fs::create_dir_all(&path).map_err(|e| err(&v.name, e))?,
+                "FileOrCreate" if !path.exists() => {
+                    if let Some(p) = path.parent() {
+                        std::fs::create_dir_all(p).map_err(|e| err(&v.name, e))?;
+                    }
+                    std::fs::write(&path, b"").map_err(|e| err(&v.name, e))?;
+                }
+                "Directory" if !path.is_dir() => return Err(err(&v.name, format!("hostPath type check failed: {} is not a directory", hp.path))),
+                "File" if !path.is_file() => return Err(err(&v.name, format!("hostPath type check failed: {} is not a file", hp.path))),
+                _ => {}
+            }
+            out.insert(v.name.clone(), HostVolume { path, read_only: false });
+            continue;
+        }
+        if let Some(files) = files_of(client, pod, v, host_ip, pod_ip).await? {
+            sync_files(&dir, &files).map_err(|e| err(&v.name, e))?;
+            out.insert(v.name.clone(), HostVolume { path: dir, read_only: true });
+            continue;
+        }
+        // emptyDir, and kinds this node cannot provide yet (honest: fail the mount).
+        if let Some(ed) = &v.empty_dir {
+            std::fs::create_dir_all(&dir).map_err(|e| err(&v.name, e))?;
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o777)).map_err(|e| err(&v.name, e))?;
+            if ed.medium.as_deref() == Some("Memory") && !is_mounted(&dir) {
+                let size = ed.size_limit.as_ref().and_then(|q| crate::quantity::bytes(&q.0)).map(|b| format!("size={b},mode=777")).unwrap_or_else(|| "mode=777".into());
+                rustix::mount::mount("tmpfs", &dir, "tmpfs", rustix::mount::MountFlags::empty(), std::ffi::CString::new(size).ok().as_deref())
+                    .map_err(|e| err(&v.name, format!("cannot mount tmpfs: {e}")))?;
+            }
+            out.insert(v.name.clone(), HostVolume { path: dir, read_only: false });
+            continue;
+        }
+        return Err(err(&v.name, "this volume type is not supported by the ironkube kubelet yet"));
+    }
+    Ok(out)
+}
+
+/// Unmounts tmpfs volumes and removes the pod's directory.
+pub fn cleanup(root: &Path, uid: &str) {
+    let dir = pod_dir(root, uid);
+    if let Ok(entries) = std::fs::read_dir(dir.join("volumes")) {
+        for e in entries.flatten() {
+            if is_mounted(&e.path()) {
+                let _ = rustix::mount::unmount(&e.path(), rustix::mount::UnmountFlags::DETACH);
+            }
+        }
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// The CRI mounts of one container.
+pub fn container_mounts(c: &k8s_openapi::api::core::v1::Container, volumes: &HashMap<String, HostVolume>) -> Result<Vec<crate::cri::api::Mount>, MountError> {
+    let mut out = Vec::new();
+    for m in c.volume_mounts.iter().flatten() {
+        let v = volumes.get(&m.name).ok_or_else(|| err(&m.name, "volume not found in the pod"))?;
+        let mut host = v.path.clone();
+        if let Some(sub) = m.sub_path.as_deref().filter(|s| !s.is_empty()) {
+            host = host.join(sub);
+            if !host.exists() {
+                std::fs::create_dir_all(&host).map_err(|e| err(&m.name, e))?;
+            }
+        }
+        out.push(crate::cri::api::Mount {
+            container_path: m.mount_path.clone(),
+            host_path: host.display().to_string(),
+            readonly: m.read_only.unwrap_or(false) || v.read_only,
+            ..Default::default()
+        });
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sync_replaces_and_prunes() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut files = Files::new();
+        files.insert("a".into(), (b"1".to_vec(), 0o644));
+        files.insert("b".into(), (b"2".to_vec(), 0o400));
+        sync_files(dir.path(), &files).unwrap();
+        files.remove("b");
+        files.insert("a".into(), (b"3".to_vec(), 0o644));
+        sync_files(dir.path(), &files).unwrap();
+        assert_eq!(std::fs::read(dir.path().join("a")).unwrap(), b"3");
+        assert!(!dir.path().join("b").exists());
+    }
+}
