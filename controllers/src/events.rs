@@ -17,13 +17,17 @@ use std::sync::{Arc, Mutex};
 /// Entries kept for deduplication before the cache is cleared.
 const CACHE_LIMIT: usize = 4096;
 
+/// (object uid, type, reason, message): what makes two Events the same.
+type EventKey = (String, &'static str, String, String);
+/// (event namespace, event name, count) of the Event recorded for a key.
+type Recorded = (String, String, i32);
+
 /// Records Events as one component (`source.component`, `reportingComponent`).
 #[derive(Clone)]
 pub struct EventRecorder {
     client: kube::Client,
     component: String,
-    /// (object uid, type, reason, message) -> (event namespace, event name, count).
-    seen: Arc<Mutex<HashMap<(String, &'static str, String, String), (String, String, i32)>>>,
+    seen: Arc<Mutex<HashMap<EventKey, Recorded>>>,
 }
 
 impl EventRecorder {
