@@ -308,7 +308,7 @@ fn lease(name: &str) -> String {
 
 #[test]
 fn kubelet_less_node_with_a_stale_lease_goes_unknown_tainted_and_evicted() {
-    let c = Cluster::start_with(&["--node-monitor-grace-period", "3"]);
+    let c = Cluster::start_with(&["--node-monitor-grace-period", "6"]);
     for node in ["silent", "alive"] {
         create(&c, &NODE.replace("NAME", node));
         c.ok(&["patch", "node", node, "--subresource=status", "--type=merge", "-p", r#"{"status":{"conditions":[{"type":"Ready","status":"True","reason":"KubeletReady","message":"kubelet is posting ready status"}]}}"#]);

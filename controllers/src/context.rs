@@ -31,9 +31,10 @@ impl Default for Config {
 }
 
 impl Config {
-    /// Sets the node monitor grace period.
+    /// Sets the node monitor grace period (and checks at least four times per period).
     pub fn node_monitor_grace_period(mut self, d: Duration) -> Self {
         self.node_monitor_grace_period = d;
+        self.node_monitor_period = self.node_monitor_period.min(d / 4).max(Duration::from_millis(100));
         self
     }
 }

@@ -156,6 +156,7 @@ fn ok_condition(type_: &str) -> (&'static str, &'static str) {
         "NamespaceDeletionDiscoveryFailure" => ("ResourcesDiscovered", "All resources successfully discovered"),
         "NamespaceDeletionGroupVersionParsingFailure" => ("ParsedGroupVersions", "All legacy kube types successfully parsed"),
         "NamespaceDeletionContentFailure" => ("ContentDeleted", "All content successfully deleted, may be waiting on finalization"),
+        "NamespaceFinalizersRemaining" => ("ContentHasNoFinalizers", "All content-preserving finalizers finished"),
         _ => ("ContentRemoved", "All content successfully removed"),
     }
 }
@@ -244,6 +245,8 @@ mod tests {
         assert!(conditions.iter().all(|c| c.status == "False"));
         let discovered = conditions.iter().find(|c| c.type_ == "NamespaceDeletionDiscoveryFailure").unwrap();
         assert_eq!(discovered.reason.as_deref(), Some("ResourcesDiscovered"));
+        let fins = conditions.iter().find(|c| c.type_ == "NamespaceFinalizersRemaining").unwrap();
+        assert_eq!(fins.reason.as_deref(), Some("ContentHasNoFinalizers"));
     }
 
     #[test]
