@@ -1,4 +1,4 @@
-//! Scheduler benchmark (issue 7 figures), release build, medians over repeats:
+//! Scheduler benchmark (issue 7 figures), medians over repeats:
 //! - end to end: 1,000 pods created directly (64 concurrent creates, no Deployment
 //!   controller on this branch) on 100 fake nodes, from the first create until every
 //!   pod is bound, with the scheduler `ironkube up` runs;
@@ -6,8 +6,8 @@
 //!   starting that scheduler (in this process, same library) until all are bound:
 //!   pods/s. Both include the `Scheduled` event written for every pod.
 //!
-//! Run with `cargo bench -p ironkube-conformance --bench scheduler`
-//! (`IRONKUBE_BENCH_REPEATS`, default 5).
+//! Run with `cargo bench -p ironkube-conformance --bench scheduler` (release build) or
+//! add `--profile dev` for a debug build (`IRONKUBE_BENCH_REPEATS`, default 5).
 
 use futures::{StreamExt, TryStreamExt};
 use ironkube_conformance::Cluster;
@@ -95,9 +95,16 @@ fn median(mut v: Vec<Duration>) -> Duration {
 
 fn main() {
     let root = ironkube_conformance::workspace_root();
-    assert!(Command::new("cargo").args(["build", "--release", "--quiet", "--bin", "ironkube"]).current_dir(&root).status().unwrap().success());
+    // `cargo bench --profile dev` measures a debug build (much quicker to build on a busy
+    // machine); the default bench profile measures the release build.
+    let profile = if cfg!(debug_assertions) { "debug" } else { "release" };
+    let mut build = vec!["build", "--quiet", "--bin", "ironkube"];
+    if profile == "release" {
+        build.push("--release");
+    }
+    assert!(Command::new("cargo").args(&build).current_dir(&root).status().unwrap().success());
     let target = std::env::var("CARGO_TARGET_DIR").map(std::path::PathBuf::from).unwrap_or_else(|_| root.join("target"));
-    ironkube_conformance::set_bin(&target.join("release/ironkube"));
+    ironkube_conformance::set_bin(&target.join(profile).join("ironkube"));
     let repeats: usize = std::env::var("IRONKUBE_BENCH_REPEATS").ok().and_then(|r| r.parse().ok()).unwrap_or(5);
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
     let (mut end_to_end, mut alone) = (Vec::new(), Vec::new());
@@ -131,7 +138,7 @@ fn main() {
         );
     }
     let (e2e, solo) = (median(end_to_end), median(alone));
-    println!("ironkube scheduler benchmark (release build, median of {repeats})");
+    println!("ironkube scheduler benchmark ({profile} build, median of {repeats})");
     println!("{PODS} pods created directly on {NODES} fake nodes until all bound: {:.0} ms (goal <= 5000 ms)", e2e.as_secs_f64() * 1e3);
     println!("scheduler alone, {PODS} pending pods until all bound: {:.0} ms = {:.0} pods/s (goal >= 1000 pods/s)", solo.as_secs_f64() * 1e3, PODS as f64 / solo.as_secs_f64());
 }

@@ -3,9 +3,9 @@
 //! `FailedScheduling` events (events.k8s.io, reported by `default-scheduler`).
 
 use k8s_openapi::api::core::v1::{Binding, ObjectReference, Pod};
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use k8s_openapi::api::events::v1::Event;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{MicroTime, ObjectMeta};
 use kube::api::{Api, Patch, PatchParams, PostParams};
-use kube::runtime::events::{Event, EventType, Recorder, Reporter};
 use kube::{Client, Resource};
 use serde_json::{json, Value};
 
@@ -16,7 +16,7 @@ pub const REPORTER: &str = "default-scheduler";
 #[derive(Clone)]
 pub struct Binder {
     client: Client,
-    recorder: Recorder,
+    instance: String,
 }
 
 fn namespace_of(pod: &Pod) -> String {
@@ -34,11 +34,38 @@ fn reference(pod: &Pod) -> ObjectReference {
 impl Binder {
     /// A binder reporting as `default-scheduler` from `instance`.
     pub fn new(client: Client, instance: String) -> Self {
-        let reporter = Reporter { controller: REPORTER.into(), instance: Some(instance) };
-        Binder { recorder: Recorder::new(client.clone(), reporter), client }
+        Binder { client, instance }
     }
 
-    /// Binds the pod to the node, then records the `Scheduled` event.
+    /// Writes one events.k8s.io Event about the pod (upstream's recorder names it
+    /// `<pod>.<unix nanos in hex>`). kube-runtime's `Recorder` is not used: it holds a
+    /// lock across the API call, which serialises every binding behind event writes.
+    async fn record(&self, pod: &Pod, type_: &str, reason: &str, action: &str, note: String) {
+        let now = jiff::Timestamp::now();
+        let ns = namespace_of(pod);
+        let event = Event {
+            metadata: ObjectMeta {
+                name: Some(format!("{}.{:x}", name_of(pod), now.as_nanosecond())),
+                namespace: Some(ns.clone()),
+                ..Default::default()
+            },
+            event_time: Some(MicroTime(now)),
+            type_: Some(type_.into()),
+            reason: Some(reason.into()),
+            action: Some(action.into()),
+            note: Some(note),
+            regarding: Some(reference(pod)),
+            reporting_controller: Some(REPORTER.into()),
+            reporting_instance: Some(self.instance.clone()),
+            ..Default::default()
+        };
+        let events: Api<Event> = Api::namespaced(self.client.clone(), &ns);
+        if let Err(e) = events.create(&PostParams::default(), &event).await {
+            tracing::warn!(pod = %name_of(pod), reason, error = %e, "cannot record an event");
+        }
+    }
+
+    /// Binds the pod to the node.
     pub async fn bind(&self, pod: &Pod, node: &str) -> Result<(), kube::Error> {
         let (ns, name) = (namespace_of(pod), name_of(pod));
         let binding = Binding {
@@ -47,17 +74,13 @@ impl Binder {
         };
         let pods: Api<Pod> = Api::namespaced(self.client.clone(), &ns);
         let _: Value = pods.create_subresource("binding", &name, &PostParams::default(), &binding).await?;
-        let event = Event {
-            type_: EventType::Normal,
-            reason: "Scheduled".into(),
-            note: Some(format!("Successfully assigned {ns}/{name} to {node}")),
-            action: "Binding".into(),
-            secondary: None,
-        };
-        if let Err(e) = self.recorder.publish(&event, &reference(pod)).await {
-            tracing::warn!(pod = %name, error = %e, "cannot record the Scheduled event");
-        }
         Ok(())
+    }
+
+    /// Records the `Scheduled` event of a bound pod.
+    pub async fn record_scheduled(&self, pod: &Pod, node: &str) {
+        let note = format!("Successfully assigned {}/{} to {node}", namespace_of(pod), name_of(pod));
+        self.record(pod, "Normal", "Scheduled", "Binding", note).await;
     }
 
     /// Records why no node fits: the `PodScheduled=False` condition (when it changed)
@@ -90,15 +113,6 @@ impl Binder {
                 tracing::warn!(pod = %name, error = %e, "cannot set the PodScheduled condition");
             }
         }
-        let event = Event {
-            type_: EventType::Warning,
-            reason: "FailedScheduling".into(),
-            note: Some(message.to_string()),
-            action: "Scheduling".into(),
-            secondary: None,
-        };
-        if let Err(e) = self.recorder.publish(&event, &reference(pod)).await {
-            tracing::warn!(pod = %name, error = %e, "cannot record the FailedScheduling event");
-        }
+        self.record(pod, "Warning", "FailedScheduling", "Scheduling", message.to_string()).await;
     }
 }

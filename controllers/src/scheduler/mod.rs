@@ -184,9 +184,13 @@ impl Scheduler {
                 self.pending.remove(&key);
                 let (binder, permits, outcomes) = (self.binder.clone(), self.permits.clone(), self.outcomes.clone());
                 tokio::spawn(async move {
-                    let _permit = permits.acquire_owned().await;
+                    let permit = permits.acquire_owned().await;
                     let outcome = match binder.bind(&pod, &node).await {
-                        Ok(()) => Outcome::Bound,
+                        Ok(()) => {
+                            drop(permit);
+                            binder.record_scheduled(&pod, &node).await;
+                            Outcome::Bound
+                        }
                         Err(e) => {
                             tracing::warn!(pod = %key, node = %node, error = %e, "binding failed");
                             Outcome::Failed { key, pod }
