@@ -175,6 +175,12 @@ fn run(label: &str, flags: &[&str], pods: usize, watchers: usize) -> Figures {
     let mut c = Cluster::start_with(flags);
     let pki: PathBuf = c.dir.path().join("pki");
     let mut f = Figures::default();
+    if std::env::var("IRONKUBE_BENCH_ONLY").as_deref() == Ok("watch") {
+        let (samples, missing) = watch_latency(&c, &pki, watchers, 20);
+        (f.watch_p50, f.watch_p99, f.watch_missing) = (percentile(&samples, 0.5), percentile(&samples, 0.99), missing);
+        println!("[{label}] watch latency p50 {} p90 {} p99 {} max {}", ms(f.watch_p50), ms(percentile(&samples, 0.9)), ms(f.watch_p99), ms(*samples.last().unwrap()));
+        return f;
+    }
 
     // Creates: 3 rounds of 6,400 ConfigMaps from 64 clients, each round in its own namespace.
     let rates: Vec<f64> = (0..3)

@@ -519,10 +519,10 @@ impl Store {
                 )],
             });
         }
-        if let Some(cache) = self.ready_cache() {
-            if let Some(events) = self.watch_cached(cache, t, opts, filter.clone(), send_initial).await? {
-                return Ok(events);
-            }
+        if let Some(cache) = self.ready_cache()
+            && let Some(events) = self.watch_cached(cache, t, opts, filter.clone(), send_initial).await?
+        {
+            return Ok(events);
         }
         self.watch_storage(t, opts, filter, send_initial).await
     }
@@ -555,7 +555,7 @@ impl Store {
         let initial_filter = filter.clone();
         let initial = reg.initial.into_iter().filter_map(move |kv| {
             let ev = PendingEvent { event_type: EventType::Added, object: kv, prev: None, shared: None };
-            ev.to_watch_event(kind, &initial_filter)
+            ev.into_watch_event(kind, &initial_filter)
         });
         let end = (opts.send_initial_events == Some(true) && opts.allow_bookmarks).then_some(WatchEvent::Bookmark(reg.revision, true));
         let live = futures::stream::iter(reg.backlog.into_iter().map(Delivery::Event))
@@ -563,7 +563,7 @@ impl Store {
             .filter_map(move |delivery| {
                 let out = match delivery {
                     Delivery::Bookmark(rv) => Some(WatchEvent::Bookmark(rv, false)),
-                    Delivery::Event(ev) => PendingEvent::from_cached(ev).to_watch_event(kind, &filter),
+                    Delivery::Event(ev) => PendingEvent::from_cached(ev).into_watch_event(kind, &filter),
                 };
                 futures::future::ready(out)
             });
@@ -600,7 +600,7 @@ impl Store {
             Err(e) => return Err(storage_error(e)),
         };
         let live = events.map(move |event| match event {
-            Ok(event) => PendingEvent::from_storage(event).to_watch_event(kind, &filter),
+            Ok(event) => PendingEvent::from_storage(event).into_watch_event(kind, &filter),
             Err(StorageError::Compacted { requested, oldest }) => {
                 Some(WatchEvent::Error(ApiError::Expired(format!("too old resource version: {requested} ({oldest})")).status()))
             }
@@ -1372,7 +1372,7 @@ impl PendingEvent {
     /// The API watch event, applying the filter like upstream: an object that stops
     /// matching is DELETED, one that starts matching is ADDED. Without selectors (and
     /// conversion) the object is passed on unparsed.
-    fn to_watch_event(self, kind: &'static Kind, filter: &Filter) -> Option<WatchEvent> {
+    fn into_watch_event(self, kind: &'static Kind, filter: &Filter) -> Option<WatchEvent> {
         if filter.is_empty() && kind.conversion.is_none() {
             return Some(WatchEvent::Raw { kind, event_type: self.event_type, object: self.object, shared: self.shared });
         }

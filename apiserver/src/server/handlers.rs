@@ -569,10 +569,10 @@ fn watch_response(
 }
 
 fn encode_event(kind: &Kind, event: WatchEvent, output: Output, query: &Query, first: bool) -> bytes::Bytes {
-    if !matches!(output, Output::Table(_) | Output::Metadata(_)) {
-        if let Some(Ok(line)) = event.raw_line() {
-            return line;
-        }
+    if !matches!(output, Output::Table(_) | Output::Metadata(_))
+        && let Some(Ok(line)) = event.raw_line()
+    {
+        return line;
     }
     let (kind_str, object) = match event {
         WatchEvent::Object(..) | WatchEvent::Raw { .. } => {
