@@ -1,16 +1,14 @@
 #!/usr/bin/env python3
-"""Resident memory of the controllers (garbage collector, namespace, serviceaccount,
-endpoints, endpointslice, node lifecycle, disruption) with 10,000 pods in the cluster.
+"""Resident memory of the controller manager (`ironkube controllers`: every controller,
+leader-elected) with 10,000 pods in the cluster.
 
 Starts `ironkube apiserver` (no controllers) on a free port with a temporary data dir,
 creates 100 Services and 10,000 pods (100 per Service, Running + Ready with an IP, set
-through pods/status), then runs the controllers as their own process
-(`controllers/examples/cluster_controllers.rs`), waits until every Service's Endpoints
+through pods/status), then runs `ironkube controllers` as its own process, waits until every Service's Endpoints
 list its 100 pods, and prints the controllers' RSS (median of 10 samples over 5 s) and
 peak RSS.
 
-Usage: deploy/controllers-rss.py [pods]   (release builds; env IRONKUBE_BIN and
-CONTROLLERS_BIN skip the build)
+Usage: deploy/controllers-rss.py [pods]   (release build; env IRONKUBE_BIN skips it)
 """
 import concurrent.futures
 import os
@@ -30,13 +28,10 @@ SERVICES = 100
 def build():
     target = os.environ.get("CARGO_TARGET_DIR", os.path.join(ROOT, "target"))
     ironkube = os.environ.get("IRONKUBE_BIN")
-    ctrl = os.environ.get("CONTROLLERS_BIN")
-    if not ironkube or not ctrl:
+    if not ironkube:
         subprocess.run(["cargo", "build", "--release", "--quiet", "--bin", "ironkube"], cwd=ROOT, check=True)
-        subprocess.run(["cargo", "build", "--release", "--quiet", "-p", "ironkube-controllers", "--example", "cluster_controllers"], cwd=ROOT, check=True)
         ironkube = os.path.join(target, "release/ironkube")
-        ctrl = os.path.join(target, "release/examples/cluster_controllers")
-    return ironkube, ctrl
+    return ironkube
 
 
 def rss_kib(pid, field="VmRSS"):
@@ -48,7 +43,7 @@ def rss_kib(pid, field="VmRSS"):
 
 
 def main():
-    ironkube, ctrl = build()
+    ironkube = build()
     data = tempfile.mkdtemp(prefix="ironkube-rss-")
     server = subprocess.Popen([ironkube, "apiserver", "--secure-port", "0", "--bind-address", "127.0.0.1", "--data-dir", data],
                               stdout=subprocess.PIPE, text=True)
@@ -82,7 +77,7 @@ def main():
             list(pool.map(make, range(PODS)))
         print(f"created {PODS} ready pods behind {SERVICES} services in {time.time() - t:.0f} s", flush=True)
 
-        controllers = subprocess.Popen([ctrl, kubeconfig], stderr=subprocess.DEVNULL)
+        controllers = subprocess.Popen([ironkube, "controllers", "--kubeconfig", kubeconfig], stderr=subprocess.DEVNULL)
         t = time.time()
         per_service = PODS // SERVICES
         while True:
