@@ -115,19 +115,29 @@ fn deployment_creates_one_replicaset_and_owned_pods_and_scales() {
     assert!(out.contains("replicaset-controller"), "{out}");
 }
 
-/// `kubectl set image` on 4 replicas with the default 25%/25% strategy: the first step is
-/// old 3 / new 1, and ready pods never drop below replicas - maxUnavailable = 3.
+/// `kubectl set image` on 4 replicas with the default 25%/25% strategy (surge 1, unavailable
+/// 1): upstream scales the new ReplicaSet to 1, the old one to 3, then the new one to 2
+/// (5 pods = replicas + surge) and holds there while new pods are unready, because ready
+/// pods must not drop below replicas - maxUnavailable = 3.
 #[test]
 fn kubelet_less_rolling_update_holds_the_availability_bound() {
     let c = Cluster::start();
     c.ok_with_input(&["apply", "-f", "-"], &deployment("web", "ironkube.local/busybox:1", 4));
     complete_rollout(&c, "web");
     c.ok(&["set", "image", "deploy/web", "main=ironkube.local/busybox:2"]);
-    assert_eventually!(
-        rs_sizes(&c, "web").iter().map(|(i, r, _)| (i.clone(), *r)).collect::<Vec<_>>() == [("ironkube.local/busybox:1".to_string(), 3), ("ironkube.local/busybox:2".to_string(), 1)],
-        "first step old 3 / new 1: {:?}",
-        rs_sizes(&c, "web")
-    );
+    let sizes = |c: &Cluster| rs_sizes(c, "web").iter().map(|(i, r, _)| (i.clone(), *r)).collect::<Vec<_>>();
+    let held = [("ironkube.local/busybox:1".to_string(), 3), ("ironkube.local/busybox:2".to_string(), 2)];
+    assert_eventually!(sizes(&c) == held, "old 3 / new 2 while new pods are unready: {:?}", rs_sizes(&c, "web"));
+    // It stays there: no step may take ready pods below 3 while nothing new is ready.
+    for _ in 0..5 {
+        std::thread::sleep(std::time::Duration::from_millis(200));
+        assert_eq!(sizes(&c), held, "the rollout moved without ready new pods");
+    }
+    let out = c.ok(&["describe", "deploy", "web"]);
+    // (describe sorts events by second-granular timestamps, so only presence is checked.)
+    for step in ["from 0 to 1", "from 4 to 3", "from 1 to 2"] {
+        assert!(out.contains(step), "no scaling step {step:?}: {out}");
+    }
     // Step the rollout: make new pods ready one at a time, checking the bound each time.
     assert_eventually!(
         {
