@@ -24,6 +24,9 @@ pub struct NodeArgs {
     /// The node's pod CIDR (CNI host-local range); give each node on a machine its own.
     #[arg(long, default_value = "10.244.0.0/24")]
     pub pod_cidr: String,
+    /// Port of the kubelet server (logs, exec, attach, port-forward); 0 picks a free port.
+    #[arg(long, default_value_t = 10250)]
+    pub kubelet_port: u16,
 }
 
 impl NodeArgs {
@@ -43,6 +46,7 @@ impl NodeArgs {
             pod_cidr: Some(self.pod_cidr.clone()),
             node_ip: self.node_ip.clone().unwrap_or_else(ironkube_kubelet::default_node_ip),
             remove_pods_on_exit,
+            kubelet_port: self.kubelet_port,
         }
     }
 }
@@ -132,6 +136,16 @@ impl NodeRuntime {
             self.network.remove_bridge();
         }
     }
+}
+
+/// Binds the kubelet server on all addresses at the configured port (0 = a free one)
+/// with a serving certificate for the node issued from the cluster CA.
+pub async fn bind_kubelet_server(pki: &ironkube_apiserver::server::pki::Pki, config: &ironkube_kubelet::Config) -> anyhow::Result<ironkube_kubelet::server::KubeletServer> {
+    let hosts = vec![config.node_name.clone(), config.node_ip.clone(), "localhost".into(), "127.0.0.1".into()];
+    let serving = pki.serving_for(&format!("system:node:{}", config.node_name), &hosts)?;
+    let tls = ironkube_kubelet::server::TlsConfig { cert: serving.cert, key: serving.key, client_ca: pki.ca_cert()? };
+    let addr = std::net::SocketAddr::from(([0, 0, 0, 0], config.kubelet_port));
+    Ok(ironkube_kubelet::server::KubeletServer::bind(addr, &tls).await?)
 }
 
 /// A kube client from a kubeconfig file.

@@ -153,7 +153,13 @@ async fn run(args: ServerArgs, plan: NodePlan) -> anyhow::Result<()> {
             Ok(()) => {
                 let runtime = crate::node::NodeRuntime::start(&args.data_dir, &node_args).await?;
                 step("containerd", if runtime.started_containerd() { "started" } else { "already running" }, t0);
-                let config = node_args.kubelet_config(&args.data_dir, true);
+                let mut config = node_args.kubelet_config(&args.data_dir, true);
+                let server = crate::node::bind_kubelet_server(&pki, &config).await?;
+                config.kubelet_port = server.port();
+                let (server_stop_tx, server_stop_rx) = tokio::sync::watch::channel(false);
+                let server_cri = ironkube_kubelet::cri::Cri::connect(&config.cri_socket).await?;
+                tokio::spawn(server.serve(server_cri, server_stop_rx));
+                step("kubelet API", format!("https://{}:{}", config.node_ip, config.kubelet_port), t0);
                 let kubelet_kubeconfig = args.data_dir.join("kubelet.kubeconfig");
                 write_kubelet_kubeconfig(&pki, &kubelet_kubeconfig, &url, &config.node_name).context("cannot write the kubelet kubeconfig")?;
                 let client = crate::node::client_from(&kubelet_kubeconfig).await?;
@@ -161,6 +167,7 @@ async fn run(args: ServerArgs, plan: NodePlan) -> anyhow::Result<()> {
                 step("node Ready", kubelet.node_name(), t0);
                 kubelet_task = Some(tokio::spawn(async move {
                     let result = kubelet.run(shutdown_signal()).await;
+                    let _ = server_stop_tx.send(true);
                     runtime.stop();
                     let _ = kubelet_done_tx.send(());
                     result

@@ -154,7 +154,7 @@ impl Cluster {
         let mut cmd = Command::new(ironkube_bin());
         cmd.args(["up", "--bind-address", "127.0.0.1", "--secure-port", &port.to_string()]);
         match &self.node {
-            Some(node) => cmd.args(["--hostname-override", &node.name, "--pod-cidr", &node.pod_cidr]),
+            Some(node) => cmd.args(["--hostname-override", &node.name, "--pod-cidr", &node.pod_cidr, "--kubelet-port", "0"]),
             None => cmd.arg("--no-kubelet"),
         };
         let mut child = cmd

@@ -44,6 +44,10 @@ impl Subresource {
     const fn scale() -> Self {
         Subresource { name: "scale", group: "autoscaling", version: "v1", kind: "Scale", verbs: GET_PATCH_UPDATE, implemented: true }
     }
+    /// A subresource served by a connection to the pod's node (log, exec, ...).
+    const fn connect(name: &'static str, kind: &'static str, verbs: &'static [&'static str]) -> Self {
+        Subresource { name, group: "", version: "", kind, verbs, implemented: true }
+    }
     const fn pending(name: &'static str, group: &'static str, version: &'static str, kind: &'static str, verbs: &'static [&'static str]) -> Self {
         Subresource { name, group, version, kind, verbs, implemented: false }
     }
@@ -234,13 +238,13 @@ pub static KINDS: LazyLock<Vec<Kind>> = LazyLock::new(|| {
         kind::<api::core::v1::PersistentVolume>(row(&["pv"], NONE, &s::PV).sub(Sub::status())),
         kind::<api::core::v1::Pod>(
             row(&["po"], ALL, &s::POD)
-                .sub(Sub::pending("attach", "", "", "PodAttachOptions", EXEC_VERBS))
+                .sub(Sub::connect("attach", "PodAttachOptions", EXEC_VERBS))
                 .sub(Sub::pending("binding", "", "", "Binding", &["create"]))
                 .sub(Sub::pending("ephemeralcontainers", "", "", "", GET_PATCH_UPDATE))
                 .sub(Sub::pending("eviction", "policy", "v1", "Eviction", &["create"]))
-                .sub(Sub::pending("exec", "", "", "PodExecOptions", EXEC_VERBS))
-                .sub(Sub::pending("log", "", "", "", &["get"]))
-                .sub(Sub::pending("portforward", "", "", "PodPortForwardOptions", EXEC_VERBS))
+                .sub(Sub::connect("exec", "PodExecOptions", EXEC_VERBS))
+                .sub(Sub::connect("log", "", &["get"]))
+                .sub(Sub::connect("portforward", "PodPortForwardOptions", EXEC_VERBS))
                 .sub(Sub::pending("proxy", "", "", "PodProxyOptions", &["create", "delete", "get", "patch", "update"]))
                 .sub(Sub::pending("resize", "", "", "", GET_PATCH_UPDATE))
                 .sub(Sub::status()),
