@@ -159,7 +159,7 @@ async fn run(args: ServerArgs, plan: NodePlan) -> anyhow::Result<()> {
                 let (server_stop_tx, server_stop_rx) = tokio::sync::watch::channel(false);
                 let server_cri = ironkube_kubelet::cri::Cri::connect(&config.cri_socket).await?;
                 tokio::spawn(server.serve(server_cri, server_stop_rx));
-                step("kubelet API", format!("https://{}:{}", config.node_ip, config.kubelet_port), t0);
+                step("node API", format!("https://{}:{}", config.node_ip, config.kubelet_port), t0);
                 let kubelet_kubeconfig = args.data_dir.join("kubelet.kubeconfig");
                 write_kubelet_kubeconfig(&pki, &kubelet_kubeconfig, &url, &config.node_name).context("cannot write the kubelet kubeconfig")?;
                 let client = crate::node::client_from(&kubelet_kubeconfig).await?;
