@@ -175,3 +175,65 @@ fn port_forward_carries_bytes_both_ways() {
     pf.kill().ok();
     pf.wait().ok();
 }
+
+/// A client certificate for `cn` signed by the cluster CA, as PEM files in the data dir.
+fn client_cert(c: &Cluster, cn: &str) -> (std::path::PathBuf, std::path::PathBuf) {
+    use openssl::{asn1::Asn1Time, ec, hash::MessageDigest, nid::Nid, pkey::PKey, x509};
+    let pki = c.dir.path().join("pki");
+    let ca = x509::X509::from_pem(&std::fs::read(pki.join("ca.crt")).unwrap()).unwrap();
+    let ca_key = PKey::private_key_from_pem(&std::fs::read(pki.join("ca.key")).unwrap()).unwrap();
+    let key = PKey::from_ec_key(ec::EcKey::generate(&ec::EcGroup::from_curve_name(Nid::X9_62_PRIME256V1).unwrap()).unwrap()).unwrap();
+    let mut name = x509::X509NameBuilder::new().unwrap();
+    name.append_entry_by_nid(Nid::COMMONNAME, cn).unwrap();
+    let name = name.build();
+    let mut b = x509::X509::builder().unwrap();
+    b.set_version(2).unwrap();
+    b.set_subject_name(&name).unwrap();
+    b.set_issuer_name(ca.subject_name()).unwrap();
+    b.set_pubkey(&key).unwrap();
+    b.set_not_before(&Asn1Time::days_from_now(0).unwrap()).unwrap();
+    b.set_not_after(&Asn1Time::days_from_now(1).unwrap()).unwrap();
+    b.append_extension(x509::extension::ExtendedKeyUsage::new().client_auth().build().unwrap()).unwrap();
+    b.sign(&ca_key, MessageDigest::sha256()).unwrap();
+    let (cert, keyf) = (c.dir.path().join(format!("{cn}.crt")), c.dir.path().join(format!("{cn}.key")));
+    std::fs::write(&cert, b.build().to_pem().unwrap()).unwrap();
+    std::fs::write(&keyf, key.private_key_to_pem_pkcs8().unwrap()).unwrap();
+    (cert, keyf)
+}
+
+/// GETs `path` from the kubelet server on `port` (trusting the cluster CA), optionally
+/// with a client certificate; the status code.
+fn kubelet_status(c: &Cluster, port: u16, pair: Option<&(std::path::PathBuf, std::path::PathBuf)>, path: &str) -> u16 {
+    let mut b = openssl::ssl::SslConnector::builder(openssl::ssl::SslMethod::tls_client()).unwrap();
+    b.set_ca_file(c.dir.path().join("pki/ca.crt")).unwrap();
+    if let Some((cert, key)) = pair {
+        b.set_certificate_file(cert, openssl::ssl::SslFiletype::PEM).unwrap();
+        b.set_private_key_file(key, openssl::ssl::SslFiletype::PEM).unwrap();
+    }
+    let tcp = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    let mut s = b.build().connect("127.0.0.1", tcp).expect("TLS to the kubelet with a serving certificate from the cluster CA");
+    write!(s, "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n").unwrap();
+    let mut head = String::new();
+    BufReader::new(s).read_line(&mut head).unwrap();
+    head.split_whitespace().nth(1).and_then(|c| c.parse().ok()).unwrap_or(0)
+}
+
+#[test]
+fn kubelet_server_admits_only_the_api_server() {
+    let Some(c) = Cluster::start_with_kubelet() else { return };
+    let port: u16 = c.ok(&["get", "node", c.node_name(), "-o", "jsonpath={.status.daemonEndpoints.kubeletEndpoint.Port}"]).trim().parse().expect("a kubelet port");
+    assert_ne!(port, 10250, "the harness asks for a free port so clusters can run side by side");
+    run_pod(&c, "box", &container("box", "echo hello; sleep 3600"), "");
+    wait_running(&c, "box");
+    assert_eq!(kubelet_status(&c, port, None, "/containerLogs/default/box/box"), 401);
+    let stranger = client_cert(&c, "jane");
+    assert_eq!(kubelet_status(&c, port, Some(&stranger), "/containerLogs/default/box/box"), 403);
+    let pki = c.dir.path().join("pki");
+    let apiserver = (pki.join("apiserver-kubelet-client.crt"), pki.join("apiserver-kubelet-client.key"));
+    assert_eq!(kubelet_status(&c, port, Some(&apiserver), "/containerLogs/default/box/box"), 200);
+    assert_eq!(kubelet_status(&c, port, Some(&apiserver), "/containerLogs/default/box/nope"), 400);
+    // A pod that is not scheduled has no logs yet (upstream: an empty answer), and no exec.
+    c.ok_with_input(&["apply", "-f", "-"], "apiVersion: v1\nkind: Pod\nmetadata:\n  name: nowhere\nspec:\n  containers:\n  - name: a\n    image: ironkube.local/busybox\n");
+    assert_eq!(c.ok(&["logs", "nowhere"]), "");
+    assert!(c.fails(&["exec", "nowhere", "--", "true"]).contains("pod nowhere does not have a host assigned"));
+}
