@@ -166,6 +166,16 @@ pub struct KubeletArgs {
     pub root_dir: PathBuf,
     #[command(flatten)]
     pub node: NodeArgs,
+    /// The kubelet server's certificate (PEM); with the key and client CA it enables
+    /// logs, exec, attach and port-forward.
+    #[arg(long)]
+    pub tls_cert_file: Option<PathBuf>,
+    /// The kubelet server's private key (PEM).
+    #[arg(long)]
+    pub tls_private_key_file: Option<PathBuf>,
+    /// CA whose client certificates may call the kubelet server (the cluster CA).
+    #[arg(long)]
+    pub client_ca_file: Option<PathBuf>,
 }
 
 /// `ironkube kubelet`: runs against an existing runtime and API server until SIGTERM;
@@ -177,8 +187,21 @@ pub async fn kubelet(args: KubeletArgs) -> anyhow::Result<()> {
     if args.node.container_runtime_endpoint.is_none() {
         config.cri_socket = PathBuf::from("/run/containerd/containerd.sock");
     }
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    match (&args.tls_cert_file, &args.tls_private_key_file, &args.client_ca_file) {
+        (Some(cert), Some(key), Some(ca)) => {
+            let read = |p: &PathBuf| std::fs::read(p).with_context(|| format!("cannot read {}", p.display()));
+            let tls = ironkube_kubelet::server::TlsConfig { cert: read(cert)?, key: read(key)?, client_ca: read(ca)? };
+            let server = ironkube_kubelet::server::KubeletServer::bind(std::net::SocketAddr::from(([0, 0, 0, 0], config.kubelet_port)), &tls).await?;
+            config.kubelet_port = server.port();
+            println!("kubelet: serving logs, exec, attach and port-forward on port {}", config.kubelet_port);
+            tokio::spawn(server.serve(cri::Cri::connect(&config.cri_socket).await?, stop_rx));
+        }
+        _ => println!("kubelet: server off (logs, exec, attach and port-forward need --tls-cert-file, --tls-private-key-file and --client-ca-file)"),
+    }
     let kubelet = ironkube_kubelet::Kubelet::start(client, config).await?;
     println!("kubelet: node {} Ready", kubelet.node_name());
     kubelet.run(crate::up::shutdown_signal()).await?;
+    let _ = stop_tx.send(true);
     Ok(())
 }

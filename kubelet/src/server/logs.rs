@@ -133,13 +133,13 @@ fn emit(raw: &[u8], o: &LogOptions, out: &mut Vec<u8>) -> bool {
         return false;
     }
     render(&line, o.timestamps, out);
-    if let Some(limit) = o.limit_bytes {
-        if out.len() as u64 >= limit {
+    match o.limit_bytes {
+        Some(limit) if out.len() as u64 >= limit => {
             out.truncate(limit as usize);
-            return true;
+            true
         }
+        _ => false,
     }
-    false
 }
 
 /// Streams a container's log file into `tx`: the selected existing part, then (with
@@ -193,7 +193,7 @@ pub async fn stream(path: PathBuf, o: LogOptions, tx: mpsc::Sender<Vec<u8>>, exi
             return;
         }
         idle_polls += 1;
-        if idle_polls % 10 == 0 {
+        if idle_polls.is_multiple_of(10) {
             let now = inode(&path);
             if now != ino || reader.stream_position().await.ok() > file_len(&path) {
                 // Rotated or truncated: start over on the new file.
