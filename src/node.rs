@@ -24,6 +24,9 @@ pub struct NodeArgs {
     /// The node's pod CIDR (CNI host-local range); give each node on a machine its own.
     #[arg(long, default_value = "10.244.0.0/24")]
     pub pod_cidr: String,
+    /// Port of the kubelet server (logs, exec, attach, port-forward); 0 picks a free port.
+    #[arg(long, default_value_t = 10250)]
+    pub kubelet_port: u16,
 }
 
 impl NodeArgs {
@@ -43,6 +46,7 @@ impl NodeArgs {
             pod_cidr: Some(self.pod_cidr.clone()),
             node_ip: self.node_ip.clone().unwrap_or_else(ironkube_kubelet::default_node_ip),
             remove_pods_on_exit,
+            kubelet_port: self.kubelet_port,
         }
     }
 }
@@ -142,6 +146,16 @@ impl NodeRuntime {
     }
 }
 
+/// Binds the kubelet server on all addresses at the configured port (0 = a free one)
+/// with a serving certificate for the node issued from the cluster CA.
+pub async fn bind_kubelet_server(pki: &ironkube_apiserver::server::pki::Pki, config: &ironkube_kubelet::Config) -> anyhow::Result<ironkube_kubelet::server::KubeletServer> {
+    let hosts = vec![config.node_name.clone(), config.node_ip.clone(), "localhost".into(), "127.0.0.1".into()];
+    let serving = pki.serving_for(&format!("system:node:{}", config.node_name), &hosts)?;
+    let tls = ironkube_kubelet::server::TlsConfig { cert: serving.cert, key: serving.key, client_ca: pki.ca_cert()? };
+    let addr = std::net::SocketAddr::from(([0, 0, 0, 0], config.kubelet_port));
+    Ok(ironkube_kubelet::server::KubeletServer::bind(addr, &tls).await?)
+}
+
 
 /// Flags of `ironkube kubelet`.
 #[derive(Args, Debug)]
@@ -154,6 +168,16 @@ pub struct KubeletArgs {
     pub root_dir: PathBuf,
     #[command(flatten)]
     pub node: NodeArgs,
+    /// The kubelet server's certificate (PEM); with the key and client CA it enables
+    /// logs, exec, attach and port-forward.
+    #[arg(long)]
+    pub tls_cert_file: Option<PathBuf>,
+    /// The kubelet server's private key (PEM).
+    #[arg(long)]
+    pub tls_private_key_file: Option<PathBuf>,
+    /// CA whose client certificates may call the kubelet server (the cluster CA).
+    #[arg(long)]
+    pub client_ca_file: Option<PathBuf>,
 }
 
 /// `ironkube kubelet`: runs against an existing runtime and API server until SIGTERM;
@@ -165,9 +189,22 @@ pub async fn kubelet(args: KubeletArgs) -> anyhow::Result<()> {
     if args.node.container_runtime_endpoint.is_none() {
         config.cri_socket = PathBuf::from("/run/containerd/containerd.sock");
     }
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    match (&args.tls_cert_file, &args.tls_private_key_file, &args.client_ca_file) {
+        (Some(cert), Some(key), Some(ca)) => {
+            let read = |p: &PathBuf| std::fs::read(p).with_context(|| format!("cannot read {}", p.display()));
+            let tls = ironkube_kubelet::server::TlsConfig { cert: read(cert)?, key: read(key)?, client_ca: read(ca)? };
+            let server = ironkube_kubelet::server::KubeletServer::bind(std::net::SocketAddr::from(([0, 0, 0, 0], config.kubelet_port)), &tls).await?;
+            config.kubelet_port = server.port();
+            println!("kubelet: serving logs, exec, attach and port-forward on port {}", config.kubelet_port);
+            tokio::spawn(server.serve(cri::Cri::connect(&config.cri_socket).await?, stop_rx));
+        }
+        _ => println!("kubelet: server off (logs, exec, attach and port-forward need --tls-cert-file, --tls-private-key-file and --client-ca-file)"),
+    }
     let kubelet = ironkube_kubelet::Kubelet::start(client, config).await?;
     println!("kubelet: node {} Ready", kubelet.node_name());
     kubelet.run(crate::up::shutdown_signal()).await?;
+    let _ = stop_tx.send(true);
     Ok(())
 }
 

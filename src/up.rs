@@ -162,7 +162,13 @@ async fn run(args: ServerArgs, plan: NodePlan, controllers: Option<ironkube_cont
             Ok(()) => {
                 let runtime = crate::node::NodeRuntime::start(&args.data_dir, &node_args).await?;
                 step("containerd", runtime.containerd_origin(), t0);
-                let config = node_args.kubelet_config(&args.data_dir, true);
+                let mut config = node_args.kubelet_config(&args.data_dir, true);
+                let server = crate::node::bind_kubelet_server(&pki, &config).await?;
+                config.kubelet_port = server.port();
+                let (server_stop_tx, server_stop_rx) = tokio::sync::watch::channel(false);
+                let server_cri = ironkube_kubelet::cri::Cri::connect(&config.cri_socket).await?;
+                tokio::spawn(server.serve(server_cri, server_stop_rx));
+                step("node API", format!("https://{}:{}", config.node_ip, config.kubelet_port), t0);
                 // User `system:node:<name>`; see `components` for why it is in system:masters.
                 let user = format!("system:node:{}", config.node_name);
                 let kubelet_kubeconfig = components::write_kubeconfig(&pki, &args.data_dir, &url, &user, "kubelet.kubeconfig")?;
@@ -171,6 +177,7 @@ async fn run(args: ServerArgs, plan: NodePlan, controllers: Option<ironkube_cont
                 step("node Ready", kubelet.node_name(), t0);
                 kubelet_task = Some(tokio::spawn(async move {
                     let result = kubelet.run(shutdown_signal()).await;
+                    let _ = server_stop_tx.send(true);
                     runtime.stop();
                     let _ = kubelet_done_tx.send(());
                     result

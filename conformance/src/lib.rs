@@ -176,7 +176,7 @@ impl Cluster {
         let mut cmd = Command::new(ironkube_bin());
         cmd.args(self.mode).args(["--bind-address", "127.0.0.1", "--secure-port", &port.to_string()]);
         if let Some(node) = &self.node {
-            cmd.args(["--hostname-override", &node.name, "--pod-cidr", &node.pod_cidr]);
+            cmd.args(["--hostname-override", &node.name, "--pod-cidr", &node.pod_cidr, "--kubelet-port", "0"]);
         }
         let mut child = cmd
             .arg("--data-dir")

@@ -5,7 +5,7 @@
 //! containerd and pod network, started by `ironkube up`), [`local_images`] (the
 //! `ironkube.local/*` images), [`images`] (pull policy), [`node`] (Node, Lease,
 //! heartbeats), [`pods`] (watch + one worker per pod, status), [`probes`], [`volumes`],
-//! [`events`].
+//! [`events`], [`server`] (logs, exec, attach, port-forward for the API server).
 
 pub mod cni;
 pub mod containerd;
@@ -17,6 +17,7 @@ pub mod node;
 pub mod pods;
 pub mod probes;
 pub mod quantity;
+pub mod server;
 pub mod volumes;
 
 use k8s_openapi::api::coordination::v1::Lease;
@@ -43,6 +44,8 @@ pub struct Config {
     /// Stop and remove every sandbox on shutdown (`ironkube up`, which also stops its
     /// containerd). A standalone kubelet leaves pods running and adopts them on restart.
     pub remove_pods_on_exit: bool,
+    /// The port of the kubelet server, advertised in the Node's `daemonEndpoints`.
+    pub kubelet_port: u16,
 }
 
 /// Why the kubelet cannot run.
@@ -100,6 +103,7 @@ impl Kubelet {
             name: config.node_name.clone(),
             internal_ip: config.node_ip.clone(),
             pod_cidr: config.pod_cidr.clone(),
+            kubelet_port: config.kubelet_port,
             runtime_version: format!("{}://{}", version.runtime_name, version.runtime_version),
             capacity: node::machine_capacity(&config.root_dir),
             system: node::system_info(&format!("{}://{}", version.runtime_name, version.runtime_version)),

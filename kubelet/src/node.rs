@@ -28,6 +28,8 @@ pub struct NodeFacts {
     pub internal_ip: String,
     /// Pod CIDR assigned to this node.
     pub pod_cidr: Option<String>,
+    /// The kubelet server's port (`daemonEndpoints.kubeletEndpoint.port`).
+    pub kubelet_port: u16,
     /// `containerd://1.6.20` style.
     pub runtime_version: String,
     /// Capacity (cpu, memory, pods, ephemeral-storage).
@@ -131,7 +133,7 @@ impl NodeFacts {
             conditions: Some(conds),
             node_info: Some(self.system.clone()),
             daemon_endpoints: Some(k8s_openapi::api::core::v1::NodeDaemonEndpoints {
-                kubelet_endpoint: Some(k8s_openapi::api::core::v1::DaemonEndpoint { port: 10250 }),
+                kubelet_endpoint: Some(k8s_openapi::api::core::v1::DaemonEndpoint { port: i32::from(self.kubelet_port) }),
             }),
             ..Default::default()
         }

@@ -47,6 +47,11 @@ impl Subresource {
     const fn binding() -> Self {
         Subresource { name: "binding", group: "", version: "", kind: "Binding", verbs: &["create"], implemented: true }
     }
+
+    /// A subresource served by a connection to the pod's node (log, exec, ...).
+    const fn connect(name: &'static str, kind: &'static str, verbs: &'static [&'static str]) -> Self {
+        Subresource { name, group: "", version: "", kind, verbs, implemented: true }
+    }
     const fn pending(name: &'static str, group: &'static str, version: &'static str, kind: &'static str, verbs: &'static [&'static str]) -> Self {
         Subresource { name, group, version, kind, verbs, implemented: false }
     }
@@ -247,13 +252,13 @@ pub static KINDS: LazyLock<Vec<Kind>> = LazyLock::new(|| {
         kind::<api::core::v1::PersistentVolume>(row(&["pv"], NONE, &s::PV).sub(Sub::status())),
         kind::<api::core::v1::Pod>(
             row(&["po"], ALL, &s::POD)
-                .sub(Sub::pending("attach", "", "", "PodAttachOptions", EXEC_VERBS))
+                .sub(Sub::connect("attach", "PodAttachOptions", EXEC_VERBS))
                 .sub(Sub::binding())
                 .sub(Sub::pending("ephemeralcontainers", "", "", "", GET_PATCH_UPDATE))
                 .sub(Sub::pending("eviction", "policy", "v1", "Eviction", &["create"]))
-                .sub(Sub::pending("exec", "", "", "PodExecOptions", EXEC_VERBS))
-                .sub(Sub::pending("log", "", "", "", &["get"]))
-                .sub(Sub::pending("portforward", "", "", "PodPortForwardOptions", EXEC_VERBS))
+                .sub(Sub::connect("exec", "PodExecOptions", EXEC_VERBS))
+                .sub(Sub::connect("log", "", &["get"]))
+                .sub(Sub::connect("portforward", "PodPortForwardOptions", EXEC_VERBS))
                 .sub(Sub::pending("proxy", "", "", "PodProxyOptions", &["create", "delete", "get", "patch", "update"]))
                 .sub(Sub::pending("resize", "", "", "", GET_PATCH_UPDATE))
                 .sub(Sub::status()),

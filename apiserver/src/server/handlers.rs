@@ -170,6 +170,9 @@ async fn resource(
                 kind.group_resource()
             )));
         }
+        if kind.resource == "pods" && kind.group.is_empty() && super::pod_streams::handles(sub) {
+            return super::pod_streams::serve(state, sub, r.namespace.as_deref().unwrap_or_default(), &name, req).await;
+        }
         return match (sub, verb) {
             ("status", "get") => Ok(object_response(StatusCode::OK, kind, store.get(target, &name).await?, output, &query, &[])),
             ("status", "update") => {

@@ -6,6 +6,7 @@ mod bootstrap;
 pub mod handlers;
 pub mod negotiate;
 pub mod pki;
+pub mod pod_streams;
 pub mod request;
 
 use crate::cache::{CacheConfig, WatchCache};
@@ -61,6 +62,8 @@ pub struct AppState {
     pub store: Arc<Store>,
     /// `host:port` advertised in `/api`.
     pub advertise: String,
+    /// TLS client for kubelet servers (pod logs, exec, attach, port-forward).
+    pub kubelet: pod_streams::KubeletClient,
 }
 
 /// A prepared API server.
@@ -98,7 +101,8 @@ impl Server {
         store.restore_allocations().await?;
         bootstrap::run(&store, config.advertise_address, config.secure_port).await?;
         let advertise = SocketAddr::new(config.advertise_address, config.secure_port).to_string();
-        Ok(Server { state: Arc::new(AppState { store, advertise }), acceptor: Arc::new(acceptor), pki })
+        let kubelet = pod_streams::KubeletClient::new(&pki)?;
+        Ok(Server { state: Arc::new(AppState { store, advertise, kubelet }), acceptor: Arc::new(acceptor), pki })
     }
 
     /// The certificates (for writing kubeconfigs).

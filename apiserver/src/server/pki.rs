@@ -30,6 +30,9 @@ pub enum PkiError {
     Openssl(#[from] openssl::error::ErrorStack),
 }
 
+/// The common name of the API server's client certificate for kubelets.
+pub const KUBELET_CLIENT_CN: &str = "kube-apiserver-kubelet-client";
+
 /// Paths of the PEM files under `<data-dir>/pki`.
 #[derive(Clone, Debug)]
 pub struct Pki {
@@ -151,6 +154,24 @@ impl Pki {
         let ca = X509::from_pem(&self.read("ca.crt")?)?;
         let ca_key = PKey::private_key_from_pem(&self.read("ca.key")?)?;
         issue(&ca, &ca_key, user, group, &[], false)
+    }
+
+    /// Issues a serving certificate signed by the CA (a kubelet's, for `hosts`).
+    pub fn serving_for(&self, cn: &str, hosts: &[String]) -> Result<Pair, PkiError> {
+        let ca = X509::from_pem(&self.read("ca.crt")?)?;
+        let ca_key = PKey::private_key_from_pem(&self.read("ca.key")?)?;
+        issue(&ca, &ca_key, cn, None, hosts, true)
+    }
+
+    /// The API server's client pair for kubelets (kubeadm's `apiserver-kubelet-client`,
+    /// in `system:masters`), created on first use.
+    pub fn kubelet_client(&self) -> Result<Pair, PkiError> {
+        if !self.path("apiserver-kubelet-client.crt").exists() {
+            let pair = self.client(KUBELET_CLIENT_CN, Some("system:masters"))?;
+            self.write("apiserver-kubelet-client.key", &pair.key, true)?;
+            self.write("apiserver-kubelet-client.crt", &pair.cert, false)?;
+        }
+        Ok(Pair { cert: self.read("apiserver-kubelet-client.crt")?, key: self.read("apiserver-kubelet-client.key")? })
     }
 
     /// Writes a kubeconfig for `server` that authenticates with `pair`.

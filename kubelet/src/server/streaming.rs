@@ -1,0 +1,112 @@
+//! `/exec`, `/attach` and `/portForward`: asks the runtime for a streaming URL (CRI
+//! `Exec`, `Attach`, `PortForward`) and proxies the client's upgrade request there, so the
+//! client speaks to containerd's streaming server (SPDY/3.1, and the channel WebSocket
+//! protocols up to v4) through us. Mirrors upstream `pkg/kubelet/server/server.go`
+//! (`getExec` → `proxyStream`).
+
+use super::{text, Reply};
+use crate::cri::{api, Cri};
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming;
+use hyper::{Request, Response, StatusCode};
+use hyper_util::rt::TokioIo;
+
+/// What a streaming request asks the runtime for.
+pub enum Stream {
+    /// Run a command.
+    Exec { container_id: String, cmd: Vec<String>, flags: Flags },
+    /// Attach to the main process.
+    Attach { container_id: String, flags: Flags },
+    /// Forward ports of the sandbox (named by the client in its streams).
+    PortForward { sandbox_id: String },
+}
+
+/// Which standard streams are wanted.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Flags {
+    /// Pass stdin.
+    pub stdin: bool,
+    /// Pass stdout.
+    pub stdout: bool,
+    /// Pass stderr.
+    pub stderr: bool,
+    /// Allocate a TTY.
+    pub tty: bool,
+}
+
+impl Flags {
+    /// From `stdin=1&stdout=1&stderr=1&tty=1` (`true` also accepted).
+    pub fn from_query(q: &[(String, String)]) -> Flags {
+        let on = |k: &str| q.iter().any(|(n, v)| n == k && (v == "1" || v == "true"));
+        Flags { stdin: on("stdin"), stdout: on("stdout"), stderr: on("stderr"), tty: on("tty") }
+    }
+}
+
+/// Gets the runtime's URL for `what` and proxies `req` to it.
+pub async fn serve(cri: &Cri, what: Stream, req: Request<Incoming>) -> Reply {
+    let mut rt = cri.runtime.clone();
+    let url = match what {
+        Stream::Exec { container_id, cmd, flags } => rt
+            .exec(api::ExecRequest { container_id, cmd, tty: flags.tty, stdin: flags.stdin, stdout: flags.stdout, stderr: flags.stderr && !flags.tty })
+            .await
+            .map(|r| r.into_inner().url),
+        Stream::Attach { container_id, flags } => rt
+            .attach(api::AttachRequest { container_id, tty: flags.tty, stdin: flags.stdin, stdout: flags.stdout, stderr: flags.stderr && !flags.tty })
+            .await
+            .map(|r| r.into_inner().url),
+        Stream::PortForward { sandbox_id } => rt.port_forward(api::PortForwardRequest { pod_sandbox_id: sandbox_id, port: vec![] }).await.map(|r| r.into_inner().url),
+    };
+    match url {
+        Ok(url) => proxy_upgrade(&url, req).await,
+        Err(e) => text(StatusCode::INTERNAL_SERVER_ERROR, format!("unable to get a streaming URL from the runtime: {}", e.message())),
+    }
+}
+
+/// Sends `req` (method, headers, upgrade) to `url` over plain HTTP/1.1; on `101` answers
+/// the client with the same `101` and splices the two upgraded connections, otherwise
+/// relays the runtime's answer.
+async fn proxy_upgrade(url: &str, mut req: Request<Incoming>) -> Reply {
+    let Ok(target) = url.parse::<hyper::Uri>() else {
+        return text(StatusCode::INTERNAL_SERVER_ERROR, format!("the runtime returned an invalid streaming URL {url:?}"));
+    };
+    let (Some(host), Some(port)) = (target.host(), target.port_u16().or(Some(80))) else {
+        return text(StatusCode::INTERNAL_SERVER_ERROR, format!("the runtime returned an invalid streaming URL {url:?}"));
+    };
+    let tcp = match tokio::net::TcpStream::connect((host.trim_matches(['[', ']']), port)).await {
+        Ok(s) => s,
+        Err(e) => return text(StatusCode::BAD_GATEWAY, format!("cannot reach the runtime's streaming server at {url}: {e}")),
+    };
+    let (mut sender, conn) = match hyper::client::conn::http1::handshake(TokioIo::new(tcp)).await {
+        Ok(pair) => pair,
+        Err(e) => return text(StatusCode::BAD_GATEWAY, format!("streaming server handshake failed: {e}")),
+    };
+    tokio::spawn(conn.with_upgrades());
+    let path = target.path_and_query().map(|p| p.as_str()).unwrap_or("/");
+    let mut out = Request::builder().method(req.method().clone()).uri(path);
+    for (name, value) in req.headers() {
+        if name != hyper::header::HOST {
+            out = out.header(name, value);
+        }
+    }
+    let out = out.header(hyper::header::HOST, format!("{host}:{port}")).body(Full::new(Bytes::new())).expect("valid request");
+    let resp = match sender.send_request(out).await {
+        Ok(r) => r,
+        Err(e) => return text(StatusCode::BAD_GATEWAY, format!("streaming server request failed: {e}")),
+    };
+    if resp.status() != StatusCode::SWITCHING_PROTOCOLS {
+        let (parts, body) = resp.into_parts();
+        let bytes = body.collect().await.map(|b| b.to_bytes()).unwrap_or_default();
+        return Response::from_parts(parts, Full::new(bytes).map_err(|never| match never {}).boxed());
+    }
+    let mut answer = Response::builder().status(StatusCode::SWITCHING_PROTOCOLS);
+    for (name, value) in resp.headers() {
+        answer = answer.header(name, value);
+    }
+    let client_side = hyper::upgrade::on(&mut req);
+    tokio::spawn(async move {
+        let (Ok(client), Ok(runtime)) = (client_side.await, hyper::upgrade::on(resp).await) else { return };
+        let _ = tokio::io::copy_bidirectional(&mut TokioIo::new(client), &mut TokioIo::new(runtime)).await;
+    });
+    answer.body(super::empty()).expect("valid response")
+}
