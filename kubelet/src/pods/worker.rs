@@ -35,6 +35,8 @@ pub(super) struct Worker {
     ctx: Arc<Ctx>,
     sandbox: Option<Sandbox>,
     terminal: bool,
+    /// The pod looked finished once; the next sync makes it final (see `sync`).
+    final_look: bool,
     crash_backoff: Backoff,
     pull_backoff: Backoff,
     /// Since when a pull failed, per container.
@@ -95,6 +97,7 @@ impl Worker {
             ctx,
             sandbox: None,
             terminal: false,
+            final_look: false,
             crash_backoff: Backoff::default(),
             pull_backoff: Backoff::default(),
             pull_failed: HashMap::new(),
@@ -541,6 +544,13 @@ impl Worker {
         let main_views: Vec<ContainerView> = main.iter().map(|c| view(c, &readiness, &self.waiting)).collect();
         let phase = self.report(pod, init_views, main_views).await;
         if phase == "Succeeded" || phase == "Failed" {
+            // containerd may report a container's exit before it has handled the OOM event
+            // for it (reason "Error" instead of "OOMKilled"): look once more before the pod
+            // is final and no longer synced.
+            if !self.final_look {
+                self.final_look = true;
+                return Duration::from_secs(1);
+            }
             // A finished pod keeps its containers (for logs) but gives back its sandbox.
             self.terminal = true;
             if let Some(sb) = self.sandbox.take() {
