@@ -200,3 +200,33 @@ fn a_restarted_node_adopts_running_containers() {
     assert_eq!(jsonpath(&c, "keep", ".status.containerStatuses[0].restartCount"), "0");
     assert_eq!(jsonpath(&c, "keep", ".status.phase"), "Running");
 }
+
+/// The whole chain with no `nodeName` given: `kubectl create deployment` → Deployment and
+/// ReplicaSet controllers create pods → the scheduler binds them → the kubelet runs them →
+/// the rollout completes, the endpoints controller lists the pods' IPs, and each answers
+/// HTTP; `kubectl run` is scheduled the same way.
+#[test]
+fn a_deployment_is_scheduled_run_and_listed_in_endpoints() {
+    let Some(c) = Cluster::start_with_kubelet() else { return };
+    c.ok(&["create", "deployment", "web", "--image=ironkube.local/busybox", "--replicas=2", "--port=80", "--", "httpd", "-f", "-p", "80", "-h", "/etc"]);
+    c.ok(&["expose", "deployment", "web", "--port=80"]);
+    let out = c.ok(&["rollout", "status", "deployment/web", "--timeout=120s"]);
+    assert!(out.contains("successfully rolled out"), "{out}");
+    let nodes = c.ok(&["get", "pods", "-l", "app=web", "-o", "jsonpath={.items[*].spec.nodeName}"]);
+    assert_eq!(nodes.split_whitespace().collect::<Vec<_>>(), [c.node_name(), c.node_name()], "pods bound by the scheduler");
+    assert_eventually!(
+        c.ok(&["get", "endpoints", "web", "-o", "jsonpath={.subsets[*].addresses[*].ip}"]).split_whitespace().count() == 2,
+        "endpoints never listed both pods: {}",
+        c.ok(&["get", "endpoints", "web", "-o", "yaml"])
+    );
+    for ip in c.ok(&["get", "endpoints", "web", "-o", "jsonpath={.subsets[*].addresses[*].ip}"]).split_whitespace() {
+        assert!(http_get(ip, "/passwd").is_some_and(|body| body.contains("root")), "pod {ip} does not serve HTTP");
+    }
+    c.ok(&["run", "box", "--image=ironkube.local/busybox", "--", "sh", "-c", "echo hello; sleep 3600"]);
+    assert_eventually!(jsonpath(&c, "box", ".status.phase") == "Running", "box never ran: {}", c.ok(&["describe", "pod", "box"]));
+    let events = c.ok(&["describe", "pod", "box"]);
+    for reason in ["Scheduled", "Pulled", "Created", "Started"] {
+        assert!(events.contains(reason), "no {reason} event: {events}");
+    }
+    assert_eventually!(c.ok(&["logs", "box"]).trim() == "hello", "logs of box: {}", c.ok(&["logs", "box"]));
+}

@@ -232,8 +232,9 @@ fn kubelet_server_admits_only_the_api_server() {
     let apiserver = (pki.join("apiserver-kubelet-client.crt"), pki.join("apiserver-kubelet-client.key"));
     assert_eq!(kubelet_status(&c, port, Some(&apiserver), "/containerLogs/default/box/box"), 200);
     assert_eq!(kubelet_status(&c, port, Some(&apiserver), "/containerLogs/default/box/nope"), 400);
-    // A pod that is not scheduled has no logs yet (upstream: an empty answer), and no exec.
-    c.ok_with_input(&["apply", "-f", "-"], "apiVersion: v1\nkind: Pod\nmetadata:\n  name: nowhere\nspec:\n  containers:\n  - name: a\n    image: ironkube.local/busybox\n");
+    // A pod that is not scheduled (no scheduler serves its schedulerName) has no logs yet
+    // (upstream: an empty answer), and no exec.
+    c.ok_with_input(&["apply", "-f", "-"], "apiVersion: v1\nkind: Pod\nmetadata:\n  name: nowhere\nspec:\n  schedulerName: nobody\n  containers:\n  - name: a\n    image: ironkube.local/busybox\n");
     assert_eq!(c.ok(&["logs", "nowhere"]), "");
     assert!(c.fails(&["exec", "nowhere", "--", "true"]).contains("pod nowhere does not have a host assigned"));
 }
