@@ -117,23 +117,53 @@ fn watch_latency(c: &Cluster, pki: &Path, watchers: usize, writes: usize) -> (Ve
     }
     drop(tx);
     ready.wait();
-    let mut acks = Vec::new();
+    let (mut sent, mut acks) = (Vec::new(), Vec::new());
     for k in 0..writes {
         let body = format!(r#"{{"apiVersion":"v1","kind":"ConfigMap","metadata":{{"name":"lat-{k}"}}}}"#);
+        sent.push(Instant::now());
         let (code, _) = client.request("POST", "/api/v1/namespaces/watched/configmaps", Some(&body));
         acks.push(Instant::now());
         assert_eq!(code, 201);
         std::thread::sleep(Duration::from_millis(100));
     }
     let mut samples = Vec::new();
+    let mut per_write = vec![Vec::new(); writes];
+    // The ack is read by a client thread competing with the watchers' threads, and the
+    // server may answer the write before or after it has fanned the event out, so an
+    // event often arrives "before" its ack (counted as 0). Request sent -> event does not
+    // depend on that order: it is printed alongside.
+    let mut from_sent = Vec::new();
     let deadline = Instant::now() + Duration::from_secs(30);
     while samples.len() < watchers * writes {
         match rx.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
-            Ok((k, at)) => samples.push(at.saturating_duration_since(acks[k])),
+            Ok((k, at)) => {
+                let took = at.saturating_duration_since(acks[k]);
+                per_write[k].push(took);
+                samples.push(took);
+                from_sent.push(at.saturating_duration_since(sent[k]));
+            }
             Err(_) => break,
         }
     }
     let missing = watchers * writes - samples.len();
+    if std::env::var("IRONKUBE_BENCH_VERBOSE").is_ok() {
+        for (k, mut w) in per_write.into_iter().enumerate() {
+            w.sort();
+            if let Some(max) = w.last() {
+                println!("  write {k}: {} events, p50 {} max {}", w.len(), ms(percentile(&w, 0.5)), ms(*max));
+            }
+        }
+    }
+    from_sent.sort();
+    if !from_sent.is_empty() {
+        let before_ack = samples.iter().filter(|d| d.is_zero()).count();
+        println!(
+            "  write sent->event p50 {} p99 {}; {before_ack} of {} events arrived before their ack",
+            ms(percentile(&from_sent, 0.5)),
+            ms(percentile(&from_sent, 0.99)),
+            samples.len()
+        );
+    }
     // Watchers still blocked end when the server stops.
     drop(threads);
     samples.sort();
@@ -254,7 +284,7 @@ fn run(label: &str, flags: &[&str], pods: usize, watchers: usize) -> Figures {
 }
 
 fn main() {
-    release_binary();
+    let bin = release_binary();
     let pods = env_usize("IRONKUBE_BENCH_PODS", 100_000);
     let watchers = env_usize("IRONKUBE_BENCH_WATCHERS", 1000);
     let modes = std::env::var("IRONKUBE_BENCH_MODES").unwrap_or_else(|_| "cache,nocache".into());
@@ -267,7 +297,7 @@ fn main() {
         results.push(("no cache", run("no cache", &["--watch-cache=false"], pods, watchers)));
     }
     println!();
-    println!("ironkube watch cache benchmark (release build, HTTPS, medians; {pods} pods, {watchers} watchers)");
+    println!("ironkube watch cache benchmark ({}, HTTPS, medians; {pods} pods, {watchers} watchers)", bin.display());
     print!("{:<58}", "");
     for (label, _) in &results {
         print!("{label:>22}");
