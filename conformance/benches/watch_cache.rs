@@ -15,7 +15,7 @@ use ironkube_conformance::{ApiClient, Cluster};
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::sync::mpsc;
-use std::sync::{Arc, Barrier};
+use std::sync::{Arc, Barrier, RwLock};
 use std::time::{Duration, Instant};
 
 const CLIENTS: usize = 64;
@@ -94,9 +94,14 @@ fn watch_latency(c: &Cluster, pki: &Path, watchers: usize, writes: usize) -> (Ve
     let path = format!("/api/v1/namespaces/watched/configmaps?watch=true&resourceVersion={rv}&timeoutSeconds=600");
     let (tx, rx) = mpsc::channel::<(usize, Instant)>();
     let ready = Arc::new(Barrier::new(watchers + 1));
+    // A watcher that has seen every write holds its thread and connection until all
+    // samples are in: 1,000 threads exiting and connections closing at once would
+    // otherwise slow the delivery of the last write to the others (seconds on 2 cores).
+    let hold = Arc::new(RwLock::new(()));
+    let holding = hold.write().unwrap();
     let mut threads = Vec::new();
     for _ in 0..watchers {
-        let (tx, ready, path, pki, port) = (tx.clone(), ready.clone(), path.clone(), pki.to_path_buf(), c.port);
+        let (tx, ready, hold, path, pki, port) = (tx.clone(), ready.clone(), hold.clone(), path.clone(), pki.to_path_buf(), c.port);
         threads.push(std::thread::Builder::new().stack_size(256 * 1024).spawn(move || {
             let mut reader = open_watch(port, &pki, &path);
             ready.wait();
@@ -113,6 +118,8 @@ fn watch_latency(c: &Cluster, pki: &Path, watchers: usize, writes: usize) -> (Ve
                     seen += 1;
                 }
             }
+            drop(tx);
+            let _released = hold.read();
         }));
     }
     drop(tx);
@@ -146,6 +153,7 @@ fn watch_latency(c: &Cluster, pki: &Path, watchers: usize, writes: usize) -> (Ve
         }
     }
     let missing = watchers * writes - samples.len();
+    drop(holding);
     if std::env::var("IRONKUBE_BENCH_VERBOSE").is_ok() {
         for (k, mut w) in per_write.into_iter().enumerate() {
             w.sort();
