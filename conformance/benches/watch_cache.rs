@@ -5,7 +5,16 @@
 //! with 100,000 pods stored (and cached), and cold start with that data to `/readyz`.
 //! Run with `cargo bench -p ironkube-conformance --bench watch_cache`.
 //! `IRONKUBE_BENCH_PODS` (default 100000) and `IRONKUBE_BENCH_WATCHERS` (default 1000)
-//! scale it down; `IRONKUBE_BENCH_MODES=cache` skips the baseline.
+//! scale it down; `IRONKUBE_BENCH_MODES=cache` skips the baseline;
+//! `IRONKUBE_BENCH_ONLY=watch` measures only watch latency (`IRONKUBE_BENCH_VERBOSE=1`
+//! adds each write's figures); `IRONKUBE_BIN` runs a given binary instead of building.
+//!
+//! Reading the watch figures: ack->event depends on whether the server answers the write
+//! before or after it has written the event to the watchers. Without the cache the storage
+//! writer wakes every watcher before the writing request, so the ack comes after the whole
+//! fan-out and almost every event "arrives before its ack" (0); with the cache the ack
+//! goes out first and the fan-out shows. Request sent->event (printed with the watch
+//! figures) does not depend on that order and compares the two paths fairly.
 
 #[allow(dead_code)]
 mod common;
@@ -15,7 +24,7 @@ use ironkube_conformance::{ApiClient, Cluster};
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::sync::mpsc;
-use std::sync::{Arc, Barrier};
+use std::sync::{Arc, Barrier, RwLock};
 use std::time::{Duration, Instant};
 
 const CLIENTS: usize = 64;
@@ -94,9 +103,14 @@ fn watch_latency(c: &Cluster, pki: &Path, watchers: usize, writes: usize) -> (Ve
     let path = format!("/api/v1/namespaces/watched/configmaps?watch=true&resourceVersion={rv}&timeoutSeconds=600");
     let (tx, rx) = mpsc::channel::<(usize, Instant)>();
     let ready = Arc::new(Barrier::new(watchers + 1));
+    // A watcher that has seen every write holds its thread and connection until all
+    // samples are in: 1,000 threads exiting and connections closing at once would
+    // otherwise slow the delivery of the last write to the others (seconds on 2 cores).
+    let hold = Arc::new(RwLock::new(()));
+    let holding = hold.write().unwrap();
     let mut threads = Vec::new();
     for _ in 0..watchers {
-        let (tx, ready, path, pki, port) = (tx.clone(), ready.clone(), path.clone(), pki.to_path_buf(), c.port);
+        let (tx, ready, hold, path, pki, port) = (tx.clone(), ready.clone(), hold.clone(), path.clone(), pki.to_path_buf(), c.port);
         threads.push(std::thread::Builder::new().stack_size(256 * 1024).spawn(move || {
             let mut reader = open_watch(port, &pki, &path);
             ready.wait();
@@ -113,27 +127,62 @@ fn watch_latency(c: &Cluster, pki: &Path, watchers: usize, writes: usize) -> (Ve
                     seen += 1;
                 }
             }
+            drop(tx);
+            let _released = hold.read();
         }));
     }
     drop(tx);
     ready.wait();
-    let mut acks = Vec::new();
+    let (mut sent, mut acks) = (Vec::new(), Vec::new());
     for k in 0..writes {
         let body = format!(r#"{{"apiVersion":"v1","kind":"ConfigMap","metadata":{{"name":"lat-{k}"}}}}"#);
+        sent.push(Instant::now());
         let (code, _) = client.request("POST", "/api/v1/namespaces/watched/configmaps", Some(&body));
         acks.push(Instant::now());
         assert_eq!(code, 201);
         std::thread::sleep(Duration::from_millis(100));
     }
     let mut samples = Vec::new();
+    let mut per_write = vec![Vec::new(); writes];
+    // The ack is read by a client thread competing with the watchers' threads, and the
+    // server may answer the write before or after it has fanned the event out, so an
+    // event often arrives "before" its ack (counted as 0). Request sent -> event does not
+    // depend on that order: it is printed alongside.
+    let mut from_sent = Vec::new();
     let deadline = Instant::now() + Duration::from_secs(30);
     while samples.len() < watchers * writes {
         match rx.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
-            Ok((k, at)) => samples.push(at.saturating_duration_since(acks[k])),
+            Ok((k, at)) => {
+                let took = at.saturating_duration_since(acks[k]);
+                per_write[k].push(took);
+                samples.push(took);
+                from_sent.push(at.saturating_duration_since(sent[k]));
+            }
             Err(_) => break,
         }
     }
     let missing = watchers * writes - samples.len();
+    drop(holding);
+    if std::env::var("IRONKUBE_BENCH_VERBOSE").is_ok() {
+        for (k, mut w) in per_write.into_iter().enumerate() {
+            w.sort();
+            if let Some(max) = w.last() {
+                println!("  write {k}: {} events, p50 {} max {}", w.len(), ms(percentile(&w, 0.5)), ms(*max));
+            }
+        }
+    }
+    from_sent.sort();
+    if !from_sent.is_empty() {
+        let before_ack = samples.iter().filter(|d| d.is_zero()).count();
+        let write_took = median(sent.iter().zip(&acks).map(|(s, a)| a.duration_since(*s)).collect());
+        println!(
+            "  write sent->event p50 {} p99 {}; write sent->ack median {}; {before_ack} of {} events arrived before their ack",
+            ms(percentile(&from_sent, 0.5)),
+            ms(percentile(&from_sent, 0.99)),
+            ms(write_took),
+            samples.len()
+        );
+    }
     // Watchers still blocked end when the server stops.
     drop(threads);
     samples.sort();
@@ -254,7 +303,7 @@ fn run(label: &str, flags: &[&str], pods: usize, watchers: usize) -> Figures {
 }
 
 fn main() {
-    release_binary();
+    let bin = release_binary();
     let pods = env_usize("IRONKUBE_BENCH_PODS", 100_000);
     let watchers = env_usize("IRONKUBE_BENCH_WATCHERS", 1000);
     let modes = std::env::var("IRONKUBE_BENCH_MODES").unwrap_or_else(|_| "cache,nocache".into());
@@ -267,7 +316,7 @@ fn main() {
         results.push(("no cache", run("no cache", &["--watch-cache=false"], pods, watchers)));
     }
     println!();
-    println!("ironkube watch cache benchmark (release build, HTTPS, medians; {pods} pods, {watchers} watchers)");
+    println!("ironkube watch cache benchmark ({}, HTTPS, medians; {pods} pods, {watchers} watchers)", bin.display());
     print!("{:<58}", "");
     for (label, _) in &results {
         print!("{label:>22}");
