@@ -61,9 +61,11 @@ pub fn spawn_controllers(pki: &Pki, data_dir: &Path, url: &str, config: ironkube
     Ok(())
 }
 
-/// The scheduler, as `system:kube-scheduler`.
+/// The scheduler, as `system:kube-scheduler` (leader-elected).
 pub fn spawn_scheduler(pki: &Pki, data_dir: &Path, url: &str) -> anyhow::Result<()> {
     let kubeconfig = write_kubeconfig(pki, data_dir, url, "system:kube-scheduler", "scheduler.kubeconfig")?;
-    spawn("scheduler", kubeconfig, |client| ironkube_controllers::scheduler::run(client, Default::default()));
+    spawn("scheduler", kubeconfig, |client| {
+        ironkube_controllers::scheduler::run_leader_elected(client, Default::default(), shutdown_signal())
+    });
     Ok(())
 }

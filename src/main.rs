@@ -23,7 +23,7 @@ enum Command {
     Apiserver(ServerArgs),
     /// Run the controller manager (leader-elected: several may run, one acts).
     Controllers(ControllersArgs),
-    /// Run the scheduler against an API server.
+    /// Run the scheduler against an API server (leader-elected: several may run, one acts).
     Scheduler(SchedulerArgs),
     /// Run the kubelet against an API server and a CRI runtime.
     Kubelet(node::KubeletArgs),
@@ -91,7 +91,7 @@ pub struct SchedulerArgs {
 async fn scheduler(args: SchedulerArgs) -> anyhow::Result<()> {
     let client = ironkube_controllers::client_from_kubeconfig(&args.kubeconfig).await?;
     let config = ironkube_controllers::scheduler::Config { scheduler_name: args.scheduler_name, ..Default::default() };
-    ironkube_controllers::scheduler::run(client, config).await
+    ironkube_controllers::scheduler::run_leader_elected(client, config, up::shutdown_signal()).await
 }
 
 fn main() -> std::process::ExitCode {

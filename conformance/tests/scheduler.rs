@@ -242,3 +242,38 @@ fn kubelet_less_binding_an_assigned_pod_conflicts() {
     assert!(String::from_utf8_lossy(&out.stderr).contains(r#"target.kind: Unsupported value: "Pod""#), "{}", String::from_utf8_lossy(&out.stderr));
     assert_eq!(node_of(&c, "other"), "");
 }
+
+/// Two `ironkube scheduler` processes against `ironkube apiserver`: one holds the
+/// `kube-system/kube-scheduler` Lease and schedules; when it stops (SIGTERM releases the
+/// lease) the standby takes the lease over and schedules the next pod.
+#[test]
+fn kubelet_less_scheduler_leader_election_fails_over() {
+    use std::process::{Command, Stdio};
+    let c = Cluster::start_apiserver_only();
+    let holder = |c: &Cluster| c.kubectl(&["get", "lease", "-n", "kube-system", "kube-scheduler", "-o", "jsonpath={.spec.holderIdentity}"]).stdout.iter().map(|&b| b as char).collect::<String>();
+    let spawn = || {
+        Command::new(ironkube_conformance::ironkube_bin())
+            .args(["scheduler", "--kubeconfig"])
+            .arg(&c.kubeconfig)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start ironkube scheduler")
+    };
+    let mut first = spawn();
+    assert_eventually!(!holder(&c).is_empty(), "the first scheduler holds the lease");
+    let leader = holder(&c);
+    let mut second = spawn();
+    apply(&c, &node("n1", "4", json!({}), json!([])));
+    apply(&c, &pod("p1", json!({}), json!({})));
+    assert_eventually!(node_of(&c, "p1") == "n1", "p1 bound by the leader");
+    assert_eq!(holder(&c), leader, "the standby must not take a held lease");
+
+    let _ = Command::new("kill").args(["-TERM", &first.id().to_string()]).status();
+    let _ = first.wait();
+    assert_eventually!(!holder(&c).is_empty() && holder(&c) != leader, "the standby took the lease (holder {})", holder(&c));
+    apply(&c, &pod("p2", json!({}), json!({})));
+    assert_eventually!(node_of(&c, "p2") == "n1", "p2 bound by the successor");
+    let _ = second.kill();
+    let _ = second.wait();
+}

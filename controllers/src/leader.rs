@@ -30,9 +30,18 @@ impl LeaseConfig {
     /// `kube-system/kube-controller-manager` with kube-controller-manager's defaults
     /// (15 s lease, 10 s renew deadline, 2 s retry).
     pub fn controller_manager() -> Self {
+        Self::upstream_defaults("kube-controller-manager")
+    }
+
+    /// `kube-system/kube-scheduler` with kube-scheduler's defaults (the same timings).
+    pub fn scheduler() -> Self {
+        Self::upstream_defaults("kube-scheduler")
+    }
+
+    fn upstream_defaults(name: &str) -> Self {
         LeaseConfig {
             namespace: "kube-system".into(),
-            name: "kube-controller-manager".into(),
+            name: name.into(),
             lease_duration: Duration::from_secs(15),
             renew_deadline: Duration::from_secs(10),
             retry_period: Duration::from_secs(2),
@@ -84,7 +93,7 @@ impl LeaderElector {
             }
             tracing::info!(identity = identity(), lease = %self.config.name, "became leader");
             tokio::select! {
-                _ = work() => tracing::warn!("controllers stopped; campaigning again"),
+                _ = work() => tracing::warn!(lease = %self.config.name, "the work stopped; campaigning again"),
                 _ = self.keep_renewing() => tracing::warn!(identity = identity(), "leadership lost"),
                 _ = &mut shutdown => {
                     self.release().await;

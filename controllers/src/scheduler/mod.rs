@@ -233,7 +233,23 @@ pub fn decide(pod: &Arc<PodInfo>, cache: &Cache) -> Result<String, String> {
     Ok(feasible[pick].name().to_string())
 }
 
-/// Runs the scheduler until its watches fail for good.
+/// Runs the scheduler while this process holds the `kube-system/kube-scheduler` Lease
+/// (several may run, one schedules), until `shutdown` completes.
+pub async fn run_leader_elected(client: Client, config: Config, shutdown: impl std::future::Future<Output = ()>) -> anyhow::Result<()> {
+    let elector = crate::leader::LeaderElector::new(client.clone(), crate::leader::LeaseConfig::scheduler());
+    let work = || {
+        let (client, config) = (client.clone(), config.clone());
+        async move {
+            if let Err(e) = run(client, config).await {
+                tracing::error!("the scheduler stopped: {e:#}");
+            }
+        }
+    };
+    Ok(elector.run(work, shutdown).await?)
+}
+
+/// Runs the scheduler without leader election (it must be the only one) until its
+/// watches fail for good.
 pub async fn run(client: Client, config: Config) -> anyhow::Result<()> {
     let pod_watch = watcher(
         Api::<Pod>::all(client.clone()),
