@@ -5,6 +5,7 @@
 use crate::context::Context;
 use crate::error::{is_not_found, retry_soon, Error};
 use crate::events::EventRecorder;
+use crate::scheduler::selectors::selector_matches;
 use futures::StreamExt;
 use jiff::Timestamp;
 use k8s_openapi::api::core::v1::Pod;
@@ -52,7 +53,7 @@ pub async fn run(ctx: Arc<Context>) -> anyhow::Result<()> {
         .watches_stream(pod_events, move |pod: Pod| {
             let ns = pod.namespace();
             budgets
-                .state_filter(|b| b.namespace() == ns && b.spec.as_ref().and_then(|s| s.selector.as_ref()).is_some_and(|s| selects(s, pod.labels())))
+                .state_filter(|b| b.namespace() == ns && b.spec.as_ref().and_then(|s| s.selector.as_ref()).is_some_and(|s| selector_matches(Some(s), pod.labels())))
                 .into_iter()
                 .map(|b| ObjectRef::from_obj(&*b))
                 .collect::<Vec<_>>()
@@ -61,22 +62,6 @@ pub async fn run(ctx: Arc<Context>) -> anyhow::Result<()> {
         .for_each(|_| futures::future::ready(()))
         .await;
     Ok(())
-}
-
-/// Whether a label selector (matchLabels and matchExpressions) selects `labels`.
-pub fn selects(selector: &LabelSelector, labels: &BTreeMap<String, String>) -> bool {
-    let labels_ok = selector.match_labels.iter().flatten().all(|(k, v)| labels.get(k) == Some(v));
-    let exprs_ok = selector.match_expressions.iter().flatten().all(|e| {
-        let values = e.values.clone().unwrap_or_default();
-        match e.operator.as_str() {
-            "In" => labels.get(&e.key).is_some_and(|v| values.contains(v)),
-            "NotIn" => labels.get(&e.key).is_none_or(|v| !values.contains(v)),
-            "Exists" => labels.contains_key(&e.key),
-            "DoesNotExist" => !labels.contains_key(&e.key),
-            _ => false,
-        }
-    });
-    labels_ok && exprs_ok
 }
 
 /// Upstream `IsPodReady` and not being deleted.
@@ -149,7 +134,7 @@ async fn reconcile(pdb: Arc<PodDisruptionBudget>, state: Arc<State>) -> Result<A
     let selector = pdb.spec.as_ref().and_then(|s| s.selector.clone());
     let pods: Vec<Arc<Pod>> = match &selector {
         None => Vec::new(),
-        Some(sel) => state.pods.state_filter(|p| p.namespace().as_deref() == Some(ns.as_str()) && selects(sel, p.labels())),
+        Some(sel) => state.pods.state_filter(|p| p.namespace().as_deref() == Some(ns.as_str()) && selector_matches(Some(sel), p.labels())),
     };
     if pods.is_empty() {
         state.events.normal(pdb.as_ref(), "NoPods", "No matching pods found".into()).await;
@@ -257,8 +242,8 @@ mod tests {
     fn selectors_with_expressions() {
         let sel: LabelSelector = serde_json::from_value(json!({"matchLabels": {"app": "a"}, "matchExpressions": [{"key": "tier", "operator": "In", "values": ["web"]}]})).unwrap();
         let mut labels = BTreeMap::from([("app".to_string(), "a".to_string())]);
-        assert!(!selects(&sel, &labels));
+        assert!(!selector_matches(Some(&sel), &labels));
         labels.insert("tier".into(), "web".into());
-        assert!(selects(&sel, &labels));
+        assert!(selector_matches(Some(&sel), &labels));
     }
 }

@@ -27,7 +27,6 @@ pub const SERVICE_NAME_LABEL: &str = "kubernetes.io/service-name";
 pub const MANAGED_BY_LABEL: &str = "endpointslice.kubernetes.io/managed-by";
 /// This controller's value of [`MANAGED_BY_LABEL`].
 pub const MANAGED_BY: &str = "endpointslice-controller.k8s.io";
-const HEADLESS: &str = "service.kubernetes.io/headless";
 
 struct State {
     ctx: Arc<Context>,
@@ -166,11 +165,11 @@ fn owned_by(slice: &EndpointSlice, owner: &OwnerReference) -> bool {
 /// the headless marker.
 fn slice_labels(svc: &Service) -> BTreeMap<String, String> {
     let mut labels: BTreeMap<String, String> = svc.labels().clone();
-    labels.retain(|k, _| k != SERVICE_NAME_LABEL && k != MANAGED_BY_LABEL && k != HEADLESS);
+    labels.retain(|k, _| k != SERVICE_NAME_LABEL && k != MANAGED_BY_LABEL && k != service_pods::HEADLESS_LABEL);
     labels.insert(SERVICE_NAME_LABEL.into(), svc.name_any());
     labels.insert(MANAGED_BY_LABEL.into(), MANAGED_BY.into());
     if service_pods::headless(svc) {
-        labels.insert(HEADLESS.into(), String::new());
+        labels.insert(service_pods::HEADLESS_LABEL.into(), String::new());
     }
     labels
 }

@@ -18,7 +18,6 @@ use std::sync::Arc;
 
 /// Label upstream puts on the Endpoints it manages.
 const MANAGED_BY: (&str, &str) = ("endpoints.kubernetes.io/managed-by", "endpoint-controller");
-const HEADLESS: &str = "service.kubernetes.io/headless";
 /// Upstream `maxCapacity`: more addresses than this are truncated.
 pub const MAX_CAPACITY: usize = 1000;
 const OVER_CAPACITY: &str = "endpoints.kubernetes.io/over-capacity";
@@ -65,9 +64,9 @@ async fn reconcile(svc: Arc<Service>, state: Arc<State>) -> Result<Action, Error
     let mut labels: BTreeMap<String, String> = svc.labels().clone();
     labels.insert(MANAGED_BY.0.into(), MANAGED_BY.1.into());
     if service_pods::headless(&svc) {
-        labels.insert(HEADLESS.into(), String::new());
+        labels.insert(service_pods::HEADLESS_LABEL.into(), String::new());
     } else {
-        labels.remove(HEADLESS);
+        labels.remove(service_pods::HEADLESS_LABEL);
     }
     let api: Api<Endpoints> = Api::namespaced(state.ctx.client.clone(), &ns);
     let current = match api.get(&name).await {

@@ -13,6 +13,9 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use tokio::sync::mpsc::UnboundedReceiver;
 
+/// Label upstream puts on the Endpoints and EndpointSlices of a headless Service.
+pub const HEADLESS_LABEL: &str = "service.kubernetes.io/headless";
+
 /// A Service controller that is also woken by the pods its Services select.
 pub struct ServiceWatches {
     /// The controller over Services (with the pod trigger attached).
