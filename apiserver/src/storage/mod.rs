@@ -13,7 +13,7 @@ mod memory;
 #[cfg(test)]
 mod tests;
 
-pub use embedded::{FILE_NAME, RedbOptions, RedbStorage};
+pub use embedded::{FILE_NAME, RedbOptions, RedbStorage, WAL_FILE_NAME};
 pub use etcd::{EtcdOptions, EtcdStorage};
 pub use memory::MemoryStorage;
 

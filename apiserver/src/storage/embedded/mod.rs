@@ -6,15 +6,17 @@
 //! compacted revision). Current reads use the index only; reads at an older revision and
 //! watch replay use the log.
 //!
-//! Writes go through one writer thread that commits queued writes together (group commit,
-//! one fsync per batch) and acknowledges each only once durable; events are broadcast to
-//! watchers after the commit. A second thread compacts history older than
+//! Writes go through one writer thread that commits queued writes together (group commit:
+//! one WAL append and fsync per batch, `<dir>/state.wal`, see [`wal`]; the redb file is
+//! made durable by periodic checkpoints) and acknowledges each only once durable; events
+//! are broadcast to watchers after the commit. Opening replays the WAL into the file. A second thread compacts history older than
 //! [`RedbOptions::retain_for`] every [`RedbOptions::compact_interval`].
 
 mod codec;
 mod compactor;
 mod read;
 mod tables;
+mod wal;
 mod writer;
 
 use super::{Event, KeyValue, ListResult, Result, Storage, StorageError, WatchStream, check_size};
@@ -35,6 +37,8 @@ use writer::{Op, Request, Shared, Writer};
 /// Name of the database file inside the data directory.
 pub const FILE_NAME: &str = "state.redb";
 
+pub use wal::FILE_NAME as WAL_FILE_NAME;
+
 /// Writes waiting for the writer before callers are made to wait.
 const QUEUE: usize = 4096;
 
@@ -52,13 +56,23 @@ pub struct RedbOptions {
     pub retain_for: Duration,
     /// At most this many revisions of history are kept, however recent.
     pub retain_revisions: i64,
+    /// Longest time between durable commits of the database file while writes come in
+    /// (each write is durable in the WAL before it is acknowledged either way). Bounds the
+    /// file's growth (pages freed by non-durable commits are reused only after a durable
+    /// one) and the WAL replayed after a crash.
+    pub checkpoint_every: Duration,
 }
 
 impl Default for RedbOptions {
     /// Compacts every minute, keeping 5 minutes and at most 100,000 revisions of history
-    /// (the apiserver's own etcd compaction interval is 5 minutes).
+    /// (the apiserver's own etcd compaction interval is 5 minutes); checkpoints every 250 ms.
     fn default() -> Self {
-        Self { compact_interval: Some(Duration::from_secs(60)), retain_for: Duration::from_secs(300), retain_revisions: 100_000 }
+        Self {
+            compact_interval: Some(Duration::from_secs(60)),
+            retain_for: Duration::from_secs(300),
+            retain_revisions: 100_000,
+            checkpoint_every: Duration::from_millis(250),
+        }
     }
 }
 
@@ -125,12 +139,25 @@ impl RedbStorage {
         let opened = std::panic::catch_unwind(|| Database::create(&path))
             .map_err(|_| StorageError::Backend(format!("cannot open {}: the file is damaged", path.display())))?;
         let db = Arc::new(opened.map_err(|e| open_error(&path, e))?);
-        let revision = init(&db).map_err(|e| StorageError::Backend(format!("cannot open {}: {e}", path.display())))?;
+        let cannot_open = |e: &dyn std::fmt::Display| StorageError::Backend(format!("cannot open {}: {e}", path.display()));
+        let durable = init(&db).map_err(|e| cannot_open(&e))?;
+        let (mut wal, replayed) = wal::Wal::open(dir, durable).map_err(|e| cannot_open(&e))?;
+        let revision = replay(&db, durable, replayed).map_err(|e| cannot_open(&e))?;
+        wal.restart().map_err(|e| cannot_open(&e))?;
 
         let (requests, queue) = mpsc::channel(QUEUE);
         let (events, _) = broadcast::channel(FAN_OUT);
         let shared = Arc::new(Shared { revision: AtomicI64::new(revision) });
-        let writer = Writer { db: db.clone(), requests: queue, events: events.clone(), shared: shared.clone(), revision };
+        let writer = Writer {
+            db: db.clone(),
+            requests: queue,
+            events: events.clone(),
+            shared: shared.clone(),
+            revision,
+            wal,
+            checkpointed: std::time::Instant::now(),
+            checkpoint_every: options.checkpoint_every,
+        };
         let spawn_error = |e: std::io::Error| StorageError::Backend(format!("cannot start the storage threads: {e}"));
         let writer = std::thread::Builder::new()
             .name("ironkube-storage-writer".into())
@@ -223,6 +250,35 @@ fn init(db: &Database) -> std::result::Result<i64, redb::Error> {
     }
     txn.commit()?;
     Ok(revision)
+}
+
+/// Applies the WAL rows written after the durable revision (their commits were not yet
+/// durable in the file when the process stopped) in one durable transaction; returns the
+/// newest revision.
+fn replay(db: &Database, durable: i64, rows: Vec<wal::Replayed>) -> std::result::Result<i64, redb::Error> {
+    let Some(last) = rows.last().map(|r| r.revision) else { return Ok(durable) };
+    let txn = db.begin_write()?;
+    {
+        let mut log = txn.open_table(LOG)?;
+        let mut index = txn.open_table(INDEX)?;
+        for wal::Replayed { revision, row } in &rows {
+            let decoded = codec::decode_log(row).map_err(|e| redb::Error::Corrupted(format!("WAL row {revision}: {e}")))?;
+            log.insert(*revision, row.as_slice())?;
+            match decoded.value {
+                Some(_) => {
+                    let at = codec::IndexRow { mod_revision: *revision, create_revision: decoded.create_revision };
+                    index.insert(decoded.key, at.encode().as_slice())?;
+                }
+                None => {
+                    index.remove(decoded.key)?;
+                }
+            }
+        }
+        txn.open_table(META)?.insert(REVISION, last)?;
+    }
+    txn.commit()?;
+    tracing::info!(rows = rows.len(), from = durable + 1, to = last, "replayed the storage WAL");
+    Ok(last)
 }
 
 /// Layout 1 kept each live value in the index as well as in the log: keep only the

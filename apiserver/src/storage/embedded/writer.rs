@@ -2,8 +2,11 @@
 //!
 //! One OS thread owns every write transaction. It takes the first queued request, drains
 //! whatever else is queued (up to [`MAX_BATCH`]), applies each write in one transaction,
-//! checking each one's precondition on its own, commits once with immediate durability
-//! (one fsync for the whole batch), then publishes the events and answers every caller.
+//! checking each one's precondition on its own, appends the batch's rows to the WAL and
+//! syncs it (one sequential write and one fsync for the whole batch, see [`super::wal`]),
+//! commits the transaction (non-durably: the WAL is what makes it durable; every
+//! `RedbOptions::checkpoint_every` or [`CHECKPOINT_BYTES`] of WAL the commit is a durable
+//! one and the WAL starts over), then publishes the events and answers every caller.
 //! While writers are concurrent it waits up to [`LINGER`] for stragglers before committing,
 //! so one commit carries every writer that is about to send.
 //! Nobody hears about a write before its commit is durable.
@@ -12,9 +15,10 @@ use super::backend;
 use super::codec::{IndexRow, LogRow, decode_index, decode_log};
 use super::read::logged_version;
 use super::tables::{COMPACTED, INDEX, LOG, META, REVISION};
+use super::wal::{Batch, Wal};
 use crate::storage::{Event, KeyValue, Result, StorageError};
 use bytes::Bytes;
-use redb::{Database, ReadableTable, Table};
+use redb::{Database, Durability, ReadableTable, Table, WriteTransaction};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::{Duration, Instant};
@@ -33,6 +37,9 @@ const MAX_BATCH_BYTES: usize = 64 * 1024 * 1024;
 /// into two half-size cohorts that each pay a full commit (fsync). Small next to a commit,
 /// and never paid by a lone writer.
 const LINGER: Duration = Duration::from_micros(30);
+
+/// Most WAL bytes between durable redb commits.
+const CHECKPOINT_BYTES: u64 = 16 << 20;
 
 /// A change a caller asks for.
 pub(super) enum Op {
@@ -75,6 +82,12 @@ pub(super) struct Writer {
     pub shared: Arc<Shared>,
     /// Newest committed revision.
     pub revision: i64,
+    /// Where each batch is made durable before its non-durable redb commit.
+    pub wal: Wal,
+    /// When the last durable redb commit ran.
+    pub checkpointed: Instant,
+    /// Longest time between durable redb commits while writes come in.
+    pub checkpoint_every: Duration,
 }
 
 type Reply = oneshot::Sender<Result<Event>>;
@@ -111,6 +124,28 @@ impl Writer {
                 let _ = reply.send(self.compact(revision));
             }
         }
+        if let Err(e) = self.checkpoint() {
+            tracing::error!(error = %e, "the final storage checkpoint failed (the WAL still holds every write)");
+        }
+    }
+
+    /// Whether the next commit should be durable.
+    fn checkpoint_due(&self) -> bool {
+        self.wal.len() >= CHECKPOINT_BYTES || self.checkpointed.elapsed() >= self.checkpoint_every
+    }
+
+    /// Makes every commit so far durable in the redb file and starts a new WAL generation.
+    fn checkpoint(&mut self) -> std::result::Result<(), redb::Error> {
+        let txn = self.db.begin_write()?;
+        txn.commit()?;
+        self.after_durable_commit()
+    }
+
+    /// Starts a new WAL generation once a durable redb commit has completed.
+    fn after_durable_commit(&mut self) -> std::result::Result<(), redb::Error> {
+        self.wal.restart().map_err(redb::Error::Io)?;
+        self.checkpointed = Instant::now();
+        Ok(())
     }
 
     /// The next request if one arrives within [`LINGER`]. Yields rather than sleeps: a
@@ -149,17 +184,19 @@ impl Writer {
         }
     }
 
-    /// Applies the batch in one transaction; returns each write's outcome and the newest
+    /// Applies the batch in one transaction, makes it durable (WAL, or a durable commit when
+    /// a checkpoint is due) and commits it; returns each write's outcome and the newest
     /// revision. An `Err` means nothing was committed.
-    fn apply_all(&self, writes: &[(Op, Reply)]) -> std::result::Result<(Vec<Result<Event>>, i64), redb::Error> {
+    fn apply_all(&mut self, writes: &[(Op, Reply)]) -> std::result::Result<(Vec<Result<Event>>, i64), redb::Error> {
         let txn = self.db.begin_write()?;
         let mut next = self.revision;
         let mut results = Vec::with_capacity(writes.len());
+        let mut batch = Batch::new();
         {
             let mut log = txn.open_table(LOG)?;
             let mut index = txn.open_table(INDEX)?;
             for (op, _) in writes {
-                let result = apply(op, next + 1, &mut log, &mut index)?;
+                let result = apply(op, next + 1, &mut log, &mut index, &mut batch)?;
                 if result.is_ok() {
                     next += 1;
                 }
@@ -169,13 +206,29 @@ impl Writer {
                 txn.open_table(META)?.insert(REVISION, next)?;
             }
         }
-        if next == self.revision {
+        if batch.is_empty() {
             // Every write failed its precondition: nothing to make durable.
             txn.abort()?;
         } else {
-            txn.commit()?;
+            self.commit(txn, &mut batch)?;
         }
         Ok((results, next))
+    }
+
+    /// Commits a transaction holding `batch`'s rows, durably: through the WAL, or as a
+    /// durable redb commit (a checkpoint) when one is due.
+    fn commit(&mut self, mut txn: WriteTransaction, batch: &mut Batch) -> std::result::Result<(), redb::Error> {
+        if self.checkpoint_due() {
+            txn.commit()?;
+            return self.after_durable_commit();
+        }
+        if let Err(e) = self.wal.append(batch) {
+            txn.abort()?;
+            return Err(redb::Error::Io(e));
+        }
+        txn.set_durability(Durability::None).map_err(|e| redb::Error::Corrupted(e.to_string()))?;
+        txn.commit()?;
+        Ok(())
     }
 
     /// Removes every log row superseded at or before `target` (clamped to the newest
@@ -225,7 +278,9 @@ impl Writer {
             }
         }
         if changed {
+            // Durable: it also makes every earlier non-durable commit durable.
             txn.commit()?;
+            self.after_durable_commit()?;
         } else {
             txn.abort()?;
         }
@@ -240,6 +295,7 @@ fn apply(
     revision: i64,
     log: &mut Table<i64, &[u8]>,
     index: &mut Table<&str, &[u8]>,
+    batch: &mut Batch,
 ) -> std::result::Result<Result<Event>, redb::Error> {
     let key = match op {
         Op::Create { key, .. } | Op::Update { key, .. } | Op::Delete { key, .. } => key.as_str(),
@@ -264,7 +320,7 @@ fn apply(
         (Op::Create { .. }, Some(_)) => return Ok(Err(StorageError::AlreadyExists(key.to_string()))),
         (Op::Update { .. } | Op::Delete { .. }, None) => return Ok(Err(StorageError::NotFound(key.to_string()))),
         (Op::Create { value, .. }, None) => {
-            put(log, index, key, value, revision, revision, 0)?;
+            put(log, index, batch, key, value, revision, revision, 0)?;
             let kv = KeyValue { key: key.to_string(), value: value.clone(), create_revision: revision, mod_revision: revision };
             Event::Put { kv, prev: None }
         }
@@ -276,7 +332,7 @@ fn apply(
                 Ok(prev) => prev,
                 Err(e) => return Ok(Err(e)),
             };
-            put(log, index, key, value, revision, prev.create_revision, prev.mod_revision)?;
+            put(log, index, batch, key, value, revision, prev.create_revision, prev.mod_revision)?;
             let kv = KeyValue {
                 key: key.to_string(),
                 value: value.clone(),
@@ -294,7 +350,9 @@ fn apply(
                 Err(e) => return Ok(Err(e)),
             };
             let row = LogRow { key, value: None, create_revision: prev.create_revision, prev_revision: prev.mod_revision };
-            log.insert(revision, row.encode().as_slice())?;
+            let row = row.encode();
+            log.insert(revision, row.as_slice())?;
+            batch.push(revision, &row);
             index.remove(key)?;
             Event::Delete { prev, revision }
         }
@@ -302,17 +360,20 @@ fn apply(
     Ok(Ok(event))
 }
 
+#[allow(clippy::too_many_arguments)]
 fn put(
     log: &mut Table<i64, &[u8]>,
     index: &mut Table<&str, &[u8]>,
+    batch: &mut Batch,
     key: &str,
     value: &[u8],
     revision: i64,
     create_revision: i64,
     prev_revision: i64,
 ) -> std::result::Result<(), redb::Error> {
-    let row = LogRow { key, value: Some(value), create_revision, prev_revision };
-    log.insert(revision, row.encode().as_slice())?;
+    let row = LogRow { key, value: Some(value), create_revision, prev_revision }.encode();
+    log.insert(revision, row.as_slice())?;
+    batch.push(revision, &row);
     index.insert(key, IndexRow { mod_revision: revision, create_revision }.encode().as_slice())?;
     Ok(())
 }

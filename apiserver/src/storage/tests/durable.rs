@@ -2,7 +2,7 @@
 //! the file stays bounded under churn, and opening fails clearly.
 
 use super::manual_compaction;
-use crate::storage::{FILE_NAME, RedbOptions, RedbStorage, Storage, StorageError};
+use crate::storage::{FILE_NAME, RedbOptions, RedbStorage, Storage, StorageError, WAL_FILE_NAME};
 use bytes::Bytes;
 use futures::future::join_all;
 use std::path::Path;
@@ -87,9 +87,12 @@ async fn acknowledged_writes_survive_a_crash() {
     .collect();
     let newest = acknowledged.iter().map(|(_, _, r)| *r).max().unwrap();
 
-    // The file as a kill -9 leaves it: copied while the store is open, never closed, so
-    // redb repairs it on open.
-    std::fs::copy(dir.path().join(FILE_NAME), crashed.path().join(FILE_NAME)).unwrap();
+    // The files as a kill -9 leaves them: copied while the store is open, never closed, so
+    // redb repairs the database on open and the WAL replays the batches committed since
+    // the last checkpoint (nothing writes while the two are copied).
+    for file in [FILE_NAME, WAL_FILE_NAME] {
+        std::fs::copy(dir.path().join(file), crashed.path().join(file)).unwrap();
+    }
     let check = |s: Arc<RedbStorage>| {
         let acknowledged = acknowledged.clone();
         async move {
@@ -107,6 +110,35 @@ async fn acknowledged_writes_survive_a_crash() {
     check(open(crashed.path())).await;
     drop(s);
     check(open(dir.path())).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_wal_holds_what_the_database_file_does_not_yet() {
+    let dir = tempfile::tempdir().unwrap();
+    let options = RedbOptions { checkpoint_every: Duration::from_secs(3600), ..manual_compaction() };
+    let s = Arc::new(RedbStorage::open_with(dir.path(), options).unwrap());
+    let mut acked = Vec::new();
+    for i in 0..20 {
+        acked.push(s.create(&format!("/wal/{i}"), Bytes::from(format!("v{i}"))).await.unwrap());
+    }
+    // As a kill -9 leaves them, with and without the WAL.
+    let (with_wal, without_wal) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    for file in [FILE_NAME, WAL_FILE_NAME] {
+        std::fs::copy(dir.path().join(file), with_wal.path().join(file)).unwrap();
+    }
+    std::fs::copy(dir.path().join(FILE_NAME), without_wal.path().join(FILE_NAME)).unwrap();
+    // No checkpoint ran: the database file alone has none of the writes (so the next
+    // check really tests the replay).
+    assert_eq!(open(without_wal.path()).get("/wal/0").await.unwrap(), None);
+    let replayed = open(with_wal.path());
+    for kv in &acked {
+        assert_eq!(replayed.get(&kv.key).await.unwrap().as_ref(), Some(kv));
+    }
+    assert_eq!(replayed.current_revision().await.unwrap(), acked.last().unwrap().mod_revision);
+    // Once replayed the data is in the database file: a second crash right after loses nothing.
+    drop(replayed);
+    std::fs::remove_file(with_wal.path().join(WAL_FILE_NAME)).unwrap();
+    assert_eq!(open(with_wal.path()).get("/wal/19").await.unwrap().as_ref(), acked.last());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -167,6 +199,7 @@ async fn the_background_compactor_forgets_old_history() {
         compact_interval: Some(Duration::from_millis(10)),
         retain_for: Duration::from_secs(3600),
         retain_revisions: 5,
+        ..RedbOptions::default()
     };
     let s = RedbStorage::open_with(dir.path(), options).unwrap();
     let mut kv = s.create("/bg/a", Bytes::from_static(b"0")).await.unwrap();
