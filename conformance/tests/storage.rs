@@ -53,7 +53,11 @@ fn every_acknowledged_create_survives_sigkill() {
             })
         })
         .collect();
-    std::thread::sleep(Duration::from_millis(1500));
+    // Kill once enough writes were acknowledged (a fixed wait gave too few on a loaded machine).
+    let deadline = std::time::Instant::now() + ironkube_conformance::patience();
+    while acked.lock().unwrap().len() < 100 && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
     c.kill();
     for w in writers {
         w.join().unwrap();
