@@ -20,6 +20,11 @@ fn live_pods(c: &Cluster, job: &str) -> Vec<Value> {
     pods["items"].as_array().cloned().unwrap_or_default().into_iter().filter(|p| p["metadata"]["deletionTimestamp"].is_null()).collect()
 }
 
+/// Every pod of the job, terminating ones included.
+fn all_pods(c: &Cluster, job: &str) -> usize {
+    json(c, &["get", "pods", "-l", &format!("batch.kubernetes.io/job-name={job}")])["items"].as_array().map_or(0, Vec::len)
+}
+
 /// Running (not finished) pods of the job.
 fn running_pods(c: &Cluster, job: &str) -> Vec<String> {
     live_pods(c, job)
@@ -250,6 +255,9 @@ fn cronjob_runs_on_schedule_with_forbid_replace_and_history() {
     within_a_minute!(cronjob_jobs(&c, "replace").iter().any(|j| *j != replaced), "replace never started a second job");
     assert_eventually!(cronjob_jobs(&c, "replace").len() == 1, "replaced job not deleted: {:?}", cronjob_jobs(&c, "replace"));
     assert!(has_event(&c, "CronJob", "replace", "SuccessfulDelete"));
+    // The replaced job's running pod loses its tracking finalizer and is really deleted
+    // (not left terminating forever).
+    assert_eventually!(all_pods(&c, &replaced) == 0, "pods of the replaced job left: {}", all_pods(&c, &replaced));
     assert_eventually!(has_event(&c, "CronJob", "forbid", "JobAlreadyActive"), "events: {:?}", events(&c, "CronJob", "forbid"));
     assert_eq!(cronjob_jobs(&c, "forbid"), [first.clone()]);
 

@@ -61,14 +61,45 @@ struct State {
 /// Runs the Job controller on the shared Job and pod informers.
 pub async fn run(ctx: Arc<Context>) {
     let pods = ctx.pods.subscribe();
+    let orphans = release_orphans(ctx.clone(), ctx.pods.subscribe());
     let controller = Controller::for_shared_stream(ctx.jobs.subscribe(), ctx.jobs.store());
     let owners = controller.store();
     let state = Arc::new(State { recorder: ctx.recorder(COMPONENT), shared: ctx, backoff: Mutex::default() });
-    controller
+    let jobs = controller
         .watches_shared_stream(pods, move |pod: Arc<Pod>| ownership::owners_of_pod(&owners, &pod, selector_of))
         .run(reconcile, error_policy, state)
-        .for_each(|_| futures::future::ready(()))
-        .await;
+        .for_each(|_| futures::future::ready(()));
+    tokio::join!(jobs, orphans);
+}
+
+/// Removes the tracking finalizer from pods no unfinished Job controls any more (their Job
+/// was deleted, e.g. by its TTL or a CronJob's history limit, or finished), so they are
+/// not stuck terminating (upstream `syncOrphanPod`).
+async fn release_orphans(ctx: Arc<Context>, pods: impl futures::Stream<Item = Arc<Pod>>) {
+    let jobs = ctx.jobs.store();
+    if jobs.wait_until_ready().await.is_err() {
+        return;
+    }
+    futures::pin_mut!(pods);
+    while let Some(pod) = pods.next().await {
+        if !has_finalizer(&pod) {
+            continue;
+        }
+        if let Some(owner) = ownership::controller_of(pod.as_ref()) {
+            if owner.kind != "Job" || !owner.api_version.starts_with("batch/") {
+                continue;
+            }
+            let ns = pod.metadata.namespace.clone().unwrap_or_default();
+            let job = jobs.get(&ObjectRef::new(&owner.name).within(&ns)).filter(|j| j.metadata.uid.as_deref() == Some(&owner.uid));
+            if job.as_ref().is_some_and(|j| !is_finished(j) || j.spec.as_ref().and_then(|s| s.managed_by.as_deref()).is_some_and(|m| m != MANAGED_BY)) {
+                continue;
+            }
+        }
+        let api: Api<Pod> = Api::namespaced(ctx.client.clone(), pod.metadata.namespace.as_deref().unwrap_or_default());
+        if let Err(e) = remove_finalizers(&api, &[pod.as_ref()]).await {
+            tracing::warn!(pod = %pod.name_any(), error = %e, "cannot remove the job-tracking finalizer of an orphan pod");
+        }
+    }
 }
 
 /// The Job's pod selector; None when missing, invalid or empty.
