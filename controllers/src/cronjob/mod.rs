@@ -13,7 +13,7 @@ use crate::error::is_code;
 use crate::{Context, Error, job, ownership};
 use futures::StreamExt;
 use jiff::{SignedDuration, Timestamp};
-use k8s_openapi::api::batch::v1::{CronJob, Job, JobSpec};
+use k8s_openapi::api::batch::v1::{CronJob, Job};
 use k8s_openapi::api::core::v1::ObjectReference;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, Time};
 use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams, PropagationPolicy};
@@ -147,7 +147,7 @@ pub fn job_for(cronjob: &CronJob, scheduled: Timestamp) -> Job {
             owner_references: Some(vec![ownership::controller_ref(cronjob)]),
             ..Default::default()
         },
-        spec: Some(template.and_then(|t| t.spec.clone()).unwrap_or_else(JobSpec::default)),
+        spec: Some(template.and_then(|t| t.spec.clone()).unwrap_or_default()),
         status: None,
     }
 }
