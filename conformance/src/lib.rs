@@ -273,6 +273,25 @@ impl Cluster {
         }
     }
 
+    /// Marks pods terminated through `pods/status` as a kubelet would when their (first)
+    /// container exits: phase `Succeeded` for exit code 0, else `Failed`, with the
+    /// container's terminated state (for `podFailurePolicy` exit-code rules).
+    #[track_caller]
+    pub fn mark_pods_finished(&self, names: &[&str], exit_code: i32) {
+        let phase = if exit_code == 0 { "Succeeded" } else { "Failed" };
+        let reason = if exit_code == 0 { "Completed" } else { "Error" };
+        for name in names {
+            let container = self.ok(&["get", "pod", name, "-o", "jsonpath={.spec.containers[0].name}"]);
+            let status = serde_json::json!({"status": {
+                "phase": phase,
+                "conditions": [{"type": "Ready", "status": "False", "reason": "PodCompleted", "lastTransitionTime": "2020-01-01T00:00:00Z"}],
+                "containerStatuses": [{"name": container, "image": "unused", "imageID": "", "ready": false, "restartCount": 0,
+                    "state": {"terminated": {"exitCode": exit_code, "reason": reason}}}],
+            }});
+            self.ok(&["patch", "pod", name, "--subresource=status", "--type=merge", "-p", &status.to_string()]);
+        }
+    }
+
     /// Names of the pods matching `selector` (`-l`), in the default namespace.
     #[track_caller]
     pub fn pod_names(&self, selector: &str) -> Vec<String> {

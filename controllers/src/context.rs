@@ -5,6 +5,7 @@ use crate::events::EventRecorder;
 use crate::expectations::Expectations;
 use crate::informers::SharedInformer;
 use k8s_openapi::api::apps::v1::ReplicaSet;
+use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::core::v1::Pod;
 use std::time::Duration;
 
@@ -49,6 +50,8 @@ pub struct Context {
     pub pods: SharedInformer<Pod>,
     /// Every ReplicaSet (shared by the ReplicaSet and Deployment controllers).
     pub replicasets: SharedInformer<ReplicaSet>,
+    /// Every Job (shared by the Job, CronJob and TTL-after-finished controllers).
+    pub jobs: SharedInformer<Job>,
     /// Pod creations/deletions in flight, per owner (upstream `ControllerExpectations`).
     pub pod_expectations: Expectations,
 }
@@ -59,6 +62,7 @@ impl Context {
         Context {
             pods: SharedInformer::new(client.clone()),
             replicasets: SharedInformer::new(client.clone()),
+            jobs: SharedInformer::new(client.clone()),
             pod_expectations: Expectations::default(),
             config,
             client,
@@ -72,6 +76,6 @@ impl Context {
 
     /// Runs the shared informers (call after every controller subscribed).
     pub async fn run_informers(&self) {
-        tokio::join!(self.pods.run(), self.replicasets.run());
+        tokio::join!(self.pods.run(), self.replicasets.run(), self.jobs.run());
     }
 }

@@ -3,14 +3,15 @@
 //!
 //! Map:
 //! - [`context`]: what every controller gets (client, shared reflector stores, event recorders).
-//! - [`informers`]: one shared watch + store per kind (pods, replicasets), fanned out.
+//! - [`informers`]: one shared watch + store per kind (pods, replicasets, jobs), fanned out.
 //! - [`leader`]: leader election through the `kube-system/kube-controller-manager` Lease.
 //! - [`expectations`], [`ownership`], [`pods`]: pieces the workload controllers share
 //!   (upstream `pkg/controller/controller_utils.go` and `controller_ref_manager.go`).
 //! - One module per controller: [`replicaset`] (ReplicaSets and ReplicationControllers),
 //!   [`deployment`], [`garbage_collector`], [`namespace`], [`service_account`],
 //!   [`endpoints`], [`endpoint_slice`] (both over [`service_pods`]), [`node_lifecycle`],
-//!   [`disruption`] (PodDisruptionBudget status).
+//!   [`disruption`] (PodDisruptionBudget status), [`job`], [`cronjob`],
+//!   [`ttl_after_finished`].
 //! - [`scheduler`]: the scheduler (its own process upstream; `ironkube scheduler`).
 //!
 //! To add a controller: write `mod.rs` with `pub async fn run(ctx: Arc<Context>)` and add it
@@ -29,6 +30,7 @@ pub mod events;
 pub mod expectations;
 pub mod garbage_collector;
 pub mod informers;
+pub mod job;
 pub mod leader;
 pub mod namespace;
 pub mod node_lifecycle;
@@ -38,6 +40,8 @@ pub mod replicaset;
 pub mod scheduler;
 pub mod service_account;
 pub mod service_pods;
+pub mod ttl_after_finished;
+pub mod cronjob;
 
 pub use context::{Config, Context};
 pub use error::Error;
@@ -76,6 +80,9 @@ async fn run_controllers(client: kube::Client, config: Config) {
         Box::pin(logged("endpointslice", endpoint_slice::run(ctx.clone()))),
         Box::pin(logged("node lifecycle", node_lifecycle::run(ctx.clone()))),
         Box::pin(logged("disruption", disruption::run(ctx.clone()))),
+        Box::pin(job::run(ctx.clone())),
+        Box::pin(cronjob::run(ctx.clone())),
+        Box::pin(ttl_after_finished::run(ctx.clone())),
     ];
     tokio::select! {
         _ = futures::future::select_all(controllers) => tracing::warn!("a controller stopped; restarting all"),

@@ -1,11 +1,17 @@
 //! Controller references: which objects a controller owns, adopts or releases
 //! (upstream `pkg/controller/controller_ref_manager.go`).
 
+use crate::error::is_code;
+use k8s_openapi::api::core::v1::Pod;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
 use kube::api::{Patch, PatchParams};
+use kube::core::{Selector, SelectorExt};
+use kube::runtime::reflector::{ObjectRef, Store};
 use kube::{Api, Resource, ResourceExt};
 use serde::de::DeserializeOwned;
+use std::collections::BTreeMap;
 use std::fmt::Debug;
+use std::sync::Arc;
 
 /// The object's managing controller, if any.
 pub fn controller_of<K: Resource>(obj: &K) -> Option<&OwnerReference> {
@@ -80,6 +86,59 @@ where
         Err(kube::Error::Api(s)) if s.code == 404 => Ok(obj.clone()),
         other => other,
     }
+}
+
+/// Whether `labels` matches `selector`.
+pub fn matches(selector: &Selector, labels: Option<&BTreeMap<String, String>>) -> bool {
+    static EMPTY: BTreeMap<String, String> = BTreeMap::new();
+    selector.matches(labels.unwrap_or(&EMPTY))
+}
+
+/// Which owners of kind `K` a pod event concerns: its controller if that is a `K`, else
+/// every owner in its namespace whose selector matches it (candidates for adoption).
+pub fn owners_of_pod<K>(owners: &Store<K>, pod: &Pod, selector: impl Fn(&K) -> Option<Selector>) -> Vec<ObjectRef<K>>
+where
+    K: Resource<DynamicType = ()> + Clone + 'static,
+{
+    let ns = pod.metadata.namespace.clone().unwrap_or_default();
+    if let Some(r) = controller_of(pod) {
+        return if r.kind == K::kind(&()) { vec![ObjectRef::new(&r.name).within(&ns)] } else { vec![] };
+    }
+    owners
+        .state()
+        .iter()
+        .filter(|o| o.namespace().as_deref() == Some(&ns))
+        .filter(|o| selector(o).is_some_and(|s| matches(&s, pod.metadata.labels.as_ref())))
+        .map(|o| ObjectRef::from_obj(o.as_ref()))
+        .collect()
+}
+
+/// The pods of `owner`'s namespace it controls after claiming (upstream
+/// `PodControllerRefManager.ClaimPods`): its own matching pods plus adopted orphans;
+/// its pods that stopped matching are released. `no_adoption` is upstream's "owner is
+/// being deleted" (also used by Jobs that finished).
+pub async fn claim_pods<O>(pods: &Store<Pod>, api: &Api<Pod>, owner: &O, selector: &Selector, no_adoption: bool) -> Result<Vec<Arc<Pod>>, kube::Error>
+where
+    O: Resource<DynamicType = ()>,
+{
+    let ns = owner.meta().namespace.clone().unwrap_or_default();
+    let uid = owner.meta().uid.clone().unwrap_or_default();
+    let mut owned = Vec::new();
+    for pod in pods.state().into_iter().filter(|p| p.metadata.namespace.as_deref() == Some(&ns)) {
+        match claim(pod.as_ref(), &uid, no_adoption, matches(selector, pod.metadata.labels.as_ref())) {
+            Claim::Owned => owned.push(pod),
+            Claim::Adopt => match adopt(api, pod.as_ref(), owner).await {
+                Ok(adopted) => owned.push(Arc::new(adopted)),
+                Err(e) if is_code(&e, 404) || is_code(&e, 409) => {}
+                Err(e) => return Err(e),
+            },
+            Claim::Release => {
+                release(api, pod.as_ref(), &uid).await?;
+            }
+            Claim::Ignore => {}
+        }
+    }
+    Ok(owned)
 }
 
 #[cfg(test)]

@@ -4,7 +4,8 @@
 use k8s_openapi::api::apps::v1::ReplicaSet;
 use k8s_openapi::api::core::v1::{PodTemplateSpec, ReplicationController};
 use crate::Context;
-use kube::core::{Selector, SelectorExt};
+use kube::core::Selector;
+pub use crate::ownership::matches;
 use kube::runtime::Controller;
 use std::collections::BTreeMap;
 
@@ -85,10 +86,4 @@ impl Replicated for ReplicationController {
     fn status_value(&self) -> serde_json::Value {
         serde_json::to_value(&self.status).unwrap_or_default()
     }
-}
-
-/// Whether `labels` matches `selector`.
-pub fn matches(selector: &Selector, labels: Option<&BTreeMap<String, String>>) -> bool {
-    static EMPTY: BTreeMap<String, String> = BTreeMap::new();
-    selector.matches(labels.unwrap_or(&EMPTY))
 }

@@ -10,7 +10,7 @@ pub use kinds::{Replicated, matches};
 pub use plan::{ReplicaStatus, slow_start_batches};
 
 use crate::expectations::Seen;
-use crate::ownership::{self, Claim};
+use crate::ownership;
 use crate::pods::{self, Availability};
 use crate::error::is_code;
 use crate::{Context, Error};
@@ -45,20 +45,8 @@ pub async fn run<K: Replicated>(ctx: Arc<Context>) {
         .await;
 }
 
-/// Which owners a pod event concerns: its controller if it has one of kind `K`, else
-/// every owner whose selector matches it (candidates for adoption).
 fn owners_of<K: Replicated>(owners: &Store<K>, pod: &Pod) -> Vec<ObjectRef<K>> {
-    let ns = pod.metadata.namespace.clone().unwrap_or_default();
-    if let Some(r) = ownership::controller_of(pod) {
-        return if r.kind == K::kind(&()) { vec![ObjectRef::new(&r.name).within(&ns)] } else { vec![] };
-    }
-    owners
-        .state()
-        .iter()
-        .filter(|o| o.namespace().as_deref() == Some(&ns))
-        .filter(|o| o.selector().is_some_and(|s| matches(&s, pod.metadata.labels.as_ref())))
-        .map(|o| ObjectRef::from_obj(o.as_ref()))
-        .collect()
+    ownership::owners_of_pod(owners, pod, K::selector)
 }
 
 fn key<K: Replicated>(obj: &K) -> String {
@@ -85,26 +73,10 @@ async fn reconcile<K: Replicated>(owner: Arc<K>, ctx: Arc<Ctx<K>>) -> Result<Act
     let ns = owner.namespace().unwrap_or_default();
     let invalid = |message: &str| Error::Invalid { kind: "ReplicaSet", name: format!("{ns}/{}", owner.name_any()), message: message.into() };
     let selector = owner.selector().ok_or_else(|| invalid("invalid or empty selector"))?;
-    let uid = owner.meta().uid.clone().unwrap_or_default();
     let pods_api: Api<Pod> = Api::namespaced(ctx.shared.client.clone(), &ns);
 
-    // Claim: owned pods, orphans to adopt, pods to release.
     let store = ctx.shared.pods.store();
-    let mut owned: Vec<Arc<Pod>> = Vec::new();
-    for pod in store.state().into_iter().filter(|p| p.metadata.namespace.as_deref() == Some(&ns)) {
-        match ownership::claim(pod.as_ref(), &uid, false, matches(&selector, pod.metadata.labels.as_ref())) {
-            Claim::Owned => owned.push(pod),
-            Claim::Adopt => match ownership::adopt(&pods_api, pod.as_ref(), owner.as_ref()).await {
-                Ok(adopted) => owned.push(Arc::new(adopted)),
-                Err(e) if is_code(&e, 404) || is_code(&e, 409) => {}
-                Err(e) => return Err(e.into()),
-            },
-            Claim::Release => {
-                ownership::release(&pods_api, pod.as_ref(), &uid).await?;
-            }
-            Claim::Ignore => {}
-        }
-    }
+    let owned = ownership::claim_pods(&store, &pods_api, owner.as_ref(), &selector, false).await?;
     let active: Vec<&Pod> = owned.iter().map(Arc::as_ref).filter(|p| pods::is_active(p)).collect();
 
     let seen = |name: &str| match store.get(&ObjectRef::new(name).within(&ns)) {
