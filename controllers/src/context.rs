@@ -4,8 +4,8 @@
 use crate::events::EventRecorder;
 use crate::expectations::Expectations;
 use crate::informers::SharedInformer;
-use k8s_openapi::api::apps::v1::ReplicaSet;
-use k8s_openapi::api::core::v1::Pod;
+use k8s_openapi::api::apps::v1::{ControllerRevision, ReplicaSet};
+use k8s_openapi::api::core::v1::{Node, PersistentVolumeClaim, Pod};
 use std::time::Duration;
 
 /// Tunables of the controllers (upstream kube-controller-manager flags).
@@ -49,6 +49,12 @@ pub struct Context {
     pub pods: SharedInformer<Pod>,
     /// Every ReplicaSet (shared by the ReplicaSet and Deployment controllers).
     pub replicasets: SharedInformer<ReplicaSet>,
+    /// Every ControllerRevision (StatefulSet and DaemonSet history).
+    pub controller_revisions: SharedInformer<ControllerRevision>,
+    /// Every node (DaemonSets place one pod per eligible node).
+    pub nodes: SharedInformer<Node>,
+    /// Every PersistentVolumeClaim (StatefulSet volume claims).
+    pub claims: SharedInformer<PersistentVolumeClaim>,
     /// Pod creations/deletions in flight, per owner (upstream `ControllerExpectations`).
     pub pod_expectations: Expectations,
 }
@@ -59,6 +65,9 @@ impl Context {
         Context {
             pods: SharedInformer::new(client.clone()),
             replicasets: SharedInformer::new(client.clone()),
+            controller_revisions: SharedInformer::new(client.clone()),
+            nodes: SharedInformer::with_api(kube::Api::all(client.clone())),
+            claims: SharedInformer::new(client.clone()),
             pod_expectations: Expectations::default(),
             config,
             client,
@@ -72,6 +81,6 @@ impl Context {
 
     /// Runs the shared informers (call after every controller subscribed).
     pub async fn run_informers(&self) {
-        tokio::join!(self.pods.run(), self.replicasets.run());
+        tokio::join!(self.pods.run(), self.replicasets.run(), self.controller_revisions.run(), self.nodes.run(), self.claims.run());
     }
 }

@@ -82,6 +82,34 @@ where
     }
 }
 
+/// Claims candidates for `owner` (upstream `ClaimObject` over a list): owned matching
+/// objects are returned, matching orphans adopted, owned objects that stopped matching
+/// released. Objects that vanish or change meanwhile (404/409) are skipped.
+pub async fn claim_all<K, O>(api: &Api<K>, candidates: impl IntoIterator<Item = std::sync::Arc<K>>, owner: &O, matches: impl Fn(&K) -> bool) -> Result<Vec<K>, kube::Error>
+where
+    K: Resource + Clone + DeserializeOwned + Debug,
+    O: Resource<DynamicType = ()>,
+{
+    let uid = owner.meta().uid.clone().unwrap_or_default();
+    let deleting = owner.meta().deletion_timestamp.is_some();
+    let mut owned = Vec::new();
+    for obj in candidates {
+        match claim(obj.as_ref(), &uid, deleting, matches(obj.as_ref())) {
+            Claim::Owned => owned.push(obj.as_ref().clone()),
+            Claim::Adopt => match adopt(api, obj.as_ref(), owner).await {
+                Ok(adopted) => owned.push(adopted),
+                Err(kube::Error::Api(s)) if s.code == 404 || s.code == 409 => {}
+                Err(e) => return Err(e),
+            },
+            Claim::Release => {
+                release(api, obj.as_ref(), &uid).await?;
+            }
+            Claim::Ignore => {}
+        }
+    }
+    Ok(owned)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
