@@ -342,7 +342,27 @@ fn kubelet_less_daemonset_runs_one_pod_per_eligible_node_and_rolls_out() {
         placements(&c)
     );
 
-    // Removing a node removes its pod from the count; a node that becomes ineligible loses it.
+    // A node that becomes ineligible (an untolerated NoExecute taint) loses its pod.
     c.ok(&["taint", "node", "n4", "evict=now:NoExecute"]);
     assert_eventually!(placements(&c) == on(&["gpu", "n1", "n2", "n3"], "ironkube.local/busybox:1"), "placements: {:?}", placements(&c));
+}
+
+/// With a real kubelet (root + containerd; skipped elsewhere): the DaemonSet's pod runs on
+/// the node and the rollout completes.
+#[test]
+fn daemonset_pod_runs_on_the_real_node() {
+    let Some(c) = Cluster::start_with_kubelet() else { return };
+    let mut ds = daemon_set("ironkube.local/busybox", json!([]));
+    ds["spec"]["template"]["spec"]["containers"][0]["command"] = json!(["sleep", "3600"]);
+    ds["spec"]["template"]["spec"]["terminationGracePeriodSeconds"] = json!(1);
+    apply(&c, &ds);
+    assert_eventually!(
+        live_pods(&c, "agent").iter().any(|p| p["spec"]["nodeName"] == c.node_name() && p["status"]["phase"] == "Running" && is_ready(p)),
+        "no running daemon pod on {}: {:?}",
+        c.node_name(),
+        live_pods(&c, "agent").iter().map(|p| p["status"].clone()).collect::<Vec<_>>()
+    );
+    let out = c.ok(&["rollout", "status", "ds/agent", "--timeout=60s"]);
+    assert!(out.contains("successfully rolled out"), "{out}");
+    assert_eq!(live_pods(&c, "agent").len(), 1);
 }
