@@ -106,7 +106,7 @@ pub fn next_revision(sorted: &[ControllerRevision]) -> i64 {
 
 /// The revisions to delete to keep `limit` of history: the oldest ones not `live`
 /// (upstream `truncateHistory`/`cleanupHistory`). `sorted` is in [`sort`] order.
-pub fn excess<'a>(sorted: &'a [ControllerRevision], limit: i32, live: impl Fn(&ControllerRevision) -> bool) -> Vec<&'a ControllerRevision> {
+pub fn excess(sorted: &[ControllerRevision], limit: i32, live: impl Fn(&ControllerRevision) -> bool) -> Vec<&ControllerRevision> {
     let history: Vec<&ControllerRevision> = sorted.iter().filter(|r| !live(r)).collect();
     let limit = usize::try_from(limit.max(0)).unwrap_or(0);
     let count = history.len().saturating_sub(limit);

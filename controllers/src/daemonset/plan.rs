@@ -155,7 +155,7 @@ pub fn rolling_update(nodes: &[NodePods], max_surge: usize, max_unavailable: usi
             surging += 1;
             continue;
         };
-        if old.or(new).is_some_and(|p| is_available(p)) {
+        if old.or(new).is_some_and(is_available) {
             available += 1;
         }
         match (new, old) {
