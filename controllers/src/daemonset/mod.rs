@@ -409,7 +409,8 @@ impl Sync<'_> {
             "updatedNumberScheduled": opt(s.updated),
             "numberAvailable": opt(s.available),
             "numberUnavailable": opt(s.desired - s.available),
-            "collisionCount": s.collision_count,
+            // Upstream leaves it unset until a hash collision happened.
+            "collisionCount": if s.collision_count == 0 && self.ds.status.as_ref().and_then(|st| st.collision_count).is_none() { Value::Null } else { json!(s.collision_count) },
         });
         if let Some(g) = s.observed_generation {
             want["observedGeneration"] = json!(g);
