@@ -4,9 +4,9 @@
 use crate::events::EventRecorder;
 use crate::expectations::Expectations;
 use crate::informers::SharedInformer;
-use k8s_openapi::api::apps::v1::ReplicaSet;
+use k8s_openapi::api::apps::v1::{ControllerRevision, ReplicaSet};
 use k8s_openapi::api::batch::v1::Job;
-use k8s_openapi::api::core::v1::Pod;
+use k8s_openapi::api::core::v1::{Node, PersistentVolumeClaim, Pod};
 use std::time::Duration;
 
 /// Tunables of the controllers (upstream kube-controller-manager flags).
@@ -52,6 +52,12 @@ pub struct Context {
     pub replicasets: SharedInformer<ReplicaSet>,
     /// Every Job (shared by the Job, CronJob and TTL-after-finished controllers).
     pub jobs: SharedInformer<Job>,
+    /// Every ControllerRevision (StatefulSet and DaemonSet history).
+    pub controller_revisions: SharedInformer<ControllerRevision>,
+    /// Every node (DaemonSets place one pod per eligible node).
+    pub nodes: SharedInformer<Node>,
+    /// Every PersistentVolumeClaim (StatefulSet volume claims).
+    pub claims: SharedInformer<PersistentVolumeClaim>,
     /// Pod creations/deletions in flight, per owner (upstream `ControllerExpectations`).
     pub pod_expectations: Expectations,
 }
@@ -63,6 +69,9 @@ impl Context {
             pods: SharedInformer::new(client.clone()),
             replicasets: SharedInformer::new(client.clone()),
             jobs: SharedInformer::new(client.clone()),
+            controller_revisions: SharedInformer::new(client.clone()),
+            nodes: SharedInformer::with_api(kube::Api::all(client.clone())),
+            claims: SharedInformer::new(client.clone()),
             pod_expectations: Expectations::default(),
             config,
             client,
@@ -76,6 +85,13 @@ impl Context {
 
     /// Runs the shared informers (call after every controller subscribed).
     pub async fn run_informers(&self) {
-        tokio::join!(self.pods.run(), self.replicasets.run(), self.jobs.run());
+        tokio::join!(
+            self.pods.run(),
+            self.replicasets.run(),
+            self.jobs.run(),
+            self.controller_revisions.run(),
+            self.nodes.run(),
+            self.claims.run()
+        );
     }
 }

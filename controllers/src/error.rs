@@ -42,6 +42,14 @@ pub fn is_conflict(e: &kube::Error) -> bool {
     is_code(e, 409)
 }
 
+/// The API's message for an error (what upstream puts in events), else the error.
+pub fn api_message(e: &kube::Error) -> String {
+    match e {
+        kube::Error::Api(s) => s.message.clone(),
+        other => other.to_string(),
+    }
+}
+
 /// Error policy of controllers without a finer one: retry after a second, log at debug.
 pub fn retry_soon<K>(_obj: std::sync::Arc<K>, error: &Error, _ctx: std::sync::Arc<impl Sized>) -> kube::runtime::controller::Action {
     tracing::debug!("reconcile failed, retrying: {error}");

@@ -3,7 +3,8 @@
 //!
 //! Map:
 //! - [`context`]: what every controller gets (client, shared reflector stores, event recorders).
-//! - [`informers`]: one shared watch + store per kind (pods, replicasets, jobs), fanned out.
+//! - [`informers`]: one shared watch + store per kind (pods, replicasets, jobs,
+//!   controllerrevisions, nodes, persistentvolumeclaims), fanned out.
 //! - [`leader`]: leader election through the `kube-system/kube-controller-manager` Lease.
 //! - [`expectations`], [`ownership`], [`pods`]: pieces the workload controllers share
 //!   (upstream `pkg/controller/controller_utils.go` and `controller_ref_manager.go`).
@@ -11,7 +12,8 @@
 //!   [`deployment`], [`garbage_collector`], [`namespace`], [`service_account`],
 //!   [`endpoints`], [`endpoint_slice`] (both over [`service_pods`]), [`node_lifecycle`],
 //!   [`disruption`] (PodDisruptionBudget status), [`job`], [`cronjob`],
-//!   [`ttl_after_finished`].
+//!   [`ttl_after_finished`], [`statefulset`] and [`daemonset`] (both over [`history`],
+//!   their ControllerRevisions).
 //! - [`scheduler`]: the scheduler (its own process upstream; `ironkube scheduler`).
 //!
 //! To add a controller: write `mod.rs` with `pub async fn run(ctx: Arc<Context>)` and add it
@@ -21,6 +23,8 @@
 
 pub mod conditions;
 pub mod context;
+pub mod cronjob;
+pub mod daemonset;
 pub mod deployment;
 pub mod disruption;
 pub mod endpoint_slice;
@@ -29,6 +33,7 @@ pub mod error;
 pub mod events;
 pub mod expectations;
 pub mod garbage_collector;
+pub mod history;
 pub mod informers;
 pub mod job;
 pub mod leader;
@@ -40,8 +45,8 @@ pub mod replicaset;
 pub mod scheduler;
 pub mod service_account;
 pub mod service_pods;
+pub mod statefulset;
 pub mod ttl_after_finished;
-pub mod cronjob;
 
 pub use context::{Config, Context};
 pub use error::Error;
@@ -73,6 +78,8 @@ async fn run_controllers(client: kube::Client, config: Config) {
         Box::pin(replicaset::run::<k8s_openapi::api::apps::v1::ReplicaSet>(ctx.clone())),
         Box::pin(replicaset::run::<k8s_openapi::api::core::v1::ReplicationController>(ctx.clone())),
         Box::pin(deployment::run(ctx.clone())),
+        Box::pin(statefulset::run(ctx.clone())),
+        Box::pin(daemonset::run(ctx.clone())),
         Box::pin(logged("garbage collector", garbage_collector::run(ctx.clone()))),
         Box::pin(logged("namespace", namespace::run(ctx.clone()))),
         Box::pin(logged("serviceaccount", service_account::run(ctx.clone()))),

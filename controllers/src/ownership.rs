@@ -122,18 +122,48 @@ where
     O: Resource<DynamicType = ()>,
 {
     let ns = owner.meta().namespace.clone().unwrap_or_default();
+    let in_namespace = pods.state().into_iter().filter(|p| p.metadata.namespace.as_deref() == Some(&ns));
+    claim_objects(api, in_namespace, owner, no_adoption, |pod| matches(selector, pod.metadata.labels.as_ref())).await
+}
+
+/// Claims candidates for `owner` (upstream `ClaimObject` over a list), adopting only while
+/// the owner is not being deleted: see [`claim_objects`].
+pub async fn claim_all<K, O>(api: &Api<K>, candidates: impl IntoIterator<Item = Arc<K>>, owner: &O, matches: impl Fn(&K) -> bool) -> Result<Vec<K>, kube::Error>
+where
+    K: Resource + Clone + DeserializeOwned + Debug,
+    O: Resource<DynamicType = ()>,
+{
+    let deleting = owner.meta().deletion_timestamp.is_some();
+    let owned = claim_objects(api, candidates, owner, deleting, matches).await?;
+    Ok(owned.into_iter().map(|obj| obj.as_ref().clone()).collect())
+}
+
+/// Claims candidates for `owner`: owned matching objects are returned, matching orphans
+/// adopted (unless `no_adoption`), owned objects that stopped matching released. Objects
+/// that vanish or change meanwhile (404/409) are skipped.
+async fn claim_objects<K, O>(
+    api: &Api<K>,
+    candidates: impl IntoIterator<Item = Arc<K>>,
+    owner: &O,
+    no_adoption: bool,
+    matches: impl Fn(&K) -> bool,
+) -> Result<Vec<Arc<K>>, kube::Error>
+where
+    K: Resource + Clone + DeserializeOwned + Debug,
+    O: Resource<DynamicType = ()>,
+{
     let uid = owner.meta().uid.clone().unwrap_or_default();
     let mut owned = Vec::new();
-    for pod in pods.state().into_iter().filter(|p| p.metadata.namespace.as_deref() == Some(&ns)) {
-        match claim(pod.as_ref(), &uid, no_adoption, matches(selector, pod.metadata.labels.as_ref())) {
-            Claim::Owned => owned.push(pod),
-            Claim::Adopt => match adopt(api, pod.as_ref(), owner).await {
+    for obj in candidates {
+        match claim(obj.as_ref(), &uid, no_adoption, matches(obj.as_ref())) {
+            Claim::Owned => owned.push(obj),
+            Claim::Adopt => match adopt(api, obj.as_ref(), owner).await {
                 Ok(adopted) => owned.push(Arc::new(adopted)),
                 Err(e) if is_code(&e, 404) || is_code(&e, 409) => {}
                 Err(e) => return Err(e),
             },
             Claim::Release => {
-                release(api, pod.as_ref(), &uid).await?;
+                release(api, obj.as_ref(), &uid).await?;
             }
             Claim::Ignore => {}
         }

@@ -7,12 +7,12 @@
 //! The decisions live in [`rollout`] (replica arithmetic), [`status`] and [`revision`];
 //! this file reads the shared stores, applies decisions through the API and records Events.
 
-mod revision;
+pub(crate) mod revision;
 mod rollout;
 mod status;
 
 pub use revision::template_hash;
-pub use rollout::{new_rs_new_replicas, proportional, resolve_fenceposts, scale_down_old};
+pub use rollout::{new_rs_new_replicas, proportional, resolve_fenceposts, scale_down_old, scaled_value};
 
 use crate::error::is_code;
 use crate::ownership::{self, Claim};

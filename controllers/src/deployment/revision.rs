@@ -30,7 +30,7 @@ fn fnv32a(data: &[u8]) -> u32 {
 
 /// Upstream `rand.SafeEncodeString`: maps each character to a consonant or digit so the
 /// hash never spells words and is valid in names and label values.
-fn safe_encode(s: &str) -> String {
+pub(crate) fn safe_encode(s: &str) -> String {
     const ALPHANUMS: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";
     s.bytes().map(|b| ALPHANUMS[usize::from(b) % ALPHANUMS.len()] as char).collect()
 }

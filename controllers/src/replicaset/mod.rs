@@ -12,7 +12,7 @@ pub use plan::{ReplicaStatus, slow_start_batches};
 use crate::expectations::Seen;
 use crate::ownership;
 use crate::pods::{self, Availability};
-use crate::error::is_code;
+use crate::error::{api_message, is_code};
 use crate::{Context, Error};
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::Pod;
@@ -171,10 +171,3 @@ async fn manage_replicas<K: Replicated>(owner: &K, active: &[&Pod], pods_api: &A
     Ok(())
 }
 
-/// The API's message for an error (what upstream puts in events), else the error.
-fn api_message(e: &kube::Error) -> String {
-    match e {
-        kube::Error::Api(s) => s.message.clone(),
-        other => other.to_string(),
-    }
-}

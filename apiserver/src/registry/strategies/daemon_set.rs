@@ -26,6 +26,20 @@ static DAEMON_SET_COLUMNS: [Column; 10] = [
     SELECTOR,
 ];
 
+/// The annotation carrying `spec.templateGeneration` of the internal type (upstream
+/// `deprecated.daemonset.template.generation`); daemon pods are labelled with it.
+const TEMPLATE_GENERATION: &str = "deprecated.daemonset.template.generation";
+
+fn set_template_generation(obj: &mut Value, generation: i64) {
+    let Some(meta) = child(obj, "metadata") else { return };
+    let Some(annotations) = child(meta, "annotations") else { return };
+    if generation > 0 {
+        annotations[TEMPLATE_GENERATION] = json!(generation.to_string());
+    } else if let Some(m) = annotations.as_object_mut() {
+        m.remove(TEMPLATE_GENERATION);
+    }
+}
+
 impl Strategy for DaemonSet {
     fn has_status(&self) -> bool {
         true
@@ -48,6 +62,14 @@ impl Strategy for DaemonSet {
     }
     fn prepare_for_create(&self, obj: &mut Value) {
         obj["status"] = json!({"currentNumberScheduled": 0, "desiredNumberScheduled": 0, "numberMisscheduled": 0, "numberReady": 0});
+        set_template_generation(obj, 1);
+    }
+    /// Upstream `PrepareForUpdate`: the template generation is the server's, one up when the
+    /// template changes.
+    fn prepare_for_update(&self, new: &mut Value, old: &Value) {
+        let old_generation = old.pointer(&format!("/metadata/annotations/{}", TEMPLATE_GENERATION.replace('/', "~1"))).and_then(Value::as_str).and_then(|g| g.parse().ok()).unwrap_or(0);
+        let changed = new.pointer("/spec/template") != old.pointer("/spec/template");
+        set_template_generation(new, if changed { old_generation + 1 } else { old_generation });
     }
     fn validate(&self, obj: &Value, causes: &mut Vec<Cause>) {
         let spec = spec_of(obj);
@@ -116,5 +138,20 @@ mod tests {
         let mut causes = Vec::new();
         DAEMON_SET.validate(&ds, &mut causes);
         assert!(causes.iter().any(|c| c.field == "spec.updateStrategy.rollingUpdate.maxSurge" && c.message == "Invalid value: 1: may not be set when maxUnavailable is non-zero"));
+    }
+
+    #[test]
+    fn template_generation_counts_template_changes() {
+        let mut ds = json!({"metadata": {"name": "d"}, "spec": {"template": {"spec": {"containers": [{"image": "a"}]}}}});
+        DAEMON_SET.prepare_for_create(&mut ds);
+        assert_eq!(ds["metadata"]["annotations"][TEMPLATE_GENERATION], "1");
+        let mut same = ds.clone();
+        same["metadata"]["annotations"][TEMPLATE_GENERATION] = json!("7");
+        DAEMON_SET.prepare_for_update(&mut same, &ds);
+        assert_eq!(same["metadata"]["annotations"][TEMPLATE_GENERATION], "1");
+        let mut changed = ds.clone();
+        changed["spec"]["template"]["spec"]["containers"][0]["image"] = json!("b");
+        DAEMON_SET.prepare_for_update(&mut changed, &ds);
+        assert_eq!(changed["metadata"]["annotations"][TEMPLATE_GENERATION], "2");
     }
 }
