@@ -10,7 +10,8 @@
 //! - One module per controller: [`replicaset`] (ReplicaSets and ReplicationControllers),
 //!   [`deployment`], [`garbage_collector`], [`namespace`], [`service_account`],
 //!   [`endpoints`], [`endpoint_slice`] (both over [`service_pods`]), [`node_lifecycle`],
-//!   [`disruption`] (PodDisruptionBudget status).
+//!   [`disruption`] (PodDisruptionBudget status), [`persistent_volume`] (binding,
+//!   protection and the hostPath provisioner).
 //! - [`scheduler`]: the scheduler (its own process upstream; `ironkube scheduler`).
 //!
 //! To add a controller: write `mod.rs` with `pub async fn run(ctx: Arc<Context>)` and add it
@@ -33,6 +34,7 @@ pub mod leader;
 pub mod namespace;
 pub mod node_lifecycle;
 pub mod ownership;
+pub mod persistent_volume;
 pub mod pods;
 pub mod replicaset;
 pub mod scheduler;
@@ -76,6 +78,7 @@ async fn run_controllers(client: kube::Client, config: Config) {
         Box::pin(logged("endpointslice", endpoint_slice::run(ctx.clone()))),
         Box::pin(logged("node lifecycle", node_lifecycle::run(ctx.clone()))),
         Box::pin(logged("disruption", disruption::run(ctx.clone()))),
+        Box::pin(logged("persistentvolume", persistent_volume::run(ctx.clone()))),
     ];
     tokio::select! {
         _ = futures::future::select_all(controllers) => tracing::warn!("a controller stopped; restarting all"),
