@@ -125,17 +125,19 @@ async fn provision(claim: &PersistentVolumeClaim, class: &k8s_openapi::api::stor
         state.provisioner_recorder.warning(claim, "ProvisioningFailed", message).await;
         return Ok(());
     }
-    let key = format!("{}/{}", claim.namespace().unwrap_or_default(), claim.name_any());
-    state.provisioner_recorder.normal(claim, "Provisioning", format!("External provisioner is provisioning volume for claim \"{key}\"")).await;
     if let Err(e) = hostpath.create_dir(claim) {
         state.provisioner_recorder.warning(claim, "ProvisioningFailed", format!("failed to provision volume with StorageClass \"{}\": {e}", class.name_any())).await;
         return Err(Error::Retry(format!("cannot create the volume directory: {e}")));
     }
     match Api::<PersistentVolume>::all(state.ctx.client.clone()).create(&PostParams::default(), &volume).await {
         Ok(_) => {}
+        // Made by an earlier sync the volume store has not shown yet.
         Err(e) if is_conflict(&e) => return Ok(()),
         Err(e) => return Err(e.into()),
     }
+    // Recorded once the volume exists, so a repeated sync does not repeat them.
+    let key = format!("{}/{}", claim.namespace().unwrap_or_default(), claim.name_any());
+    state.provisioner_recorder.normal(claim, "Provisioning", format!("External provisioner is provisioning volume for claim \"{key}\"")).await;
     state.provisioner_recorder.normal(claim, "ProvisioningSucceeded", format!("Successfully provisioned volume {}", volume.name_any())).await;
     Ok(())
 }
