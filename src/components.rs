@@ -43,12 +43,35 @@ pub struct ControllerFlags {
     /// Seconds a node's Lease may go unrenewed before it is marked `Ready=Unknown`.
     #[arg(long, default_value_t = 40)]
     pub node_monitor_grace_period: u64,
+    /// Directory where the `ironkube.io/hostpath` provisioner (the default StorageClass
+    /// `standard`) makes volumes; `ironkube up` defaults it to `<data-dir>/volumes`.
+    /// Without it, claims of that class wait for an external provisioner.
+    #[arg(long)]
+    pub hostpath_provisioner_dir: Option<PathBuf>,
+    /// The node whose disk holds those volumes (default: this machine's hostname, or
+    /// `--hostname-override` under `ironkube up`).
+    #[arg(long)]
+    pub hostpath_provisioner_node: Option<String>,
 }
 
 impl ControllerFlags {
     /// The controllers' configuration from the flags.
     pub fn config(&self) -> ironkube_controllers::Config {
-        ironkube_controllers::Config::default().node_monitor_grace_period(std::time::Duration::from_secs(self.node_monitor_grace_period))
+        let mut config = ironkube_controllers::Config::default().node_monitor_grace_period(std::time::Duration::from_secs(self.node_monitor_grace_period));
+        config.hostpath_provisioner = self.hostpath_provisioner_dir.as_ref().map(|dir| ironkube_controllers::persistent_volume::HostPathProvisioner {
+            dir: std::path::absolute(dir).unwrap_or_else(|_| dir.clone()),
+            node: self.hostpath_provisioner_node.clone().unwrap_or_else(ironkube_kubelet::hostname),
+        });
+        config
+    }
+
+    /// `ironkube up`'s defaults: volumes under `<data_dir>/volumes` on the node `node`.
+    pub fn with_up_defaults(mut self, data_dir: &Path, node: Option<&str>) -> Self {
+        self.hostpath_provisioner_dir.get_or_insert_with(|| data_dir.join("volumes"));
+        if let Some(node) = node {
+            self.hostpath_provisioner_node.get_or_insert_with(|| node.to_string());
+        }
+        self
     }
 }
 

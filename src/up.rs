@@ -204,8 +204,9 @@ async fn run(args: ServerArgs, plan: NodePlan, controllers: Option<ironkube_cont
 
 /// `ironkube up`.
 pub async fn up(args: UpArgs) -> anyhow::Result<()> {
+    let controllers = args.controllers.with_up_defaults(&args.server.data_dir, args.node.hostname_override.as_deref());
     let plan = if args.no_kubelet { NodePlan::Skipped } else { NodePlan::Kubelet(args.node) };
-    run(args.server, plan, Some(args.controllers.config())).await
+    run(args.server, plan, Some(controllers.config())).await
 }
 
 /// `ironkube apiserver`.

@@ -19,6 +19,9 @@ pub struct Config {
     pub node_monitor_period: Duration,
     /// How often the garbage collector re-runs discovery to find new kinds (upstream 30 s).
     pub discovery_period: Duration,
+    /// The hostPath provisioner behind StorageClasses naming `ironkube.io/hostpath`
+    /// (`None`: such claims wait for an external provisioner).
+    pub hostpath_provisioner: Option<crate::persistent_volume::HostPathProvisioner>,
 }
 
 impl Default for Config {
@@ -27,6 +30,7 @@ impl Default for Config {
             node_monitor_grace_period: Duration::from_secs(40),
             node_monitor_period: Duration::from_secs(5),
             discovery_period: Duration::from_secs(30),
+            hostpath_provisioner: None,
         }
     }
 }

@@ -13,7 +13,8 @@
 //!   [`endpoints`], [`endpoint_slice`] (both over [`service_pods`]), [`node_lifecycle`],
 //!   [`disruption`] (PodDisruptionBudget status), [`job`], [`cronjob`],
 //!   [`ttl_after_finished`], [`statefulset`] and [`daemonset`] (both over [`history`],
-//!   their ControllerRevisions).
+//!   their ControllerRevisions), [`persistent_volume`] (binding, protection and the
+//!   hostPath provisioner).
 //! - [`scheduler`]: the scheduler (its own process upstream; `ironkube scheduler`).
 //!
 //! To add a controller: write `mod.rs` with `pub async fn run(ctx: Arc<Context>)` and add it
@@ -40,6 +41,7 @@ pub mod leader;
 pub mod namespace;
 pub mod node_lifecycle;
 pub mod ownership;
+pub mod persistent_volume;
 pub mod pods;
 pub mod replicaset;
 pub mod scheduler;
@@ -90,6 +92,7 @@ async fn run_controllers(client: kube::Client, config: Config) {
         Box::pin(job::run(ctx.clone())),
         Box::pin(cronjob::run(ctx.clone())),
         Box::pin(ttl_after_finished::run(ctx.clone())),
+        Box::pin(logged("persistentvolume", persistent_volume::run(ctx.clone()))),
     ];
     tokio::select! {
         _ = futures::future::select_all(controllers) => tracing::warn!("a controller stopped; restarting all"),

@@ -1,22 +1,35 @@
 //! Pod volumes on the host, under `<root>/pods/<uid>/volumes/<name>`, bind-mounted into
-//! containers by the runtime: emptyDir (tmpfs for `medium: Memory`), hostPath, and the
+//! containers by the runtime: emptyDir (tmpfs for `medium: Memory`), hostPath,
+//! persistentVolumeClaim (bound to a hostPath or local PersistentVolume), and the
 //! file-projecting kinds (configMap, secret, downwardAPI, projected), which are rewritten
 //! on every resync so updated ConfigMaps and Secrets reach running pods.
 
 use crate::pods::env::{field_value, format_map, resource_value};
-use k8s_openapi::api::core::v1::{ConfigMap, KeyToPath, Pod, Secret, Volume};
+use k8s_openapi::api::core::v1::{ConfigMap, KeyToPath, PersistentVolume, PersistentVolumeClaim, Pod, Secret, Volume};
 use kube::{Api, Client};
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 
-/// Why a volume could not be set up (`FailedMount`).
+/// Why a volume could not be set up (`FailedMount`), worded like the kubelet's volume
+/// manager: a claim that cannot be resolved yet fails before any mount is attempted.
 #[derive(Debug, thiserror::Error)]
-#[error("MountVolume.SetUp failed for volume \"{volume}\" : {message}")]
-pub struct MountError {
-    /// The volume name.
-    pub volume: String,
-    /// What went wrong.
-    pub message: String,
+pub enum MountError {
+    /// The volume's setup failed.
+    #[error("MountVolume.SetUp failed for volume \"{volume}\" : {message}")]
+    SetUp {
+        /// The volume name.
+        volume: String,
+        /// What went wrong.
+        message: String,
+    },
+    /// The volume cannot be resolved yet (e.g. its claim is not bound).
+    #[error("unable to attach or mount volumes: unmounted volumes=[{volume}], unattached volumes=[{volume}]: {message}")]
+    Unattached {
+        /// The volume name.
+        volume: String,
+        /// What went wrong.
+        message: String,
+    },
 }
 
 /// A prepared volume.
@@ -34,7 +47,73 @@ pub fn pod_dir(root: &Path, uid: &str) -> PathBuf {
 }
 
 fn err(volume: &str, message: impl std::fmt::Display) -> MountError {
-    MountError { volume: volume.to_string(), message: message.to_string() }
+    MountError::SetUp { volume: volume.to_string(), message: message.to_string() }
+}
+
+fn unattached(volume: &str, message: impl std::fmt::Display) -> MountError {
+    MountError::Unattached { volume: volume.to_string(), message: message.to_string() }
+}
+
+/// A directory (or file) on the host, checked or created as its `type` says.
+fn host_path(volume: &str, path: &str, type_: &str, read_only: bool) -> Result<HostVolume, MountError> {
+    let p = PathBuf::from(path);
+    match type_ {
+        "DirectoryOrCreate" => std::fs::create_dir_all(&p).map_err(|e| err(volume, e))?,
+        "FileOrCreate" if !p.exists() => {
+            if let Some(parent) = p.parent() {
+                std::fs::create_dir_all(parent).map_err(|e| err(volume, e))?;
+            }
+            std::fs::write(&p, b"").map_err(|e| err(volume, e))?;
+        }
+        "Directory" if !p.is_dir() => return Err(err(volume, format!("hostPath type check failed: {path} is not a directory"))),
+        "File" if !p.is_file() => return Err(err(volume, format!("hostPath type check failed: {path} is not a file"))),
+        _ => {}
+    }
+    Ok(HostVolume { path: p, read_only })
+}
+
+/// A `persistentVolumeClaim` volume: claim → bound PersistentVolume → its hostPath or
+/// local directory (upstream `getPVCExtractPV` and the hostPath/local plugins).
+async fn claimed_volume(client: &Client, ns: &str, volume: &str, claim_name: &str, read_only: bool) -> Result<HostVolume, MountError> {
+    let claims: Api<PersistentVolumeClaim> = Api::namespaced(client.clone(), ns);
+    let claim = claims
+        .get_opt(claim_name)
+        .await
+        .map_err(|e| unattached(volume, format!("error processing PVC {ns}/{claim_name}: failed to fetch PVC from API server: {e}")))?
+        .ok_or_else(|| {
+            unattached(volume, format!("error processing PVC {ns}/{claim_name}: failed to fetch PVC from API server: persistentvolumeclaims \"{claim_name}\" not found"))
+        })?;
+    if claim.metadata.deletion_timestamp.is_some() {
+        return Err(unattached(volume, format!("error processing PVC {ns}/{claim_name}: can't start pod because PVC {ns}/{claim_name} is being deleted")));
+    }
+    let pv_name = claim.spec.as_ref().and_then(|s| s.volume_name.clone()).unwrap_or_default();
+    let bound = claim.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Bound");
+    if !bound || pv_name.is_empty() {
+        return Err(unattached(volume, format!("error processing PVC {ns}/{claim_name}: PVC is not bound")));
+    }
+    let pv = Api::<PersistentVolume>::all(client.clone())
+        .get_opt(&pv_name)
+        .await
+        .map_err(|e| unattached(volume, format!("error processing PVC {ns}/{claim_name}: failed to fetch PV {pv_name} from API server: {e}")))?
+        .ok_or_else(|| {
+            unattached(volume, format!("error processing PVC {ns}/{claim_name}: failed to fetch PV {pv_name} from API server: persistentvolumes \"{pv_name}\" not found"))
+        })?;
+    let spec = pv.spec.unwrap_or_default();
+    let claimed_by = spec.claim_ref.as_ref().and_then(|r| r.uid.as_deref());
+    if claimed_by.is_some_and(|uid| Some(uid) != claim.metadata.uid.as_deref()) {
+        return Err(unattached(volume, format!("error processing PVC {ns}/{claim_name}: the PV {pv_name} is not bound to this claim")));
+    }
+    if let Some(hp) = &spec.host_path {
+        return host_path(volume, &hp.path, hp.type_.as_deref().unwrap_or(""), read_only);
+    }
+    if let Some(local) = &spec.local {
+        let path = PathBuf::from(&local.path);
+        if !path.exists() {
+            return Err(err(volume, format!("path \"{}\" does not exist", local.path)));
+        }
+        return Ok(HostVolume { path, read_only });
+    }
+    Err(err(volume, format!("the volume source of PersistentVolume \"{pv_name}\" is not supported by the ironkube kubelet (only hostPath and local)")))
 }
 
 type Files = BTreeMap<String, (Vec<u8>, u32)>;
@@ -199,20 +278,12 @@ pub async fn prepare(client: &Client, root: &Path, pod: &Pod, host_ip: &str, pod
     for v in pod.spec.as_ref().and_then(|s| s.volumes.as_ref()).into_iter().flatten() {
         let dir = base.join(&v.name);
         if let Some(hp) = &v.host_path {
-            let path = PathBuf::from(&hp.path);
-            match hp.type_.as_deref().unwrap_or("") {
-                "DirectoryOrCreate" => std::fs::create_dir_all(&path).map_err(|e| err(&v.name, e))?,
-                "FileOrCreate" if !path.exists() => {
-                    if let Some(p) = path.parent() {
-                        std::fs::create_dir_all(p).map_err(|e| err(&v.name, e))?;
-                    }
-                    std::fs::write(&path, b"").map_err(|e| err(&v.name, e))?;
-                }
-                "Directory" if !path.is_dir() => return Err(err(&v.name, format!("hostPath type check failed: {} is not a directory", hp.path))),
-                "File" if !path.is_file() => return Err(err(&v.name, format!("hostPath type check failed: {} is not a file", hp.path))),
-                _ => {}
-            }
-            out.insert(v.name.clone(), HostVolume { path, read_only: false });
+            out.insert(v.name.clone(), host_path(&v.name, &hp.path, hp.type_.as_deref().unwrap_or(""), false)?);
+            continue;
+        }
+        if let Some(claim) = &v.persistent_volume_claim {
+            let ns = pod.metadata.namespace.as_deref().unwrap_or("default");
+            out.insert(v.name.clone(), claimed_volume(client, ns, &v.name, &claim.claim_name, claim.read_only == Some(true)).await?);
             continue;
         }
         if let Some(files) = files_of(client, pod, v, host_ip, pod_ip).await? {

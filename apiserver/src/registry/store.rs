@@ -659,6 +659,11 @@ impl Store {
         if kind.namespaced {
             self.check_namespace_open(t, &name_or(&obj, &generate)).await?;
         }
+        if kind.group.is_empty() && kind.resource == "persistentvolumeclaims" {
+            let classes = self.storage.list("/registry/storageclasses/", None, 0, None).await.map_err(storage_error)?;
+            let classes: Vec<Value> = classes.items.iter().filter_map(|kv| serde_json::from_slice(&kv.value).ok()).collect();
+            super::strategies::admit_default_storage_class(&mut obj, &classes);
+        }
         // generateName collisions are retried like upstream (a few attempts).
         for attempt in 0..8 {
             if name.is_empty() {

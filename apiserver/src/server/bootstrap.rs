@@ -1,6 +1,6 @@
 //! Objects every cluster has from its first second, as kube-apiserver creates them:
 //! the four system namespaces, the `kubernetes` Service with its endpoints, the system
-//! PriorityClasses and the `cluster-admin` role bound to `system:masters`. Written
+//! PriorityClasses, the default StorageClass `standard` and the `cluster-admin` role bound to `system:masters`. Written
 //! through the store like any client write; existing objects are left alone.
 
 use crate::error::ApiError;
@@ -66,6 +66,19 @@ pub async fn run(store: &Store, advertise: IpAddr, port: u16) -> Result<(), ApiE
         }))
         .await?;
     }
+    // Like kind's and minikube's `standard` class, served by the controller manager's
+    // hostPath provisioner (`ironkube.io/hostpath`).
+    ensure(store, "storage.k8s.io", "storageclasses", None, json!({
+        "metadata": {
+            "name": "standard",
+            "annotations": { "storageclass.kubernetes.io/is-default-class": "true" },
+            "labels": { "addonmanager.kubernetes.io/mode": "EnsureExists" },
+        },
+        "provisioner": "ironkube.io/hostpath",
+        "reclaimPolicy": "Delete",
+        "volumeBindingMode": "Immediate",
+    }))
+    .await?;
     let bootstrap_labels = json!({ "kubernetes.io/bootstrapping": "rbac-defaults" });
     let autoupdate = json!({ "rbac.authorization.kubernetes.io/autoupdate": "true" });
     ensure(store, "rbac.authorization.k8s.io", "clusterroles", None, json!({

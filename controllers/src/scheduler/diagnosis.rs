@@ -66,7 +66,20 @@ fn preemption_reason(pod: &Arc<PodInfo>, node: &NodeInfo, cache: &Cache) -> Reje
 pub fn unschedulable_message(pod: &Arc<PodInfo>, rejections: &[(&NodeInfo, Rejection)], cache: &Cache) -> String {
     let total = cache.node_count();
     let reasons: Vec<Rejection> = rejections.iter().map(|(_, r)| r.clone()).collect();
-    let mut msg = fit_error(total, &reasons);
+    let fit = fit_error(total, &reasons);
+    with_post_filter(fit, pod, rejections, cache)
+}
+
+/// The message for a pod a PreFilter plugin rejected on every node (upstream puts the
+/// plugin's reason where the histogram would be).
+pub fn pre_filter_message(pod: &Arc<PodInfo>, reason: &str, cache: &Cache) -> String {
+    let rejected: Vec<(&NodeInfo, Rejection)> = cache.nodes().map(|n| (n, Rejection::new(Code::Unresolvable, reason))).collect();
+    let fit = format!("0/{} nodes are available: {reason}.", cache.node_count());
+    with_post_filter(fit, pod, &rejected, cache)
+}
+
+fn with_post_filter(mut msg: String, pod: &Arc<PodInfo>, rejections: &[(&NodeInfo, Rejection)], cache: &Cache) -> String {
+    let total = cache.node_count();
     let post_filter = if pod.pod.spec.as_ref().and_then(|s| s.preemption_policy.as_deref()) == Some("Never") {
         "preemption: not eligible due to preemptionPolicy=Never.".to_string()
     } else {
@@ -110,5 +123,10 @@ mod tests {
         let resolvable = vec![(nodes[0], Rejection::new(Code::Unschedulable, "Insufficient cpu"))];
         assert!(unschedulable_message(&p, &resolvable, &cache).ends_with("preemption: 0/3 nodes are available: 1 No preemption victims found for incoming pod."));
         assert_eq!(fit_error(0, &[]), "0/0 nodes are available:");
+        assert_eq!(
+            pre_filter_message(&p, "pod has unbound immediate PersistentVolumeClaims", &cache),
+            "0/3 nodes are available: pod has unbound immediate PersistentVolumeClaims. no new claims to deallocate, \
+             preemption: 0/3 nodes are available: 3 Preemption is not helpful for scheduling."
+        );
     }
 }

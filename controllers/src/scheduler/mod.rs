@@ -19,9 +19,11 @@ pub mod selectors;
 
 use binder::Binder;
 use cache::{pod_key, Cache, ClusterChange, NodeInfo, PodInfo};
+use filters::volume_binding::{self, VolumeLookup};
 use filters::{Cycle, Rejection};
 use futures::StreamExt;
-use k8s_openapi::api::core::v1::{Node, Pod};
+use k8s_openapi::api::core::v1::{Node, PersistentVolume, PersistentVolumeClaim, Pod};
+use k8s_openapi::api::storage::v1::StorageClass;
 use kube::runtime::watcher::{self, watcher, Event};
 use kube::runtime::WatchStreamExt;
 use kube::{Api, Client};
@@ -73,6 +75,9 @@ struct Scheduler {
     relist_nodes: Option<HashSet<String>>,
     pods_synced: bool,
     nodes_synced: bool,
+    /// Claims, volumes and classes (VolumeBinding); any change of them may make a pod
+    /// schedulable.
+    volumes: volume_binding::Stores,
 }
 
 fn priority(pod: &Pod) -> i32 {
@@ -177,7 +182,7 @@ impl Scheduler {
             return;
         };
         let info = Arc::new(PodInfo::new(pod.clone()));
-        match decide(&info, &self.cache) {
+        match decide(&info, &self.cache, &self.volumes) {
             Ok(node) => {
                 self.cache.assume(info, &node);
                 self.queue.done(&key);
@@ -210,11 +215,13 @@ impl Scheduler {
 
 /// Picks the node for a pod: filter every node, score the feasible ones, take the best
 /// (ties broken at random, like upstream). `Err` carries the unschedulable message.
-pub fn decide(pod: &Arc<PodInfo>, cache: &Cache) -> Result<String, String> {
+pub fn decide(pod: &Arc<PodInfo>, cache: &Cache, volumes: &impl VolumeLookup) -> Result<String, String> {
     if cache.node_count() == 0 {
         return Err(NO_NODES.into());
     }
-    let cycle = Cycle::prepare(pod.clone(), cache);
+    let bound_volumes = volume_binding::pre_filter(&pod.pod, volumes).map_err(|reason| diagnosis::pre_filter_message(pod, &reason, cache))?;
+    let mut cycle = Cycle::prepare(pod.clone(), cache);
+    cycle.volumes = bound_volumes;
     let mut feasible: Vec<&NodeInfo> = Vec::new();
     let mut rejected: Vec<(&NodeInfo, Rejection)> = Vec::new();
     for node in cache.nodes() {
@@ -257,7 +264,14 @@ pub async fn run(client: Client, config: Config) -> anyhow::Result<()> {
     )
     .default_backoff();
     let node_watch = watcher(Api::<Node>::all(client.clone()), watcher::Config::default()).default_backoff();
-    futures::pin_mut!(pod_watch, node_watch);
+    let (claims, claim_writer) = kube::runtime::reflector::store();
+    let (volumes, volume_writer) = kube::runtime::reflector::store();
+    let (classes, class_writer) = kube::runtime::reflector::store();
+    let claim_watch = watcher(Api::<PersistentVolumeClaim>::all(client.clone()), watcher::Config::default()).default_backoff().reflect(claim_writer);
+    let volume_watch = watcher(Api::<PersistentVolume>::all(client.clone()), watcher::Config::default()).default_backoff().reflect(volume_writer);
+    let class_watch = watcher(Api::<StorageClass>::all(client.clone()), watcher::Config::default()).default_backoff().reflect(class_writer);
+    let storage_changes = futures::stream::select(claim_watch.map(|e| e.is_ok()), futures::stream::select(volume_watch.map(|e| e.is_ok()), class_watch.map(|e| e.is_ok())));
+    futures::pin_mut!(pod_watch, node_watch, storage_changes);
     let (outcomes, mut outcome_rx) = mpsc::unbounded_channel();
     let mut s = Scheduler {
         binder: Binder::new(client, config.instance.clone()),
@@ -271,6 +285,7 @@ pub async fn run(client: Client, config: Config) -> anyhow::Result<()> {
         relist_nodes: None,
         pods_synced: false,
         nodes_synced: false,
+        volumes: volume_binding::Stores { claims, volumes, classes },
     };
     let mut next_flush: Option<Instant> = None;
     loop {
@@ -288,6 +303,7 @@ pub async fn run(client: Client, config: Config) -> anyhow::Result<()> {
                 Some(Err(e)) => tracing::warn!(error = %e, "node watch failed; retrying"),
                 None => anyhow::bail!("the node watch ended"),
             },
+            Some(ok) = storage_changes.next() => if ok { s.queue.cluster_changed() },
             Some(outcome) = outcome_rx.recv() => s.on_outcome(outcome),
             _ = async { if let Some(w) = wake { tokio::time::sleep_until(w).await } }, if wake.is_some() => {}
             _ = std::future::ready(()), if ready => s.schedule_one(),
@@ -300,21 +316,22 @@ pub async fn run(client: Client, config: Config) -> anyhow::Result<()> {
 mod tests {
     use super::*;
     use cache::tests::{node, pod};
+    use filters::volume_binding::NoVolumes;
     use serde_json::json;
 
     #[test]
     fn decide_picks_a_feasible_node_and_assumed_pods_fill_nodes_up() {
         let mut cache = Cache::default();
-        assert_eq!(decide(&pod("p", json!({})), &cache), Err(NO_NODES.to_string()));
+        assert_eq!(decide(&pod("p", json!({})), &cache, &NoVolumes), Err(NO_NODES.to_string()));
         cache.set_node(node("n1", "1", json!({})));
         cache.set_node(node("n2", "1", json!({})));
         let half = |name: &str| pod(name, json!({"containers": [{"name": "c", "resources": {"requests": {"cpu": "600m"}}}]}));
-        let first = decide(&half("a"), &cache).unwrap();
+        let first = decide(&half("a"), &cache, &NoVolumes).unwrap();
         cache.assume(half("a"), &first);
-        let second = decide(&half("b"), &cache).unwrap();
+        let second = decide(&half("b"), &cache, &NoVolumes).unwrap();
         assert_ne!(first, second, "LeastAllocated prefers the emptier node, and the first no longer fits");
         cache.assume(half("b"), &second);
-        let message = decide(&half("c"), &cache).unwrap_err();
+        let message = decide(&half("c"), &cache, &NoVolumes).unwrap_err();
         assert_eq!(
             message,
             "0/2 nodes are available: 2 Insufficient cpu. no new claims to deallocate, \

@@ -29,6 +29,45 @@ fn storage_class_of(obj: &Value) -> String {
     }
 }
 
+/// Adds `finalizer` unless present (upstream `StorageObjectInUseProtection` admission, which
+/// protects every new PVC and PV until nothing uses it).
+fn add_finalizer(obj: &mut Value, finalizer: &str) {
+    let Some(md) = child(obj, "metadata") else { return };
+    let list = md.as_object_mut().map(|m| m.entry("finalizers").or_insert_with(|| json!([])));
+    if let Some(list) = list.and_then(Value::as_array_mut)
+        && !list.iter().any(|f| f == finalizer)
+    {
+        list.push(json!(finalizer));
+    }
+}
+
+/// Finalizer the PVC protection controller removes once no pod uses the claim.
+pub const PVC_PROTECTION: &str = "kubernetes.io/pvc-protection";
+/// Finalizer the PV protection controller removes once the volume is not bound.
+pub const PV_PROTECTION: &str = "kubernetes.io/pv-protection";
+
+/// Upstream `DefaultStorageClass` admission: a new claim without `storageClassName` (and
+/// without the beta annotation) gets the default class; with several defaults, the newest
+/// (by creationTimestamp, then name) wins. An explicit `""` keeps the claim class-less.
+pub fn admit_default_storage_class(pvc: &mut Value, classes: &[Value]) {
+    let unset = pvc.pointer("/spec/storageClassName").is_none_or(Value::is_null)
+        && pvc.pointer("/metadata/annotations/volume.beta.kubernetes.io~1storage-class").is_none();
+    if !unset {
+        return;
+    }
+    let newest = classes
+        .iter()
+        .filter(|c| is_default_class(c))
+        .max_by_key(|c| (s(c.get("metadata").unwrap_or(&Value::Null), "creationTimestamp").to_string(), std::cmp::Reverse(storage_class_name(c))));
+    if let (Some(class), Some(spec)) = (newest, child(pvc, "spec")) {
+        spec["storageClassName"] = json!(storage_class_name(class));
+    }
+}
+
+fn storage_class_name(class: &Value) -> String {
+    class.pointer("/metadata/name").and_then(Value::as_str).unwrap_or("").to_string()
+}
+
 fn deleting(obj: &Value) -> bool {
     obj.pointer("/metadata/deletionTimestamp").is_some_and(|v| !v.is_null())
 }
@@ -103,6 +142,7 @@ impl Strategy for Pv {
     fn prepare_for_create(&self, obj: &mut Value) {
         let now = jiff::Timestamp::now().round(jiff::Unit::Second).unwrap_or(jiff::Timestamp::now());
         obj["status"] = json!({"phase": "Pending", "lastPhaseTransitionTime": now.strftime("%Y-%m-%dT%H:%M:%SZ").to_string()});
+        add_finalizer(obj, PV_PROTECTION);
     }
     fn validate(&self, obj: &Value, causes: &mut Vec<Cause>) {
         let spec = obj.get("spec").unwrap_or(&Value::Null);
@@ -201,6 +241,7 @@ impl Strategy for Pvc {
     }
     fn prepare_for_create(&self, obj: &mut Value) {
         obj["status"] = json!({"phase": "Pending"});
+        add_finalizer(obj, PVC_PROTECTION);
     }
     fn validate(&self, obj: &Value, causes: &mut Vec<Cause>) {
         let spec = obj.get("spec").unwrap_or(&Value::Null);
@@ -369,6 +410,33 @@ mod tests {
         let row = PV.row(&pv);
         assert_eq!(&row[..4], &[json!("1Gi"), json!("RWO,ROX"), json!("Retain"), json!("Pending")]);
         assert_eq!(pv["spec"]["hostPath"]["type"], "");
+    }
+
+    #[test]
+    fn default_class_admission() {
+        let class = |name: &str, created: &str, default: bool| {
+            json!({"metadata": {"name": name, "creationTimestamp": created, "annotations": {"storageclass.kubernetes.io/is-default-class": default.to_string()}}})
+        };
+        let classes = [class("a", "2024-01-01T00:00:00Z", true), class("b", "2025-01-01T00:00:00Z", true), class("c", "2026-01-01T00:00:00Z", false)];
+        let mut pvc = json!({"spec": {}});
+        admit_default_storage_class(&mut pvc, &classes);
+        assert_eq!(pvc["spec"]["storageClassName"], "b");
+        let mut explicit_none = json!({"spec": {"storageClassName": ""}});
+        admit_default_storage_class(&mut explicit_none, &classes);
+        assert_eq!(explicit_none["spec"]["storageClassName"], "");
+        let mut no_default = json!({"spec": {}});
+        admit_default_storage_class(&mut no_default, &classes[2..]);
+        assert!(no_default["spec"].get("storageClassName").is_none());
+    }
+
+    #[test]
+    fn protection_finalizers_added_once() {
+        let mut pvc = json!({"metadata": {"finalizers": ["kubernetes.io/pvc-protection"]}, "spec": {}});
+        PVC.prepare_for_create(&mut pvc);
+        assert_eq!(pvc["metadata"]["finalizers"], json!(["kubernetes.io/pvc-protection"]));
+        let mut pv = json!({"metadata": {}, "spec": {}});
+        PV.prepare_for_create(&mut pv);
+        assert_eq!(pv["metadata"]["finalizers"], json!(["kubernetes.io/pv-protection"]));
     }
 
     #[test]

@@ -11,6 +11,7 @@ pub mod node_resources_fit;
 pub mod node_unschedulable;
 pub mod pod_topology_spread;
 pub mod taint_toleration;
+pub mod volume_binding;
 
 use super::cache::{Cache, NodeInfo, PodInfo};
 use std::sync::Arc;
@@ -51,6 +52,8 @@ pub struct Cycle {
     pub spread: pod_topology_spread::State,
     /// Inter-pod affinity counts.
     pub affinity: inter_pod_affinity::State,
+    /// The node constraints of the pod's bound volumes.
+    pub volumes: volume_binding::State,
 }
 
 impl Cycle {
@@ -58,7 +61,7 @@ impl Cycle {
     pub fn prepare(pod: Arc<PodInfo>, cache: &Cache) -> Self {
         let spread = pod_topology_spread::State::new(&pod, cache);
         let affinity = inter_pod_affinity::State::new(&pod, cache);
-        Cycle { pod, spread, affinity }
+        Cycle { pod, spread, affinity, volumes: Default::default() }
     }
 
     /// Runs the filters in upstream's order and stops at the first rejection.
@@ -69,6 +72,7 @@ impl Cycle {
         node_affinity::filter(&self.pod, node)?;
         node_ports::filter(&self.pod, node)?;
         node_resources_fit::filter(&self.pod, node)?;
+        volume_binding::filter(&self.volumes, node)?;
         pod_topology_spread::filter(&self.spread, node)?;
         inter_pod_affinity::filter(&self.affinity, &self.pod, node)?;
         Ok(())
