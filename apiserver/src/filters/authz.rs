@@ -54,10 +54,13 @@ fn basic_user_may(who: &Identity, attrs: &Attributes) -> bool {
     }
     match attrs.path {
         Some(path) => {
-            attrs.verb == "get"
-                && ["/api", "/apis", "/openapi", "/version", "/healthz", "/livez", "/readyz"]
-                    .iter()
-                    .any(|p| path == *p || path.starts_with(&format!("{p}/")))
+            let discovery = ["/api", "/apis", "/openapi", "/version", "/healthz", "/livez", "/readyz"]
+                .iter()
+                .any(|p| path == *p || path.starts_with(&format!("{p}/")));
+            // `system:service-account-issuer-discovery`, bound to `system:serviceaccounts`.
+            let issuer_discovery = who.groups.iter().any(|g| g == "system:serviceaccounts")
+                && (path == "/.well-known/openid-configuration" || path == "/openid/v1/jwks");
+            attrs.verb == "get" && (discovery || issuer_discovery)
         }
         None => {
             attrs.verb == "create"
@@ -85,8 +88,8 @@ mod tests {
 
     #[test]
     fn only_masters_pass() {
-        let admin = Identity { user: "admin".into(), groups: vec!["system:masters".into()] };
-        let bob = Identity { user: "bob".into(), groups: vec!["system:authenticated".into()] };
+        let admin = Identity { user: "admin".into(), groups: vec!["system:masters".into()], ..Default::default() };
+        let bob = Identity { user: "bob".into(), groups: vec!["system:authenticated".into()], ..Default::default() };
         let attrs = Attributes { verb: "list", group: "", resource: "pods", namespace: Some("default"), ..Default::default() };
         assert!(authorize(&admin, &attrs).is_ok());
         let err = authorize(&bob, &attrs).unwrap_err();

@@ -23,6 +23,7 @@ fn spec_identity(review: &Value) -> Identity {
             .and_then(Value::as_array)
             .map(|g| g.iter().filter_map(Value::as_str).map(str::to_string).collect())
             .unwrap_or_default(),
+        ..Default::default()
     }
 }
 
@@ -103,7 +104,14 @@ pub fn self_subject_rules(review: &Value, who: &Identity) -> Result<Value, ApiEr
 /// SelfSubjectReview: who am I?
 pub fn self_subject(review: &Value, who: &Identity) -> Result<Value, ApiError> {
     let mut out = review.clone();
-    out["status"] = json!({ "userInfo": { "username": who.user, "groups": who.groups } });
+    let mut user = json!({ "username": who.user, "groups": who.groups });
+    if !who.uid.is_empty() {
+        user["uid"] = json!(who.uid);
+    }
+    if !who.extra.is_empty() {
+        user["extra"] = json!(who.extra);
+    }
+    out["status"] = json!({ "userInfo": user });
     Ok(out)
 }
 
@@ -113,7 +121,7 @@ mod tests {
 
     #[test]
     fn masters_may_everything_others_nothing() {
-        let admin = Identity { user: "admin".into(), groups: vec!["system:masters".into()] };
+        let admin = Identity { user: "admin".into(), groups: vec!["system:masters".into()], ..Default::default() };
         let review = json!({"spec": {"resourceAttributes": {"verb": "get", "resource": "pods", "namespace": "default"}}});
         assert_eq!(self_subject_access(&review, &admin).unwrap()["status"]["allowed"], true);
         let sar = json!({"spec": {"user": "bob", "resourceAttributes": {"verb": "get", "resource": "pods"}}});

@@ -64,6 +64,8 @@ pub struct AppState {
     pub advertise: String,
     /// TLS client for kubelet servers (pod logs, exec, attach, port-forward).
     pub kubelet: pod_streams::KubeletClient,
+    /// Service-account token issuer and authenticator.
+    pub tokens: crate::serviceaccount::Tokens,
 }
 
 /// A prepared API server.
@@ -102,7 +104,8 @@ impl Server {
         bootstrap::run(&store, config.advertise_address, config.secure_port).await?;
         let advertise = SocketAddr::new(config.advertise_address, config.secure_port).to_string();
         let kubelet = pod_streams::KubeletClient::new(&pki)?;
-        Ok(Server { state: Arc::new(AppState { store, advertise, kubelet }), acceptor: Arc::new(acceptor), pki })
+        let tokens = crate::serviceaccount::Tokens::new(crate::serviceaccount::jwt::SigningKey::new(pki.service_account_key()?)?);
+        Ok(Server { state: Arc::new(AppState { store, advertise, kubelet, tokens }), acceptor: Arc::new(acceptor), pki })
     }
 
     /// The certificates (for writing kubeconfigs).
