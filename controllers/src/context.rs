@@ -18,6 +18,9 @@ pub struct Config {
     pub node_monitor_period: Duration,
     /// How often the garbage collector re-runs discovery to find new kinds (upstream 30 s).
     pub discovery_period: Duration,
+    /// The cluster CA (PEM) published as `kube-root-ca.crt` in every namespace
+    /// (upstream `--root-ca-file`); None publishes nothing.
+    pub root_ca: Option<String>,
 }
 
 impl Default for Config {
@@ -26,6 +29,7 @@ impl Default for Config {
             node_monitor_grace_period: Duration::from_secs(40),
             node_monitor_period: Duration::from_secs(5),
             discovery_period: Duration::from_secs(30),
+            root_ca: None,
         }
     }
 }
