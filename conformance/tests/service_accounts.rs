@@ -190,3 +190,47 @@ fn a_pod_reads_its_token_namespace_and_ca() {
     assert_eq!(claims["kubernetes.io"]["warnafter"].as_i64(), Some(iat + 3607));
     assert_eq!(claims["exp"].as_i64(), Some(iat + 365 * 24 * 3600));
 }
+
+#[test]
+fn rbac_decides_what_a_service_account_token_may_do() {
+    let c = Cluster::start();
+    assert_eventually!(c.kubectl(&["get", "serviceaccount", "default"]).status.success(), "no default ServiceAccount");
+    let token = c.ok(&["create", "token", "default"]).trim().to_string();
+    let as_sa = ["--as", "system:serviceaccount:default:default"];
+    let can_i = |args: &[&str]| {
+        let out = c.kubectl(&[&["auth", "can-i"], args, &as_sa[..]].concat());
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    };
+    // Unbound, the account may only discover and ask about itself.
+    let out = kubectl_with_token(&c, &token, &["get", "pods"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("pods is forbidden: User \"system:serviceaccount:default:default\" cannot list resource \"pods\" in API group \"\" in the namespace \"default\""),
+        "{err}"
+    );
+    assert_eq!(can_i(&["list", "pods"]), "no");
+    assert!(kubectl_with_token(&c, &token, &["api-versions"]).status.success());
+
+    // A RoleBinding grants a ClusterRole's rules in its namespace only.
+    c.ok(&["create", "clusterrole", "pod-reader", "--verb=get,list,watch", "--resource=pods,pods/log"]);
+    c.ok(&["create", "rolebinding", "read-pods", "--clusterrole=pod-reader", "--serviceaccount=default:default"]);
+    let out = kubectl_with_token(&c, &token, &["get", "pods"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(can_i(&["list", "pods"]), "yes");
+    assert_eq!(can_i(&["get", "pods/log"]), "yes");
+    assert_eq!(can_i(&["delete", "pods"]), "no");
+    assert_eq!(can_i(&["list", "pods", "-n", "kube-system"]), "no");
+    assert!(!kubectl_with_token(&c, &token, &["get", "pods", "-n", "kube-system"]).status.success());
+    let list = String::from_utf8_lossy(&kubectl_with_token(&c, &token, &["auth", "can-i", "--list"]).stdout).into_owned();
+    assert!(list.contains("pods/log") && list.contains("selfsubjectreviews.authentication.k8s.io"), "{list}");
+
+    // A Role with resourceNames, bound to the group of all service accounts.
+    c.ok(&["create", "role", "one-cm", "--verb=get", "--resource=configmaps", "--resource-name=one"]);
+    c.ok(&["create", "rolebinding", "one-cm", "--role=one-cm", "--group=system:serviceaccounts"]);
+    assert_eq!(can_i(&["get", "configmap/one"]), "yes");
+    assert_eq!(can_i(&["get", "configmap/two"]), "no");
+    // cluster-admin through a ClusterRoleBinding.
+    c.ok(&["create", "clusterrolebinding", "sa-admin", "--clusterrole=cluster-admin", "--serviceaccount=default:default"]);
+    assert_eq!(can_i(&["delete", "nodes"]), "yes");
+    assert!(kubectl_with_token(&c, &token, &["get", "pods", "-n", "kube-system"]).status.success());
+}

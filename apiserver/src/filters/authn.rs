@@ -68,6 +68,13 @@ pub fn impersonate(who: Identity, headers: &http::HeaderMap) -> Result<Identity,
         .filter_map(|v| v.to_str().ok())
         .map(str::to_string)
         .collect();
+    // Impersonating a service account without groups gets its groups, as upstream.
+    if groups.is_empty()
+        && let Some((ns, _)) = user.strip_prefix("system:serviceaccount:").and_then(|rest| rest.split_once(':'))
+    {
+        groups.push("system:serviceaccounts".into());
+        groups.push(format!("system:serviceaccounts:{ns}"));
+    }
     if !groups.iter().any(|g| g == "system:authenticated") {
         groups.push("system:authenticated".into());
     }

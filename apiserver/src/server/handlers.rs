@@ -70,7 +70,7 @@ async fn handle(state: &AppState, who: &Identity, req: Request) -> Result<Respon
             return Err(ApiError::MethodNotAllowed);
         }
     if !public && !matches!(route, Route::Resource(_)) {
-        authz::authorize(who, &Attributes { verb: "get", path: Some(&path), ..Default::default() })?;
+        authz::authorize_request(&state.store, who, &Attributes { verb: "get", path: Some(&path), ..Default::default() }).await?;
     }
     match route {
         Route::Health => Ok(text(StatusCode::OK, "ok")),
@@ -157,14 +157,15 @@ async fn resource(
         return Err(ApiError::MethodNotAllowed);
     }
     let sub_label = r.subresource.as_ref().map(|s| format!("{}/{s}", kind.resource));
-    authz::authorize(who, &Attributes {
+    authz::authorize_request(&state.store, who, &Attributes {
         verb,
         group: kind.group,
         resource: sub_label.as_deref().unwrap_or(kind.resource),
         namespace: r.namespace.as_deref(),
         name: r.name.as_deref(),
         path: None,
-    })?;
+    })
+    .await?;
     let target = Target { kind, namespace: r.namespace.as_deref() };
     let store = &state.store;
     let name = r.name.clone().unwrap_or_default();
@@ -240,7 +241,11 @@ async fn resource(
         let typed = kind.typed.normalize(with_type(kind, body)).map_err(|e| {
             ApiError::BadRequest(format!("{} in version {:?} cannot be handled as a {}: {e}", kind.kind, kind.version, kind.kind))
         })?;
-        return Ok(object_response(StatusCode::CREATED, kind, review(&typed, who)?, output, &query, &[]));
+        // The rules of the subject under review: the caller, or the user a
+        // (Local)SubjectAccessReview names.
+        let subject = crate::registry::reviews::subject_of(kind, &typed, who);
+        let rules = if authz::is_master(&subject) { Default::default() } else { crate::filters::rbac::rules_for(store, &subject).await? };
+        return Ok(object_response(StatusCode::CREATED, kind, review(&typed, who, &rules)?, output, &query, &[]));
     }
     match verb {
         "get" => {
