@@ -246,10 +246,7 @@ fn server_dry_run_stores_nothing() {
 fn list_paging_with_limit_and_continue() {
     let c = Cluster::start();
     // Every namespace holds the published `kube-root-ca.crt` (sorted first) besides ours.
-    ironkube_conformance::assert_eventually!(
-        c.kubectl(&["get", "configmap", "kube-root-ca.crt", "-n", "kube-public"]).status.success(),
-        "kube-root-ca.crt was not published"
-    );
+    c.wait_for_root_ca("kube-public");
     for i in 0..7 {
         c.ok(&["create", "configmap", &format!("page-{i}"), "-n", "kube-public"]);
     }
