@@ -62,7 +62,7 @@ impl SigningKey {
             return Err(JwtError::BadSignature);
         }
         let signature = B64.decode(signature).map_err(|_| JwtError::Malformed)?;
-        let input_len = header_len(token);
+        let input_len = signed_input_len(token);
         let ok = Verifier::new(MessageDigest::sha256(), &self.key)
             .and_then(|mut v| {
                 v.update(&token.as_bytes()[..input_len])?;
@@ -86,7 +86,7 @@ impl SigningKey {
 }
 
 /// Length of `header.payload` (the signed input) within a compact token.
-fn header_len(token: &str) -> usize {
+fn signed_input_len(token: &str) -> usize {
     token.rfind('.').unwrap_or(0)
 }
 

@@ -62,7 +62,6 @@ impl Tokens {
 
     /// `POST .../serviceaccounts/<name>/token`: validates the TokenRequest `body`, checks
     /// the account and the bound object, and answers the request with `status.token`.
-    /// Returns the answer and any warnings.
     pub async fn create(&self, store: &Store, namespace: &str, name: &str, body: Value) -> Result<Value, ApiError> {
         let mut req = body;
         if !req.is_object() {
