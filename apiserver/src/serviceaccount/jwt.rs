@@ -100,11 +100,6 @@ fn key_id(key: &PKey<Private>) -> Result<String, openssl::error::ErrorStack> {
     Ok(B64.encode(openssl::sha::sha256(&der)))
 }
 
-/// The claims of a token without checking anything (for tests and diagnostics).
-pub fn unverified_claims(token: &str) -> Option<Value> {
-    decode_json(token.split('.').nth(1)?).ok()
-}
-
 #[cfg(test)]
 pub(crate) fn test_key() -> SigningKey {
     SigningKey::new(PKey::from_rsa(openssl::rsa::Rsa::generate(2048).unwrap()).unwrap()).unwrap()
