@@ -184,6 +184,7 @@ fn without_the_watch_cache_the_api_behaves_the_same() {
 #[test]
 fn raw_watch_events_are_complete_objects() {
     let c = Cluster::start();
+    c.wait_for_root_ca("default");
     let mut client = api(&c);
     let rv = create(&mut client, "default", "before", "v");
     create(&mut client, "default", "w", "v");
