@@ -76,7 +76,8 @@ impl ControllerFlags {
 }
 
 /// The controller manager, as `system:kube-controller-manager` (leader-elected).
-pub fn spawn_controllers(pki: &Pki, data_dir: &Path, url: &str, config: ironkube_controllers::Config) -> anyhow::Result<()> {
+pub fn spawn_controllers(pki: &Pki, data_dir: &Path, url: &str, mut config: ironkube_controllers::Config) -> anyhow::Result<()> {
+    config.root_ca = Some(String::from_utf8(pki.ca_cert()?)?);
     let kubeconfig = write_kubeconfig(pki, data_dir, url, "system:kube-controller-manager", "controller-manager.kubeconfig")?;
     spawn("controller manager", kubeconfig, |client| async move {
         Ok(ironkube_controllers::run(client, config, shutdown_signal()).await?)

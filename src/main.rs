@@ -113,7 +113,8 @@ fn main() -> std::process::ExitCode {
         Command::Scheduler(args) => runtime.block_on(scheduler(args)),
         Command::Controllers(args) => runtime.block_on(async {
             let client = ironkube_controllers::client_from_kubeconfig(&args.kubeconfig).await?;
-            ironkube_controllers::run(client, args.flags.config(), up::shutdown_signal()).await?;
+            let config = ironkube_controllers::Config { root_ca: ironkube_controllers::root_ca_from_kubeconfig(&args.kubeconfig), ..args.flags.config() };
+            ironkube_controllers::run(client, config, up::shutdown_signal()).await?;
             Ok(())
         }),
         Command::Kubelet(args) => runtime.block_on(node::kubelet(args)),

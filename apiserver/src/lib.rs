@@ -4,6 +4,7 @@
 //! Map of the crate (request flow top to bottom):
 //! - [`server`]: TLS listener, request parsing, content negotiation, errors as `Status`.
 //! - [`filters`]: authentication and authorization.
+//! - [`serviceaccount`]: service-account tokens (TokenRequest, bearer authentication, OIDC discovery).
 //! - [`discovery`]: `/api`, `/apis`, aggregated discovery.
 //! - [`openapi`]: `/openapi/v2` and `/openapi/v3` from the k8s-openapi types.
 //! - [`registry`]: the kinds table, the generic store and the per-kind strategies.
@@ -29,6 +30,7 @@ pub mod proto;
 pub mod registry;
 pub mod schema;
 pub mod server;
+pub mod serviceaccount;
 pub mod storage;
 
 pub use server::{Config, Server};

@@ -292,6 +292,17 @@ impl Cluster {
         }
     }
 
+    /// Waits until the root-ca-cert-publisher has put `kube-root-ca.crt` into `namespace`
+    /// (every namespace gets one, as upstream): for tests that count or watch a
+    /// namespace's ConfigMaps.
+    #[track_caller]
+    pub fn wait_for_root_ca(&self, namespace: &str) {
+        crate::assert_eventually!(
+            self.kubectl(&["get", "configmap", "kube-root-ca.crt", "-n", namespace]).status.success(),
+            "kube-root-ca.crt was not published in {namespace}"
+        );
+    }
+
     /// Names of the pods matching `selector` (`-l`), in the default namespace.
     #[track_caller]
     pub fn pod_names(&self, selector: &str) -> Vec<String> {

@@ -245,18 +245,20 @@ fn server_dry_run_stores_nothing() {
 #[test]
 fn list_paging_with_limit_and_continue() {
     let c = Cluster::start();
+    // Every namespace holds the published `kube-root-ca.crt` (sorted first) besides ours.
+    c.wait_for_root_ca("kube-public");
     for i in 0..7 {
         c.ok(&["create", "configmap", &format!("page-{i}"), "-n", "kube-public"]);
     }
     let first = c.raw("/api/v1/namespaces/kube-public/configmaps?limit=3");
     assert_eq!(first["items"].as_array().unwrap().len(), 3);
     let token = first["metadata"]["continue"].as_str().expect("continue token").to_string();
-    assert_eq!(first["metadata"]["remainingItemCount"], 4);
+    assert_eq!(first["metadata"]["remainingItemCount"], 5);
     let second = c.raw(&format!("/api/v1/namespaces/kube-public/configmaps?limit=3&continue={token}"));
-    assert_eq!(second["items"][0]["metadata"]["name"], "page-3");
+    assert_eq!(second["items"][0]["metadata"]["name"], "page-2");
     assert_eq!(second["metadata"]["resourceVersion"], first["metadata"]["resourceVersion"]);
     let all = c.ok(&["get", "cm", "-n", "kube-public", "--chunk-size=2", "-o", "name"]);
-    assert_eq!(all.lines().count(), 7, "{all}");
+    assert_eq!(all.lines().count(), 8, "{all}");
 }
 
 #[test]

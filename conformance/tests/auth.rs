@@ -42,7 +42,7 @@ fn can_i_whoami_and_impersonation() {
     assert_eq!(c.ok(&["auth", "can-i", "create", "deployments"]).trim(), "yes");
     let who = c.ok(&["auth", "whoami"]);
     assert!(who.contains("admin") && who.contains("system:masters"), "{who}");
-    // Until RBAC lands only system:masters is authorized; others are refused, not waved through.
+    // bob has no RBAC bindings: refused, not waved through.
     let out = c.kubectl(&["auth", "can-i", "get", "pods", "--as", "bob"]);
     assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "no");
     let err = c.fails(&["get", "pods", "--as", "bob"]);

@@ -46,6 +46,7 @@ fn kubectl_get_pods_watch_sees_added_modified_deleted_in_order() {
 #[test]
 fn raw_watch_from_a_resource_version_replays_later_changes() {
     let c = Cluster::start();
+    c.wait_for_root_ca("default");
     c.ok(&["create", "configmap", "first"]);
     let rv = c.raw("/api/v1/namespaces/default/configmaps")["metadata"]["resourceVersion"].as_str().unwrap().to_string();
     c.ok(&["create", "configmap", "second"]);

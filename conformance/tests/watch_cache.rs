@@ -41,6 +41,7 @@ fn create(client: &mut ApiClient, ns: &str, name: &str, value: &str) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_hundred_watchers_each_see_every_change_once_in_order() {
     let c = Cluster::start();
+    c.wait_for_root_ca("default");
     let client = client(&c).await;
     let cms: Api<ConfigMap> = Api::namespaced(client.clone(), "default");
     let start = cms.list(&Default::default()).await.unwrap().metadata.resource_version.unwrap();
@@ -97,13 +98,14 @@ fn paged_lists_stay_a_snapshot_while_objects_change() {
     let c = Cluster::start();
     let mut client = api(&c);
     c.ok(&["create", "namespace", "paged"]);
+    c.wait_for_root_ca("paged");
     for i in 0..5 {
         create(&mut client, "paged", &format!("p{i}"), "old");
     }
-    let (code, out) = client.request("GET", "/api/v1/namespaces/paged/configmaps?limit=2", None);
+    let (code, out) = client.request("GET", "/api/v1/namespaces/paged/configmaps?limit=3", None);
     assert_eq!(code, 200);
     let first = json(&out);
-    assert_eq!(names(&first), ["p0", "p1"]);
+    assert_eq!(names(&first), ["kube-root-ca.crt", "p0", "p1"]);
     assert_eq!(first["metadata"]["remainingItemCount"], 3);
     let token = first["metadata"]["continue"].as_str().unwrap().to_string();
     // Change the collection between pages.
@@ -123,7 +125,7 @@ fn paged_lists_stay_a_snapshot_while_objects_change() {
     assert!(third["metadata"].get("continue").is_none());
     // A fresh list sees the new state.
     let (_, out) = client.request("GET", "/api/v1/namespaces/paged/configmaps?limit=10", None);
-    assert_eq!(names(&json(&out)), ["p0", "p1", "p2", "p2a", "p4"]);
+    assert_eq!(names(&json(&out)), ["kube-root-ca.crt", "p0", "p1", "p2", "p2a", "p4"]);
 }
 
 #[test]
@@ -166,6 +168,7 @@ fn get_honours_resource_version() {
 #[test]
 fn without_the_watch_cache_the_api_behaves_the_same() {
     let c = Cluster::start_with(&["--watch-cache=false"]);
+    c.wait_for_root_ca("default");
     let mut client = api(&c);
     let rv = create(&mut client, "default", "first", "v");
     create(&mut client, "default", "second", "v");
@@ -181,6 +184,7 @@ fn without_the_watch_cache_the_api_behaves_the_same() {
 #[test]
 fn raw_watch_events_are_complete_objects() {
     let c = Cluster::start();
+    c.wait_for_root_ca("default");
     let mut client = api(&c);
     let rv = create(&mut client, "default", "before", "v");
     create(&mut client, "default", "w", "v");

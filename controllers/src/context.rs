@@ -22,6 +22,9 @@ pub struct Config {
     /// The hostPath provisioner behind StorageClasses naming `ironkube.io/hostpath`
     /// (`None`: such claims wait for an external provisioner).
     pub hostpath_provisioner: Option<crate::persistent_volume::HostPathProvisioner>,
+    /// The cluster CA (PEM) published as `kube-root-ca.crt` in every namespace
+    /// (upstream `--root-ca-file`); None publishes nothing.
+    pub root_ca: Option<String>,
 }
 
 impl Default for Config {
@@ -31,6 +34,7 @@ impl Default for Config {
             node_monitor_period: Duration::from_secs(5),
             discovery_period: Duration::from_secs(30),
             hostpath_provisioner: None,
+            root_ca: None,
         }
     }
 }

@@ -9,7 +9,7 @@
 //! - [`expectations`], [`ownership`], [`pods`]: pieces the workload controllers share
 //!   (upstream `pkg/controller/controller_utils.go` and `controller_ref_manager.go`).
 //! - One module per controller: [`replicaset`] (ReplicaSets and ReplicationControllers),
-//!   [`deployment`], [`garbage_collector`], [`namespace`], [`service_account`],
+//!   [`deployment`], [`garbage_collector`], [`namespace`], [`service_account`], [`root_ca_publisher`],
 //!   [`endpoints`], [`endpoint_slice`] (both over [`service_pods`]), [`node_lifecycle`],
 //!   [`disruption`] (PodDisruptionBudget status), [`job`], [`cronjob`],
 //!   [`ttl_after_finished`], [`statefulset`] and [`daemonset`] (both over [`history`],
@@ -45,6 +45,7 @@ pub mod persistent_volume;
 pub mod pods;
 pub mod replicaset;
 pub mod scheduler;
+pub mod root_ca_publisher;
 pub mod service_account;
 pub mod service_pods;
 pub mod statefulset;
@@ -62,6 +63,20 @@ pub async fn client_from_kubeconfig(path: &std::path::Path) -> Result<kube::Clie
     let kubeconfig = kube::config::Kubeconfig::read_from(path).map_err(|e| bad(&e))?;
     let config = kube::Config::from_custom_kubeconfig(kubeconfig, &Default::default()).await.map_err(|e| bad(&e))?;
     kube::Client::try_from(config).map_err(|e| bad(&e))
+}
+
+/// The cluster CA (PEM) named by a kubeconfig's current cluster, for the root CA
+/// publisher (upstream `--root-ca-file`).
+pub fn root_ca_from_kubeconfig(path: &std::path::Path) -> Option<String> {
+    use base64::Engine;
+    let kubeconfig = kube::config::Kubeconfig::read_from(path).ok()?;
+    let context = kubeconfig.current_context.as_deref();
+    let cluster_name = kubeconfig.contexts.iter().find(|c| Some(c.name.as_str()) == context).and_then(|c| c.context.as_ref()).map(|c| c.cluster.clone());
+    let cluster = kubeconfig.clusters.iter().find(|c| Some(&c.name) == cluster_name.as_ref()).or(kubeconfig.clusters.first())?.cluster.as_ref()?;
+    if let Some(data) = &cluster.certificate_authority_data {
+        return base64::engine::general_purpose::STANDARD.decode(data.trim()).ok().and_then(|b| String::from_utf8(b).ok());
+    }
+    std::fs::read_to_string(cluster.certificate_authority.as_ref()?).ok()
 }
 
 /// Runs every controller while this process holds the leader Lease; when leadership is lost
@@ -85,6 +100,7 @@ async fn run_controllers(client: kube::Client, config: Config) {
         Box::pin(logged("garbage collector", garbage_collector::run(ctx.clone()))),
         Box::pin(logged("namespace", namespace::run(ctx.clone()))),
         Box::pin(logged("serviceaccount", service_account::run(ctx.clone()))),
+        Box::pin(logged("root-ca-cert-publisher", root_ca_publisher::run(ctx.clone()))),
         Box::pin(logged("endpoints", endpoints::run(ctx.clone()))),
         Box::pin(logged("endpointslice", endpoint_slice::run(ctx.clone()))),
         Box::pin(logged("node lifecycle", node_lifecycle::run(ctx.clone()))),

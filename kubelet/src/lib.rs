@@ -18,6 +18,7 @@ pub mod pods;
 pub mod probes;
 pub mod quantity;
 pub mod server;
+pub mod token;
 pub mod volumes;
 
 use k8s_openapi::api::coordination::v1::Lease;

@@ -1,8 +1,9 @@
 //! Pod volumes on the host, under `<root>/pods/<uid>/volumes/<name>`, bind-mounted into
 //! containers by the runtime: emptyDir (tmpfs for `medium: Memory`), hostPath,
 //! persistentVolumeClaim (bound to a hostPath or local PersistentVolume), and the
-//! file-projecting kinds (configMap, secret, downwardAPI, projected), which are rewritten
-//! on every resync so updated ConfigMaps and Secrets reach running pods.
+//! file-projecting kinds (configMap, secret, downwardAPI, projected with service-account
+//! tokens from `crate::token`), which are rewritten on every resync so updated ConfigMaps,
+//! Secrets and renewed tokens reach running pods.
 
 use crate::pods::env::{field_value, format_map, resource_value};
 use k8s_openapi::api::core::v1::{ConfigMap, KeyToPath, PersistentVolume, PersistentVolumeClaim, Pod, Secret, Volume};
@@ -225,9 +226,19 @@ async fn files_of(client: &Client, pod: &Pod, v: &Volume, host_ip: &str, pod_ip:
             if let Some(d) = &src.downward_api {
                 out.extend(downward_files(pod, d.items.as_deref().unwrap_or_default(), mode, host_ip, pod_ip));
             }
-            if src.service_account_token.is_some() {
-                // Token projection needs the TokenRequest API, which ironkube does not serve yet.
-                return Err(err(&v.name, "serviceAccountToken projection is not supported yet"));
+            if let Some(t) = &src.service_account_token {
+                let spec = pod.spec.as_ref();
+                let key = crate::token::TokenKey {
+                    namespace: ns.clone(),
+                    service_account: spec.and_then(|s| s.service_account_name.clone()).unwrap_or_else(|| "default".into()),
+                    pod_name: pod.metadata.name.clone().unwrap_or_default(),
+                    pod_uid: pod.metadata.uid.clone().unwrap_or_default(),
+                    audience: t.audience.clone().filter(|a| !a.is_empty()),
+                    expiration_seconds: t.expiration_seconds.unwrap_or(3600),
+                };
+                let token = crate::token::token(client, &key).await.map_err(|e| err(&v.name, e))?;
+                // The projected defaultMode applies, as upstream (0644 by default).
+                out.insert(t.path.clone(), (token.into_bytes(), mode));
             }
         }
         return Ok(Some(out));
@@ -311,6 +322,7 @@ pub async fn prepare(client: &Client, root: &Path, pod: &Pod, host_ip: &str, pod
 
 /// Unmounts tmpfs volumes and removes the pod's directory.
 pub fn cleanup(root: &Path, uid: &str) {
+    crate::token::forget_pod(uid);
     let dir = pod_dir(root, uid);
     if let Ok(entries) = std::fs::read_dir(dir.join("volumes")) {
         for e in entries.flatten() {

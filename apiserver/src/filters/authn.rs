@@ -1,6 +1,6 @@
-//! Authentication: who is asking. Today: x509 client certificates signed by the cluster
-//! CA (CN = user, O = groups). Bearer tokens are rejected until service-account tokens
-//! exist, so a request either proves an identity or gets 401.
+//! Authentication: who is asking. x509 client certificates signed by the cluster CA
+//! (CN = user, O = groups) are read at the TLS handshake; a request without one may carry
+//! a service-account bearer token (`crate::serviceaccount`). Anything else gets 401.
 
 use openssl::nid::Nid;
 use openssl::x509::X509Ref;
@@ -10,8 +10,12 @@ use openssl::x509::X509Ref;
 pub struct Identity {
     /// User name, e.g. `admin`; empty for anonymous.
     pub user: String,
+    /// User UID (a service account's UID for its tokens), empty for certificates.
+    pub uid: String,
     /// Groups, e.g. `system:masters`.
     pub groups: Vec<String>,
+    /// Extra attributes (service-account tokens carry the bound pod and the token id).
+    pub extra: std::collections::BTreeMap<String, Vec<String>>,
 }
 
 impl Identity {
@@ -33,7 +37,7 @@ impl Identity {
             .filter_map(|e| e.data().to_string().ok())
             .collect();
         groups.push("system:authenticated".into());
-        Identity { user, groups }
+        Identity { user, groups, ..Default::default() }
     }
 }
 
@@ -64,8 +68,23 @@ pub fn impersonate(who: Identity, headers: &http::HeaderMap) -> Result<Identity,
         .filter_map(|v| v.to_str().ok())
         .map(str::to_string)
         .collect();
+    // Impersonating a service account without groups gets its groups, as upstream.
+    if groups.is_empty()
+        && let Some((ns, _)) = user.strip_prefix("system:serviceaccount:").and_then(|rest| rest.split_once(':'))
+    {
+        groups.push("system:serviceaccounts".into());
+        groups.push(format!("system:serviceaccounts:{ns}"));
+    }
     if !groups.iter().any(|g| g == "system:authenticated") {
         groups.push("system:authenticated".into());
     }
-    Ok(Identity { user: user.to_string(), groups })
+    Ok(Identity { user: user.to_string(), groups, ..Default::default() })
+}
+
+/// The token of an `Authorization: Bearer <token>` header, if any.
+pub fn bearer_token(headers: &http::HeaderMap) -> Option<&str> {
+    let value = headers.get(http::header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = value.split_once(' ')?;
+    let token = token.trim();
+    (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then_some(token)
 }

@@ -1,7 +1,10 @@
-//! Authorization. Until RBAC is built, only `system:masters` may do anything; everybody
-//! else gets upstream's 403 message, so nothing is silently allowed.
+//! Authorization: `system:masters` may do anything (upstream binds it to `cluster-admin`);
+//! everybody else is judged by RBAC (`super::rbac`) and refused with upstream's 403
+//! message. The discovery and self-review rights every authenticated user has from the
+//! bootstrap bindings are checked first without reading the RBAC objects.
 
 use super::authn::Identity;
+use super::rbac::Rules;
 use crate::error::ApiError;
 
 /// What a request wants to do, for the authorizer and its messages.
@@ -21,9 +24,28 @@ pub struct Attributes<'a> {
     pub path: Option<&'a str>,
 }
 
-/// Allows the request or explains the refusal as upstream does.
-pub fn authorize(who: &Identity, attrs: &Attributes) -> Result<(), ApiError> {
-    if who.groups.iter().any(|g| g == "system:masters") || basic_user_may(who, attrs) {
+/// Whether the caller is in `system:masters` (allowed everything, no RBAC lookup).
+pub fn is_master(who: &Identity) -> bool {
+    who.groups.iter().any(|g| g == "system:masters")
+}
+
+/// Authorizes a request, reading the RBAC objects only when the cheap checks refuse.
+pub async fn authorize_request(store: &crate::registry::store::Store, who: &Identity, attrs: &Attributes<'_>) -> Result<(), ApiError> {
+    let refused = match authorize(who, attrs, &Rules::default()) {
+        Ok(()) => return Ok(()),
+        Err(e) => e,
+    };
+    if who.is_anonymous() {
+        return Err(refused);
+    }
+    let rules = super::rbac::rules_for(store, who).await?;
+    authorize(who, attrs, &rules).map_err(|_| refused)
+}
+
+/// Allows the request (masters, the bootstrap basics, or `rules` from RBAC) or explains
+/// the refusal as upstream does.
+pub fn authorize(who: &Identity, attrs: &Attributes, rules: &Rules) -> Result<(), ApiError> {
+    if is_master(who) || basic_user_may(who, attrs) || super::rbac::allows(rules, attrs) {
         return Ok(());
     }
     let user = &who.user;
@@ -46,18 +68,23 @@ pub fn authorize(who: &Identity, attrs: &Attributes) -> Result<(), ApiError> {
     Err(ApiError::Unauthorized403(message))
 }
 
-/// What upstream's default `system:basic-user` and `system:discovery` roles grant every
-/// authenticated user: asking about themselves, and reading discovery and OpenAPI.
+/// What upstream's default `system:basic-user`, `system:discovery`,
+/// `system:public-info-viewer` and `system:service-account-issuer-discovery` bindings grant
+/// (bootstrapped as RBAC objects too): asking about themselves, and reading discovery,
+/// OpenAPI and the service-account issuer documents.
 fn basic_user_may(who: &Identity, attrs: &Attributes) -> bool {
     if !who.groups.iter().any(|g| g == "system:authenticated") {
         return false;
     }
     match attrs.path {
         Some(path) => {
-            attrs.verb == "get"
-                && ["/api", "/apis", "/openapi", "/version", "/healthz", "/livez", "/readyz"]
-                    .iter()
-                    .any(|p| path == *p || path.starts_with(&format!("{p}/")))
+            let discovery = ["/api", "/apis", "/openapi", "/version", "/healthz", "/livez", "/readyz"]
+                .iter()
+                .any(|p| path == *p || path.starts_with(&format!("{p}/")));
+            // `system:service-account-issuer-discovery`, bound to `system:serviceaccounts`.
+            let issuer_discovery = who.groups.iter().any(|g| g == "system:serviceaccounts")
+                && (path == "/.well-known/openid-configuration" || path == "/openid/v1/jwks");
+            attrs.verb == "get" && (discovery || issuer_discovery)
         }
         None => {
             attrs.verb == "create"
@@ -85,11 +112,11 @@ mod tests {
 
     #[test]
     fn only_masters_pass() {
-        let admin = Identity { user: "admin".into(), groups: vec!["system:masters".into()] };
-        let bob = Identity { user: "bob".into(), groups: vec!["system:authenticated".into()] };
+        let admin = Identity { user: "admin".into(), groups: vec!["system:masters".into()], ..Default::default() };
+        let bob = Identity { user: "bob".into(), groups: vec!["system:authenticated".into()], ..Default::default() };
         let attrs = Attributes { verb: "list", group: "", resource: "pods", namespace: Some("default"), ..Default::default() };
-        assert!(authorize(&admin, &attrs).is_ok());
-        let err = authorize(&bob, &attrs).unwrap_err();
+        assert!(authorize(&admin, &attrs, &Rules::default()).is_ok());
+        let err = authorize(&bob, &attrs, &Rules::default()).unwrap_err();
         assert_eq!(
             err.to_string(),
             "pods is forbidden: User \"bob\" cannot list resource \"pods\" in API group \"\" in the namespace \"default\""

@@ -269,7 +269,7 @@ pub static KINDS: LazyLock<Vec<Kind>> = LazyLock::new(|| {
         kind::<api::core::v1::Secret>(row(NONE, NONE, &s::SECRET)),
         kind::<api::core::v1::ServiceAccount>(
             row(&["sa"], NONE, &s::SERVICE_ACCOUNT)
-                .sub(Sub::pending("token", "authentication.k8s.io", "v1", "TokenRequest", &["create"])),
+                .sub(Sub { name: "token", group: "authentication.k8s.io", version: "v1", kind: "TokenRequest", verbs: &["create"], implemented: true }),
         ),
         kind::<api::core::v1::Service>(
             row(&["svc"], ALL, &s::SERVICE)

@@ -5,10 +5,21 @@
 use crate::error::ApiError;
 use crate::filters::authn::Identity;
 use crate::filters::authz::{self, Attributes};
+use crate::filters::rbac::{self, Rules};
 use serde_json::{json, Value};
 
-/// Computes a review's `status` for the caller.
-pub type Review = fn(&Value, &Identity) -> Result<Value, ApiError>;
+/// Computes a review's `status` for the caller, given the RBAC rules of the subject under
+/// review (see [`subject_of`]).
+pub type Review = fn(&Value, &Identity, &Rules) -> Result<Value, ApiError>;
+
+/// Whose permissions a review asks about: the user a (Local)SubjectAccessReview names,
+/// otherwise the caller.
+pub fn subject_of(kind: &crate::registry::kinds::Kind, review: &Value, caller: &Identity) -> Identity {
+    match kind.kind {
+        "SubjectAccessReview" | "LocalSubjectAccessReview" => spec_identity(review),
+        _ => caller.clone(),
+    }
+}
 
 fn str_at<'a>(v: &'a Value, path: &str) -> &'a str {
     v.pointer(path).and_then(Value::as_str).unwrap_or_default()
@@ -23,10 +34,11 @@ fn spec_identity(review: &Value) -> Identity {
             .and_then(Value::as_array)
             .map(|g| g.iter().filter_map(Value::as_str).map(str::to_string).collect())
             .unwrap_or_default(),
+        ..Default::default()
     }
 }
 
-fn decide(review: &Value, who: &Identity) -> Value {
+fn decide(review: &Value, who: &Identity, rules: &Rules) -> Value {
     let spec = review.get("spec").cloned().unwrap_or_default();
     let allowed = if let Some(ra) = spec.get("resourceAttributes") {
         let resource = match str_at(ra, "/subresource") {
@@ -42,10 +54,10 @@ fn decide(review: &Value, who: &Identity) -> Value {
             namespace: (!ns.is_empty()).then_some(ns),
             name: (!name.is_empty()).then_some(name),
             path: None,
-        })
+        }, rules)
         .is_ok()
     } else if let Some(nra) = spec.get("nonResourceAttributes") {
-        authz::authorize(who, &Attributes { verb: str_at(nra, "/verb"), path: Some(str_at(nra, "/path")), ..Default::default() }).is_ok()
+        authz::authorize(who, &Attributes { verb: str_at(nra, "/verb"), path: Some(str_at(nra, "/path")), ..Default::default() }, rules).is_ok()
     } else {
         false
     };
@@ -73,37 +85,43 @@ fn require_attributes(review: &Value, kind: &str) -> Result<(), ApiError> {
 }
 
 /// SelfSubjectAccessReview: may the caller do this?
-pub fn self_subject_access(review: &Value, who: &Identity) -> Result<Value, ApiError> {
+pub fn self_subject_access(review: &Value, who: &Identity, rules: &Rules) -> Result<Value, ApiError> {
     require_attributes(review, "SelfSubjectAccessReview")?;
-    Ok(decide(review, who))
+    Ok(decide(review, who, rules))
 }
 
 /// SubjectAccessReview and LocalSubjectAccessReview: may the named subject do this?
-pub fn subject_access(review: &Value, _who: &Identity) -> Result<Value, ApiError> {
+pub fn subject_access(review: &Value, _who: &Identity, rules: &Rules) -> Result<Value, ApiError> {
     require_attributes(review, "SubjectAccessReview")?;
-    Ok(decide(review, &spec_identity(review)))
+    Ok(decide(review, &spec_identity(review), rules))
 }
 
 /// SelfSubjectRulesReview: what may the caller do in a namespace?
-pub fn self_subject_rules(review: &Value, who: &Identity) -> Result<Value, ApiError> {
+pub fn self_subject_rules(review: &Value, who: &Identity, rules: &Rules) -> Result<Value, ApiError> {
     let mut out = review.clone();
-    let masters = who.groups.iter().any(|g| g == "system:masters");
-    out["status"] = if masters {
+    out["status"] = if authz::is_master(who) {
         json!({
             "resourceRules": [{ "verbs": ["*"], "apiGroups": ["*"], "resources": ["*"] }],
             "nonResourceRules": [{ "verbs": ["*"], "nonResourceURLs": ["*"] }],
             "incomplete": false,
         })
     } else {
-        json!({ "resourceRules": [], "nonResourceRules": [], "incomplete": false })
+        rbac::rules_review_status(rules, str_at(review, "/spec/namespace"))
     };
     Ok(out)
 }
 
 /// SelfSubjectReview: who am I?
-pub fn self_subject(review: &Value, who: &Identity) -> Result<Value, ApiError> {
+pub fn self_subject(review: &Value, who: &Identity, _rules: &Rules) -> Result<Value, ApiError> {
     let mut out = review.clone();
-    out["status"] = json!({ "userInfo": { "username": who.user, "groups": who.groups } });
+    let mut user = json!({ "username": who.user, "groups": who.groups });
+    if !who.uid.is_empty() {
+        user["uid"] = json!(who.uid);
+    }
+    if !who.extra.is_empty() {
+        user["extra"] = json!(who.extra);
+    }
+    out["status"] = json!({ "userInfo": user });
     Ok(out)
 }
 
@@ -113,11 +131,15 @@ mod tests {
 
     #[test]
     fn masters_may_everything_others_nothing() {
-        let admin = Identity { user: "admin".into(), groups: vec!["system:masters".into()] };
+        let admin = Identity { user: "admin".into(), groups: vec!["system:masters".into()], ..Default::default() };
         let review = json!({"spec": {"resourceAttributes": {"verb": "get", "resource": "pods", "namespace": "default"}}});
-        assert_eq!(self_subject_access(&review, &admin).unwrap()["status"]["allowed"], true);
-        let sar = json!({"spec": {"user": "bob", "resourceAttributes": {"verb": "get", "resource": "pods"}}});
-        assert_eq!(subject_access(&sar, &admin).unwrap()["status"]["allowed"], false);
-        assert!(self_subject_access(&json!({"spec": {}}), &admin).is_err());
+        let none = Rules::default();
+        assert_eq!(self_subject_access(&review, &admin, &none).unwrap()["status"]["allowed"], true);
+        let sar = json!({"spec": {"user": "bob", "resourceAttributes": {"verb": "get", "resource": "pods", "namespace": "a"}}});
+        assert_eq!(subject_access(&sar, &admin, &none).unwrap()["status"]["allowed"], false);
+        let mut bobs = Rules::default();
+        bobs.namespaced.insert("a".into(), vec![json!({"verbs": ["get"], "apiGroups": [""], "resources": ["pods"]})]);
+        assert_eq!(subject_access(&sar, &admin, &bobs).unwrap()["status"]["allowed"], true);
+        assert!(self_subject_access(&json!({"spec": {}}), &admin, &none).is_err());
     }
 }

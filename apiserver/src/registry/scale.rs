@@ -67,9 +67,19 @@ pub async fn update(store: &Store, t: Target<'_>, name: &str, scale: Value, opts
 
 /// PATCH scale: the patch applies to the Scale view.
 pub async fn patch(store: &Store, t: Target<'_>, name: &str, pt: PatchType, body: &[u8], opts: &WriteOptions) -> Result<Value, ApiError> {
-    let current = get(store, t, name).await?;
-    let patched = patch::apply("io.k8s.api.autoscaling.v1.Scale", &current, pt, body)?;
-    update(store, t, name, patched, opts).await
+    // Like upstream's patcher, a conflict with a concurrent writer (a controller's status
+    // update) is retried on the fresh object, unless the patch itself names a version.
+    let rv = |v: &Value| v.pointer("/metadata/resourceVersion").cloned();
+    let mut attempts = 0;
+    loop {
+        let current = get(store, t, name).await?;
+        let patched = patch::apply("io.k8s.api.autoscaling.v1.Scale", &current, pt, body)?;
+        let pinned = rv(&patched) != rv(&current);
+        match update(store, t, name, patched, opts).await {
+            Err(ApiError::Conflict { .. }) if !pinned && attempts < 5 => attempts += 1,
+            other => return other,
+        }
+    }
 }
 
 #[cfg(test)]

@@ -1,6 +1,9 @@
 //! Objects every cluster has from its first second, as kube-apiserver creates them:
 //! the four system namespaces, the `kubernetes` Service with its endpoints, the system
-//! PriorityClasses, the default StorageClass `standard` and the `cluster-admin` role bound to `system:masters`. Written
+//! PriorityClasses, the default StorageClass `standard`, the `cluster-admin` role bound to
+//! `system:masters` and the roles every user has (`system:discovery`, `system:basic-user`,
+//! `system:public-info-viewer`, `system:service-account-issuer-discovery`, from upstream's
+//! `bootstrappolicy`). Written
 //! through the store like any client write; existing objects are left alone.
 
 use crate::error::ApiError;
@@ -95,5 +98,49 @@ pub async fn run(store: &Store, advertise: IpAddr, port: u16) -> Result<(), ApiE
         "subjects": [{ "apiGroup": "rbac.authorization.k8s.io", "kind": "Group", "name": "system:masters" }],
     }))
     .await?;
+    for (name, rules, groups) in basic_roles() {
+        ensure(store, "rbac.authorization.k8s.io", "clusterroles", None, json!({
+            "metadata": { "name": name, "labels": bootstrap_labels, "annotations": autoupdate },
+            "rules": rules,
+        }))
+        .await?;
+        let subjects: Vec<Value> = groups.iter().map(|g| json!({ "apiGroup": "rbac.authorization.k8s.io", "kind": "Group", "name": g })).collect();
+        ensure(store, "rbac.authorization.k8s.io", "clusterrolebindings", None, json!({
+            "metadata": { "name": name, "labels": bootstrap_labels, "annotations": autoupdate },
+            "roleRef": { "apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": name },
+            "subjects": subjects,
+        }))
+        .await?;
+    }
     Ok(())
+}
+
+/// Upstream's bootstrap ClusterRoles every user holds, with the groups they are bound to.
+fn basic_roles() -> Vec<(&'static str, Value, &'static [&'static str])> {
+    let get = |urls: &[&str]| json!([{ "verbs": ["get"], "nonResourceURLs": urls }]);
+    vec![
+        (
+            "system:discovery",
+            get(&["/api", "/api/*", "/apis", "/apis/*", "/healthz", "/livez", "/openapi", "/openapi/*", "/readyz", "/version", "/version/"]),
+            &["system:authenticated"],
+        ),
+        (
+            "system:basic-user",
+            json!([
+                { "verbs": ["create"], "apiGroups": ["authorization.k8s.io"], "resources": ["selfsubjectaccessreviews", "selfsubjectrulesreviews"] },
+                { "verbs": ["create"], "apiGroups": ["authentication.k8s.io"], "resources": ["selfsubjectreviews"] },
+            ]),
+            &["system:authenticated"],
+        ),
+        (
+            "system:public-info-viewer",
+            get(&["/healthz", "/livez", "/readyz", "/version", "/version/"]),
+            &["system:authenticated", "system:unauthenticated"],
+        ),
+        (
+            "system:service-account-issuer-discovery",
+            get(&["/.well-known/openid-configuration", "/.well-known/openid-configuration/", "/openid/v1/jwks", "/openid/v1/jwks/"]),
+            &["system:serviceaccounts"],
+        ),
+    ]
 }

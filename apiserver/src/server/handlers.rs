@@ -47,6 +47,16 @@ async fn handle(state: &AppState, who: &Identity, req: Request) -> Result<Respon
         .unwrap_or_default();
     let route = request::route(&path);
     let public = matches!(route, Route::Health | Route::Version);
+    // A client certificate wins (upstream's union authenticator tries x509 first); a
+    // presented bearer token must be valid, whatever the path.
+    let token_identity;
+    let who = match crate::filters::authn::bearer_token(req.headers()) {
+        Some(token) if who.is_anonymous() => {
+            token_identity = state.tokens.authenticate(&state.store, token).await?;
+            &token_identity
+        }
+        _ => who,
+    };
     if !public && who.is_anonymous() {
         return Err(ApiError::Unauthorized);
     }
@@ -60,7 +70,7 @@ async fn handle(state: &AppState, who: &Identity, req: Request) -> Result<Respon
             return Err(ApiError::MethodNotAllowed);
         }
     if !public && !matches!(route, Route::Resource(_)) {
-        authz::authorize(who, &Attributes { verb: "get", path: Some(&path), ..Default::default() })?;
+        authz::authorize_request(&state.store, who, &Attributes { verb: "get", path: Some(&path), ..Default::default() }).await?;
     }
     match route {
         Route::Health => Ok(text(StatusCode::OK, "ok")),
@@ -86,6 +96,8 @@ async fn handle(state: &AppState, who: &Identity, req: Request) -> Result<Respon
             resp.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static(cache));
             Ok(resp)
         }
+        Route::OpenIdConfiguration => Ok(openid_response(&state.tokens.openid_configuration(), "application/json")),
+        Route::Jwks => Ok(openid_response(&state.tokens.jwks(), "application/jwk-set+json")),
         Route::Resource(r) => resource(state, who, r, method, query, output, req).await,
         Route::Unknown => Err(ApiError::NoRoute),
     }
@@ -145,14 +157,15 @@ async fn resource(
         return Err(ApiError::MethodNotAllowed);
     }
     let sub_label = r.subresource.as_ref().map(|s| format!("{}/{s}", kind.resource));
-    authz::authorize(who, &Attributes {
+    authz::authorize_request(&state.store, who, &Attributes {
         verb,
         group: kind.group,
         resource: sub_label.as_deref().unwrap_or(kind.resource),
         namespace: r.namespace.as_deref(),
         name: r.name.as_deref(),
         path: None,
-    })?;
+    })
+    .await?;
     let target = Target { kind, namespace: r.namespace.as_deref() };
     let store = &state.store;
     let name = r.name.clone().unwrap_or_default();
@@ -199,6 +212,11 @@ async fn resource(
                 let (pt, bytes) = patch_body(req).await?;
                 Ok(json_response(StatusCode::OK, &scale::patch(store, target, &name, pt, &bytes, &write).await?, output, &[]))
             }
+            ("token", "create") if kind.resource == "serviceaccounts" && kind.group.is_empty() => {
+                let body = read_body(req).await?;
+                let answer = state.tokens.create(store, r.namespace.as_deref().unwrap_or_default(), &name, body).await?;
+                Ok(json_response(StatusCode::CREATED, &answer, output, &[]))
+            }
             ("binding", "create") => {
                 let body = read_body(req).await?;
                 let binding_kind = kinds::find("", "v1", "bindings").ok_or(ApiError::NoRoute)?;
@@ -223,7 +241,11 @@ async fn resource(
         let typed = kind.typed.normalize(with_type(kind, body)).map_err(|e| {
             ApiError::BadRequest(format!("{} in version {:?} cannot be handled as a {}: {e}", kind.kind, kind.version, kind.kind))
         })?;
-        return Ok(object_response(StatusCode::CREATED, kind, review(&typed, who)?, output, &query, &[]));
+        // The rules of the subject under review: the caller, or the user a
+        // (Local)SubjectAccessReview names.
+        let subject = crate::registry::reviews::subject_of(kind, &typed, who);
+        let rules = if authz::is_master(&subject) { Default::default() } else { crate::filters::rbac::rules_for(store, &subject).await? };
+        return Ok(object_response(StatusCode::CREATED, kind, review(&typed, who, &rules)?, output, &query, &[]));
     }
     match verb {
         "get" => {
@@ -413,6 +435,16 @@ fn text(code: StatusCode, body: &'static str) -> Response<Body> {
 
 fn bytes_response(bytes: bytes::Bytes, content_type: &'static str) -> Response<Body> {
     Response::builder().status(StatusCode::OK).header(header::CONTENT_TYPE, content_type).body(Body::from(bytes)).unwrap()
+}
+
+/// The OIDC documents, cacheable like upstream's (`max-age=3600`).
+fn openid_response(doc: &Value, content_type: &'static str) -> Response<Body> {
+    Response::builder()
+        .status(StatusCode::OK)
+        .header(header::CONTENT_TYPE, content_type)
+        .header(header::CACHE_CONTROL, "public, max-age=3600")
+        .body(Body::from(doc.to_string()))
+        .unwrap()
 }
 
 fn aggregated(doc: Value) -> Response<Body> {

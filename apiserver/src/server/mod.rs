@@ -64,6 +64,8 @@ pub struct AppState {
     pub advertise: String,
     /// TLS client for kubelet servers (pod logs, exec, attach, port-forward).
     pub kubelet: pod_streams::KubeletClient,
+    /// Service-account token issuer and authenticator.
+    pub tokens: crate::serviceaccount::Tokens,
 }
 
 /// A prepared API server.
@@ -97,12 +99,20 @@ impl Server {
         }
         hosts.dedup();
         pki.ensure(&hosts)?;
+        // Generating the RSA service-account key (first start only) is the slowest step;
+        // it runs while storage is restored and the bootstrap objects are written.
+        let sa_key = {
+            let pki = pki.clone();
+            tokio::task::spawn_blocking(move || pki.service_account_key())
+        };
         let acceptor = tls_acceptor(&pki)?;
         store.restore_allocations().await?;
         bootstrap::run(&store, config.advertise_address, config.secure_port).await?;
         let advertise = SocketAddr::new(config.advertise_address, config.secure_port).to_string();
         let kubelet = pod_streams::KubeletClient::new(&pki)?;
-        Ok(Server { state: Arc::new(AppState { store, advertise, kubelet }), acceptor: Arc::new(acceptor), pki })
+        let sa_key = sa_key.await.map_err(|e| StartError::Config(format!("service-account key generation failed: {e}")))??;
+        let tokens = crate::serviceaccount::Tokens::new(crate::serviceaccount::jwt::SigningKey::new(sa_key)?);
+        Ok(Server { state: Arc::new(AppState { store, advertise, kubelet, tokens }), acceptor: Arc::new(acceptor), pki })
     }
 
     /// The certificates (for writing kubeconfigs).

@@ -1,5 +1,5 @@
 //! The cluster's certificates: a CA, the serving certificate and the admin client
-//! certificate, generated with openssl at first start and reused afterwards; and the
+//! certificate (and the service-account signing key), generated with openssl at first start and reused afterwards; and the
 //! admin kubeconfig that embeds them.
 
 use openssl::asn1::Asn1Time;
@@ -172,6 +172,19 @@ impl Pki {
             self.write("apiserver-kubelet-client.crt", &pair.cert, false)?;
         }
         Ok(Pair { cert: self.read("apiserver-kubelet-client.crt")?, key: self.read("apiserver-kubelet-client.key")? })
+    }
+
+    /// The service-account signing key (kubeadm's `sa.key`/`sa.pub`): RSA 2048, upstream's
+    /// default key type, so tokens are RS256 like kube-apiserver's. Created on first use
+    /// and kept in the data dir, so tokens survive restarts.
+    pub fn service_account_key(&self) -> Result<PKey<Private>, PkiError> {
+        if !self.path("sa.key").exists() {
+            std::fs::create_dir_all(&self.dir).map_err(|source| PkiError::Io { path: self.dir.clone(), source })?;
+            let key = PKey::from_rsa(openssl::rsa::Rsa::generate(2048)?)?;
+            self.write("sa.pub", &key.public_key_to_pem()?, false)?;
+            self.write("sa.key", &key.private_key_to_pem_pkcs8()?, true)?;
+        }
+        Ok(PKey::private_key_from_pem(&self.read("sa.key")?)?)
     }
 
     /// Writes a kubeconfig for `server` that authenticates with `pair`.

@@ -38,6 +38,10 @@ pub enum Route {
     OpenApiV2,
     /// `/openapi/v3` (empty) or `/openapi/v3/<path>`.
     OpenApiV3(String),
+    /// `/.well-known/openid-configuration` (service-account issuer discovery).
+    OpenIdConfiguration,
+    /// `/openid/v1/jwks` (the service-account signing keys).
+    Jwks,
     /// A resource URL.
     Resource(ResourcePath),
     /// Anything else.
@@ -57,6 +61,8 @@ pub fn route(path: &str) -> Route {
         ["api"] => return Route::Api,
         ["apis"] => return Route::Apis,
         ["openapi", "v2"] => return Route::OpenApiV2,
+        [".well-known", "openid-configuration"] => return Route::OpenIdConfiguration,
+        ["openid", "v1", "jwks"] => return Route::Jwks,
         ["openapi", "v3"] => return Route::OpenApiV3(String::new()),
         ["openapi", "v3", rest @ ..] => return Route::OpenApiV3(rest.join("/")),
         ["api", v] => return Route::GroupVersion(String::new(), v.to_string()),
