@@ -6,7 +6,7 @@
 //! Header blocks are a zlib stream spanning the session. Ours is written with *stored*
 //! (uncompressed) deflate blocks, which every inflater reads and which need neither a
 //! compressor nor the SPDY dictionary (it is only announced when used, and a stored block
-//! never refers to it). Header blocks the server sends (SYN_REPLY) carry nothing we need
+//! never refers to it); each block ends like a sync flush. Header blocks the server sends (SYN_REPLY) carry nothing we need
 //! and are skipped unread.
 
 use bytes::{Buf, BufMut, Bytes, BytesMut};
@@ -44,13 +44,39 @@ pub struct Session {
 }
 
 /// The receiving half.
-pub struct Frames<R> {
+struct Frames<R> {
     reader: R,
     out: mpsc::UnboundedSender<Vec<u8>>,
 }
 
-/// Starts a client session on an upgraded connection.
-pub fn client<IO>(io: IO) -> (Session, Frames<ReadHalf<IO>>)
+/// Starts a client session on an upgraded connection: the sending half, and the server's
+/// events (the channel closes when the connection ends). Reading runs in a task of its
+/// own, so a reader is never cancelled mid-frame.
+pub fn client<IO>(io: IO) -> (Session, mpsc::Receiver<Event>)
+where
+    IO: AsyncRead + AsyncWrite + Send + 'static,
+{
+    let (session, mut frames) = start(io);
+    let (events, received) = mpsc::channel(16);
+    tokio::spawn(async move {
+        loop {
+            let event = match frames.next().await {
+                Ok(Some(event)) => event,
+                Ok(None) => break,
+                Err(e) => {
+                    tracing::debug!("SPDY session read failed: {e}");
+                    break;
+                }
+            };
+            if events.send(event).await.is_err() {
+                return;
+            }
+        }
+    });
+    (session, received)
+}
+
+fn start<IO>(io: IO) -> (Session, Frames<ReadHalf<IO>>)
 where
     IO: AsyncRead + AsyncWrite + Send + 'static,
 {
@@ -123,6 +149,9 @@ impl Session {
             out.extend_from_slice(&(!len).to_le_bytes());
             out.extend_from_slice(chunk);
         }
+        // An empty stored block, as a sync flush ends with: inflaters (Go's) hand out the
+        // block's bytes only on reaching it, without reading past this frame.
+        out.extend_from_slice(&[0, 0, 0, 0xff, 0xff]);
         out
     }
 }
@@ -130,7 +159,7 @@ impl Session {
 impl<R: AsyncRead + Unpin> Frames<R> {
     /// The next event; `None` when the connection ended. PINGs are answered here and
     /// streams the server tries to open are refused.
-    pub async fn next(&mut self) -> std::io::Result<Option<Event>> {
+    async fn next(&mut self) -> std::io::Result<Option<Event>> {
         loop {
             let mut head = [0u8; 8];
             match self.reader.read_exact(&mut head).await {
@@ -143,6 +172,7 @@ impl<R: AsyncRead + Unpin> Frames<R> {
             let mut payload = vec![0u8; len];
             self.reader.read_exact(&mut payload).await?;
             let word = u32::from_be_bytes([head[0], head[1], head[2], head[3]]);
+            tracing::trace!(?head, "SPDY frame");
             if word & 0x8000_0000 == 0 {
                 return Ok(Some(Event::Data { stream: word, data: Bytes::from(payload), fin: flags & FLAG_FIN != 0 }));
             }
@@ -209,7 +239,7 @@ mod tests {
     #[tokio::test]
     async fn frames_on_the_wire() {
         let (ours, mut theirs) = tokio::io::duplex(1 << 16);
-        let (mut session, mut frames) = client(ours);
+        let (mut session, mut frames) = start(ours);
         let id = session.open(&[("streamtype", "error")]);
         let id2 = session.open(&[("streamtype", "stdin")]);
         assert_eq!((id, id2), (1, 3));
@@ -227,6 +257,7 @@ mod tests {
         let mut payload = vec![0u8; len];
         theirs.read_exact(&mut payload).await.unwrap();
         first.extend_from_slice(&payload[10..]);
+        assert!(first.ends_with(&[0, 0, 0, 0xff, 0xff]), "each header block ends with a sync flush");
         let plain = inflate_stored(&first);
         let mut expected = Vec::new();
         for v in ["error", "stdin"] {

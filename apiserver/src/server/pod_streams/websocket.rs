@@ -113,7 +113,7 @@ async fn server_socket(client: Upgraded) -> WebSocketStream<TokioIo<Upgraded>> {
 pub async fn translate(client: Upgraded, kubelet: Upgraded, want: Streams) {
     let ws = server_socket(client).await;
     let (mut to_client, mut from_client) = ws.split();
-    let (mut session, mut frames) = spdy::client(TokioIo::new(kubelet));
+    let (mut session, mut events) = spdy::client(TokioIo::new(kubelet));
     let error = session.open(&[("streamtype", "error")]);
     let stdin = want.stdin.then(|| session.open(&[("streamtype", "stdin")]));
     let stdout = want.stdout.then(|| session.open(&[("streamtype", "stdout")]));
@@ -121,6 +121,7 @@ pub async fn translate(client: Upgraded, kubelet: Upgraded, want: Streams) {
     let resize = want.tty.then(|| session.open(&[("streamtype", "resize")]));
     // Upstream writes an empty message on the lowest writable channel once the streams
     // are set up.
+    tracing::debug!(error, ?stdin, ?stdout, ?stderr, ?resize, "SPDY streams opened");
     let first = if stdout.is_some() { STDOUT } else if stderr.is_some() { STDERR } else { ERROR };
     if to_client.send(Message::binary(vec![first])).await.is_err() {
         return;
@@ -143,8 +144,8 @@ pub async fn translate(client: Upgraded, kubelet: Upgraded, want: Streams) {
                 }
                 Some(Ok(_)) => {}
             },
-            event = frames.next() => match event {
-                Ok(Some(Event::Data { stream, data, .. })) if !data.is_empty() => {
+            event = events.recv() => match { tracing::debug!(?event, "kubelet SPDY event"); event } {
+                Some(Event::Data { stream, data, .. }) if !data.is_empty() => {
                     let channel = if Some(stream) == stdout { STDOUT } else if Some(stream) == stderr { STDERR } else if stream == error {
                         status.extend_from_slice(&data);
                         continue;
@@ -159,8 +160,8 @@ pub async fn translate(client: Upgraded, kubelet: Upgraded, want: Streams) {
                         break;
                     }
                 }
-                Ok(Some(_)) => {}
-                Ok(None) | Err(_) => break,
+                Some(_) => {}
+                None => break,
             },
         }
     }
