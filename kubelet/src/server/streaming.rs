@@ -16,8 +16,9 @@ pub enum Stream {
     Exec { container_id: String, cmd: Vec<String>, flags: Flags },
     /// Attach to the main process.
     Attach { container_id: String, flags: Flags },
-    /// Forward ports of the sandbox (named by the client in its streams).
-    PortForward { sandbox_id: String },
+    /// Forward ports of the sandbox: `ports` from the query (WebSocket clients), else
+    /// named by the client in its SPDY streams.
+    PortForward { sandbox_id: String, ports: Vec<i32> },
 }
 
 /// Which standard streams are wanted.
@@ -53,12 +54,24 @@ pub async fn serve(cri: &Cri, what: Stream, req: Request<Incoming>) -> Reply {
             .attach(api::AttachRequest { container_id, tty: flags.tty, stdin: flags.stdin, stdout: flags.stdout, stderr: flags.stderr && !flags.tty })
             .await
             .map(|r| r.into_inner().url),
-        Stream::PortForward { sandbox_id } => rt.port_forward(api::PortForwardRequest { pod_sandbox_id: sandbox_id, port: vec![] }).await.map(|r| r.into_inner().url),
+        Stream::PortForward { sandbox_id, ports } => rt.port_forward(api::PortForwardRequest { pod_sandbox_id: sandbox_id, port: ports }).await.map(|r| r.into_inner().url),
     };
     match url {
         Ok(url) => proxy_upgrade(&url, req).await,
         Err(e) => text(StatusCode::INTERNAL_SERVER_ERROR, format!("unable to get a streaming URL from the runtime: {}", e.message())),
     }
+}
+
+/// The `port` query parameters (upstream `portforward.NewV4Options`).
+pub fn ports_from_query(q: &[(String, String)]) -> Result<Vec<i32>, String> {
+    q.iter()
+        .filter(|(k, _)| k == "port")
+        .flat_map(|(_, v)| v.split(','))
+        .map(|p| match p.trim().parse::<u16>() {
+            Ok(0) | Err(_) => Err(format!("unable to parse \"{p}\" as a port: invalid port")),
+            Ok(n) => Ok(i32::from(n)),
+        })
+        .collect()
 }
 
 /// Passes `req` (method, headers, the client's query, upgrade) through to the runtime's

@@ -131,12 +131,16 @@ pub async fn translate(client: Upgraded, kubelet: Upgraded, want: Streams) {
     loop {
         tokio::select! {
             msg = from_client.next(), if client_open => match msg {
-                Some(Ok(Message::Binary(m))) if !m.is_empty() => match (m[0], stdin, resize) {
-                    (STDIN, Some(id), _) => session.data(id, &m[1..], false),
-                    (RESIZE, _, Some(id)) => session.data(id, &m[1..], false),
-                    (CLOSE_SIGNAL, Some(id), _) if m.get(1) == Some(&STDIN) => session.data(id, &[], true),
-                    _ => {}
-                },
+                // Text messages carry the same framing (the Python client sends str stdin as text).
+                Some(Ok(m @ (Message::Binary(_) | Message::Text(_)))) => {
+                    let m = m.into_data();
+                    match (m.first().copied(), stdin, resize) {
+                        (Some(STDIN), Some(id), _) => session.data(id, &m[1..], false),
+                        (Some(RESIZE), _, Some(id)) => session.data(id, &m[1..], false),
+                        (Some(CLOSE_SIGNAL), Some(id), _) if m.get(1) == Some(&STDIN) => session.data(id, &[], true),
+                        _ => {}
+                    }
+                }
                 Some(Ok(Message::Close(_))) | None | Some(Err(_)) => {
                     // The client is gone: dropping the session closes the kubelet connection.
                     client_open = false;
