@@ -172,7 +172,6 @@ impl<R: AsyncRead + Unpin> Frames<R> {
             let mut payload = vec![0u8; len];
             self.reader.read_exact(&mut payload).await?;
             let word = u32::from_be_bytes([head[0], head[1], head[2], head[3]]);
-            tracing::trace!(?head, "SPDY frame");
             if word & 0x8000_0000 == 0 {
                 return Ok(Some(Event::Data { stream: word, data: Bytes::from(payload), fin: flags & FLAG_FIN != 0 }));
             }

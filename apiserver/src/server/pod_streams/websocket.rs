@@ -121,7 +121,6 @@ pub async fn translate(client: Upgraded, kubelet: Upgraded, want: Streams) {
     let resize = want.tty.then(|| session.open(&[("streamtype", "resize")]));
     // Upstream writes an empty message on the lowest writable channel once the streams
     // are set up.
-    tracing::debug!(error, ?stdin, ?stdout, ?stderr, ?resize, "SPDY streams opened");
     let first = if stdout.is_some() { STDOUT } else if stderr.is_some() { STDERR } else { ERROR };
     if to_client.send(Message::binary(vec![first])).await.is_err() {
         return;
@@ -148,7 +147,7 @@ pub async fn translate(client: Upgraded, kubelet: Upgraded, want: Streams) {
                 }
                 Some(Ok(_)) => {}
             },
-            event = events.recv() => match { tracing::debug!(?event, "kubelet SPDY event"); event } {
+            event = events.recv() => match event {
                 Some(Event::Data { stream, data, .. }) if !data.is_empty() => {
                     let channel = if Some(stream) == stdout { STDOUT } else if Some(stream) == stderr { STDERR } else if stream == error {
                         status.extend_from_slice(&data);
