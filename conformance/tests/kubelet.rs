@@ -100,6 +100,13 @@ fn probes_restart_and_flip_readiness() {
             "ready",
             "  containers:\n  - name: c\n    image: ironkube.local/busybox\n    command: [sh, -c, 'mkdir /w; sleep 3; echo ok > /w/index.html; httpd -f -p 80 -h /w']\n    readinessProbe: {httpGet: {path: /index.html, port: 80}, periodSeconds: 1}\n",
         ),
+        // A gRPC health probe against a port that speaks HTTP/1.1, not gRPC (busybox has
+        // no gRPC server; the SERVING path is unit-tested in the kubelet's probes).
+        pod_yaml(
+            &c,
+            "grpc",
+            "  terminationGracePeriodSeconds: 1\n  containers:\n  - name: c\n    image: ironkube.local/busybox\n    command: [httpd, -f, -p, '80', -h, /etc]\n    livenessProbe: {grpc: {port: 80}, periodSeconds: 1, failureThreshold: 1, timeoutSeconds: 1}\n",
+        ),
     ]
     .join("---\n");
     c.ok_with_input(&["apply", "-f", "-"], &yaml);
@@ -116,6 +123,15 @@ fn probes_restart_and_flip_readiness() {
     let ev = c.ok(&["get", "events", "--field-selector", "involvedObject.name=live", "-o", "jsonpath={.items[*].message}"]);
     assert!(ev.contains("Liveness probe failed"), "{ev}");
     assert!(ev.contains("failed liveness probe, will be restarted"), "{ev}");
+    assert_eventually!(
+        jsonpath(&c, "grpc", ".status.containerStatuses[0].restartCount").parse::<i32>().unwrap_or(0) >= 1,
+        "a failing gRPC liveness probe never restarted the container: {}",
+        c.ok(&["get", "pod", "grpc", "-o", "yaml"])
+    );
+    let ip = jsonpath(&c, "grpc", ".status.podIP");
+    let ev = c.ok(&["get", "events", "--field-selector", "involvedObject.name=grpc", "-o", "jsonpath={.items[*].message}"]);
+    // Upstream's text (pkg/probe/grpc): the blocking dial never gets a gRPC connection.
+    assert!(ev.contains(&format!("Liveness probe failed: timeout: failed to connect service \"{ip}:80\" within 1s: context deadline exceeded")), "{ev}");
 }
 
 #[test]

@@ -1,7 +1,10 @@
 //! `kubectl logs`, `exec`, `attach` and `port-forward` against pods on a real kubelet
 //! (its own containerd), through the API server's pod subresources and the kubelet
-//! server. kubectl 1.35 tries WebSocket first; this server refuses it and kubectl falls
-//! back to SPDY/3.1, so these tests exercise the SPDY path end to end. Skips (with a
+//! server. kubectl 1.35 uses WebSockets (exec/attach: `v5.channel.k8s.io`, translated by
+//! the API server to SPDY with the kubelet; port-forward: SPDY tunnelled in WebSocket);
+//! the tests check from kubectl's own log (`-v=6`) that it did not fall back, and force
+//! the SPDY/3.1 fallback (`KUBECTL_*_WEBSOCKETS=false`) to keep that path tested. The
+//! official Python client's WebSocket exec and port-forward run too. Skips (with a
 //! message) where not root or containerd is missing.
 
 use ironkube_conformance::{assert_eventually, kubectl_bin, Cluster};
@@ -87,6 +90,24 @@ fn exec_output_stdin_exit_codes_tty_and_attach() {
     let Some(c) = Cluster::start_with_kubelet() else { return };
     run_pod(&c, "box", &container("box", "i=0; while true; do echo tick $i; i=$((i+1)); sleep 0.2; done"), "");
     wait_running(&c, "box");
+    // kubectl's first choice, WebSocket v5, is served (no fallback to SPDY's POST).
+    let ws = c.kubectl(&["exec", "-v=6", "box", "--", "sh", "-c", "echo over-ws; exit 3"]);
+    let log = String::from_utf8_lossy(&ws.stderr);
+    assert!(log.contains("The subprotocol is v5.channel.k8s.io") && !log.contains("verb=\"POST\""), "{log}");
+    assert_eq!((ws.status.code(), String::from_utf8_lossy(&ws.stdout).as_ref()), (Some(3), "over-ws\n"), "{log}");
+    // SPDY/3.1 when kubectl is told not to use WebSockets: output, stdin, exit code.
+    let mut spdy = kubectl(&c, &["exec", "-v=6", "-i", "box", "--", "sh", "-c", "cat; exit 6"])
+        .env("KUBECTL_REMOTE_COMMAND_WEBSOCKETS", "false")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("kubectl exec over SPDY");
+    spdy.stdin.take().unwrap().write_all(b"via spdy\n").unwrap();
+    let spdy = spdy.wait_with_output().unwrap();
+    let log = String::from_utf8_lossy(&spdy.stderr);
+    assert!(log.contains("verb=\"POST\"") && log.contains("101 Switching Protocols") && !log.contains("v5.channel.k8s.io"), "{log}");
+    assert_eq!((spdy.status.code(), String::from_utf8_lossy(&spdy.stdout).as_ref()), (Some(6), "via spdy\n"), "{log}");
     let ls = c.ok(&["exec", "box", "--", "ls", "/"]);
     assert!(ls.lines().any(|l| l == "bin") && ls.lines().any(|l| l == "etc"), "{ls}");
     assert_eq!(c.ok_with_input(&["exec", "-i", "box", "--", "cat"], "hi\nthere\n"), "hi\nthere\n");
@@ -116,6 +137,14 @@ def read_until(token, limit=60):
 read_until(b"# ")
 os.write(fd, b"echo $((6*7)); tty\r")
 read_until(b"/dev/pts")
+# A resize of our terminal reaches the remote one (kubectl's resize channel).
+import fcntl, struct, termios
+fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack("HHHH", 33, 77, 0, 0))
+for _ in range(30):
+    os.write(fd, b"stty size\r")
+    read_until(b"33 77", 2)
+    if b"33 77" in out:
+        break
 os.write(fd, b"exit 4\r")
 read_until(b"never", 10)
 _, status = os.waitpid(pid, 0)
@@ -130,6 +159,7 @@ sys.exit(os.waitstatus_to_exitcode(status))
     let screen = String::from_utf8_lossy(&tty.stdout);
     assert!(screen.contains("echo $((6*7)); tty"), "the terminal echoes what we type: {screen}");
     assert!(screen.contains("42") && screen.contains("/dev/pts/"), "the shell runs on a tty: {screen}");
+    assert!(screen.contains("33 77"), "the remote terminal follows our size: {screen}");
     assert_eq!(tty.status.code(), Some(4), "{screen}");
 
     // attach streams the main process's output.
@@ -149,13 +179,17 @@ sys.exit(os.waitstatus_to_exitcode(status))
     assert!(raw.contains("a container name must be specified for pod two, choose one of: [a b]"), "{raw}");
 }
 
-#[test]
-fn port_forward_carries_bytes_both_ways() {
-    let Some(c) = Cluster::start_with_kubelet() else { return };
-    run_pod(&c, "web", "  - name: web\n    image: ironkube.local/busybox\n    command: [httpd, -f, -p, '80', -h, /etc]\n", "");
-    wait_running(&c, "web");
-    let mut pf = kubectl(&c, &["port-forward", "pod/web", ":80"]).stdout(Stdio::piped()).spawn().expect("kubectl port-forward");
+/// Runs `kubectl port-forward -v=6 pod/web :80` (with `env`), fetches two files through it;
+/// kubectl's log.
+fn forward_and_fetch(c: &Cluster, env: &[(&str, &str)]) -> String {
+    let mut pf = kubectl(c, &["port-forward", "-v=6", "pod/web", ":80"]).envs(env.iter().copied()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("kubectl port-forward");
     let mut lines = BufReader::new(pf.stdout.take().unwrap()).lines();
+    let mut stderr = pf.stderr.take().unwrap();
+    let log = std::thread::spawn(move || {
+        let mut s = String::new();
+        stderr.read_to_string(&mut s).ok();
+        s
+    });
     let first = lines.next().expect("a Forwarding line").unwrap();
     // "Forwarding from 127.0.0.1:PORT -> 80"
     let port: u16 = first.split_whitespace().nth(2).and_then(|a| a.rsplit(':').next()).and_then(|p| p.parse().ok()).unwrap_or_else(|| panic!("{first}"));
@@ -174,6 +208,36 @@ fn port_forward_carries_bytes_both_ways() {
     }
     pf.kill().ok();
     pf.wait().ok();
+    log.join().unwrap()
+}
+
+#[test]
+fn port_forward_carries_bytes_both_ways() {
+    let Some(c) = Cluster::start_with_kubelet() else { return };
+    run_pod(&c, "web", "  - name: web\n    image: ironkube.local/busybox\n    command: [httpd, -f, -p, '80', -h, /etc]\n", "");
+    wait_running(&c, "web");
+    // SPDY tunnelled in a WebSocket (kubectl's default): a GET upgraded to WebSocket.
+    let log = forward_and_fetch(&c, &[]);
+    assert!(log.contains("tunneling_dialer") && log.contains("negotiated protocol: portforward.k8s.io") && !log.contains("verb=\"POST\""), "{log}");
+    // Plain SPDY/3.1 (a POST upgraded to SPDY).
+    let log = forward_and_fetch(&c, &[("KUBECTL_PORT_FORWARD_WEBSOCKETS", "false")]);
+    assert!(log.contains("verb=\"POST\"") && !log.contains("tunneling_dialer"), "{log}");
+}
+
+#[test]
+fn python_client_exec_and_port_forward_over_websocket() {
+    let importable = Command::new("python3").args(["-c", "import kubernetes"]).status().is_ok_and(|s| s.success());
+    if !importable && std::env::var_os("CI").is_none() {
+        eprintln!("skipped: the Python package `kubernetes` is not installed (pip install kubernetes)");
+        return;
+    }
+    let Some(c) = Cluster::start_with_kubelet() else { return };
+    run_pod(&c, "py", &(container("box", "sleep 3600") + "  - name: web\n    image: ironkube.local/busybox\n    command: [httpd, -f, -p, '80', -h, /etc]\n"), "");
+    wait_running(&c, "py");
+    assert_eventually!(c.ok(&["get", "pod", "py", "-o", "jsonpath={.status.containerStatuses[*].ready}"]) == "true true", "both containers run");
+    let script = ironkube_conformance::workspace_root().join("conformance/clients/python_pod_streams.py");
+    let out = Command::new("python3").arg(script).arg("py").env("KUBECONFIG", &c.kubeconfig).output().unwrap();
+    assert!(out.status.success(), "python client failed:\n{}\n{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
 }
 
 /// A client certificate for `cn` signed by the cluster CA, as PEM files in the data dir.

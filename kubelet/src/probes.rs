@@ -84,6 +84,9 @@ impl Tally {
     }
 }
 
+/// What probes call themselves (upstream `kube-probe/<major>.<minor>`).
+const USER_AGENT: &str = "kube-probe/1.35";
+
 fn port(p: &IntOrString, ports: &[k8s_openapi::api::core::v1::ContainerPort]) -> Result<u16, String> {
     match p {
         IntOrString::Int(i) => u16::try_from(*i).map_err(|_| format!("invalid port {i}")),
@@ -129,7 +132,7 @@ pub async fn run(cri: &Cri, probe: &Probe, container_id: &str, pod_ip: &str, por
         let headers: String = h.http_headers.iter().flatten().map(|hd| format!("{}: {}\r\n", hd.name, hd.value)).collect();
         let get = async {
             let mut s = tokio::net::TcpStream::connect(&addr).await.map_err(|e| format!("Get \"http://{addr}{path}\": {e}"))?;
-            let req = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nUser-Agent: kube-probe/1.35\r\nAccept: */*\r\n{headers}Connection: close\r\n\r\n");
+            let req = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nUser-Agent: {USER_AGENT}\r\nAccept: */*\r\n{headers}Connection: close\r\n\r\n");
             s.write_all(req.as_bytes()).await.map_err(|e| e.to_string())?;
             let mut buf = vec![0u8; 1024];
             let n = s.read(&mut buf).await.map_err(|e| e.to_string())?;
@@ -139,15 +142,122 @@ pub async fn run(cri: &Cri, probe: &Probe, container_id: &str, pod_ip: &str, por
         };
         return tokio::time::timeout(timeout, get).await.unwrap_or_else(|_| Err(format!("Get \"http://{addr}{path}\": context deadline exceeded")));
     }
-    if probe.grpc.is_some() {
-        return Err("gRPC probes are not supported by the ironkube kubelet yet".into());
+    if let Some(g) = &probe.grpc {
+        let port = u16::try_from(g.port).map_err(|_| format!("invalid port {}", g.port))?;
+        return grpc_health(pod_ip, port, g.service.as_deref().unwrap_or_default(), timeout).await;
     }
     Err("probe has no handler".into())
+}
+
+/// A gRPC probe (upstream `pkg/probe/grpc`): `grpc.health.v1.Health/Check` for `service`
+/// at `host:port` over plain HTTP/2; success only when the answer is SERVING. Like
+/// upstream (which dials with `WithBlock`), connection failures are retried until
+/// `timeout`; the failure texts are upstream's.
+pub async fn grpc_health(host: &str, port: u16, service: &str, timeout: Duration) -> Result<(), String> {
+    use tonic_health::pb::{health_check_response::ServingStatus, health_client::HealthClient, HealthCheckRequest};
+    let addr = if host.contains(':') { format!("[{host}]:{port}") } else { format!("{host}:{port}") };
+    let within = go_duration(timeout);
+    let connected = std::sync::atomic::AtomicBool::new(false);
+    let attempt = async {
+        let endpoint = tonic::transport::Endpoint::from_shared(format!("http://{addr}"))
+            .map_err(|e| format!("error: failed to connect service at \"{addr}\": {e}"))?
+            .user_agent(USER_AGENT)
+            .map_err(|e| e.to_string())?;
+        loop {
+            let Ok(channel) = endpoint.connect().await else {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                continue;
+            };
+            let reply = HealthClient::new(channel).check(HealthCheckRequest { service: service.to_string() }).await;
+            let status = match reply {
+                Ok(r) => {
+                    let r = r.into_inner();
+                    return match ServingStatus::try_from(r.status) {
+                        Ok(ServingStatus::Serving) => Ok(()),
+                        Ok(other) => Err(format!("service unhealthy (responded with \"{}\")", other.as_str_name())),
+                        Err(_) => Err(format!("service unhealthy (responded with \"{}\")", r.status)),
+                    };
+                }
+                Err(status) => status,
+            };
+            // An error made on our side from a broken connection (no gRPC server there):
+            // not connected yet, as upstream's blocking dial sees it.
+            if std::error::Error::source(&status).is_some() && !matches!(status.code(), tonic::Code::DeadlineExceeded) {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                continue;
+            }
+            connected.store(true, std::sync::atomic::Ordering::Relaxed);
+            return Err(match status.code() {
+                tonic::Code::Unimplemented => format!("error: this server does not implement the grpc health protocol (grpc.health.v1.Health): {}", status.message()),
+                tonic::Code::DeadlineExceeded => format!("timeout: health rpc did not complete within {within}"),
+                code => format!("error: health rpc probe failed: rpc error: code = {code:?} desc = {}", status.message()),
+            });
+        }
+    };
+    match tokio::time::timeout(timeout, attempt).await {
+        Ok(result) => result,
+        Err(_) if connected.load(std::sync::atomic::Ordering::Relaxed) => Err(format!("timeout: health rpc did not complete within {within}")),
+        Err(_) => Err(format!("timeout: failed to connect service \"{addr}\" within {within}: context deadline exceeded")),
+    }
+}
+
+/// A whole-second duration as Go prints it (`1s`, `1m30s`, `1h0m0s`).
+fn go_duration(d: Duration) -> String {
+    let s = d.as_secs();
+    match (s / 3600, s % 3600 / 60, s % 60) {
+        (0, 0, sec) => format!("{sec}s"),
+        (0, m, sec) => format!("{m}m{sec}s"),
+        (h, m, sec) => format!("{h}h{m}m{sec}s"),
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn durations_print_as_go_does() {
+        assert_eq!(go_duration(Duration::from_secs(1)), "1s");
+        assert_eq!(go_duration(Duration::from_secs(90)), "1m30s");
+        assert_eq!(go_duration(Duration::from_secs(3600)), "1h0m0s");
+    }
+
+    /// A tonic-health server on a free local port; its reporter.
+    async fn health_server() -> (u16, tonic_health::server::HealthReporter) {
+        let (reporter, service) = tonic_health::server::health_reporter();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        tokio::spawn(tonic::transport::Server::builder().add_service(service).serve_with_incoming(tokio_stream::wrappers::TcpListenerStream::new(listener)));
+        (port, reporter)
+    }
+
+    #[tokio::test]
+    async fn grpc_probe_success_only_when_serving() {
+        let (port, reporter) = health_server().await;
+        let t = Duration::from_secs(5);
+        // The overall service ("") serves by default.
+        assert_eq!(grpc_health("127.0.0.1", port, "", t).await, Ok(()));
+        reporter.set_service_status("shop", tonic_health::ServingStatus::Serving).await;
+        assert_eq!(grpc_health("127.0.0.1", port, "shop", t).await, Ok(()));
+        reporter.set_service_status("shop", tonic_health::ServingStatus::NotServing).await;
+        assert_eq!(grpc_health("127.0.0.1", port, "shop", t).await, Err("service unhealthy (responded with \"NOT_SERVING\")".into()));
+        let unknown = grpc_health("127.0.0.1", port, "nope", t).await.unwrap_err();
+        assert!(unknown.starts_with("error: health rpc probe failed: rpc error: code = NotFound"), "{unknown}");
+    }
+
+    #[tokio::test]
+    async fn grpc_probe_against_a_non_grpc_port_times_out_connecting() {
+        // An HTTP/1.1 server that answers anything with 400, like busybox httpd.
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        tokio::spawn(async move {
+            while let Ok((mut s, _)) = listener.accept().await {
+                let _ = s.write_all(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\nConnection: close\r\n\r\n").await;
+            }
+        });
+        let e = grpc_health("127.0.0.1", port, "", Duration::from_secs(1)).await.unwrap_err();
+        assert_eq!(e, format!("timeout: failed to connect service \"127.0.0.1:{port}\" within 1s: context deadline exceeded"));
+    }
 
     #[test]
     fn thresholds_flip_verdicts() {

@@ -191,9 +191,10 @@ async fn handle(cri: &Cri, caller: Option<&Caller>, req: Request<Incoming>) -> R
             Ok(id) => streaming::serve(cri, streaming::Stream::Attach { container_id: id, flags: streaming::Flags::from_query(&query) }, req).await,
             Err(reply) => reply,
         },
-        ["portForward", ns, pod] | ["portForward", ns, pod, _] if is_get_or_post => match ready_sandbox(cri, ns, pod).await {
-            Some(id) => streaming::serve(cri, streaming::Stream::PortForward { sandbox_id: id }, req).await,
-            None => text(StatusCode::NOT_FOUND, format!("pod not found (\"{pod}_{ns}\")")),
+        ["portForward", ns, pod] | ["portForward", ns, pod, _] if is_get_or_post => match (ready_sandbox(cri, ns, pod).await, streaming::ports_from_query(&query)) {
+            (_, Err(e)) => text(StatusCode::BAD_REQUEST, e),
+            (Some(id), Ok(ports)) => streaming::serve(cri, streaming::Stream::PortForward { sandbox_id: id, ports }, req).await,
+            (None, Ok(_)) => text(StatusCode::NOT_FOUND, format!("pod not found (\"{pod}_{ns}\")")),
         },
         _ if parts.first().is_some_and(|p| ["containerLogs", "exec", "attach", "portForward", "healthz"].contains(p)) => {
             text(StatusCode::METHOD_NOT_ALLOWED, "method not allowed")

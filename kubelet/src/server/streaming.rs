@@ -6,11 +6,9 @@
 
 use super::{text, Reply};
 use crate::cri::{api, Cri};
-use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
-use hyper::{Request, Response, StatusCode};
-use hyper_util::rt::TokioIo;
+use hyper::{Request, StatusCode};
 
 /// What a streaming request asks the runtime for.
 pub enum Stream {
@@ -18,8 +16,9 @@ pub enum Stream {
     Exec { container_id: String, cmd: Vec<String>, flags: Flags },
     /// Attach to the main process.
     Attach { container_id: String, flags: Flags },
-    /// Forward ports of the sandbox (named by the client in its streams).
-    PortForward { sandbox_id: String },
+    /// Forward ports of the sandbox: `ports` from the query (WebSocket clients), else
+    /// named by the client in its SPDY streams.
+    PortForward { sandbox_id: String, ports: Vec<i32> },
 }
 
 /// Which standard streams are wanted.
@@ -55,7 +54,7 @@ pub async fn serve(cri: &Cri, what: Stream, req: Request<Incoming>) -> Reply {
             .attach(api::AttachRequest { container_id, tty: flags.tty, stdin: flags.stdin, stdout: flags.stdout, stderr: flags.stderr && !flags.tty })
             .await
             .map(|r| r.into_inner().url),
-        Stream::PortForward { sandbox_id } => rt.port_forward(api::PortForwardRequest { pod_sandbox_id: sandbox_id, port: vec![] }).await.map(|r| r.into_inner().url),
+        Stream::PortForward { sandbox_id, ports } => rt.port_forward(api::PortForwardRequest { pod_sandbox_id: sandbox_id, port: ports }).await.map(|r| r.into_inner().url),
     };
     match url {
         Ok(url) => proxy_upgrade(&url, req).await,
@@ -63,9 +62,21 @@ pub async fn serve(cri: &Cri, what: Stream, req: Request<Incoming>) -> Reply {
     }
 }
 
-/// Sends `req` (method, headers, upgrade) to `url` over plain HTTP/1.1; on `101` answers
-/// the client with the same `101` and splices the two upgraded connections, otherwise
-/// relays the runtime's answer.
+/// The `port` query parameters (upstream `portforward.NewV4Options`).
+pub fn ports_from_query(q: &[(String, String)]) -> Result<Vec<i32>, String> {
+    q.iter()
+        .filter(|(k, _)| k == "port")
+        .flat_map(|(_, v)| v.split(','))
+        .map(|p| match p.trim().parse::<u16>() {
+            Ok(0) | Err(_) => Err(format!("unable to parse \"{p}\" as a port: invalid port")),
+            Ok(n) => Ok(i32::from(n)),
+        })
+        .collect()
+}
+
+/// Passes `req` (method, headers, the client's query, upgrade) through to the runtime's
+/// streaming `url` over plain HTTP/1.1 (upstream `proxyStream`: the runtime's location with
+/// the request's query, which carries the WebSocket port-forward's `port`s).
 async fn proxy_upgrade(url: &str, mut req: Request<Incoming>) -> Reply {
     let Ok(target) = url.parse::<hyper::Uri>() else {
         return text(StatusCode::INTERNAL_SERVER_ERROR, format!("the runtime returned an invalid streaming URL {url:?}"));
@@ -77,36 +88,13 @@ async fn proxy_upgrade(url: &str, mut req: Request<Incoming>) -> Reply {
         Ok(s) => s,
         Err(e) => return text(StatusCode::BAD_GATEWAY, format!("cannot reach the runtime's streaming server at {url}: {e}")),
     };
-    let (mut sender, conn) = match hyper::client::conn::http1::handshake(TokioIo::new(tcp)).await {
-        Ok(pair) => pair,
-        Err(e) => return text(StatusCode::BAD_GATEWAY, format!("streaming server handshake failed: {e}")),
+    let path = match (target.query(), req.uri().query()) {
+        (None, Some(q)) => format!("{}?{q}", target.path()),
+        _ => target.path_and_query().map(|p| p.to_string()).unwrap_or_else(|| "/".into()),
     };
-    tokio::spawn(conn.with_upgrades());
-    let path = target.path_and_query().map(|p| p.as_str()).unwrap_or("/");
-    let mut out = Request::builder().method(req.method().clone()).uri(path);
-    for (name, value) in req.headers() {
-        if name != hyper::header::HOST {
-            out = out.header(name, value);
-        }
+    let out = ironkube_httpupgrade::forward_request(req.method(), req.headers(), host, port, &path, &[]);
+    match ironkube_httpupgrade::pass_through(tcp, out, hyper::upgrade::on(&mut req)).await {
+        Ok(resp) => resp.map(|b| Full::new(b).boxed()),
+        Err(e) => text(StatusCode::BAD_GATEWAY, format!("streaming server request failed: {e}")),
     }
-    let out = out.header(hyper::header::HOST, format!("{host}:{port}")).body(Full::new(Bytes::new())).expect("valid request");
-    let resp = match sender.send_request(out).await {
-        Ok(r) => r,
-        Err(e) => return text(StatusCode::BAD_GATEWAY, format!("streaming server request failed: {e}")),
-    };
-    if resp.status() != StatusCode::SWITCHING_PROTOCOLS {
-        let (parts, body) = resp.into_parts();
-        let bytes = body.collect().await.map(|b| b.to_bytes()).unwrap_or_default();
-        return Response::from_parts(parts, Full::new(bytes).map_err(|never| match never {}).boxed());
-    }
-    let mut answer = Response::builder().status(StatusCode::SWITCHING_PROTOCOLS);
-    for (name, value) in resp.headers() {
-        answer = answer.header(name, value);
-    }
-    let client_side = hyper::upgrade::on(&mut req);
-    tokio::spawn(async move {
-        let (Ok(client), Ok(runtime)) = (client_side.await, hyper::upgrade::on(resp).await) else { return };
-        let _ = tokio::io::copy_bidirectional(&mut TokioIo::new(client), &mut TokioIo::new(runtime)).await;
-    });
-    answer.body(super::empty()).expect("valid response")
 }

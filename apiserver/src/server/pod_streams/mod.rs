@@ -2,12 +2,14 @@
 //! `portforward`. Options are validated here as upstream does
 //! (`pkg/registry/core/pod/strategy.go`: `LogLocation`, `streamLocation`), then the request
 //! goes to the node's kubelet server (InternalIP, `daemonEndpoints` port) with the API
-//! server's kubelet-client certificate. Logs are streamed back; upgrade requests (SPDY)
-//! are proxied byte for byte after the kubelet's `101`.
+//! server's kubelet-client certificate. Logs are streamed back; upgrade requests (SPDY,
+//! older WebSocket protocols) are proxied byte for byte after the kubelet's `101`;
+//! WebSocket v5 exec/attach and tunnelled port-forward are translated ([`websocket`]).
 //!
-//! WebSocket upgrades (kubectl's first try: `v5.channel.k8s.io`, and port-forward
-//! tunnelled over WebSocket) are refused with a Status: this server has no
-//! WebSocket-to-SPDY translator yet, and kubectl then falls back to SPDY/3.1.
+//! Map: [`spdy`] (client end of an SPDY/3.1 session), [`websocket`] (the translations).
+
+mod spdy;
+mod websocket;
 
 use super::AppState;
 use crate::error::ApiError;
@@ -15,10 +17,9 @@ use crate::registry::kinds;
 use crate::registry::store::Target;
 use axum::body::Body;
 use axum::extract::Request;
-use bytes::Bytes;
 use http::{header, Response, StatusCode};
-use http_body_util::{BodyExt, Full};
-use hyper_util::rt::TokioIo;
+use http_body_util::BodyExt;
+use websocket::Mode;
 use openssl::ssl::{SslConnector, SslFiletype, SslMethod};
 use serde_json::Value;
 
@@ -73,17 +74,10 @@ pub async fn serve(state: &AppState, sub: &str, ns: &str, name: &str, req: Reque
         return Err(ApiError::BadRequest(format!("pod {name} does not have a host assigned")));
     }
     let upgrade = req.headers().get(header::UPGRADE).and_then(|v| v.to_str().ok()).map(str::to_ascii_lowercase);
-    if sub != "log" {
-        match upgrade.as_deref() {
-            None => return Err(ApiError::BadRequest("Upgrade request required".into())),
-            Some(u) if u.contains("websocket") => {
-                return Err(ApiError::NotImplemented(format!(
-                    "pods/{sub} over WebSocket is not supported by this server yet; use SPDY/3.1 (kubectl falls back to it by itself)"
-                )))
-            }
-            Some(_) => {}
-        }
+    if sub != "log" && upgrade.is_none() {
+        return Err(ApiError::BadRequest("Upgrade request required".into()));
     }
+    let mode = websocket::mode(sub, req.headers());
     let nodes = kinds::find("", "v1", "nodes").ok_or(ApiError::NoRoute)?;
     let node = state.store.get(Target { kind: nodes, namespace: None }, node_name).await?;
     let (host, port) = kubelet_address(&node, node_name);
@@ -118,8 +112,11 @@ pub async fn serve(state: &AppState, sub: &str, ns: &str, name: &str, req: Reque
             format!("/{sub}/{ns}/{name}/{container}")
         }
         _ => {
-            if let Some(p) = get("ports") {
-                params.append_pair("port", p);
+            // `ports=80,8080` or repeated `ports`; the kubelet wants one `port` each.
+            for (_, v) in query.iter().filter(|(k, _)| k == "ports") {
+                for p in v.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+                    params.append_pair("port", p);
+                }
             }
             format!("/portForward/{ns}/{name}")
         }
@@ -129,35 +126,49 @@ pub async fn serve(state: &AppState, sub: &str, ns: &str, name: &str, req: Reque
     let uri = if params.is_empty() { path } else { format!("{path}?{params}") };
     let backend = |e: String| ApiError::Internal(format!("error dialing backend: {e}"));
     let stream = state.kubelet.connect(&host, port).await.map_err(backend)?;
-    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await.map_err(|e| backend(e.to_string()))?;
-    tokio::spawn(conn.with_upgrades());
-    let mut out = http::Request::builder().method(if sub == "log" { http::Method::GET } else { req.method().clone() }).uri(&uri);
-    if sub != "log" {
-        for (k, v) in req.headers() {
-            if k != header::HOST && k != header::AUTHORIZATION && k != header::CONTENT_LENGTH {
-                out = out.header(k, v);
-            }
-        }
-    }
-    let out = out.header(header::HOST, format!("{host}:{port}")).body(Full::new(Bytes::new())).map_err(|e| ApiError::Internal(e.to_string()))?;
-    let resp = sender.send_request(out).await.map_err(|e| backend(e.to_string()))?;
+    let skip = [header::AUTHORIZATION, header::CONTENT_LENGTH];
     if sub == "log" {
+        let out = http::Request::builder().uri(&uri).header(header::HOST, format!("{host}:{port}")).body(()).map_err(|e| ApiError::Internal(e.to_string()))?;
+        let resp = ironkube_httpupgrade::send(stream, out).await.map_err(|e| backend(e.to_string()))?;
         return log_response(resp).await;
     }
+    if mode == Mode::PassThrough {
+        let out = ironkube_httpupgrade::forward_request(req.method(), req.headers(), &host, port, &uri, &skip);
+        let resp = ironkube_httpupgrade::pass_through(stream, out, hyper::upgrade::on(req)).await.map_err(|e| backend(e.to_string()))?;
+        // A refusal is relayed as is (kubectl prints "unable to upgrade connection: <body>").
+        return Ok(resp.map(Body::from));
+    }
+    // Translated: an SPDY upgrade of our own with the kubelet, then the client's WebSocket.
+    let (protocol, spdy_protocol) = match mode {
+        Mode::Tunnel => (websocket::PORT_FORWARD_TUNNEL, websocket::SPDY_PORT_FORWARD),
+        _ => (websocket::V5, websocket::SPDY_REMOTE_COMMAND),
+    };
+    let answer = websocket::accept(req.headers(), protocol).map_err(ApiError::BadRequest)?;
+    let out = http::Request::builder()
+        .method(http::Method::POST)
+        .uri(&uri)
+        .header(header::HOST, format!("{host}:{port}"))
+        .header(header::CONNECTION, "Upgrade")
+        .header(header::UPGRADE, "SPDY/3.1")
+        .header("X-Stream-Protocol-Version", spdy_protocol)
+        .body(())
+        .map_err(|e| ApiError::Internal(e.to_string()))?;
+    let resp = ironkube_httpupgrade::send(stream, out).await.map_err(|e| backend(e.to_string()))?;
     if resp.status() != StatusCode::SWITCHING_PROTOCOLS {
-        // Relay the kubelet's refusal as is (kubectl prints "unable to upgrade connection: <body>").
         let (parts, body) = resp.into_parts();
         let bytes = body.collect().await.map(|b| b.to_bytes()).unwrap_or_default();
         return Ok(Response::from_parts(parts, Body::from(bytes)));
     }
-    let mut answer = Response::builder().status(StatusCode::SWITCHING_PROTOCOLS);
-    for (k, v) in resp.headers() {
-        answer = answer.header(k, v);
-    }
-    let client_side = hyper::upgrade::on(req);
+    tracing::info!(ns, pod = name, sub, protocol, "pod stream over WebSocket, translated to SPDY with the kubelet");
+    let want = websocket::Streams { stdin: flag("stdin"), stdout: flag("stdout"), stderr: flag("stderr"), tty: flag("tty") };
+    let client = hyper::upgrade::on(req);
+    let kubelet = hyper::upgrade::on(resp);
     tokio::spawn(async move {
-        let (Ok(client), Ok(kubelet)) = (client_side.await, hyper::upgrade::on(resp).await) else { return };
-        let _ = tokio::io::copy_bidirectional(&mut TokioIo::new(client), &mut TokioIo::new(kubelet)).await;
+        let (Ok(client), Ok(kubelet)) = (client.await, kubelet.await) else { return };
+        match mode {
+            Mode::Tunnel => websocket::tunnel(client, kubelet).await,
+            _ => websocket::translate(client, kubelet, want).await,
+        }
     });
     answer.body(Body::empty()).map_err(|e| ApiError::Internal(e.to_string()))
 }
