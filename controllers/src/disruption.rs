@@ -14,8 +14,8 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, LabelSelector, T
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use kube::api::{ApiResource, DynamicObject, GroupVersionKind, PostParams};
 use kube::runtime::controller::{Action, Controller};
-use kube::runtime::reflector::{self, ObjectRef, Store};
-use kube::runtime::{watcher, WatchStreamExt};
+use kube::runtime::reflector::{ObjectRef, Store};
+use kube::runtime::watcher;
 use kube::{Api, ResourceExt};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -26,31 +26,14 @@ struct State {
     events: EventRecorder,
 }
 
-/// Keeps what the budget arithmetic reads of a pod.
-fn slim(pod: &mut Pod) {
-    pod.metadata.managed_fields = None;
-    pod.metadata.annotations = None;
-    pod.spec = None;
-    if let Some(status) = pod.status.take() {
-        let conditions = status.conditions.map(|cs| cs.into_iter().filter(|c| c.type_ == "Ready").collect());
-        pod.status = Some(k8s_openapi::api::core::v1::PodStatus { conditions, ..Default::default() });
-    }
-}
-
 /// Runs the controller until its watches end.
 pub async fn run(ctx: Arc<Context>) -> anyhow::Result<()> {
-    let client = ctx.client.clone();
-    let (pods, writer) = reflector::store();
-    let pod_events = watcher(Api::<Pod>::all(client.clone()), watcher::Config::default())
-        .default_backoff()
-        .modify(slim)
-        .reflect(writer)
-        .touched_objects();
-    let controller = Controller::new(Api::<PodDisruptionBudget>::all(client), watcher::Config::default());
+    let controller = Controller::new(Api::<PodDisruptionBudget>::all(ctx.client.clone()), watcher::Config::default());
     let budgets = controller.store();
-    let state = Arc::new(State { events: ctx.recorder("controllermanager"), ctx, pods });
+    let pod_events = ctx.pods.subscribe();
+    let state = Arc::new(State { events: ctx.recorder("controllermanager"), pods: ctx.pods.store(), ctx });
     controller
-        .watches_stream(pod_events, move |pod: Pod| {
+        .watches_shared_stream(pod_events, move |pod: Arc<Pod>| {
             let ns = pod.namespace();
             budgets
                 .state_filter(|b| b.namespace() == ns && b.spec.as_ref().and_then(|s| s.selector.as_ref()).is_some_and(|s| selector_matches(Some(s), pod.labels())))
@@ -131,13 +114,14 @@ async fn reconcile(pdb: Arc<PodDisruptionBudget>, state: Arc<State>) -> Result<A
         return Ok(Action::await_change());
     }
     let ns = pdb.namespace().unwrap_or_default();
+    state.pods.wait_until_ready().await.map_err(|e| Error::Retry(e.to_string()))?;
     let selector = pdb.spec.as_ref().and_then(|s| s.selector.clone());
     let pods: Vec<Arc<Pod>> = match &selector {
         None => Vec::new(),
         Some(sel) => state.pods.state_filter(|p| p.namespace().as_deref() == Some(ns.as_str()) && selector_matches(Some(sel), p.labels())),
     };
     if pods.is_empty() {
-        state.events.normal(pdb.as_ref(), "NoPods", "No matching pods found".into()).await;
+        state.events.normal(pdb.as_ref(), "NoPods", "No matching pods found".into());
     }
     let spec = pdb.spec.clone().unwrap_or_default();
     let needs_scale = spec.max_unavailable.is_some() || matches!(spec.min_available, Some(IntOrString::String(_)));
@@ -150,7 +134,7 @@ async fn reconcile(pdb: Arc<PodDisruptionBudget>, state: Arc<State>) -> Result<A
             status_for(pdb.status.as_ref(), generation, current, desired, expected, now)
         }
         Err(message) => {
-            state.events.warning(pdb.as_ref(), "CalculateExpectedPodCountFailed", format!("Failed to calculate the number of expected pods: {message}")).await;
+            state.events.warning(pdb.as_ref(), "CalculateExpectedPodCountFailed", format!("Failed to calculate the number of expected pods: {message}"));
             // Upstream `failSafe`: no disruptions while the budget cannot be computed.
             let mut status = pdb.status.clone().unwrap_or_default();
             status.disruptions_allowed = 0;

@@ -36,16 +36,17 @@ struct State {
 
 /// Runs the controller until its watches end.
 pub async fn run(ctx: Arc<Context>) -> anyhow::Result<()> {
-    let service_pods::ServiceWatches { controller, pods, mut deleted, membership } = service_pods::service_watches(&ctx.client);
+    let service_pods::ServiceWatches { controller, pods, mut deleted, membership } = service_pods::service_watches(&ctx);
     let forget = membership.clone();
     // Slices of a deleted Service go with it through their owner reference.
-    tokio::spawn(async move {
+    let forget_deleted = async move {
         while let Some(svc) = deleted.recv().await {
             forget.forget(&svc.namespace().unwrap_or_default(), &svc.name_any());
         }
-    });
+    };
     let state = Arc::new(State { ctx, pods, membership });
-    controller.run(reconcile, retry_soon, state).for_each(|_| futures::future::ready(())).await;
+    // Both run in this task, so neither outlives the controller.
+    tokio::join!(forget_deleted, controller.run(reconcile, retry_soon, state).for_each(|_| futures::future::ready(())));
     Ok(())
 }
 
@@ -111,6 +112,8 @@ async fn reconcile(svc: Arc<Service>, state: Arc<State>) -> Result<Action, Error
         return Ok(Action::await_change());
     }
     let (ns, name) = (svc.namespace().unwrap_or_default(), svc.name_any());
+    // Like upstream's WaitForCacheSync: never judge a Service from a half-listed cache.
+    state.pods.wait_until_ready().await.map_err(|e| Error::Retry(e.to_string()))?;
     let pods = service_pods::selected_pods(&svc, &state.pods);
     state.membership.record(&ns, &name, &pods);
     let desired = desired_slices(&svc, &pods);

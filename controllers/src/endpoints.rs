@@ -30,11 +30,11 @@ struct State {
 
 /// Runs the controller until its watches end.
 pub async fn run(ctx: Arc<Context>) -> anyhow::Result<()> {
-    let service_pods::ServiceWatches { controller, pods, mut deleted, membership } = service_pods::service_watches(&ctx.client);
+    let service_pods::ServiceWatches { controller, pods, mut deleted, membership } = service_pods::service_watches(&ctx);
     let state = Arc::new(State { ctx, pods, membership });
     // A deleted Service takes its Endpoints with it (upstream deletes them in syncService).
     let cleanup_state = state.clone();
-    tokio::spawn(async move {
+    let cleanup = async move {
         while let Some(svc) = deleted.recv().await {
             let (ns, name) = (svc.namespace().unwrap_or_default(), svc.name_any());
             cleanup_state.membership.forget(&ns, &name);
@@ -48,8 +48,9 @@ pub async fn run(ctx: Arc<Context>) -> anyhow::Result<()> {
                 tracing::warn!("cannot delete endpoints {ns}/{name}: {e}");
             }
         }
-    });
-    controller.run(reconcile, retry_soon, state).for_each(|_| futures::future::ready(())).await;
+    };
+    // Both run in this task, so neither outlives the controller.
+    tokio::join!(cleanup, controller.run(reconcile, retry_soon, state).for_each(|_| futures::future::ready(())));
     Ok(())
 }
 
@@ -58,6 +59,8 @@ async fn reconcile(svc: Arc<Service>, state: Arc<State>) -> Result<Action, Error
         return Ok(Action::await_change());
     }
     let (ns, name) = (svc.namespace().unwrap_or_default(), svc.name_any());
+    // Like upstream's WaitForCacheSync: never judge a Service from a half-listed cache.
+    state.pods.wait_until_ready().await.map_err(|e| Error::Retry(e.to_string()))?;
     let pods = service_pods::selected_pods(&svc, &state.pods);
     state.membership.record(&ns, &name, &pods);
     let subsets = desired_subsets(&svc, &pods);

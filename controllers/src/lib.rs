@@ -38,6 +38,7 @@ pub mod replicaset;
 pub mod scheduler;
 pub mod service_account;
 pub mod service_pods;
+pub mod tasks;
 
 pub use context::{Config, Context};
 pub use error::Error;

@@ -1,9 +1,10 @@
 //! What the Endpoints and EndpointSlice controllers share (upstream
-//! `pkg/controller/util/endpoint`): a slim pod cache, which pods back a Service, how a
+//! `pkg/controller/util/endpoint`): the watches, which pods back a Service, how a
 //! Service port resolves on a pod, and which Services to revisit when a pod changes.
 
+use crate::context::Context;
 use futures::StreamExt;
-use k8s_openapi::api::core::v1::{Pod, PodSpec, PodStatus, Service, ServicePort};
+use k8s_openapi::api::core::v1::{Pod, Service, ServicePort};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use kube::runtime::controller::Controller;
 use kube::runtime::reflector::{self, ObjectRef, Store};
@@ -20,7 +21,7 @@ pub const HEADLESS_LABEL: &str = "service.kubernetes.io/headless";
 pub struct ServiceWatches {
     /// The controller over Services (with the pod trigger attached).
     pub controller: Controller<Service>,
-    /// The slim pod cache.
+    /// The shared pod cache.
     pub pods: Store<Pod>,
     /// Services as they are deleted.
     pub deleted: UnboundedReceiver<Service>,
@@ -28,12 +29,12 @@ pub struct ServiceWatches {
     pub membership: Arc<Membership>,
 }
 
-/// Builds the watches both endpoint controllers use: Services (reconciled), pods
-/// (slimmed, cached, mapped to the Services to revisit) and Service deletions.
-pub fn service_watches(client: &kube::Client) -> ServiceWatches {
+/// Builds the watches both endpoint controllers use: Services (reconciled), pods (from
+/// the shared informer, mapped to the Services to revisit) and Service deletions.
+pub fn service_watches(ctx: &Context) -> ServiceWatches {
     let (services, svc_writer) = reflector::store();
     let (deleted_tx, deleted) = tokio::sync::mpsc::unbounded_channel::<Service>();
-    let service_events = watcher(Api::<Service>::all(client.clone()), watcher::Config::default())
+    let service_events = watcher(Api::<Service>::all(ctx.client.clone()), watcher::Config::default())
         .default_backoff()
         .reflect(svc_writer)
         .inspect(move |ev| {
@@ -42,43 +43,11 @@ pub fn service_watches(client: &kube::Client) -> ServiceWatches {
             }
         })
         .applied_objects();
-    let (pods, pod_writer) = reflector::store();
-    let pod_events = watcher(Api::<Pod>::all(client.clone()), watcher::Config::default())
-        .default_backoff()
-        .modify(slim_pod)
-        .reflect(pod_writer)
-        .touched_objects();
     let membership = Arc::new(Membership::default());
     let (m, s) = (membership.clone(), services.clone());
-    let controller = Controller::for_stream(service_events, services).watches_stream(pod_events, move |pod: Pod| m.services_for(&pod, &s));
-    ServiceWatches { controller, pods, deleted, membership }
-}
-
-/// Drops what no endpoint decision reads, so 10,000 cached pods stay small.
-pub fn slim_pod(pod: &mut Pod) {
-    let md = &mut pod.metadata;
-    md.managed_fields = None;
-    md.annotations = None;
-    md.owner_references = None;
-    md.generate_name = None;
-    if let Some(spec) = pod.spec.take() {
-        let containers = spec
-            .containers
-            .into_iter()
-            .map(|c| k8s_openapi::api::core::v1::Container { name: c.name, ports: c.ports, ..Default::default() })
-            .collect();
-        pod.spec = Some(PodSpec {
-            containers,
-            node_name: spec.node_name,
-            hostname: spec.hostname,
-            subdomain: spec.subdomain,
-            ..Default::default()
-        });
-    }
-    if let Some(status) = pod.status.take() {
-        let conditions = status.conditions.map(|cs| cs.into_iter().filter(|c| c.type_ == "Ready").collect());
-        pod.status = Some(PodStatus { phase: status.phase, pod_ip: status.pod_ip, pod_ips: status.pod_ips, conditions, ..Default::default() });
-    }
+    let controller = Controller::for_stream(service_events, services)
+        .watches_shared_stream(ctx.pods.subscribe(), move |pod: Arc<Pod>| m.services_for(&pod, &s));
+    ServiceWatches { controller, pods: ctx.pods.store(), deleted, membership }
 }
 
 /// The selector of a Service that has one (services without selectors are left alone).

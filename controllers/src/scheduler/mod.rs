@@ -31,6 +31,7 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Instant;
 use tokio::sync::{mpsc, Semaphore};
+use tokio::task::JoinSet;
 
 /// Upstream `ErrNoNodesAvailable`.
 pub const NO_NODES: &str = "no nodes available to schedule pods";
@@ -68,6 +69,8 @@ struct Scheduler {
     binder: Binder,
     permits: Arc<Semaphore>,
     outcomes: mpsc::UnboundedSender<Outcome>,
+    /// Bindings and reports in flight: owned here so that they stop with the scheduler.
+    tasks: JoinSet<()>,
     /// Keys seen during a watch re-list (to drop what vanished meanwhile).
     relist_pods: Option<HashSet<String>>,
     relist_nodes: Option<HashSet<String>>,
@@ -183,7 +186,7 @@ impl Scheduler {
                 self.queue.done(&key);
                 self.pending.remove(&key);
                 let (binder, permits, outcomes) = (self.binder.clone(), self.permits.clone(), self.outcomes.clone());
-                tokio::spawn(async move {
+                self.tasks.spawn(async move {
                     let permit = permits.acquire_owned().await;
                     let outcome = match binder.bind(&pod, &node).await {
                         Ok(()) => {
@@ -202,7 +205,7 @@ impl Scheduler {
             Err(message) => {
                 self.queue.unschedulable(&key, Instant::now());
                 let binder = self.binder.clone();
-                tokio::spawn(async move { binder.report_unschedulable(&pod, &message).await });
+                self.tasks.spawn(async move { binder.report_unschedulable(&pod, &message).await });
             }
         }
     }
@@ -267,6 +270,7 @@ pub async fn run(client: Client, config: Config) -> anyhow::Result<()> {
         queue: Queue::default(),
         pending: HashMap::new(),
         outcomes,
+        tasks: JoinSet::new(),
         relist_pods: None,
         relist_nodes: None,
         pods_synced: false,
@@ -293,6 +297,7 @@ pub async fn run(client: Client, config: Config) -> anyhow::Result<()> {
             _ = std::future::ready(()), if ready => s.schedule_one(),
         }
         next_flush = s.queue.flush(Instant::now());
+        while s.tasks.try_join_next().is_some() {}
     }
 }
 
