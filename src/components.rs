@@ -11,6 +11,7 @@ use crate::up::shutdown_signal;
 use anyhow::Context;
 use ironkube_apiserver::server::pki::Pki;
 use std::path::{Path, PathBuf};
+use tokio::task::JoinHandle;
 
 /// Writes `<data_dir>/<file>` with a client certificate for `user` and returns its path.
 pub fn write_kubeconfig(pki: &Pki, data_dir: &Path, url: &str, user: &str, file: &str) -> anyhow::Result<PathBuf> {
@@ -21,7 +22,8 @@ pub fn write_kubeconfig(pki: &Pki, data_dir: &Path, url: &str, user: &str, file:
 }
 
 /// Runs `component` in the background with a client for `kubeconfig`; logs why it stopped.
-fn spawn<F, Fut>(name: &'static str, kubeconfig: PathBuf, component: F)
+/// The task ends when the component does (each one stops on the shutdown signal).
+fn spawn<F, Fut>(name: &'static str, kubeconfig: PathBuf, component: F) -> JoinHandle<()>
 where
     F: FnOnce(kube::Client) -> Fut + Send + 'static,
     Fut: std::future::Future<Output = anyhow::Result<()>> + Send,
@@ -34,7 +36,7 @@ where
         if let Err(e) = result {
             tracing::error!(error = %e, "{name} stopped");
         }
-    });
+    })
 }
 
 /// Flags of the controller manager (`ironkube controllers` and `ironkube up`).
@@ -76,20 +78,18 @@ impl ControllerFlags {
 }
 
 /// The controller manager, as `system:kube-controller-manager` (leader-elected).
-pub fn spawn_controllers(pki: &Pki, data_dir: &Path, url: &str, mut config: ironkube_controllers::Config) -> anyhow::Result<()> {
+pub fn spawn_controllers(pki: &Pki, data_dir: &Path, url: &str, mut config: ironkube_controllers::Config) -> anyhow::Result<JoinHandle<()>> {
     config.root_ca = Some(String::from_utf8(pki.ca_cert()?)?);
     let kubeconfig = write_kubeconfig(pki, data_dir, url, "system:kube-controller-manager", "controller-manager.kubeconfig")?;
-    spawn("controller manager", kubeconfig, |client| async move {
+    Ok(spawn("controller manager", kubeconfig, |client| async move {
         Ok(ironkube_controllers::run(client, config, shutdown_signal()).await?)
-    });
-    Ok(())
+    }))
 }
 
 /// The scheduler, as `system:kube-scheduler` (leader-elected).
-pub fn spawn_scheduler(pki: &Pki, data_dir: &Path, url: &str) -> anyhow::Result<()> {
+pub fn spawn_scheduler(pki: &Pki, data_dir: &Path, url: &str) -> anyhow::Result<JoinHandle<()>> {
     let kubeconfig = write_kubeconfig(pki, data_dir, url, "system:kube-scheduler", "scheduler.kubeconfig")?;
-    spawn("scheduler", kubeconfig, |client| {
+    Ok(spawn("scheduler", kubeconfig, |client| {
         ironkube_controllers::scheduler::run_leader_elected(client, Default::default(), shutdown_signal())
-    });
-    Ok(())
+    }))
 }

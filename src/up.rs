@@ -117,6 +117,10 @@ async fn wait_ready(port: u16, ca: &[u8]) -> anyhow::Result<()> {
     anyhow::bail!("the API server did not become ready")
 }
 
+/// How long the server waits for the controllers and the scheduler to stop (they release
+/// their leases through it) before it stops anyway.
+const COMPONENTS_STOP: std::time::Duration = std::time::Duration::from_secs(3);
+
 /// What `up` runs besides the API server.
 enum NodePlan {
     /// `ironkube apiserver`: nothing, and no mention.
@@ -136,8 +140,11 @@ async fn run(args: ServerArgs, plan: NodePlan, controllers: Option<ironkube_cont
     let pki = server.pki().clone();
     pki.write_kubeconfig(&kubeconfig, &url, "admin", &pki.admin()?).context("cannot write the kubeconfig")?;
     let ca = pki.ca_cert()?;
-    // The kubelet stops first (it needs the API to report NotReady), then the server.
+    // The kubelet, controllers and scheduler stop first (the kubelet needs the API to
+    // report NotReady, the others release their leases and close their watches), then the
+    // server, which would otherwise wait for those watches to end.
     let (kubelet_done_tx, kubelet_done_rx) = tokio::sync::oneshot::channel::<()>();
+    let (components_tx, components_rx) = tokio::sync::oneshot::channel::<Vec<tokio::task::JoinHandle<()>>>();
     let node_plan_has_kubelet = matches!(plan, NodePlan::Kubelet(_));
     let server_stop = async move {
         if node_plan_has_kubelet {
@@ -145,6 +152,16 @@ async fn run(args: ServerArgs, plan: NodePlan, controllers: Option<ironkube_cont
         } else {
             drop(kubelet_done_rx);
             shutdown_signal().await;
+        }
+        if let Ok(components) = components_rx.await {
+            let all = async {
+                for component in components {
+                    let _ = component.await;
+                }
+            };
+            if tokio::time::timeout(COMPONENTS_STOP, all).await.is_err() {
+                tracing::warn!("the controllers or the scheduler did not stop within {COMPONENTS_STOP:?}");
+            }
         }
     };
     let serving = tokio::spawn(server.serve(listener, server_stop));
@@ -187,10 +204,13 @@ async fn run(args: ServerArgs, plan: NodePlan, controllers: Option<ironkube_cont
     }
     // `ironkube up` runs the components; `ironkube apiserver` does not.
     if let Some(config) = controllers {
-        components::spawn_controllers(&pki, &args.data_dir, &url, config)?;
+        let manager = components::spawn_controllers(&pki, &args.data_dir, &url, config)?;
         step("controllers", "started (leader election on kube-system/kube-controller-manager)", t0);
-        components::spawn_scheduler(&pki, &args.data_dir, &url)?;
+        let scheduler = components::spawn_scheduler(&pki, &args.data_dir, &url)?;
         step("scheduler", "started (default-scheduler)", t0);
+        let _ = components_tx.send(vec![manager, scheduler]);
+    } else {
+        drop(components_tx);
     }
     let shown = kubeconfig.display().to_string();
     say(format_args!("\nCluster is up. To use it:\n  export KUBECONFIG={shown}\n  kubectl get ns\nPress Ctrl-C (or send SIGTERM) to stop."));

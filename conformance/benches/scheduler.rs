@@ -4,13 +4,16 @@
 //!   pod is bound, with the scheduler `ironkube up` runs;
 //! - scheduler alone: 1,000 pods already pending for a second scheduler name, from
 //!   starting that scheduler (in this process, same library) until all are bound:
-//!   pods/s. Both include the `Scheduled` event written for every pod.
+//!   pods/s. Both include the `Scheduled` event written for every pod;
+//! - Deployment: a Deployment of 1,000 replicas (controllers and scheduler of `ironkube
+//!   up`) from its create until every pod is bound.
 //!
 //! Run with `cargo bench -p ironkube-conformance --bench scheduler` (release build) or
 //! add `--profile dev` for a debug build (`IRONKUBE_BENCH_REPEATS`, default 5).
 
 use futures::{StreamExt, TryStreamExt};
 use ironkube_conformance::Cluster;
+use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{Node, Pod};
 use kube::api::{Api, PostParams};
 use kube::runtime::watcher;
@@ -71,6 +74,20 @@ async fn create_pods(client: &kube::Client, set: &str, scheduler: &str) {
         .await;
 }
 
+async fn create_deployment(client: &kube::Client, set: &str) {
+    let deployments: Api<Deployment> = Api::namespaced(client.clone(), "default");
+    let deployment: Deployment = serde_json::from_value(json!({
+        "metadata": {"name": set},
+        "spec": {"replicas": PODS, "selector": {"matchLabels": {"set": set}}, "template": {
+            "metadata": {"labels": {"set": set}},
+            "spec": {"containers": [{"name": "c", "image": "ironkube.local/busybox:1",
+                "resources": {"requests": {"cpu": "100m", "memory": "128Mi"}}}]},
+        }},
+    }))
+    .unwrap();
+    deployments.create(&PostParams::default(), &deployment).await.unwrap();
+}
+
 /// Waits until every pod of `set` has a node.
 async fn all_bound(client: &kube::Client, set: &str) {
     let pods: Api<Pod> = Api::namespaced(client.clone(), "default");
@@ -102,12 +119,19 @@ fn main() {
     if profile == "release" {
         build.push("--release");
     }
-    assert!(Command::new("cargo").args(&build).current_dir(&root).status().unwrap().success());
-    let target = std::env::var("CARGO_TARGET_DIR").map(std::path::PathBuf::from).unwrap_or_else(|_| root.join("target"));
-    ironkube_conformance::set_bin(&target.join(profile).join("ironkube"));
+    // IRONKUBE_BIN runs an existing binary (e.g. another commit's, for a comparison).
+    let bin = match std::env::var("IRONKUBE_BIN") {
+        Ok(bin) => std::path::PathBuf::from(bin),
+        Err(_) => {
+            assert!(Command::new("cargo").args(&build).current_dir(&root).status().unwrap().success());
+            let target = std::env::var("CARGO_TARGET_DIR").map(std::path::PathBuf::from).unwrap_or_else(|_| root.join("target"));
+            target.join(profile).join("ironkube")
+        }
+    };
+    ironkube_conformance::set_bin(&bin);
     let repeats: usize = std::env::var("IRONKUBE_BENCH_REPEATS").ok().and_then(|r| r.parse().ok()).unwrap_or(5);
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
-    let (mut end_to_end, mut alone) = (Vec::new(), Vec::new());
+    let (mut end_to_end, mut alone, mut deployment) = (Vec::new(), Vec::new(), Vec::new());
     for run in 0..repeats {
         let c = Cluster::start();
         rt.block_on(async {
@@ -129,16 +153,27 @@ fn main() {
             all_bound(&client, "b").await;
             alone.push(t1.elapsed());
             scheduler.abort();
+
+            let t2 = Instant::now();
+            let waiting = tokio::spawn({
+                let client = client.clone();
+                async move { all_bound(&client, "c").await }
+            });
+            create_deployment(&client, "c").await;
+            waiting.await.unwrap();
+            deployment.push(t2.elapsed());
         });
         println!(
-            "run {run}: create+schedule {PODS} pods on {NODES} nodes {:.0} ms; scheduler alone {:.0} ms ({:.0} pods/s)",
+            "run {run}: create+schedule {PODS} pods on {NODES} nodes {:.0} ms; scheduler alone {:.0} ms ({:.0} pods/s); Deployment until bound {:.0} ms",
             end_to_end[run].as_secs_f64() * 1e3,
             alone[run].as_secs_f64() * 1e3,
-            PODS as f64 / alone[run].as_secs_f64()
+            PODS as f64 / alone[run].as_secs_f64(),
+            deployment[run].as_secs_f64() * 1e3,
         );
     }
-    let (e2e, solo) = (median(end_to_end), median(alone));
+    let (e2e, solo, dep) = (median(end_to_end), median(alone), median(deployment));
     println!("ironkube scheduler benchmark ({profile} build, median of {repeats})");
     println!("{PODS} pods created directly on {NODES} fake nodes until all bound: {:.0} ms (goal <= 5000 ms)", e2e.as_secs_f64() * 1e3);
     println!("scheduler alone, {PODS} pending pods until all bound: {:.0} ms = {:.0} pods/s (goal >= 1000 pods/s)", solo.as_secs_f64() * 1e3, PODS as f64 / solo.as_secs_f64());
+    println!("Deployment of {PODS} replicas on {NODES} fake nodes until all bound: {:.0} ms (goal <= 5000 ms)", dep.as_secs_f64() * 1e3);
 }

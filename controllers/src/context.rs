@@ -1,7 +1,7 @@
 //! What every controller gets: the API client, the tunables, the shared informers and event
 //! recording.
 
-use crate::events::EventRecorder;
+use crate::events::{EventQueue, EventRecorder, EventWriter};
 use crate::expectations::Expectations;
 use crate::informers::SharedInformer;
 use k8s_openapi::api::apps::v1::{ControllerRevision, ReplicaSet};
@@ -68,11 +68,16 @@ pub struct Context {
     pub claims: SharedInformer<PersistentVolumeClaim>,
     /// Pod creations/deletions in flight, per owner (upstream `ControllerExpectations`).
     pub pod_expectations: Expectations,
+    /// Where recorders queue events.
+    events: EventQueue,
+    /// Writes the queued events (taken when it starts).
+    event_writer: std::sync::Mutex<Option<EventWriter>>,
 }
 
 impl Context {
     /// A context whose informers have not started yet.
     pub fn new(client: kube::Client, config: Config) -> Self {
+        let (events, event_writer) = EventWriter::new(client.clone());
         Context {
             pods: SharedInformer::new(client.clone()),
             replicasets: SharedInformer::new(client.clone()),
@@ -81,6 +86,8 @@ impl Context {
             nodes: SharedInformer::with_api(kube::Api::all(client.clone())),
             claims: SharedInformer::new(client.clone()),
             pod_expectations: Expectations::default(),
+            events,
+            event_writer: std::sync::Mutex::new(Some(event_writer)),
             config,
             client,
         }
@@ -88,18 +95,24 @@ impl Context {
 
     /// An event recorder reporting as `component` (e.g. `replicaset-controller`).
     pub fn recorder(&self, component: &str) -> EventRecorder {
-        EventRecorder::new(self.client.clone(), component)
+        self.events.recorder(component)
     }
 
-    /// Runs the shared informers (call after every controller subscribed).
+    /// Runs the shared informers and the event writer.
     pub async fn run_informers(&self) {
+        let events = self.event_writer.lock().expect("events lock").take();
         tokio::join!(
             self.pods.run(),
             self.replicasets.run(),
             self.jobs.run(),
             self.controller_revisions.run(),
             self.nodes.run(),
-            self.claims.run()
+            self.claims.run(),
+            async {
+                if let Some(writer) = events {
+                    writer.run().await;
+                }
+            }
         );
     }
 }

@@ -10,14 +10,14 @@ use futures::StreamExt;
 use jiff::Timestamp;
 use k8s_openapi::api::core::v1::Pod;
 use k8s_openapi::api::policy::v1::{PodDisruptionBudget, PodDisruptionBudgetStatus};
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, LabelSelector, Time};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use kube::api::{ApiResource, DynamicObject, GroupVersionKind, PostParams};
 use kube::runtime::controller::{Action, Controller};
 use kube::runtime::reflector::{self, ObjectRef, Store};
 use kube::runtime::{watcher, WatchStreamExt};
 use kube::{Api, ResourceExt};
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::sync::Arc;
 
 struct State {
@@ -137,7 +137,7 @@ async fn reconcile(pdb: Arc<PodDisruptionBudget>, state: Arc<State>) -> Result<A
         Some(sel) => state.pods.state_filter(|p| p.namespace().as_deref() == Some(ns.as_str()) && selector_matches(Some(sel), p.labels())),
     };
     if pods.is_empty() {
-        state.events.normal(pdb.as_ref(), "NoPods", "No matching pods found".into()).await;
+        state.events.normal(pdb.as_ref(), "NoPods", "No matching pods found".into());
     }
     let spec = pdb.spec.clone().unwrap_or_default();
     let needs_scale = spec.max_unavailable.is_some() || matches!(spec.min_available, Some(IntOrString::String(_)));
@@ -150,7 +150,7 @@ async fn reconcile(pdb: Arc<PodDisruptionBudget>, state: Arc<State>) -> Result<A
             status_for(pdb.status.as_ref(), generation, current, desired, expected, now)
         }
         Err(message) => {
-            state.events.warning(pdb.as_ref(), "CalculateExpectedPodCountFailed", format!("Failed to calculate the number of expected pods: {message}")).await;
+            state.events.warning(pdb.as_ref(), "CalculateExpectedPodCountFailed", format!("Failed to calculate the number of expected pods: {message}"));
             // Upstream `failSafe`: no disruptions while the budget cannot be computed.
             let mut status = pdb.status.clone().unwrap_or_default();
             status.disruptions_allowed = 0;
@@ -212,6 +212,8 @@ async fn get(client: &kube::Client, ns: &str, api_version: &str, kind: &str, nam
 #[cfg(test)]
 mod tests {
     use super::*;
+    use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
+    use std::collections::BTreeMap;
     use serde_json::json;
 
     fn pdb(spec: serde_json::Value) -> PodDisruptionBudget {

@@ -39,13 +39,14 @@ pub async fn run(ctx: Arc<Context>) -> anyhow::Result<()> {
     let service_pods::ServiceWatches { controller, pods, mut deleted, membership } = service_pods::service_watches(&ctx.client);
     let forget = membership.clone();
     // Slices of a deleted Service go with it through their owner reference.
-    tokio::spawn(async move {
+    let cleanup = async move {
         while let Some(svc) = deleted.recv().await {
             forget.forget(&svc.namespace().unwrap_or_default(), &svc.name_any());
         }
-    });
+    };
     let state = Arc::new(State { ctx, pods, membership });
-    controller.run(reconcile, retry_soon, state).for_each(|_| futures::future::ready(())).await;
+    // Both run in this task, so neither outlives the controller.
+    tokio::join!(cleanup, controller.run(reconcile, retry_soon, state).for_each(|_| futures::future::ready(())));
     Ok(())
 }
 

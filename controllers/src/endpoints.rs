@@ -34,7 +34,7 @@ pub async fn run(ctx: Arc<Context>) -> anyhow::Result<()> {
     let state = Arc::new(State { ctx, pods, membership });
     // A deleted Service takes its Endpoints with it (upstream deletes them in syncService).
     let cleanup_state = state.clone();
-    tokio::spawn(async move {
+    let cleanup = async move {
         while let Some(svc) = deleted.recv().await {
             let (ns, name) = (svc.namespace().unwrap_or_default(), svc.name_any());
             cleanup_state.membership.forget(&ns, &name);
@@ -48,8 +48,9 @@ pub async fn run(ctx: Arc<Context>) -> anyhow::Result<()> {
                 tracing::warn!("cannot delete endpoints {ns}/{name}: {e}");
             }
         }
-    });
-    controller.run(reconcile, retry_soon, state).for_each(|_| futures::future::ready(())).await;
+    };
+    // Both run in this task, so neither outlives the controller.
+    tokio::join!(cleanup, controller.run(reconcile, retry_soon, state).for_each(|_| futures::future::ready(())));
     Ok(())
 }
 

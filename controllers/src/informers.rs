@@ -9,7 +9,7 @@
 
 use futures::channel::mpsc;
 use futures::{Stream, StreamExt};
-use kube::runtime::reflector::{self, Store, store::Writer};
+use kube::runtime::reflector::{self, ObjectRef, Store, store::Writer};
 use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Api, Resource, ResourceExt};
 use std::fmt::Debug;
@@ -81,7 +81,13 @@ where
         futures::pin_mut!(stream);
         while let Some(item) = stream.next().await {
             match item {
-                Ok(watcher::Event::Apply(obj) | watcher::Event::Delete(obj) | watcher::Event::InitApply(obj)) => self.broadcast(Arc::new(obj)),
+                // Subscribers get the store's own copy, so an object is held once. (During
+                // a re-list the store still shows the old state until InitDone.)
+                Ok(watcher::Event::Apply(obj)) => {
+                    let stored = self.reader.get(&ObjectRef::from_obj(&obj));
+                    self.broadcast(stored.unwrap_or_else(|| Arc::new(obj)));
+                }
+                Ok(watcher::Event::InitApply(obj) | watcher::Event::Delete(obj)) => self.broadcast(Arc::new(obj)),
                 Ok(watcher::Event::Init | watcher::Event::InitDone) => {}
                 Err(e) => tracing::warn!(kind = %K::kind(&()), error = %e, "watch failed; retrying"),
             }

@@ -49,6 +49,7 @@ pub mod root_ca_publisher;
 pub mod service_account;
 pub mod service_pods;
 pub mod statefulset;
+pub mod tasks;
 pub mod ttl_after_finished;
 
 pub use context::{Config, Context};

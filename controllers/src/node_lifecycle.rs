@@ -91,7 +91,7 @@ async fn reconcile(node: Arc<Node>, state: Arc<State>) -> Result<Action, Error> 
         mark_unknown(&mut node, now);
         node.metadata.managed_fields = None;
         node = api.replace_status(&name, &PostParams::default(), &node).await?;
-        state.node_events.normal(&node, "NodeNotReady", format!("Node {name} status is now: NodeNotReady")).await;
+        state.node_events.normal(&node, "NodeNotReady", format!("Node {name} status is now: NodeNotReady"));
         mark_pods_not_ready(&state, &name).await?;
     }
     // Taints follow the Ready condition (upstream `doNoExecuteTaintingPass` + TaintNodesByCondition).
@@ -182,7 +182,7 @@ async fn mark_pods_not_ready(state: &State, node: &str) -> Result<(), Error> {
         let pods: Api<Pod> = Api::namespaced(state.ctx.client.clone(), &ns);
         pod.metadata.managed_fields = None;
         match pods.replace_status(&pod.name_any(), &PostParams::default(), &pod).await {
-            Ok(p) => state.node_events.warning(&p, "NodeNotReady", "Node is not ready".into()).await,
+            Ok(p) => state.node_events.warning(&p, "NodeNotReady", "Node is not ready".into()),
             Err(e) if is_not_found(&e) => {}
             Err(e) => return Err(e.into()),
         }
@@ -263,7 +263,7 @@ async fn evict_pods(state: &State, node: &str, taints: &[Taint]) -> Result<Optio
 async fn evict(state: &State, pod: &Pod) -> Result<(), Error> {
     let (ns, name) = (pod.namespace().unwrap_or_default(), pod.name_any());
     let api: Api<Pod> = Api::namespaced(state.ctx.client.clone(), &ns);
-    state.taint_events.normal(pod, "TaintManagerEviction", format!("Marking for deletion Pod {ns}/{name}")).await;
+    state.taint_events.normal(pod, "TaintManagerEviction", format!("Marking for deletion Pod {ns}/{name}"));
     let mut updated = pod.clone();
     if let Some(status) = updated.status.as_mut() {
         let conditions = status.conditions.get_or_insert_with(Vec::new);

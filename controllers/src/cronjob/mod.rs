@@ -188,12 +188,12 @@ async fn reconcile(cached: Arc<CronJob>, state: Arc<State>) -> Result<Action, Er
     for j in &jobs {
         let condition = job_condition(j);
         if !in_active(&active, &j.metadata.uid) && condition.is_none() {
-            rec.warning(&cj, "UnexpectedJob", format!("Saw a job that the controller did not create or forgot: {}", j.name_any())).await;
+            rec.warning(&cj, "UnexpectedJob", format!("Saw a job that the controller did not create or forgot: {}", j.name_any()));
         } else if in_active(&active, &j.metadata.uid)
             && let Some(condition) = condition
         {
             active.retain(|r| r.uid != j.metadata.uid);
-            rec.normal(&cj, "SawCompletedJob", format!("Saw completed job: {}, condition: {condition}", j.name_any())).await;
+            rec.normal(&cj, "SawCompletedJob", format!("Saw completed job: {}, condition: {condition}", j.name_any()));
         }
         if condition == Some("Complete")
             && let Some(done) = j.status.as_ref().and_then(|s| s.completion_time.as_ref()).map(|t| t.0)
@@ -209,7 +209,7 @@ async fn reconcile(cached: Arc<CronJob>, state: Arc<State>) -> Result<Action, Er
         }
         match jobs_api.get(r.name.as_deref().unwrap_or_default()).await {
             Err(e) if is_code(&e, 404) => {
-                rec.normal(&cj, "MissingJob", format!("Active job went missing: {}", r.name.as_deref().unwrap_or_default())).await;
+                rec.normal(&cj, "MissingJob", format!("Active job went missing: {}", r.name.as_deref().unwrap_or_default()));
                 active.retain(|a| a.uid != r.uid);
             }
             Err(e) => return Err(e.into()),
@@ -223,9 +223,9 @@ async fn reconcile(cached: Arc<CronJob>, state: Arc<State>) -> Result<Action, Er
     if cj.metadata.deletion_timestamp.is_none() && spec.suspend != Some(true) {
         match Schedule::parse(&spec.schedule, spec.time_zone.as_deref()) {
             Err(e) if spec.time_zone.is_some() && e.starts_with("unknown time zone") => {
-                rec.warning(&cj, "UnknownTimeZone", format!("invalid timeZone: {:?}: {e}", spec.time_zone.as_deref().unwrap_or_default())).await;
+                rec.warning(&cj, "UnknownTimeZone", format!("invalid timeZone: {:?}: {e}", spec.time_zone.as_deref().unwrap_or_default()));
             }
-            Err(e) => rec.warning(&cj, "UnparseableSchedule", format!("unparseable schedule: {:?} : {e}", spec.schedule)).await,
+            Err(e) => rec.warning(&cj, "UnparseableSchedule", format!("unparseable schedule: {:?} : {e}", spec.schedule)),
             Ok(sched) => {
                 let now = Timestamp::now();
                 next = until_next(&sched, now);
@@ -270,13 +270,13 @@ async fn start_due_run(state: &State, cj: &CronJob, jobs_api: &Api<Job>, decisio
     let (scheduled, many_missed) = match decision {
         Decision::Wait => return Ok(()),
         Decision::TooLate { scheduled } => {
-            rec.warning(cj, "MissSchedule", format!("Missed scheduled time to start a job: {}", schedule::rfc1123z(scheduled))).await;
+            rec.warning(cj, "MissSchedule", format!("Missed scheduled time to start a job: {}", schedule::rfc1123z(scheduled)));
             return Ok(());
         }
         Decision::Start { scheduled, many_missed } => (scheduled, many_missed),
     };
     if many_missed {
-        rec.warning(cj, "TooManyMissedTimes", "too many missed start times. Set or decrease .spec.startingDeadlineSeconds or check clock skew".into()).await;
+        rec.warning(cj, "TooManyMissedTimes", "too many missed start times. Set or decrease .spec.startingDeadlineSeconds or check clock skew".into());
     }
     let job = job_for(cj, scheduled);
     let name = job.name_any();
@@ -285,7 +285,7 @@ async fn start_due_run(state: &State, cj: &CronJob, jobs_api: &Api<Job>, decisio
     }
     let policy = cj.spec.as_ref().and_then(|s| s.concurrency_policy.as_deref()).unwrap_or("Allow");
     if policy == "Forbid" && !active.is_empty() {
-        rec.normal(cj, "JobAlreadyActive", "Not starting job because prior execution is running and concurrency policy is Forbid".into()).await;
+        rec.normal(cj, "JobAlreadyActive", "Not starting job because prior execution is running and concurrency policy is Forbid".into());
         return Ok(());
     }
     if policy == "Replace" {
@@ -293,7 +293,7 @@ async fn start_due_run(state: &State, cj: &CronJob, jobs_api: &Api<Job>, decisio
             let running = match jobs_api.get(r.name.as_deref().unwrap_or_default()).await {
                 Ok(j) => j,
                 Err(e) => {
-                    rec.warning(cj, "FailedGet", format!("Get job: {}", api_message(&e))).await;
+                    rec.warning(cj, "FailedGet", format!("Get job: {}", api_message(&e)));
                     return Err(e.into());
                 }
             };
@@ -305,7 +305,7 @@ async fn start_due_run(state: &State, cj: &CronJob, jobs_api: &Api<Job>, decisio
     }
     let created = match jobs_api.create(&PostParams::default(), &job).await {
         Ok(created) => {
-            rec.normal(cj, "SuccessfulCreate", format!("Created job {name}")).await;
+            rec.normal(cj, "SuccessfulCreate", format!("Created job {name}"));
             created
         }
         Err(e) if is_code(&e, 409) => {
@@ -318,7 +318,7 @@ async fn start_due_run(state: &State, cj: &CronJob, jobs_api: &Api<Job>, decisio
             existing
         }
         Err(e) => {
-            rec.warning(cj, "FailedCreate", format!("Error creating job: {}", api_message(&e))).await;
+            rec.warning(cj, "FailedCreate", format!("Error creating job: {}", api_message(&e)));
             return Err(e.into());
         }
     };
@@ -332,12 +332,12 @@ async fn delete_job(rec: &crate::events::EventRecorder, cj: &CronJob, api: &Api<
     let params = DeleteParams { propagation_policy: Some(PropagationPolicy::Background), ..Default::default() };
     match api.delete(&victim.name_any(), &params).await {
         Ok(_) => {
-            rec.normal(cj, "SuccessfulDelete", format!("Deleted job {}", victim.name_any())).await;
+            rec.normal(cj, "SuccessfulDelete", format!("Deleted job {}", victim.name_any()));
             true
         }
         Err(e) if is_code(&e, 404) => true,
         Err(e) => {
-            rec.warning(cj, "FailedDelete", format!("Deleted job: {}", api_message(&e))).await;
+            rec.warning(cj, "FailedDelete", format!("Deleted job: {}", api_message(&e)));
             false
         }
     }

@@ -102,7 +102,7 @@ async fn reconcile(ds: Arc<DaemonSet>, state: Arc<State>) -> Result<Action, Erro
     }
     let ns = ds.namespace().unwrap_or_default();
     let Some(sel) = selector(&ds) else {
-        state.recorder.warning(ds.as_ref(), "SelectingAll", "This daemon set is selecting all pods. A non-empty selector is required.".into()).await;
+        state.recorder.warning(ds.as_ref(), "SelectingAll", "This daemon set is selecting all pods. A non-empty selector is required.".into());
         return Ok(Action::await_change());
     };
     let pods_api: Api<Pod> = Api::namespaced(state.shared.client.clone(), &ns);
@@ -274,7 +274,7 @@ impl Sync<'_> {
         for name in &actions.failed {
             let node = pods.iter().find(|p| &p.name_any() == name).and_then(placement::target_node).unwrap_or_default().to_string();
             let msg = format!("Found failed daemon pod {}/{name} on node {node}, will try to kill it", self.ds.namespace().unwrap_or_default());
-            self.state.recorder.warning(self.ds.as_ref(), "FailedDaemonPod", msg).await;
+            self.state.recorder.warning(self.ds.as_ref(), "FailedDaemonPod", msg);
         }
         self.sync_nodes(&actions.delete, &actions.create_on).await?;
         if !actions.delete.is_empty() || !actions.create_on.is_empty() || self.rolling().is_none() {
@@ -335,14 +335,14 @@ impl Sync<'_> {
                     match result {
                         Ok(p) => created.push(p.name_any()),
                         Err(e) => {
-                            self.state.recorder.warning(ds, "FailedCreate", format!("Error creating: {}", api_message(&e))).await;
+                            self.state.recorder.warning(ds, "FailedCreate", format!("Error creating: {}", api_message(&e)));
                             first_error.get_or_insert(e.into());
                         }
                     }
                 }
                 self.state.shared.pod_expectations.expect_creations(&key, created.iter().cloned());
                 for name in &created {
-                    self.state.recorder.normal(ds, "SuccessfulCreate", format!("Created pod: {name}")).await;
+                    self.state.recorder.normal(ds, "SuccessfulCreate", format!("Created pod: {name}"));
                 }
                 if first_error.is_some() {
                     break;
@@ -355,10 +355,10 @@ impl Sync<'_> {
             let results = futures::future::join_all(delete.iter().map(|name| self.pods_api.delete(name, &params))).await;
             for (name, result) in delete.iter().zip(results) {
                 match result {
-                    Ok(_) => self.state.recorder.normal(ds, "SuccessfulDelete", format!("Deleted pod: {name}")).await,
+                    Ok(_) => self.state.recorder.normal(ds, "SuccessfulDelete", format!("Deleted pod: {name}")),
                     Err(e) if is_code(&e, 404) => {}
                     Err(e) => {
-                        self.state.recorder.warning(ds, "FailedDelete", format!("Error deleting: {}", api_message(&e))).await;
+                        self.state.recorder.warning(ds, "FailedDelete", format!("Error deleting: {}", api_message(&e)));
                         first_error.get_or_insert(e.into());
                     }
                 }

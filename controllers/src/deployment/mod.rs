@@ -120,7 +120,7 @@ async fn reconcile(d: Arc<Deployment>, state: Arc<State>) -> Result<Action, Erro
     }
     let ns = d.namespace().unwrap_or_default();
     let Some(sel) = selector(&d) else {
-        state.recorder.warning(d.as_ref(), "SelectingAll", "This deployment is selecting all pods. A non-empty selector is required.".into()).await;
+        state.recorder.warning(d.as_ref(), "SelectingAll", "This deployment is selecting all pods. A non-empty selector is required.".into());
         return Ok(Action::await_change());
     };
     let invalid = |message: String| Error::Invalid { kind: "Deployment", name: format!("{ns}/{}", d.name_any()), message };
@@ -312,12 +312,12 @@ impl Sync<'_> {
             }
             Err(e) => {
                 let message = format!("Failed to create new replica set \"{name}\": {e}");
-                self.state.recorder.warning(&self.d, "FailedCreate", message).await;
+                self.state.recorder.warning(&self.d, "FailedCreate", message);
                 return Err(e.into());
             }
         };
         if size > 0 {
-            self.state.recorder.normal(&self.d, "ScalingReplicaSet", format!("Scaled up replica set {name} from 0 to {size}")).await;
+            self.state.recorder.normal(&self.d, "ScalingReplicaSet", format!("Scaled up replica set {name} from 0 to {size}"));
         }
         self.set_deployment_revision(&new_revision.to_string()).await?;
         if status::progress_deadline(&self.d).is_some() {
@@ -346,7 +346,7 @@ impl Sync<'_> {
         self.rss[i] = self.rs_api.patch(&name, &PatchParams::default(), &Patch::Merge(&patch)).await?;
         if old != size {
             let op = if size > old { "up" } else { "down" };
-            self.state.recorder.normal(&self.d, "ScalingReplicaSet", format!("Scaled {op} replica set {name} from {old} to {size}")).await;
+            self.state.recorder.normal(&self.d, "ScalingReplicaSet", format!("Scaled {op} replica set {name} from {old} to {size}"));
         }
         Ok(old != size)
     }

@@ -30,7 +30,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::mpsc;
-use tokio::task::JoinHandle;
+use crate::tasks::{spawn_scoped, Scoped};
 
 /// Kinds never collected (upstream `DefaultIgnoredResources`).
 const IGNORED: &[(&str, &str)] = &[("", "events"), ("events.k8s.io", "events")];
@@ -68,7 +68,7 @@ pub async fn run(ctx: Arc<Context>) -> anyhow::Result<()> {
         queue,
         unsynced: AtomicUsize::new(0),
     });
-    let mut watches: HashMap<Arc<str>, JoinHandle<()>> = HashMap::new();
+    let mut watches: HashMap<Arc<str>, Scoped> = HashMap::new();
     // First discovery, then wait for the first lists so owners are known before judging.
     gc.rediscover(&mut watches).await;
     for _ in 0..600 {
@@ -80,28 +80,30 @@ pub async fn run(ctx: Arc<Context>) -> anyhow::Result<()> {
     let rediscovery = {
         let gc = gc.clone();
         let period = ctx.config.discovery_period;
-        tokio::spawn(async move {
+        // Owns the per-kind watches: dropping it (when the collector stops) stops them.
+        async move {
             loop {
                 tokio::time::sleep(period).await;
                 gc.rediscover(&mut watches).await;
             }
-        })
+        }
     };
     let items = futures::stream::poll_fn(move |cx| rx.poll_recv(cx));
-    items
-        .for_each_concurrent(WORKERS, |uid| {
-            let gc = gc.clone();
-            async move {
-                gc.queued.lock().unwrap().remove(&uid);
-                if let Err(e) = gc.process(&uid).await {
-                    tracing::debug!("garbage collector: {uid}: {e}; retrying");
-                    tokio::time::sleep(Duration::from_secs(1)).await;
-                    gc.enqueue([uid]);
-                }
+    let workers = items.for_each_concurrent(WORKERS, |uid| {
+        let gc = gc.clone();
+        async move {
+            gc.queued.lock().unwrap().remove(&uid);
+            if let Err(e) = gc.process(&uid).await {
+                tracing::debug!("garbage collector: {uid}: {e}; retrying");
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                gc.enqueue([uid]);
             }
-        })
-        .await;
-    rediscovery.abort();
+        }
+    });
+    tokio::select! {
+        _ = workers => {}
+        _ = rediscovery => {}
+    }
     Ok(())
 }
 
@@ -120,7 +122,7 @@ impl Collector {
     }
 
     /// Finds the deletable kinds; starts watching new ones, stops watching vanished ones.
-    async fn rediscover(self: &Arc<Self>, watches: &mut HashMap<Arc<str>, JoinHandle<()>>) {
+    async fn rediscover(self: &Arc<Self>, watches: &mut HashMap<Arc<str>, Scoped>) {
         let discovery = match Discovery::new(self.client.clone()).run().await {
             Ok(d) => d,
             Err(e) => {
@@ -143,11 +145,10 @@ impl Collector {
         }
         *self.by_kind.lock().unwrap() = by_kind;
         *self.kinds.lock().unwrap() = found.clone();
-        watches.retain(|key, handle| {
+        watches.retain(|key, _| {
             if found.contains_key(key) {
                 return true;
             }
-            handle.abort();
             let gone = self.graph.lock().unwrap().missing_of_kind(key, &HashSet::new());
             for uid in gone {
                 let wake = self.graph.lock().unwrap().remove(&uid);
@@ -161,7 +162,7 @@ impl Collector {
             }
             self.unsynced.fetch_add(1, Ordering::SeqCst);
             let gc = self.clone();
-            watches.insert(key.clone(), tokio::spawn(async move { gc.watch(key, kind).await }));
+            watches.insert(key.clone(), spawn_scoped(async move { gc.watch(key, kind).await }));
         }
     }
 

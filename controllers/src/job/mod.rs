@@ -531,9 +531,9 @@ fn nonzero(n: i32) -> Option<i32> {
 
 async fn record(state: &State, job: &Job, type_: &str, reason: &str, message: String) {
     if type_ == "Warning" {
-        state.recorder.warning(job, reason, message).await;
+        state.recorder.warning(job, reason, message);
     } else {
-        state.recorder.normal(job, reason, message).await;
+        state.recorder.normal(job, reason, message);
     }
 }
 
@@ -593,14 +593,16 @@ async fn create_pods(state: &State, job: &Job, api: &Api<Pod>, key: &str, indexe
             match result {
                 Ok(p) => created.push(p.name_any()),
                 Err(e) => {
-                    state.recorder.warning(job, "FailedCreate", format!("Error creating: {}", api_message(&e))).await;
+                    state.recorder.warning(job, "FailedCreate", format!("Error creating: {}", api_message(&e)));
                     first_error.get_or_insert(e);
                 }
             }
         }
         state.shared.pod_expectations.expect_creations(key, created.iter().cloned());
         created_total += count(created.len());
-        futures::future::join_all(created.iter().map(|name| state.recorder.normal(job, "SuccessfulCreate", format!("Created pod: {name}")))).await;
+        for name in &created {
+            state.recorder.normal(job, "SuccessfulCreate", format!("Created pod: {name}"));
+        }
         if let Some(e) = first_error {
             return Err(e.into());
         }
@@ -619,13 +621,13 @@ async fn delete_pods(state: &State, job: &Job, api: &Api<Pod>, key: &str, victim
     for (name, result) in names.iter().zip(results) {
         match result {
             Err(e) if !is_code(&e, 404) => {
-                state.recorder.warning(job, "FailedDelete", format!("Error deleting: {}", api_message(&e))).await;
+                state.recorder.warning(job, "FailedDelete", format!("Error deleting: {}", api_message(&e)));
                 first_error.get_or_insert(e);
             }
             Err(_) => {}
             Ok(_) => {
                 deleted += 1;
-                state.recorder.normal(job, "SuccessfulDelete", format!("Deleted pod: {name}")).await;
+                state.recorder.normal(job, "SuccessfulDelete", format!("Deleted pod: {name}"));
             }
         }
     }

@@ -51,7 +51,7 @@ async fn sync_unbound(claim: &PersistentVolumeClaim, state: &State) -> Result<()
     let claim_ref = volume.spec.as_ref().and_then(|s| s.claim_ref.as_ref());
     if claim_ref.is_none() {
         if let Err(why) = satisfies(claim, &volume) {
-            state.recorder.warning(claim, "VolumeMismatch", format!("Cannot bind to requested volume \"{wanted}\": {why}")).await;
+            state.recorder.warning(claim, "VolumeMismatch", format!("Cannot bind to requested volume \"{wanted}\": {why}"));
             return set_phase(claim, "Pending", state).await;
         }
         return bind(&volume, claim, state).await;
@@ -59,7 +59,7 @@ async fn sync_unbound(claim: &PersistentVolumeClaim, state: &State) -> Result<()
     if matching::is_bound_to(&volume, claim) {
         return bind(&volume, claim, state).await;
     }
-    state.recorder.warning(claim, "FailedBinding", format!("volume \"{wanted}\" already bound to a different claim.")).await;
+    state.recorder.warning(claim, "FailedBinding", format!("volume \"{wanted}\" already bound to a different claim."));
     set_phase(claim, "Pending", state).await
 }
 
@@ -84,17 +84,17 @@ fn satisfies(claim: &PersistentVolumeClaim, volume: &PersistentVolume) -> Result
 async fn no_volume(claim: &PersistentVolumeClaim, state: &State) -> Result<(), Error> {
     let class_name = matching::claim_class(claim);
     if class_name.is_empty() {
-        state.recorder.normal(claim, "FailedBinding", "no persistent volumes available for this claim and no storage class is set".into()).await;
+        state.recorder.normal(claim, "FailedBinding", "no persistent volumes available for this claim and no storage class is set".into());
         return set_phase(claim, "Pending", state).await;
     }
     let Some(class) = state.class(&class_name) else {
-        state.recorder.warning(claim, "ProvisioningFailed", format!("storageclass.storage.k8s.io \"{class_name}\" not found")).await;
+        state.recorder.warning(claim, "ProvisioningFailed", format!("storageclass.storage.k8s.io \"{class_name}\" not found"));
         return set_phase(claim, "Pending", state).await;
     };
     set_phase(claim, "Pending", state).await?;
     if class.volume_binding_mode.as_deref() == Some("WaitForFirstConsumer") {
         // The scheduler does not pick nodes for such claims yet, so they wait (honestly).
-        state.recorder.normal(claim, "WaitForFirstConsumer", "waiting for first consumer to be created before binding".into()).await;
+        state.recorder.normal(claim, "WaitForFirstConsumer", "waiting for first consumer to be created before binding".into());
         return Ok(());
     }
     let name = class.provisioner.as_str();
@@ -109,7 +109,7 @@ async fn no_volume(claim: &PersistentVolumeClaim, state: &State) -> Result<(), E
         Some(hostpath) => provision(claim, &class, hostpath, state).await,
         None => {
             let message = format!("Waiting for a volume to be created either by the external provisioner '{name}' or manually by the system administrator. If volume creation is delayed, please verify that the provisioner is running and correctly registered.");
-            state.recorder.normal(claim, "ExternalProvisioning", message).await;
+            state.recorder.normal(claim, "ExternalProvisioning", message);
             Ok(())
         }
     }
@@ -122,11 +122,11 @@ async fn provision(claim: &PersistentVolumeClaim, class: &k8s_openapi::api::stor
     }
     if claim.spec.as_ref().is_some_and(|s| s.selector.is_some()) {
         let message = "failed to provision volume: claim.Spec.Selector is not supported for dynamic provisioning".to_string();
-        state.provisioner_recorder.warning(claim, "ProvisioningFailed", message).await;
+        state.provisioner_recorder.warning(claim, "ProvisioningFailed", message);
         return Ok(());
     }
     if let Err(e) = hostpath.create_dir(claim) {
-        state.provisioner_recorder.warning(claim, "ProvisioningFailed", format!("failed to provision volume with StorageClass \"{}\": {e}", class.name_any())).await;
+        state.provisioner_recorder.warning(claim, "ProvisioningFailed", format!("failed to provision volume with StorageClass \"{}\": {e}", class.name_any()));
         return Err(Error::Retry(format!("cannot create the volume directory: {e}")));
     }
     match Api::<PersistentVolume>::all(state.ctx.client.clone()).create(&PostParams::default(), &volume).await {
@@ -137,8 +137,8 @@ async fn provision(claim: &PersistentVolumeClaim, class: &k8s_openapi::api::stor
     }
     // Recorded once the volume exists, so a repeated sync does not repeat them.
     let key = format!("{}/{}", claim.namespace().unwrap_or_default(), claim.name_any());
-    state.provisioner_recorder.normal(claim, "Provisioning", format!("External provisioner is provisioning volume for claim \"{key}\"")).await;
-    state.provisioner_recorder.normal(claim, "ProvisioningSucceeded", format!("Successfully provisioned volume {}", volume.name_any())).await;
+    state.provisioner_recorder.normal(claim, "Provisioning", format!("External provisioner is provisioning volume for claim \"{key}\""));
+    state.provisioner_recorder.normal(claim, "ProvisioningSucceeded", format!("Successfully provisioned volume {}", volume.name_any()));
     Ok(())
 }
 
@@ -160,7 +160,7 @@ async fn sync_bound(claim: &PersistentVolumeClaim, state: &State) -> Result<(), 
 
 async fn lost(claim: &PersistentVolumeClaim, reason: &str, message: &str, state: &State) -> Result<(), Error> {
     if phase(claim) != "Lost" {
-        state.recorder.warning(claim, reason, message.to_string()).await;
+        state.recorder.warning(claim, reason, message.to_string());
     }
     set_phase(claim, "Lost", state).await
 }

@@ -97,7 +97,7 @@ async fn reclaim(api: &Api<PersistentVolume>, volume: &PersistentVolume, state: 
                     && e.kind() != std::io::ErrorKind::NotFound
                 {
                     let message = format!("error deleting volume \"{name}\": {e}");
-                    state.recorder.warning(volume, "VolumeFailedDelete", message.clone()).await;
+                    state.recorder.warning(volume, "VolumeFailedDelete", message.clone());
                     return Err(Error::Retry(message));
                 }
                 match api.delete(&name, &DeleteParams::default()).await {
@@ -107,13 +107,13 @@ async fn reclaim(api: &Api<PersistentVolume>, volume: &PersistentVolume, state: 
             }
             None => {
                 let message = format!("error getting deleter volume plugin for volume \"{name}\": no deletable volume plugin matched");
-                state.recorder.warning(volume, "VolumeFailedDelete", message.clone()).await;
+                state.recorder.warning(volume, "VolumeFailedDelete", message.clone());
                 set_phase(api, volume, "Failed", Some(message)).await
             }
         },
         _ => {
             let message = "No recycler plugin found for the volume!".to_string();
-            state.recorder.warning(volume, "VolumeFailedRecycle", message.clone()).await;
+            state.recorder.warning(volume, "VolumeFailedRecycle", message.clone());
             set_phase(api, volume, "Failed", Some(message)).await
         }
     }

@@ -133,13 +133,15 @@ async fn manage_replicas<K: Replicated>(owner: &K, active: &[&Pod], pods_api: &A
                 match result {
                     Ok(p) => created.push(p.name_any()),
                     Err(e) => {
-                        ctx.recorder.warning(owner, "FailedCreate", format!("Error creating: {}", api_message(&e))).await;
+                        ctx.recorder.warning(owner, "FailedCreate", format!("Error creating: {}", api_message(&e)));
                         first_error.get_or_insert(e);
                     }
                 }
             }
             ctx.shared.pod_expectations.expect_creations(key, created.iter().cloned());
-            futures::future::join_all(created.iter().map(|name| ctx.recorder.normal(owner, "SuccessfulCreate", format!("Created pod: {name}")))).await;
+            for name in &created {
+                ctx.recorder.normal(owner, "SuccessfulCreate", format!("Created pod: {name}"));
+            }
             if let Some(e) = first_error {
                 return Err(e.into());
             }
@@ -157,13 +159,15 @@ async fn manage_replicas<K: Replicated>(owner: &K, active: &[&Pod], pods_api: &A
         for (name, result) in victims.iter().zip(results) {
             match result {
                 Err(e) if !is_code(&e, 404) => {
-                    ctx.recorder.warning(owner, "FailedDelete", format!("Error deleting: {}", api_message(&e))).await;
+                    ctx.recorder.warning(owner, "FailedDelete", format!("Error deleting: {}", api_message(&e)));
                     first_error.get_or_insert(e);
                 }
                 _ => deleted.push(name),
             }
         }
-        futures::future::join_all(deleted.iter().map(|name| ctx.recorder.normal(owner, "SuccessfulDelete", format!("Deleted pod: {name}")))).await;
+        for name in deleted {
+            ctx.recorder.normal(owner, "SuccessfulDelete", format!("Deleted pod: {name}"));
+        }
         if let Some(e) = first_error {
             return Err(e.into());
         }

@@ -152,6 +152,13 @@ pub struct Cache {
     nodes: BTreeMap<String, NodeInfo>,
     /// Where each placed pod is, and whether it is only assumed.
     placed: HashMap<String, (String, bool)>,
+    /// Placed pods with required pod anti-affinity terms (upstream keeps the same list,
+    /// `HavePodsWithRequiredAntiAffinityList`, so pods without terms skip the walk).
+    with_anti_affinity: usize,
+}
+
+fn has_anti_affinity(pod: &PodInfo) -> bool {
+    !super::filters::inter_pod_affinity::required_terms(pod, true).is_empty()
 }
 
 fn is_terminal(pod: &Pod) -> bool {
@@ -198,15 +205,26 @@ impl Cache {
         }
     }
 
+    /// Number of placed pods with required pod anti-affinity.
+    pub fn placed_with_anti_affinity(&self) -> usize {
+        self.with_anti_affinity
+    }
+
     fn place(&mut self, pod: Arc<PodInfo>, node: &str, assumed: bool) {
         self.unplace(&pod.key);
         self.placed.insert(pod.key.clone(), (node.to_string(), assumed));
+        if has_anti_affinity(&pod) {
+            self.with_anti_affinity += 1;
+        }
         self.nodes.entry(node.to_string()).or_default().add_pod(pod);
     }
 
     fn unplace(&mut self, key: &str) -> bool {
         let Some((node, _)) = self.placed.remove(key) else { return false };
         if let Some(info) = self.nodes.get_mut(&node) {
+            if info.pods.get(key).is_some_and(|p| has_anti_affinity(p)) {
+                self.with_anti_affinity -= 1;
+            }
             info.remove_pod(key);
             if info.node.is_none() && info.pods.is_empty() {
                 self.nodes.remove(&node);

@@ -33,6 +33,7 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Instant;
 use tokio::sync::{mpsc, Semaphore};
+use tokio::task::JoinSet;
 
 /// Upstream `ErrNoNodesAvailable`.
 pub const NO_NODES: &str = "no nodes available to schedule pods";
@@ -70,6 +71,8 @@ struct Scheduler {
     binder: Binder,
     permits: Arc<Semaphore>,
     outcomes: mpsc::UnboundedSender<Outcome>,
+    /// Bindings and reports in flight: owned here so that they stop with the scheduler.
+    tasks: JoinSet<()>,
     /// Keys seen during a watch re-list (to drop what vanished meanwhile).
     relist_pods: Option<HashSet<String>>,
     relist_nodes: Option<HashSet<String>>,
@@ -188,7 +191,7 @@ impl Scheduler {
                 self.queue.done(&key);
                 self.pending.remove(&key);
                 let (binder, permits, outcomes) = (self.binder.clone(), self.permits.clone(), self.outcomes.clone());
-                tokio::spawn(async move {
+                self.tasks.spawn(async move {
                     let permit = permits.acquire_owned().await;
                     let outcome = match binder.bind(&pod, &node).await {
                         Ok(()) => {
@@ -207,7 +210,7 @@ impl Scheduler {
             Err(message) => {
                 self.queue.unschedulable(&key, Instant::now());
                 let binder = self.binder.clone();
-                tokio::spawn(async move { binder.report_unschedulable(&pod, &message).await });
+                self.tasks.spawn(async move { binder.report_unschedulable(&pod, &message).await });
             }
         }
     }
@@ -281,6 +284,7 @@ pub async fn run(client: Client, config: Config) -> anyhow::Result<()> {
         queue: Queue::default(),
         pending: HashMap::new(),
         outcomes,
+        tasks: JoinSet::new(),
         relist_pods: None,
         relist_nodes: None,
         pods_synced: false,
@@ -309,6 +313,7 @@ pub async fn run(client: Client, config: Config) -> anyhow::Result<()> {
             _ = std::future::ready(()), if ready => s.schedule_one(),
         }
         next_flush = s.queue.flush(Instant::now());
+        while s.tasks.try_join_next().is_some() {}
     }
 }
 

@@ -93,7 +93,7 @@ fn error_policy(set: Arc<StatefulSet>, err: &Error, _: Arc<State>) -> Action {
 async fn reconcile(set: Arc<StatefulSet>, state: Arc<State>) -> Result<Action, Error> {
     let ns = set.namespace().unwrap_or_default();
     let Some(sel) = selector(&set) else {
-        state.recorder.warning(set.as_ref(), "SelectingAll", "This statefulset is selecting all pods. A non-empty selector is required.".into()).await;
+        state.recorder.warning(set.as_ref(), "SelectingAll", "This statefulset is selecting all pods. A non-empty selector is required.".into());
         return Ok(Action::await_change());
     };
     let pods_api: Api<Pod> = Api::namespaced(state.shared.client.clone(), &ns);
@@ -371,18 +371,18 @@ impl<'a> Sync<'a> {
     async fn create_pod(&self, pod: &Pod) -> Result<Option<Pod>, Error> {
         let set = self.set.as_ref();
         if let Err(e) = self.create_claims(set, pod).await {
-            self.state.recorder.warning(set, "FailedCreate", format!("create Pod {} in StatefulSet {} failed error: {e}", pod.name_any(), set.name_any())).await;
+            self.state.recorder.warning(set, "FailedCreate", format!("create Pod {} in StatefulSet {} failed error: {e}", pod.name_any(), set.name_any()));
             return Err(e);
         }
         match self.pods_api.create(&PostParams::default(), pod).await {
             Ok(created) => {
                 self.sync_claim_owners(set, &created).await?;
-                self.state.recorder.normal(set, "SuccessfulCreate", format!("create Pod {} in StatefulSet {} successful", pod.name_any(), set.name_any())).await;
+                self.state.recorder.normal(set, "SuccessfulCreate", format!("create Pod {} in StatefulSet {} successful", pod.name_any(), set.name_any()));
                 Ok(Some(created))
             }
             Err(e) if is_code(&e, 409) => Ok(None),
             Err(e) => {
-                self.state.recorder.warning(set, "FailedCreate", format!("create Pod {} in StatefulSet {} failed error: {}", pod.name_any(), set.name_any(), api_message(&e))).await;
+                self.state.recorder.warning(set, "FailedCreate", format!("create Pod {} in StatefulSet {} failed error: {}", pod.name_any(), set.name_any(), api_message(&e)));
                 Err(e.into())
             }
         }
@@ -392,12 +392,12 @@ impl<'a> Sync<'a> {
         let set = self.set.as_ref();
         match self.pods_api.delete(&pod.name_any(), &DeleteParams::default()).await {
             Ok(_) => {
-                self.state.recorder.normal(set, "SuccessfulDelete", format!("delete Pod {} in StatefulSet {} successful", pod.name_any(), set.name_any())).await;
+                self.state.recorder.normal(set, "SuccessfulDelete", format!("delete Pod {} in StatefulSet {} successful", pod.name_any(), set.name_any()));
                 Ok(())
             }
             Err(e) if is_code(&e, 404) => Ok(()),
             Err(e) => {
-                self.state.recorder.warning(set, "FailedDelete", format!("delete Pod {} in StatefulSet {} failed error: {}", pod.name_any(), set.name_any(), api_message(&e))).await;
+                self.state.recorder.warning(set, "FailedDelete", format!("delete Pod {} in StatefulSet {} failed error: {}", pod.name_any(), set.name_any(), api_message(&e)));
                 Err(e.into())
             }
         }
@@ -426,12 +426,12 @@ impl<'a> Sync<'a> {
             match api.create(&PostParams::default(), &claim).await {
                 Ok(_) => {
                     let msg = format!("create Claim {name} Pod {} in StatefulSet {} success", pod.name_any(), set.name_any());
-                    self.state.recorder.normal(set, "SuccessfulCreate", msg).await;
+                    self.state.recorder.normal(set, "SuccessfulCreate", msg);
                 }
                 Err(e) if is_code(&e, 409) => {}
                 Err(e) => {
                     let msg = format!("create Claim {name} for Pod {} in StatefulSet {} failed error: {}", pod.name_any(), set.name_any(), api_message(&e));
-                    self.state.recorder.warning(set, "FailedCreate", msg).await;
+                    self.state.recorder.warning(set, "FailedCreate", msg);
                     return Err(e.into());
                 }
             }

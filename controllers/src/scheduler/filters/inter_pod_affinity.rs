@@ -31,7 +31,7 @@ pub fn term_selects(term: &PodAffinityTerm, owner_ns: &str, pod: &PodInfo) -> bo
     ns_ok && selector_matches(term.label_selector.as_ref(), pod.labels())
 }
 
-fn required_terms(pod: &PodInfo, anti: bool) -> &[PodAffinityTerm] {
+pub(crate) fn required_terms(pod: &PodInfo, anti: bool) -> &[PodAffinityTerm] {
     let affinity = pod.pod.spec.as_ref().and_then(|s| s.affinity.as_ref());
     let terms = if anti {
         affinity.and_then(|a| a.pod_anti_affinity.as_ref()).and_then(|a| a.required_during_scheduling_ignored_during_execution.as_deref())
@@ -58,6 +58,10 @@ impl State {
         let affinity_terms = required_terms(pod, false);
         let anti_terms = required_terms(pod, true);
         let mut state = State::default();
+        // Nothing to count: the pod has no terms and no placed pod has anti-affinity.
+        if affinity_terms.is_empty() && anti_terms.is_empty() && cache.placed_with_anti_affinity() == 0 {
+            return state;
+        }
         for (node, placed) in cache.placed_pods() {
             let labels = node.labels();
             let bump = |map: &mut HashMap<Pair, i64>, key: &str| {
@@ -87,7 +91,8 @@ fn present(map: &HashMap<Pair, i64>, key: &str, node: &NodeInfo) -> bool {
 
 /// The filter.
 pub fn filter(state: &State, pod: &PodInfo, node: &NodeInfo) -> Verdict {
-    if node.labels().iter().any(|(k, v)| state.existing_anti_affinity.get(&(k.clone(), v.clone())).is_some_and(|n| *n > 0)) {
+    if !state.existing_anti_affinity.is_empty()
+        && node.labels().iter().any(|(k, v)| state.existing_anti_affinity.get(&(k.clone(), v.clone())).is_some_and(|n| *n > 0)) {
         return Err(Rejection::new(Code::Unschedulable, REASON_EXISTING_ANTI_AFFINITY));
     }
     let affinity_terms = required_terms(pod, false);
