@@ -223,7 +223,10 @@ async fn run(args: ServerArgs, plan: NodePlan, controllers: Option<ironkube_cont
 }
 
 /// `ironkube up`.
-pub async fn up(args: UpArgs) -> anyhow::Result<()> {
+pub async fn up(mut args: UpArgs) -> anyhow::Result<()> {
+    // Absolute, because containerd, its shims and hostPath volumes resolve it elsewhere.
+    args.server.data_dir = std::path::absolute(&args.server.data_dir)
+        .with_context(|| format!("cannot resolve the data directory {}", args.server.data_dir.display()))?;
     let controllers = args.controllers.with_up_defaults(&args.server.data_dir, args.node.hostname_override.as_deref());
     let plan = if args.no_kubelet { NodePlan::Skipped } else { NodePlan::Kubelet(args.node) };
     run(args.server, plan, Some(controllers.config())).await
