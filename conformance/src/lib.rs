@@ -178,9 +178,19 @@ impl Cluster {
         if let Some(node) = &self.node {
             cmd.args(["--hostname-override", &node.name, "--pod-cidr", &node.pod_cidr, "--kubelet-port", "0"]);
         }
+        // Kubelet clusters pass the data dir relative to the working directory, as the
+        // README's plain `ironkube up` does (its default is `.ironkube`): containerd and
+        // hostPath volumes must still get absolute paths.
+        let data_dir = match (&self.node, self.dir.path().parent(), self.dir.path().file_name()) {
+            (Some(_), Some(parent), Some(name)) => {
+                cmd.current_dir(parent);
+                PathBuf::from(name)
+            }
+            _ => self.dir.path().to_path_buf(),
+        };
         let mut child = cmd
             .arg("--data-dir")
-            .arg(self.dir.path())
+            .arg(&data_dir)
             .args(&self.extra_args)
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
