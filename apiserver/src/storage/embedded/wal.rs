@@ -125,6 +125,7 @@ impl Wal {
     /// durable elsewhere (a durable redb commit). Nothing is written: the next record
     /// overwrites the oldest, and older generations never replay (see the module doc).
     pub fn restart(&mut self) -> std::io::Result<()> {
+        // First, so that the next record goes to offset 0 even if the shrink fails.
         self.end = 0;
         // A burst may have grown the file far: give the space back.
         if self.allocated > 4 * GROW {
