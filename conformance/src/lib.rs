@@ -324,6 +324,17 @@ impl Cluster {
         self.kubectl_with_input(args, None)
     }
 
+    /// Runs kubectl authenticating with a bearer `token` only (no client certificate).
+    pub fn kubectl_with_token(&self, token: &str, args: &[&str]) -> Output {
+        let empty = self.dir.path().join("empty.kubeconfig");
+        std::fs::write(&empty, "apiVersion: v1\nkind: Config\n").expect("write an empty kubeconfig");
+        let ca = self.dir.path().join("pki/ca.crt");
+        let server = format!("https://127.0.0.1:{}", self.port);
+        let mut all = vec!["--kubeconfig", empty.to_str().expect("utf-8 path"), "--server", &server, "--certificate-authority", ca.to_str().expect("utf-8 path"), "--token", token];
+        all.extend_from_slice(args);
+        self.kubectl(&all)
+    }
+
     /// Runs kubectl with `input` on stdin.
     pub fn kubectl_with_input(&self, args: &[&str], input: Option<&str>) -> Output {
         let mut child = Command::new(kubectl_bin())

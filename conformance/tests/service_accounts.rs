@@ -11,17 +11,6 @@ fn claims_of(token: &str) -> Value {
     serde_json::from_slice(&base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(payload).expect("base64url")).expect("JSON claims")
 }
 
-/// kubectl authenticating with `token` only (no client certificate).
-fn kubectl_with_token(c: &Cluster, token: &str, args: &[&str]) -> std::process::Output {
-    let empty = c.dir.path().join("empty.kubeconfig");
-    std::fs::write(&empty, "apiVersion: v1\nkind: Config\n").unwrap();
-    let ca = c.dir.path().join("pki/ca.crt");
-    let server = format!("https://127.0.0.1:{}", c.port);
-    let mut all = vec!["--kubeconfig", empty.to_str().unwrap(), "--server", &server, "--certificate-authority", ca.to_str().unwrap(), "--token", token];
-    all.extend_from_slice(args);
-    c.kubectl(&all)
-}
-
 #[test]
 fn create_token_gives_an_upstream_jwt_that_authenticates_until_the_account_is_replaced() {
     let c = Cluster::start();
@@ -42,7 +31,7 @@ fn create_token_gives_an_upstream_jwt_that_authenticates_until_the_account_is_re
     assert!(claims["jti"].as_str().is_some_and(|j| !j.is_empty()), "{claims}");
 
     // The token is a credential: whoami shows the account and its groups.
-    let out = kubectl_with_token(&c, &token, &["auth", "whoami", "-o", "json"]);
+    let out = c.kubectl_with_token(&token, &["auth", "whoami", "-o", "json"]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let who: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(who["status"]["userInfo"]["username"], "system:serviceaccount:default:default");
@@ -56,12 +45,12 @@ fn create_token_gives_an_upstream_jwt_that_authenticates_until_the_account_is_re
     c.ok(&["delete", "serviceaccount", "default"]);
     let current_uid = || String::from_utf8_lossy(&c.kubectl(&["get", "serviceaccount", "default", "-o", "jsonpath={.metadata.uid}"]).stdout).into_owned();
     assert_eventually!(!current_uid().is_empty() && current_uid() != uid, "the default ServiceAccount was not recreated");
-    let out = kubectl_with_token(&c, &token, &["auth", "whoami"]);
+    let out = c.kubectl_with_token(&token, &["auth", "whoami"]);
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("Unauthorized"), "{err}");
     let fresh = c.ok(&["create", "token", "default"]).trim().to_string();
-    assert!(kubectl_with_token(&c, &fresh, &["auth", "whoami"]).status.success());
+    assert!(c.kubectl_with_token(&fresh, &["auth", "whoami"]).status.success());
 }
 
 #[test]
@@ -75,7 +64,7 @@ fn bad_tokens_get_401_and_bad_requests_upstream_errors() {
     claims["sub"] = "system:serviceaccount:kube-system:default".into();
     parts[1] = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(claims.to_string());
     for bad in [parts.join("."), "not-a-jwt".to_string()] {
-        let out = kubectl_with_token(&c, &bad, &["get", "--raw", "/api"]);
+        let out = c.kubectl_with_token(&bad, &["get", "--raw", "/api"]);
         assert!(!out.status.success());
         let err = String::from_utf8_lossy(&out.stderr);
         assert!(err.contains("Unauthorized"), "{err}");
@@ -83,7 +72,7 @@ fn bad_tokens_get_401_and_bad_requests_upstream_errors() {
     // A token for another audience is not for the API server.
     let vault = c.ok(&["create", "token", "default", "--audience=vault"]).trim().to_string();
     assert_eq!(claims_of(&vault)["aud"], serde_json::json!(["vault"]));
-    assert!(!kubectl_with_token(&c, &vault, &["get", "--raw", "/api"]).status.success());
+    assert!(!c.kubectl_with_token(&vault, &["get", "--raw", "/api"]).status.success());
 
     let err = c.fails(&["create", "token", "default", "--duration=5m"]);
     assert!(
@@ -131,13 +120,13 @@ fn pods_get_the_token_volume_and_the_root_ca_is_published() {
     let claims = claims_of(&token);
     assert_eq!(claims["kubernetes.io"]["pod"]["name"], "p");
     assert_eq!(claims["kubernetes.io"]["pod"]["uid"], pod["metadata"]["uid"]);
-    let out = kubectl_with_token(&c, &token, &["auth", "whoami", "-o", "json"]);
+    let out = c.kubectl_with_token(&token, &["auth", "whoami", "-o", "json"]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let who: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(who["status"]["userInfo"]["extra"]["authentication.kubernetes.io/pod-name"], serde_json::json!(["p"]));
     c.ok(&["delete", "pod", "p", "--grace-period=0", "--force"]);
     assert_eventually!(!c.kubectl(&["get", "pod", "p"]).status.success(), "pod p not deleted");
-    assert!(!kubectl_with_token(&c, &token, &["auth", "whoami"]).status.success(), "a token bound to a deleted pod still works");
+    assert!(!c.kubectl_with_token(&token, &["auth", "whoami"]).status.success(), "a token bound to a deleted pod still works");
 
     let quiet = "apiVersion: v1\nkind: Pod\nmetadata:\n  name: quiet\nspec:\n  automountServiceAccountToken: false\n  containers:\n  - name: c\n    image: busybox\n";
     c.ok_with_input(&["apply", "-f", "-"], quiet);
@@ -160,7 +149,7 @@ fn openid_discovery_documents() {
     let header: Value = serde_json::from_slice(&base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(token.split('.').next().unwrap()).unwrap()).unwrap();
     assert_eq!(header["kid"], key["kid"]);
     // Service accounts may read them (system:service-account-issuer-discovery).
-    let out = kubectl_with_token(&c, &token, &["get", "--raw", "/openid/v1/jwks"]);
+    let out = c.kubectl_with_token(&token, &["get", "--raw", "/openid/v1/jwks"]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
 }
 
@@ -202,26 +191,26 @@ fn rbac_decides_what_a_service_account_token_may_do() {
         String::from_utf8_lossy(&out.stdout).trim().to_string()
     };
     // Unbound, the account may only discover and ask about itself.
-    let out = kubectl_with_token(&c, &token, &["get", "pods"]);
+    let out = c.kubectl_with_token(&token, &["get", "pods"]);
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
         err.contains("pods is forbidden: User \"system:serviceaccount:default:default\" cannot list resource \"pods\" in API group \"\" in the namespace \"default\""),
         "{err}"
     );
     assert_eq!(can_i(&["list", "pods"]), "no");
-    assert!(kubectl_with_token(&c, &token, &["api-versions"]).status.success());
+    assert!(c.kubectl_with_token(&token, &["api-versions"]).status.success());
 
     // A RoleBinding grants a ClusterRole's rules in its namespace only.
     c.ok(&["create", "clusterrole", "pod-reader", "--verb=get,list,watch", "--resource=pods,pods/log"]);
     c.ok(&["create", "rolebinding", "read-pods", "--clusterrole=pod-reader", "--serviceaccount=default:default"]);
-    let out = kubectl_with_token(&c, &token, &["get", "pods"]);
+    let out = c.kubectl_with_token(&token, &["get", "pods"]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert_eq!(can_i(&["list", "pods"]), "yes");
     assert_eq!(can_i(&["get", "pods/log"]), "yes");
     assert_eq!(can_i(&["delete", "pods"]), "no");
     assert_eq!(can_i(&["list", "pods", "-n", "kube-system"]), "no");
-    assert!(!kubectl_with_token(&c, &token, &["get", "pods", "-n", "kube-system"]).status.success());
-    let list = String::from_utf8_lossy(&kubectl_with_token(&c, &token, &["auth", "can-i", "--list"]).stdout).into_owned();
+    assert!(!c.kubectl_with_token(&token, &["get", "pods", "-n", "kube-system"]).status.success());
+    let list = String::from_utf8_lossy(&c.kubectl_with_token(&token, &["auth", "can-i", "--list"]).stdout).into_owned();
     assert!(list.contains("pods/log") && list.contains("selfsubjectreviews.authentication.k8s.io"), "{list}");
 
     // A Role with resourceNames, bound to the group of all service accounts.
@@ -232,5 +221,5 @@ fn rbac_decides_what_a_service_account_token_may_do() {
     // cluster-admin through a ClusterRoleBinding.
     c.ok(&["create", "clusterrolebinding", "sa-admin", "--clusterrole=cluster-admin", "--serviceaccount=default:default"]);
     assert_eq!(can_i(&["delete", "nodes"]), "yes");
-    assert!(kubectl_with_token(&c, &token, &["get", "pods", "-n", "kube-system"]).status.success());
+    assert!(c.kubectl_with_token(&token, &["get", "pods", "-n", "kube-system"]).status.success());
 }

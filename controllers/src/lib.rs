@@ -10,6 +10,7 @@
 //!   (upstream `pkg/controller/controller_utils.go` and `controller_ref_manager.go`).
 //! - One module per controller: [`replicaset`] (ReplicaSets and ReplicationControllers),
 //!   [`deployment`], [`garbage_collector`], [`namespace`], [`service_account`], [`root_ca_publisher`],
+//!   [`clusterrole_aggregation`] (the rules of `admin`/`edit`/`view`),
 //!   [`endpoints`], [`endpoint_slice`] (both over [`service_pods`]), [`node_lifecycle`],
 //!   [`disruption`] (PodDisruptionBudget status), [`job`], [`cronjob`],
 //!   [`ttl_after_finished`], [`statefulset`] and [`daemonset`] (both over [`history`],
@@ -22,6 +23,7 @@
 
 #![warn(missing_docs)]
 
+pub mod clusterrole_aggregation;
 pub mod conditions;
 pub mod context;
 pub mod cronjob;
@@ -102,6 +104,7 @@ async fn run_controllers(client: kube::Client, config: Config) {
         Box::pin(logged("namespace", namespace::run(ctx.clone()))),
         Box::pin(logged("serviceaccount", service_account::run(ctx.clone()))),
         Box::pin(logged("root-ca-cert-publisher", root_ca_publisher::run(ctx.clone()))),
+        Box::pin(logged("clusterrole-aggregation", clusterrole_aggregation::run(ctx.clone()))),
         Box::pin(logged("endpoints", endpoints::run(ctx.clone()))),
         Box::pin(logged("endpointslice", endpoint_slice::run(ctx.clone()))),
         Box::pin(logged("node lifecycle", node_lifecycle::run(ctx.clone()))),

@@ -44,43 +44,6 @@ impl Identity {
 /// The certificate type identities are read from.
 pub type X509RefLike = X509Ref;
 
-/// Applies `Impersonate-User`/`Impersonate-Group` headers (kubectl `--as`, `--as-group`).
-/// Only `system:masters` may impersonate until RBAC can grant the `impersonate` verb;
-/// anyone else gets upstream's 403.
-pub fn impersonate(who: Identity, headers: &http::HeaderMap) -> Result<Identity, crate::error::ApiError> {
-    let Some(user) = headers.get("impersonate-user").and_then(|v| v.to_str().ok()) else {
-        if headers.contains_key("impersonate-group") {
-            return Err(crate::error::ApiError::Unauthorized403(
-                "requested [{Group ...}] without impersonating a user".into(),
-            ));
-        }
-        return Ok(who);
-    };
-    if !who.groups.iter().any(|g| g == "system:masters") {
-        return Err(crate::error::ApiError::Unauthorized403(format!(
-            "users {user:?} is forbidden: User {:?} cannot impersonate resource \"users\" in API group \"\" at the cluster scope",
-            who.user
-        )));
-    }
-    let mut groups: Vec<String> = headers
-        .get_all("impersonate-group")
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .map(str::to_string)
-        .collect();
-    // Impersonating a service account without groups gets its groups, as upstream.
-    if groups.is_empty()
-        && let Some((ns, _)) = user.strip_prefix("system:serviceaccount:").and_then(|rest| rest.split_once(':'))
-    {
-        groups.push("system:serviceaccounts".into());
-        groups.push(format!("system:serviceaccounts:{ns}"));
-    }
-    if !groups.iter().any(|g| g == "system:authenticated") {
-        groups.push("system:authenticated".into());
-    }
-    Ok(Identity { user: user.to_string(), groups, ..Default::default() })
-}
-
 /// The token of an `Authorization: Bearer <token>` header, if any.
 pub fn bearer_token(headers: &http::HeaderMap) -> Option<&str> {
     let value = headers.get(http::header::AUTHORIZATION)?.to_str().ok()?;

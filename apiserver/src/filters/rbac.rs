@@ -4,8 +4,8 @@
 //! its ServiceAccount; a ClusterRoleBinding grants its ClusterRole everywhere, a
 //! RoleBinding grants its Role or ClusterRole in its own namespace only.
 //!
-//! Aggregated ClusterRoles (`aggregationRule`) are resolved here from the roles their
-//! `matchLabels` select, instead of by upstream's aggregation controller.
+//! Aggregated ClusterRoles (`aggregationRule`) grant the rules stored in them, which the
+//! controller manager's clusterrole-aggregation controller fills in, as upstream.
 
 use super::authz::Attributes;
 use super::authn::Identity;
@@ -13,7 +13,7 @@ use crate::error::ApiError;
 use crate::registry::kinds;
 use crate::registry::store::{ListOptions, Store, Target};
 use serde_json::{json, Value};
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 
 /// The policy rules that apply to one user.
 #[derive(Clone, Debug, Default)]
@@ -86,35 +86,6 @@ async fn list(store: &Store, resource: &str) -> Result<Vec<Value>, ApiError> {
     page.items.iter().map(|i| i.object(kind)).collect()
 }
 
-fn labels(obj: &Value) -> BTreeMap<String, String> {
-    obj.pointer("/metadata/labels")
-        .and_then(Value::as_object)
-        .map(|m| m.iter().filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_string()))).collect())
-        .unwrap_or_default()
-}
-
-/// The rules of a ClusterRole, with the rules of the roles its `aggregationRule` selects.
-fn cluster_role_rules(role: &Value, all: &[Value]) -> Vec<Value> {
-    let mut out: Vec<Value> = role.get("rules").and_then(Value::as_array).cloned().unwrap_or_default();
-    for selector in role.pointer("/aggregationRule/clusterRoleSelectors").and_then(Value::as_array).into_iter().flatten() {
-        let want: BTreeMap<String, String> = selector
-            .get("matchLabels")
-            .and_then(Value::as_object)
-            .map(|m| m.iter().filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_string()))).collect())
-            .unwrap_or_default();
-        if want.is_empty() {
-            continue;
-        }
-        for other in all.iter().filter(|o| str_at(o, "/metadata/name") != str_at(role, "/metadata/name")) {
-            let have = labels(other);
-            if want.iter().all(|(k, v)| have.get(k) == Some(v)) {
-                out.extend(other.get("rules").and_then(Value::as_array).cloned().unwrap_or_default());
-            }
-        }
-    }
-    out
-}
-
 /// Collects the rules bound to `who` from the stored RBAC objects.
 pub async fn rules_for(store: &Store, who: &Identity) -> Result<Rules, ApiError> {
     let mut rules = Rules::default();
@@ -122,7 +93,7 @@ pub async fn rules_for(store: &Store, who: &Identity) -> Result<Rules, ApiError>
         return Ok(rules);
     }
     let cluster_roles = list(store, "clusterroles").await?;
-    let cluster_role = |name: &str| cluster_roles.iter().find(|r| str_at(r, "/metadata/name") == name).map(|r| cluster_role_rules(r, &cluster_roles));
+    let cluster_role = |name: &str| cluster_roles.iter().find(|r| str_at(r, "/metadata/name") == name).map(|r| r.get("rules").and_then(Value::as_array).cloned().unwrap_or_default());
     for binding in list(store, "clusterrolebindings").await? {
         if binding.get("subjects").and_then(Value::as_array).into_iter().flatten().any(|s| binds(s, "", who))
             && str_at(&binding, "/roleRef/kind") == "ClusterRole"
@@ -227,15 +198,5 @@ mod tests {
         assert!(!binds(&json!({"kind": "ServiceAccount", "name": "robot"}), "b", &who));
         assert!(binds(&json!({"kind": "Group", "name": "system:serviceaccounts"}), "", &who));
         assert!(!binds(&json!({"kind": "User", "name": "robot"}), "", &who));
-    }
-
-    #[test]
-    fn aggregation_unions_selected_roles() {
-        let all = vec![
-            json!({"metadata": {"name": "view"}, "aggregationRule": {"clusterRoleSelectors": [{"matchLabels": {"agg": "view"}}]}}),
-            json!({"metadata": {"name": "extra", "labels": {"agg": "view"}}, "rules": [{"verbs": ["get"], "apiGroups": [""], "resources": ["pods"]}]}),
-            json!({"metadata": {"name": "other"}, "rules": [{"verbs": ["*"], "apiGroups": ["*"], "resources": ["*"]}]}),
-        ];
-        assert_eq!(cluster_role_rules(&all[0], &all).len(), 1);
     }
 }

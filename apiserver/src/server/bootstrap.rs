@@ -1,9 +1,10 @@
 //! Objects every cluster has from its first second, as kube-apiserver creates them:
 //! the four system namespaces, the `kubernetes` Service with its endpoints, the system
 //! PriorityClasses, the default StorageClass `standard`, the `cluster-admin` role bound to
-//! `system:masters` and the roles every user has (`system:discovery`, `system:basic-user`,
-//! `system:public-info-viewer`, `system:service-account-issuer-discovery`, from upstream's
-//! `bootstrappolicy`). Written
+//! `system:masters`, the roles every user has (`system:discovery`, `system:basic-user`,
+//! `system:public-info-viewer`, `system:service-account-issuer-discovery`) and the
+//! user-facing `admin`/`edit`/`view` roles, from upstream's `bootstrappolicy`
+//! (`super::bootstrap_policy`). Written
 //! through the store like any client write; existing objects are left alone.
 
 use crate::error::ApiError;
@@ -98,7 +99,14 @@ pub async fn run(store: &Store, advertise: IpAddr, port: u16) -> Result<(), ApiE
         "subjects": [{ "apiGroup": "rbac.authorization.k8s.io", "kind": "Group", "name": "system:masters" }],
     }))
     .await?;
-    for (name, rules, groups) in basic_roles() {
+    for role in super::bootstrap_policy::user_facing_roles() {
+        let mut labels = role.labels;
+        labels.as_object_mut().expect("labels are an object").insert("kubernetes.io/bootstrapping".into(), "rbac-defaults".into());
+        let mut obj = json!({ "metadata": { "name": role.name, "labels": labels, "annotations": autoupdate } });
+        obj.as_object_mut().expect("an object").extend(role.body.as_object().cloned().unwrap_or_default());
+        ensure(store, "rbac.authorization.k8s.io", "clusterroles", None, obj).await?;
+    }
+    for (name, rules, groups) in super::bootstrap_policy::basic_roles() {
         ensure(store, "rbac.authorization.k8s.io", "clusterroles", None, json!({
             "metadata": { "name": name, "labels": bootstrap_labels, "annotations": autoupdate },
             "rules": rules,
@@ -113,34 +121,4 @@ pub async fn run(store: &Store, advertise: IpAddr, port: u16) -> Result<(), ApiE
         .await?;
     }
     Ok(())
-}
-
-/// Upstream's bootstrap ClusterRoles every user holds, with the groups they are bound to.
-fn basic_roles() -> Vec<(&'static str, Value, &'static [&'static str])> {
-    let get = |urls: &[&str]| json!([{ "verbs": ["get"], "nonResourceURLs": urls }]);
-    vec![
-        (
-            "system:discovery",
-            get(&["/api", "/api/*", "/apis", "/apis/*", "/healthz", "/livez", "/openapi", "/openapi/*", "/readyz", "/version", "/version/"]),
-            &["system:authenticated"],
-        ),
-        (
-            "system:basic-user",
-            json!([
-                { "verbs": ["create"], "apiGroups": ["authorization.k8s.io"], "resources": ["selfsubjectaccessreviews", "selfsubjectrulesreviews"] },
-                { "verbs": ["create"], "apiGroups": ["authentication.k8s.io"], "resources": ["selfsubjectreviews"] },
-            ]),
-            &["system:authenticated"],
-        ),
-        (
-            "system:public-info-viewer",
-            get(&["/healthz", "/livez", "/readyz", "/version", "/version/"]),
-            &["system:authenticated", "system:unauthenticated"],
-        ),
-        (
-            "system:service-account-issuer-discovery",
-            get(&["/.well-known/openid-configuration", "/.well-known/openid-configuration/", "/openid/v1/jwks", "/openid/v1/jwks/"]),
-            &["system:serviceaccounts"],
-        ),
-    ]
 }

@@ -60,7 +60,7 @@ async fn handle(state: &AppState, who: &Identity, req: Request) -> Result<Respon
     if !public && who.is_anonymous() {
         return Err(ApiError::Unauthorized);
     }
-    let impersonated = crate::filters::authn::impersonate(who.clone(), req.headers())?;
+    let impersonated = crate::filters::impersonation::impersonate(&state.store, who.clone(), req.headers()).await?;
     let who = &impersonated;
     let accept = req.headers().get(header::ACCEPT).and_then(|v| v.to_str().ok()).map(str::to_string);
     let output = negotiate::negotiate(accept.as_deref())?;

@@ -3,6 +3,7 @@
 //! storage and the bootstrap objects; `serve(listener, shutdown)` answers requests.
 
 mod bootstrap;
+mod bootstrap_policy;
 pub mod handlers;
 pub mod negotiate;
 pub mod pki;
