@@ -25,9 +25,8 @@ pub struct ProxyFlags {
 
 impl ProxyFlags {
     /// The proxier's config for `node`.
-    pub fn config(&self, node_name: String, node_ip: &str, cluster_cidr: Option<String>) -> ironkube_kube_proxy::Config {
+    pub fn config(&self, node_name: String, cluster_cidr: Option<String>) -> ironkube_kube_proxy::Config {
         let mut config = ironkube_kube_proxy::Config::new(node_name);
-        config.node_ip = node_ip.parse().ok();
         config.cluster_cidr = cluster_cidr;
         config.chain_prefix = self.iptables_chain_prefix.clone();
         config.min_sync_period = Duration::from_secs_f64(self.iptables_min_sync_period.max(0.0));
@@ -46,9 +45,6 @@ pub struct KubeProxyArgs {
     /// The node's name (default: the hostname).
     #[arg(long)]
     pub hostname_override: Option<String>,
-    /// The node's IP (default: the address of the default route).
-    #[arg(long)]
-    pub node_ip: Option<String>,
     /// The pods' CIDR: ClusterIP traffic from elsewhere is masqueraded.
     #[arg(long)]
     pub cluster_cidr: Option<String>,
@@ -68,8 +64,7 @@ pub async fn kube_proxy(args: KubeProxyArgs) -> anyhow::Result<()> {
     let Some(kubeconfig) = &args.kubeconfig else { anyhow::bail!("--kubeconfig is required (or --cleanup)") };
     let client = ironkube_controllers::client_from_kubeconfig(kubeconfig).await?;
     let node = args.hostname_override.clone().unwrap_or_else(ironkube_kubelet::hostname);
-    let node_ip = args.node_ip.clone().unwrap_or_else(ironkube_kubelet::default_node_ip);
-    let config = args.flags.config(node, &node_ip, args.cluster_cidr.clone());
+    let config = args.flags.config(node, args.cluster_cidr.clone());
     println!("kube-proxy: iptables mode, chains {}-*", config.chain_prefix);
     ironkube_kube_proxy::run(client, config, crate::up::shutdown_signal()).await?;
     Ok(())

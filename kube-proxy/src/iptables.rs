@@ -171,3 +171,38 @@ pub fn enable_route_localnet() -> std::io::Result<()> {
     }
     std::fs::write(path, "1")
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::model::service_ports;
+    use crate::model::tests::{service, slice};
+    use crate::rules::{RenderConfig, render};
+    use serde_json::json;
+
+    /// The kernel-side parser accepts every rule shape we render (`iptables-restore
+    /// --test` checks without committing). Needs root and iptables; skips otherwise.
+    #[test]
+    fn iptables_restore_accepts_the_rendered_rules() {
+        let probe = std::process::Command::new("iptables-save").args(["-t", "nat"]).output();
+        if !probe.is_ok_and(|o| o.status.success()) {
+            eprintln!("skipping: iptables-save does not run here (needs root and iptables)");
+            return;
+        }
+        let eps = json!([{"addresses": ["10.180.0.1"], "nodeName": "n1"}, {"addresses": ["10.180.0.2"], "nodeName": "n2"}]);
+        let services = [
+            service(json!({"metadata": {"name": "np", "namespace": "ns"}, "spec": {"clusterIP": "10.96.0.20", "type": "NodePort", "externalIPs": ["192.0.2.9"], "sessionAffinity": "ClientIP", "ports": [{"port": 80, "nodePort": 30080}]}})),
+            service(json!({"metadata": {"name": "local", "namespace": "ns"}, "spec": {"clusterIP": "10.96.0.21", "type": "NodePort", "externalTrafficPolicy": "Local", "internalTrafficPolicy": "Local", "ports": [{"port": 53, "protocol": "UDP", "nodePort": 30053}]}})),
+            service(json!({"metadata": {"name": "empty", "namespace": "ns"}, "spec": {"clusterIP": "10.96.0.22", "type": "NodePort", "ports": [{"port": 80, "nodePort": 30081}]}})),
+        ];
+        let slices = [
+            slice(json!({"metadata": {"name": "np", "namespace": "ns", "labels": {"kubernetes.io/service-name": "np"}}, "addressType": "IPv4", "endpoints": eps, "ports": [{"port": 8080}]})),
+            slice(json!({"metadata": {"name": "local", "namespace": "ns", "labels": {"kubernetes.io/service-name": "local"}}, "addressType": "IPv4", "endpoints": eps, "ports": [{"port": 53, "protocol": "UDP"}]})),
+        ];
+        let ports = service_ports(services.iter(), slices.iter());
+        let cfg = RenderConfig { prefix: "IKUT".into(), node_name: "n1".into(), local_cidr: Some("10.244.0.0/16".into()), masquerade_all: false, localhost_nodeports: true };
+        let stale = ["IKUT-SEP-AAAAAAAAAAAAAAAA".to_string()].into();
+        let rendered = render(&ports, &cfg, &stale);
+        assert!(rendered.restore.contains("-j REJECT") && rendered.restore.contains("IKUT-SVL-") && rendered.restore.contains("--rcheck"));
+        super::run("iptables-restore", &["-w", "5", "--noflush", "--test"], Some(&rendered.restore)).unwrap_or_else(|e| panic!("{e}\n{}", rendered.restore));
+    }
+}

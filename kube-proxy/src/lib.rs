@@ -15,7 +15,6 @@ pub mod proxier;
 pub mod rules;
 pub mod watch;
 
-use std::net::Ipv4Addr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -24,8 +23,6 @@ use std::time::Duration;
 pub struct Config {
     /// This node's name (`--hostname-override`), for `Local` traffic policies.
     pub node_name: String,
-    /// This node's IP.
-    pub node_ip: Option<Ipv4Addr>,
     /// Pod traffic comes from here (`--cluster-cidr`); ClusterIP traffic from elsewhere
     /// is masqueraded.
     pub cluster_cidr: Option<String>,
@@ -47,7 +44,6 @@ impl Config {
     pub fn new(node_name: impl Into<String>) -> Config {
         Config {
             node_name: node_name.into(),
-            node_ip: None,
             cluster_cidr: None,
             chain_prefix: "KUBE".into(),
             min_sync_period: Duration::from_secs(1),
@@ -78,10 +74,10 @@ fn check_prefix(prefix: &str) -> Result<(), Error> {
 /// Runs kube-proxy until `shutdown`, then removes its rules and chains.
 pub async fn run(client: kube::Client, config: Config, shutdown: impl std::future::Future<Output = ()>) -> Result<(), Error> {
     check_prefix(&config.chain_prefix)?;
-    if config.localhost_nodeports {
-        if let Err(e) = iptables::enable_route_localnet() {
-            tracing::warn!(error = %e, "kube-proxy: cannot set net.ipv4.conf.all.route_localnet=1; NodePorts on 127.0.0.1 will not answer");
-        }
+    if config.localhost_nodeports
+        && let Err(e) = iptables::enable_route_localnet()
+    {
+        tracing::warn!(error = %e, "kube-proxy: cannot set net.ipv4.conf.all.route_localnet=1; NodePorts on 127.0.0.1 will not answer");
     }
     let changed = Arc::new(tokio::sync::Notify::new());
     let (stores, tasks) = watch::start(client, changed.clone());

@@ -44,7 +44,6 @@ impl Proxier {
         let render = RenderConfig {
             prefix: config.chain_prefix.clone(),
             node_name: config.node_name.clone(),
-            node_ip: config.node_ip,
             local_cidr: config.cluster_cidr.clone(),
             masquerade_all: config.masquerade_all,
             localhost_nodeports: config.localhost_nodeports,

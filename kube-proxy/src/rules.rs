@@ -8,7 +8,6 @@
 use crate::model::{Endpoint, ServicePort};
 use std::collections::BTreeSet;
 use std::fmt::Write;
-use std::net::Ipv4Addr;
 
 /// The mark of packets to masquerade (upstream's default `--masquerade-bit=14`).
 pub const MASQUERADE_MARK: &str = "0x4000";
@@ -20,8 +19,6 @@ pub struct RenderConfig {
     pub prefix: String,
     /// This node (for `Local` traffic policies).
     pub node_name: String,
-    /// The node's IP (load-balancer source ranges that contain it accept the node).
-    pub node_ip: Option<Ipv4Addr>,
     /// The pod CIDR that marks traffic as coming from a local pod (upstream's
     /// `--detect-local-mode=ClusterCIDR`); without it, ClusterIP traffic is never masqueraded.
     pub local_cidr: Option<String>,
@@ -352,7 +349,7 @@ mod tests {
     use serde_json::json;
 
     fn cfg() -> RenderConfig {
-        RenderConfig { prefix: "KUBE".into(), node_name: "node1".into(), node_ip: None, local_cidr: Some("10.244.0.0/16".into()), masquerade_all: false, localhost_nodeports: true }
+        RenderConfig { prefix: "KUBE".into(), node_name: "node1".into(), local_cidr: Some("10.244.0.0/16".into()), masquerade_all: false, localhost_nodeports: true }
     }
 
     fn web(endpoints: serde_json::Value, extra: serde_json::Value) -> Vec<ServicePort> {
