@@ -93,3 +93,9 @@ pub fn spawn_scheduler(pki: &Pki, data_dir: &Path, url: &str) -> anyhow::Result<
         ironkube_controllers::scheduler::run_leader_elected(client, Default::default(), shutdown_signal())
     }))
 }
+
+/// kube-proxy, as `system:kube-proxy`; it removes its rules when it stops.
+pub fn spawn_kube_proxy(pki: &Pki, data_dir: &Path, url: &str, config: ironkube_kube_proxy::Config) -> anyhow::Result<JoinHandle<()>> {
+    let kubeconfig = write_kubeconfig(pki, data_dir, url, "system:kube-proxy", "kube-proxy.kubeconfig")?;
+    Ok(spawn("kube-proxy", kubeconfig, |client| async move { Ok(ironkube_kube_proxy::run(client, config, shutdown_signal()).await?) }))
+}

@@ -3,6 +3,7 @@
 
 mod components;
 mod node;
+mod proxy;
 mod up;
 
 use clap::{Args, Parser, Subcommand};
@@ -31,8 +32,8 @@ enum Command {
     /// archives from this machine's busybox-static, optionally importing them into a
     /// containerd's k8s.io namespace (`up` does this by itself).
     Images(node::ImagesArgs),
-    /// Run kube-proxy (not built yet).
-    KubeProxy,
+    /// Run kube-proxy (iptables mode): Services to iptables rules on this machine.
+    KubeProxy(proxy::KubeProxyArgs),
 }
 
 /// Flags of `ironkube controllers`.
@@ -119,7 +120,7 @@ fn main() -> std::process::ExitCode {
         }),
         Command::Kubelet(args) => runtime.block_on(node::kubelet(args)),
         Command::Images(args) => node::images(args),
-        Command::KubeProxy => ironkube_kube_proxy::run().map_err(anyhow::Error::from),
+        Command::KubeProxy(args) => runtime.block_on(proxy::kube_proxy(args)),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

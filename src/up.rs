@@ -21,6 +21,8 @@ pub struct UpArgs {
     controllers: components::ControllerFlags,
     #[command(flatten)]
     node: crate::node::NodeArgs,
+    #[command(flatten)]
+    proxy: crate::proxy::ProxyFlags,
 }
 
 /// Prints a line; a closed stdout (e.g. piped into `head`) must not stop the cluster.
@@ -127,8 +129,8 @@ enum NodePlan {
     None,
     /// `--no-kubelet`.
     Skipped,
-    /// A kubelet over the node's own containerd.
-    Kubelet(crate::node::NodeArgs),
+    /// A kubelet over the node's own containerd, and kube-proxy.
+    Kubelet(crate::node::NodeArgs, crate::proxy::ProxyFlags),
 }
 
 async fn run(args: ServerArgs, plan: NodePlan, controllers: Option<ironkube_controllers::Config>) -> anyhow::Result<()> {
@@ -145,7 +147,7 @@ async fn run(args: ServerArgs, plan: NodePlan, controllers: Option<ironkube_cont
     // server, which would otherwise wait for those watches to end.
     let (kubelet_done_tx, kubelet_done_rx) = tokio::sync::oneshot::channel::<()>();
     let (components_tx, components_rx) = tokio::sync::oneshot::channel::<Vec<tokio::task::JoinHandle<()>>>();
-    let node_plan_has_kubelet = matches!(plan, NodePlan::Kubelet(_));
+    let node_plan_has_kubelet = matches!(plan, NodePlan::Kubelet(..));
     let server_stop = async move {
         if node_plan_has_kubelet {
             let _ = kubelet_done_rx.await;
@@ -168,10 +170,11 @@ async fn run(args: ServerArgs, plan: NodePlan, controllers: Option<ironkube_cont
     wait_ready(port, &ca).await?;
     step("API ready", &url, t0);
     let mut kubelet_task = None;
+    let mut proxy_task = None;
     match plan {
         NodePlan::Skipped => step("kubelet", "skipped (--no-kubelet)", t0),
         NodePlan::None => {}
-        NodePlan::Kubelet(node_args) => match crate::node::can_run_pods() {
+        NodePlan::Kubelet(node_args, proxy_flags) => match crate::node::can_run_pods() {
             Err(why) => {
                 step("kubelet", format!("skipped: {why} (this cluster stores objects but runs no pods)"), t0);
                 let _ = kubelet_done_tx.send(());
@@ -190,8 +193,12 @@ async fn run(args: ServerArgs, plan: NodePlan, controllers: Option<ironkube_cont
                 let user = format!("system:node:{}", config.node_name);
                 let kubelet_kubeconfig = components::write_kubeconfig(&pki, &args.data_dir, &url, &user, "kubelet.kubeconfig")?;
                 let client = ironkube_controllers::client_from_kubeconfig(&kubelet_kubeconfig).await?;
+                let proxy_config = proxy_flags.config(config.node_name.clone(), config.pod_cidr.clone());
                 let kubelet = ironkube_kubelet::Kubelet::start(client, config).await?;
                 step("node Ready", kubelet.node_name(), t0);
+                let prefix = proxy_config.chain_prefix.clone();
+                proxy_task = Some(components::spawn_kube_proxy(&pki, &args.data_dir, &url, proxy_config)?);
+                step("kube-proxy", format!("started (iptables, chains {prefix}-*)"), t0);
                 kubelet_task = Some(tokio::spawn(async move {
                     let result = kubelet.run(shutdown_signal()).await;
                     let _ = server_stop_tx.send(true);
@@ -217,6 +224,10 @@ async fn run(args: ServerArgs, plan: NodePlan, controllers: Option<ironkube_cont
     if let Some(task) = kubelet_task {
         task.await.context("kubelet task failed")?.context("kubelet failed")?;
     }
+    // Its rules come off the host before the process ends.
+    if let Some(task) = proxy_task {
+        let _ = task.await;
+    }
     serving.await.context("server task failed")?.context("server failed")?;
     say(format_args!("ironkube: stopped"));
     Ok(())
@@ -228,7 +239,7 @@ pub async fn up(mut args: UpArgs) -> anyhow::Result<()> {
     args.server.data_dir = std::path::absolute(&args.server.data_dir)
         .with_context(|| format!("cannot resolve the data directory {}", args.server.data_dir.display()))?;
     let controllers = args.controllers.with_up_defaults(&args.server.data_dir, args.node.hostname_override.as_deref());
-    let plan = if args.no_kubelet { NodePlan::Skipped } else { NodePlan::Kubelet(args.node) };
+    let plan = if args.no_kubelet { NodePlan::Skipped } else { NodePlan::Kubelet(args.node, args.proxy) };
     run(args.server, plan, Some(controllers.config())).await
 }
 

@@ -77,6 +77,10 @@ pub struct NodeInfo {
     pub name: String,
     /// The node's pod CIDR (unique among the clusters of this process).
     pub pod_cidr: String,
+    /// The cluster's Service CIDR (unique like the pod CIDR).
+    pub service_cidr: String,
+    /// kube-proxy's iptables chain prefix (unique like the pod CIDR).
+    pub chain_prefix: String,
 }
 
 /// Why a kubelet cluster cannot run here (the test should skip with this message).
@@ -159,7 +163,12 @@ impl Cluster {
         let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         // Spread processes over 10.244.2-251.0/24 so parallel test binaries rarely meet.
         let octet = 2 + (std::process::id().wrapping_mul(7).wrapping_add(n * 13)) % 250;
-        let node = NodeInfo { name: format!("node-{}-{n}", std::process::id()), pod_cidr: format!("10.244.{octet}.0/24") };
+        let node = NodeInfo {
+            name: format!("node-{}-{n}", std::process::id()),
+            pod_cidr: format!("10.244.{octet}.0/24"),
+            service_cidr: format!("10.96.{octet}.0/24"),
+            chain_prefix: format!("IK{octet}"),
+        };
         let dir = tempfile::Builder::new().prefix("ik").tempdir().expect("temp dir");
         let kubeconfig = dir.path().join("admin.kubeconfig");
         let mut cluster = Cluster { child: None, node: Some(node), dir, kubeconfig, port: 0, stdout: Default::default(), mode: &["up"], extra_args: Vec::new() };
@@ -177,6 +186,9 @@ impl Cluster {
         cmd.args(self.mode).args(["--bind-address", "127.0.0.1", "--secure-port", &port.to_string()]);
         if let Some(node) = &self.node {
             cmd.args(["--hostname-override", &node.name, "--pod-cidr", &node.pod_cidr, "--kubelet-port", "0"]);
+            // kube-proxy programs the host's iptables: clusters side by side keep to their
+            // own chains and ClusterIP ranges.
+            cmd.args(["--iptables-chain-prefix", &node.chain_prefix, "--service-cluster-ip-range", &node.service_cidr]);
         }
         // Kubelet clusters pass the data dir relative to the working directory, as the
         // README's plain `ironkube up` does (its default is `.ironkube`): containerd and

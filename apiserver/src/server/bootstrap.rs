@@ -29,13 +29,46 @@ async fn ensure(store: &Store, group: &str, resource: &str, namespace: Option<&s
     }
 }
 
+/// Creates `obj`, or when it exists with other values under `keys` (dotted paths),
+/// writes those fields over it: upstream's controlplane endpoint reconciler keeps the
+/// `kubernetes` Service and its endpoints pointing at this server (its address or port
+/// may have changed since the last start).
+async fn reconcile(store: &Store, group: &str, resource: &str, namespace: Option<&str>, obj: Value, keys: &[&str]) -> Result<(), ApiError> {
+    let kind = kinds::find(group, "v1", resource).ok_or_else(|| ApiError::Internal(format!("{resource} is not served")))?;
+    let target = Target { kind, namespace };
+    let name = obj.pointer("/metadata/name").and_then(Value::as_str).unwrap_or_default().to_string();
+    let mut current = match store.get(target, &name).await {
+        Ok(current) => current,
+        Err(ApiError::NotFound { .. }) => return ensure(store, group, resource, namespace, obj).await,
+        Err(e) => return Err(e),
+    };
+    let mut changed = false;
+    for key in keys {
+        let pointer = format!("/{}", key.replace('.', "/"));
+        let want = obj.pointer(&pointer).cloned().unwrap_or(Value::Null);
+        if current.pointer(&pointer) == Some(&want) {
+            continue;
+        }
+        let (parent, field) = pointer.rsplit_once('/').unwrap_or_default();
+        if let Some(Value::Object(map)) = current.pointer_mut(parent) {
+            map.insert(field.to_string(), want);
+            changed = true;
+        }
+    }
+    if !changed {
+        return Ok(());
+    }
+    let opts = WriteOptions { field_manager: "kube-apiserver".into(), ..Default::default() };
+    store.update(target, &name, current, None, &opts).await.map(|_| ())
+}
+
 /// Creates the bootstrap objects that are missing.
 pub async fn run(store: &Store, advertise: IpAddr, port: u16) -> Result<(), ApiError> {
     for ns in ["default", "kube-system", "kube-public", "kube-node-lease"] {
         ensure(store, "", "namespaces", None, json!({ "metadata": { "name": ns } })).await?;
     }
     let cluster_ip = store.first_service_ip().to_string();
-    ensure(store, "", "services", Some("default"), json!({
+    reconcile(store, "", "services", Some("default"), json!({
         "metadata": { "name": "kubernetes", "labels": { "component": "apiserver", "provider": "kubernetes" } },
         "spec": {
             "type": "ClusterIP",
@@ -43,19 +76,19 @@ pub async fn run(store: &Store, advertise: IpAddr, port: u16) -> Result<(), ApiE
             "ports": [{ "name": "https", "port": 443, "protocol": "TCP", "targetPort": port }],
             "sessionAffinity": "None",
         },
-    }))
+    }), &["spec.ports"])
     .await?;
-    ensure(store, "", "endpoints", Some("default"), json!({
+    reconcile(store, "", "endpoints", Some("default"), json!({
         "metadata": { "name": "kubernetes", "labels": { "endpointslice.kubernetes.io/skip-mirror": "true" } },
         "subsets": [{ "addresses": [{ "ip": advertise.to_string() }], "ports": [{ "name": "https", "port": port, "protocol": "TCP" }] }],
-    }))
+    }), &["subsets"])
     .await?;
-    ensure(store, "discovery.k8s.io", "endpointslices", Some("default"), json!({
+    reconcile(store, "discovery.k8s.io", "endpointslices", Some("default"), json!({
         "metadata": { "name": "kubernetes", "labels": { "kubernetes.io/service-name": "kubernetes", "endpointslice.kubernetes.io/managed-by": "endpointslice-controller.k8s.io" } },
         "addressType": if advertise.is_ipv4() { "IPv4" } else { "IPv6" },
         "endpoints": [{ "addresses": [advertise.to_string()], "conditions": { "ready": true } }],
         "ports": [{ "name": "https", "port": port, "protocol": "TCP" }],
-    }))
+    }), &["addressType", "endpoints", "ports"])
     .await?;
     for (name, value, description) in [
         ("system-node-critical", 2000001000, "Used for system critical pods that must not be moved from their current node."),

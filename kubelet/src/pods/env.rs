@@ -4,7 +4,7 @@
 
 use crate::cri::api::KeyValue;
 use crate::quantity;
-use k8s_openapi::api::core::v1::{ConfigMap, Container, Pod, Secret};
+use k8s_openapi::api::core::v1::{ConfigMap, Container, Pod, Secret, Service};
 use kube::{Api, Client};
 use std::collections::BTreeMap;
 
@@ -114,9 +114,70 @@ pub fn expand(s: &str, vars: &BTreeMap<String, String>) -> String {
     out
 }
 
+/// `NAME_SERVICE_HOST`, `NAME_SERVICE_PORT[_PORTNAME]` and the Docker-link variables
+/// (`NAME_PORT`, `NAME_PORT_80_TCP[_PROTO|_PORT|_ADDR]`) of `services`, as upstream
+/// `pkg/kubelet/envvars` `FromServices` makes them.
+pub fn service_variables<'a>(services: impl IntoIterator<Item = &'a Service>) -> BTreeMap<String, String> {
+    let mut out = BTreeMap::new();
+    for svc in services {
+        let Some(spec) = svc.spec.as_ref() else { continue };
+        let ip = match spec.cluster_ip.as_deref() {
+            Some(ip) if !ip.is_empty() && ip != "None" => ip,
+            _ => continue,
+        };
+        let ports = spec.ports.as_deref().unwrap_or_default();
+        let Some(first) = ports.first() else { continue };
+        let prefix = env_name(svc.metadata.name.as_deref().unwrap_or_default());
+        out.insert(format!("{prefix}_SERVICE_HOST"), ip.to_string());
+        out.insert(format!("{prefix}_SERVICE_PORT"), first.port.to_string());
+        for (i, p) in ports.iter().enumerate() {
+            if let Some(name) = p.name.as_deref().filter(|n| !n.is_empty()) {
+                out.insert(format!("{prefix}_SERVICE_PORT_{}", env_name(name)), p.port.to_string());
+            }
+            let protocol = p.protocol.as_deref().unwrap_or("TCP").to_lowercase();
+            let url = format!("{protocol}://{ip}:{}", p.port);
+            if i == 0 {
+                out.insert(format!("{prefix}_PORT"), url.clone());
+            }
+            let port_prefix = format!("{prefix}_PORT_{}_{}", p.port, protocol.to_uppercase());
+            out.insert(format!("{port_prefix}_PROTO"), protocol);
+            out.insert(format!("{port_prefix}_PORT"), p.port.to_string());
+            out.insert(format!("{port_prefix}_ADDR"), ip.to_string());
+            out.insert(port_prefix, url);
+        }
+    }
+    out
+}
+
+fn env_name(s: &str) -> String {
+    s.replace('-', "_").to_uppercase()
+}
+
+/// The Service variables a pod gets: the `kubernetes` Service of `default` always, and
+/// with `enableServiceLinks` (the default) every Service of the pod's namespace.
+async fn service_environment(client: &Client, pod: &Pod, ns: &str) -> Result<BTreeMap<String, String>, ConfigError> {
+    let mut services = Vec::new();
+    let links = pod.spec.as_ref().and_then(|s| s.enable_service_links).unwrap_or(true);
+    if links {
+        let api: Api<Service> = Api::namespaced(client.clone(), ns);
+        services = api.list(&Default::default()).await.map_err(|e| ConfigError(format!("cannot list services: {e}")))?.items;
+    }
+    if !links || ns != "default" {
+        let api: Api<Service> = Api::namespaced(client.clone(), "default");
+        if let Some(master) = api.get_opt("kubernetes").await.map_err(|e| ConfigError(format!("cannot get the kubernetes service: {e}")))? {
+            services.retain(|s| s.metadata.name.as_deref() != Some("kubernetes"));
+            services.push(master);
+        }
+    }
+    // The master Service wins over a namesake in the pod's namespace, as upstream.
+    services.sort_by_key(|s| (s.metadata.name.as_deref() == Some("kubernetes") && s.metadata.namespace.as_deref() == Some("default")) as u8);
+    Ok(service_variables(&services))
+}
+
 /// The resolved environment of `c`.
 pub async fn environment(client: &Client, pod: &Pod, c: &Container, host_ip: &str, pod_ip: &str) -> Result<Vec<KeyValue>, ConfigError> {
     let ns = pod.metadata.namespace.clone().unwrap_or_else(|| "default".into());
+    let service_vars = service_environment(client, pod, &ns).await?;
     let mut order: Vec<String> = Vec::new();
     let mut vars: BTreeMap<String, String> = BTreeMap::new();
     let set = |order: &mut Vec<String>, vars: &mut BTreeMap<String, String>, k: String, v: String| {
@@ -142,7 +203,10 @@ pub async fn environment(client: &Client, pod: &Pod, c: &Container, host_ip: &st
     }
     for e in c.env.iter().flatten() {
         let value = if let Some(v) = &e.value {
-            expand(v, &vars)
+            // `$(VAR)` sees earlier variables, then the Service variables.
+            let mut visible = service_vars.clone();
+            visible.extend(vars.iter().map(|(k, v)| (k.clone(), v.clone())));
+            expand(v, &visible)
         } else if let Some(src) = &e.value_from {
             if let Some(r) = &src.config_map_key_ref {
                 let optional = r.optional == Some(true);
@@ -178,12 +242,42 @@ pub async fn environment(client: &Client, pod: &Pod, c: &Container, host_ip: &st
         };
         set(&mut order, &mut vars, e.name.clone(), value);
     }
+    // Service variables come last and never override the container's own.
+    for (k, v) in service_vars {
+        if !vars.contains_key(&k) {
+            set(&mut order, &mut vars, k, v);
+        }
+    }
     Ok(order.into_iter().map(|k| KeyValue { value: vars[&k].clone(), key: k }).collect())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn service_variables_are_upstreams() {
+        let svc: Service = serde_json::from_value(serde_json::json!({"metadata": {"name": "my-web", "namespace": "ns"},
+            "spec": {"clusterIP": "10.96.0.7", "ports": [{"name": "http", "port": 80, "protocol": "TCP"}, {"name": "dns-udp", "port": 53, "protocol": "UDP"}]}})).unwrap();
+        let headless: Service = serde_json::from_value(serde_json::json!({"metadata": {"name": "h"}, "spec": {"clusterIP": "None", "ports": [{"port": 80}]}})).unwrap();
+        let vars = service_variables([&svc, &headless]);
+        let want = [
+            ("MY_WEB_SERVICE_HOST", "10.96.0.7"),
+            ("MY_WEB_SERVICE_PORT", "80"),
+            ("MY_WEB_SERVICE_PORT_HTTP", "80"),
+            ("MY_WEB_SERVICE_PORT_DNS_UDP", "53"),
+            ("MY_WEB_PORT", "tcp://10.96.0.7:80"),
+            ("MY_WEB_PORT_80_TCP", "tcp://10.96.0.7:80"),
+            ("MY_WEB_PORT_80_TCP_PROTO", "tcp"),
+            ("MY_WEB_PORT_80_TCP_PORT", "80"),
+            ("MY_WEB_PORT_80_TCP_ADDR", "10.96.0.7"),
+            ("MY_WEB_PORT_53_UDP", "udp://10.96.0.7:53"),
+            ("MY_WEB_PORT_53_UDP_PROTO", "udp"),
+            ("MY_WEB_PORT_53_UDP_PORT", "53"),
+            ("MY_WEB_PORT_53_UDP_ADDR", "10.96.0.7"),
+        ];
+        assert_eq!(vars, want.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect());
+    }
 
     #[test]
     fn expands_references() {
