@@ -4,7 +4,9 @@
 //!   pod is bound, with the scheduler `ironkube up` runs;
 //! - scheduler alone: 1,000 pods already pending for a second scheduler name, from
 //!   starting that scheduler (in this process, same library) until all are bound:
-//!   pods/s. Both include the `Scheduled` event written for every pod;
+//!   pods/s. The scheduler writes a `Scheduled` event for every pod during both, at
+//!   most 8 at a time behind the bindings (the last events may land after the last
+//!   binding);
 //! - Deployment: a Deployment of 1,000 replicas (controllers and scheduler of `ironkube
 //!   up`) from its create until every pod is bound.
 //!

@@ -45,6 +45,10 @@ pub struct Config {
     pub scheduler_name: String,
     /// Bindings in flight at once.
     pub bind_concurrency: usize,
+    /// Event and condition writes in flight at once. Like upstream's event broadcaster
+    /// they trail the bindings instead of competing with them: unbounded, a burst of
+    /// 1,000 `Scheduled` events opened one client connection (and TLS handshake) each.
+    pub report_concurrency: usize,
     /// `reportingInstance` of the events.
     pub instance: String,
 }
@@ -52,7 +56,7 @@ pub struct Config {
 impl Default for Config {
     fn default() -> Self {
         let host = std::fs::read_to_string("/proc/sys/kernel/hostname").map(|h| h.trim().to_string()).unwrap_or_default();
-        Config { scheduler_name: "default-scheduler".into(), bind_concurrency: 64, instance: format!("default-scheduler-{host}") }
+        Config { scheduler_name: "default-scheduler".into(), bind_concurrency: 64, report_concurrency: 8, instance: format!("default-scheduler-{host}") }
     }
 }
 
@@ -70,6 +74,8 @@ struct Scheduler {
     pending: HashMap<String, Arc<Pod>>,
     binder: Binder,
     permits: Arc<Semaphore>,
+    /// Bounds event and condition writes (see [`Config::report_concurrency`]).
+    report_permits: Arc<Semaphore>,
     outcomes: mpsc::UnboundedSender<Outcome>,
     /// Bindings and reports in flight: owned here so that they stop with the scheduler.
     tasks: JoinSet<()>,
@@ -191,11 +197,13 @@ impl Scheduler {
                 self.queue.done(&key);
                 self.pending.remove(&key);
                 let (binder, permits, outcomes) = (self.binder.clone(), self.permits.clone(), self.outcomes.clone());
+                let report_permits = self.report_permits.clone();
                 self.tasks.spawn(async move {
                     let permit = permits.acquire_owned().await;
                     let outcome = match binder.bind(&pod, &node).await {
                         Ok(()) => {
                             drop(permit);
+                            let _report = report_permits.acquire_owned().await;
                             binder.record_scheduled(&pod, &node).await;
                             Outcome::Bound
                         }
@@ -209,8 +217,11 @@ impl Scheduler {
             }
             Err(message) => {
                 self.queue.unschedulable(&key, Instant::now());
-                let binder = self.binder.clone();
-                self.tasks.spawn(async move { binder.report_unschedulable(&pod, &message).await });
+                let (binder, report_permits) = (self.binder.clone(), self.report_permits.clone());
+                self.tasks.spawn(async move {
+                    let _report = report_permits.acquire_owned().await;
+                    binder.report_unschedulable(&pod, &message).await
+                });
             }
         }
     }
@@ -279,6 +290,7 @@ pub async fn run(client: Client, config: Config) -> anyhow::Result<()> {
     let mut s = Scheduler {
         binder: Binder::new(client, config.instance.clone()),
         permits: Arc::new(Semaphore::new(config.bind_concurrency.max(1))),
+        report_permits: Arc::new(Semaphore::new(config.report_concurrency.max(1))),
         config,
         cache: Cache::default(),
         queue: Queue::default(),
