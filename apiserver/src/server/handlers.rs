@@ -341,7 +341,19 @@ fn write_options(query: &Query, headers: &HeaderMap) -> Result<WriteOptions, Api
             .unwrap_or("unknown")
             .to_string()
     });
-    Ok(WriteOptions { dry_run, field_validation: FieldValidation::parse(query.get("fieldValidation").map(String::as_str))?, field_manager })
+    let force = match query.get("force").map(String::as_str) {
+        None => None,
+        Some("true" | "1") => Some(true),
+        Some("false" | "0" | "") => Some(false),
+        Some(other) => return Err(ApiError::BadRequest(format!("strconv.ParseBool: parsing {other:?}: invalid syntax"))),
+    };
+    Ok(WriteOptions {
+        dry_run,
+        field_validation: FieldValidation::parse(query.get("fieldValidation").map(String::as_str))?,
+        explicit_field_manager: query.get("fieldManager").is_some_and(|m| !m.is_empty()),
+        field_manager,
+        force,
+    })
 }
 
 fn list_options(query: &Query) -> Result<ListOptions, ApiError> {
