@@ -284,7 +284,9 @@ async fn resource(
         "patch" => {
             let (pt, bytes) = patch_body(req).await?;
             let w = store.patch(target, &name, pt, &bytes, None, &write).await?;
-            Ok(object_response(StatusCode::OK, kind, w.object, output, &query, &w.warnings))
+            // A server-side apply may create the object.
+            let code = if w.created { StatusCode::CREATED } else { StatusCode::OK };
+            Ok(object_response(code, kind, w.object, output, &query, &w.warnings))
         }
         "delete" => {
             let opts = delete_options(&query, req).await?;

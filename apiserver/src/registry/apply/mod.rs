@@ -168,6 +168,7 @@ pub fn apply(w: &Writer, live: &Value, config: &Value, force: bool) -> Result<Va
     let cmp = typed::compare(&live_plain, &merged, w.ty)?;
     let changed = cmp.added.union(&cmp.modified);
     let mut conflicts = Vec::new();
+    let mut conflicting = FieldSet::default();
     for (i, e) in entries.iter_mut().enumerate() {
         if Some(i) == mine {
             continue;
@@ -176,9 +177,11 @@ pub fn apply(w: &Writer, live: &Value, config: &Value, force: bool) -> Result<Va
         for path in taken.paths() {
             conflicts.push((e.display(), fieldset::display_path(&path)));
         }
+        conflicting = conflicting.union(&taken);
         e.set = e.set.difference(&taken).difference(&cmp.removed);
     }
-    if !conflicts.is_empty() && !force {
+    let allowed = || allowed_by_last_applied(w, &live_plain).is_some_and(|a| conflicting.difference(&a).is_empty());
+    if !conflicts.is_empty() && !force && !allowed() {
         conflicts.sort();
         return Err(ApplyError::Conflicts(conflicts));
     }
@@ -204,6 +207,20 @@ pub fn apply(w: &Writer, live: &Value, config: &Value, force: bool) -> Result<Va
     store_entries(&mut merged, &entries);
     sync_last_applied(w, live, config, &mut merged);
     Ok(merged)
+}
+
+/// Upstream's `lastAppliedManager`: a `kubectl` server-side apply may take over the
+/// fields a client-side apply recorded in the annotation, where they still hold their
+/// applied values (kubectl then migrates the client-side manager's entry itself).
+fn allowed_by_last_applied(w: &Writer, live: &Value) -> Option<FieldSet> {
+    if w.manager != "kubectl" {
+        return None;
+    }
+    let text = live.pointer("/metadata/annotations")?.get(LAST_APPLIED)?.as_str()?;
+    let last: Value = serde_json::from_str(text).ok()?;
+    let set = typed::field_set(&last, w.ty).ok()?;
+    let cmp = typed::compare(&last, live, w.ty).ok()?;
+    Some(set.difference(&cmp.modified).difference(&cmp.added).difference(&cmp.removed))
 }
 
 /// Upstream's `lastAppliedUpdater`: a `kubectl` server-side apply to an object that
