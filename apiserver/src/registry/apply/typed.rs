@@ -202,32 +202,32 @@ pub fn merge(live: &Value, config: &Value, ty: Ty) -> Result<Value, ShapeError> 
             let live_keys = item_elements(&walk, l)?;
             let config_keys = item_elements(&walk, c)?;
             let config_at: BTreeMap<&String, usize> = config_keys.iter().enumerate().map(|(i, k)| (k, i)).collect();
-            let merged_item = |ci: usize, live_item: Option<&Value>| match live_item {
-                Some(li) => merge(li, &c[ci], ty.item()),
-                None => Ok(c[ci].clone()),
+            let live_at: BTreeMap<&String, usize> = live_keys.iter().enumerate().map(|(i, k)| (k, i)).collect();
+            // Configuration items `range`, merged into their live twins.
+            let emit = |range: std::ops::Range<usize>, out: &mut Vec<Value>| -> Result<(), ShapeError> {
+                for (key, item) in config_keys[range.clone()].iter().zip(&c[range]) {
+                    out.push(match live_at.get(key) {
+                        Some(&li) => merge(&l[li], item, ty.item())?,
+                        None => item.clone(),
+                    });
+                }
+                Ok(())
             };
             // Live items keep their places; shared and new items follow the
             // configuration's order.
             let mut out = Vec::with_capacity(l.len() + c.len());
             let mut next_config = 0;
-            let live_at: BTreeMap<&String, usize> = live_keys.iter().enumerate().map(|(i, k)| (k, i)).collect();
             for (li, key) in live_keys.iter().enumerate() {
                 match config_at.get(key) {
                     None => out.push(l[li].clone()),
                     Some(&ci) if ci >= next_config => {
-                        for cj in next_config..=ci {
-                            let live_item = live_at.get(&config_keys[cj]).map(|&i| &l[i]);
-                            out.push(merged_item(cj, live_item)?);
-                        }
+                        emit(next_config..ci + 1, &mut out)?;
                         next_config = ci + 1;
                     }
                     Some(_) => {} // already emitted in the configuration's order
                 }
             }
-            for cj in next_config..c.len() {
-                let live_item = live_at.get(&config_keys[cj]).map(|&i| &l[i]);
-                out.push(merged_item(cj, live_item)?);
-            }
+            emit(next_config..c.len(), &mut out)?;
             Ok(Value::Array(out))
         }
         _ => Ok(config.clone()),
