@@ -225,3 +225,4 @@ fn status_and_scale_subresources_accept_apply() {
     let ctl = entry(&d, "ctl", "Apply").expect("ctl's entry");
     assert_eq!((ctl["subresource"].as_str(), ctl["fieldsV1"]["f:status"]["f:observedGeneration"].is_object()), (Some("status"), true));
 }
+

@@ -985,6 +985,19 @@ impl Store {
     /// DELETE one object, honouring preconditions, finalizers, propagation policy and
     /// the pod grace period.
     pub async fn delete(&self, t: Target<'_>, name: &str, opts: &DeleteOptions) -> Result<Deleted, ApiError> {
+        // A write that lands between the read and the delete (a controller's status
+        // update) is retried on the fresh object, like upstream's conditional delete;
+        // a resourceVersion precondition is the caller's and is never retried.
+        let mut attempts = 0;
+        loop {
+            match self.delete_once(t, name, opts).await {
+                Err(ApiError::Conflict { .. }) if opts.precondition_resource_version.is_none() && attempts < 4 => attempts += 1,
+                other => return other,
+            }
+        }
+    }
+
+    async fn delete_once(&self, t: Target<'_>, name: &str, opts: &DeleteOptions) -> Result<Deleted, ApiError> {
         let kind = t.kind;
         let (old, old_rv) = self.get_kv(t, name).await?;
         if let Some(uid) = &opts.precondition_uid {

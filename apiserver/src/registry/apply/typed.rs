@@ -301,6 +301,9 @@ fn compare_at(old: Option<&Value>, new: Option<&Value>, ty: Ty, path: &mut Vec<S
                 compare_at(old_at.get(key).map(|&i| &o[i]), new_at.get(key).map(|&i| &n[i]), ty.item(), path, c)?;
                 path.pop();
             }
+            // Lists are tracked by their items (upstream's entries show `f:containers`
+            // without a `.` of its own).
+            return Ok(());
         }
     }
     match (old, new) {
