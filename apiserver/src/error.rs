@@ -49,6 +49,14 @@ pub enum ApiError {
         /// Why, e.g. "the object has been modified; ...".
         reason: String,
     },
+    /// 409 from server-side apply: fields owned by other managers would change.
+    #[error("{message}")]
+    ApplyConflict {
+        /// Upstream's "Apply failed with N conflict(s): ..." text.
+        message: String,
+        /// (field path, "conflict with <manager>") per conflicting field.
+        causes: Vec<(String, String)>,
+    },
     /// 422 with field causes.
     #[error("{}", invalid_message(.kind, .group, .name, .causes))]
     Invalid {
@@ -130,7 +138,7 @@ impl ApiError {
     pub fn code(&self) -> u16 {
         match self {
             ApiError::NotFound { .. } | ApiError::NoRoute => 404,
-            ApiError::AlreadyExists { .. } | ApiError::Conflict { .. } => 409,
+            ApiError::AlreadyExists { .. } | ApiError::Conflict { .. } | ApiError::ApplyConflict { .. } => 409,
             ApiError::Invalid { .. } => 422,
             ApiError::Forbidden { .. } | ApiError::Unauthorized403(_) => 403,
             ApiError::Unauthorized => 401,
@@ -152,7 +160,7 @@ impl ApiError {
         match self {
             ApiError::NotFound { .. } | ApiError::NoRoute => "NotFound",
             ApiError::AlreadyExists { .. } => "AlreadyExists",
-            ApiError::Conflict { .. } => "Conflict",
+            ApiError::Conflict { .. } | ApiError::ApplyConflict { .. } => "Conflict",
             ApiError::Invalid { .. } => "Invalid",
             ApiError::Forbidden { .. } | ApiError::Unauthorized403(_) => "Forbidden",
             ApiError::Unauthorized => "Unauthorized",
@@ -199,6 +207,12 @@ impl ApiError {
                     .collect();
                 Some(d)
             }
+            ApiError::ApplyConflict { causes, .. } => Some(json!({
+                "causes": causes
+                    .iter()
+                    .map(|(field, message)| json!({ "reason": "FieldManagerConflict", "message": message, "field": field }))
+                    .collect::<Vec<_>>()
+            })),
             ApiError::Internal(message) => Some(json!({ "causes": [{ "message": message }] })),
             _ => None,
         };

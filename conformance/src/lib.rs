@@ -448,10 +448,19 @@ impl ApiClient {
 
     /// Sends one request; I/O errors (e.g. the server died) are returned.
     pub fn try_request(&mut self, method: &str, path: &str, body: Option<&str>) -> std::io::Result<(u16, Vec<u8>)> {
+        self.try_request_as(method, path, "application/json", body)
+    }
+
+    /// Sends one request with the body's `Content-Type` (e.g. a patch type).
+    pub fn request_as(&mut self, method: &str, path: &str, content_type: &str, body: &str) -> (u16, Vec<u8>) {
+        self.try_request_as(method, path, content_type, Some(body)).expect("request")
+    }
+
+    fn try_request_as(&mut self, method: &str, path: &str, content_type: &str, body: Option<&str>) -> std::io::Result<(u16, Vec<u8>)> {
         let bad = |what: &str| std::io::Error::new(std::io::ErrorKind::InvalidData, what.to_string());
         let body = body.unwrap_or("");
         let req = format!(
-            "{method} {path} HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+            "{method} {path} HTTP/1.1\r\nHost: localhost\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\n\r\n{body}",
             body.len()
         );
         self.stream.get_mut().write_all(req.as_bytes())?;

@@ -41,21 +41,23 @@ fn helm_4_installs_upgrades_and_uninstalls_a_chart() {
     let out = helm(&c, &["create", chart.to_str().unwrap()]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let chart = chart.to_str().unwrap();
-    // Helm 4 applies server-side by default; until server-side apply exists the server
-    // refuses it clearly instead of half-applying.
-    let out = helm(&c, &["install", "ssa", chart]);
-    assert!(!out.status.success());
-    assert!(String::from_utf8_lossy(&out.stderr).contains("server-side apply"), "{}", String::from_utf8_lossy(&out.stderr));
-    let out = helm(&c, &["install", "demo", chart, "--server-side=false", "--set", "image.repository=ironkube.local/busybox"]);
+    // Helm 4 applies server-side by default (field manager "helm").
+    let out = helm(&c, &["install", "demo", chart, "--set", "image.repository=ironkube.local/busybox"]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let managers = c.ok(&["get", "deploy", "demo", "--show-managed-fields", "-o", "jsonpath={.metadata.managedFields[*].manager}"]);
+    assert!(managers.split(' ').any(|m| m == "helm"), "{managers}");
     assert_eq!(c.ok(&["get", "deploy", "demo", "-o", "jsonpath={.spec.replicas}"]), "1");
     c.ok(&["get", "svc", "demo"]);
     c.ok(&["get", "sa", "demo"]);
-    let out = helm(&c, &["upgrade", "demo", chart, "--server-side=false", "--set", "replicaCount=3", "--set", "image.repository=ironkube.local/busybox"]);
+    let out = helm(&c, &["upgrade", "demo", chart, "--set", "replicaCount=3", "--set", "image.repository=ironkube.local/busybox"]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert_eq!(c.ok(&["get", "deploy", "demo", "-o", "jsonpath={.spec.replicas}"]), "3");
+    // Client-side upgrades keep working.
+    let out = helm(&c, &["upgrade", "demo", chart, "--server-side=false", "--set", "replicaCount=2", "--set", "image.repository=ironkube.local/busybox"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(c.ok(&["get", "deploy", "demo", "-o", "jsonpath={.spec.replicas}"]), "2");
     // The release records live in Secrets (helm sends them as protobuf).
-    assert!(c.ok(&["get", "secrets", "-l", "owner=helm,name=demo", "-o", "name"]).lines().count() == 2);
+    assert!(c.ok(&["get", "secrets", "-l", "owner=helm,name=demo", "-o", "name"]).lines().count() == 3);
     let out = helm(&c, &["uninstall", "demo"]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert!(c.fails(&["get", "deploy", "demo"]).contains("NotFound"));

@@ -9,12 +9,12 @@
 /// never come from this module.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum PatchError {
-    /// 415 UnsupportedMediaType: `application/apply-patch+yaml` (server-side
-    /// apply) is recognised but not implemented by this server.
+    /// 415 UnsupportedMediaType: [`crate::patch::apply`] was handed a server-side
+    /// apply; those are merged under field ownership by `registry::apply` (the
+    /// registry never routes them here).
     #[error(
-        "server-side apply (application/apply-patch+yaml) is not supported by this server; \
-         use client-side apply (kubectl apply without --server-side), or a json, merge or \
-         strategic merge patch"
+        "server-side apply (application/apply-patch+yaml) is not a patch of this kind; \
+         the server merges it under field ownership"
     )]
     ApplyNotSupported,
 

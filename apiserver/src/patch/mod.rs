@@ -24,7 +24,8 @@ pub enum PatchType {
     Merge,
     /// `application/strategic-merge-patch+json`.
     StrategicMerge,
-    /// `application/apply-patch+yaml` (server-side apply): recognised, not applied.
+    /// `application/apply-patch+yaml` (server-side apply): merged under field ownership
+    /// by `registry::apply`, not by [`apply`].
     Apply,
 }
 

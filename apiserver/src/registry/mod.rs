@@ -2,11 +2,11 @@
 //! with the per-kind differences in [`strategy::Strategy`] implementations.
 
 pub mod allocator;
+pub mod apply;
 pub mod binding;
 pub mod continue_token;
 pub mod conversion;
 pub mod kinds;
-pub mod managed_fields;
 pub mod meta;
 pub mod reviews;
 pub mod scale;

@@ -65,8 +65,26 @@ pub async fn update(store: &Store, t: Target<'_>, name: &str, scale: Value, opts
     Ok(to_scale(&object))
 }
 
-/// PATCH scale: the patch applies to the Scale view.
+/// PATCH scale: the patch applies to the Scale view. A server-side apply of a Scale
+/// applies its `spec.replicas` to the object itself, owned by the manager with
+/// subresource `scale` (upstream's scale field-manager conversion).
 pub async fn patch(store: &Store, t: Target<'_>, name: &str, pt: PatchType, body: &[u8], opts: &WriteOptions) -> Result<Value, ApiError> {
+    if pt == PatchType::Apply {
+        let scale: Value = serde_yaml::from_slice(body).map_err(|e| ApiError::BadRequest(format!("error decoding YAML: {e}")))?;
+        let text = |k: &str| scale.get(k).and_then(Value::as_str).unwrap_or_default().to_string();
+        if text("apiVersion") != "autoscaling/v1" || text("kind") != "Scale" {
+            return Err(ApiError::BadRequest(format!(
+                "Incorrect version specified in apply patch. Specified patch version: {}, expected: autoscaling/v1",
+                text("apiVersion")
+            )));
+        }
+        let mut config = json!({ "apiVersion": t.kind.api_version(), "kind": t.kind.kind, "metadata": { "name": name } });
+        if let Some(replicas) = scale.pointer("/spec/replicas") {
+            config["spec"] = json!({ "replicas": replicas });
+        }
+        let Written { object, .. } = store.patch(t, name, pt, config.to_string().as_bytes(), Some("scale"), opts).await?;
+        return Ok(to_scale(&object));
+    }
     // Like upstream's patcher, a conflict with a concurrent writer (a controller's status
     // update) is retried on the fresh object, unless the patch itself names a version.
     let rv = |v: &Value| v.pointer("/metadata/resourceVersion").cloned();

@@ -7,7 +7,7 @@
 use super::allocator::Allocators;
 use super::kinds::Kind;
 use super::continue_token::{decode_continue, encode_continue};
-use super::managed_fields::set_managed_fields;
+use super::apply::{self, ApplyError, Ty, Writer};
 use super::meta::{self, metadata_mut, now};
 use super::selectors::{FieldSelector, LabelSelector};
 use super::strategy::Cause;
@@ -65,6 +65,21 @@ pub struct WriteOptions {
     pub field_validation: FieldValidation,
     /// Name recorded in `managedFields` (`fieldManager`, else the client's user agent).
     pub field_manager: String,
+    /// Whether the request named its `fieldManager` (server-side apply requires it).
+    pub explicit_field_manager: bool,
+    /// `force` (server-side apply only): take over fields other managers own.
+    pub force: Option<bool>,
+}
+
+/// How a write records field ownership in `managedFields`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Tracking {
+    /// An `Update` by the request's field manager.
+    Update,
+    /// Already recorded (server-side apply computed the object and its managers).
+    Done,
+    /// Not recorded (the server's own binding writes).
+    Skip,
 }
 
 /// Options of a delete (query parameters or a `DeleteOptions` body).
@@ -631,6 +646,10 @@ impl Store {
 
     /// CREATE.
     pub async fn create(&self, t: Target<'_>, body: Value, opts: &WriteOptions) -> Result<Written, ApiError> {
+        self.create_tracked(t, body, opts, Tracking::Update).await
+    }
+
+    async fn create_tracked(&self, t: Target<'_>, body: Value, opts: &WriteOptions, tracking: Tracking) -> Result<Written, ApiError> {
         let kind = t.kind;
         let (mut obj, warnings) = self.decode_body(kind, body, opts.field_validation)?;
         self.set_namespace(t, &mut obj)?;
@@ -676,7 +695,11 @@ impl Store {
             if !causes.is_empty() {
                 return Err(invalid(kind, &current_name, causes));
             }
-            set_managed_fields(&mut obj, None, &opts.field_manager, "Update", &kind.api_version(), None);
+            if tracking == Tracking::Update {
+                let api_version = kind.api_version();
+                // A shape error leaves ownership unrecorded, like upstream's UpdateNoErrors.
+                let _ = apply::track_update(&writer(kind, &api_version, opts, None), None, &mut obj);
+            }
             let claimed = self.allocate_service(kind, &mut obj, None, &current_name)?;
             if opts.dry_run {
                 self.release_service(&claimed);
@@ -715,7 +738,8 @@ impl Store {
     ) -> Result<Written, ApiError> {
         let (new, warnings) = self.decode_body(t.kind, body, opts.field_validation)?;
         let (old, old_rv) = self.get_kv(t, name).await?;
-        let mut written = self.write_update(t, name, new, old, old_rv, subresource, opts).await?;
+        let tracking = if subresource == Some(BINDING) { Tracking::Skip } else { Tracking::Update };
+        let mut written = self.write_update(t, name, new, old, old_rv, subresource, opts, tracking).await?;
         written.warnings.extend(warnings);
         Ok(written)
     }
@@ -732,11 +756,45 @@ impl Store {
         opts: &WriteOptions,
     ) -> Result<Written, ApiError> {
         if patch_type == PatchType::Apply {
-            return Err(ApiError::UnsupportedMediaType(
-                "server-side apply (application/apply-patch+yaml) is not supported by this server yet; use client-side `kubectl apply`".into(),
-            ));
+            return self.apply_patch(t, name, patch_body, subresource, opts).await;
+        }
+        if opts.force.is_some() {
+            return Err(patch_options_invalid("force", "FieldValueForbidden", "Forbidden: may not be specified for non-apply patch"));
         }
         self.guaranteed_update(t, name, subresource, opts, |old| Ok(patch::apply(&t.kind.definition, old, patch_type, patch_body)?)).await
+    }
+
+    /// Server-side apply (`application/apply-patch+yaml`): merges the configuration
+    /// into the live object under field ownership; a missing object is created
+    /// (upstream's patcher with `forceAllowCreate`).
+    async fn apply_patch(&self, t: Target<'_>, name: &str, body: &[u8], subresource: Option<&str>, opts: &WriteOptions) -> Result<Written, ApiError> {
+        let kind = t.kind;
+        if !opts.explicit_field_manager || opts.field_manager.is_empty() {
+            return Err(patch_options_invalid("fieldManager", "FieldValueRequired", "Required value: is required for apply patch"));
+        }
+        let config = parse_apply_config(kind, body)?;
+        let api_version = kind.api_version();
+        let w = writer(kind, &api_version, opts, subresource);
+        let force = opts.force.unwrap_or(false);
+        let run = |live: &Value| apply::apply(&w, live, &config, force).map_err(|e| apply_error(kind, e));
+        match self.get_kv(t, name).await {
+            Err(ApiError::NotFound { .. }) if subresource.is_none() => {
+                let mut obj = run(&json!({}))?;
+                let body_name = name_of(&obj);
+                if !body_name.is_empty() && body_name != name {
+                    return Err(ApiError::BadRequest(format!(
+                        "the name of the object ({body_name}) does not match the name on the URL ({name})"
+                    )));
+                }
+                metadata_mut(&mut obj).insert("name".into(), json!(name));
+                let (obj, warnings) = self.decode_body(kind, obj, opts.field_validation)?;
+                let mut written = self.create_tracked(t, obj, opts, Tracking::Done).await?;
+                written.warnings.extend(warnings);
+                Ok(written)
+            }
+            Err(e) => Err(e),
+            Ok(_) => self.update_with(t, name, subresource, opts, Tracking::Done, run).await,
+        }
     }
 
     /// Read-modify-write (upstream `GuaranteedUpdate`): `change` computes the new object
@@ -749,13 +807,26 @@ impl Store {
         name: &str,
         subresource: Option<&str>,
         opts: &WriteOptions,
+        change: impl FnMut(&Value) -> Result<Value, ApiError>,
+    ) -> Result<Written, ApiError> {
+        let tracking = if subresource == Some(BINDING) { Tracking::Skip } else { Tracking::Update };
+        self.update_with(t, name, subresource, opts, tracking, change).await
+    }
+
+    async fn update_with(
+        &self,
+        t: Target<'_>,
+        name: &str,
+        subresource: Option<&str>,
+        opts: &WriteOptions,
+        tracking: Tracking,
         mut change: impl FnMut(&Value) -> Result<Value, ApiError>,
     ) -> Result<Written, ApiError> {
         for _ in 0..5 {
             let (old, old_rv) = self.get_kv(t, name).await?;
             let (new, warnings) = self.decode_body(t.kind, change(&old)?, opts.field_validation)?;
             let pinned = rv_of(&new).is_some_and(|rv| rv != old_rv.to_string());
-            match self.write_update(t, name, new, old, old_rv, subresource, opts).await {
+            match self.write_update(t, name, new, old, old_rv, subresource, opts, tracking).await {
                 Err(ApiError::Conflict { .. }) if !pinned => continue,
                 Ok(mut written) => {
                     written.warnings.extend(warnings);
@@ -778,6 +849,7 @@ impl Store {
         old_rv: i64,
         subresource: Option<&str>,
         opts: &WriteOptions,
+        tracking: Tracking,
     ) -> Result<Written, ApiError> {
         let kind = t.kind;
         self.set_namespace(t, &mut new)?;
@@ -863,13 +935,25 @@ impl Store {
         if !causes.is_empty() {
             return Err(invalid(kind, name, causes));
         }
-        // Unchanged objects are not written (the resourceVersion stays the same).
-        if without_managed_fields(&new) == without_managed_fields(&old_plain) {
-            return Ok(Written { object: old, warnings: Vec::new(), created: false });
+        match tracking {
+            Tracking::Update => {
+                let api_version = kind.api_version();
+                // A shape error leaves ownership unrecorded, like upstream's UpdateNoErrors.
+                let _ = apply::track_update(&writer(kind, &api_version, opts, subresource), Some(&old_plain), &mut new);
+            }
+            Tracking::Skip => match old_plain.pointer("/metadata/managedFields") {
+                Some(m) => {
+                    metadata_mut(&mut new).insert("managedFields".into(), m.clone());
+                }
+                None => {
+                    metadata_mut(&mut new).remove("managedFields");
+                }
+            },
+            Tracking::Done => {}
         }
-        let operation = "Update";
-        if subresource != Some(BINDING) {
-            set_managed_fields(&mut new, Some(&old_plain), &opts.field_manager, operation, &kind.api_version(), subresource);
+        // Unchanged objects are not written (the resourceVersion stays the same).
+        if new == old_plain {
+            return Ok(Written { object: old, warnings: Vec::new(), created: false });
         }
         // A deleting object whose last finalizer went away is deleted now.
         let finalizing = new.pointer("/metadata/deletionTimestamp").is_some() && !blocks_deletion(kind, &new);
@@ -901,6 +985,19 @@ impl Store {
     /// DELETE one object, honouring preconditions, finalizers, propagation policy and
     /// the pod grace period.
     pub async fn delete(&self, t: Target<'_>, name: &str, opts: &DeleteOptions) -> Result<Deleted, ApiError> {
+        // A write that lands between the read and the delete (a controller's status
+        // update) is retried on the fresh object, like upstream's conditional delete;
+        // a resourceVersion precondition is the caller's and is never retried.
+        let mut attempts = 0;
+        loop {
+            match self.delete_once(t, name, opts).await {
+                Err(ApiError::Conflict { .. }) if opts.precondition_resource_version.is_none() && attempts < 4 => attempts += 1,
+                other => return other,
+            }
+        }
+    }
+
+    async fn delete_once(&self, t: Target<'_>, name: &str, opts: &DeleteOptions) -> Result<Deleted, ApiError> {
         let kind = t.kind;
         let (old, old_rv) = self.get_kv(t, name).await?;
         if let Some(uid) = &opts.precondition_uid {
@@ -1539,13 +1636,65 @@ fn spec_changed(old: &Value, new: &Value) -> bool {
     strip(old) != strip(new)
 }
 
-fn without_managed_fields(obj: &Value) -> Value {
-    let mut o = obj.clone();
-    if let Some(md) = o.get_mut("metadata").and_then(Value::as_object_mut) {
-        md.remove("managedFields");
-        md.remove("resourceVersion");
+/// The field-ownership view of a write.
+fn writer<'a>(kind: &Kind, api_version: &'a str, opts: &'a WriteOptions, subresource: Option<&'a str>) -> Writer<'a> {
+    Writer {
+        ty: Ty::of_definition(Some(&kind.definition)),
+        api_version,
+        manager: if opts.field_manager.is_empty() { "unknown" } else { &opts.field_manager },
+        subresource,
+        has_status: kind.strategy.has_status(),
     }
-    o
+}
+
+/// A 422 about the request's PatchOptions (upstream `ValidatePatchOptions`).
+fn patch_options_invalid(field: &str, reason: &'static str, message: &str) -> ApiError {
+    ApiError::Invalid {
+        kind: "PatchOptions".into(),
+        group: "meta.k8s.io".into(),
+        name: String::new(),
+        causes: vec![Cause { reason, message: message.into(), field: field.into() }],
+    }
+}
+
+/// The applied configuration: YAML (or JSON) of the kind's own apiVersion and kind,
+/// without managedFields (upstream's apply patcher and version check).
+fn parse_apply_config(kind: &Kind, body: &[u8]) -> Result<Value, ApiError> {
+    let config: Value = serde_yaml::from_slice(body).map_err(|e| ApiError::BadRequest(format!("error decoding YAML: {e}")))?;
+    if !config.is_object() {
+        return Err(ApiError::BadRequest("error decoding YAML: the applied configuration is not an object".into()));
+    }
+    let text = |k: &str| config.get(k).and_then(Value::as_str).unwrap_or_default();
+    let api_version = kind.api_version();
+    if text("apiVersion") != api_version {
+        return Err(ApiError::BadRequest(format!(
+            "Incorrect version specified in apply patch. Specified patch version: {}, expected: {api_version}",
+            text("apiVersion")
+        )));
+    }
+    if text("kind") != kind.kind {
+        let (group, version) = text("apiVersion").rsplit_once('/').unwrap_or(("", text("apiVersion")));
+        return Err(ApiError::BadRequest(format!("invalid object type: {group}/{version}, Kind={}", text("kind"))));
+    }
+    if config.pointer("/metadata/managedFields").is_some_and(|m| !m.is_null()) {
+        return Err(ApiError::BadRequest("metadata.managedFields must be nil".into()));
+    }
+    Ok(config)
+}
+
+fn apply_error(kind: &Kind, e: ApplyError) -> ApiError {
+    match e {
+        ApplyError::Conflicts(conflicts) => ApiError::ApplyConflict {
+            message: ApplyError::conflict_message(&conflicts),
+            causes: conflicts.into_iter().map(|(manager, path)| (path, format!("conflict with {manager}"))).collect(),
+        },
+        ApplyError::Shape(e) => ApiError::BadRequest(format!(
+            "failed to create typed patch object ({}, Kind={}): {}",
+            kind.api_version(),
+            kind.kind,
+            e.0
+        )),
+    }
 }
 
 /// Collects paths present (non-null) in `input` but absent from the typed round-trip.

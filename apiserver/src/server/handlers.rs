@@ -284,7 +284,9 @@ async fn resource(
         "patch" => {
             let (pt, bytes) = patch_body(req).await?;
             let w = store.patch(target, &name, pt, &bytes, None, &write).await?;
-            Ok(object_response(StatusCode::OK, kind, w.object, output, &query, &w.warnings))
+            // A server-side apply may create the object.
+            let code = if w.created { StatusCode::CREATED } else { StatusCode::OK };
+            Ok(object_response(code, kind, w.object, output, &query, &w.warnings))
         }
         "delete" => {
             let opts = delete_options(&query, req).await?;
@@ -341,7 +343,19 @@ fn write_options(query: &Query, headers: &HeaderMap) -> Result<WriteOptions, Api
             .unwrap_or("unknown")
             .to_string()
     });
-    Ok(WriteOptions { dry_run, field_validation: FieldValidation::parse(query.get("fieldValidation").map(String::as_str))?, field_manager })
+    let force = match query.get("force").map(String::as_str) {
+        None => None,
+        Some("true" | "1") => Some(true),
+        Some("false" | "0" | "") => Some(false),
+        Some(other) => return Err(ApiError::BadRequest(format!("strconv.ParseBool: parsing {other:?}: invalid syntax"))),
+    };
+    Ok(WriteOptions {
+        dry_run,
+        field_validation: FieldValidation::parse(query.get("fieldValidation").map(String::as_str))?,
+        explicit_field_manager: query.get("fieldManager").is_some_and(|m| !m.is_empty()),
+        field_manager,
+        force,
+    })
 }
 
 fn list_options(query: &Query) -> Result<ListOptions, ApiError> {
