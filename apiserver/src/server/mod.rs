@@ -4,6 +4,7 @@
 
 mod bootstrap;
 pub mod handlers;
+mod list_body;
 pub mod negotiate;
 pub mod pki;
 pub mod pod_streams;

@@ -44,7 +44,7 @@ pub(super) async fn etcd() -> Option<Backend> {
         return None;
     }
     let cluster = tokio::task::spawn_blocking(|| EtcdCluster::start(1)).await.expect("start etcd");
-    let options = EtcdOptions { compact_interval: None };
+    let options = EtcdOptions { compact_interval: None, ..Default::default() };
     let storage = EtcdStorage::connect(&cluster.client_urls(), options).await.expect("connect to etcd");
     Some(Backend { storage: Arc::new(storage), _dir: None, _etcd: Some(cluster) })
 }
