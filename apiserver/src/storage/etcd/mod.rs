@@ -18,7 +18,7 @@ pub use tls::EtcdTls;
 
 use super::{KeyValue, ListResult, Result, Storage, StorageError, WatchStream, check_size};
 use bytes::Bytes;
-use convert::{Refusal, backend, key_value, prefix_end, refusal};
+use convert::{Refusal, backend, key_value, prefix_end, refusal, with_causes};
 use etcd_client::{Compare, CompareOp, ConnectOptions, DeleteOptions, GetOptions, PutOptions, Txn, TxnOp, TxnOpResponse};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
@@ -125,7 +125,7 @@ impl EtcdStorage {
         }
         let client = etcd_client::Client::connect(endpoints, Some(connect))
             .await
-            .map_err(|e| StorageError::Backend(format!("cannot connect to etcd at {}: {e}", endpoints.join(","))))?;
+            .map_err(|e| StorageError::Backend(format!("cannot connect to etcd at {}: {}", endpoints.join(","), with_causes(&e))))?;
         let mut storage = Self {
             kv: client.kv_client().max_decoding_message_size(MAX_RESPONSE_BYTES),
             watch: client.watch_client().max_decoding_message_size(MAX_RESPONSE_BYTES),
