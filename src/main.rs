@@ -68,9 +68,19 @@ pub struct ServerArgs {
     #[arg(long, default_value = "10.96.0.0/12")]
     pub service_cluster_ip_range: String,
     /// Store objects in this etcd cluster instead of the embedded store
-    /// (`http://127.0.0.1:2379[,...]`, as kube-apiserver's flag).
+    /// (`http://127.0.0.1:2379[,...]`, or `https://` with the `--etcd-*file` flags, as
+    /// kube-apiserver's flags).
     #[arg(long, value_delimiter = ',', env = "IRONKUBE_ETCD_SERVERS")]
     pub etcd_servers: Vec<String>,
+    /// CA certificate that signed etcd's serving certificate (for `https://` etcd servers).
+    #[arg(long)]
+    pub etcd_cafile: Option<PathBuf>,
+    /// Client certificate presented to etcd (for etcd's `--client-cert-auth`).
+    #[arg(long)]
+    pub etcd_certfile: Option<PathBuf>,
+    /// Private key of `--etcd-certfile`.
+    #[arg(long)]
+    pub etcd_keyfile: Option<PathBuf>,
     /// Serve reads and watches from the in-memory watch cache (`--watch-cache=false` reads
     /// storage on every request, like kube-apiserver's flag of the same name).
     #[arg(long, default_value_t = true, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true", require_equals = true)]

@@ -4,7 +4,7 @@
 use crate::{components, ServerArgs};
 use anyhow::Context;
 use clap::Args;
-use ironkube_apiserver::storage::{EtcdOptions, EtcdStorage, RedbStorage, Storage};
+use ironkube_apiserver::storage::{EtcdOptions, EtcdStorage, EtcdTls, RedbStorage, Storage};
 use ironkube_apiserver::{Config, Server};
 use std::sync::Arc;
 use std::time::Instant;
@@ -74,7 +74,9 @@ async fn open_store(args: &ServerArgs) -> anyhow::Result<Arc<dyn Storage>> {
     if args.etcd_servers.is_empty() {
         return Ok(Arc::new(RedbStorage::open(&args.data_dir).context("cannot open the store")?));
     }
-    let etcd = EtcdStorage::connect(&args.etcd_servers, EtcdOptions::default()).await.context("cannot use etcd")?;
+    let tls = EtcdTls { ca_file: args.etcd_cafile.clone(), cert_file: args.etcd_certfile.clone(), key_file: args.etcd_keyfile.clone() };
+    let options = EtcdOptions { tls, ..EtcdOptions::default() };
+    let etcd = EtcdStorage::connect(&args.etcd_servers, options).await.context("cannot use etcd")?;
     Ok(Arc::new(etcd))
 }
 

@@ -7,7 +7,10 @@
 //! `IRONKUBE_BENCH_PODS` (default 100000) and `IRONKUBE_BENCH_WATCHERS` (default 1000)
 //! scale it down; `IRONKUBE_BENCH_MODES=cache` skips the baseline;
 //! `IRONKUBE_BENCH_ONLY=watch` measures only watch latency (`IRONKUBE_BENCH_VERBOSE=1`
-//! adds each write's figures); `IRONKUBE_BIN` runs a given binary instead of building.
+//! adds each write's figures), `IRONKUBE_BENCH_ONLY=list` only the LIST of 10,000 pods
+//! (31 times; `IRONKUBE_BENCH_PERF=<file>` records the server with perf meanwhile);
+//! `IRONKUBE_BENCH_WATCH_CLIENT=async` reads the watches with tasks on one tokio thread
+//! instead of one OS thread per watcher (see "Reading the watch figures"); `IRONKUBE_BIN` runs a given binary instead of building.
 //!
 //! Reading the watch figures: ack->event depends on whether the server answers the write
 //! before or after it has written the event to the watchers. Without the cache the storage
@@ -15,11 +18,19 @@
 //! fan-out and almost every event "arrives before its ack" (0); with the cache the ack
 //! goes out first and the fan-out shows. Request sent->event (printed with the watch
 //! figures) does not depend on that order and compares the two paths fairly.
+//!
+//! The client shares the machine with the server: with 1,000 watcher threads, each event
+//! costs the client 1,000 thread wake-ups and context switches, and on 2 cores the last
+//! watcher's timestamp waits for all of them. The run prints the CPU the server and the
+//! client each used per write; when the client's share dominates, the async client
+//! (`IRONKUBE_BENCH_WATCH_CLIENT=async`: same connections, same requests, the timestamp
+//! taken once the line is read and parsed) measures the server's delivery with less of
+//! the client's own scheduling in it. Say which client a figure came from.
 
 #[allow(dead_code)]
 mod common;
 
-use common::{median, ms, percentile, release_binary, rss_kib};
+use common::{cpu_time, median, ms, percentile, release_binary, rss_kib};
 use ironkube_conformance::{ApiClient, Cluster};
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
@@ -102,6 +113,12 @@ fn watch_latency(c: &Cluster, pki: &Path, watchers: usize, writes: usize) -> (Ve
     let rv = list["metadata"]["resourceVersion"].as_str().unwrap().to_string();
     let path = format!("/api/v1/namespaces/watched/configmaps?watch=true&resourceVersion={rv}&timeoutSeconds=600");
     let (tx, rx) = mpsc::channel::<(usize, Instant)>();
+    if std::env::var("IRONKUBE_BENCH_WATCH_CLIENT").as_deref() == Ok("async") {
+        let runtime = async_watchers(c.port, pki, &path, watchers, tx);
+        let result = deliver(c, &mut client, watchers, writes, rx);
+        runtime.shutdown_background();
+        return result;
+    }
     let ready = Arc::new(Barrier::new(watchers + 1));
     // A watcher that has seen every write holds its thread and connection until all
     // samples are in: 1,000 threads exiting and connections closing at once would
@@ -133,7 +150,66 @@ fn watch_latency(c: &Cluster, pki: &Path, watchers: usize, writes: usize) -> (Ve
     }
     drop(tx);
     ready.wait();
+    let result = deliver(c, &mut client, watchers, writes, rx);
+    drop(holding);
+    // Watchers still blocked end when the server stops.
+    drop(threads);
+    result
+}
+
+/// The watchers as tasks on one tokio thread instead of 1,000 OS threads: the same
+/// connections, requests and timestamps (taken when a task has read and parsed the line),
+/// without a thread wake-up and context switch per event per watcher in the client.
+fn async_watchers(port: u16, pki: &Path, path: &str, watchers: usize, tx: mpsc::Sender<(usize, Instant)>) -> tokio::runtime::Runtime {
+    use tokio::io::{AsyncBufReadExt, AsyncWriteExt};
+    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
+    let mut b = openssl::ssl::SslConnector::builder(openssl::ssl::SslMethod::tls_client()).unwrap();
+    b.set_ca_file(pki.join("ca.crt")).unwrap();
+    b.set_certificate_file(pki.join("admin.crt"), openssl::ssl::SslFiletype::PEM).unwrap();
+    b.set_private_key_file(pki.join("admin.key"), openssl::ssl::SslFiletype::PEM).unwrap();
+    let connector = b.build();
+    let (ready_tx, ready_rx) = mpsc::channel::<()>();
+    for _ in 0..watchers {
+        let (tx, ready_tx, connector, request) = (tx.clone(), ready_tx.clone(), connector.clone(), format!("GET {path} HTTP/1.1\r\nHost: localhost\r\n\r\n"));
+        runtime.spawn(async move {
+            let tcp = tokio::net::TcpStream::connect(("127.0.0.1", port)).await.unwrap();
+            tcp.set_nodelay(true).unwrap();
+            let ssl = connector.configure().unwrap().into_ssl("localhost").unwrap();
+            let mut tls = tokio_openssl::SslStream::new(ssl, tcp).unwrap();
+            std::pin::Pin::new(&mut tls).connect().await.unwrap();
+            tls.write_all(request.as_bytes()).await.unwrap();
+            let mut reader = tokio::io::BufReader::new(tls);
+            let mut line = String::new();
+            reader.read_line(&mut line).await.unwrap();
+            assert!(line.starts_with("HTTP/1.1 200"), "watch refused: {line}");
+            while line != "\r\n" {
+                line.clear();
+                reader.read_line(&mut line).await.unwrap();
+            }
+            let _ = ready_tx.send(());
+            loop {
+                line.clear();
+                if reader.read_line(&mut line).await.unwrap_or(0) == 0 {
+                    return;
+                }
+                if let Some(rest) = line.split("\"name\":\"lat-").nth(1) {
+                    let k: usize = rest.split('"').next().unwrap().parse().unwrap();
+                    let _ = tx.send((k, Instant::now()));
+                }
+            }
+        });
+    }
+    drop(ready_tx);
+    for _ in 0..watchers {
+        ready_rx.recv().expect("a watcher failed to start");
+    }
+    runtime
+}
+
+/// Writes `writes` ConfigMaps 100 ms apart and collects when each watcher saw each one.
+fn deliver(c: &Cluster, client: &mut ApiClient, watchers: usize, writes: usize, rx: mpsc::Receiver<(usize, Instant)>) -> (Vec<Duration>, usize) {
     let (mut sent, mut acks) = (Vec::new(), Vec::new());
+    let cpu_before = (cpu_time(c.pid()), cpu_time(None));
     for k in 0..writes {
         let body = format!(r#"{{"apiVersion":"v1","kind":"ConfigMap","metadata":{{"name":"lat-{k}"}}}}"#);
         sent.push(Instant::now());
@@ -161,8 +237,15 @@ fn watch_latency(c: &Cluster, pki: &Path, watchers: usize, writes: usize) -> (Ve
             Err(_) => break,
         }
     }
-    let missing = watchers * writes - samples.len();
-    drop(holding);
+    let missing = (watchers * writes).saturating_sub(samples.len());
+    // Where the CPU went while the events were delivered: the server's fan-out and
+    // writes, or this process's 1,000 reading threads (both share the machine's cores).
+    let (server_cpu, client_cpu) = (cpu_time(c.pid()) - cpu_before.0, cpu_time(None) - cpu_before.1);
+    println!(
+        "  CPU per write while delivering: server {} ms, bench client {} ms",
+        server_cpu.as_millis() / writes as u128,
+        client_cpu.as_millis() / writes as u128
+    );
     if std::env::var("IRONKUBE_BENCH_VERBOSE").is_ok() {
         for (k, mut w) in per_write.into_iter().enumerate() {
             w.sort();
@@ -183,10 +266,42 @@ fn watch_latency(c: &Cluster, pki: &Path, watchers: usize, writes: usize) -> (Ve
             samples.len()
         );
     }
-    // Watchers still blocked end when the server stops.
-    drop(threads);
     samples.sort();
     (samples, missing)
+}
+
+/// Creates 10,000 pods in namespace `list` and LISTs them `times` times (a consistent
+/// list, JSON, no `Accept-Encoding`: the bench's client asks for no compression). With
+/// `IRONKUBE_BENCH_PERF=<file>`, `perf record -g` samples the server during the lists.
+fn list_10k(c: &Cluster, client: &mut ApiClient, pki: &Path, times: usize) -> Vec<Duration> {
+    c.ok(&["create", "namespace", "list"]);
+    create_parallel(c.port, pki, CLIENTS, 10_000, "/api/v1/namespaces/list/pods", pod);
+    let perf = std::env::var("IRONKUBE_BENCH_PERF").ok().map(|out| {
+        let child = std::process::Command::new("perf")
+            .args(["record", "-g", "-F", "2999", "-o", &out, "-p", &c.pid().unwrap().to_string()])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("perf");
+        std::thread::sleep(Duration::from_millis(500));
+        child
+    });
+    let lists = (0..times)
+        .map(|_| {
+            let t = Instant::now();
+            let (code, body) = client.request("GET", "/api/v1/namespaces/list/pods", None);
+            let took = t.elapsed();
+            assert_eq!(code, 200);
+            assert!(body.len() > 10_000 * 300);
+            took
+        })
+        .collect();
+    if let Some(perf) = perf {
+        // SIGINT makes perf write its data and exit.
+        let _ = std::process::Command::new("kill").args(["-INT", &perf.id().to_string()]).status();
+        let _ = perf.wait_with_output();
+    }
+    lists
 }
 
 #[derive(Default)]
@@ -224,6 +339,14 @@ fn run(label: &str, flags: &[&str], pods: usize, watchers: usize) -> Figures {
     let mut c = Cluster::start_with(flags);
     let pki: PathBuf = c.dir.path().join("pki");
     let mut f = Figures::default();
+    if std::env::var("IRONKUBE_BENCH_ONLY").as_deref() == Ok("list") {
+        let mut client = ApiClient::connect(c.port, &pki);
+        let mut lists = list_10k(&c, &mut client, &pki, 31);
+        lists.sort();
+        f.list_10k = median(lists.clone());
+        println!("[{label}] LIST 10,000 pods min {} p50 {} max {}", ms(lists[0]), ms(f.list_10k), ms(*lists.last().unwrap()));
+        return f;
+    }
     if std::env::var("IRONKUBE_BENCH_ONLY").as_deref() == Ok("watch") {
         let (samples, missing) = watch_latency(&c, &pki, watchers, 20);
         (f.watch_p50, f.watch_p99, f.watch_missing) = (percentile(&samples, 0.5), percentile(&samples, 0.99), missing);
@@ -254,19 +377,7 @@ fn run(label: &str, flags: &[&str], pods: usize, watchers: usize) -> Figures {
     (f.get0_p50, f.get0_p99) = (percentile(&g, 0.5), percentile(&g, 0.99));
 
     // LIST of 10,000 pods (consistent list).
-    c.ok(&["create", "namespace", "list"]);
-    create_parallel(c.port, &pki, CLIENTS, 10_000, "/api/v1/namespaces/list/pods", pod);
-    let lists: Vec<Duration> = (0..11)
-        .map(|_| {
-            let t = Instant::now();
-            let (code, body) = client.request("GET", "/api/v1/namespaces/list/pods", None);
-            let took = t.elapsed();
-            assert_eq!(code, 200);
-            assert!(body.len() > 10_000 * 300);
-            took
-        })
-        .collect();
-    f.list_10k = median(lists);
+    f.list_10k = median(list_10k(&c, &mut client, &pki, 11));
 
     // Watch delivery latency.
     let (samples, missing) = watch_latency(&c, &pki, watchers, 20);

@@ -1,7 +1,8 @@
 //! ironkube on a real etcd (`--etcd-servers`): objects live in etcd under upstream's keys,
 //! and a 3-member etcd cluster keeps the API writable when a member dies.
 
-use ironkube_conformance::etcd::{EtcdCluster, etcd_available};
+use ironkube_apiserver::server::pki::Pki;
+use ironkube_conformance::etcd::{EtcdCluster, EtcdTlsFiles, etcd_available};
 use ironkube_conformance::{ApiClient, Cluster, assert_eventually};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -49,6 +50,72 @@ fn an_unreachable_etcd_is_a_clear_startup_error() {
     assert!(!out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("etcd") && stderr.contains("http://127.0.0.1:1"), "stderr: {stderr}");
+}
+
+/// A CA with a serving pair for 127.0.0.1 and a client pair, made by the server's own
+/// certificate code in `dir`.
+fn etcd_certificates(dir: &std::path::Path) -> EtcdTlsFiles {
+    Pki::new(dir).ensure(&["127.0.0.1".to_string(), "localhost".to_string()]).expect("certificates");
+    EtcdTlsFiles {
+        ca: dir.join("ca.crt"),
+        server_cert: dir.join("apiserver.crt"),
+        server_key: dir.join("apiserver.key"),
+        client_cert: dir.join("admin.crt"),
+        client_key: dir.join("admin.key"),
+    }
+}
+
+fn etcd_tls_flags<'a>(servers: &'a str, ca: &'a std::path::Path, files: &'a EtcdTlsFiles) -> Vec<&'a str> {
+    let path = |p: &'a std::path::Path| p.to_str().expect("utf-8 path");
+    vec!["--etcd-servers", servers, "--etcd-cafile", path(ca), "--etcd-certfile", path(&files.client_cert), "--etcd-keyfile", path(&files.client_key)]
+}
+
+#[test]
+fn objects_go_through_an_etcd_that_requires_tls_client_certificates() {
+    if skip() {
+        return;
+    }
+    let certs = tempfile::tempdir().unwrap();
+    let files = etcd_certificates(certs.path());
+    let etcd = EtcdCluster::start_tls(files.clone());
+    let servers = etcd.servers_flag();
+    assert!(servers.starts_with("https://"), "{servers}");
+    let mut c = Cluster::start_with(&etcd_tls_flags(&servers, &files.ca, &files));
+    c.ok(&["create", "configmap", "over-tls", "--from-literal=a=b"]);
+    c.ok(&["create", "ns", "secure"]);
+    c.ok(&["create", "deployment", "web", "--image=nginx", "-n", "secure"]);
+    let stored: serde_json::Value = serde_json::from_slice(&etcd.get("/registry/configmaps/default/over-tls").expect("the ConfigMap in etcd")).unwrap();
+    assert_eq!(stored["data"]["a"], "b");
+    assert!(etcd.get("/registry/deployments/secure/web").is_some());
+    // Watches (the cache's storage watch) run over the same TLS channel.
+    c.ok(&["label", "configmap", "over-tls", "tier=backend"]);
+    assert_eventually!(c.ok(&["get", "cm", "-l", "tier=backend", "-o", "name"]) == "configmap/over-tls");
+    c.restart();
+    assert_eq!(c.ok(&["get", "cm", "over-tls", "-o", "jsonpath={.data.a}"]), "b");
+}
+
+#[test]
+fn an_etcd_signed_by_another_ca_is_a_clear_startup_error() {
+    if skip() {
+        return;
+    }
+    let certs = tempfile::tempdir().unwrap();
+    let files = etcd_certificates(certs.path());
+    let etcd = EtcdCluster::start_tls(files.clone());
+    let other = tempfile::tempdir().unwrap();
+    let wrong_ca = etcd_certificates(other.path()).ca;
+    let data = tempfile::tempdir().unwrap();
+    let servers = etcd.servers_flag();
+    let out = std::process::Command::new(ironkube_conformance::ironkube_bin())
+        .args(["apiserver", "--secure-port", "0", "--bind-address", "127.0.0.1"])
+        .args(etcd_tls_flags(&servers, &wrong_ca, &files))
+        .arg("--data-dir")
+        .arg(data.path())
+        .output()
+        .expect("run ironkube");
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains(&servers) && stderr.contains("certificate verify failed"), "stderr: {stderr}");
 }
 
 #[test]

@@ -172,6 +172,14 @@ impl Listed {
         }
     }
 
+    /// The length [`Listed::write_list_item`] will write, when known without encoding.
+    pub fn list_item_len(&self) -> Option<usize> {
+        match self {
+            Listed::Stored(kv) => spliced_len(&kv.value, kv.mod_revision, 0),
+            Listed::Object(_) => None,
+        }
+    }
+
     /// Appends the object as a list item (upstream list items carry no apiVersion/kind).
     /// Stored bytes are copied with the resourceVersion spliced into `metadata`.
     pub fn write_list_item(&self, out: &mut Vec<u8>) -> Result<(), ApiError> {
@@ -438,21 +446,21 @@ impl Store {
     /// A page from cached objects (already in key order, after the continue key).
     fn cached_page(&self, t: Target<'_>, prefix: &str, items: Vec<Arc<KeyValue>>, revision: i64, filter: &Filter, opts: &ListOptions) -> Result<ListPage, ApiError> {
         let total = items.len();
-        let mut page = Vec::new();
-        let mut last_key = None;
+        let mut page = Vec::with_capacity(if opts.limit > 0 { opts.limit.min(total) } else { total });
+        let mut last: Option<Arc<KeyValue>> = None;
         let mut left = 0;
         for (i, kv) in items.into_iter().enumerate() {
             if opts.limit > 0 && page.len() >= opts.limit {
                 left = total - i;
                 break;
             }
-            last_key = Some(kv.key.clone());
+            last = Some(kv.clone());
             if let Some(item) = listed(t.kind, filter, kv)? {
                 page.push(item);
             }
         }
-        let continue_token = match (left > 0, &last_key) {
-            (true, Some(key)) => Some(encode_continue(revision, &key[prefix.len()..])),
+        let continue_token = match (left > 0, &last) {
+            (true, Some(kv)) => Some(encode_continue(revision, &kv.key[prefix.len()..])),
             _ => None,
         };
         let remaining = (continue_token.is_some() && filter.is_empty()).then_some(left as i64);
@@ -1560,18 +1568,33 @@ fn type_meta(kind: &Kind) -> String {
     format!("\"kind\":\"{}\",\"apiVersion\":\"{}\",", kind.kind, kind.api_version())
 }
 
+/// What [`splice_resource_version`] writes for `stored` at `revision` with a type meta
+/// of `type_meta_len` bytes; `None` when the stored object is not in the spliceable form.
+fn spliced_len(stored: &[u8], revision: i64, type_meta_len: usize) -> Option<usize> {
+    let rest = stored.strip_prefix(SPLICE_PREFIX)?;
+    let comma = usize::from(rest.first() != Some(&b'}'));
+    let digits = revision.unsigned_abs().checked_ilog10().unwrap_or(0) as usize + 1 + usize::from(revision < 0);
+    Some(stored.len() + type_meta_len + RV_FIELD.len() + digits + 1 + comma)
+}
+
+/// Every stored object starts with its metadata (see [`encode`]).
+const SPLICE_PREFIX: &[u8] = b"{\"metadata\":{";
+const RV_FIELD: &[u8] = b"\"resourceVersion\":\"";
+
 /// Copies a stored object, inserting `type_meta` (e.g. `"kind":"Pod","apiVersion":"v1",`)
 /// first and `"resourceVersion":"<rev>"` as the first field of its leading `metadata` object.
 fn splice_resource_version(stored: &[u8], revision: i64, type_meta: &str, out: &mut Vec<u8>) -> Result<(), ApiError> {
-    const PREFIX: &[u8] = b"{\"metadata\":{";
     let rest = stored
-        .strip_prefix(PREFIX)
+        .strip_prefix(SPLICE_PREFIX)
         .ok_or_else(|| ApiError::Internal("stored object does not start with its metadata".into()))?;
+    out.reserve(stored.len() + type_meta.len() + 48);
     out.push(b'{');
     out.extend_from_slice(type_meta.as_bytes());
-    out.extend_from_slice(&PREFIX[1..]);
-    out.extend_from_slice(b"\"resourceVersion\":\"");
-    out.extend_from_slice(revision.to_string().as_bytes());
+    out.extend_from_slice(&SPLICE_PREFIX[1..]);
+    out.extend_from_slice(RV_FIELD);
+    // Written in place: no string per item.
+    use std::io::Write as _;
+    let _ = write!(out, "{revision}");
     out.push(b'"');
     if rest.first() != Some(&b'}') {
         out.push(b',');

@@ -574,19 +574,20 @@ fn list_response(kind: &Kind, page: crate::registry::store::ListPage, output: Ou
             Ok(json_response(StatusCode::OK, &doc, Output::Yaml, &[]))
         }
         _ => {
-            // Plain JSON: items are written from their stored bytes, never parsed.
-            let mut body = serde_json::to_vec(&json!({ "kind": kind.list_kind, "apiVersion": kind.api_version(), "metadata": metadata }))
+            // Plain JSON: items are written from their stored bytes, never parsed, and
+            // streamed with an exact Content-Length (see `list_body`).
+            let mut head = serde_json::to_vec(&json!({ "kind": kind.list_kind, "apiVersion": kind.api_version(), "metadata": metadata }))
                 .map_err(|e| ApiError::Internal(e.to_string()))?;
-            body.pop();
-            body.extend_from_slice(b",\"items\":[");
-            for (i, item) in page.items.iter().enumerate() {
-                if i > 0 {
-                    body.push(b',');
-                }
-                item.write_list_item(&mut body)?;
-            }
-            body.extend_from_slice(b"]}");
-            Ok(Response::builder().status(StatusCode::OK).header(header::CONTENT_TYPE, "application/json").body(Body::from(body)).unwrap())
+            head.pop();
+            head.extend_from_slice(b",\"items\":[");
+            let body = super::list_body::ListBody::new(head, page)?;
+            let length = hyper::body::Body::size_hint(&body).exact().unwrap_or_default();
+            Ok(Response::builder()
+                .status(StatusCode::OK)
+                .header(header::CONTENT_TYPE, "application/json")
+                .header(header::CONTENT_LENGTH, length)
+                .body(Body::new(body))
+                .unwrap())
         }
     }
 }

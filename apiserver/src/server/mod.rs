@@ -5,6 +5,7 @@
 mod bootstrap;
 mod bootstrap_policy;
 pub mod handlers;
+mod list_body;
 pub mod negotiate;
 pub mod pki;
 pub mod pod_streams;

@@ -14,7 +14,7 @@ mod memory;
 mod tests;
 
 pub use embedded::{FILE_NAME, RedbOptions, RedbStorage, WAL_FILE_NAME};
-pub use etcd::{EtcdOptions, EtcdStorage};
+pub use etcd::{EtcdOptions, EtcdStorage, EtcdTls};
 pub use memory::MemoryStorage;
 
 use bytes::Bytes;

@@ -87,7 +87,23 @@ pub(super) fn backend(error: etcd_client::Error) -> StorageError {
             MAX_VALUE_BYTES + 64 * 1024
         ));
     }
-    StorageError::Backend(format!("etcd: {error}"))
+    StorageError::Backend(format!("etcd: {}", with_causes(&error)))
+}
+
+/// The error and the causes under it that its message leaves out (a failed TLS
+/// handshake shows only as "transport error" without them).
+pub(super) fn with_causes(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut cause = error.source();
+    while let Some(c) = cause {
+        let line = c.to_string();
+        if !text.contains(&line) {
+            text.push_str(": ");
+            text.push_str(&line);
+        }
+        cause = c.source();
+    }
+    text
 }
 
 #[cfg(test)]

@@ -11,11 +11,14 @@
 
 mod compactor;
 mod convert;
+mod tls;
 mod watch;
+
+pub use tls::EtcdTls;
 
 use super::{KeyValue, ListResult, Result, Storage, StorageError, WatchStream, check_size};
 use bytes::Bytes;
-use convert::{Refusal, backend, key_value, prefix_end, refusal};
+use convert::{Refusal, backend, key_value, prefix_end, refusal, with_causes};
 use etcd_client::{Compare, CompareOp, ConnectOptions, DeleteOptions, GetOptions, PutOptions, Txn, TxnOp, TxnOpResponse};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
@@ -79,12 +82,14 @@ pub struct EtcdOptions {
     /// earlier (so at least one interval of history is kept); `None` compacts only when
     /// [`Storage::compact`] is called.
     pub compact_interval: Option<Duration>,
+    /// CA, client certificate and key for `https://` endpoints.
+    pub tls: EtcdTls,
 }
 
 impl Default for EtcdOptions {
     /// Every 5 minutes, like kube-apiserver's `--etcd-compaction-interval`.
     fn default() -> Self {
-        Self { compact_interval: Some(Duration::from_secs(300)) }
+        Self { compact_interval: Some(Duration::from_secs(300)), tls: EtcdTls::default() }
     }
 }
 
@@ -112,17 +117,15 @@ impl EtcdStorage {
         if endpoints.is_empty() {
             return Err(StorageError::Backend("no etcd endpoints given".into()));
         }
-        if let Some(tls) = endpoints.iter().find(|e| !e.starts_with("http://")) {
-            return Err(StorageError::Backend(format!(
-                "etcd endpoint {tls}: only plain http:// endpoints are supported (TLS to etcd is not built yet)"
-            )));
-        }
-        let connect = ConnectOptions::new()
+        let mut connect = ConnectOptions::new()
             .with_connect_timeout(Duration::from_secs(5))
             .with_keep_alive(Duration::from_secs(10), Duration::from_secs(5));
+        if tls::wants_tls(endpoints, &options.tls)? {
+            connect = connect.with_openssl_tls(options.tls.client_config()?);
+        }
         let client = etcd_client::Client::connect(endpoints, Some(connect))
             .await
-            .map_err(|e| StorageError::Backend(format!("cannot connect to etcd at {}: {e}", endpoints.join(","))))?;
+            .map_err(|e| StorageError::Backend(format!("cannot connect to etcd at {}: {}", endpoints.join(","), with_causes(&e))))?;
         let mut storage = Self {
             kv: client.kv_client().max_decoding_message_size(MAX_RESPONSE_BYTES),
             watch: client.watch_client().max_decoding_message_size(MAX_RESPONSE_BYTES),

@@ -5,8 +5,8 @@
 mod cases;
 mod durable;
 
-use super::{EtcdOptions, EtcdStorage, MemoryStorage, RedbOptions, RedbStorage, Storage};
-use ironkube_conformance::etcd::{EtcdCluster, etcd_available};
+use super::{EtcdOptions, EtcdStorage, EtcdTls, MemoryStorage, RedbOptions, RedbStorage, Storage};
+use ironkube_conformance::etcd::{EtcdCluster, EtcdTlsFiles, etcd_available};
 use std::sync::Arc;
 
 /// A backend under test and whatever must outlive it (its directory).
@@ -44,9 +44,66 @@ pub(super) async fn etcd() -> Option<Backend> {
         return None;
     }
     let cluster = tokio::task::spawn_blocking(|| EtcdCluster::start(1)).await.expect("start etcd");
-    let options = EtcdOptions { compact_interval: None };
+    let options = EtcdOptions { compact_interval: None, ..Default::default() };
     let storage = EtcdStorage::connect(&cluster.client_urls(), options).await.expect("connect to etcd");
     Some(Backend { storage: Arc::new(storage), _dir: None, _etcd: Some(cluster) })
+}
+
+/// A CA with a serving pair for 127.0.0.1 and a client pair in `dir`, made by the
+/// server's own certificate code.
+fn etcd_certificates(dir: &std::path::Path) -> EtcdTlsFiles {
+    crate::server::pki::Pki::new(dir).ensure(&["127.0.0.1".to_string()]).expect("certificates");
+    EtcdTlsFiles {
+        ca: dir.join("ca.crt"),
+        server_cert: dir.join("apiserver.crt"),
+        server_key: dir.join("apiserver.key"),
+        client_cert: dir.join("admin.crt"),
+        client_key: dir.join("admin.key"),
+    }
+}
+
+/// The client side of `files`, verifying etcd with `ca`.
+fn client_tls(files: &EtcdTlsFiles, ca: &std::path::Path) -> EtcdTls {
+    EtcdTls { ca_file: Some(ca.to_path_buf()), cert_file: Some(files.client_cert.clone()), key_file: Some(files.client_key.clone()) }
+}
+
+/// A store on a fresh etcd that serves `https://` only and requires client certificates.
+pub(super) async fn etcd_tls() -> Option<Backend> {
+    if !etcd_available() {
+        eprintln!("skipped: /usr/bin/etcd is not installed (apt-get install etcd-server)");
+        return None;
+    }
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let files = etcd_certificates(dir.path());
+    let cluster = tokio::task::spawn_blocking({
+        let files = files.clone();
+        move || EtcdCluster::start_tls(files)
+    })
+    .await
+    .expect("start etcd");
+    assert!(cluster.servers_flag().starts_with("https://"));
+    let options = EtcdOptions { compact_interval: None, tls: client_tls(&files, &files.ca) };
+    let storage = EtcdStorage::connect(&cluster.client_urls(), options).await.expect("connect to etcd over TLS");
+    Some(Backend { storage: Arc::new(storage), _dir: Some(dir), _etcd: Some(cluster) })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_etcd_signed_by_another_ca_is_refused_with_the_reason() {
+    if !etcd_available() {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let files = etcd_certificates(&dir.path().join("etcd"));
+    let wrong = etcd_certificates(&dir.path().join("other"));
+    let cluster = tokio::task::spawn_blocking({
+        let files = files.clone();
+        move || EtcdCluster::start_tls(files)
+    })
+    .await
+    .expect("start etcd");
+    let options = EtcdOptions { compact_interval: None, tls: client_tls(&files, &wrong.ca) };
+    let error = EtcdStorage::connect(&cluster.client_urls(), options).await.err().expect("a wrong CA must fail").to_string();
+    assert!(error.contains(&cluster.servers_flag()) && error.contains("certificate verify failed"), "{error}");
 }
 
 /// Instantiates every shared case for one backend, as a module of tests.
@@ -71,6 +128,10 @@ macro_rules! all_backends {
         shared_suite!(etcd: $($case),*);
     };
 }
+
+// The same contract through an etcd that requires TLS client certificates (a subset:
+// the transport is what differs; watches, lists and conflicts cross it).
+shared_suite!(etcd_tls: create_and_get, update_checks_the_revision, list_orders_and_pages, watch_replays_from_zero_and_from_the_past, compaction_makes_old_revisions_unavailable);
 
 all_backends!(
     create_and_get,
