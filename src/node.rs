@@ -87,7 +87,6 @@ impl NodeRuntime {
             cni_conf_dir,
             cni_bin_dir: PathBuf::from("/usr/lib/cni"),
             sandbox_image: local_images::PAUSE.into(),
-            crun: ironkube_kubelet::containerd::find_crun(),
         };
         let containerd = tokio::task::spawn_blocking(move || Containerd::ensure(&cfg)).await?.context("cannot start containerd")?;
         let runtime = NodeRuntime { containerd, network };

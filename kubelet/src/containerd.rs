@@ -18,15 +18,6 @@ pub struct ContainerdConfig {
     pub cni_bin_dir: PathBuf,
     /// The sandbox image.
     pub sandbox_image: String,
-    /// crun's path when installed: then it is the default runtime (it creates and starts
-    /// containers several times faster than runc, which stays available as the `runc`
-    /// handler).
-    pub crun: Option<PathBuf>,
-}
-
-/// crun's path, if installed (Debian: /usr/bin/crun).
-pub fn find_crun() -> Option<PathBuf> {
-    std::env::var_os("PATH").and_then(|p| std::env::split_paths(&p).map(|d| d.join("crun")).find(|p| p.is_file()))
 }
 
 /// A containerd this node owns; stopped on [`Containerd::stop`] or drop.
@@ -69,22 +60,10 @@ fn toml_str(p: &Path) -> String {
 }
 
 impl ContainerdConfig {
-    /// The `config.toml` (version 2): CRI with the given sandbox image, the runc v2 shim
-    /// with cgroupfs running crun (when installed) or runc, overlayfs, CNI from our
-    /// directories; plugins a node never uses are off.
+    /// The `config.toml` (version 2): CRI with the given sandbox image, runc v2 with
+    /// cgroupfs, overlayfs, CNI from our directories; plugins a node never uses are off.
     pub fn render(&self) -> String {
         let d = &self.dir;
-        let crun = self.crun.as_ref().map(|path| {
-            format!(
-                r#"    [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.crun]
-      runtime_type = "io.containerd.runc.v2"
-      [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.crun.options]
-        BinaryName = {path}
-        SystemdCgroup = false
-"#,
-                path = toml_str(path)
-            )
-        });
         format!(
             r#"version = 2
 root = {root}
@@ -110,12 +89,12 @@ disabled_plugins = ["io.containerd.snapshotter.v1.aufs", "io.containerd.snapshot
   restrict_oom_score_adj = true
   [plugins."io.containerd.grpc.v1.cri".containerd]
     snapshotter = "overlayfs"
-    default_runtime_name = "{default_runtime}"
+    default_runtime_name = "runc"
     [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc]
       runtime_type = "io.containerd.runc.v2"
       [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc.options]
         SystemdCgroup = false
-{crun}  [plugins."io.containerd.grpc.v1.cri".cni]
+  [plugins."io.containerd.grpc.v1.cri".cni]
     bin_dir = {cni_bin}
     conf_dir = {cni_conf}
     max_conf_num = 1
@@ -128,8 +107,6 @@ disabled_plugins = ["io.containerd.snapshotter.v1.aufs", "io.containerd.snapshot
             sandbox = self.sandbox_image,
             cni_bin = toml_str(&self.cni_bin_dir),
             cni_conf = toml_str(&self.cni_conf_dir),
-            default_runtime = if crun.is_some() { "crun" } else { "runc" },
-            crun = crun.unwrap_or_default(),
         )
     }
 }
@@ -222,32 +199,5 @@ impl Containerd {
 impl Drop for Containerd {
     fn drop(&mut self) {
         self.stop();
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn config(crun: Option<&str>) -> ContainerdConfig {
-        ContainerdConfig {
-            socket: "/d/containerd.sock".into(),
-            dir: "/d".into(),
-            cni_conf_dir: "/d/net.d".into(),
-            cni_bin_dir: "/usr/lib/cni".into(),
-            sandbox_image: "ironkube.local/pause:latest".into(),
-            crun: crun.map(PathBuf::from),
-        }
-    }
-
-    #[test]
-    fn crun_is_the_default_runtime_when_installed_and_runc_stays_a_handler() {
-        let with = config(Some("/usr/bin/crun")).render();
-        assert!(with.contains("default_runtime_name = \"crun\""), "{with}");
-        assert!(with.contains("runtimes.crun.options]\n        BinaryName = \"/usr/bin/crun\""), "{with}");
-        assert!(with.contains("runtimes.runc]"), "{with}");
-        let without = config(None).render();
-        assert!(without.contains("default_runtime_name = \"runc\""), "{without}");
-        assert!(!without.contains("crun"), "{without}");
     }
 }
