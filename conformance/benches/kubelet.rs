@@ -120,16 +120,22 @@ fn main() {
     }
     let root = ironkube_conformance::workspace_root();
     let debug = std::env::var("IRONKUBE_BENCH_PROFILE").is_ok_and(|p| p == "debug");
-    let mut build = Command::new("cargo");
-    build.args(["build", "--quiet", "--bin", "ironkube"]).current_dir(&root);
-    if !debug {
-        build.arg("--release");
-    }
-    assert!(build.status().unwrap().success());
-    let target = std::env::var("CARGO_TARGET_DIR").map(std::path::PathBuf::from).unwrap_or_else(|_| root.join("target"));
-    let bin = target.join(if debug { "debug/ironkube" } else { "release/ironkube" });
+    // `IRONKUBE_BIN` measures a given binary (e.g. one built from `main`, to compare).
+    let bin = match std::env::var("IRONKUBE_BIN") {
+        Ok(bin) => std::path::PathBuf::from(bin),
+        Err(_) => {
+            let mut build = Command::new("cargo");
+            build.args(["build", "--quiet", "--bin", "ironkube"]).current_dir(&root);
+            if !debug {
+                build.arg("--release");
+            }
+            assert!(build.status().unwrap().success());
+            let target = std::env::var("CARGO_TARGET_DIR").map(std::path::PathBuf::from).unwrap_or_else(|_| root.join("target"));
+            target.join(if debug { "debug/ironkube" } else { "release/ironkube" })
+        }
+    };
     ironkube_conformance::set_bin(&bin);
-    println!("ironkube kubelet benchmark ({} build, medians)", if debug { "debug" } else { "release" });
+    println!("ironkube kubelet benchmark ({}, medians)", bin.display());
 
     let (mut fresh, mut existing) = (Vec::new(), Vec::new());
     for _ in 0..5 {

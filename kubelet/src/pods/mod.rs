@@ -13,7 +13,7 @@ use futures::StreamExt;
 use k8s_openapi::api::core::v1::Pod;
 use kube::runtime::watcher::{self, Event};
 use kube::runtime::WatchStreamExt;
-use kube::{Api, Client};
+use kube::{Api, Client, ResourceExt};
 use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -45,7 +45,8 @@ struct Handle {
 pub async fn run(ctx: Arc<Ctx>, mut stop: watch::Receiver<bool>) {
     let api: Api<Pod> = Api::all(ctx.client.clone());
     let config = watcher::Config::default().fields(&format!("spec.nodeName={}", ctx.node));
-    let mut stream = watcher::watcher(api, config).default_backoff().boxed();
+    // managedFields are never read here: dropped, so workers keep smaller pods.
+    let mut stream = watcher::watcher(api, config).default_backoff().modify(|p| p.managed_fields_mut().clear()).boxed();
     let mut workers: HashMap<String, Handle> = HashMap::new();
     let mut seen: HashSet<String> = HashSet::new();
     let mut swept = false;
@@ -67,6 +68,7 @@ pub async fn run(ctx: Arc<Ctx>, mut stop: watch::Receiver<bool>) {
                         let _ = h.tx.send(Some(pod));
                     }
                     None => {
+                        tracing::debug!(target: "ironkube_kubelet::timing", "pod {}/{}: seen", pod.metadata.namespace.as_deref().unwrap_or_default(), pod.metadata.name.as_deref().unwrap_or_default());
                         let (tx, rx) = watch::channel(Some(pod));
                         let task = tokio::spawn(worker::Worker::new(ctx.clone()).run(rx));
                         workers.insert(uid, Handle { tx, task });

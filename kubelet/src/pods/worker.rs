@@ -54,6 +54,9 @@ pub(super) struct Worker {
     acted: bool,
     last_status: Option<serde_json::Value>,
     reported: Option<PodStatus>,
+    /// When the worker started (the pod was first seen): start-up steps are logged at
+    /// debug level with the time since, to see where a pod's start-up time goes.
+    born: Instant,
 }
 
 fn spec_containers(pod: &Pod) -> (Vec<Container>, Vec<Container>) {
@@ -111,6 +114,7 @@ impl Worker {
             acted: false,
             last_status: None,
             reported: None,
+            born: Instant::now(),
         }
     }
 
@@ -166,6 +170,10 @@ impl Worker {
         self.ctx.cri.runtime.clone().list_pod_sandbox(api::ListPodSandboxRequest { filter: Some(filter) }).await.map(|r| r.into_inner().items).unwrap_or_default()
     }
 
+    fn step(&self, pod: &Pod, what: &str, since: Instant) {
+        tracing::debug!(target: "ironkube_kubelet::timing", "pod {}: {what} took {} ms, at {} ms", pod_ref(pod), since.elapsed().as_millis(), self.born.elapsed().as_millis());
+    }
+
     /// Finds the ready sandbox (adopting one a previous kubelet started) or runs a new one.
     async fn ensure_sandbox(&mut self, pod: &Pod) -> Result<(), String> {
         let uid = pod.metadata.uid.clone().unwrap_or_default();
@@ -192,6 +200,7 @@ impl Worker {
         }
         let config = rc::sandbox_config(&self.ctx.root, &self.ctx.node, pod, all.len() as u32);
         std::fs::create_dir_all(&config.log_directory).map_err(|e| e.to_string())?;
+        let t = Instant::now();
         let id = match rt.run_pod_sandbox(api::RunPodSandboxRequest { config: Some(config), runtime_handler: String::new() }).await {
             Ok(r) => r.into_inner().pod_sandbox_id,
             Err(e) => {
@@ -200,6 +209,7 @@ impl Worker {
                 return Err(msg);
             }
         };
+        self.step(pod, "RunPodSandbox", t);
         let st = rt.pod_sandbox_status(api::PodSandboxStatusRequest { pod_sandbox_id: id.clone(), verbose: false }).await.map_err(|e| e.message().to_string())?;
         let ip = st.into_inner().status.and_then(|s| s.network).map(|n| n.ip).unwrap_or_default();
         self.sandbox = Some(Sandbox { id, ip });
@@ -285,7 +295,10 @@ impl Worker {
         if policy == "Always" && !image.starts_with(images::LOCAL_REGISTRY) {
             self.ctx.recorder.pod(pod, Some(&name), Ev::Normal, "Pulling", format!("Pulling image \"{image}\""));
         }
-        match images::ensure(&self.ctx.cri, &image, &policy).await {
+        let t = Instant::now();
+        let pulled = images::ensure(&self.ctx.cri, &image, &policy).await;
+        self.step(pod, "image", t);
+        match pulled {
             Ok(Pulled::Present(_)) => {
                 self.ctx.recorder.pod(pod, Some(&name), Ev::Normal, "Pulled", format!("Container image \"{image}\" already present on machine"));
             }
@@ -310,6 +323,7 @@ impl Worker {
             w.ctx.recorder.pod(pod, Some(&name), Ev::Warning, "Failed", format!("Error: {msg}"));
             w.waiting.insert(name.clone(), ("CreateContainerConfigError".into(), msg));
         };
+        let t = Instant::now();
         let envs = match env::environment(&self.ctx.client, pod, c, &self.ctx.host_ip, &pod_ip).await {
             Ok(e) => e,
             Err(e) => return config_error(self, e.0),
@@ -318,6 +332,7 @@ impl Worker {
             Ok(v) => v,
             Err(e) => return config_error(self, e),
         };
+        self.step(pod, "env and volumes", t);
         let mounts = match volumes::container_mounts(c, &vols) {
             Ok(m) => m,
             Err(e) => return config_error(self, e.to_string()),
@@ -330,6 +345,7 @@ impl Worker {
         }
         let config = rc::container_config(&self.ctx.root, pod, c, attempt, envs, mounts);
         let sandbox_config = rc::sandbox_config(&self.ctx.root, &self.ctx.node, pod, 0);
+        let t = Instant::now();
         let id = match rt.create_container(api::CreateContainerRequest { pod_sandbox_id: sandbox_id, config: Some(config), sandbox_config: Some(sandbox_config) }).await {
             Ok(r) => r.into_inner().container_id,
             Err(e) => {
@@ -339,13 +355,16 @@ impl Worker {
                 return;
             }
         };
+        self.step(pod, "CreateContainer", t);
         self.ctx.recorder.pod(pod, Some(&name), Ev::Normal, "Created", format!("Created container: {name}"));
+        let t = Instant::now();
         if let Err(e) = rt.start_container(api::StartContainerRequest { container_id: id.clone() }).await {
             let msg = e.message().to_string();
             self.ctx.recorder.pod(pod, Some(&name), Ev::Warning, "Failed", format!("Error: {msg}"));
             self.waiting.insert(name.clone(), ("RunContainerError".into(), msg));
             return;
         }
+        self.step(pod, "StartContainer", t);
         self.waiting.remove(&name);
         self.ctx.recorder.pod(pod, Some(&name), Ev::Normal, "Started", format!("Started container {name}"));
         if let Some(h) = c.lifecycle.as_ref().and_then(|l| l.post_start.as_ref()) {
@@ -450,7 +469,10 @@ impl Worker {
             return Duration::from_secs(3600);
         }
         let mut next = RESYNC;
-        if let Err(e) = self.ensure_sandbox(pod).await {
+        let t = Instant::now();
+        let sandbox = self.ensure_sandbox(pod).await;
+        self.step(pod, "sandbox", t);
+        if let Err(e) = sandbox {
             tracing::warn!("pod {}: {e}", pod_ref(pod));
             self.report(pod, Vec::new(), Vec::new()).await;
             return Duration::from_secs(2);
@@ -458,7 +480,9 @@ impl Worker {
         let policy = pod.spec.as_ref().and_then(|s| s.restart_policy.clone()).unwrap_or_else(|| "Always".into());
         let (init, main) = spec_containers(pod);
         self.acted = false;
+        let t = Instant::now();
         let before = self.containers().await;
+        self.step(pod, "list containers", t);
         let history = |name: &str| before.get(name).cloned().unwrap_or_default();
         // Init containers, one at a time in order.
         let mut initialized = true;
@@ -609,7 +633,10 @@ impl Worker {
         }
         let (ns, name, _) = rc::names(pod);
         let api: Api<Pod> = Api::namespaced(self.ctx.client.clone(), &ns);
-        match api.patch_status(&name, &PatchParams::default(), &Patch::Merge(serde_json::json!({"status": value}))).await {
+        let t = Instant::now();
+        let written = api.patch_status(&name, &PatchParams::default(), &Patch::Merge(serde_json::json!({"status": value}))).await;
+        self.step(pod, &format!("status {} write", status.phase.as_deref().unwrap_or_default()), t);
+        match written {
             Ok(_) => {
                 self.last_status = Some(value);
                 self.reported = Some(status);
