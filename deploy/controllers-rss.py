@@ -8,6 +8,11 @@ through pods/status), then runs `ironkube controllers` as its own process, waits
 list its 100 pods, and prints the controllers' RSS (median of 10 samples over 5 s) and
 peak RSS.
 
+Env RSS_VARIANTS="A=1 B=2;C=3" measures one controllers process per `;`-separated
+variant (extra environment, e.g. MALLOC_ARENA_MAX=2, and words without `=` as a
+wrapper command, e.g. `heaptrack -o /tmp/ctl`) against the same pods, deleting
+the Endpoints between runs so each one must rebuild them.
+
 Usage: deploy/controllers-rss.py [pods]   (release build; env IRONKUBE_BIN skips it)
 """
 import concurrent.futures
@@ -40,6 +45,31 @@ def rss_kib(pid, field="VmRSS"):
             if line.startswith(field + ":"):
                 return int(line.split()[1])
     raise RuntimeError(f"no {field} for {pid}")
+
+
+
+def measure(core, controllers, variant):
+    """Waits until every Service's Endpoints are complete, then prints the RSS."""
+    t = time.time()
+    per_service = PODS // SERVICES
+    while True:
+        eps = core.list_namespaced_endpoints("default").items
+        full = sum(1 for e in eps if e.metadata.name.startswith("svc-")
+                   and sum(len(s.addresses or []) for s in (e.subsets or [])) == per_service)
+        if full == SERVICES:
+            break
+        if time.time() - t > 600:
+            raise RuntimeError(f"only {full} of {SERVICES} Endpoints complete after 600 s")
+        time.sleep(1)
+    print(f"[{variant}] controllers converged in {time.time() - t:.1f} s", flush=True)
+    samples = []
+    for _ in range(10):
+        samples.append(rss_kib(controllers.pid))
+        time.sleep(0.5)
+    median = statistics.median(samples) / 1024
+    peak = rss_kib(controllers.pid, "VmHWM") / 1024
+    print(f"[{variant}] controllers RSS with {PODS} pods: median {median:.1f} MiB (min {min(samples) / 1024:.1f}, "
+          f"max {max(samples) / 1024:.1f}), peak {peak:.1f} MiB (goal <= 128 MiB)", flush=True)
 
 
 def main():
@@ -77,27 +107,15 @@ def main():
             list(pool.map(make, range(PODS)))
         print(f"created {PODS} ready pods behind {SERVICES} services in {time.time() - t:.0f} s", flush=True)
 
-        controllers = subprocess.Popen([ironkube, "controllers", "--kubeconfig", kubeconfig], stderr=subprocess.DEVNULL)
-        t = time.time()
-        per_service = PODS // SERVICES
-        while True:
-            eps = core.list_namespaced_endpoints("default").items
-            full = sum(1 for e in eps if e.metadata.name.startswith("svc-")
-                       and sum(len(s.addresses or []) for s in (e.subsets or [])) == per_service)
-            if full == SERVICES:
-                break
-            if time.time() - t > 600:
-                raise RuntimeError(f"only {full} of {SERVICES} Endpoints complete after 600 s")
-            time.sleep(1)
-        print(f"controllers converged in {time.time() - t:.1f} s", flush=True)
-        samples = []
-        for _ in range(10):
-            samples.append(rss_kib(controllers.pid))
-            time.sleep(0.5)
-        median = statistics.median(samples) / 1024
-        peak = rss_kib(controllers.pid, "VmHWM") / 1024
-        print(f"controllers RSS with {PODS} pods: median {median:.1f} MiB (min {min(samples) / 1024:.1f}, "
-              f"max {max(samples) / 1024:.1f}), peak {peak:.1f} MiB (goal <= 128 MiB)")
+        for variant in os.environ.get("RSS_VARIANTS", "").split(";"):
+            env = dict(os.environ, **dict(kv.split("=", 1) for kv in variant.split() if "=" in kv))
+            wrapper = [w for w in variant.split() if "=" not in w]  # e.g. heaptrack -o FILE
+            controllers = subprocess.Popen(wrapper + [ironkube, "controllers", "--kubeconfig", kubeconfig], stderr=subprocess.DEVNULL, env=env)
+            measure(core, controllers, variant or "default")
+            controllers.terminate()
+            controllers.wait()
+            controllers = None
+            core.delete_collection_namespaced_endpoints("default", label_selector="endpoints.kubernetes.io/managed-by=endpoint-controller")
     finally:
         if controllers:
             controllers.kill()
