@@ -42,6 +42,20 @@ pub struct EtcdTlsFiles {
     pub client_key: PathBuf,
 }
 
+impl EtcdTlsFiles {
+    /// The files of a directory laid out by the apiserver's `Pki` (`ca.crt`, the
+    /// `apiserver` serving pair, the `admin` client pair), which the tests generate with it.
+    pub fn in_pki_dir(dir: &std::path::Path) -> EtcdTlsFiles {
+        EtcdTlsFiles {
+            ca: dir.join("ca.crt"),
+            server_cert: dir.join("apiserver.crt"),
+            server_key: dir.join("apiserver.key"),
+            client_cert: dir.join("admin.crt"),
+            client_key: dir.join("admin.key"),
+        }
+    }
+}
+
 /// An etcd cluster of one or more members on loopback.
 pub struct EtcdCluster {
     members: Vec<Member>,

@@ -56,13 +56,7 @@ fn an_unreachable_etcd_is_a_clear_startup_error() {
 /// certificate code in `dir`.
 fn etcd_certificates(dir: &std::path::Path) -> EtcdTlsFiles {
     Pki::new(dir).ensure(&["127.0.0.1".to_string(), "localhost".to_string()]).expect("certificates");
-    EtcdTlsFiles {
-        ca: dir.join("ca.crt"),
-        server_cert: dir.join("apiserver.crt"),
-        server_key: dir.join("apiserver.key"),
-        client_cert: dir.join("admin.crt"),
-        client_key: dir.join("admin.key"),
-    }
+    EtcdTlsFiles::in_pki_dir(dir)
 }
 
 fn etcd_tls_flags<'a>(servers: &'a str, ca: &'a std::path::Path, files: &'a EtcdTlsFiles) -> Vec<&'a str> {

@@ -53,13 +53,7 @@ pub(super) async fn etcd() -> Option<Backend> {
 /// server's own certificate code.
 fn etcd_certificates(dir: &std::path::Path) -> EtcdTlsFiles {
     crate::server::pki::Pki::new(dir).ensure(&["127.0.0.1".to_string()]).expect("certificates");
-    EtcdTlsFiles {
-        ca: dir.join("ca.crt"),
-        server_cert: dir.join("apiserver.crt"),
-        server_key: dir.join("apiserver.key"),
-        client_cert: dir.join("admin.crt"),
-        client_key: dir.join("admin.key"),
-    }
+    EtcdTlsFiles::in_pki_dir(dir)
 }
 
 /// The client side of `files`, verifying etcd with `ca`.
