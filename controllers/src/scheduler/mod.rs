@@ -23,6 +23,7 @@ use filters::volume_binding::{self, VolumeLookup};
 use filters::{Cycle, Rejection};
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::{Node, PersistentVolume, PersistentVolumeClaim, Pod};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use k8s_openapi::api::storage::v1::StorageClass;
 use kube::runtime::watcher::{self, watcher, Event};
 use kube::runtime::WatchStreamExt;
@@ -93,6 +94,16 @@ fn priority(pod: &Pod) -> i32 {
     pod.spec.as_ref().and_then(|s| s.priority).unwrap_or(0)
 }
 
+/// Upstream `isPodUpdated`: whether a waiting pod changed in a way that may let it fit
+/// now. Status, resourceVersion, generation, managedFields and finalizers do not count,
+/// so the scheduler's own `PodScheduled=False` write does not send the pod round again.
+fn changed_for_scheduling(old: &Pod, new: &Pod) -> bool {
+    fn comparable(meta: &ObjectMeta) -> ObjectMeta {
+        ObjectMeta { resource_version: None, generation: None, managed_fields: None, finalizers: None, ..meta.clone() }
+    }
+    old.spec != new.spec || comparable(&old.metadata) != comparable(&new.metadata)
+}
+
 impl Scheduler {
     fn is_ours(&self, pod: &Pod) -> bool {
         let spec = pod.spec.as_ref();
@@ -115,7 +126,10 @@ impl Scheduler {
         let pod = Arc::new(pod);
         let (waiting, change) = self.cache.apply_pod(pod.clone());
         if waiting && self.is_ours(&pod) {
-            self.queue.add_or_update(&key, priority(&pod));
+            let worth_a_retry = self.pending.get(&key).is_none_or(|old| changed_for_scheduling(old, &pod));
+            if worth_a_retry {
+                self.queue.add_or_update(&key, priority(&pod));
+            }
             self.pending.insert(key, pod);
         } else if !self.cache.is_placed(&key) || change == ClusterChange::Some {
             self.pending.remove(&key);
@@ -335,6 +349,25 @@ mod tests {
     use cache::tests::{node, pod};
     use filters::volume_binding::NoVolumes;
     use serde_json::json;
+
+    #[test]
+    fn only_spec_and_metadata_changes_send_a_waiting_pod_round_again() {
+        let old: Pod = serde_json::from_value(json!({
+            "metadata": {"name": "p", "resourceVersion": "1", "labels": {"a": "1"}},
+            "spec": {"containers": [{"name": "c"}]},
+        }))
+        .unwrap();
+        let mut own_write = old.clone();
+        own_write.metadata.resource_version = Some("2".into());
+        own_write.status = serde_json::from_value(json!({"conditions": [{"type": "PodScheduled", "status": "False"}]})).unwrap();
+        assert!(!changed_for_scheduling(&old, &own_write));
+        let mut relabelled = own_write.clone();
+        relabelled.metadata.labels.as_mut().unwrap().insert("a".into(), "2".into());
+        assert!(changed_for_scheduling(&own_write, &relabelled));
+        let mut tolerating = own_write.clone();
+        tolerating.spec.as_mut().unwrap().tolerations = Some(vec![Default::default()]);
+        assert!(changed_for_scheduling(&own_write, &tolerating));
+    }
 
     #[test]
     fn decide_picks_a_feasible_node_and_assumed_pods_fill_nodes_up() {

@@ -2,7 +2,7 @@
 //! an active heap ordered by priority then arrival, a back-off area for pods that
 //! failed recently, and an unschedulable area that cluster changes empty into back-off.
 
-use std::cmp::Ordering;
+use std::cmp::{Ordering, Reverse};
 use std::collections::{BinaryHeap, HashMap};
 use std::time::{Duration, Instant};
 
@@ -38,6 +38,17 @@ enum Place {
     Unschedulable(Instant),
 }
 
+impl Place {
+    /// When a parked pod becomes active again without a cluster change.
+    fn due(&self) -> Option<Instant> {
+        match *self {
+            Place::Active => None,
+            Place::Backoff(at) => Some(at),
+            Place::Unschedulable(since) => Some(since + MAX_UNSCHEDULABLE),
+        }
+    }
+}
+
 #[derive(Debug)]
 struct Tracked {
     priority: i32,
@@ -51,10 +62,9 @@ pub struct Queue {
     active: BinaryHeap<Entry>,
     pods: HashMap<String, Tracked>,
     seq: u64,
-    /// Something left the active heap or changed place since the last flush.
-    dirty: bool,
-    /// When the next parked pod is due, as of the last flush.
-    next_due: Option<Instant>,
+    /// Parked pods by due time, earliest first. An entry is stale (and skipped) when its
+    /// pod has moved since; so a flush costs only the pods that are due, not every pod.
+    parked: BinaryHeap<Reverse<(Instant, String)>>,
 }
 
 /// The back-off after `attempts` failures: 1s, 2s, 4s … 10s.
@@ -69,6 +79,16 @@ impl Queue {
         self.active.push(Entry { priority, seq: self.seq, key: key.to_string() });
     }
 
+    /// Moves a tracked pod to `place`, noting when it is due.
+    fn park(&mut self, key: &str, place: Place) {
+        if let Some(t) = self.pods.get_mut(key) {
+            if let Some(at) = place.due() {
+                self.parked.push(Reverse((at, key.to_string())));
+            }
+            t.place = place;
+        }
+    }
+
     /// A pod the watch shows unscheduled. New pods become active; a known pod that
     /// changed while unschedulable moves to back-off (its change may help).
     pub fn add_or_update(&mut self, key: &str, priority: i32) {
@@ -80,8 +100,8 @@ impl Queue {
             Some(t) => {
                 t.priority = priority;
                 if let Place::Unschedulable(since) = t.place {
-                    t.place = Place::Backoff(since + backoff(t.attempts));
-                    self.dirty = true;
+                    let at = since + backoff(t.attempts);
+                    self.park(key, Place::Backoff(at));
                 }
             }
         }
@@ -97,9 +117,7 @@ impl Queue {
         while let Some(e) = self.active.pop() {
             if self.pods.get(&e.key).is_some_and(|t| matches!(t.place, Place::Active)) {
                 // Stays tracked (as in flight) until done() or unschedulable().
-                if let Some(t) = self.pods.get_mut(&e.key) {
-                    t.place = Place::Backoff(Instant::now() + MAX_UNSCHEDULABLE);
-                }
+                self.park(&e.key, Place::Backoff(Instant::now() + MAX_UNSCHEDULABLE));
                 return Some(e.key);
             }
         }
@@ -115,8 +133,7 @@ impl Queue {
     pub fn unschedulable(&mut self, key: &str, now: Instant) {
         if let Some(t) = self.pods.get_mut(key) {
             t.attempts += 1;
-            t.place = Place::Unschedulable(now);
-            self.dirty = true;
+            self.park(key, Place::Unschedulable(now));
         }
     }
 
@@ -124,17 +141,18 @@ impl Queue {
     pub fn retry_later(&mut self, key: &str, now: Instant) {
         if let Some(t) = self.pods.get_mut(key) {
             t.attempts += 1;
-            t.place = Place::Backoff(now + backoff(t.attempts));
-            self.dirty = true;
+            let at = now + backoff(t.attempts);
+            self.park(key, Place::Backoff(at));
         }
     }
 
     /// The cluster changed: every unschedulable pod is retried after its back-off.
     pub fn cluster_changed(&mut self) {
-        for t in self.pods.values_mut() {
+        for (key, t) in &mut self.pods {
             if let Place::Unschedulable(since) = t.place {
-                t.place = Place::Backoff(since + backoff(t.attempts));
-                self.dirty = true;
+                let at = since + backoff(t.attempts);
+                t.place = Place::Backoff(at);
+                self.parked.push(Reverse((at, key.clone())));
             }
         }
     }
@@ -142,30 +160,19 @@ impl Queue {
     /// Moves pods whose back-off ended (and long-parked ones) to active; returns the
     /// next instant something is due, if any.
     pub fn flush(&mut self, now: Instant) -> Option<Instant> {
-        if !self.dirty && self.next_due.is_none_or(|at| at > now) {
-            return self.next_due;
-        }
-        self.dirty = false;
-        let mut due = Vec::new();
-        let mut next: Option<Instant> = None;
-        for (key, t) in &mut self.pods {
-            let at = match t.place {
-                Place::Active => continue,
-                Place::Backoff(at) => at,
-                Place::Unschedulable(since) => since + MAX_UNSCHEDULABLE,
-            };
-            if at <= now {
+        while let Some(Reverse((at, _))) = self.parked.peek() {
+            if *at > now {
+                return Some(*at);
+            }
+            let Some(Reverse((at, key))) = self.parked.pop() else { break };
+            let Some(t) = self.pods.get_mut(&key) else { continue };
+            if t.place.due() == Some(at) {
                 t.place = Place::Active;
-                due.push((key.clone(), t.priority));
-            } else {
-                next = Some(next.map_or(at, |n| n.min(at)));
+                let priority = t.priority;
+                self.push_active(&key, priority);
             }
         }
-        for (key, priority) in due {
-            self.push_active(&key, priority);
-        }
-        self.next_due = next;
-        next
+        None
     }
 
     /// Pods in the active heap (approximate: may count stale entries).
@@ -208,6 +215,21 @@ mod tests {
         q.cluster_changed();
         q.flush(t0 + MAX_BACKOFF);
         assert_eq!(q.pop(), None);
+    }
+
+    #[test]
+    fn a_pod_that_moved_is_not_woken_at_its_old_due_time() {
+        let mut q = Queue::default();
+        let t0 = Instant::now();
+        q.add_or_update("p", 0);
+        assert_eq!(q.pop().as_deref(), Some("p"));
+        q.retry_later("p", t0);
+        q.flush(t0 + Duration::from_millis(10));
+        q.unschedulable("p", t0 + Duration::from_millis(10));
+        assert!(q.flush(t0 + backoff(1)).is_some(), "still parked");
+        assert_eq!(q.pop(), None, "the back-off entry is stale: the pod waits for a change");
+        q.flush(t0 + Duration::from_millis(10) + MAX_UNSCHEDULABLE);
+        assert_eq!(q.pop().as_deref(), Some("p"), "retried after the longest wait");
     }
 
     #[test]
