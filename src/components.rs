@@ -23,13 +23,13 @@ pub fn write_kubeconfig(pki: &Pki, data_dir: &Path, url: &str, user: &str, file:
 
 /// Runs `component` in the background with a client for `kubeconfig`; logs why it stopped.
 /// The task ends when the component does (each one stops on the shutdown signal).
-fn spawn<F, Fut>(name: &'static str, kubeconfig: PathBuf, component: F) -> JoinHandle<()>
+fn spawn<F, Fut>(name: &'static str, agent: &'static str, kubeconfig: PathBuf, component: F) -> JoinHandle<()>
 where
     F: FnOnce(kube::Client) -> Fut + Send + 'static,
     Fut: std::future::Future<Output = anyhow::Result<()>> + Send,
 {
     tokio::spawn(async move {
-        let result = match ironkube_controllers::client_from_kubeconfig(&kubeconfig).await {
+        let result = match ironkube_controllers::client_from_kubeconfig(&kubeconfig, agent).await {
             Ok(client) => component(client).await,
             Err(e) => Err(e.into()),
         };
@@ -81,7 +81,7 @@ impl ControllerFlags {
 pub fn spawn_controllers(pki: &Pki, data_dir: &Path, url: &str, mut config: ironkube_controllers::Config) -> anyhow::Result<JoinHandle<()>> {
     config.root_ca = Some(String::from_utf8(pki.ca_cert()?)?);
     let kubeconfig = write_kubeconfig(pki, data_dir, url, "system:kube-controller-manager", "controller-manager.kubeconfig")?;
-    Ok(spawn("controller manager", kubeconfig, |client| async move {
+    Ok(spawn("controller manager", "kube-controller-manager", kubeconfig, |client| async move {
         Ok(ironkube_controllers::run(client, config, shutdown_signal()).await?)
     }))
 }
@@ -89,7 +89,7 @@ pub fn spawn_controllers(pki: &Pki, data_dir: &Path, url: &str, mut config: iron
 /// The scheduler, as `system:kube-scheduler` (leader-elected).
 pub fn spawn_scheduler(pki: &Pki, data_dir: &Path, url: &str) -> anyhow::Result<JoinHandle<()>> {
     let kubeconfig = write_kubeconfig(pki, data_dir, url, "system:kube-scheduler", "scheduler.kubeconfig")?;
-    Ok(spawn("scheduler", kubeconfig, |client| {
+    Ok(spawn("scheduler", "kube-scheduler", kubeconfig, |client| {
         ironkube_controllers::scheduler::run_leader_elected(client, Default::default(), shutdown_signal())
     }))
 }
@@ -97,5 +97,5 @@ pub fn spawn_scheduler(pki: &Pki, data_dir: &Path, url: &str) -> anyhow::Result<
 /// kube-proxy, as `system:kube-proxy`; it removes its rules when it stops.
 pub fn spawn_kube_proxy(pki: &Pki, data_dir: &Path, url: &str, config: ironkube_kube_proxy::Config) -> anyhow::Result<JoinHandle<()>> {
     let kubeconfig = write_kubeconfig(pki, data_dir, url, "system:kube-proxy", "kube-proxy.kubeconfig")?;
-    Ok(spawn("kube-proxy", kubeconfig, |client| async move { Ok(ironkube_kube_proxy::run(client, config, shutdown_signal()).await?) }))
+    Ok(spawn("kube-proxy", "kube-proxy", kubeconfig, |client| async move { Ok(ironkube_kube_proxy::run(client, config, shutdown_signal()).await?) }))
 }

@@ -100,7 +100,7 @@ pub struct SchedulerArgs {
 
 
 async fn scheduler(args: SchedulerArgs) -> anyhow::Result<()> {
-    let client = ironkube_controllers::client_from_kubeconfig(&args.kubeconfig).await?;
+    let client = ironkube_controllers::client_from_kubeconfig(&args.kubeconfig, "kube-scheduler").await?;
     let config = ironkube_controllers::scheduler::Config { scheduler_name: args.scheduler_name, ..Default::default() };
     ironkube_controllers::scheduler::run_leader_elected(client, config, up::shutdown_signal()).await
 }
@@ -123,7 +123,7 @@ fn main() -> std::process::ExitCode {
         Command::Apiserver(args) => runtime.block_on(up::apiserver_only(args)),
         Command::Scheduler(args) => runtime.block_on(scheduler(args)),
         Command::Controllers(args) => runtime.block_on(async {
-            let client = ironkube_controllers::client_from_kubeconfig(&args.kubeconfig).await?;
+            let client = ironkube_controllers::client_from_kubeconfig(&args.kubeconfig, "kube-controller-manager").await?;
             let config = ironkube_controllers::Config { root_ca: ironkube_controllers::root_ca_from_kubeconfig(&args.kubeconfig), ..args.flags.config() };
             ironkube_controllers::run(client, config, up::shutdown_signal()).await?;
             Ok(())

@@ -183,7 +183,7 @@ pub struct KubeletArgs {
 /// `ironkube kubelet`: runs against an existing runtime and API server until SIGTERM;
 /// pods keep running when it stops, and a restarted kubelet adopts them.
 pub async fn kubelet(args: KubeletArgs) -> anyhow::Result<()> {
-    let client = ironkube_controllers::client_from_kubeconfig(&args.kubeconfig).await?;
+    let client = ironkube_controllers::client_from_kubeconfig(&args.kubeconfig, "kubelet").await?;
     let mut config = args.node.kubelet_config(&args.root_dir, false);
     config.root_dir = args.root_dir.clone();
     if args.node.container_runtime_endpoint.is_none() {

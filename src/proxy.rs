@@ -62,7 +62,7 @@ pub async fn kube_proxy(args: KubeProxyArgs) -> anyhow::Result<()> {
         return Ok(());
     }
     let Some(kubeconfig) = &args.kubeconfig else { anyhow::bail!("--kubeconfig is required (or --cleanup)") };
-    let client = ironkube_controllers::client_from_kubeconfig(kubeconfig).await?;
+    let client = ironkube_controllers::client_from_kubeconfig(kubeconfig, "kube-proxy").await?;
     let node = args.hostname_override.clone().unwrap_or_else(ironkube_kubelet::hostname);
     let config = args.flags.config(node, args.cluster_cidr.clone());
     println!("kube-proxy: iptables mode, chains {}-*", config.chain_prefix);

@@ -194,7 +194,7 @@ async fn run(args: ServerArgs, plan: NodePlan, controllers: Option<ironkube_cont
                 // User `system:node:<name>`; see `components` for why it is in system:masters.
                 let user = format!("system:node:{}", config.node_name);
                 let kubelet_kubeconfig = components::write_kubeconfig(&pki, &args.data_dir, &url, &user, "kubelet.kubeconfig")?;
-                let client = ironkube_controllers::client_from_kubeconfig(&kubelet_kubeconfig).await?;
+                let client = ironkube_controllers::client_from_kubeconfig(&kubelet_kubeconfig, "kubelet").await?;
                 let proxy_config = proxy_flags.config(config.node_name.clone(), config.pod_cidr.clone());
                 let kubelet = ironkube_kubelet::Kubelet::start(client, config).await?;
                 step("node Ready", kubelet.node_name(), t0);

@@ -273,9 +273,15 @@ fn deliver(c: &Cluster, client: &mut ApiClient, watchers: usize, writes: usize, 
 /// Creates 10,000 pods in namespace `list` and LISTs them `times` times (a consistent
 /// list, JSON, no `Accept-Encoding`: the bench's client asks for no compression). With
 /// `IRONKUBE_BENCH_PERF=<file>`, `perf record -g` samples the server during the lists.
+///
+/// The lists start once the cluster has settled: `ironkube up` runs the scheduler, which
+/// answers each new pod (there are no nodes) with one `PodScheduled=False` status write
+/// and one event. Listing while those 10,000 writes are still going would measure their
+/// contention on 2 cores, not the LIST.
 fn list_10k(c: &Cluster, client: &mut ApiClient, pki: &Path, times: usize) -> Vec<Duration> {
     c.ok(&["create", "namespace", "list"]);
     create_parallel(c.port, pki, CLIENTS, 10_000, "/api/v1/namespaces/list/pods", pod);
+    wait_until_scheduler_answered(client, 10_000);
     let perf = std::env::var("IRONKUBE_BENCH_PERF").ok().map(|out| {
         let child = std::process::Command::new("perf")
             .args(["record", "-g", "-F", "2999", "-o", &out, "-p", &c.pid().unwrap().to_string()])
@@ -302,6 +308,23 @@ fn list_10k(c: &Cluster, client: &mut ApiClient, pki: &Path, times: usize) -> Ve
         let _ = perf.wait_with_output();
     }
     lists
+}
+
+/// Waits (up to a minute) until every pod in namespace `list` carries the scheduler's
+/// `PodScheduled` condition, then one more second for the trailing events.
+fn wait_until_scheduler_answered(client: &mut ApiClient, pods: usize) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let (_, body) = client.request("GET", "/api/v1/namespaces/list/pods", None);
+        let list: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        let answered = list["items"].as_array().unwrap().iter().filter(|p| p["status"]["conditions"].is_array()).count();
+        if answered >= pods || Instant::now() > deadline {
+            println!("{answered} of {pods} pods answered by the scheduler before the lists");
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    std::thread::sleep(Duration::from_secs(1));
 }
 
 #[derive(Default)]

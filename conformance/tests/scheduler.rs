@@ -109,6 +109,9 @@ fn kubelet_less_cordoned_node_is_skipped() {
         "no Unschedulable condition: {}",
         scheduled_condition(&c, "waiting")
     );
+    // The scheduler's status write is recorded under its name, as upstream's is.
+    let managers = get(&c, &["pod", "waiting", "--show-managed-fields"])["metadata"]["managedFields"].clone();
+    assert!(managers.as_array().unwrap().iter().any(|m| m["manager"] == "kube-scheduler" && m["subresource"] == "status"), "{managers}");
     c.ok(&["uncordon", "n1"]);
     assert_eventually!(node_of(&c, "waiting") == "n1", "uncordon must let the pod in");
 }

@@ -60,12 +60,26 @@ pub use error::Error;
 use std::future::Future;
 use std::sync::Arc;
 
-/// A client from a kubeconfig file (its current context).
-pub async fn client_from_kubeconfig(path: &std::path::Path) -> Result<kube::Client, Error> {
+/// A client from a kubeconfig file (its current context) that introduces itself as
+/// `component` (e.g. `kube-scheduler`) in its `User-Agent`, as upstream's components do:
+/// the API server names a write's field manager after that prefix, so
+/// `kubectl get -o yaml --show-managed-fields` shows `kube-scheduler`, not `unknown`.
+pub async fn client_from_kubeconfig(path: &std::path::Path, component: &str) -> Result<kube::Client, Error> {
     let bad = |e: &dyn std::fmt::Display| Error::Kubeconfig(format!("{}: {e}", path.display()));
     let kubeconfig = kube::config::Kubeconfig::read_from(path).map_err(|e| bad(&e))?;
-    let config = kube::Config::from_custom_kubeconfig(kubeconfig, &Default::default()).await.map_err(|e| bad(&e))?;
+    let mut config = kube::Config::from_custom_kubeconfig(kubeconfig, &Default::default()).await.map_err(|e| bad(&e))?;
+    let agent = format!("{component}/v1.35.0 ({}/{}) ironkube/{}", std::env::consts::OS, go_arch(), env!("CARGO_PKG_VERSION"));
+    config.headers.push((http::header::USER_AGENT, http::HeaderValue::from_str(&agent).map_err(|e| bad(&e))?));
     kube::Client::try_from(config).map_err(|e| bad(&e))
+}
+
+/// The architecture as Go names it (`amd64`, `arm64`), the form User-Agents carry.
+fn go_arch() -> &'static str {
+    match std::env::consts::ARCH {
+        "x86_64" => "amd64",
+        "aarch64" => "arm64",
+        other => other,
+    }
 }
 
 /// The cluster CA (PEM) named by a kubeconfig's current cluster, for the root CA
