@@ -44,6 +44,7 @@ pub mod namespace;
 pub mod node_lifecycle;
 pub mod ownership;
 pub mod persistent_volume;
+pub mod pod_control;
 pub mod pods;
 pub mod replicaset;
 pub mod scheduler;

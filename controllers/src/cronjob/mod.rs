@@ -9,7 +9,7 @@
 
 pub mod schedule;
 
-use crate::error::is_code;
+use crate::error::{api_message, is_code};
 use crate::{Context, Error, job, ownership};
 use futures::StreamExt;
 use jiff::{SignedDuration, Timestamp};
@@ -343,12 +343,6 @@ async fn delete_job(rec: &crate::events::EventRecorder, cj: &CronJob, api: &Api<
     }
 }
 
-fn api_message(e: &kube::Error) -> String {
-    match e {
-        kube::Error::Api(s) => s.message.clone(),
-        other => other.to_string(),
-    }
-}
 
 /// Whether a Job is finished (shared with the Job controller's definition).
 pub fn is_finished(j: &Job) -> bool {

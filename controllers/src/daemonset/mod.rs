@@ -9,7 +9,8 @@
 pub mod placement;
 pub mod plan;
 
-use crate::error::{api_message, is_code};
+use crate::error::is_code;
+use crate::pod_control::PodControl;
 use crate::expectations::Seen;
 use crate::history::{self, History, POD_REVISION_LABEL};
 use crate::pods::{self, Availability};
@@ -18,7 +19,7 @@ use futures::StreamExt;
 use jiff::Timestamp;
 use k8s_openapi::api::apps::v1::{ControllerRevision, DaemonSet};
 use k8s_openapi::api::core::v1::{Node, Pod};
-use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
+use kube::api::{Api, Patch, PatchParams};
 use kube::core::Selector;
 use kube::runtime::controller::{Action, Controller};
 use kube::runtime::reflector::{ObjectRef, Store};
@@ -308,6 +309,7 @@ impl Sync<'_> {
         let key = key(&self.ds);
         let ds = self.ds.as_ref();
         let mut first_error: Option<Error> = None;
+        let control = PodControl { api: &self.pods_api, recorder: &self.state.recorder, expectations: &self.state.shared.pod_expectations, key: &key };
         if !create_on.is_empty() {
             let mut template = ds.spec.as_ref().map(|s| s.template.clone()).unwrap_or_default();
             let labels = template.metadata.get_or_insert_with(Default::default).labels.get_or_insert_with(BTreeMap::new);
@@ -319,49 +321,21 @@ impl Sync<'_> {
             }
             placement::add_daemon_tolerations(template.spec.get_or_insert_with(Default::default));
             let ns = ds.namespace().unwrap_or_default();
-            let mut remaining = create_on;
-            for batch in crate::replicaset::slow_start_batches(create_on.len()) {
-                let (now, rest) = remaining.split_at(batch);
-                remaining = rest;
-                let creations = now.iter().map(|node| {
+            let pods = create_on
+                .iter()
+                .map(|node| {
                     let mut pod = pods::from_template(&template, &ns, &ds.name_any(), ownership::controller_ref(ds));
                     placement::pin_to_node(pod.spec.get_or_insert_with(Default::default), node);
-                    let api = self.pods_api.clone();
-                    async move { api.create(&PostParams::default(), &pod).await }
-                });
-                let results = futures::future::join_all(creations).await;
-                let mut created = Vec::new();
-                for result in results {
-                    match result {
-                        Ok(p) => created.push(p.name_any()),
-                        Err(e) => {
-                            self.state.recorder.warning(ds, "FailedCreate", format!("Error creating: {}", api_message(&e)));
-                            first_error.get_or_insert(e.into());
-                        }
-                    }
-                }
-                self.state.shared.pod_expectations.expect_creations(&key, created.iter().cloned());
-                for name in &created {
-                    self.state.recorder.normal(ds, "SuccessfulCreate", format!("Created pod: {name}"));
-                }
-                if first_error.is_some() {
-                    break;
-                }
+                    pod
+                })
+                .collect();
+            if let Err(e) = control.create(ds, pods).await {
+                first_error = Some(e.into());
             }
         }
         if !delete.is_empty() {
-            self.state.shared.pod_expectations.expect_deletions(&key, delete.iter().cloned());
-            let params = DeleteParams::default();
-            let results = futures::future::join_all(delete.iter().map(|name| self.pods_api.delete(name, &params))).await;
-            for (name, result) in delete.iter().zip(results) {
-                match result {
-                    Ok(_) => self.state.recorder.normal(ds, "SuccessfulDelete", format!("Deleted pod: {name}")),
-                    Err(e) if is_code(&e, 404) => {}
-                    Err(e) => {
-                        self.state.recorder.warning(ds, "FailedDelete", format!("Error deleting: {}", api_message(&e)));
-                        first_error.get_or_insert(e.into());
-                    }
-                }
+            if let Err(e) = control.delete(ds, delete).await {
+                first_error.get_or_insert(e.into());
             }
         }
         first_error.map_or(Ok(()), Err)

@@ -19,7 +19,7 @@ use crate::error::is_code;
 use crate::expectations::Seen;
 use crate::ownership;
 use crate::pods;
-use crate::replicaset::slow_start_batches;
+use crate::pod_control::PodControl;
 use crate::{Context, Error, conditions};
 use failure_policy::Verdict;
 use futures::StreamExt;
@@ -27,7 +27,7 @@ use jiff::Timestamp;
 use k8s_openapi::api::batch::v1::{Job, JobCondition, JobStatus, UncountedTerminatedPods};
 use k8s_openapi::api::core::v1::{EnvVar, EnvVarSource, ObjectFieldSelector, Pod};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
-use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
+use kube::api::{Api, Patch, PatchParams, PostParams};
 use kube::core::Selector;
 use kube::runtime::controller::{Action, Controller};
 use kube::runtime::reflector::ObjectRef;
@@ -579,62 +579,18 @@ fn plan_pods(owned: &[Arc<Pod>], active: &[&Pod], indexed: bool, completions: Op
 
 /// Creates pods in slow-start batches; returns how many were created.
 async fn create_pods(state: &State, job: &Job, api: &Api<Pod>, key: &str, indexes: &[Option<i32>]) -> Result<i32, Error> {
-    let mut created_total = 0;
-    let mut remaining = indexes;
-    for batch in slow_start_batches(indexes.len()) {
-        let (now, rest) = remaining.split_at(batch);
-        remaining = rest;
-        let new_pods: Vec<Pod> = now.iter().map(|i| pod_for(job, *i)).collect();
-        const POST: PostParams = PostParams { dry_run: false, field_manager: None };
-        let results = futures::future::join_all(new_pods.iter().map(|p| api.create(&POST, p))).await;
-        let mut first_error = None;
-        let mut created = Vec::new();
-        for result in results {
-            match result {
-                Ok(p) => created.push(p.name_any()),
-                Err(e) => {
-                    state.recorder.warning(job, "FailedCreate", format!("Error creating: {}", api_message(&e)));
-                    first_error.get_or_insert(e);
-                }
-            }
-        }
-        state.shared.pod_expectations.expect_creations(key, created.iter().cloned());
-        created_total += count(created.len());
-        for name in &created {
-            state.recorder.normal(job, "SuccessfulCreate", format!("Created pod: {name}"));
-        }
-        if let Some(e) = first_error {
-            return Err(e.into());
-        }
-    }
-    Ok(created_total)
+    let pods = indexes.iter().map(|i| pod_for(job, *i)).collect();
+    Ok(count(pod_control(state, api, key).create(job, pods).await?))
+}
+
+fn pod_control<'a>(state: &'a State, api: &'a Api<Pod>, key: &'a str) -> PodControl<'a> {
+    PodControl { api, recorder: &state.recorder, expectations: &state.shared.pod_expectations, key }
 }
 
 /// Deletes pods; returns how many were deleted.
 async fn delete_pods(state: &State, job: &Job, api: &Api<Pod>, key: &str, victims: &[Arc<Pod>]) -> Result<i32, Error> {
     let names: Vec<String> = victims.iter().map(|p| p.name_any()).collect();
-    state.shared.pod_expectations.expect_deletions(key, names.iter().cloned());
-    let params = DeleteParams::default();
-    let results = futures::future::join_all(names.iter().map(|n| api.delete(n, &params))).await;
-    let mut first_error = None;
-    let mut deleted = 0;
-    for (name, result) in names.iter().zip(results) {
-        match result {
-            Err(e) if !is_code(&e, 404) => {
-                state.recorder.warning(job, "FailedDelete", format!("Error deleting: {}", api_message(&e)));
-                first_error.get_or_insert(e);
-            }
-            Err(_) => {}
-            Ok(_) => {
-                deleted += 1;
-                state.recorder.normal(job, "SuccessfulDelete", format!("Deleted pod: {name}"));
-            }
-        }
-    }
-    match first_error {
-        Some(e) => Err(e.into()),
-        None => Ok(deleted),
-    }
+    Ok(count(pod_control(state, api, key).delete(job, &names).await?))
 }
 
 /// Removes the tracking finalizer (a strategic-merge `$deleteFromPrimitiveList`, so other
@@ -653,10 +609,3 @@ async fn remove_finalizers(api: &Api<Pod>, pods: &[&Pod]) -> Result<(), Error> {
     Ok(())
 }
 
-/// The API's message for an error (what upstream puts in events), else the error.
-fn api_message(e: &kube::Error) -> String {
-    match e {
-        kube::Error::Api(s) => s.message.clone(),
-        other => other.to_string(),
-    }
-}

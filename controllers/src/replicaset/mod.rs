@@ -7,16 +7,17 @@ mod kinds;
 mod plan;
 
 pub use kinds::{Replicated, matches};
-pub use plan::{ReplicaStatus, slow_start_batches};
+pub use plan::ReplicaStatus;
 
 use crate::expectations::Seen;
 use crate::ownership;
 use crate::pods::{self, Availability};
-use crate::error::{api_message, is_code};
+use crate::error::is_code;
+use crate::pod_control::PodControl;
 use crate::{Context, Error};
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::Pod;
-use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
+use kube::api::{Api, Patch, PatchParams};
 use kube::runtime::controller::Action;
 use kube::runtime::reflector::{ObjectRef, Store};
 use kube::ResourceExt;
@@ -120,57 +121,18 @@ async fn reconcile<K: Replicated>(owner: Arc<K>, ctx: Arc<Ctx<K>>) -> Result<Act
 /// Creates or deletes pods so `spec.replicas` are active (upstream `manageReplicas`).
 async fn manage_replicas<K: Replicated>(owner: &K, active: &[&Pod], pods_api: &Api<Pod>, ctx: &Ctx<K>, key: &str) -> Result<(), Error> {
     let want = usize::try_from(owner.replicas().max(0)).unwrap_or(0);
+    let control = PodControl { api: pods_api, recorder: &ctx.recorder, expectations: &ctx.shared.pod_expectations, key };
     if active.len() < want {
         let count = (want - active.len()).min(BURST_REPLICAS);
         let template = owner.template().ok_or_else(|| Error::Invalid { kind: "ReplicaSet", name: owner.name_any(), message: "no pod template".into() })?;
         let pod = pods::from_template(template, &owner.namespace().unwrap_or_default(), &owner.name_any(), ownership::controller_ref(owner));
-        const POST: PostParams = PostParams { dry_run: false, field_manager: None };
-        for batch in slow_start_batches(count) {
-            let results = futures::future::join_all((0..batch).map(|_| pods_api.create(&POST, &pod))).await;
-            let mut first_error = None;
-            let mut created = Vec::new();
-            for result in results {
-                match result {
-                    Ok(p) => created.push(p.name_any()),
-                    Err(e) => {
-                        ctx.recorder.warning(owner, "FailedCreate", format!("Error creating: {}", api_message(&e)));
-                        first_error.get_or_insert(e);
-                    }
-                }
-            }
-            ctx.shared.pod_expectations.expect_creations(key, created.iter().cloned());
-            for name in &created {
-                ctx.recorder.normal(owner, "SuccessfulCreate", format!("Created pod: {name}"));
-            }
-            if let Some(e) = first_error {
-                return Err(e.into());
-            }
-        }
+        control.create(owner, vec![pod; count]).await?;
     } else if active.len() > want {
         let count = (active.len() - want).min(BURST_REPLICAS);
         let mut ranked = active.to_vec();
         pods::sort_for_deletion(&mut ranked);
         let victims: Vec<String> = ranked[..count].iter().map(|p| p.name_any()).collect();
-        ctx.shared.pod_expectations.expect_deletions(key, victims.iter().cloned());
-        let delete = DeleteParams::default();
-        let results = futures::future::join_all(victims.iter().map(|name| pods_api.delete(name, &delete))).await;
-        let mut first_error = None;
-        let mut deleted = Vec::new();
-        for (name, result) in victims.iter().zip(results) {
-            match result {
-                Err(e) if !is_code(&e, 404) => {
-                    ctx.recorder.warning(owner, "FailedDelete", format!("Error deleting: {}", api_message(&e)));
-                    first_error.get_or_insert(e);
-                }
-                _ => deleted.push(name),
-            }
-        }
-        for name in deleted {
-            ctx.recorder.normal(owner, "SuccessfulDelete", format!("Deleted pod: {name}"));
-        }
-        if let Some(e) = first_error {
-            return Err(e.into());
-        }
+        control.delete(owner, &victims).await?;
     }
     Ok(())
 }

@@ -7,20 +7,6 @@ use jiff::Timestamp;
 use k8s_openapi::api::core::v1::Pod;
 use serde_json::{Value, json};
 
-/// Batch sizes 1, 2, 4, ... adding up to `count` (upstream `slowStartBatch`): a failing
-/// create (quota, admission) stops after few attempts instead of `count`.
-pub fn slow_start_batches(count: usize) -> Vec<usize> {
-    let mut batches = Vec::new();
-    let (mut remaining, mut size) = (count, 1);
-    while remaining > 0 {
-        let batch = size.min(remaining);
-        batches.push(batch);
-        remaining -= batch;
-        size *= 2;
-    }
-    batches
-}
-
 /// The status a ReplicaSet/ReplicationController should report (upstream `calculateStatus`).
 #[derive(Debug, PartialEq, Eq)]
 pub struct ReplicaStatus {
@@ -96,14 +82,6 @@ impl ReplicaStatus {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn batches_double_until_count() {
-        assert_eq!(slow_start_batches(0), Vec::<usize>::new());
-        assert_eq!(slow_start_batches(1), [1]);
-        assert_eq!(slow_start_batches(10), [1, 2, 4, 3]);
-        assert_eq!(slow_start_batches(500).iter().sum::<usize>(), 500);
-    }
 
     #[test]
     fn status_omits_zero_counts_and_manages_replica_failure() {
