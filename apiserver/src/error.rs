@@ -121,6 +121,16 @@ pub enum ApiError {
     /// 504 / 500 storage timeouts and similar.
     #[error("{0}")]
     ServiceUnavailable(String),
+    /// 429, e.g. an eviction the disruption budget does not allow now.
+    #[error("{message}")]
+    TooManyRequests {
+        /// What is refused.
+        message: String,
+        /// `details.retryAfterSeconds` and the `Retry-After` header (0: neither).
+        retry_after_seconds: u32,
+        /// (reason, message) per cause.
+        causes: Vec<(String, String)>,
+    },
 }
 
 fn invalid_message(kind: &str, group: &str, name: &str, causes: &[Cause]) -> String {
@@ -151,6 +161,7 @@ impl ApiError {
             ApiError::Internal(_) => 500,
             ApiError::NotImplemented(_) => 501,
             ApiError::ServiceUnavailable(_) => 503,
+            ApiError::TooManyRequests { .. } => 429,
             ApiError::Patch(e) => e.status_code(),
         }
     }
@@ -173,6 +184,7 @@ impl ApiError {
             ApiError::Internal(_) => "InternalError",
             ApiError::NotImplemented(_) => "NotImplemented",
             ApiError::ServiceUnavailable(_) => "ServiceUnavailable",
+            ApiError::TooManyRequests { .. } => "TooManyRequests",
             ApiError::Patch(e) => e.reason(),
         }
     }
@@ -214,6 +226,13 @@ impl ApiError {
                     .collect::<Vec<_>>()
             })),
             ApiError::Internal(message) => Some(json!({ "causes": [{ "message": message }] })),
+            ApiError::TooManyRequests { retry_after_seconds, causes, .. } => {
+                let mut d = json!({ "causes": causes.iter().map(|(reason, message)| json!({ "reason": reason, "message": message })).collect::<Vec<_>>() });
+                if *retry_after_seconds > 0 {
+                    d["retryAfterSeconds"] = json!(retry_after_seconds);
+                }
+                Some(d)
+            }
             _ => None,
         };
         if let Some(d) = details {

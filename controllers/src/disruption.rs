@@ -17,7 +17,7 @@ use kube::runtime::controller::{Action, Controller};
 use kube::runtime::reflector::{self, ObjectRef, Store};
 use kube::runtime::{watcher, WatchStreamExt};
 use kube::{Api, ResourceExt};
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 struct State {
@@ -64,10 +64,33 @@ pub async fn run(ctx: Arc<Context>) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Upstream `IsPodReady` and not being deleted.
-fn healthy(pod: &Pod) -> bool {
+/// Upstream `DeletionTimeout`: how long an eviction the API server granted (recorded
+/// in `status.disruptedPods`) may take to turn into the pod's deletion.
+const DELETION_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(120);
+
+/// Upstream `countHealthyPods`: ready, not being deleted, and not just evicted.
+fn healthy(pod: &Pod, disrupted: &BTreeMap<String, Time>) -> bool {
     pod.metadata.deletion_timestamp.is_none()
+        && !pod.metadata.name.as_ref().is_some_and(|n| disrupted.contains_key(n))
         && pod.status.as_ref().and_then(|s| s.conditions.as_ref()).is_some_and(|cs| cs.iter().any(|c| c.type_ == "Ready" && c.status == "True"))
+}
+
+/// Upstream `buildDisruptedPodMap`: the evictions still expected to end in a deletion.
+/// An entry goes once its pod is being deleted or gone, or after [`DELETION_TIMEOUT`];
+/// also returns when the next entry times out, to look again then.
+fn pending_evictions(status: Option<&PodDisruptionBudgetStatus>, pods: &[Arc<Pod>], now: Timestamp) -> (BTreeMap<String, Time>, Option<Timestamp>) {
+    let Some(recorded) = status.and_then(|s| s.disrupted_pods.as_ref()) else { return (BTreeMap::new(), None) };
+    let mut pending = BTreeMap::new();
+    let mut recheck: Option<Timestamp> = None;
+    for pod in pods.iter().filter(|p| p.metadata.deletion_timestamp.is_none()) {
+        let Some((name, at)) = pod.metadata.name.as_ref().and_then(|n| recorded.get_key_value(n)) else { continue };
+        let Ok(expires) = at.0.checked_add(DELETION_TIMEOUT) else { continue };
+        if expires > now {
+            recheck = Some(recheck.map_or(expires, |r| r.min(expires)));
+            pending.insert(name.clone(), at.clone());
+        }
+    }
+    (pending, recheck)
 }
 
 /// `intstr.GetScaledValueFromIntOrPercent(v, total, roundUp=true)`.
@@ -102,7 +125,13 @@ pub fn expected_and_desired(pdb: &PodDisruptionBudget, pod_count: i32, expected_
 }
 
 /// The status for these numbers, keeping transition times that did not change.
-pub fn status_for(old: Option<&PodDisruptionBudgetStatus>, generation: Option<i64>, current: i32, desired: i32, expected: i32, now: Timestamp) -> PodDisruptionBudgetStatus {
+pub fn status_for(
+    old: Option<&PodDisruptionBudgetStatus>,
+    generation: Option<i64>,
+    (current, desired, expected): (i32, i32, i32),
+    disrupted: BTreeMap<String, Time>,
+    now: Timestamp,
+) -> PodDisruptionBudgetStatus {
     let allowed = if expected <= 0 { 0 } else { (current - desired).max(0) };
     let (status, reason) = if allowed > 0 { ("True", "SufficientPods") } else { ("False", "InsufficientPods") };
     let condition = disruption_condition(old, status, reason, "", generation, now);
@@ -112,7 +141,7 @@ pub fn status_for(old: Option<&PodDisruptionBudgetStatus>, generation: Option<i6
         disruptions_allowed: allowed,
         expected_pods: expected,
         observed_generation: generation,
-        disrupted_pods: old.and_then(|o| o.disrupted_pods.clone()),
+        disrupted_pods: (!disrupted.is_empty()).then_some(disrupted),
         conditions: Some(vec![condition]),
     }
 }
@@ -144,10 +173,16 @@ async fn reconcile(pdb: Arc<PodDisruptionBudget>, state: Arc<State>) -> Result<A
     let scale = if needs_scale { expected_scale(&state.ctx.client, &ns, &pods).await } else { Ok(0) };
     let generation = pdb.metadata.generation;
     let now = Timestamp::now();
+    let (disrupted, recheck) = pending_evictions(pdb.status.as_ref(), &pods, now);
+    // Look again when the oldest eviction times out (upstream `enqueuePdbForRecheck`).
+    let done = || match recheck {
+        Some(at) => Action::requeue(at.duration_since(now).unsigned_abs() + std::time::Duration::from_millis(100)),
+        None => Action::await_change(),
+    };
     let status = match expected_and_desired(&pdb, pods.len() as i32, || scale) {
         Ok((expected, desired)) => {
-            let current = pods.iter().filter(|p| healthy(p)).count() as i32;
-            status_for(pdb.status.as_ref(), generation, current, desired, expected, now)
+            let current = pods.iter().filter(|p| healthy(p, &disrupted)).count() as i32;
+            status_for(pdb.status.as_ref(), generation, (current, desired, expected), disrupted, now)
         }
         Err(message) => {
             state.events.warning(pdb.as_ref(), "CalculateExpectedPodCountFailed", format!("Failed to calculate the number of expected pods: {message}"));
@@ -159,14 +194,14 @@ async fn reconcile(pdb: Arc<PodDisruptionBudget>, state: Arc<State>) -> Result<A
         }
     };
     if pdb.status.as_ref() == Some(&status) {
-        return Ok(Action::await_change());
+        return Ok(done());
     }
     let mut updated = (*pdb).clone();
     updated.status = Some(status);
     updated.metadata.managed_fields = None;
     let api: Api<PodDisruptionBudget> = Api::namespaced(state.ctx.client.clone(), &ns);
     match api.replace_status(&pdb.name_any(), &PostParams::default(), &updated).await {
-        Ok(_) => Ok(Action::await_change()),
+        Ok(_) => Ok(done()),
         Err(e) if is_not_found(&e) => Ok(Action::await_change()),
         Err(e) => Err(e.into()),
     }
@@ -224,12 +259,36 @@ mod tests {
     fn min_available_integer_counts_selected_pods() {
         let b = pdb(json!({"minAvailable": 2}));
         assert_eq!(expected_and_desired(&b, 3, || panic!("no scale needed")), Ok((3, 2)));
-        let s = status_for(None, Some(3), 3, 2, 3, Timestamp::now());
+        let s = status_for(None, Some(3), (3, 2, 3), BTreeMap::new(), Timestamp::now());
         assert_eq!((s.disruptions_allowed, s.observed_generation), (1, Some(3)));
         assert_eq!(s.conditions.as_ref().unwrap()[0].reason, "SufficientPods");
-        let s = status_for(Some(&s), Some(3), 2, 2, 3, Timestamp::now());
+        let s = status_for(Some(&s), Some(3), (2, 2, 3), BTreeMap::new(), Timestamp::now());
         assert_eq!(s.disruptions_allowed, 0);
         assert_eq!(s.conditions.as_ref().unwrap()[0].reason, "InsufficientPods");
+    }
+
+    #[test]
+    fn evicted_pods_stop_counting_until_deleted_or_timed_out() {
+        let pod = |name: &str, deleting: bool| -> Arc<Pod> {
+            let mut p: Pod = serde_json::from_value(json!({"metadata": {"name": name}, "status": {"conditions": [{"type": "Ready", "status": "True"}]}})).unwrap();
+            if deleting {
+                p.metadata.deletion_timestamp = Some(Time(Timestamp::now()));
+            }
+            Arc::new(p)
+        };
+        let now = Timestamp::now();
+        let recent = Time(now - jiff::SignedDuration::from_secs(10));
+        let stale = Time(now - jiff::SignedDuration::from_secs(121));
+        let status = PodDisruptionBudgetStatus {
+            disrupted_pods: Some(BTreeMap::from([("a".into(), recent.clone()), ("b".into(), stale), ("c".into(), recent.clone()), ("gone".into(), recent)])),
+            ..Default::default()
+        };
+        let pods = [pod("a", false), pod("b", false), pod("c", true), pod("d", false)];
+        let (pending, recheck) = pending_evictions(Some(&status), &pods, now);
+        assert_eq!(pending.keys().collect::<Vec<_>>(), ["a"], "b timed out, c is being deleted, gone is gone");
+        assert!(recheck.is_some_and(|at| at > now));
+        let healthy_pods: Vec<_> = pods.iter().filter(|p| healthy(p, &pending)).map(|p| p.name_any()).collect();
+        assert_eq!(healthy_pods, ["b", "d"]);
     }
 
     #[test]

@@ -48,6 +48,10 @@ impl Subresource {
         Subresource { name: "binding", group: "", version: "", kind: "Binding", verbs: &["create"], implemented: true }
     }
 
+    const fn eviction() -> Self {
+        Subresource { name: "eviction", group: "policy", version: "v1", kind: "Eviction", verbs: &["create"], implemented: true }
+    }
+
     /// A subresource served by a connection to the pod's node (log, exec, ...).
     const fn connect(name: &'static str, kind: &'static str, verbs: &'static [&'static str]) -> Self {
         Subresource { name, group: "", version: "", kind, verbs, implemented: true }
@@ -255,7 +259,7 @@ pub static KINDS: LazyLock<Vec<Kind>> = LazyLock::new(|| {
                 .sub(Sub::connect("attach", "PodAttachOptions", EXEC_VERBS))
                 .sub(Sub::binding())
                 .sub(Sub::pending("ephemeralcontainers", "", "", "", GET_PATCH_UPDATE))
-                .sub(Sub::pending("eviction", "policy", "v1", "Eviction", &["create"]))
+                .sub(Sub::eviction())
                 .sub(Sub::connect("exec", "PodExecOptions", EXEC_VERBS))
                 .sub(Sub::connect("log", "", &["get"]))
                 .sub(Sub::connect("portforward", "PodPortForwardOptions", EXEC_VERBS))

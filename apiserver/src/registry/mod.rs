@@ -6,6 +6,7 @@ pub mod apply;
 pub mod binding;
 pub mod continue_token;
 pub mod conversion;
+pub mod eviction;
 pub mod kinds;
 pub mod meta;
 pub mod reviews;

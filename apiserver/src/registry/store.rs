@@ -97,6 +97,29 @@ pub struct DeleteOptions {
     pub dry_run: bool,
 }
 
+impl DeleteOptions {
+    /// Takes the fields a `DeleteOptions` body sets (a DELETE's body, an Eviction's
+    /// `deleteOptions`) over those from the query.
+    pub fn merge_body(&mut self, body: &Value) {
+        if let Some(g) = body.get("gracePeriodSeconds").and_then(Value::as_i64) {
+            self.grace_period_seconds = Some(g);
+        }
+        if let Some(p) = body.get("propagationPolicy").and_then(Value::as_str) {
+            self.propagation_policy = Some(p.to_string());
+        }
+        if body.get("orphanDependents") == Some(&json!(true)) && self.propagation_policy.is_none() {
+            self.propagation_policy = Some("Orphan".into());
+        }
+        if let Some(p) = body.get("preconditions") {
+            self.precondition_uid = p.get("uid").and_then(Value::as_str).map(str::to_string);
+            self.precondition_resource_version = p.get("resourceVersion").and_then(Value::as_str).map(str::to_string);
+        }
+        if body.get("dryRun").and_then(Value::as_array).is_some_and(|d| d.iter().any(|x| x == "All")) {
+            self.dry_run = true;
+        }
+    }
+}
+
 /// Options of a list or watch.
 #[derive(Clone, Debug, Default)]
 pub struct ListOptions {

@@ -11,7 +11,7 @@ use crate::openapi::OpenApi;
 use crate::filters::authz::{self, Attributes};
 use crate::patch::PatchType;
 use crate::registry::kinds::{self, Kind};
-use crate::registry::{binding, scale};
+use crate::registry::{binding, eviction, scale};
 use crate::registry::store::{DeleteOptions, Deleted, Listed, FieldValidation, ListOptions, Target, WatchEvent, WriteOptions};
 use crate::registry::table::{self, IncludeObject};
 use axum::body::Body;
@@ -217,6 +217,13 @@ async fn resource(
                 let answer = state.tokens.create(store, r.namespace.as_deref().unwrap_or_default(), &name, body).await?;
                 Ok(json_response(StatusCode::CREATED, &answer, output, &[]))
             }
+            ("eviction", "create") => {
+                let body = read_body(req).await?;
+                let delete = DeleteOptions { dry_run: write.dry_run, ..Default::default() };
+                let answer = eviction::create(store, target, &name, body, delete, &write).await?;
+                let code = StatusCode::from_u16(answer.code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+                Ok(json_response(code, &answer.status, output, &[]))
+            }
             ("binding", "create") => {
                 let body = read_body(req).await?;
                 let binding_kind = kinds::find("", "v1", "bindings").ok_or(ApiError::NoRoute)?;
@@ -390,23 +397,7 @@ async fn delete_options(query: &Query, req: Request) -> Result<DeleteOptions, Ap
     let content_type = req.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).map(str::to_string);
     let bytes = read_bytes(req).await?;
     if !bytes.is_empty() {
-        let body = negotiate::decode_body(content_type.as_deref(), &bytes)?;
-        if let Some(g) = body.get("gracePeriodSeconds").and_then(Value::as_i64) {
-            opts.grace_period_seconds = Some(g);
-        }
-        if let Some(p) = body.get("propagationPolicy").and_then(Value::as_str) {
-            opts.propagation_policy = Some(p.to_string());
-        }
-        if body.get("orphanDependents") == Some(&json!(true)) && opts.propagation_policy.is_none() {
-            opts.propagation_policy = Some("Orphan".into());
-        }
-        if let Some(p) = body.get("preconditions") {
-            opts.precondition_uid = p.get("uid").and_then(Value::as_str).map(str::to_string);
-            opts.precondition_resource_version = p.get("resourceVersion").and_then(Value::as_str).map(str::to_string);
-        }
-        if body.get("dryRun").and_then(Value::as_array).is_some_and(|d| d.iter().any(|x| x == "All")) {
-            opts.dry_run = true;
-        }
+        opts.merge_body(&negotiate::decode_body(content_type.as_deref(), &bytes)?);
     }
     Ok(opts)
 }
@@ -493,6 +484,9 @@ fn error_response(e: &ApiError, accept: Option<&str>) -> Response<Body> {
     let mut resp = json_response(code, &e.status(), output, &[]);
     if matches!(e, ApiError::Unauthorized) {
         resp.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Basic realm=\"kubernetes-master\""));
+    }
+    if let ApiError::TooManyRequests { retry_after_seconds: seconds @ 1.., .. } = e {
+        resp.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(*seconds));
     }
     resp
 }
