@@ -310,10 +310,10 @@ fn list_10k(c: &Cluster, client: &mut ApiClient, pki: &Path, times: usize) -> Ve
     lists
 }
 
-/// Waits (up to a minute) until every pod in namespace `list` carries the scheduler's
+/// Waits (up to three minutes) until every pod in namespace `list` carries the scheduler's
 /// `PodScheduled` condition, then one more second for the trailing events.
 fn wait_until_scheduler_answered(client: &mut ApiClient, pods: usize) {
-    let deadline = Instant::now() + Duration::from_secs(60);
+    let deadline = Instant::now() + Duration::from_secs(180);
     loop {
         let (_, body) = client.request("GET", "/api/v1/namespaces/list/pods", None);
         let list: serde_json::Value = serde_json::from_slice(&body).unwrap();
