@@ -163,6 +163,61 @@ fn the_default_class_provisions_hostpath_volumes_and_deletes_them() {
     assert!(!std::path::Path::new(&path).exists(), "{path} was not removed");
 }
 
+fn fake_node(c: &Cluster, name: &str) {
+    let node = format!(
+        "apiVersion: v1\nkind: Node\nmetadata:\n  name: {name}\n  labels: {{kubernetes.io/hostname: {name}}}\nstatus:\n  capacity: {{cpu: '4', memory: 8Gi, pods: '110'}}\n  allocatable: {{cpu: '4', memory: 8Gi, pods: '110'}}\n  conditions: [{{type: Ready, status: 'True', reason: KubeletReady, message: fake}}]\n"
+    );
+    c.ok_with_input(&["apply", "-f", "-"], &node);
+}
+
+fn wffc_class(name: &str, provisioner: &str) -> String {
+    format!("apiVersion: storage.k8s.io/v1\nkind: StorageClass\nmetadata:\n  name: {name}\nprovisioner: {provisioner}\nvolumeBindingMode: WaitForFirstConsumer\n")
+}
+
+fn pod_using(name: &str, claim: &str) -> String {
+    format!(
+        "apiVersion: v1\nkind: Pod\nmetadata:\n  name: {name}\nspec:\n  containers: [{{name: c, image: ironkube.local/busybox}}]\n  volumes: [{{name: d, persistentVolumeClaim: {{claimName: {claim}}}}}]\n"
+    )
+}
+
+/// `WaitForFirstConsumer` claims wait for a pod; the scheduler then picks the node and
+/// either pre-binds an available volume there or asks the provisioner for one there.
+#[test]
+fn kubelet_less_wait_for_first_consumer_claims_follow_their_pod() {
+    let c = Cluster::start_with(&["--hostpath-provisioner-node", "n2"]);
+    fake_node(&c, "n2");
+    // Provisioned: the claim names the pod's node, the provisioner makes the volume there.
+    c.ok_with_input(&["apply", "-f", "-"], &wffc_class("local-path", "ironkube.io/hostpath"));
+    c.ok_with_input(&["apply", "-f", "-"], &pvc("made", "64Mi", Some("local-path"), ""));
+    assert_eventually!(events(&c, "made").contains("Normal WaitForFirstConsumer: waiting for first consumer to be created before binding"), "{}", events(&c, "made"));
+    assert_eq!(get(&c, "pvc/made", ".status.phase"), "Pending");
+    c.ok_with_input(&["apply", "-f", "-"], &pod_using("p1", "made"));
+    assert_eventually!(get(&c, "pod/p1", ".spec.nodeName") == "n2", "p1 not scheduled");
+    assert_eq!(get(&c, "pvc/made", ".metadata.annotations.volume\\.kubernetes\\.io/selected-node"), "n2");
+    assert_eventually!(get(&c, "pvc/made", ".status.phase") == "Bound", "made never bound: {}", events(&c, "made"));
+
+    // Static: only n1 has a volume of the class, so the pod goes there and gets it.
+    fake_node(&c, "n1");
+    c.ok_with_input(&["apply", "-f", "-"], &wffc_class("local", "kubernetes.io/no-provisioner"));
+    let on_n1 = "  nodeAffinity: {required: {nodeSelectorTerms: [{matchExpressions: [{key: kubernetes.io/hostname, operator: In, values: [n1]}]}]}}\n";
+    c.ok_with_input(&["apply", "-f", "-"], &pv("local-n1", "1Gi", "local", on_n1));
+    c.ok_with_input(&["apply", "-f", "-"], &pvc("disk", "512Mi", Some("local"), ""));
+    assert_eventually!(events(&c, "disk").contains("WaitForFirstConsumer"), "{}", events(&c, "disk"));
+    assert_eq!(get(&c, "pv/local-n1", ".status.phase"), "Available", "a delayed claim must not take a volume before its pod is placed");
+    c.ok_with_input(&["apply", "-f", "-"], &pod_using("p2", "disk"));
+    assert_eventually!(get(&c, "pod/p2", ".spec.nodeName") == "n1", "p2 not placed with its volume: {}", get(&c, "pod/p2", ".status.conditions"));
+    assert_eventually!(get(&c, "pvc/disk", ".spec.volumeName") == "local-n1" && get(&c, "pvc/disk", ".status.phase") == "Bound", "disk never bound: {}", events(&c, "disk"));
+
+    // No volume and no provisioner anywhere: upstream's message.
+    c.ok_with_input(&["apply", "-f", "-"], &pvc("none", "1Gi", Some("local"), ""));
+    c.ok_with_input(&["apply", "-f", "-"], &pod_using("p3", "none"));
+    assert_eventually!(
+        get(&c, "pod/p3", ".status.conditions[0].message").contains("2 node(s) didn't find available persistent volumes to bind"),
+        "{}",
+        get(&c, "pod/p3", ".status.conditions")
+    );
+}
+
 // ----- with a kubelet -----
 
 fn pod_yaml(name: &str, claim: &str, command: &str) -> String {

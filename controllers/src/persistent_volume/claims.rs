@@ -10,6 +10,10 @@ use kube::{Api, ResourceExt};
 use serde_json::json;
 use std::sync::Arc;
 
+/// Upstream `AnnSelectedNode`: the node the scheduler placed a `WaitForFirstConsumer`
+/// claim's first pod on; provisioning starts once it is set.
+pub const SELECTED_NODE: &str = "volume.kubernetes.io/selected-node";
+
 /// Upstream `AnnStorageProvisioner` (and its beta twin): who is asked to provision.
 const STORAGE_PROVISIONER: &str = "volume.kubernetes.io/storage-provisioner";
 const BETA_STORAGE_PROVISIONER: &str = "volume.beta.kubernetes.io/storage-provisioner";
@@ -38,9 +42,16 @@ fn phase(claim: &PersistentVolumeClaim) -> &str {
 async fn sync_unbound(claim: &PersistentVolumeClaim, state: &State) -> Result<(), Error> {
     let wanted = volume_name(claim);
     if wanted.is_empty() {
+        let delayed = state.class(&matching::claim_class(claim)).is_some_and(|c| c.volume_binding_mode.as_deref() == Some("WaitForFirstConsumer"));
+        let binder = if delayed { matching::Binder::ControllerDelayed } else { matching::Binder::Controller };
         let volumes = state.volumes.state();
-        if let Some(volume) = matching::find_best_match(claim, volumes.iter().map(Arc::as_ref)) {
+        if let Some(volume) = matching::find_match(claim, volumes.iter().map(Arc::as_ref), binder) {
             return bind(volume, claim, state).await;
+        }
+        if delayed && !claim.annotations().contains_key(SELECTED_NODE) {
+            set_phase(claim, "Pending", state).await?;
+            state.recorder.normal(claim, "WaitForFirstConsumer", "waiting for first consumer to be created before binding".into());
+            return Ok(());
         }
         return no_volume(claim, state).await;
     }
@@ -92,11 +103,6 @@ async fn no_volume(claim: &PersistentVolumeClaim, state: &State) -> Result<(), E
         return set_phase(claim, "Pending", state).await;
     };
     set_phase(claim, "Pending", state).await?;
-    if class.volume_binding_mode.as_deref() == Some("WaitForFirstConsumer") {
-        // The scheduler does not pick nodes for such claims yet, so they wait (honestly).
-        state.recorder.normal(claim, "WaitForFirstConsumer", "waiting for first consumer to be created before binding".into());
-        return Ok(());
-    }
     let name = class.provisioner.as_str();
     if name == "kubernetes.io/no-provisioner" {
         return Ok(());
@@ -118,6 +124,16 @@ async fn no_volume(claim: &PersistentVolumeClaim, state: &State) -> Result<(), E
 async fn provision(claim: &PersistentVolumeClaim, class: &k8s_openapi::api::storage::v1::StorageClass, hostpath: &provisioner::HostPathProvisioner, state: &State) -> Result<(), Error> {
     let volume = hostpath.volume_for(claim, class);
     if state.volume(&volume.name_any()).is_some() {
+        return Ok(());
+    }
+    if let Some(selected) = claim.annotations().get(SELECTED_NODE).filter(|n| **n != hostpath.node) {
+        let message = format!(
+            "failed to provision volume with StorageClass \"{}\": {} makes volumes on node {}, not on the selected node {selected}",
+            class.name_any(),
+            provisioner::PROVISIONER,
+            hostpath.node
+        );
+        state.provisioner_recorder.warning(claim, "ProvisioningFailed", message);
         return Ok(());
     }
     if claim.spec.as_ref().is_some_and(|s| s.selector.is_some()) {

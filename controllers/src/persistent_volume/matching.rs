@@ -80,10 +80,28 @@ fn phase(volume: &PersistentVolume) -> &str {
     volume.status.as_ref().and_then(|s| s.phase.as_deref()).unwrap_or("")
 }
 
+/// Who binds: the PersistentVolume controller for claims of classes that bind at once,
+/// the scheduler (for a node) for `WaitForFirstConsumer` claims.
+#[derive(Clone, Copy)]
+pub enum Binder<'n> {
+    /// The controller, for an immediate claim: any fitting volume.
+    Controller,
+    /// The controller, for a delayed claim: only a volume the scheduler pre-bound to it
+    /// (upstream's `node == nil && delayBinding`).
+    ControllerDelayed,
+    /// The scheduler, placing the claim's pod on a node: volumes that node can reach.
+    Scheduler(&'n dyn Fn(&PersistentVolume) -> bool),
+}
+
 /// `findMatchingVolume`: a volume pre-bound to the claim wins; otherwise the smallest
 /// Available, unclaimed volume of the claim's class whose labels fit the selector, whose
 /// capacity covers the request and whose access modes and volume mode fit.
 pub fn find_best_match<'a>(claim: &PersistentVolumeClaim, volumes: impl IntoIterator<Item = &'a PersistentVolume>) -> Option<&'a PersistentVolume> {
+    find_match(claim, volumes, Binder::Controller)
+}
+
+/// [`find_best_match`] for `binder`.
+pub fn find_match<'a>(claim: &PersistentVolumeClaim, volumes: impl IntoIterator<Item = &'a PersistentVolume>, binder: Binder<'_>) -> Option<&'a PersistentVolume> {
     let requested = requested_bytes(claim);
     let class = claim_class(claim);
     let selector = claim.spec.as_ref().and_then(|s| s.selector.as_ref());
@@ -93,10 +111,17 @@ pub fn find_best_match<'a>(claim: &PersistentVolumeClaim, volumes: impl IntoIter
             continue;
         }
         let capacity = capacity_bytes(volume);
+        let reachable = match binder {
+            Binder::Scheduler(on_node) => on_node(volume),
+            _ => true,
+        };
         if is_bound_to(volume, claim) {
-            if capacity >= requested && access_modes_fit(claim, volume) {
+            if capacity >= requested && access_modes_fit(claim, volume) && reachable {
                 return Some(volume);
             }
+            continue;
+        }
+        if matches!(binder, Binder::ControllerDelayed) || !reachable {
             continue;
         }
         let claimed = volume.spec.as_ref().is_some_and(|s| s.claim_ref.is_some());
@@ -186,5 +211,17 @@ mod tests {
         // A claimRef with another UID is a previous claim of the same name.
         prebound.spec.as_mut().unwrap().claim_ref.as_mut().unwrap().uid = Some("old".into());
         assert_eq!(name(find_best_match(&claim, [&prebound])), None);
+    }
+
+    #[test]
+    fn delayed_claims_take_only_prebound_volumes_until_the_scheduler_picks_a_node() {
+        let claim = pvc("1Gi", Some(""), None);
+        let (near, far) = (pv("near", "1Gi", "", json!({})), pv("far", "1Gi", "", json!({})));
+        assert_eq!(name(find_match(&claim, [&near, &far], Binder::ControllerDelayed)), None);
+        let on_node = |v: &PersistentVolume| v.name_any() == "far";
+        assert_eq!(name(find_match(&claim, [&near, &far], Binder::Scheduler(&on_node))), Some("far".into()));
+        let mut prebound = near.clone();
+        prebound.spec.as_mut().unwrap().claim_ref = Some(serde_json::from_value(json!({"namespace": "ns", "name": "c", "uid": "u1"})).unwrap());
+        assert_eq!(name(find_match(&claim, [&prebound], Binder::ControllerDelayed)), Some("near".into()));
     }
 }

@@ -1,12 +1,16 @@
-//! Talking back to the API: the binding (`pods/{name}/binding`), the
+//! Talking back to the API: the binding (`pods/{name}/binding`) and, before it, the
+//! delayed claims' volumes, the
 //! `PodScheduled=False` condition of an unschedulable pod, and the `Scheduled` /
 //! `FailedScheduling` events (events.k8s.io, reported by `default-scheduler`).
 
-use k8s_openapi::api::core::v1::{Binding, ObjectReference, Pod};
+use super::filters::volume_binding::VolumeAction;
+use crate::persistent_volume::claims::SELECTED_NODE;
+use crate::persistent_volume::matching::BOUND_BY_CONTROLLER;
+use k8s_openapi::api::core::v1::{Binding, ObjectReference, PersistentVolume, PersistentVolumeClaim, Pod};
 use k8s_openapi::api::events::v1::Event;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{MicroTime, ObjectMeta};
 use kube::api::{Api, Patch, PatchParams, PostParams};
-use kube::{Client, Resource};
+use kube::{Client, Resource, ResourceExt};
 use serde_json::{json, Value};
 
 /// Upstream's reporting controller name.
@@ -74,6 +78,31 @@ impl Binder {
         };
         let pods: Api<Pod> = Api::namespaced(self.client.clone(), &ns);
         let _: Value = pods.create_subresource("binding", &name, &PostParams::default(), &binding).await?;
+        Ok(())
+    }
+
+    /// Gives the pod's delayed claims their volumes on `node` (upstream `BindPodVolumes`
+    /// without the wait): a pre-bound volume's `claimRef`, or the claim's selected node.
+    pub async fn bind_volumes(&self, node: &str, actions: &[VolumeAction]) -> Result<(), kube::Error> {
+        for action in actions {
+            match action {
+                VolumeAction::PreBind { claim, volume } => {
+                    let claim_ref = json!({
+                        "kind": "PersistentVolumeClaim", "apiVersion": "v1",
+                        "namespace": claim.metadata.namespace, "name": claim.metadata.name,
+                        "uid": claim.metadata.uid, "resourceVersion": claim.metadata.resource_version,
+                    });
+                    let patch = json!({"metadata": {"annotations": {BOUND_BY_CONTROLLER: "yes"}}, "spec": {"claimRef": claim_ref}});
+                    let volumes: Api<PersistentVolume> = Api::all(self.client.clone());
+                    volumes.patch(volume, &PatchParams::default(), &Patch::Merge(&patch)).await?;
+                }
+                VolumeAction::SelectNode { claim } => {
+                    let patch = json!({"metadata": {"annotations": {SELECTED_NODE: node}}});
+                    let claims: Api<PersistentVolumeClaim> = Api::namespaced(self.client.clone(), &claim.namespace().unwrap_or_default());
+                    claims.patch(&claim.name_any(), &PatchParams::default(), &Patch::Merge(&patch)).await?;
+                }
+            }
+        }
         Ok(())
     }
 

@@ -197,6 +197,12 @@ impl Scheduler {
         }
     }
 
+    /// What the pod's `WaitForFirstConsumer` claims need on `node` (nothing for most pods).
+    fn volume_actions(&self, pod: &Pod, node: &str) -> Vec<volume_binding::VolumeAction> {
+        let Some(node) = self.cache.node(node) else { return Vec::new() };
+        volume_binding::pre_filter(pod, &self.volumes).ok().and_then(|state| volume_binding::plan(&state, node)).unwrap_or_default()
+    }
+
     /// One scheduling attempt for the next queued pod.
     fn schedule_one(&mut self) {
         let Some(key) = self.queue.pop() else { return };
@@ -207,6 +213,7 @@ impl Scheduler {
         let info = Arc::new(PodInfo::new(pod.clone()));
         match decide(&info, &self.cache, &self.volumes) {
             Ok(node) => {
+                let volume_actions = self.volume_actions(&pod, &node);
                 self.cache.assume(info, &node);
                 self.queue.done(&key);
                 self.pending.remove(&key);
@@ -214,7 +221,11 @@ impl Scheduler {
                 let report_permits = self.report_permits.clone();
                 self.tasks.spawn(async move {
                     let permit = permits.acquire_owned().await;
-                    let outcome = match binder.bind(&pod, &node).await {
+                    let bound = match binder.bind_volumes(&node, &volume_actions).await {
+                        Ok(()) => binder.bind(&pod, &node).await,
+                        Err(e) => Err(e),
+                    };
+                    let outcome = match bound {
                         Ok(()) => {
                             drop(permit);
                             let _report = report_permits.acquire_owned().await;
