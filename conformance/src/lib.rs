@@ -457,12 +457,24 @@ impl ApiClient {
     }
 
     fn try_request_as(&mut self, method: &str, path: &str, content_type: &str, body: Option<&str>) -> std::io::Result<(u16, Vec<u8>)> {
+        let extra = [("Content-Type", content_type)];
+        self.exchange(method, path, &extra, body).map(|r| (r.status, r.body))
+    }
+
+    /// `GET path` with extra request headers (e.g. `Accept`, `If-None-Match`); the answer
+    /// with its headers (names lower-cased).
+    pub fn get_with_headers(&mut self, path: &str, headers: &[(&str, &str)]) -> HttpResponse {
+        self.exchange("GET", path, headers, None).expect("request")
+    }
+
+    fn exchange(&mut self, method: &str, path: &str, headers: &[(&str, &str)], body: Option<&str>) -> std::io::Result<HttpResponse> {
         let bad = |what: &str| std::io::Error::new(std::io::ErrorKind::InvalidData, what.to_string());
         let body = body.unwrap_or("");
-        let req = format!(
-            "{method} {path} HTTP/1.1\r\nHost: localhost\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\n\r\n{body}",
-            body.len()
-        );
+        let mut req = format!("{method} {path} HTTP/1.1\r\nHost: localhost\r\n");
+        for (name, value) in headers {
+            req.push_str(&format!("{name}: {value}\r\n"));
+        }
+        req.push_str(&format!("Content-Length: {}\r\n\r\n{body}", body.len()));
         self.stream.get_mut().write_all(req.as_bytes())?;
         let mut status = String::new();
         if self.stream.read_line(&mut status)? == 0 {
@@ -470,6 +482,7 @@ impl ApiClient {
         }
         let code: u16 = status.split_whitespace().nth(1).and_then(|c| c.parse().ok()).ok_or_else(|| bad("bad status line"))?;
         let mut len = 0usize;
+        let mut response_headers = Vec::new();
         loop {
             let mut line = String::new();
             if self.stream.read_line(&mut line)? == 0 {
@@ -478,12 +491,33 @@ impl ApiClient {
             if line == "\r\n" {
                 break;
             }
-            if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
-                len = v.trim().parse().map_err(|_| bad("bad content-length"))?;
+            if let Some((name, value)) = line.split_once(':') {
+                let (name, value) = (name.trim().to_ascii_lowercase(), value.trim().to_string());
+                if name == "content-length" {
+                    len = value.parse().map_err(|_| bad("bad content-length"))?;
+                }
+                response_headers.push((name, value));
             }
         }
         let mut buf = vec![0; len];
         self.stream.read_exact(&mut buf)?;
-        Ok((code, buf))
+        Ok(HttpResponse { status: code, headers: response_headers, body: buf })
+    }
+}
+
+/// One HTTP answer read by [`ApiClient`].
+pub struct HttpResponse {
+    /// Status code.
+    pub status: u16,
+    /// Headers in order, names lower-cased.
+    pub headers: Vec<(String, String)>,
+    /// The body (`Content-Length` bytes).
+    pub body: Vec<u8>,
+}
+
+impl HttpResponse {
+    /// The first value of header `name` (lower-case).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_str())
     }
 }

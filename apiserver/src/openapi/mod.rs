@@ -11,35 +11,48 @@
 //!
 //! Serving notes for the HTTP layer: answer v3 documents with `ETag: "<hash>"`; when the
 //! request's `hash` query matches, upstream adds `Cache-Control: public, immutable` (and
-//! redirects a stale hash to the current URL). kubectl requests `/openapi/v2` as protobuf
-//! (`application/com.github.proto-openapi.spec.v2@v1.0+protobuf`), which this module does
-//! not produce.
+//! redirects a stale hash to the current URL). `/openapi/v2` is served as JSON or, on
+//! request, as gnostic's `openapi.v2.Document` protobuf ([`OpenApi::v2_protobuf`], what
+//! kubectl asks for to validate files client-side), built from the JSON on first use;
+//! both carry the same `ETag` (SHA-512 of the JSON), as upstream.
 
 mod definitions;
 pub mod extensions;
+mod gnostic;
 mod gvk;
 mod model;
 mod params;
 mod paths;
 mod refs;
 mod v2;
+mod v2_proto;
 mod v3;
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod v2_proto_tests;
 
 use bytes::Bytes;
 use serde_json::{json, Map, Value};
 use std::collections::BTreeMap;
 use std::sync::OnceLock;
+use std::time::{Instant, SystemTime};
 
 /// The version reported in the documents' `info`.
 pub const INFO_VERSION: &str = "v1.35.0";
 
 /// The OpenAPI documents of this server, built on first use and cached as bytes.
 pub struct OpenApi {
-    v2: OnceLock<Bytes>,
+    v2: OnceLock<V2Doc>,
+    v2_protobuf: OnceLock<Bytes>,
     v3: OnceLock<V3Set>,
+}
+
+struct V2Doc {
+    json: Bytes,
+    etag: String,
+    built: SystemTime,
 }
 
 struct V3Doc {
@@ -63,7 +76,7 @@ impl Default for OpenApi {
 impl OpenApi {
     /// An instance with nothing built yet.
     pub const fn new() -> OpenApi {
-        OpenApi { v2: OnceLock::new(), v3: OnceLock::new() }
+        OpenApi { v2: OnceLock::new(), v2_protobuf: OnceLock::new(), v3: OnceLock::new() }
     }
 
     /// The process-wide instance.
@@ -73,7 +86,28 @@ impl OpenApi {
 
     /// The `/openapi/v2` document (JSON).
     pub fn v2(&self) -> Bytes {
-        self.v2.get_or_init(build_v2).clone()
+        self.v2_doc().json.clone()
+    }
+
+    /// The `/openapi/v2` document as gnostic `openapi.v2.Document` protobuf, converted
+    /// from the JSON on first use (upstream derives it from the JSON the same way).
+    pub fn v2_protobuf(&self) -> Bytes {
+        self.v2_protobuf.get_or_init(|| build_v2_protobuf(&self.v2_doc().json)).clone()
+    }
+
+    /// The `ETag` value (unquoted) of `/openapi/v2`: upper-case hex SHA-512 of the JSON.
+    /// Upstream gives the protobuf form the same tag (responses vary on `Accept`).
+    pub fn v2_etag(&self) -> String {
+        self.v2_doc().etag.clone()
+    }
+
+    /// When the v2 document was built (its `Last-Modified`).
+    pub fn v2_built(&self) -> SystemTime {
+        self.v2_doc().built
+    }
+
+    fn v2_doc(&self) -> &V2Doc {
+        self.v2.get_or_init(build_v2)
     }
 
     /// The `/openapi/v3` index: `{"paths": {"<key>": {"serverRelativeURL": "/openapi/v3/<key>?hash=<HASH>"}}}`.
@@ -111,10 +145,22 @@ fn hash(bytes: &[u8]) -> String {
     openssl::sha::sha512(bytes).iter().map(|b| format!("{b:02X}")).collect()
 }
 
-fn build_v2() -> Bytes {
+fn build_v2() -> V2Doc {
     let docs = paths::documents();
     let defs = definitions::build();
-    to_bytes(&v2::document(&docs, defs, INFO_VERSION))
+    let json = to_bytes(&v2::document(&docs, defs, INFO_VERSION));
+    V2Doc { etag: hash(&json), json, built: SystemTime::now() }
+}
+
+fn build_v2_protobuf(json: &[u8]) -> Bytes {
+    let started = Instant::now();
+    let swagger: Value = serde_json::from_slice(json).unwrap_or(Value::Null);
+    let converted = v2_proto::to_protobuf(&swagger);
+    if !converted.unconverted.is_empty() {
+        tracing::warn!(unconverted = ?converted.unconverted, "parts of /openapi/v2 have no gnostic protobuf form");
+    }
+    tracing::debug!(bytes = converted.bytes.len(), elapsed = ?started.elapsed(), "built /openapi/v2 protobuf");
+    Bytes::from(converted.bytes)
 }
 
 fn build_v3() -> V3Set {

@@ -63,7 +63,8 @@ async fn handle(state: &AppState, who: &Identity, req: Request) -> Result<Respon
     let impersonated = crate::filters::impersonation::impersonate(&state.store, who.clone(), req.headers()).await?;
     let who = &impersonated;
     let accept = req.headers().get(header::ACCEPT).and_then(|v| v.to_str().ok()).map(str::to_string);
-    let output = negotiate::negotiate(accept.as_deref())?;
+    // `/openapi/v2` negotiates its own media types (JSON or gnostic protobuf).
+    let output = if route == Route::OpenApiV2 { Output::Json } else { negotiate::negotiate(accept.as_deref())? };
     let method = req.method().clone();
     if !matches!(route, Route::Resource(_)) && method != Method::GET
         && (public || !matches!(route, Route::Unknown)) {
@@ -81,7 +82,7 @@ async fn handle(state: &AppState, who: &Identity, req: Request) -> Result<Respon
         Route::Apis => Ok(json_response(StatusCode::OK, &discovery::api_group_list(), output, &[])),
         Route::Group(g) => discovery::api_group_doc(&g).map(|d| json_response(StatusCode::OK, &d, output, &[])).ok_or(ApiError::NoRoute),
         Route::GroupVersion(g, v) => discovery::api_resource_list(&g, &v).map(|d| json_response(StatusCode::OK, &d, output, &[])).ok_or(ApiError::NoRoute),
-        Route::OpenApiV2 => Ok(bytes_response(OpenApi::global().v2(), "application/json")),
+        Route::OpenApiV2 => Ok(super::openapi_v2::response(OpenApi::global(), req.headers())),
         Route::OpenApiV3(p) if p.is_empty() => Ok(bytes_response(OpenApi::global().v3_index(), "application/json")),
         Route::OpenApiV3(p) => {
             let api = OpenApi::global();

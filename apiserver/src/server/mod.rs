@@ -7,6 +7,7 @@ mod bootstrap_policy;
 pub mod handlers;
 mod list_body;
 pub mod negotiate;
+mod openapi_v2;
 pub mod pki;
 pub mod pod_streams;
 pub mod request;
