@@ -4,10 +4,11 @@
 //! `kubernetes` Service with its service-account token. Skips (with a message) where
 //! pods cannot run (not root, no containerd).
 //!
-//! The busybox image's `wget` crashes (static glibc without NSS), so pods speak HTTP with
-//! `nc`; busybox has no TLS client, so the HTTPS call to the API server is made by the
-//! host's `curl` inside the pod's network namespace (`nsenter -n`), with the token and CA
-//! the kubelet mounted into the pod.
+//! Pods speak HTTP with `nc`. (The busybox image's `wget` works, but Debian's busybox
+//! before 1.36.1-5 is built without `FEATURE_WGET_TIMEOUT` and `wget -T` segfaults, exit
+//! 139: bound it with `timeout N wget` instead.) Busybox has no TLS client, so the HTTPS
+//! call to the API server is made by the host's `curl` inside the pod's network namespace
+//! (`nsenter -n`), with the token and CA the kubelet mounted into the pod.
 
 use ironkube_conformance::{Cluster, assert_eventually};
 use std::process::Command;

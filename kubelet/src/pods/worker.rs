@@ -324,11 +324,15 @@ impl Worker {
             w.waiting.insert(name.clone(), ("CreateContainerConfigError".into(), msg));
         };
         let t = Instant::now();
-        let envs = match env::environment(&self.ctx.client, pod, c, &self.ctx.host_ip, &pod_ip).await {
+        // The environment (Service list, ConfigMaps, Secrets) and the volumes (token,
+        // projected sources) are independent API round-trips: fetched at once.
+        let ctx = self.ctx.clone();
+        let (envs, vols) = tokio::join!(env::environment(&ctx.client, pod, c, &ctx.host_ip, &pod_ip), self.volumes(pod));
+        let envs = match envs {
             Ok(e) => e,
             Err(e) => return config_error(self, e.0),
         };
-        let vols = match self.volumes(pod).await {
+        let vols = match vols {
             Ok(v) => v,
             Err(e) => return config_error(self, e),
         };
