@@ -47,6 +47,36 @@ pub struct CachedEvent {
     at: Instant,
     /// The encoded watch line, made by the first watcher that needs it and reused by all.
     pub line: OnceLock<Bytes>,
+    /// The object and its previous state parsed from their stored form, made by the
+    /// first watcher with selectors and reused by all (see [`Parsed`]).
+    pub parsed: OnceLock<Parsed>,
+}
+
+/// The stored JSON of an event's object and previous state, parsed (`None`: absent or
+/// unparsable). Selectors are evaluated on it; what watchers receive stays the stored
+/// bytes, so a watcher with selectors costs a selector evaluation, not a parse and an
+/// encode of its own.
+#[derive(Debug)]
+pub struct Parsed {
+    /// The object after the change.
+    pub object: Option<serde_json::Value>,
+    /// The object before the change.
+    pub prev: Option<serde_json::Value>,
+}
+
+impl Parsed {
+    /// Parses the stored forms.
+    pub fn of(object: &KeyValue, prev: Option<&KeyValue>) -> Self {
+        let parse = |kv: &KeyValue| serde_json::from_slice(&kv.value).ok();
+        Parsed { object: parse(object), prev: prev.and_then(parse) }
+    }
+}
+
+impl CachedEvent {
+    /// The parsed object and previous state (parsed on first use).
+    pub fn parsed(&self) -> &Parsed {
+        self.parsed.get_or_init(|| Parsed::of(&self.object, self.prev.as_deref()))
+    }
 }
 
 /// What a watcher receives from the cache.
@@ -172,7 +202,7 @@ impl Resource {
             }
         };
         st.revision = revision;
-        let event = Arc::new(CachedEvent { revision, event_type, object, prev, at: Instant::now(), line: OnceLock::new() });
+        let event = Arc::new(CachedEvent { revision, event_type, object, prev, at: Instant::now(), line: OnceLock::new(), parsed: OnceLock::new() });
         st.window.push_back(event.clone());
         let now = Instant::now();
         while st.window.len() > limits.window_max

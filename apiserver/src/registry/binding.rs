@@ -160,7 +160,6 @@ fn set_scheduled_condition(status: &mut serde_json::Map<String, Value>, generati
         "type": "PodScheduled",
         "status": "True",
         "observedGeneration": generation,
-        "lastProbeTime": null,
         "lastTransitionTime": transition,
     });
     match existing {

@@ -11,7 +11,7 @@ use super::apply::{self, ApplyError, Ty, Writer};
 use super::meta::{self, metadata_mut, now};
 use super::selectors::{FieldSelector, LabelSelector};
 use super::strategy::Cause;
-use crate::cache::{CachedEvent, Delivery, EventType, WatchCache};
+use crate::cache::{CachedEvent, Delivery, EventType, Parsed, WatchCache};
 use crate::error::ApiError;
 use crate::patch::{self, PatchType};
 use crate::storage::{Event, KeyValue, Storage, StorageError};
@@ -855,7 +855,13 @@ impl Store {
     ) -> Result<Written, ApiError> {
         for _ in 0..5 {
             let (old, old_rv) = self.get_kv(t, name).await?;
-            let (new, warnings) = self.decode_body(t.kind, change(&old)?, opts.field_validation)?;
+            let changed = change(&old)?;
+            // A binding is the stored (canonical) pod with the binding's already
+            // normalized fields set: decoding it again would change nothing.
+            let (new, warnings) = match subresource {
+                Some(BINDING) => (changed, Vec::new()),
+                _ => self.decode_body(t.kind, changed, opts.field_validation)?,
+            };
             let pinned = rv_of(&new).is_some_and(|rv| rv != old_rv.to_string());
             match self.write_update(t, name, new, old, old_rv, subresource, opts, tracking).await {
                 Err(ApiError::Conflict { .. }) if !pinned => continue,
@@ -1503,25 +1509,53 @@ impl PendingEvent {
     }
 
     /// The API watch event, applying the filter like upstream: an object that stops
-    /// matching is DELETED, one that starts matching is ADDED. Without selectors (and
-    /// conversion) the object is passed on unparsed.
+    /// matching is DELETED, one that starts matching is ADDED. Without conversion the
+    /// object is passed on unparsed; selectors are evaluated on its stored form, parsed
+    /// once per cached event for every watcher ([`CachedEvent::parsed`]).
     fn into_watch_event(self, kind: &'static Kind, filter: &Filter) -> Option<WatchEvent> {
-        if filter.is_empty() && kind.conversion.is_none() {
+        if kind.conversion.is_some() {
+            return self.into_converted_watch_event(kind, filter);
+        }
+        if filter.is_empty() {
             return Some(WatchEvent::Raw { kind, event_type: self.event_type, object: self.object, shared: self.shared });
         }
+        let local;
+        let parsed = match &self.shared {
+            Some(ev) => ev.parsed(),
+            None => {
+                local = Parsed::of(&self.object, self.prev.as_deref());
+                &local
+            }
+        };
+        let matches = |obj: &Option<Value>| obj.as_ref().map(|o| filter.matches(kind, o).unwrap_or(false));
+        let event_type = transition(self.event_type, self.prev.is_some(), matches(&parsed.object)?, matches(&parsed.prev))?;
+        Some(WatchEvent::Raw { kind, event_type, object: self.object, shared: self.shared })
+    }
+
+    /// [`Self::into_watch_event`] for a kind stored in another version: decoded and
+    /// converted for every watcher.
+    fn into_converted_watch_event(self, kind: &'static Kind, filter: &Filter) -> Option<WatchEvent> {
         let obj = decode(kind, &self.object).ok()?;
         let now = filter.matches(kind, &obj).unwrap_or(false);
-        if self.event_type == EventType::Deleted {
-            return now.then_some(WatchEvent::Object("DELETED", obj));
-        }
         let before = self.prev.as_ref().and_then(|p| decode(kind, p).ok()).map(|o| filter.matches(kind, &o).unwrap_or(false));
-        match (self.prev.is_some(), now, before) {
-            (false, true, _) => Some(WatchEvent::Object("ADDED", obj)),
-            (true, true, Some(true)) => Some(WatchEvent::Object("MODIFIED", obj)),
-            (true, true, _) => Some(WatchEvent::Object("ADDED", obj)),
-            (true, false, Some(true)) => Some(WatchEvent::Object("DELETED", obj)),
-            _ => None,
-        }
+        let event_type = transition(self.event_type, self.prev.is_some(), now, before)?;
+        Some(WatchEvent::Object(event_type.as_str(), obj))
+    }
+}
+
+/// What a watcher with selectors sees of a change (upstream's cacher): `now`/`before`
+/// say whether the object matches after and before it; `None` when the watcher sees
+/// nothing.
+fn transition(event_type: EventType, had_prev: bool, now: bool, before: Option<bool>) -> Option<EventType> {
+    if event_type == EventType::Deleted {
+        return now.then_some(EventType::Deleted);
+    }
+    match (had_prev, now, before) {
+        (false, true, _) => Some(EventType::Added),
+        (true, true, Some(true)) => Some(EventType::Modified),
+        (true, true, _) => Some(EventType::Added),
+        (true, false, Some(true)) => Some(EventType::Deleted),
+        _ => None,
     }
 }
 
@@ -1566,24 +1600,46 @@ fn encode(kind: &Kind, obj: &Value) -> Result<Bytes, ApiError> {
         }
         None => obj,
     };
-    let mut stored = Map::new();
-    if let Some(o) = obj.as_object() {
-        let mut md = o.get("metadata").cloned().unwrap_or_else(|| json!({}));
-        if let Some(m) = md.as_object_mut() {
-            m.remove("resourceVersion");
-        }
-        stored.insert("metadata".into(), md);
-        for (k, v) in o {
-            if !matches!(k.as_str(), "metadata" | "apiVersion" | "kind") {
-                stored.insert(k.clone(), v.clone());
-            }
-        }
-    }
-    let bytes = serde_json::to_vec(&Value::Object(stored)).map_err(|e| ApiError::Internal(e.to_string()))?;
+    let empty = Map::new();
+    let bytes = serde_json::to_vec(&StoredForm(obj.as_object().unwrap_or(&empty))).map_err(|e| ApiError::Internal(e.to_string()))?;
     if bytes.len() > OBJECT_LIMIT {
         return Err(ApiError::TooLarge(format!("object is {} bytes; the limit is {OBJECT_LIMIT}", bytes.len())));
     }
     Ok(Bytes::from(bytes))
+}
+
+/// An object serialized in its stored form (see [`encode`]) straight from the API
+/// form, without copying it.
+struct StoredForm<'a>(&'a Map<String, Value>);
+
+impl serde::Serialize for StoredForm<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut map = serializer.serialize_map(None)?;
+        match self.0.get("metadata") {
+            Some(Value::Object(md)) => {
+                let without_rv = md.iter().filter(|(k, _)| k.as_str() != "resourceVersion");
+                map.serialize_entry("metadata", &SerializeEntries(std::cell::Cell::new(Some(without_rv))))?
+            }
+            Some(other) => map.serialize_entry("metadata", other)?,
+            None => map.serialize_entry("metadata", &Map::new())?,
+        }
+        for (k, v) in self.0 {
+            if !matches!(k.as_str(), "metadata" | "apiVersion" | "kind") {
+                map.serialize_entry(k, v)?;
+            }
+        }
+        map.end()
+    }
+}
+
+/// A map serialized from an iterator of entries (once).
+struct SerializeEntries<I>(std::cell::Cell<Option<I>>);
+
+impl<'a, I: Iterator<Item = (&'a String, &'a Value)>> serde::Serialize for SerializeEntries<I> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_map(self.0.take().into_iter().flatten())
+    }
 }
 
 /// `"kind":"<Kind>","apiVersion":"<v>",` for splicing into a stored object.
@@ -1815,6 +1871,51 @@ mod tests {
         let mut out = Vec::new();
         unknown_fields(&body, &typed, "", &mut out);
         assert_eq!(out, vec!["metadata.bogus".to_string(), "extra".to_string()]);
+    }
+
+    fn stored(kind: &Kind, obj: Value, revision: i64) -> Arc<KeyValue> {
+        Arc::new(KeyValue { key: "/registry/pods/default/p".into(), value: encode(kind, &obj).unwrap(), create_revision: 1, mod_revision: revision })
+    }
+
+    /// The watch line a watcher with `label_selector` gets for a change from `before`
+    /// (`None`: created) to `after`.
+    fn seen(label_selector: &str, before: Option<Value>, after: Value) -> Option<Value> {
+        let kind = super::super::kinds::find("", "v1", "pods").unwrap();
+        let filter = Filter::new(kind, &ListOptions { label_selector: Some(label_selector.into()), ..Default::default() }).unwrap();
+        let prev = before.map(|b| stored(kind, b, 2));
+        let event = PendingEvent {
+            event_type: if prev.is_some() { EventType::Modified } else { EventType::Added },
+            object: stored(kind, after, 3),
+            prev,
+            shared: None,
+        };
+        let line = event.into_watch_event(kind, &filter)?.raw_line().expect("a raw event").unwrap();
+        Some(serde_json::from_slice(&line).unwrap())
+    }
+
+    #[test]
+    fn selector_watchers_see_transitions_as_added_and_deleted() {
+        let pod = |app: &str, node: &str| json!({"metadata": {"name": "p", "namespace": "default", "labels": {"app": app}}, "spec": {"nodeName": node}});
+        let added = seen("app=web", None, pod("web", "")).unwrap();
+        assert_eq!(added["type"], "ADDED");
+        assert_eq!(added["object"]["kind"], "Pod");
+        assert_eq!(added["object"]["metadata"]["resourceVersion"], "3");
+        assert_eq!(seen("app=web", Some(pod("web", "")), pod("web", "n1")).unwrap()["type"], "MODIFIED");
+        assert_eq!(seen("app=web", Some(pod("db", "")), pod("web", "")).unwrap()["type"], "ADDED");
+        let left = seen("app=web", Some(pod("web", "")), pod("db", "")).unwrap();
+        assert_eq!(left["type"], "DELETED");
+        assert_eq!(left["object"]["metadata"]["labels"]["app"], "db");
+        assert_eq!(seen("app=web", Some(pod("db", "")), pod("db", "n1")), None);
+        assert_eq!(seen("app=web", None, pod("db", "")), None);
+    }
+
+    #[test]
+    fn the_stored_form_puts_metadata_first_without_type_and_resource_version() {
+        let kind = super::super::kinds::find("", "v1", "configmaps").unwrap();
+        let obj = json!({"apiVersion": "v1", "kind": "ConfigMap", "data": {"a": "b"}, "metadata": {"name": "x", "resourceVersion": "7", "uid": "u"}});
+        let bytes = encode(kind, &obj).unwrap();
+        assert_eq!(std::str::from_utf8(&bytes).unwrap(), r#"{"metadata":{"name":"x","uid":"u"},"data":{"a":"b"}}"#);
+        assert_eq!(&encode(kind, &json!({"data": {}})).unwrap()[..], br#"{"metadata":{},"data":{}}"#);
     }
 
     #[test]
