@@ -46,16 +46,16 @@ pub async fn create(store: &Store, pods: Target<'_>, url_name: &str, eviction: V
         return Err(ApiError::BadRequest("the namespace of the provided object does not match the namespace sent on the request".into()));
     }
     if let Some(options) = eviction.get("deleteOptions").filter(|o| o.is_object()) {
-        let asked_dry_run = delete.dry_run;
-        let body_dry_run = options.get("dryRun").and_then(Value::as_array).is_some_and(|d| !d.is_empty());
-        delete.merge_body(options);
-        if asked_dry_run && body_dry_run != delete.dry_run {
+        // Upstream `propagateDryRun`: the request's dryRun fills an empty one in the body;
+        // two non-empty ones must agree.
+        let body_dry_run = options.get("dryRun").and_then(Value::as_array).filter(|d| !d.is_empty());
+        if delete.dry_run && body_dry_run.is_some_and(|d| d.as_slice() != [json!("All")]) {
             return Err(ApiError::BadRequest(format!(
                 "Non-matching dry-run options in request and content: [All] and {}",
                 options.get("dryRun").cloned().unwrap_or(json!([]))
             )));
         }
-        delete.dry_run |= asked_dry_run;
+        delete.merge_body(options);
     }
     let caller_set_version = delete.precondition_resource_version.is_some();
 
