@@ -16,6 +16,7 @@
 use super::meta::now;
 use super::store::{DeleteOptions, ListOptions, Store, Target, WriteOptions};
 use super::strategies::labels::{selector_is_empty, selector_matches};
+use super::strategies::pod_printer::condition_true;
 use crate::error::ApiError;
 use serde_json::{json, Value};
 
@@ -135,9 +136,7 @@ fn can_ignore_budget(pod: &Value) -> bool {
 }
 
 fn is_ready(pod: &Value) -> bool {
-    pod.pointer("/status/conditions")
-        .and_then(Value::as_array)
-        .is_some_and(|cs| cs.iter().any(|c| c["type"] == "Ready" && c["status"] == "True"))
+    pod.get("status").is_some_and(|status| condition_true(status, "Ready"))
 }
 
 fn resource_version(obj: &Value) -> Option<String> {

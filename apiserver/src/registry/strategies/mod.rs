@@ -26,7 +26,7 @@ mod networking;
 mod pod;
 mod pod_admission;
 mod pod_defaults;
-mod pod_printer;
+pub(crate) mod pod_printer;
 mod pod_qos;
 mod pod_validation;
 pub mod quantity;

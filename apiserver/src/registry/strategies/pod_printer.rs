@@ -25,7 +25,8 @@ fn parse_ts(v: Option<&Value>) -> Option<i64> {
     v.and_then(Value::as_str).and_then(|t| t.parse::<jiff::Timestamp>().ok()).map(|t| t.as_second())
 }
 
-fn condition_true(status: &Value, kind: &str) -> bool {
+/// Whether the pod status's condition `kind` is `True`.
+pub(crate) fn condition_true(status: &Value, kind: &str) -> bool {
     items(status, "conditions").iter().any(|c| s(c, "type") == kind && s(c, "status") == "True")
 }
 
