@@ -42,7 +42,7 @@ fn phase(claim: &PersistentVolumeClaim) -> &str {
 async fn sync_unbound(claim: &PersistentVolumeClaim, state: &State) -> Result<(), Error> {
     let wanted = volume_name(claim);
     if wanted.is_empty() {
-        let delayed = state.class(&matching::claim_class(claim)).is_some_and(|c| c.volume_binding_mode.as_deref() == Some("WaitForFirstConsumer"));
+        let delayed = state.class(&matching::claim_class(claim)).is_some_and(|c| matching::binds_on_first_consumer(&c));
         let binder = if delayed { matching::Binder::ControllerDelayed } else { matching::Binder::Controller };
         let volumes = state.volumes.state();
         if let Some(volume) = matching::find_match(claim, volumes.iter().map(Arc::as_ref), binder) {

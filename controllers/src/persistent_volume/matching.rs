@@ -80,6 +80,11 @@ fn phase(volume: &PersistentVolume) -> &str {
     volume.status.as_ref().and_then(|s| s.phase.as_deref()).unwrap_or("")
 }
 
+/// Whether the class delays binding until a pod uses the claim (`WaitForFirstConsumer`).
+pub fn binds_on_first_consumer(class: &k8s_openapi::api::storage::v1::StorageClass) -> bool {
+    class.volume_binding_mode.as_deref() == Some("WaitForFirstConsumer")
+}
+
 /// Who binds: the PersistentVolume controller for claims of classes that bind at once,
 /// the scheduler (for a node) for `WaitForFirstConsumer` claims.
 #[derive(Clone, Copy)]

@@ -148,7 +148,7 @@ pub fn pre_filter(pod: &Pod, lookup: &impl VolumeLookup) -> Result<State, String
             continue;
         }
         let class = lookup.class(&matching::claim_class(&claim));
-        let delayed = class.as_ref().is_some_and(|c| c.volume_binding_mode.as_deref() == Some("WaitForFirstConsumer"));
+        let delayed = class.as_deref().is_some_and(matching::binds_on_first_consumer);
         if delayed {
             state.delayed.push(DelayedClaim { claim, class });
         }
