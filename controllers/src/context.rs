@@ -6,7 +6,7 @@ use crate::expectations::Expectations;
 use crate::informers::SharedInformer;
 use k8s_openapi::api::apps::v1::{ControllerRevision, ReplicaSet};
 use k8s_openapi::api::batch::v1::Job;
-use k8s_openapi::api::core::v1::{Node, PersistentVolumeClaim, Pod};
+use k8s_openapi::api::core::v1::{Node, PersistentVolumeClaim, Pod, Service};
 use std::time::Duration;
 
 /// Tunables of the controllers (upstream kube-controller-manager flags).
@@ -54,8 +54,11 @@ pub struct Context {
     pub client: kube::Client,
     /// Tunables.
     pub config: Config,
-    /// Every pod in the cluster (shared by all controllers).
+    /// Every pod in the cluster (shared by all controllers), slimmed by
+    /// [`crate::pods::slim_for_controllers`].
     pub pods: SharedInformer<Pod>,
+    /// Every Service (the Endpoints and EndpointSlice controllers).
+    pub services: SharedInformer<Service>,
     /// Every ReplicaSet (shared by the ReplicaSet and Deployment controllers).
     pub replicasets: SharedInformer<ReplicaSet>,
     /// Every Job (shared by the Job, CronJob and TTL-after-finished controllers).
@@ -79,7 +82,8 @@ impl Context {
     pub fn new(client: kube::Client, config: Config) -> Self {
         let (events, event_writer) = EventWriter::new(client.clone());
         Context {
-            pods: SharedInformer::new(client.clone()),
+            pods: SharedInformer::new(client.clone()).slimmed_by(crate::pods::slim_for_controllers),
+            services: SharedInformer::new(client.clone()),
             replicasets: SharedInformer::new(client.clone()),
             jobs: SharedInformer::new(client.clone()),
             controller_revisions: SharedInformer::new(client.clone()),
@@ -103,6 +107,7 @@ impl Context {
         let events = self.event_writer.lock().expect("events lock").take();
         tokio::join!(
             self.pods.run(),
+            self.services.run(),
             self.replicasets.run(),
             self.jobs.run(),
             self.controller_revisions.run(),

@@ -14,8 +14,8 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use kube::api::{ApiResource, DynamicObject, GroupVersionKind, PostParams};
 use kube::runtime::controller::{Action, Controller};
-use kube::runtime::reflector::{self, ObjectRef, Store};
-use kube::runtime::{watcher, WatchStreamExt};
+use kube::runtime::reflector::{ObjectRef, Store};
+use kube::runtime::watcher;
 use kube::{Api, ResourceExt};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -26,31 +26,15 @@ struct State {
     events: EventRecorder,
 }
 
-/// Keeps what the budget arithmetic reads of a pod.
-fn slim(pod: &mut Pod) {
-    pod.metadata.managed_fields = None;
-    pod.metadata.annotations = None;
-    pod.spec = None;
-    if let Some(status) = pod.status.take() {
-        let conditions = status.conditions.map(|cs| cs.into_iter().filter(|c| c.type_ == "Ready").collect());
-        pod.status = Some(k8s_openapi::api::core::v1::PodStatus { conditions, ..Default::default() });
-    }
-}
-
 /// Runs the controller until its watches end.
 pub async fn run(ctx: Arc<Context>) -> anyhow::Result<()> {
     let client = ctx.client.clone();
-    let (pods, writer) = reflector::store();
-    let pod_events = watcher(Api::<Pod>::all(client.clone()), watcher::Config::default())
-        .default_backoff()
-        .modify(slim)
-        .reflect(writer)
-        .touched_objects();
+    let (pods, pod_events) = (ctx.pods.store(), ctx.pods.subscribe());
     let controller = Controller::new(Api::<PodDisruptionBudget>::all(client), watcher::Config::default());
     let budgets = controller.store();
     let state = Arc::new(State { events: ctx.recorder("controllermanager"), ctx, pods });
     controller
-        .watches_stream(pod_events, move |pod: Pod| {
+        .watches_shared_stream(pod_events, move |pod: Arc<Pod>| {
             let ns = pod.namespace();
             budgets
                 .state_filter(|b| b.namespace() == ns && b.spec.as_ref().and_then(|s| s.selector.as_ref()).is_some_and(|s| selector_matches(Some(s), pod.labels())))
@@ -72,7 +56,7 @@ const DELETION_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(120
 fn healthy(pod: &Pod, disrupted: &BTreeMap<String, Time>) -> bool {
     pod.metadata.deletion_timestamp.is_none()
         && !pod.metadata.name.as_ref().is_some_and(|n| disrupted.contains_key(n))
-        && pod.status.as_ref().and_then(|s| s.conditions.as_ref()).is_some_and(|cs| cs.iter().any(|c| c.type_ == "Ready" && c.status == "True"))
+        && crate::pods::is_ready(pod)
 }
 
 /// Upstream `buildDisruptedPodMap`: the evictions still expected to end in a deletion.

@@ -36,11 +36,11 @@ struct State {
 
 /// Runs the controller until its watches end.
 pub async fn run(ctx: Arc<Context>) -> anyhow::Result<()> {
-    let service_pods::ServiceWatches { controller, pods, mut deleted, membership } = service_pods::service_watches(&ctx.client);
+    let service_pods::ServiceWatches { controller, pods, mut deleted, membership } = service_pods::service_watches(&ctx);
     let forget = membership.clone();
     // Slices of a deleted Service go with it through their owner reference.
     let cleanup = async move {
-        while let Some(svc) = deleted.recv().await {
+        while let Some(svc) = deleted.next().await {
             forget.forget(&svc.namespace().unwrap_or_default(), &svc.name_any());
         }
     };
@@ -80,7 +80,7 @@ pub fn desired_slices(svc: &Service, pods: &[Arc<Pod>]) -> Vec<DesiredSlice> {
             .collect();
         resolved.sort();
         let terminating = pod.metadata.deletion_timestamp.is_some();
-        let serving = publish_not_ready || service_pods::is_ready(pod);
+        let serving = publish_not_ready || crate::pods::is_ready(pod);
         groups.entry(resolved).or_default().push(Endpoint {
             addresses: vec![ip.to_string()],
             conditions: Some(EndpointConditions { ready: Some(serving && !terminating), serving: Some(serving), terminating: Some(terminating) }),

@@ -30,12 +30,12 @@ struct State {
 
 /// Runs the controller until its watches end.
 pub async fn run(ctx: Arc<Context>) -> anyhow::Result<()> {
-    let service_pods::ServiceWatches { controller, pods, mut deleted, membership } = service_pods::service_watches(&ctx.client);
+    let service_pods::ServiceWatches { controller, pods, mut deleted, membership } = service_pods::service_watches(&ctx);
     let state = Arc::new(State { ctx, pods, membership });
     // A deleted Service takes its Endpoints with it (upstream deletes them in syncService).
     let cleanup_state = state.clone();
     let cleanup = async move {
-        while let Some(svc) = deleted.recv().await {
+        while let Some(svc) = deleted.next().await {
             let (ns, name) = (svc.namespace().unwrap_or_default(), svc.name_any());
             cleanup_state.membership.forget(&ns, &name);
             if service_pods::selector(&svc).is_none() {
@@ -144,7 +144,7 @@ pub fn desired_subsets(svc: &Service, pods: &[Arc<Pod>]) -> Vec<EndpointSubset> 
             node_name: pod.spec.as_ref().and_then(|s| s.node_name.clone()),
             target_ref: Some(target_ref(pod)),
         };
-        let ready = publish_not_ready || service_pods::is_ready(pod);
+        let ready = publish_not_ready || crate::pods::is_ready(pod);
         let mut resolved: Vec<(String, i32, String)> = Vec::new();
         if ports.is_empty() {
             // Headless services without ports still list their pods.

@@ -11,7 +11,7 @@ use futures::channel::mpsc;
 use futures::{Stream, StreamExt};
 use kube::runtime::reflector::{self, ObjectRef, Store, store::Writer};
 use kube::runtime::{WatchStreamExt, watcher};
-use kube::{Api, Resource, ResourceExt};
+use kube::{Api, Resource};
 use std::fmt::Debug;
 use std::sync::{Arc, Mutex};
 
@@ -25,6 +25,16 @@ where
     /// Taken when the watch starts.
     writer: Mutex<Option<Writer<K>>>,
     subscribers: Mutex<Vec<mpsc::UnboundedSender<Arc<K>>>>,
+    /// Subscribers to deletions only.
+    deletion_subscribers: Mutex<Vec<mpsc::UnboundedSender<Arc<K>>>>,
+    /// Applied to every object before it is stored (drops what no controller reads).
+    slim: fn(&mut K),
+}
+
+/// The default slimming: managedFields, which controllers never read and which are a
+/// large share of each object.
+fn drop_managed_fields<K: Resource>(obj: &mut K) {
+    obj.meta_mut().managed_fields = None;
 }
 
 impl<K> SharedInformer<K>
@@ -42,7 +52,14 @@ where
     /// An informer over `api` (cluster-scoped kinds, or one namespace).
     pub fn with_api(api: Api<K>) -> Self {
         let (reader, writer) = reflector::store();
-        SharedInformer { api, reader, writer: Mutex::new(Some(writer)), subscribers: Mutex::default() }
+        SharedInformer { api, reader, writer: Mutex::new(Some(writer)), subscribers: Mutex::default(), deletion_subscribers: Mutex::default(), slim: drop_managed_fields::<K> }
+    }
+
+    /// The same informer, slimming each object with `slim` instead (which must drop the
+    /// managedFields too).
+    pub fn slimmed_by(mut self, slim: fn(&mut K)) -> Self {
+        self.slim = slim;
+        self
     }
 
     /// The read-only store (complete once [`Store::wait_until_ready`] returns).
@@ -63,20 +80,26 @@ where
         rx
     }
 
+    /// Every object deleted from now on, with its last known state.
+    pub fn deletions(&self) -> impl Stream<Item = Arc<K>> + Send + 'static {
+        let (tx, rx) = mpsc::unbounded();
+        self.deletion_subscribers.lock().expect("informer lock").push(tx);
+        rx
+    }
+
     fn broadcast(&self, obj: Arc<K>) {
         self.subscribers.lock().expect("informer lock").retain(|tx| tx.unbounded_send(obj.clone()).is_ok());
     }
 
     /// Watches the kind, feeding the store and subscribers; runs while the API answers
-    /// (the watcher retries with backoff). managedFields are dropped: controllers never
-    /// read them and they are a large share of each object.
+    /// (the watcher retries with backoff). Objects are slimmed before they are stored.
     pub async fn run(&self) {
         let Some(writer) = self.writer.lock().expect("informer lock").take() else {
             return;
         };
         let stream = watcher(self.api.clone(), watcher::Config::default())
             .default_backoff()
-            .modify(|obj| obj.managed_fields_mut().clear())
+            .modify(self.slim)
             .reflect(writer);
         futures::pin_mut!(stream);
         while let Some(item) = stream.next().await {
@@ -94,7 +117,11 @@ where
                     let listed = self.reader.state();
                     self.subscribers.lock().expect("informer lock").retain(|tx| listed.iter().all(|obj| tx.unbounded_send(obj.clone()).is_ok()));
                 }
-                Ok(watcher::Event::Delete(obj)) => self.broadcast(Arc::new(obj)),
+                Ok(watcher::Event::Delete(obj)) => {
+                    let obj = Arc::new(obj);
+                    self.deletion_subscribers.lock().expect("informer lock").retain(|tx| tx.unbounded_send(obj.clone()).is_ok());
+                    self.broadcast(obj);
+                }
                 Ok(watcher::Event::Init | watcher::Event::InitApply(_)) => {}
                 Err(e) => tracing::warn!(kind = %K::kind(&()), error = %e, "watch failed; retrying"),
             }

@@ -1,17 +1,17 @@
 //! What the Endpoints and EndpointSlice controllers share (upstream
-//! `pkg/controller/util/endpoint`): a slim pod cache, which pods back a Service, how a
+//! `pkg/controller/util/endpoint`): the watches, which pods back a Service, how a
 //! Service port resolves on a pod, and which Services to revisit when a pod changes.
 
+use crate::context::Context;
+use futures::stream::BoxStream;
 use futures::StreamExt;
-use k8s_openapi::api::core::v1::{Pod, PodSpec, PodStatus, Service, ServicePort};
+use k8s_openapi::api::core::v1::{Pod, Service, ServicePort};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use kube::runtime::controller::Controller;
-use kube::runtime::reflector::{self, ObjectRef, Store};
-use kube::runtime::{watcher, WatchStreamExt};
-use kube::{Api, ResourceExt};
+use kube::runtime::reflector::{ObjectRef, Store};
+use kube::ResourceExt;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::{Arc, Mutex};
-use tokio::sync::mpsc::UnboundedReceiver;
 
 /// Label upstream puts on the Endpoints and EndpointSlices of a headless Service.
 pub const HEADLESS_LABEL: &str = "service.kubernetes.io/headless";
@@ -20,65 +20,24 @@ pub const HEADLESS_LABEL: &str = "service.kubernetes.io/headless";
 pub struct ServiceWatches {
     /// The controller over Services (with the pod trigger attached).
     pub controller: Controller<Service>,
-    /// The slim pod cache.
+    /// The shared pod cache.
     pub pods: Store<Pod>,
     /// Services as they are deleted.
-    pub deleted: UnboundedReceiver<Service>,
+    pub deleted: BoxStream<'static, Arc<Service>>,
     /// Which pods were last in which Service.
     pub membership: Arc<Membership>,
 }
 
-/// Builds the watches both endpoint controllers use: Services (reconciled), pods
-/// (slimmed, cached, mapped to the Services to revisit) and Service deletions.
-pub fn service_watches(client: &kube::Client) -> ServiceWatches {
-    let (services, svc_writer) = reflector::store();
-    let (deleted_tx, deleted) = tokio::sync::mpsc::unbounded_channel::<Service>();
-    let service_events = watcher(Api::<Service>::all(client.clone()), watcher::Config::default())
-        .default_backoff()
-        .reflect(svc_writer)
-        .inspect(move |ev| {
-            if let Ok(watcher::Event::Delete(svc)) = ev {
-                let _ = deleted_tx.send(svc.clone());
-            }
-        })
-        .applied_objects();
-    let (pods, pod_writer) = reflector::store();
-    let pod_events = watcher(Api::<Pod>::all(client.clone()), watcher::Config::default())
-        .default_backoff()
-        .modify(slim_pod)
-        .reflect(pod_writer)
-        .touched_objects();
+/// Builds the watches both endpoint controllers use, over the shared Service and pod
+/// informers: Services (reconciled), pods (mapped to the Services to revisit) and
+/// Service deletions.
+pub fn service_watches(ctx: &Context) -> ServiceWatches {
+    let services = ctx.services.store();
     let membership = Arc::new(Membership::default());
     let (m, s) = (membership.clone(), services.clone());
-    let controller = Controller::for_stream(service_events, services).watches_stream(pod_events, move |pod: Pod| m.services_for(&pod, &s));
-    ServiceWatches { controller, pods, deleted, membership }
-}
-
-/// Drops what no endpoint decision reads, so 10,000 cached pods stay small.
-pub fn slim_pod(pod: &mut Pod) {
-    let md = &mut pod.metadata;
-    md.managed_fields = None;
-    md.annotations = None;
-    md.owner_references = None;
-    md.generate_name = None;
-    if let Some(spec) = pod.spec.take() {
-        let containers = spec
-            .containers
-            .into_iter()
-            .map(|c| k8s_openapi::api::core::v1::Container { name: c.name, ports: c.ports, ..Default::default() })
-            .collect();
-        pod.spec = Some(PodSpec {
-            containers,
-            node_name: spec.node_name,
-            hostname: spec.hostname,
-            subdomain: spec.subdomain,
-            ..Default::default()
-        });
-    }
-    if let Some(status) = pod.status.take() {
-        let conditions = status.conditions.map(|cs| cs.into_iter().filter(|c| c.type_ == "Ready").collect());
-        pod.status = Some(PodStatus { phase: status.phase, pod_ip: status.pod_ip, pod_ips: status.pod_ips, conditions, ..Default::default() });
-    }
+    let controller = Controller::for_shared_stream(ctx.services.subscribe(), services)
+        .watches_shared_stream(ctx.pods.subscribe(), move |pod: Arc<Pod>| m.services_for(&pod, &s));
+    ServiceWatches { controller, pods: ctx.pods.store(), deleted: ctx.services.deletions().boxed(), membership }
 }
 
 /// The selector of a Service that has one (services without selectors are left alone).
@@ -96,11 +55,6 @@ pub fn selected_pods(svc: &Service, pods: &Store<Pod>) -> Vec<std::sync::Arc<Pod
     let Some(sel) = selector(svc) else { return Vec::new() };
     let ns = svc.namespace();
     pods.state_filter(|p| p.namespace() == ns && matches(sel, p.labels()))
-}
-
-/// Upstream `podutil.IsPodReady`.
-pub fn is_ready(pod: &Pod) -> bool {
-    pod.status.as_ref().and_then(|s| s.conditions.as_ref()).is_some_and(|cs| cs.iter().any(|c| c.type_ == "Ready" && c.status == "True"))
 }
 
 /// The pod's primary IP, if it has one.
