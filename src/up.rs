@@ -185,6 +185,9 @@ async fn run(args: ServerArgs, plan: NodePlan, controllers: Option<ironkube_cont
                 let runtime = crate::node::NodeRuntime::start(&args.data_dir, &node_args).await?;
                 step("containerd", runtime.containerd_origin(), t0);
                 let mut config = node_args.kubelet_config(&args.data_dir, true);
+                if config.cluster_dns.is_empty() {
+                    config.cluster_dns = vec![crate::node::cluster_dns_ip(&args.service_cluster_ip_range)?];
+                }
                 let server = crate::node::bind_kubelet_server(&pki, &config).await?;
                 config.kubelet_port = server.port();
                 let (server_stop_tx, server_stop_rx) = tokio::sync::watch::channel(false);
