@@ -132,7 +132,7 @@ enum NodePlan {
     /// `--no-kubelet`.
     Skipped,
     /// A kubelet over the node's own containerd, and kube-proxy.
-    Kubelet(crate::node::NodeArgs, crate::proxy::ProxyFlags),
+    Kubelet(Box<crate::node::NodeArgs>, crate::proxy::ProxyFlags),
 }
 
 async fn run(args: ServerArgs, plan: NodePlan, controllers: Option<ironkube_controllers::Config>) -> anyhow::Result<()> {
@@ -244,7 +244,7 @@ pub async fn up(mut args: UpArgs) -> anyhow::Result<()> {
     args.server.data_dir = std::path::absolute(&args.server.data_dir)
         .with_context(|| format!("cannot resolve the data directory {}", args.server.data_dir.display()))?;
     let controllers = args.controllers.with_up_defaults(&args.server.data_dir, args.node.hostname_override.as_deref());
-    let plan = if args.no_kubelet { NodePlan::Skipped } else { NodePlan::Kubelet(args.node, args.proxy) };
+    let plan = if args.no_kubelet { NodePlan::Skipped } else { NodePlan::Kubelet(Box::new(args.node), args.proxy) };
     run(args.server, plan, Some(controllers.config())).await
 }
 

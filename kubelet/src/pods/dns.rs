@@ -379,7 +379,9 @@ mod tests {
 
     #[test]
     fn resolv_conf_lines() {
-        let cases: &[(&str, &[&str], &[&str], &[&str])] = &[
+        /// resolv.conf text, then its nameservers, searches and options.
+        type Case<'a> = (&'a str, &'a [&'a str], &'a [&'a str], &'a [&'a str]);
+        let cases: &[Case] = &[
             ("", &[], &[], &[]),
             (" \n\t\n", &[], &[], &[]),
             (" #comment\n#nameserver 1.1.1.1", &[], &[], &[]),
