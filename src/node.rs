@@ -38,7 +38,7 @@ pub struct NodeArgs {
     /// The resolver file `dnsPolicy: Default` pods copy and cluster pods take search
     /// domains from; "" for none.
     #[arg(long, default_value = "/etc/resolv.conf")]
-    pub resolv_conf: PathBuf,
+    pub resolv_conf: String,
 }
 
 /// The cluster DNS ClusterIP of a service CIDR: its 10th address (kubeadm's `GetDNSIP`,
@@ -82,7 +82,7 @@ impl NodeArgs {
             kubelet_port: self.kubelet_port,
             cluster_dns: self.cluster_dns.clone(),
             cluster_domain: self.cluster_domain.clone(),
-            resolv_conf: Some(self.resolv_conf.clone()).filter(|p| !p.as_os_str().is_empty()),
+            resolv_conf: (!self.resolv_conf.is_empty()).then(|| PathBuf::from(&self.resolv_conf)),
         }
     }
 }
