@@ -74,6 +74,7 @@ fn pods_resolve_as_their_dns_policy_says() {
             "  dnsConfig:\n    nameservers: [203.0.113.2]\n    searches: [my.domain]\n    options: [{name: ndots, value: '2'}, {name: edns0}]\n",
         ),
         pod_yaml(&c, "fqdn", "  hostname: web-0\n  subdomain: web\n  setHostnameAsFQDN: true\n"),
+        pod_yaml(&c, "crowded", "  dnsConfig:\n    nameservers: [203.0.113.3, 203.0.113.4, 203.0.113.5]\n"),
     ]
     .join("---\n");
     c.ok_with_input(&["apply", "-f", "-"], &yaml);
@@ -122,4 +123,12 @@ fn pods_resolve_as_their_dns_policy_says() {
     assert_eq!(sorted(resolv_conf(&c, "fqdn")), sorted(expected));
     assert_eq!(c.ok(&["exec", "fqdn", "--", "hostname"]).trim(), "web-0.web.default.svc.cluster.local");
     assert_eq!(c.ok(&["exec", "cluster", "--", "hostname"]).trim(), "cluster");
+
+    // Four nameservers in all: the first three are kept, and a Warning says so.
+    let crowded = resolv_conf(&c, "crowded");
+    let nameservers: Vec<&str> = crowded.iter().filter_map(|l| l.strip_prefix("nameserver ")).collect();
+    assert_eq!(nameservers, [dns.as_str(), "203.0.113.3", "203.0.113.4"], "{crowded:?}");
+    let message = format!("Nameserver limits were exceeded, some nameservers have been omitted, the applied nameserver line is: {dns} 203.0.113.3 203.0.113.4");
+    let events = || c.ok(&["get", "events", "--field-selector", "involvedObject.name=crowded,reason=DNSConfigForming", "-o", "jsonpath={.items[*].type}/{.items[*].message}"]);
+    assert_eventually!(events() == format!("Warning/{message}"), "no DNSConfigForming event: {}", events());
 }
