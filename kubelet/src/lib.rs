@@ -144,6 +144,9 @@ impl Kubelet {
                 node_ip: self.config.node_ip.parse().ok(),
             },
         });
+        if let Some(problem) = ctx.dns.host_file_problem() {
+            tracing::warn!("pods' DNS: {problem}");
+        }
         let pods_task = tokio::spawn(pods::run(ctx, stop_rx.clone()));
         let heartbeat = tokio::spawn(heartbeat(self.client.clone(), self.facts.clone(), self.node.clone(), stop_rx));
         shutdown.await;

@@ -239,6 +239,29 @@ impl DnsSettings {
         parse_resolv_conf(&text)
     }
 
+    /// What is wrong with the host resolver file for pods, checked once at start (upstream
+    /// `CheckLimitsForResolvConf`, which records it as a Node event every 30 s).
+    pub fn host_file_problem(&self) -> Option<String> {
+        let path = self.resolv_conf.as_ref()?;
+        let searches = match self.host_resolver() {
+            Ok(r) => r.searches,
+            Err(e) => return Some(e.to_string()),
+        };
+        let path = path.display();
+        // The cluster's three search domains come first.
+        let domains = MAX_SEARCH_PATHS - if self.cluster_domain.is_empty() { 0 } else { 3 };
+        if searches.len() > domains {
+            return Some(format!("Resolv.conf file '{path}' contains search line consisting of more than {domains} domains!"));
+        }
+        if searches.iter().any(|s| s.len() > MAX_SEARCH_PATH_CHARS) {
+            return Some(format!("Resolv.conf file \"{path}\" contains a search path which length is more than allowed {MAX_SEARCH_PATH_CHARS} chars!"));
+        }
+        if searches.join(" ").len() > MAX_SEARCH_LIST_CHARS {
+            return Some(format!("Resolv.conf file '{path}' contains search line which length is more than allowed {MAX_SEARCH_LIST_CHARS} chars!"));
+        }
+        None
+    }
+
     /// The sandbox hostname and resolver of `pod`, reading the host resolver file.
     pub fn for_pod(&self, pod: &Pod) -> Result<SandboxDns, DnsError> {
         let host = self.host_resolver()?;
@@ -573,6 +596,28 @@ mod tests {
         let mut long = pod(None, false, None);
         long.metadata.name = Some(format!("{}-{}", "a".repeat(62), "b".repeat(10)));
         assert_eq!(s.hostname(&long).unwrap(), "a".repeat(62));
+    }
+
+    #[test]
+    fn host_file_problems() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("resolv.conf");
+        let s = DnsSettings { resolv_conf: Some(path.clone()), ..settings() };
+        let problem = |text: &str| {
+            std::fs::write(&path, text).unwrap();
+            s.host_file_problem()
+        };
+        assert_eq!(problem("nameserver 8.8.8.8\nsearch a b\n"), None);
+        let p = path.display();
+        let many: Vec<String> = (0..30).map(|i| i.to_string()).collect();
+        assert_eq!(problem(&format!("search {}", many.join(" "))), Some(format!("Resolv.conf file '{p}' contains search line consisting of more than 29 domains!")));
+        assert_eq!(problem(&format!("search {}", "a".repeat(254))), Some(format!("Resolv.conf file \"{p}\" contains a search path which length is more than allowed 253 chars!")));
+        let wide: Vec<String> = (0..9).map(|_| "b".repeat(250)).collect();
+        assert_eq!(problem(&format!("search {}", wide.join(" "))), Some(format!("Resolv.conf file '{p}' contains search line which length is more than allowed 2048 chars!")));
+        assert!(problem("nameserver\n").is_some());
+        std::fs::remove_file(&path).unwrap();
+        assert!(s.host_file_problem().unwrap().starts_with("open "));
+        assert_eq!(DnsSettings { resolv_conf: None, ..settings() }.host_file_problem(), None);
     }
 
     #[test]
