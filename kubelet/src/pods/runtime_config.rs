@@ -1,6 +1,7 @@
 //! Turning a Pod into CRI configs: the sandbox (hostname and resolver from `dns.rs`,
-//! logs, port mappings, host network), containers (command, env, mounts, resources, security context) and the CRI
-//! labels the kubelet later finds them by (upstream `pkg/kubelet/kuberuntime/labels.go`).
+//! logs, port mappings, host network), containers (command, env, mounts, resources,
+//! security context) and the CRI labels the kubelet later finds them by (upstream
+//! `pkg/kubelet/kuberuntime/labels.go`).
 
 use super::dns::SandboxDns;
 use crate::cri::api;
