@@ -132,7 +132,7 @@ enum NodePlan {
     /// `--no-kubelet`.
     Skipped,
     /// A kubelet over the node's own containerd, and kube-proxy.
-    Kubelet(crate::node::NodeArgs, crate::proxy::ProxyFlags),
+    Kubelet(Box<crate::node::NodeArgs>, crate::proxy::ProxyFlags),
 }
 
 async fn run(args: ServerArgs, plan: NodePlan, controllers: Option<ironkube_controllers::Config>) -> anyhow::Result<()> {
@@ -185,6 +185,9 @@ async fn run(args: ServerArgs, plan: NodePlan, controllers: Option<ironkube_cont
                 let runtime = crate::node::NodeRuntime::start(&args.data_dir, &node_args).await?;
                 step("containerd", runtime.containerd_origin(), t0);
                 let mut config = node_args.kubelet_config(&args.data_dir, true);
+                if config.cluster_dns.is_empty() {
+                    config.cluster_dns = vec![crate::node::cluster_dns_ip(&args.service_cluster_ip_range)?];
+                }
                 let server = crate::node::bind_kubelet_server(&pki, &config).await?;
                 config.kubelet_port = server.port();
                 let (server_stop_tx, server_stop_rx) = tokio::sync::watch::channel(false);
@@ -241,7 +244,7 @@ pub async fn up(mut args: UpArgs) -> anyhow::Result<()> {
     args.server.data_dir = std::path::absolute(&args.server.data_dir)
         .with_context(|| format!("cannot resolve the data directory {}", args.server.data_dir.display()))?;
     let controllers = args.controllers.with_up_defaults(&args.server.data_dir, args.node.hostname_override.as_deref());
-    let plan = if args.no_kubelet { NodePlan::Skipped } else { NodePlan::Kubelet(args.node, args.proxy) };
+    let plan = if args.no_kubelet { NodePlan::Skipped } else { NodePlan::Kubelet(Box::new(args.node), args.proxy) };
     run(args.server, plan, Some(controllers.config())).await
 }
 

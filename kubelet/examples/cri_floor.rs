@@ -7,6 +7,7 @@
 //! e.g. `<data-dir>/containerd/containerd.sock` of a running `ironkube up`).
 
 use ironkube_kubelet::cri::{api, Cri};
+use ironkube_kubelet::pods::dns::DnsSettings;
 use ironkube_kubelet::pods::runtime_config as rc;
 use k8s_openapi::api::core::v1::Pod;
 use std::time::{Duration, Instant};
@@ -25,7 +26,9 @@ fn pod(i: usize, round: usize) -> Pod {
 async fn start(cri: &Cri, root: &std::path::Path, pod: &Pod) -> (Duration, String) {
     let t = Instant::now();
     let mut rt = cri.runtime.clone();
-    let config = rc::sandbox_config(root, NODE, pod, 0);
+    // The DNS settings of `ironkube up` with its default service CIDR.
+    let dns = DnsSettings { cluster_dns: vec!["10.96.0.10".parse().expect("IP")], cluster_domain: "cluster.local".into(), resolv_conf: Some("/etc/resolv.conf".into()), node_ip: None };
+    let config = rc::sandbox_config(root, NODE, pod, 0, &dns.for_pod(pod).expect("sandbox DNS"));
     std::fs::create_dir_all(&config.log_directory).expect("log dir");
     let id = rt.run_pod_sandbox(api::RunPodSandboxRequest { config: Some(config.clone()), runtime_handler: String::new() }).await.expect("RunPodSandbox").into_inner().pod_sandbox_id;
     let c = &pod.spec.as_ref().expect("spec").containers[0];

@@ -47,6 +47,13 @@ pub struct Config {
     pub remove_pods_on_exit: bool,
     /// The port of the kubelet server, advertised in the Node's `daemonEndpoints`.
     pub kubelet_port: u16,
+    /// Cluster DNS servers for `ClusterFirst` pods (`--cluster-dns`); empty: they fall
+    /// back to `Default` with a `MissingClusterDNS` event.
+    pub cluster_dns: Vec<std::net::IpAddr>,
+    /// The cluster domain (`--cluster-domain`, e.g. `cluster.local`).
+    pub cluster_domain: String,
+    /// The host resolver file (`--resolv-conf`); None: none (upstream's `--resolv-conf=""`).
+    pub resolv_conf: Option<PathBuf>,
 }
 
 /// Why the kubelet cannot run.
@@ -130,7 +137,16 @@ impl Kubelet {
             node: self.config.node_name.clone(),
             host_ip: self.config.node_ip.clone(),
             root: self.config.root_dir.clone(),
+            dns: pods::dns::DnsSettings {
+                cluster_dns: self.config.cluster_dns.clone(),
+                cluster_domain: self.config.cluster_domain.clone(),
+                resolv_conf: self.config.resolv_conf.clone(),
+                node_ip: self.config.node_ip.parse().ok(),
+            },
         });
+        if let Some(problem) = ctx.dns.host_file_problem() {
+            tracing::warn!("pods' DNS: {problem}");
+        }
         let pods_task = tokio::spawn(pods::run(ctx, stop_rx.clone()));
         let heartbeat = tokio::spawn(heartbeat(self.client.clone(), self.facts.clone(), self.node.clone(), stop_rx));
         shutdown.await;

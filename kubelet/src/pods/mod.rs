@@ -2,6 +2,7 @@
 //! (`worker.rs`), plus clean-up of sandboxes whose pods no longer exist.
 
 mod backoff;
+pub mod dns;
 pub mod env;
 pub mod runtime_config;
 pub mod status;
@@ -33,6 +34,8 @@ pub struct Ctx {
     pub host_ip: String,
     /// Kubelet root directory (pods/, logs/).
     pub root: PathBuf,
+    /// Cluster DNS, cluster domain and host resolver for the pods' resolv.conf.
+    pub dns: dns::DnsSettings,
 }
 
 struct Handle {

@@ -1,7 +1,9 @@
-//! Turning a Pod into CRI configs: the sandbox (hostname, logs, port mappings, host
-//! network), containers (command, env, mounts, resources, security context) and the CRI
-//! labels the kubelet later finds them by (upstream `pkg/kubelet/kuberuntime/labels.go`).
+//! Turning a Pod into CRI configs: the sandbox (hostname and resolver from `dns.rs`,
+//! logs, port mappings, host network), containers (command, env, mounts, resources,
+//! security context) and the CRI labels the kubelet later finds them by (upstream
+//! `pkg/kubelet/kuberuntime/labels.go`).
 
+use super::dns::SandboxDns;
 use crate::cri::api;
 use crate::quantity;
 use k8s_openapi::api::core::v1::{Container, Pod};
@@ -49,8 +51,8 @@ fn host_network(pod: &Pod) -> bool {
     pod.spec.as_ref().and_then(|s| s.host_network).unwrap_or(false)
 }
 
-/// The sandbox config.
-pub fn sandbox_config(root: &Path, node: &str, pod: &Pod, attempt: u32) -> api::PodSandboxConfig {
+/// The sandbox config; `dns` gives its hostname and resolver (see [`super::dns`]).
+pub fn sandbox_config(root: &Path, node: &str, pod: &Pod, attempt: u32, dns: &SandboxDns) -> api::PodSandboxConfig {
     let (ns, name, uid) = names(pod);
     let spec = pod.spec.clone().unwrap_or_default();
     let mut port_mappings = Vec::new();
@@ -75,9 +77,9 @@ pub fn sandbox_config(root: &Path, node: &str, pod: &Pod, attempt: u32) -> api::
     let container_ns = api::NamespaceMode::Container as i32;
     api::PodSandboxConfig {
         metadata: Some(api::PodSandboxMetadata { name, uid, namespace: ns, attempt }),
-        hostname: if host_network(pod) { String::new() } else { spec.hostname.clone().unwrap_or_else(|| pod.metadata.name.clone().unwrap_or_default()) },
+        hostname: dns.hostname.clone(),
         log_directory: log_directory(root, pod).display().to_string(),
-        dns_config: None,
+        dns_config: Some(dns.config.clone()),
         port_mappings,
         labels: {
             let mut l = pod_labels(pod);

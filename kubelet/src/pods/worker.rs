@@ -198,7 +198,18 @@ impl Worker {
             let _ = rt.stop_pod_sandbox(api::StopPodSandboxRequest { pod_sandbox_id: s.id.clone() }).await;
             let _ = rt.remove_pod_sandbox(api::RemovePodSandboxRequest { pod_sandbox_id: s.id.clone() }).await;
         }
-        let config = rc::sandbox_config(&self.ctx.root, &self.ctx.node, pod, all.len() as u32);
+        let dns = match self.ctx.dns.for_pod(pod) {
+            Ok(dns) => dns,
+            Err(e) => {
+                let msg = format!("Failed to create pod sandbox: {e}");
+                self.ctx.recorder.pod(pod, None, Ev::Warning, "FailedCreatePodSandBox", msg.clone());
+                return Err(msg);
+            }
+        };
+        for w in &dns.warnings {
+            self.ctx.recorder.pod(pod, None, Ev::Warning, w.reason, w.message.clone());
+        }
+        let config = rc::sandbox_config(&self.ctx.root, &self.ctx.node, pod, all.len() as u32, &dns);
         std::fs::create_dir_all(&config.log_directory).map_err(|e| e.to_string())?;
         let t = Instant::now();
         let id = match rt.run_pod_sandbox(api::RunPodSandboxRequest { config: Some(config), runtime_handler: String::new() }).await {
@@ -348,7 +359,14 @@ impl Worker {
             self.exited.remove(&old.id);
         }
         let config = rc::container_config(&self.ctx.root, pod, c, attempt, envs, mounts);
-        let sandbox_config = rc::sandbox_config(&self.ctx.root, &self.ctx.node, pod, 0);
+        // The same sandbox config again (its warnings were recorded with the sandbox).
+        let sandbox_config = match self.ctx.dns.for_pod(pod) {
+            Ok(dns) => rc::sandbox_config(&self.ctx.root, &self.ctx.node, pod, 0, &dns),
+            Err(e) => {
+                tracing::warn!("pod {}: cannot generate the sandbox config: {e}", pod_ref(pod));
+                return;
+            }
+        };
         let t = Instant::now();
         let id = match rt.create_container(api::CreateContainerRequest { pod_sandbox_id: sandbox_id, config: Some(config), sandbox_config: Some(sandbox_config) }).await {
             Ok(r) => r.into_inner().container_id,
