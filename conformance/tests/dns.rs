@@ -130,7 +130,7 @@ fn services_resolve_through_the_kube_dns_cluster_ip_and_directly() {
     let manual_ip = c.ok(&["get", "svc", "manual", "-o", "jsonpath={.spec.clusterIP}"]);
     for server in [via_service, direct] {
         assert_eventually!(
-            data(&ask(server, "manual.default.svc.cluster.local.", RecordType::A)) == [manual_ip.clone()],
+            data(&ask(server, "manual.default.svc.cluster.local.", RecordType::A)) == [manual_ip.as_str()],
             "{server}: manual.default.svc.cluster.local A: {:?}\n{}",
             ask(server, "manual.default.svc.cluster.local.", RecordType::A),
             c.stdout.lock().unwrap().join("\n")
@@ -156,7 +156,7 @@ fn services_resolve_through_the_kube_dns_cluster_ip_and_directly() {
     assert!(matches!(missing.as_ref().unwrap().authorities.first().map(|r| &r.data), Some(RData::SOA(_))), "{missing:?}");
     let nodata = ask(direct, "manual.default.svc.cluster.local.", RecordType::AAAA);
     assert_eq!((rcode(&nodata), data(&nodata).len()), (Some(ResponseCode::NoError), 0), "{nodata:?}");
-    assert_eq!(data(&ask_tcp(direct, "manual.default.svc.cluster.local.", RecordType::A)), [manual_ip.clone()], "over TCP");
+    assert_eq!(data(&ask_tcp(direct, "manual.default.svc.cluster.local.", RecordType::A)), [manual_ip.as_str()], "over TCP");
 
     // From a pod, through the ClusterIP (pods reach it like any Service).
     let pod = format!(
