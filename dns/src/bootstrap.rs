@@ -96,6 +96,21 @@ pub async fn ensure_kube_dns(client: &Client, cluster_ip: IpAddr, endpoint: &End
     Ok(())
 }
 
+/// [`ensure_kube_dns`] until it succeeds, waiting longer after each failure (a
+/// ClusterIP taken by another Service, or an immutable field changed, needs a person: the
+/// warning says why).
+pub async fn keep_trying(client: Client, cluster_ip: IpAddr, endpoint: Endpoint) {
+    let mut wait = std::time::Duration::from_millis(500);
+    loop {
+        match ensure_kube_dns(&client, cluster_ip, &endpoint).await {
+            Ok(()) => return,
+            Err(e) => tracing::warn!(error = %e, "cluster DNS: cannot apply kube-system/kube-dns; retrying in {wait:?}"),
+        }
+        tokio::time::sleep(wait).await;
+        wait = (wait * 2).min(std::time::Duration::from_secs(30));
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

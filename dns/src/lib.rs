@@ -71,8 +71,9 @@ pub struct Config {
     pub resolv_conf: PathBuf,
 }
 
-/// Binds the listeners, makes sure `kube-system/kube-dns` points at them, and serves
-/// until `shutdown` completes.
+/// Binds the listeners, makes sure `kube-system/kube-dns` points at them (retrying in
+/// the background: the server answers on its own address meanwhile), and serves until
+/// `shutdown` completes.
 pub async fn run(client: kube::Client, config: Config, shutdown: impl std::future::Future<Output = ()>) -> Result<(), Error> {
     let listeners = server::Listeners::bind(config.listen).await?;
     start(client, config, listeners, shutdown).await
@@ -86,9 +87,9 @@ pub async fn start(client: kube::Client, config: Config, listeners: server::List
     if upstreams.is_empty() {
         tracing::warn!(file = %config.resolv_conf.display(), "no usable nameserver: names outside the cluster get SERVFAIL");
     }
-    let (stores, tasks) = watch::start(client.clone());
+    let (stores, mut tasks) = watch::start(client.clone());
     let endpoint = bootstrap::Endpoint { ip: config.advertise, port, node_name: config.node_name.clone() };
-    bootstrap::ensure_kube_dns(&client, config.cluster_dns, &endpoint).await?;
+    tasks.push(tokio::spawn(bootstrap::keep_trying(client, config.cluster_dns, endpoint)));
     let handler = server::Handler::new(zone, stores, upstreams);
     let result = listeners.serve(handler, shutdown).await;
     for task in tasks {
@@ -109,9 +110,6 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
-    /// The `kube-dns` objects could not be applied.
-    #[error("cluster DNS: cannot apply kube-system/kube-dns: {0}")]
-    Bootstrap(#[from] kube::Error),
     /// The cluster domain is not a domain name.
     #[error("cluster DNS: invalid cluster domain {0:?}")]
     Domain(String),
