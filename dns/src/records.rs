@@ -486,13 +486,15 @@ fn reverse(directory: &impl Directory, zone: &Zone, qname: &Name, lower: &Name) 
         }
     }
     let mut answers = Vec::new();
-    for service in directory.services() {
-        let (Some(ns), Some(name)) = (service.metadata.namespace.as_deref(), service.metadata.name.as_deref()) else { continue };
-        let slices = slices_of(directory, ns, name);
-        let mut names = BTreeSet::new();
-        for (_, address, hostname) in published_addresses(&service, &slices) {
-            if address == ip && names.insert(hostname.clone())
+    let mut names = BTreeSet::new();
+    for slice in directory.endpoint_slices() {
+        let Some(ns) = slice.metadata.namespace.as_deref() else { continue };
+        let Some(name) = slice.metadata.labels.as_ref().and_then(|l| l.get(SERVICE_NAME_LABEL)) else { continue };
+        let Some(service) = directory.service(ns, name) else { continue };
+        for (_, address, hostname) in published_addresses(&service, std::slice::from_ref(&slice)) {
+            if address == ip
                 && let Some(target) = zone.name(&format!("{hostname}.{name}.{ns}.svc"))
+                && names.insert(target.to_ascii())
             {
                 answers.push(ptr(target));
             }
