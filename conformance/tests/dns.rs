@@ -122,6 +122,8 @@ fn services_resolve_through_the_kube_dns_cluster_ip_and_directly() {
     assert_eventually!(dns_endpoint(&c).is_some(), "no kube-dns EndpointSlice: {}", c.ok(&["get", "endpointslices", "-A"]));
     let slices = c.ok(&["get", "endpointslices", "-n", "kube-system"]);
     assert!(slices.lines().any(|l| l.starts_with("kube-dns ")), "{slices}");
+    let owner = c.ok(&["get", "endpointslice", "-n", "kube-system", "kube-dns", "-o", "jsonpath={.metadata.ownerReferences[0].kind}/{.metadata.ownerReferences[0].name}"]);
+    assert_eq!(owner, "Service/kube-dns");
     let direct = dns_endpoint(&c).unwrap();
     assert_eq!(announced(&c), [direct], "the step line names the endpoint");
     let via_service: SocketAddr = format!("{dns_ip}:53").parse().unwrap();

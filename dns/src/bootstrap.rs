@@ -66,13 +66,15 @@ pub fn endpoints(endpoint: &Endpoint) -> Value {
     })
 }
 
-/// The EndpointSlice, managed by `ironkube-dns` (not the EndpointSlice controller).
-pub fn endpoint_slice(endpoint: &Endpoint) -> Value {
+/// The EndpointSlice, managed by `ironkube-dns` (not the EndpointSlice controller) and,
+/// as upstream's slices, owned by its Service (`service_uid`), so deleting the Service
+/// deletes it.
+pub fn endpoint_slice(endpoint: &Endpoint, service_uid: Option<&str>) -> Value {
     let mut ep = json!({"addresses": [endpoint.ip.to_string()], "conditions": {"ready": true, "serving": true, "terminating": false}});
     if let Some(node) = &endpoint.node_name {
         ep["nodeName"] = json!(node);
     }
-    json!({
+    let mut slice = json!({
         "apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice",
         "metadata": {"name": NAME, "namespace": NAMESPACE, "labels": {
             "k8s-app": "kube-dns",
@@ -84,15 +86,20 @@ pub fn endpoint_slice(endpoint: &Endpoint) -> Value {
             {"name": "dns", "port": endpoint.port, "protocol": "UDP"},
             {"name": "dns-tcp", "port": endpoint.port, "protocol": "TCP"},
         ],
-    })
+    });
+    if let Some(uid) = service_uid {
+        slice["metadata"]["ownerReferences"] = json!([{"apiVersion": "v1", "kind": "Service", "name": NAME, "uid": uid, "controller": true, "blockOwnerDeletion": true}]);
+    }
+    slice
 }
 
 /// Applies the three objects.
 pub async fn ensure_kube_dns(client: &Client, cluster_ip: IpAddr, endpoint: &Endpoint) -> Result<(), kube::Error> {
     let params = PatchParams::apply(FIELD_MANAGER).force();
-    Api::<Service>::namespaced(client.clone(), NAMESPACE).patch(NAME, &params, &Patch::Apply(service(cluster_ip, endpoint.port))).await?;
+    let svc = Api::<Service>::namespaced(client.clone(), NAMESPACE).patch(NAME, &params, &Patch::Apply(service(cluster_ip, endpoint.port))).await?;
     Api::<Endpoints>::namespaced(client.clone(), NAMESPACE).patch(NAME, &params, &Patch::Apply(endpoints(endpoint))).await?;
-    Api::<EndpointSlice>::namespaced(client.clone(), NAMESPACE).patch(NAME, &params, &Patch::Apply(endpoint_slice(endpoint))).await?;
+    let slice = endpoint_slice(endpoint, svc.metadata.uid.as_deref());
+    Api::<EndpointSlice>::namespaced(client.clone(), NAMESPACE).patch(NAME, &params, &Patch::Apply(slice)).await?;
     Ok(())
 }
 
@@ -130,7 +137,9 @@ mod tests {
         let ports: Vec<_> = spec.ports.unwrap().into_iter().map(|p| (p.name.unwrap(), p.port, p.protocol.unwrap(), p.target_port.unwrap())).collect();
         use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString::Int;
         assert_eq!(ports, [("dns".into(), 53, "UDP".into(), Int(10053)), ("dns-tcp".into(), 53, "TCP".into(), Int(10053))]);
-        let slice: EndpointSlice = serde_json::from_value(endpoint_slice(&endpoint())).unwrap();
+        let slice: EndpointSlice = serde_json::from_value(endpoint_slice(&endpoint(), Some("u-1"))).unwrap();
+        let owner = &slice.metadata.owner_references.as_ref().unwrap()[0];
+        assert_eq!((owner.kind.as_str(), owner.name.as_str(), owner.uid.as_str(), owner.controller), ("Service", "kube-dns", "u-1", Some(true)));
         assert_eq!(slice.address_type, "IPv4");
         assert_eq!(slice.endpoints[0].addresses, ["192.0.2.7"]);
         assert_eq!(slice.endpoints[0].node_name.as_deref(), Some("node-a"));
