@@ -99,3 +99,9 @@ pub fn spawn_kube_proxy(pki: &Pki, data_dir: &Path, url: &str, config: ironkube_
     let kubeconfig = write_kubeconfig(pki, data_dir, url, "system:kube-proxy", "kube-proxy.kubeconfig")?;
     Ok(spawn("kube-proxy", "kube-proxy", kubeconfig, |client| async move { Ok(ironkube_kube_proxy::run(client, config, shutdown_signal()).await?) }))
 }
+
+/// The cluster DNS, as `system:ironkube-dns`, serving on `listeners` (bound by the caller).
+pub fn spawn_dns(pki: &Pki, data_dir: &Path, url: &str, config: ironkube_dns::Config, listeners: ironkube_dns::server::Listeners) -> anyhow::Result<JoinHandle<()>> {
+    let kubeconfig = write_kubeconfig(pki, data_dir, url, "system:ironkube-dns", "dns.kubeconfig")?;
+    Ok(spawn("cluster DNS", "ironkube-dns", kubeconfig, |client| async move { Ok(ironkube_dns::start(client, config, listeners, shutdown_signal()).await?) }))
+}

@@ -2,6 +2,7 @@
 //! over to the component libraries (see `up.rs` for the all-in-one composition).
 
 mod components;
+mod dns;
 mod node;
 mod proxy;
 mod up;
@@ -34,6 +35,9 @@ enum Command {
     Images(node::ImagesArgs),
     /// Run kube-proxy (iptables mode): Services to iptables rules on this machine.
     KubeProxy(proxy::KubeProxyArgs),
+    /// Run the cluster DNS: Service names under the cluster domain, other names forwarded
+    /// to the host's nameservers; makes `kube-system/kube-dns` point at it.
+    Dns(dns::DnsArgs),
 }
 
 /// Flags of `ironkube controllers`.
@@ -131,6 +135,7 @@ fn main() -> std::process::ExitCode {
         Command::Kubelet(args) => runtime.block_on(node::kubelet(args)),
         Command::Images(args) => node::images(args),
         Command::KubeProxy(args) => runtime.block_on(proxy::kube_proxy(args)),
+        Command::Dns(args) => runtime.block_on(dns::dns(args)),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

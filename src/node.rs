@@ -27,39 +27,8 @@ pub struct NodeArgs {
     /// Port of the kubelet server (logs, exec, attach, port-forward); 0 picks a free port.
     #[arg(long, default_value_t = 10250)]
     pub kubelet_port: u16,
-    /// DNS server(s) `ClusterFirst` pods resolve with (comma-separated). `up` defaults
-    /// to the 10th address of --service-cluster-ip-range (kube-dns's ClusterIP, as
-    /// kubeadm); `kubelet` to none (pods then fall back to `dnsPolicy: Default`).
-    #[arg(long, value_delimiter = ',')]
-    pub cluster_dns: Vec<std::net::IpAddr>,
-    /// The cluster's DNS domain: pods search `<ns>.svc.<domain> svc.<domain> <domain>`.
-    #[arg(long, default_value = "cluster.local")]
-    pub cluster_domain: String,
-    /// The resolver file `dnsPolicy: Default` pods copy and cluster pods take search
-    /// domains from; "" for none.
-    #[arg(long, default_value = "/etc/resolv.conf")]
-    pub resolv_conf: String,
-}
-
-/// The cluster DNS ClusterIP of a service CIDR: its 10th address (kubeadm's `GetDNSIP`,
-/// e.g. 10.96.0.10 for 10.96.0.0/12); the first CIDR of a comma-separated list.
-pub fn cluster_dns_ip(service_cidr: &str) -> anyhow::Result<std::net::IpAddr> {
-    use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
-    const INDEX: u128 = 10;
-    let cidr = service_cidr.split(',').next().unwrap_or_default().trim();
-    let invalid = || anyhow::anyhow!("invalid service CIDR {cidr:?}");
-    let (addr, bits) = cidr.split_once('/').ok_or_else(invalid)?;
-    let addr: IpAddr = addr.parse().map_err(|_| invalid())?;
-    let bits: u32 = bits.parse().map_err(|_| invalid())?;
-    let width = if addr.is_ipv4() { 32 } else { 128 };
-    if bits > width || (width - bits < 128 && 1u128 << (width - bits) <= INDEX) {
-        anyhow::bail!("service CIDR {cidr} is too small for the cluster DNS address (index {INDEX})");
-    }
-    let mask = if bits == 0 { 0 } else { u128::MAX << (128 - bits) >> (128 - width) };
-    Ok(match addr {
-        IpAddr::V4(a) => IpAddr::V4(Ipv4Addr::from(((u32::from(a) as u128 & mask) + INDEX) as u32)),
-        IpAddr::V6(a) => IpAddr::V6(Ipv6Addr::from((u128::from(a) & mask) + INDEX)),
-    })
+    #[command(flatten)]
+    pub dns: crate::dns::ClusterDnsFlags,
 }
 
 impl NodeArgs {
@@ -80,9 +49,9 @@ impl NodeArgs {
             node_ip: self.node_ip.clone().unwrap_or_else(ironkube_kubelet::default_node_ip),
             remove_pods_on_exit,
             kubelet_port: self.kubelet_port,
-            cluster_dns: self.cluster_dns.clone(),
-            cluster_domain: self.cluster_domain.clone(),
-            resolv_conf: (!self.resolv_conf.is_empty()).then(|| PathBuf::from(&self.resolv_conf)),
+            cluster_dns: self.dns.cluster_dns.clone(),
+            cluster_domain: self.dns.cluster_domain.clone(),
+            resolv_conf: self.dns.resolv_conf(),
         }
     }
 }
@@ -266,23 +235,4 @@ pub fn images(args: ImagesArgs) -> anyhow::Result<()> {
         println!("imported into {} (namespace k8s.io)", socket.display());
     }
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::cluster_dns_ip;
-
-    #[test]
-    fn cluster_dns_is_the_tenth_service_address() {
-        let ip = |cidr: &str| cluster_dns_ip(cidr).map(|ip| ip.to_string()).map_err(|e| e.to_string());
-        assert_eq!(ip("10.96.0.0/12").unwrap(), "10.96.0.10");
-        assert_eq!(ip("10.96.7.0/24").unwrap(), "10.96.7.10");
-        assert_eq!(ip("10.100.3.77/16").unwrap(), "10.100.0.10", "from the network address");
-        assert_eq!(ip("10.0.0.0/28").unwrap(), "10.0.0.10");
-        assert_eq!(ip("fd00:10:96::/108").unwrap(), "fd00:10:96::a");
-        assert_eq!(ip("10.96.0.0/12,fd00::/108").unwrap(), "10.96.0.10", "the first of a dual-stack pair");
-        assert!(ip("10.0.0.0/29").unwrap_err().contains("too small"));
-        assert!(ip("10.0.0.0/33").is_err());
-        assert!(ip("10.0.0.0").unwrap_err().contains("invalid service CIDR"));
-    }
 }

@@ -23,6 +23,8 @@ pub struct UpArgs {
     node: crate::node::NodeArgs,
     #[command(flatten)]
     proxy: crate::proxy::ProxyFlags,
+    #[command(flatten)]
+    dns: crate::dns::DnsFlags,
 }
 
 /// Prints a line; a closed stdout (e.g. piped into `head`) must not stop the cluster.
@@ -131,8 +133,8 @@ enum NodePlan {
     None,
     /// `--no-kubelet`.
     Skipped,
-    /// A kubelet over the node's own containerd, and kube-proxy.
-    Kubelet(Box<crate::node::NodeArgs>, crate::proxy::ProxyFlags),
+    /// A kubelet over the node's own containerd, kube-proxy and the cluster DNS.
+    Kubelet(Box<crate::node::NodeArgs>, crate::proxy::ProxyFlags, crate::dns::DnsFlags),
 }
 
 async fn run(args: ServerArgs, plan: NodePlan, controllers: Option<ironkube_controllers::Config>) -> anyhow::Result<()> {
@@ -173,10 +175,11 @@ async fn run(args: ServerArgs, plan: NodePlan, controllers: Option<ironkube_cont
     step("API ready", &url, t0);
     let mut kubelet_task = None;
     let mut proxy_task = None;
+    let mut dns_task = None;
     match plan {
         NodePlan::Skipped => step("kubelet", "skipped (--no-kubelet)", t0),
         NodePlan::None => {}
-        NodePlan::Kubelet(node_args, proxy_flags) => match crate::node::can_run_pods() {
+        NodePlan::Kubelet(node_args, proxy_flags, dns_flags) => match crate::node::can_run_pods() {
             Err(why) => {
                 step("kubelet", format!("skipped: {why} (this cluster stores objects but runs no pods)"), t0);
                 let _ = kubelet_done_tx.send(());
@@ -185,9 +188,7 @@ async fn run(args: ServerArgs, plan: NodePlan, controllers: Option<ironkube_cont
                 let runtime = crate::node::NodeRuntime::start(&args.data_dir, &node_args).await?;
                 step("containerd", runtime.containerd_origin(), t0);
                 let mut config = node_args.kubelet_config(&args.data_dir, true);
-                if config.cluster_dns.is_empty() {
-                    config.cluster_dns = vec![crate::node::cluster_dns_ip(&args.service_cluster_ip_range)?];
-                }
+                config.cluster_dns = node_args.dns.servers_or_default(&args.service_cluster_ip_range)?;
                 let server = crate::node::bind_kubelet_server(&pki, &config).await?;
                 config.kubelet_port = server.port();
                 let (server_stop_tx, server_stop_rx) = tokio::sync::watch::channel(false);
@@ -199,11 +200,18 @@ async fn run(args: ServerArgs, plan: NodePlan, controllers: Option<ironkube_cont
                 let kubelet_kubeconfig = components::write_kubeconfig(&pki, &args.data_dir, &url, &user, "kubelet.kubeconfig")?;
                 let client = ironkube_controllers::client_from_kubeconfig(&kubelet_kubeconfig, "kubelet").await?;
                 let proxy_config = proxy_flags.config(config.node_name.clone(), config.pod_cidr.clone());
+                let (node_name, config_node_ip) = (config.node_name.clone(), config.node_ip.clone());
                 let kubelet = ironkube_kubelet::Kubelet::start(client, config).await?;
                 step("node Ready", kubelet.node_name(), t0);
                 let prefix = proxy_config.chain_prefix.clone();
                 proxy_task = Some(components::spawn_kube_proxy(&pki, &args.data_dir, &url, proxy_config)?);
                 step("kube-proxy", format!("started (iptables, chains {prefix}-*)"), t0);
+                let node_ip = config_node_ip.parse().with_context(|| format!("node IP {config_node_ip}"))?;
+                let dns_config = dns_flags.config(&node_args.dns, &args.service_cluster_ip_range, node_ip, Some(node_name))?;
+                let listeners = crate::dns::bind(&dns_config).await?;
+                let (dns_ip, listen) = (dns_config.cluster_dns, listeners.local_addr()?);
+                dns_task = Some(components::spawn_dns(&pki, &args.data_dir, &url, dns_config, listeners)?);
+                step("cluster DNS", format!("{dns_ip}:53 → {listen}"), t0);
                 kubelet_task = Some(tokio::spawn(async move {
                     let result = kubelet.run(shutdown_signal()).await;
                     let _ = server_stop_tx.send(true);
@@ -233,6 +241,9 @@ async fn run(args: ServerArgs, plan: NodePlan, controllers: Option<ironkube_cont
     if let Some(task) = proxy_task {
         let _ = task.await;
     }
+    if let Some(task) = dns_task {
+        let _ = task.await;
+    }
     serving.await.context("server task failed")?.context("server failed")?;
     say(format_args!("ironkube: stopped"));
     Ok(())
@@ -244,7 +255,7 @@ pub async fn up(mut args: UpArgs) -> anyhow::Result<()> {
     args.server.data_dir = std::path::absolute(&args.server.data_dir)
         .with_context(|| format!("cannot resolve the data directory {}", args.server.data_dir.display()))?;
     let controllers = args.controllers.with_up_defaults(&args.server.data_dir, args.node.hostname_override.as_deref());
-    let plan = if args.no_kubelet { NodePlan::Skipped } else { NodePlan::Kubelet(Box::new(args.node), args.proxy) };
+    let plan = if args.no_kubelet { NodePlan::Skipped } else { NodePlan::Kubelet(Box::new(args.node), args.proxy, args.dns) };
     run(args.server, plan, Some(controllers.config())).await
 }
 

@@ -185,7 +185,7 @@ impl Cluster {
         let mut cmd = Command::new(ironkube_bin());
         cmd.args(self.mode).args(["--bind-address", "127.0.0.1", "--secure-port", &port.to_string()]);
         if let Some(node) = &self.node {
-            cmd.args(["--hostname-override", &node.name, "--pod-cidr", &node.pod_cidr, "--kubelet-port", "0"]);
+            cmd.args(["--hostname-override", &node.name, "--pod-cidr", &node.pod_cidr, "--kubelet-port", "0", "--dns-port", "0"]);
             // kube-proxy programs the host's iptables: clusters side by side keep to their
             // own chains and ClusterIP ranges.
             cmd.args(["--iptables-chain-prefix", &node.chain_prefix, "--service-cluster-ip-range", &node.service_cidr]);

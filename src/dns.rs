@@ -1,0 +1,112 @@
+//! `ironkube dns` and the cluster DNS `ironkube up` runs next to kube-proxy.
+
+use anyhow::Context;
+use clap::Args;
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+
+/// The cluster DNS settings the kubelet and the DNS server share (upstream's kubelet
+/// flags; `up`, `kubelet` and `dns` take them).
+#[derive(Args, Clone, Debug)]
+pub struct ClusterDnsFlags {
+    /// DNS server(s) `ClusterFirst` pods resolve with (comma-separated); the first is the
+    /// `kube-system/kube-dns` ClusterIP. `up` and `dns` default to the 10th address of
+    /// --service-cluster-ip-range (10.96.0.10 for 10.96.0.0/12, as kubeadm); `kubelet`
+    /// to none (pods then fall back to `dnsPolicy: Default`).
+    #[arg(long, value_delimiter = ',')]
+    pub cluster_dns: Vec<IpAddr>,
+    /// The cluster's DNS domain: Services are `<svc>.<ns>.svc.<domain>`, pods search
+    /// `<ns>.svc.<domain> svc.<domain> <domain>`.
+    #[arg(long, default_value = ironkube_dns::DEFAULT_CLUSTER_DOMAIN)]
+    pub cluster_domain: String,
+    /// The host's resolver file: `dnsPolicy: Default` pods copy it, cluster pods take its
+    /// search domains, and the DNS server forwards other names to its nameservers; "" for
+    /// none.
+    #[arg(long, default_value = "/etc/resolv.conf")]
+    pub resolv_conf: String,
+}
+
+impl ClusterDnsFlags {
+    /// `--cluster-dns`, else the kube-dns ClusterIP of `service_cidr`.
+    pub fn servers_or_default(&self, service_cidr: &str) -> anyhow::Result<Vec<IpAddr>> {
+        if !self.cluster_dns.is_empty() {
+            return Ok(self.cluster_dns.clone());
+        }
+        Ok(vec![ironkube_dns::cluster_dns_ip(service_cidr)?])
+    }
+
+    /// `--resolv-conf`, unless it is "".
+    pub fn resolv_conf(&self) -> Option<PathBuf> {
+        (!self.resolv_conf.is_empty()).then(|| PathBuf::from(&self.resolv_conf))
+    }
+}
+
+/// Where the DNS server listens (`up` and `dns`).
+#[derive(Args, Clone, Debug)]
+pub struct DnsFlags {
+    /// Address the DNS server listens on (UDP and TCP; default: the node IP).
+    #[arg(long)]
+    pub dns_bind_address: Option<IpAddr>,
+    /// Port the DNS server listens on; the `kube-dns` Service maps 53 to it (0 picks a
+    /// free port).
+    #[arg(long, default_value_t = ironkube_dns::DEFAULT_PORT)]
+    pub dns_port: u16,
+}
+
+impl DnsFlags {
+    /// The DNS config for a node at `node_ip` in a cluster with `service_cidr`.
+    pub fn config(&self, cluster: &ClusterDnsFlags, service_cidr: &str, node_ip: IpAddr, node_name: Option<String>) -> anyhow::Result<ironkube_dns::Config> {
+        let cluster_dns = cluster.servers_or_default(service_cidr)?[0];
+        let bind = self.dns_bind_address.unwrap_or(node_ip);
+        Ok(ironkube_dns::Config {
+            cluster_domain: cluster.cluster_domain.clone(),
+            cluster_dns,
+            listen: SocketAddr::new(bind, self.dns_port),
+            advertise: if bind.is_unspecified() { node_ip } else { bind },
+            node_name,
+            resolv_conf: cluster.resolv_conf().unwrap_or_default(),
+        })
+    }
+}
+
+/// Binds the config's listeners (so `up` can say where before it starts serving).
+pub async fn bind(config: &ironkube_dns::Config) -> anyhow::Result<ironkube_dns::server::Listeners> {
+    ironkube_dns::server::Listeners::bind(config.listen).await.context("cluster DNS: pick another port with --dns-port (0: any free port)")
+}
+
+/// Flags of `ironkube dns`.
+#[derive(Args, Debug)]
+pub struct DnsArgs {
+    /// Kubeconfig to reach the API server with.
+    #[arg(long, env = "KUBECONFIG")]
+    pub kubeconfig: PathBuf,
+    /// The node named on the `kube-dns` endpoint (default: the hostname).
+    #[arg(long)]
+    pub hostname_override: Option<String>,
+    /// The address the `kube-dns` endpoint points at (default: the address of the
+    /// default route).
+    #[arg(long)]
+    pub node_ip: Option<IpAddr>,
+    /// The cluster's Service CIDR (for the default `--cluster-dns`).
+    #[arg(long, default_value = "10.96.0.0/12")]
+    pub service_cluster_ip_range: String,
+    #[command(flatten)]
+    pub cluster: ClusterDnsFlags,
+    #[command(flatten)]
+    pub flags: DnsFlags,
+}
+
+/// `ironkube dns`.
+pub async fn dns(args: DnsArgs) -> anyhow::Result<()> {
+    let client = ironkube_controllers::client_from_kubeconfig(&args.kubeconfig, "ironkube-dns").await?;
+    let node_ip = match args.node_ip {
+        Some(ip) => ip,
+        None => ironkube_kubelet::default_node_ip().parse().context("the default node IP")?,
+    };
+    let node = args.hostname_override.clone().unwrap_or_else(ironkube_kubelet::hostname);
+    let config = args.flags.config(&args.cluster, &args.service_cluster_ip_range, node_ip, Some(node))?;
+    let listeners = bind(&config).await?;
+    println!("cluster DNS: {}:53 → {}", config.cluster_dns, listeners.local_addr()?);
+    ironkube_dns::start(client, config, listeners, crate::up::shutdown_signal()).await?;
+    Ok(())
+}
