@@ -1,5 +1,8 @@
 //! Service ClusterIP and NodePort allocation (upstream `pkg/registry/core/service/ipallocator`
 //! and `portallocator`): random start, linear probe, never hands out a taken value.
+//! Dynamic allocation prefers the upper band of each range and falls back to the lower
+//! one, which is thereby kept for values users ask for (upstream KEP-3070/KEP-3668: a
+//! `kube-dns` at `.10` does not collide with a Service created just before it).
 //!
 //! State lives in memory and is rebuilt from the stored Services at start-up, so it is
 //! exact for a single apiserver; several apiservers over one etcd need the IPAddress
@@ -27,27 +30,41 @@ pub enum AllocError {
     Full,
 }
 
-/// A set of integers `[base, base+size)` with random-start allocation.
+/// A set of integers `[base, base+size)` with random-start allocation, the upper band
+/// `[base+reserved, base+size)` first.
 #[derive(Debug)]
 struct Range {
     base: u32,
     size: u32,
+    /// Size of the lower band dynamic allocation uses last.
+    reserved: u32,
     used: BTreeSet<u32>,
 }
 
+/// Upstream `calculateRangeOffset`: `min(max(min, size/step), max)`, 0 for ranges of at
+/// most `min` values (`size` counts every address of a CIDR, or every port).
+fn static_band(size: u32, min: u32, max: u32, step: u32) -> u32 {
+    if size <= min { 0 } else { (size / step).clamp(min, max) }
+}
+
 impl Range {
+    fn new(base: u32, size: u32, reserved: u32) -> Range {
+        Range { base, size, reserved: reserved.min(size), used: BTreeSet::new() }
+    }
+
     fn allocate_next(&mut self) -> Result<u32, AllocError> {
         if self.used.len() as u32 >= self.size {
             return Err(AllocError::Full);
         }
-        let start = rand::random_range(0..self.size);
-        for i in 0..self.size {
-            let offset = (start + i) % self.size;
-            if self.used.insert(offset) {
-                return Ok(self.base + offset);
-            }
-        }
-        Err(AllocError::Full)
+        let (reserved, size) = (self.reserved, self.size);
+        self.allocate_in(reserved, size).or_else(|| self.allocate_in(0, reserved)).map(|offset| self.base + offset).ok_or(AllocError::Full)
+    }
+
+    /// A free offset in `[from, to)`: random start, linear probe.
+    fn allocate_in(&mut self, from: u32, to: u32) -> Option<u32> {
+        let len = to.checked_sub(from).filter(|l| *l > 0)?;
+        let start = rand::random_range(0..len);
+        (0..len).map(|i| from + (start + i) % len).find(|offset| self.used.insert(*offset))
     }
     fn allocate(&mut self, value: u32) -> bool {
         value >= self.base && value - self.base < self.size && self.used.insert(value - self.base)
@@ -81,8 +98,8 @@ impl Allocators {
         }
         Ok(Allocators {
             cidr: service_cidr.to_string(),
-            ips: Range { base: net + 1, size: size - 2, used: BTreeSet::new() },
-            ports: Range { base: 30000, size: 2768, used: BTreeSet::new() },
+            ips: Range::new(net + 1, size - 2, static_band(size, 16, 256, 16)),
+            ports: Range::new(30000, 2768, static_band(2768, 16, 128, 32)),
         })
     }
 
@@ -169,5 +186,21 @@ mod tests {
         assert!(a.claim_port(80).is_err());
         let p = a.allocate_port().unwrap();
         assert!((30000..=32767).contains(&p) && p != 30080);
+    }
+
+    #[test]
+    fn dynamic_allocation_uses_the_lower_band_last() {
+        // A /24 has 256 addresses: band of 16 (.1-.16), so .10 stays free for kube-dns
+        // until the other 238 are taken.
+        let mut a = Allocators::new("10.96.7.0/24").unwrap();
+        let first: Vec<Ipv4Addr> = (0..238).map(|_| a.allocate_ip().unwrap()).collect();
+        assert!(first.iter().all(|ip| ip.octets()[3] > 16), "{first:?}");
+        a.claim_ip(Ipv4Addr::new(10, 96, 7, 10)).unwrap();
+        let low = a.allocate_ip().unwrap();
+        assert!(low.octets()[3] <= 16 && low.octets()[3] != 10, "{low}");
+        // Node ports: 2768 ports, band of 86 (30000-30085).
+        let mut a = Allocators::new("10.96.0.0/12").unwrap();
+        assert!((0..200).all(|_| a.allocate_port().unwrap() >= 30086));
+        assert_eq!((static_band(2768, 16, 128, 32), static_band(1 << 20, 16, 256, 16), static_band(8, 16, 256, 16)), (86, 256, 0));
     }
 }
