@@ -1,6 +1,6 @@
 //! Pod DNS end to end: the kubelet's resolver config per `dnsPolicy`, merged with
 //! `spec.dnsConfig`, as the pods see it in `/etc/resolv.conf` (upstream
-//! `pkg/kubelet/network/dns`); and `setHostnameAsFQDN`. Needs root and containerd
+//! `pkg/kubelet/network/dns`); `setHostnameAsFQDN`; the managed /etc/hosts. Needs root and containerd
 //! (skips otherwise); the cluster DNS server itself is not needed to read the file.
 
 use ironkube_conformance::{Cluster, assert_eventually};
@@ -73,7 +73,7 @@ fn pods_resolve_as_their_dns_policy_says() {
             "merged",
             "  dnsConfig:\n    nameservers: [203.0.113.2]\n    searches: [my.domain]\n    options: [{name: ndots, value: '2'}, {name: edns0}]\n",
         ),
-        pod_yaml(&c, "fqdn", "  hostname: web-0\n  subdomain: web\n  setHostnameAsFQDN: true\n"),
+        pod_yaml(&c, "fqdn", "  hostname: web-0\n  subdomain: web\n  setHostnameAsFQDN: true\n  hostAliases: [{ip: 203.0.113.9, hostnames: [foo.local, bar.local]}]\n"),
         pod_yaml(&c, "crowded", "  dnsConfig:\n    nameservers: [203.0.113.3, 203.0.113.4, 203.0.113.5]\n"),
     ]
     .join("---\n");
@@ -123,6 +123,17 @@ fn pods_resolve_as_their_dns_policy_says() {
     assert_eq!(sorted(resolv_conf(&c, "fqdn")), sorted(expected));
     assert_eq!(c.ok(&["exec", "fqdn", "--", "hostname"]).trim(), "web-0.web.default.svc.cluster.local");
     assert_eq!(c.ok(&["exec", "cluster", "--", "hostname"]).trim(), "cluster");
+
+    // /etc/hosts is the kubelet's: the pod's IP with its hostname (and FQDN with a
+    // subdomain), then hostAliases, as upstream writes it.
+    let hosts = |pod: &str| c.ok(&["exec", pod, "--", "cat", "/etc/hosts"]);
+    let ip = |pod: &str| c.ok(&["get", "pod", pod, "-o", "jsonpath={.status.podIP}"]);
+    let cluster_hosts = hosts("cluster");
+    assert!(cluster_hosts.starts_with("# Kubernetes-managed hosts file.\n127.0.0.1\tlocalhost\n"), "{cluster_hosts}");
+    assert!(cluster_hosts.ends_with(&format!("fe00::2\tip6-allrouters\n{}\tcluster\n", ip("cluster"))), "{cluster_hosts}");
+    let fqdn_hosts = hosts("fqdn");
+    let expected_tail = format!("{}\tweb-0.web.default.svc.cluster.local\tweb-0\n\n# Entries added by HostAliases.\n203.0.113.9\tfoo.local\tbar.local\n", ip("fqdn"));
+    assert!(fqdn_hosts.ends_with(&expected_tail), "{fqdn_hosts}");
 
     // Four nameservers in all: the first three are kept, and a Warning says so.
     let crowded = resolv_conf(&c, "crowded");

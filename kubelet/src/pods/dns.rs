@@ -321,29 +321,38 @@ impl DnsSettings {
         searches
     }
 
-    /// The sandbox hostname: `spec.hostname` or the pod name, cut to 63 characters;
-    /// `<hostname>.<subdomain>.<ns>.svc.<domain>` with `setHostnameAsFQDN` and a
-    /// subdomain; empty for host-network pods (they keep the node's).
-    pub fn hostname(&self, pod: &Pod) -> Result<String, DnsError> {
+    /// The pod's hostname and domain (upstream `GeneratePodHostNameAndDomain`):
+    /// `spec.hostname` or the pod name, cut to 63 characters, and
+    /// `<subdomain>.<ns>.svc.<domain>` when the pod has a subdomain.
+    pub fn hostname_and_domain(&self, pod: &Pod) -> Result<(String, Option<String>), DnsError> {
         let spec = pod.spec.clone().unwrap_or_default();
-        if spec.host_network == Some(true) {
-            return Ok(String::new());
-        }
         let (ns, pod_name, _) = super::runtime_config::names(pod);
         let wanted = spec.hostname.filter(|h| !h.is_empty()).unwrap_or_else(|| pod_name.clone());
         let hostname = if wanted.len() > HOSTNAME_MAX_CHARS { wanted[..HOSTNAME_MAX_CHARS].trim_end_matches(['-', '.']).to_string() } else { wanted };
         if hostname.is_empty() {
             return Err(DnsError::InvalidHostname { pod: pod_name, hostname });
         }
-        match spec.subdomain.filter(|s| !s.is_empty()) {
-            Some(subdomain) if spec.set_hostname_as_fqdn == Some(true) => {
-                let fqdn = format!("{hostname}.{subdomain}.{ns}.svc.{}", self.cluster_domain);
+        let domain = spec.subdomain.filter(|s| !s.is_empty()).map(|subdomain| format!("{subdomain}.{ns}.svc.{}", self.cluster_domain));
+        Ok((hostname, domain))
+    }
+
+    /// The sandbox hostname: [`Self::hostname_and_domain`]'s hostname, or
+    /// `<hostname>.<domain>` with `setHostnameAsFQDN`; empty for host-network pods (they
+    /// keep the node's).
+    pub fn hostname(&self, pod: &Pod) -> Result<String, DnsError> {
+        let spec = pod.spec.as_ref();
+        if spec.and_then(|s| s.host_network) == Some(true) {
+            return Ok(String::new());
+        }
+        match self.hostname_and_domain(pod)? {
+            (hostname, Some(domain)) if spec.and_then(|s| s.set_hostname_as_fqdn) == Some(true) => {
+                let fqdn = format!("{hostname}.{domain}");
                 if fqdn.len() > FQDN_MAX_CHARS {
                     return Err(DnsError::FqdnTooLong { fqdn });
                 }
                 Ok(fqdn)
             }
-            _ => Ok(hostname),
+            (hostname, _) => Ok(hostname),
         }
     }
 }

@@ -4,6 +4,7 @@
 mod backoff;
 pub mod dns;
 pub mod env;
+pub mod hosts;
 pub mod runtime_config;
 pub mod status;
 mod worker;

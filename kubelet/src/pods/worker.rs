@@ -4,7 +4,7 @@
 //! `kuberuntime_manager.go` `SyncPod`/`KillPod`.
 
 use super::backoff::Backoff;
-use super::env;
+use super::{env, hosts};
 use super::runtime_config::{self as rc, LABEL_POD_UID};
 use super::status::{self, ContainerView, Observed};
 use super::Ctx;
@@ -348,10 +348,19 @@ impl Worker {
             Err(e) => return config_error(self, e),
         };
         self.step(pod, "env and volumes", t);
-        let mounts = match volumes::container_mounts(c, &vols) {
+        let mut mounts = match volumes::container_mounts(c, &vols) {
             Ok(m) => m,
             Err(e) => return config_error(self, e.to_string()),
         };
+        let pod_ips: Vec<String> = [pod_ip.clone()].into_iter().filter(|ip| !ip.is_empty()).collect();
+        let hosts = self.ctx.dns.hostname_and_domain(pod).map_err(|e| e.to_string()).and_then(|(hostname, domain)| {
+            let pod_dir = volumes::pod_dir(&self.ctx.root, pod.metadata.uid.as_deref().unwrap_or_default());
+            hosts::mount(&pod_dir, pod, c, &pod_ips, &hostname, domain.as_deref()).map_err(|e| format!("cannot write the pod's hosts file: {e}"))
+        });
+        match hosts {
+            Ok(hosts) => mounts.extend(hosts),
+            Err(e) => return config_error(self, e),
+        }
         let mut rt = self.ctx.cri.runtime.clone();
         // Keep only the newest finished attempt (for lastState and logs --previous).
         for old in previous.iter().skip(1) {
