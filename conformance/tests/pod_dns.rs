@@ -15,9 +15,15 @@ fn cluster_dns(c: &Cluster) -> String {
 }
 
 /// The host's resolver lines of one kind (`nameserver`, `search`), as the kubelet reads
-/// them from /etc/resolv.conf (its `--resolv-conf` default).
+/// them from its `--resolv-conf` default: /etc/resolv.conf, or systemd-resolved's file when
+/// /etc/resolv.conf names only loopback servers.
 fn host_values(kind: &str) -> Vec<String> {
-    let text = std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
+    let read = |path: &str| std::fs::read_to_string(path).unwrap_or_default();
+    let etc = read("/etc/resolv.conf");
+    let servers: Vec<std::net::IpAddr> = etc.lines().filter_map(|l| l.strip_prefix("nameserver")).filter_map(|a| a.trim().parse().ok()).collect();
+    let resolved = "/run/systemd/resolve/resolv.conf";
+    let stub_only = !servers.is_empty() && servers.iter().all(|ip| ip.is_loopback());
+    let text = if stub_only && std::path::Path::new(resolved).is_file() { read(resolved) } else { etc };
     let lines = text.lines().map(str::trim).filter(|l| !l.starts_with('#'));
     let mut values = Vec::new();
     for line in lines {
