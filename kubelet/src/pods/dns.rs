@@ -325,14 +325,14 @@ impl DnsSettings {
     /// `spec.hostname` or the pod name, cut to 63 characters, and
     /// `<subdomain>.<ns>.svc.<domain>` when the pod has a subdomain.
     pub fn hostname_and_domain(&self, pod: &Pod) -> Result<(String, Option<String>), DnsError> {
-        let spec = pod.spec.clone().unwrap_or_default();
+        let spec = pod.spec.as_ref();
         let (ns, pod_name, _) = super::runtime_config::names(pod);
-        let wanted = spec.hostname.filter(|h| !h.is_empty()).unwrap_or_else(|| pod_name.clone());
-        let hostname = if wanted.len() > HOSTNAME_MAX_CHARS { wanted[..HOSTNAME_MAX_CHARS].trim_end_matches(['-', '.']).to_string() } else { wanted };
+        let wanted = spec.and_then(|s| s.hostname.as_deref()).filter(|h| !h.is_empty()).unwrap_or(&pod_name);
+        let hostname = if wanted.len() > HOSTNAME_MAX_CHARS { wanted[..HOSTNAME_MAX_CHARS].trim_end_matches(['-', '.']) } else { wanted }.to_string();
         if hostname.is_empty() {
             return Err(DnsError::InvalidHostname { pod: pod_name, hostname });
         }
-        let domain = spec.subdomain.filter(|s| !s.is_empty()).map(|subdomain| format!("{subdomain}.{ns}.svc.{}", self.cluster_domain));
+        let domain = spec.and_then(|s| s.subdomain.as_deref()).filter(|s| !s.is_empty()).map(|subdomain| format!("{subdomain}.{ns}.svc.{}", self.cluster_domain));
         Ok((hostname, domain))
     }
 
