@@ -1,12 +1,13 @@
 //! What every controller gets: the API client, the tunables, the shared informers and event
 //! recording.
 
+use crate::cached_pod::CachedPod;
 use crate::events::{EventQueue, EventRecorder, EventWriter};
 use crate::expectations::Expectations;
 use crate::informers::SharedInformer;
 use k8s_openapi::api::apps::v1::{ControllerRevision, ReplicaSet};
 use k8s_openapi::api::batch::v1::Job;
-use k8s_openapi::api::core::v1::{Node, PersistentVolumeClaim, Pod, Service};
+use k8s_openapi::api::core::v1::{Node, PersistentVolumeClaim, Service};
 use std::time::Duration;
 
 /// Tunables of the controllers (upstream kube-controller-manager flags).
@@ -54,9 +55,8 @@ pub struct Context {
     pub client: kube::Client,
     /// Tunables.
     pub config: Config,
-    /// Every pod in the cluster (shared by all controllers), slimmed by
-    /// [`crate::pods::slim_for_controllers`].
-    pub pods: SharedInformer<Pod>,
+    /// Every pod in the cluster (shared by all controllers), as [`CachedPod`]s.
+    pub pods: SharedInformer<CachedPod>,
     /// Every Service (the Endpoints and EndpointSlice controllers).
     pub services: SharedInformer<Service>,
     /// Every ReplicaSet (shared by the ReplicaSet and Deployment controllers).
@@ -82,7 +82,7 @@ impl Context {
     pub fn new(client: kube::Client, config: Config) -> Self {
         let (events, event_writer) = EventWriter::new(client.clone());
         Context {
-            pods: SharedInformer::new(client.clone()).slimmed_by(crate::pods::slim_for_controllers),
+            pods: SharedInformer::new(client.clone()).slimmed_by(crate::cached_pod::slim),
             services: SharedInformer::new(client.clone()),
             replicasets: SharedInformer::new(client.clone()),
             jobs: SharedInformer::new(client.clone()),

@@ -2,13 +2,13 @@
 //! PodDisruptionBudget's status — expectedPods, desiredHealthy, currentHealthy,
 //! disruptionsAllowed, the `DisruptionAllowed` condition and observedGeneration.
 
+use crate::cached_pod::CachedPod;
 use crate::context::Context;
 use crate::error::{is_not_found, retry_soon, Error};
 use crate::events::EventRecorder;
 use crate::scheduler::selectors::selector_matches;
 use futures::StreamExt;
 use jiff::Timestamp;
-use k8s_openapi::api::core::v1::Pod;
 use k8s_openapi::api::policy::v1::{PodDisruptionBudget, PodDisruptionBudgetStatus};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
@@ -22,7 +22,7 @@ use std::sync::Arc;
 
 struct State {
     ctx: Arc<Context>,
-    pods: Store<Pod>,
+    pods: Store<CachedPod>,
     events: EventRecorder,
 }
 
@@ -34,7 +34,7 @@ pub async fn run(ctx: Arc<Context>) -> anyhow::Result<()> {
     let budgets = controller.store();
     let state = Arc::new(State { events: ctx.recorder("controllermanager"), ctx, pods });
     controller
-        .watches_shared_stream(pod_events, move |pod: Arc<Pod>| {
+        .watches_shared_stream(pod_events, move |pod: Arc<CachedPod>| {
             let ns = pod.namespace();
             budgets
                 .state_filter(|b| b.namespace() == ns && b.spec.as_ref().and_then(|s| s.selector.as_ref()).is_some_and(|s| selector_matches(Some(s), pod.labels())))
@@ -53,7 +53,7 @@ pub async fn run(ctx: Arc<Context>) -> anyhow::Result<()> {
 const DELETION_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(120);
 
 /// Upstream `countHealthyPods`: ready, not being deleted, and not just evicted.
-fn healthy(pod: &Pod, disrupted: &BTreeMap<String, Time>) -> bool {
+fn healthy(pod: &CachedPod, disrupted: &BTreeMap<String, Time>) -> bool {
     pod.metadata.deletion_timestamp.is_none()
         && !pod.metadata.name.as_ref().is_some_and(|n| disrupted.contains_key(n))
         && crate::pods::is_ready(pod)
@@ -62,7 +62,7 @@ fn healthy(pod: &Pod, disrupted: &BTreeMap<String, Time>) -> bool {
 /// Upstream `buildDisruptedPodMap`: the evictions still expected to end in a deletion.
 /// An entry goes once its pod is being deleted or gone, or after [`DELETION_TIMEOUT`];
 /// also returns when the next entry times out, to look again then.
-fn pending_evictions(status: Option<&PodDisruptionBudgetStatus>, pods: &[Arc<Pod>], now: Timestamp) -> (BTreeMap<String, Time>, Option<Timestamp>) {
+fn pending_evictions(status: Option<&PodDisruptionBudgetStatus>, pods: &[Arc<CachedPod>], now: Timestamp) -> (BTreeMap<String, Time>, Option<Timestamp>) {
     let Some(recorded) = status.and_then(|s| s.disrupted_pods.as_ref()) else { return (BTreeMap::new(), None) };
     let mut pending = BTreeMap::new();
     let mut recheck: Option<Timestamp> = None;
@@ -145,7 +145,7 @@ async fn reconcile(pdb: Arc<PodDisruptionBudget>, state: Arc<State>) -> Result<A
     }
     let ns = pdb.namespace().unwrap_or_default();
     let selector = pdb.spec.as_ref().and_then(|s| s.selector.clone());
-    let pods: Vec<Arc<Pod>> = match &selector {
+    let pods: Vec<Arc<CachedPod>> = match &selector {
         None => Vec::new(),
         Some(sel) => state.pods.state_filter(|p| p.namespace().as_deref() == Some(ns.as_str()) && selector_matches(Some(sel), p.labels())),
     };
@@ -194,7 +194,7 @@ async fn reconcile(pdb: Arc<PodDisruptionBudget>, state: Arc<State>) -> Result<A
 /// Sum of the replicas of the pods' controllers (upstream finders: a ReplicaSet owned by
 /// a Deployment counts as the Deployment, then ReplicationControllers, StatefulSets and
 /// anything else through its `scale` subresource's `spec.replicas`).
-async fn expected_scale(client: &kube::Client, ns: &str, pods: &[Arc<Pod>]) -> Result<i32, String> {
+async fn expected_scale(client: &kube::Client, ns: &str, pods: &[Arc<CachedPod>]) -> Result<i32, String> {
     let mut controllers: HashMap<String, i32> = HashMap::new();
     for pod in pods {
         let Some(owner) = pod.owner_references().iter().find(|o| o.controller == Some(true)) else {
@@ -253,8 +253,8 @@ mod tests {
 
     #[test]
     fn evicted_pods_stop_counting_until_deleted_or_timed_out() {
-        let pod = |name: &str, deleting: bool| -> Arc<Pod> {
-            let mut p: Pod = serde_json::from_value(json!({"metadata": {"name": name}, "status": {"conditions": [{"type": "Ready", "status": "True"}]}})).unwrap();
+        let pod = |name: &str, deleting: bool| -> Arc<CachedPod> {
+            let mut p: CachedPod = serde_json::from_value(json!({"metadata": {"name": name}, "status": {"conditions": [{"type": "Ready", "status": "True"}]}})).unwrap();
             if deleting {
                 p.metadata.deletion_timestamp = Some(Time(Timestamp::now()));
             }

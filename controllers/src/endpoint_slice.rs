@@ -4,12 +4,13 @@
 //! by the ports the pods resolve, owned by the Service (so the garbage collector removes
 //! them with it). Services without a selector are left alone.
 
+use crate::cached_pod::CachedPod;
 use crate::context::Context;
 use crate::error::{is_not_found, retry_soon, Error};
 use crate::endpoints::target_ref;
 use crate::service_pods::{self, Membership};
 use futures::StreamExt;
-use k8s_openapi::api::core::v1::{Pod, Service};
+use k8s_openapi::api::core::v1::{Service};
 use k8s_openapi::api::discovery::v1::{Endpoint, EndpointConditions, EndpointPort, EndpointSlice};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
 use kube::api::{DeleteParams, ListParams, ObjectMeta, PostParams};
@@ -30,7 +31,7 @@ pub const MANAGED_BY: &str = "endpointslice-controller.k8s.io";
 
 struct State {
     ctx: Arc<Context>,
-    pods: Store<Pod>,
+    pods: Store<CachedPod>,
     membership: Arc<Membership>,
 }
 
@@ -61,7 +62,7 @@ pub struct DesiredSlice {
 
 /// The slices `svc` should have for its selected `pods` (IPv4 addresses). A Service
 /// that selects nothing still gets one empty slice, like upstream's placeholder.
-pub fn desired_slices(svc: &Service, pods: &[Arc<Pod>]) -> Vec<DesiredSlice> {
+pub fn desired_slices(svc: &Service, pods: &[Arc<CachedPod>]) -> Vec<DesiredSlice> {
     let spec = svc.spec.clone().unwrap_or_default();
     let publish_not_ready = spec.publish_not_ready_addresses.unwrap_or(false);
     let ports = spec.ports.unwrap_or_default();
@@ -180,7 +181,7 @@ mod tests {
     use super::*;
     use serde_json::json;
 
-    fn pod(i: usize, ready: bool, deleting: bool) -> Arc<Pod> {
+    fn pod(i: usize, ready: bool, deleting: bool) -> Arc<CachedPod> {
         let mut md = json!({"name": format!("p{i}"), "namespace": "ns", "uid": format!("u{i}"), "labels": {"app": "a"}});
         if deleting {
             md["deletionTimestamp"] = json!("2026-01-01T00:00:00Z");

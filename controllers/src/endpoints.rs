@@ -4,11 +4,12 @@
 //! Services without a selector (like `default/kubernetes`, which the API server manages)
 //! are left alone.
 
+use crate::cached_pod::CachedPod;
 use crate::context::Context;
 use crate::error::{is_conflict, is_not_found, retry_soon, Error};
 use crate::service_pods::{self, Membership};
 use futures::StreamExt;
-use k8s_openapi::api::core::v1::{EndpointAddress, EndpointPort, EndpointSubset, Endpoints, ObjectReference, Pod, Service};
+use k8s_openapi::api::core::v1::{EndpointAddress, EndpointPort, EndpointSubset, Endpoints, ObjectReference, Service};
 use kube::api::{DeleteParams, ObjectMeta, PostParams};
 use kube::runtime::controller::Action;
 use kube::runtime::reflector::Store;
@@ -24,7 +25,7 @@ const OVER_CAPACITY: &str = "endpoints.kubernetes.io/over-capacity";
 
 struct State {
     ctx: Arc<Context>,
-    pods: Store<Pod>,
+    pods: Store<CachedPod>,
     membership: Arc<Membership>,
 }
 
@@ -115,7 +116,7 @@ async fn reconcile(svc: Arc<Service>, state: Arc<State>) -> Result<Action, Error
 }
 
 /// The pod reference an endpoint address carries.
-pub fn target_ref(pod: &Pod) -> ObjectReference {
+pub fn target_ref(pod: &CachedPod) -> ObjectReference {
     ObjectReference {
         kind: Some("Pod".into()),
         namespace: pod.namespace(),
@@ -128,7 +129,7 @@ pub fn target_ref(pod: &Pod) -> ObjectReference {
 /// The subsets of `svc` given its selected `pods` (upstream `syncService` + `RepackSubsets`):
 /// pods grouped by the ports they resolve, ready ones in `addresses`, others in
 /// `notReadyAddresses`, all sorted so the result is stable.
-pub fn desired_subsets(svc: &Service, pods: &[Arc<Pod>]) -> Vec<EndpointSubset> {
+pub fn desired_subsets(svc: &Service, pods: &[Arc<CachedPod>]) -> Vec<EndpointSubset> {
     let spec = svc.spec.clone().unwrap_or_default();
     let publish_not_ready = spec.publish_not_ready_addresses.unwrap_or(false);
     let ports = spec.ports.unwrap_or_default();
@@ -219,7 +220,7 @@ mod tests {
     use super::*;
     use serde_json::json;
 
-    fn pod(name: &str, ip: &str, ready: bool, port: i32) -> Arc<Pod> {
+    fn pod(name: &str, ip: &str, ready: bool, port: i32) -> Arc<CachedPod> {
         Arc::new(serde_json::from_value(json!({
             "metadata": {"name": name, "namespace": "ns", "uid": name, "labels": {"app": "a"}},
             "spec": {"containers": [{"name": "c", "ports": [{"name": "http", "containerPort": port}]}]},

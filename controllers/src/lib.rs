@@ -23,6 +23,7 @@
 
 #![warn(missing_docs)]
 
+pub mod cached_pod;
 pub mod clusterrole_aggregation;
 pub mod conditions;
 pub mod context;

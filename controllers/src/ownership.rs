@@ -2,7 +2,7 @@
 //! (upstream `pkg/controller/controller_ref_manager.go`).
 
 use crate::error::is_code;
-use k8s_openapi::api::core::v1::Pod;
+use crate::cached_pod::CachedPod;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
 use kube::api::{Patch, PatchParams};
 use kube::core::{Selector, SelectorExt};
@@ -96,7 +96,7 @@ pub fn matches(selector: &Selector, labels: Option<&BTreeMap<String, String>>) -
 
 /// Which owners of kind `K` a pod event concerns: its controller if that is a `K`, else
 /// every owner in its namespace whose selector matches it (candidates for adoption).
-pub fn owners_of_pod<K>(owners: &Store<K>, pod: &Pod, selector: impl Fn(&K) -> Option<Selector>) -> Vec<ObjectRef<K>>
+pub fn owners_of_pod<K>(owners: &Store<K>, pod: &CachedPod, selector: impl Fn(&K) -> Option<Selector>) -> Vec<ObjectRef<K>>
 where
     K: Resource<DynamicType = ()> + Clone + 'static,
 {
@@ -117,13 +117,14 @@ where
 /// `PodControllerRefManager.ClaimPods`): its own matching pods plus adopted orphans;
 /// its pods that stopped matching are released. `no_adoption` is upstream's "owner is
 /// being deleted" (also used by Jobs that finished).
-pub async fn claim_pods<O>(pods: &Store<Pod>, api: &Api<Pod>, owner: &O, selector: &Selector, no_adoption: bool) -> Result<Vec<Arc<Pod>>, kube::Error>
+pub async fn claim_pods<O>(pods: &Store<CachedPod>, client: &kube::Client, owner: &O, selector: &Selector, no_adoption: bool) -> Result<Vec<Arc<CachedPod>>, kube::Error>
 where
     O: Resource<DynamicType = ()>,
 {
     let ns = owner.meta().namespace.clone().unwrap_or_default();
     let in_namespace = pods.state().into_iter().filter(|p| p.metadata.namespace.as_deref() == Some(&ns));
-    claim_objects(api, in_namespace, owner, no_adoption, |pod| matches(selector, pod.metadata.labels.as_ref())).await
+    let api = Api::namespaced(client.clone(), &ns);
+    claim_objects(&api, in_namespace, owner, no_adoption, |pod| matches(selector, pod.metadata.labels.as_ref())).await
 }
 
 /// Claims candidates for `owner` (upstream `ClaimObject` over a list), adopting only while

@@ -3,7 +3,8 @@
 //! building a pod from a template.
 
 use jiff::Timestamp;
-use k8s_openapi::api::core::v1::{Container, Pod, PodTemplateSpec};
+use crate::cached_pod::CachedPod;
+use k8s_openapi::api::core::v1::{Pod, PodTemplateSpec};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
 use std::cmp::Ordering;
 use std::collections::HashMap;
@@ -11,56 +12,26 @@ use std::collections::HashMap;
 /// Annotation that makes a pod cheaper (lower) or dearer to delete on scale-down.
 pub const DELETION_COST: &str = "controller.kubernetes.io/pod-deletion-cost";
 
-/// What the controller manager keeps of each pod in its shared cache (10,000 pods: about
-/// half the memory of full pods). Dropped, because no controller reads them: managedFields;
-/// of each container everything but its name, image, ports, resources and restartPolicy
-/// (env, command, probes, mounts, security context, ...); ephemeral containers; and every
-/// volume except persistentVolumeClaim and ephemeral ones (the per-pod service-account
-/// token volume alone is ~5 KB in memory). Everything else — metadata, the rest of the
-/// spec (node, tolerations, affinity, hostname, ...) and the whole status — is kept. A
-/// controller that starts reading a dropped field must keep it here.
-pub fn slim_for_controllers(pod: &mut Pod) {
-    pod.metadata.managed_fields = None;
-    let Some(spec) = pod.spec.as_mut() else { return };
-    let slim_container = |c: &mut Container| {
-        *c = Container {
-            name: std::mem::take(&mut c.name),
-            image: c.image.take(),
-            ports: c.ports.take(),
-            resources: c.resources.take(),
-            restart_policy: c.restart_policy.take(),
-            ..Default::default()
-        };
-    };
-    spec.containers.iter_mut().for_each(slim_container);
-    spec.init_containers.iter_mut().flatten().for_each(slim_container);
-    spec.ephemeral_containers = None;
-    if let Some(volumes) = spec.volumes.as_mut() {
-        volumes.retain(|v| v.persistent_volume_claim.is_some() || v.ephemeral.is_some());
-        volumes.shrink_to_fit();
-    }
-}
-
 /// Not terminated and not being deleted (upstream `IsPodActive`).
-pub fn is_active(pod: &Pod) -> bool {
+pub fn is_active(pod: &CachedPod) -> bool {
     let phase = pod.status.as_ref().and_then(|s| s.phase.as_deref());
     !matches!(phase, Some("Succeeded" | "Failed")) && pod.metadata.deletion_timestamp.is_none()
 }
 
 /// Since when the pod's `Ready` condition is true, if it is.
-pub fn ready_since(pod: &Pod) -> Option<Option<Timestamp>> {
+pub fn ready_since(pod: &CachedPod) -> Option<Option<Timestamp>> {
     let cond = pod.status.as_ref()?.conditions.as_ref()?.iter().find(|c| c.type_ == "Ready")?;
     (cond.status == "True").then(|| cond.last_transition_time.as_ref().map(|t| t.0))
 }
 
 /// Whether the `Ready` condition is true.
-pub fn is_ready(pod: &Pod) -> bool {
+pub fn is_ready(pod: &CachedPod) -> bool {
     ready_since(pod).is_some()
 }
 
 /// Whether the pod has been ready for at least `min_ready_seconds` at `now`
 /// (upstream `IsPodAvailable`), else how long until it will be (None: not ready at all).
-pub fn availability(pod: &Pod, min_ready_seconds: i32, now: Timestamp) -> Availability {
+pub fn availability(pod: &CachedPod, min_ready_seconds: i32, now: Timestamp) -> Availability {
     match ready_since(pod) {
         None => Availability::No,
         Some(_) if min_ready_seconds <= 0 => Availability::Yes,
@@ -87,7 +58,7 @@ pub enum Availability {
     After(std::time::Duration),
 }
 
-fn phase_ordinal(pod: &Pod) -> u8 {
+fn phase_ordinal(pod: &CachedPod) -> u8 {
     match pod.status.as_ref().and_then(|s| s.phase.as_deref()) {
         Some("Pending") | None => 0,
         Some("Unknown") => 1,
@@ -96,11 +67,11 @@ fn phase_ordinal(pod: &Pod) -> u8 {
     }
 }
 
-fn deletion_cost(pod: &Pod) -> i32 {
+fn deletion_cost(pod: &CachedPod) -> i32 {
     pod.metadata.annotations.as_ref().and_then(|a| a.get(DELETION_COST)).and_then(|v| v.parse().ok()).unwrap_or(0)
 }
 
-fn max_restarts(pod: &Pod) -> i32 {
+fn max_restarts(pod: &CachedPod) -> i32 {
     pod.status.as_ref().and_then(|s| s.container_statuses.as_ref()).map(|cs| cs.iter().map(|c| c.restart_count).max().unwrap_or(0)).unwrap_or(0)
 }
 
@@ -118,15 +89,15 @@ fn newer_first(a: Option<Timestamp>, b: Option<Timestamp>) -> Ordering {
 /// unscheduled < scheduled; Pending < Unknown < Running; not ready < ready; lower
 /// deletion cost; more pods of the owner on the same node; ready more recently; more
 /// restarts; created more recently.
-pub fn sort_for_deletion(pods: &mut [&Pod]) {
+pub fn sort_for_deletion(pods: &mut [&CachedPod]) {
     let mut per_node: HashMap<&str, usize> = HashMap::new();
     for pod in pods.iter() {
         if let Some(node) = pod.spec.as_ref().and_then(|s| s.node_name.as_deref()) {
             *per_node.entry(node).or_default() += 1;
         }
     }
-    let rank = |p: &Pod| p.spec.as_ref().and_then(|s| s.node_name.as_deref()).map(|n| per_node[n]).unwrap_or(0);
-    let assigned = |p: &Pod| p.spec.as_ref().and_then(|s| s.node_name.as_deref()).is_some_and(|n| !n.is_empty());
+    let rank = |p: &CachedPod| p.spec.as_ref().and_then(|s| s.node_name.as_deref()).map(|n| per_node[n]).unwrap_or(0);
+    let assigned = |p: &CachedPod| p.spec.as_ref().and_then(|s| s.node_name.as_deref()).is_some_and(|n| !n.is_empty());
     pods.sort_by(|a, b| {
         assigned(a)
             .cmp(&assigned(b))
@@ -172,45 +143,15 @@ fn generate_name_prefix(owner_name: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use k8s_openapi::api::core::v1::{PodCondition, PodSpec, PodStatus};
+    use crate::cached_pod::{CachedPodSpec, CachedPodStatus};
+    use k8s_openapi::api::core::v1::PodCondition;
     use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 
-    #[test]
-    fn the_cached_pod_keeps_what_controllers_read() {
-        let mut pod: Pod = serde_json::from_value(serde_json::json!({
-            "metadata": {"name": "p", "labels": {"app": "a"}, "annotations": {DELETION_COST: "3"}, "managedFields": [{"manager": "m"}]},
-            "spec": {
-                "nodeName": "n1", "tolerations": [{"key": "k", "operator": "Exists"}],
-                "containers": [{"name": "c", "image": "i", "env": [{"name": "E", "value": "v"}], "command": ["sh"],
-                                "ports": [{"name": "http", "containerPort": 80}], "volumeMounts": [{"name": "token", "mountPath": "/t"}]}],
-                "initContainers": [{"name": "sidecar", "image": "i", "restartPolicy": "Always", "args": ["x"]}],
-                "volumes": [{"name": "token", "projected": {"sources": []}}, {"name": "data", "persistentVolumeClaim": {"claimName": "d"}}, {"name": "scratch", "ephemeral": {}}]
-            },
-            "status": {"phase": "Running", "conditions": [{"type": "Ready", "status": "True"}], "containerStatuses": [{"name": "c", "image": "i", "imageID": "", "ready": true, "restartCount": 2}]}
-        }))
-        .unwrap();
-        let original = pod.clone();
-        slim_for_controllers(&mut pod);
-        let spec = pod.spec.as_ref().unwrap();
-        let c = &spec.containers[0];
-        assert_eq!((c.name.as_str(), c.image.as_deref(), c.ports.as_ref().unwrap()[0].container_port), ("c", Some("i"), 80));
-        assert!(c.env.is_none() && c.command.is_none() && c.volume_mounts.is_none());
-        let init = &spec.init_containers.as_ref().unwrap()[0];
-        assert_eq!((init.restart_policy.as_deref(), init.args.as_ref()), (Some("Always"), None));
-        let volumes: Vec<_> = spec.volumes.iter().flatten().map(|v| v.name.as_str()).collect();
-        assert_eq!(volumes, ["data", "scratch"]);
-        assert_eq!((spec.node_name.as_deref(), spec.tolerations.as_ref().map(Vec::len)), (Some("n1"), Some(1)));
-        assert!(pod.metadata.managed_fields.is_none());
-        assert_eq!((pod.metadata.labels.as_ref(), pod.metadata.annotations.as_ref()), (original.metadata.labels.as_ref(), original.metadata.annotations.as_ref()));
-        assert_eq!(pod.status, original.status);
-        assert!(is_ready(&pod));
-    }
-
-    fn pod(name: &str, node: Option<&str>, phase: &str, ready: bool, created: i64) -> Pod {
-        Pod {
+    fn pod(name: &str, node: Option<&str>, phase: &str, ready: bool, created: i64) -> CachedPod {
+        CachedPod {
             metadata: ObjectMeta { name: Some(name.into()), creation_timestamp: Some(Time(Timestamp::from_second(created).unwrap())), ..Default::default() },
-            spec: Some(PodSpec { node_name: node.map(Into::into), ..Default::default() }),
-            status: Some(PodStatus {
+            spec: Some(CachedPodSpec { node_name: node.map(Into::into), ..Default::default() }),
+            status: Some(CachedPodStatus {
                 phase: Some(phase.into()),
                 conditions: Some(vec![PodCondition { type_: "Ready".into(), status: if ready { "True" } else { "False" }.into(), ..Default::default() }]),
                 ..Default::default()

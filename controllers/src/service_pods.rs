@@ -2,10 +2,11 @@
 //! `pkg/controller/util/endpoint`): the watches, which pods back a Service, how a
 //! Service port resolves on a pod, and which Services to revisit when a pod changes.
 
+use crate::cached_pod::CachedPod;
 use crate::context::Context;
 use futures::stream::BoxStream;
 use futures::StreamExt;
-use k8s_openapi::api::core::v1::{Pod, Service, ServicePort};
+use k8s_openapi::api::core::v1::{Service, ServicePort};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use kube::runtime::controller::Controller;
 use kube::runtime::reflector::{ObjectRef, Store};
@@ -21,7 +22,7 @@ pub struct ServiceWatches {
     /// The controller over Services (with the pod trigger attached).
     pub controller: Controller<Service>,
     /// The shared pod cache.
-    pub pods: Store<Pod>,
+    pub pods: Store<CachedPod>,
     /// Services as they are deleted.
     pub deleted: BoxStream<'static, Arc<Service>>,
     /// Which pods were last in which Service.
@@ -36,7 +37,7 @@ pub fn service_watches(ctx: &Context) -> ServiceWatches {
     let membership = Arc::new(Membership::default());
     let (m, s) = (membership.clone(), services.clone());
     let controller = Controller::for_shared_stream(ctx.services.subscribe(), services)
-        .watches_shared_stream(ctx.pods.subscribe(), move |pod: Arc<Pod>| m.services_for(&pod, &s));
+        .watches_shared_stream(ctx.pods.subscribe(), move |pod: Arc<CachedPod>| m.services_for(&pod, &s));
     ServiceWatches { controller, pods: ctx.pods.store(), deleted: ctx.services.deletions().boxed(), membership }
 }
 
@@ -51,20 +52,20 @@ pub fn matches(selector: &BTreeMap<String, String>, labels: &BTreeMap<String, St
 }
 
 /// The pods of `svc`'s namespace its selector picks.
-pub fn selected_pods(svc: &Service, pods: &Store<Pod>) -> Vec<std::sync::Arc<Pod>> {
+pub fn selected_pods(svc: &Service, pods: &Store<CachedPod>) -> Vec<std::sync::Arc<CachedPod>> {
     let Some(sel) = selector(svc) else { return Vec::new() };
     let ns = svc.namespace();
     pods.state_filter(|p| p.namespace() == ns && matches(sel, p.labels()))
 }
 
 /// The pod's primary IP, if it has one.
-pub fn pod_ip(pod: &Pod) -> Option<&str> {
+pub fn pod_ip(pod: &CachedPod) -> Option<&str> {
     pod.status.as_ref()?.pod_ip.as_deref().filter(|ip| !ip.is_empty())
 }
 
 /// Upstream `ShouldPodBeInEndpoints`: pods with an IP that are not finished, and
 /// (unless `include_terminating`) not being deleted.
-pub fn should_be_in_endpoints(pod: &Pod, include_terminating: bool) -> bool {
+pub fn should_be_in_endpoints(pod: &CachedPod, include_terminating: bool) -> bool {
     let phase = pod.status.as_ref().and_then(|s| s.phase.as_deref()).unwrap_or_default();
     if phase == "Succeeded" || phase == "Failed" {
         return false;
@@ -76,7 +77,7 @@ pub fn should_be_in_endpoints(pod: &Pod, include_terminating: bool) -> bool {
 }
 
 /// Upstream `podutil.FindPort`: the container port a Service port targets on this pod.
-pub fn resolve_port(port: &ServicePort, pod: &Pod) -> Option<i32> {
+pub fn resolve_port(port: &ServicePort, pod: &CachedPod) -> Option<i32> {
     match &port.target_port {
         None => Some(port.port),
         Some(IntOrString::Int(n)) => Some(*n),
@@ -90,7 +91,7 @@ pub fn resolve_port(port: &ServicePort, pod: &Pod) -> Option<i32> {
 }
 
 /// The hostname a pod gets in a Service (upstream: only when its `subdomain` names the Service).
-pub fn hostname(pod: &Pod, svc: &Service) -> Option<String> {
+pub fn hostname(pod: &CachedPod, svc: &Service) -> Option<String> {
     let spec = pod.spec.as_ref()?;
     let host = spec.hostname.as_ref().filter(|h| !h.is_empty())?;
     (spec.subdomain.as_deref() == Some(svc.name_any().as_str()) && pod.namespace() == svc.namespace()).then(|| host.clone())
@@ -108,7 +109,7 @@ pub struct Membership(Mutex<HashMap<(String, String), HashSet<String>>>);
 
 impl Membership {
     /// Records that `svc` (namespace `ns`) now consists of `pods`.
-    pub fn record(&self, ns: &str, svc: &str, pods: &[std::sync::Arc<Pod>]) {
+    pub fn record(&self, ns: &str, svc: &str, pods: &[std::sync::Arc<CachedPod>]) {
         let mut map = self.0.lock().unwrap();
         let now: HashSet<String> = pods.iter().map(|p| p.name_any()).collect();
         map.retain(|(pns, pod), svcs| {
@@ -134,7 +135,7 @@ impl Membership {
     }
 
     /// The Services to revisit when `pod` changed: those selecting it now, and those it was in.
-    pub fn services_for(&self, pod: &Pod, services: &Store<Service>) -> Vec<ObjectRef<Service>> {
+    pub fn services_for(&self, pod: &CachedPod, services: &Store<Service>) -> Vec<ObjectRef<Service>> {
         let ns = pod.namespace().unwrap_or_default();
         let mut names: HashSet<String> = self.0.lock().unwrap().get(&(ns.clone(), pod.name_any())).cloned().unwrap_or_default();
         for svc in services.state_filter(|s| s.namespace().as_deref() == Some(ns.as_str()) && selector(s).is_some_and(|sel| matches(sel, pod.labels()))) {
@@ -149,7 +150,7 @@ mod tests {
     use super::*;
     use serde_json::json;
 
-    fn pod(v: serde_json::Value) -> Pod {
+    fn pod(v: serde_json::Value) -> CachedPod {
         serde_json::from_value(v).unwrap()
     }
 

@@ -6,6 +6,7 @@
 //! Decisions live in [`placement`] (which nodes, pod pinning and tolerations) and [`plan`]
 //! (per-node actions and the rolling update); this file reads the stores and talks to the API.
 
+use crate::cached_pod::CachedPod;
 pub mod placement;
 pub mod plan;
 
@@ -51,7 +52,7 @@ pub async fn run(ctx: Arc<Context>) {
     let (pod_store, node_store, revision_store) = (ctx.pods.store(), ctx.nodes.store(), ctx.controller_revisions.store());
     let _ = tokio::join!(pod_store.wait_until_ready(), node_store.wait_until_ready(), revision_store.wait_until_ready());
     controller
-        .watches_shared_stream(pods, move |pod: Arc<Pod>| daemonsets_of_pod(&by_pod, &pod))
+        .watches_shared_stream(pods, move |pod: Arc<CachedPod>| daemonsets_of_pod(&by_pod, &pod))
         .watches_shared_stream(nodes, move |_node: Arc<Node>| by_node.state().iter().map(|d| ObjectRef::from_obj(d.as_ref())).collect::<Vec<_>>())
         .run(reconcile, error_policy, state)
         .for_each(|_| futures::future::ready(()))
@@ -64,7 +65,7 @@ fn selector(ds: &DaemonSet) -> Option<Selector> {
 }
 
 /// The DaemonSet controlling a pod, or for an orphan those that would adopt it.
-fn daemonsets_of_pod(sets: &Store<DaemonSet>, pod: &Pod) -> Vec<ObjectRef<DaemonSet>> {
+fn daemonsets_of_pod(sets: &Store<DaemonSet>, pod: &CachedPod) -> Vec<ObjectRef<DaemonSet>> {
     let ns = pod.metadata.namespace.clone().unwrap_or_default();
     if let Some(r) = ownership::controller_of(pod) {
         return if r.kind == "DaemonSet" { vec![ObjectRef::new(&r.name).within(&ns)] } else { vec![] };
@@ -109,7 +110,7 @@ async fn reconcile(ds: Arc<DaemonSet>, state: Arc<State>) -> Result<Action, Erro
     let pods_api: Api<Pod> = Api::namespaced(state.shared.client.clone(), &ns);
     let store = state.shared.pods.store();
     let candidates = store.state().into_iter().filter(|p| p.metadata.namespace.as_deref() == Some(&ns));
-    let pods = ownership::claim_all(&pods_api, candidates, ds.as_ref(), |p| crate::replicaset::matches(&sel, p.metadata.labels.as_ref())).await?;
+    let pods = ownership::claim_all(&Api::namespaced(state.shared.client.clone(), &ns), candidates, ds.as_ref(), |p| crate::replicaset::matches(&sel, p.metadata.labels.as_ref())).await?;
     let (current, old, collision_count) = construct_history(&ds, &state, &sel).await?;
     let hash = current.labels().get(POD_REVISION_LABEL).cloned().unwrap_or_default();
 
@@ -211,17 +212,17 @@ struct Sync<'a> {
 }
 
 impl Sync<'_> {
-    fn is_updated(&self, pod: &Pod) -> bool {
+    fn is_updated(&self, pod: &CachedPod) -> bool {
         placement::is_updated(pod, &self.hash, placement::template_generation(&self.ds))
     }
 
-    fn is_available(&self, pod: &Pod) -> bool {
+    fn is_available(&self, pod: &CachedPod) -> bool {
         pods::availability(pod, min_ready(&self.ds), self.now) == Availability::Yes
     }
 
     /// Daemon pods by target node, without deleted finished pods.
-    fn by_node<'p>(&self, pods: &'p [Pod]) -> BTreeMap<String, Vec<&'p Pod>> {
-        let mut out: BTreeMap<String, Vec<&Pod>> = BTreeMap::new();
+    fn by_node<'p>(&self, pods: &'p [CachedPod]) -> BTreeMap<String, Vec<&'p CachedPod>> {
+        let mut out: BTreeMap<String, Vec<&CachedPod>> = BTreeMap::new();
         for pod in pods {
             let finished = matches!(pod.status.as_ref().and_then(|s| s.phase.as_deref()), Some("Failed" | "Succeeded"));
             if finished && pod.metadata.deletion_timestamp.is_some() {
@@ -254,7 +255,7 @@ impl Sync<'_> {
     }
 
     /// Upstream `manage` then `rollingUpdate`.
-    async fn manage(&self, pods: &[Pod], nodes: &[Arc<Node>]) -> Result<(), Error> {
+    async fn manage(&self, pods: &[CachedPod], nodes: &[Arc<Node>]) -> Result<(), Error> {
         let by_node = self.by_node(pods);
         let known: BTreeSet<String> = nodes.iter().map(|n| n.name_any()).collect();
         let node_pods: Vec<NodePods> = nodes
@@ -341,7 +342,7 @@ impl Sync<'_> {
         first_error.map_or(Ok(()), Err)
     }
 
-    fn status(&self, pods: &[Pod], nodes: &[Arc<Node>], collision_count: i32, observed: bool) -> Status {
+    fn status(&self, pods: &[CachedPod], nodes: &[Arc<Node>], collision_count: i32, observed: bool) -> Status {
         let by_node = self.by_node(pods);
         let mut s = Status { collision_count, ..Default::default() };
         for node in nodes {

@@ -7,6 +7,7 @@
 use crate::scheduler::filters::node_affinity::required_matches;
 use crate::scheduler::filters::taint_toleration::{blocks_scheduling, has_untolerated};
 use k8s_openapi::api::apps::v1::DaemonSet;
+use crate::cached_pod::CachedPod;
 use k8s_openapi::api::core::v1::{Affinity, Node, NodeAffinity, NodeSelector, NodeSelectorRequirement, NodeSelectorTerm, Pod, PodSpec, Toleration};
 use kube::ResourceExt;
 
@@ -89,7 +90,7 @@ pub fn pin_to_node(spec: &mut PodSpec, node: &str) {
 
 /// The node a daemon pod is for: its `nodeName`, else the node its affinity pins it to
 /// (upstream `GetTargetNodeName`).
-pub fn target_node(pod: &Pod) -> Option<&str> {
+pub fn target_node(pod: &CachedPod) -> Option<&str> {
     let spec = pod.spec.as_ref()?;
     if let Some(name) = spec.node_name.as_deref().filter(|n| !n.is_empty()) {
         return Some(name);
@@ -108,7 +109,7 @@ pub fn template_generation(ds: &DaemonSet) -> Option<&str> {
 
 /// Whether the pod runs the current template (upstream `IsPodUpdated`): its
 /// `controller-revision-hash` is `hash` or its template generation is the DaemonSet's.
-pub fn is_updated(pod: &Pod, hash: &str, generation: Option<&str>) -> bool {
+pub fn is_updated(pod: &CachedPod, hash: &str, generation: Option<&str>) -> bool {
     let label = |k: &str| pod.metadata.labels.as_ref().and_then(|l| l.get(k)).map(String::as_str);
     (!hash.is_empty() && label(crate::history::POD_REVISION_LABEL) == Some(hash)) || (generation.is_some() && label(TEMPLATE_GENERATION_LABEL) == generation)
 }
@@ -164,13 +165,13 @@ mod tests {
             "requiredDuringSchedulingIgnoredDuringExecution": {"nodeSelectorTerms": [{"matchExpressions": [{"key": "x", "operator": "Exists"}]}]}},
             "podAffinity": {}}})).unwrap();
         pin_to_node(&mut spec, "n1");
-        let pod = Pod { spec: Some(spec), ..Default::default() };
+        let pod = crate::cached_pod::from_pod(&Pod { spec: Some(spec), ..Default::default() });
         assert_eq!(target_node(&pod), Some("n1"));
         let terms = &pod.spec.as_ref().unwrap().affinity.as_ref().unwrap().node_affinity.as_ref().unwrap().required_during_scheduling_ignored_during_execution.as_ref().unwrap().node_selector_terms;
         assert_eq!(terms.len(), 1);
         assert!(pod.spec.as_ref().unwrap().affinity.as_ref().unwrap().pod_affinity.is_some());
-        let bound = Pod { spec: Some(PodSpec { node_name: Some("n2".into()), ..Default::default() }), ..Default::default() };
+        let bound = crate::cached_pod::from_pod(&Pod { spec: Some(PodSpec { node_name: Some("n2".into()), ..Default::default() }), ..Default::default() });
         assert_eq!(target_node(&bound), Some("n2"));
-        assert_eq!(target_node(&Pod::default()), None);
+        assert_eq!(target_node(&CachedPod::default()), None);
     }
 }

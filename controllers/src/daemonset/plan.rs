@@ -3,7 +3,7 @@
 //! pods go, and how a rolling update trades availability (maxUnavailable) or extra pods
 //! (maxSurge) for progress.
 
-use k8s_openapi::api::core::v1::Pod;
+use crate::cached_pod::CachedPod;
 use kube::ResourceExt;
 use std::cmp::Ordering;
 
@@ -16,7 +16,7 @@ pub struct NodePods<'a> {
     /// May a pod already here keep running.
     pub should_continue: bool,
     /// The DaemonSet's pods for this node.
-    pub pods: Vec<&'a Pod>,
+    pub pods: Vec<&'a CachedPod>,
 }
 
 /// What to do.
@@ -30,13 +30,13 @@ pub struct Actions {
     pub failed: Vec<String>,
 }
 
-fn phase(pod: &Pod) -> &str {
+fn phase(pod: &CachedPod) -> &str {
     pod.status.as_ref().and_then(|s| s.phase.as_deref()).unwrap_or_default()
 }
 
 /// Running pods first, then oldest first (upstream `podByCreationTimestampAndPhase`).
-pub fn oldest_running_first(a: &&Pod, b: &&Pod) -> Ordering {
-    let running = |p: &Pod| phase(p) == "Running";
+pub fn oldest_running_first(a: &&CachedPod, b: &&CachedPod) -> Ordering {
+    let running = |p: &CachedPod| phase(p) == "Running";
     running(b).cmp(&running(a)).then_with(|| a.metadata.creation_timestamp.as_ref().map(|t| t.0).cmp(&b.metadata.creation_timestamp.as_ref().map(|t| t.0))).then_with(|| a.name_any().cmp(&b.name_any()))
 }
 
@@ -44,7 +44,7 @@ pub fn oldest_running_first(a: &&Pod, b: &&Pod) -> Ordering {
 /// gets one; failed and succeeded pods are deleted (and replaced later); without surge,
 /// only the oldest running pod stays; with surge, an old and a new pod may overlap until
 /// the new one is available; nodes that may not keep pods lose them.
-pub fn manage(nodes: &[NodePods], allow_surge: bool, is_updated: &dyn Fn(&Pod) -> bool, is_available: &dyn Fn(&Pod) -> bool) -> Actions {
+pub fn manage(nodes: &[NodePods], allow_surge: bool, is_updated: &dyn Fn(&CachedPod) -> bool, is_available: &dyn Fn(&CachedPod) -> bool) -> Actions {
     let mut out = Actions::default();
     for n in nodes {
         let exists = !n.pods.is_empty();
@@ -98,7 +98,7 @@ pub fn manage(nodes: &[NodePods], allow_surge: bool, is_updated: &dyn Fn(&Pod) -
 
 /// The node's live new and old pod (upstream `findUpdatedPodsOnNode`); None when it has
 /// more than one of either (the manage step cleans that up first).
-fn updated_and_old<'a>(pods: &[&'a Pod], is_updated: &dyn Fn(&Pod) -> bool) -> Option<(Option<&'a Pod>, Option<&'a Pod>)> {
+fn updated_and_old<'a>(pods: &[&'a CachedPod], is_updated: &dyn Fn(&CachedPod) -> bool) -> Option<(Option<&'a CachedPod>, Option<&'a CachedPod>)> {
     let (mut new, mut old) = (None, None);
     for pod in pods.iter().filter(|p| p.metadata.deletion_timestamp.is_none()) {
         let slot = if is_updated(pod) { &mut new } else { &mut old };
@@ -112,7 +112,7 @@ fn updated_and_old<'a>(pods: &[&'a Pod], is_updated: &dyn Fn(&Pod) -> bool) -> O
 
 /// Upstream `rollingUpdate`. `nodes` holds every node with daemon pods and every node that
 /// should run one; `desired` is the number of the latter.
-pub fn rolling_update(nodes: &[NodePods], max_surge: usize, max_unavailable: usize, desired: usize, is_updated: &dyn Fn(&Pod) -> bool, is_available: &dyn Fn(&Pod) -> bool) -> Actions {
+pub fn rolling_update(nodes: &[NodePods], max_surge: usize, max_unavailable: usize, desired: usize, is_updated: &dyn Fn(&CachedPod) -> bool, is_available: &dyn Fn(&CachedPod) -> bool) -> Actions {
     let mut out = Actions::default();
     if max_surge == 0 {
         // Delete old pods while fewer than maxUnavailable pods are unavailable; the
@@ -196,21 +196,21 @@ mod tests {
     use super::*;
     use serde_json::json;
 
-    fn pod(name: &str, rev: &str, ready: bool) -> Pod {
+    fn pod(name: &str, rev: &str, ready: bool) -> CachedPod {
         serde_json::from_value(json!({"metadata": {"name": name, "labels": {"rev": rev}, "creationTimestamp": "2020-01-01T00:00:00Z"},
             "status": {"phase": "Running", "conditions": [{"type": "Ready", "status": if ready { "True" } else { "False" }}]}}))
         .unwrap()
     }
 
-    fn updated(p: &Pod) -> bool {
+    fn updated(p: &CachedPod) -> bool {
         p.metadata.labels.as_ref().unwrap()["rev"] == "new"
     }
 
-    fn available(p: &Pod) -> bool {
+    fn available(p: &CachedPod) -> bool {
         crate::pods::is_ready(p)
     }
 
-    fn node<'a>(name: &str, pods: Vec<&'a Pod>) -> NodePods<'a> {
+    fn node<'a>(name: &str, pods: Vec<&'a CachedPod>) -> NodePods<'a> {
         NodePods { node: name.into(), should_run: true, should_continue: true, pods }
     }
 

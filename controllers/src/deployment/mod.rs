@@ -7,6 +7,7 @@
 //! The decisions live in [`rollout`] (replica arithmetic), [`status`] and [`revision`];
 //! this file reads the shared stores, applies decisions through the API and records Events.
 
+use crate::cached_pod::CachedPod;
 pub(crate) mod revision;
 mod rollout;
 mod status;
@@ -21,7 +22,6 @@ use crate::{Context, Error, conditions};
 use futures::StreamExt;
 use jiff::Timestamp;
 use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet, ReplicaSetSpec};
-use k8s_openapi::api::core::v1::Pod;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
 use kube::core::Selector;
@@ -54,7 +54,7 @@ pub async fn run(ctx: Arc<Context>) {
     let state = Arc::new(State { recorder: ctx.recorder(COMPONENT), shared: ctx });
     controller
         .watches_shared_stream(replicasets, move |rs: Arc<ReplicaSet>| deployments_of_rs(&by_rs, &rs))
-        .watches_shared_stream(pods, move |pod: Arc<Pod>| recreate_deployment_of_pod(&by_pod, &rs_store, &pod))
+        .watches_shared_stream(pods, move |pod: Arc<CachedPod>| recreate_deployment_of_pod(&by_pod, &rs_store, &pod))
         .run(reconcile, error_policy, state)
         .for_each(|_| futures::future::ready(()))
         .await;
@@ -80,7 +80,7 @@ fn deployments_of_rs(deployments: &Store<Deployment>, rs: &ReplicaSet) -> Vec<Ob
 }
 
 /// A Recreate Deployment waits for its old pods to go: their changes concern it.
-fn recreate_deployment_of_pod(deployments: &Store<Deployment>, replicasets: &Store<ReplicaSet>, pod: &Pod) -> Option<ObjectRef<Deployment>> {
+fn recreate_deployment_of_pod(deployments: &Store<Deployment>, replicasets: &Store<ReplicaSet>, pod: &CachedPod) -> Option<ObjectRef<Deployment>> {
     let ns = pod.metadata.namespace.as_deref()?;
     let owner = ownership::controller_of(pod).filter(|r| r.kind == "ReplicaSet")?;
     let rs = replicasets.get(&ObjectRef::new(&owner.name).within(ns))?;

@@ -2,8 +2,8 @@
 //! rule matching a failed pod's container exit codes or pod conditions decides whether the
 //! failure fails the Job, is ignored or counts against `backoffLimit`.
 
+use crate::cached_pod::{CachedContainerStatus, CachedPod};
 use k8s_openapi::api::batch::v1::{PodFailurePolicy, PodFailurePolicyOnExitCodesRequirement, PodFailurePolicyOnPodConditionsPattern};
-use k8s_openapi::api::core::v1::{ContainerStatus, Pod};
 
 /// What a failed pod means for its Job.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -19,7 +19,7 @@ pub enum Verdict {
 }
 
 /// Applies `policy` to the failed `pod` (upstream `matchPodFailurePolicy`).
-pub fn evaluate(policy: Option<&PodFailurePolicy>, pod: &Pod) -> Verdict {
+pub fn evaluate(policy: Option<&PodFailurePolicy>, pod: &CachedPod) -> Verdict {
     let Some(policy) = policy else { return Verdict::Count };
     let ns = pod.metadata.namespace.as_deref().unwrap_or_default();
     let name = pod.metadata.name.as_deref().unwrap_or_default();
@@ -46,9 +46,9 @@ pub fn evaluate(policy: Option<&PodFailurePolicy>, pod: &Pod) -> Verdict {
     Verdict::Count
 }
 
-fn matching_container<'a>(pod: &'a Pod, req: &PodFailurePolicyOnExitCodesRequirement) -> Option<&'a ContainerStatus> {
+fn matching_container<'a>(pod: &'a CachedPod, req: &PodFailurePolicyOnExitCodesRequirement) -> Option<&'a CachedContainerStatus> {
     let status = pod.status.as_ref()?;
-    let matches = |c: &&ContainerStatus| {
+    let matches = |c: &&CachedContainerStatus| {
         req.container_name.as_ref().is_none_or(|n| *n == c.name)
             && c.state.as_ref().and_then(|s| s.terminated.as_ref()).is_some_and(|t| {
                 t.exit_code != 0
@@ -62,7 +62,7 @@ fn matching_container<'a>(pod: &'a Pod, req: &PodFailurePolicyOnExitCodesRequire
     status.container_statuses.iter().flatten().find(matches).or_else(|| status.init_container_statuses.iter().flatten().find(matches))
 }
 
-fn matching_condition<'a>(pod: &'a Pod, patterns: &[PodFailurePolicyOnPodConditionsPattern]) -> Option<&'a str> {
+fn matching_condition<'a>(pod: &'a CachedPod, patterns: &[PodFailurePolicyOnPodConditionsPattern]) -> Option<&'a str> {
     let conditions = pod.status.as_ref()?.conditions.as_ref()?;
     patterns.iter().find_map(|p| {
         let want = p.status.as_deref().unwrap_or("True");
@@ -74,15 +74,16 @@ fn matching_condition<'a>(pod: &'a Pod, patterns: &[PodFailurePolicyOnPodConditi
 mod tests {
     use super::*;
     use k8s_openapi::api::batch::v1::PodFailurePolicyRule;
-    use k8s_openapi::api::core::v1::{ContainerState, ContainerStateTerminated, PodCondition, PodStatus};
+    use crate::cached_pod::CachedPodStatus;
+    use k8s_openapi::api::core::v1::{ContainerState, ContainerStateTerminated, PodCondition};
 
-    fn failed_pod(exit_code: i32, condition: Option<&str>) -> Pod {
-        let mut pod = Pod::default();
+    fn failed_pod(exit_code: i32, condition: Option<&str>) -> CachedPod {
+        let mut pod = CachedPod::default();
         pod.metadata.name = Some("p".into());
         pod.metadata.namespace = Some("ns".into());
-        pod.status = Some(PodStatus {
+        pod.status = Some(CachedPodStatus {
             phase: Some("Failed".into()),
-            container_statuses: Some(vec![ContainerStatus {
+            container_statuses: Some(vec![CachedContainerStatus {
                 name: "main".into(),
                 state: Some(ContainerState { terminated: Some(ContainerStateTerminated { exit_code, ..Default::default() }), ..Default::default() }),
                 ..Default::default()

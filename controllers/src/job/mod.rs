@@ -12,6 +12,7 @@
 //! The arithmetic lives in [`plan`], the failure policy in [`failure_policy`]; this file
 //! reads the stores, writes through the API and records Events.
 
+use crate::cached_pod::CachedPod;
 pub mod failure_policy;
 pub mod plan;
 
@@ -66,7 +67,7 @@ pub async fn run(ctx: Arc<Context>) {
     let owners = controller.store();
     let state = Arc::new(State { recorder: ctx.recorder(COMPONENT), shared: ctx, backoff: Mutex::default() });
     let jobs = controller
-        .watches_shared_stream(pods, move |pod: Arc<Pod>| ownership::owners_of_pod(&owners, &pod, selector_of))
+        .watches_shared_stream(pods, move |pod: Arc<CachedPod>| ownership::owners_of_pod(&owners, &pod, selector_of))
         .run(reconcile, error_policy, state)
         .for_each(|_| futures::future::ready(()));
     tokio::join!(jobs, orphans);
@@ -75,7 +76,7 @@ pub async fn run(ctx: Arc<Context>) {
 /// Removes the tracking finalizer from pods no unfinished Job controls any more (their Job
 /// was deleted, e.g. by its TTL or a CronJob's history limit, or finished), so they are
 /// not stuck terminating (upstream `syncOrphanPod`).
-async fn release_orphans(ctx: Arc<Context>, pods: impl futures::Stream<Item = Arc<Pod>>) {
+async fn release_orphans(ctx: Arc<Context>, pods: impl futures::Stream<Item = Arc<CachedPod>>) {
     let jobs = ctx.jobs.store();
     if jobs.wait_until_ready().await.is_err() {
         return;
@@ -138,27 +139,27 @@ fn error_policy(job: Arc<Job>, err: &Error, _: Arc<State>) -> Action {
     }
 }
 
-fn has_finalizer(pod: &Pod) -> bool {
+fn has_finalizer(pod: &CachedPod) -> bool {
     pod.metadata.finalizers.iter().flatten().any(|f| f == TRACKING_FINALIZER)
 }
 
-fn phase(pod: &Pod) -> &str {
+fn phase(pod: &CachedPod) -> &str {
     pod.status.as_ref().and_then(|s| s.phase.as_deref()).unwrap_or("")
 }
 
 /// Whether a pod counts as failed (upstream `isPodFailed`): phase Failed, or being
 /// deleted before succeeding unless only failed pods are replaced.
-fn is_failed(pod: &Pod, only_failed_replaced: bool) -> bool {
+fn is_failed(pod: &CachedPod, only_failed_replaced: bool) -> bool {
     phase(pod) == "Failed" || (!only_failed_replaced && pod.metadata.deletion_timestamp.is_some() && phase(pod) != "Succeeded")
 }
 
 /// Being deleted but not yet terminal (`status.terminating`).
-fn is_terminating(pod: &Pod) -> bool {
+fn is_terminating(pod: &CachedPod) -> bool {
     pod.metadata.deletion_timestamp.is_some() && !matches!(phase(pod), "Succeeded" | "Failed")
 }
 
 /// When a pod finished: its last container termination, else now.
-fn finish_time(pod: &Pod, now: Timestamp) -> Timestamp {
+fn finish_time(pod: &CachedPod, now: Timestamp) -> Timestamp {
     let status = pod.status.as_ref();
     status
         .and_then(|s| s.container_statuses.as_ref())
@@ -170,7 +171,7 @@ fn finish_time(pod: &Pod, now: Timestamp) -> Timestamp {
 }
 
 /// An Indexed Job pod's valid completion index (annotation, else label).
-fn pod_index(pod: &Pod, completions: i32) -> Option<i32> {
+fn pod_index(pod: &CachedPod, completions: i32) -> Option<i32> {
     let from = |m: &Option<std::collections::BTreeMap<String, String>>| m.as_ref()?.get(COMPLETION_INDEX)?.parse::<i32>().ok();
     let index = from(&pod.metadata.annotations).or_else(|| from(&pod.metadata.labels))?;
     (0..completions).contains(&index).then_some(index)
@@ -178,7 +179,7 @@ fn pod_index(pod: &Pod, completions: i32) -> Option<i32> {
 
 /// Total container restarts of active pods reached `backoffLimit` with `restartPolicy:
 /// OnFailure` (upstream `pastBackoffLimitOnFailure`).
-fn past_backoff_limit_on_failure(job: &Job, active: &[&Pod], backoff_limit: i32) -> bool {
+fn past_backoff_limit_on_failure(job: &Job, active: &[&CachedPod], backoff_limit: i32) -> bool {
     if job.spec.as_ref().and_then(|s| s.template.spec.as_ref()).and_then(|s| s.restart_policy.as_deref()) != Some("OnFailure") {
         return false;
     }
@@ -262,7 +263,7 @@ impl Conditions {
 #[derive(Default)]
 struct PodChanges {
     create: Vec<Option<i32>>,
-    delete: Vec<Arc<Pod>>,
+    delete: Vec<Arc<CachedPod>>,
 }
 
 async fn reconcile(cached: Arc<Job>, state: Arc<State>) -> Result<Action, Error> {
@@ -291,10 +292,10 @@ async fn reconcile(cached: Arc<Job>, state: Arc<State>) -> Result<Action, Error>
     let pods_api: Api<Pod> = Api::namespaced(state.shared.client.clone(), &ns);
     let store = state.shared.pods.store();
     let finished = is_finished(&job);
-    let owned = ownership::claim_pods(&store, &pods_api, &job, &selector, finished).await?;
+    let owned = ownership::claim_pods(&store, &state.shared.client, &job, &selector, finished).await?;
     if finished {
         // Pods of a finished Job are counted already: just let them go.
-        let with_finalizer: Vec<&Pod> = owned.iter().map(Arc::as_ref).filter(|p| has_finalizer(p)).collect();
+        let with_finalizer: Vec<&CachedPod> = owned.iter().map(Arc::as_ref).filter(|p| has_finalizer(p)).collect();
         remove_finalizers(&pods_api, &with_finalizer).await?;
         forget(&state, &key);
         return Ok(Action::await_change());
@@ -313,7 +314,7 @@ async fn reconcile(cached: Arc<Job>, state: Arc<State>) -> Result<Action, Error>
     let uncounted = status.uncounted_terminated_pods.clone().unwrap_or_default();
     let mut uncounted_succeeded: BTreeSet<String> = uncounted.succeeded.into_iter().flatten().collect();
     let mut uncounted_failed: BTreeSet<String> = uncounted.failed.into_iter().flatten().collect();
-    let by_uid: HashMap<&str, &Pod> = owned.iter().filter_map(|p| Some((p.metadata.uid.as_deref()?, p.as_ref()))).collect();
+    let by_uid: HashMap<&str, &CachedPod> = owned.iter().filter_map(|p| Some((p.metadata.uid.as_deref()?, p.as_ref()))).collect();
     let still_tracked = |uid: &String| by_uid.get(uid.as_str()).is_some_and(|p| has_finalizer(p));
     let mut succeeded = status.succeeded.unwrap_or(0);
     let mut failed = status.failed.unwrap_or(0);
@@ -330,10 +331,10 @@ async fn reconcile(cached: Arc<Job>, state: Arc<State>) -> Result<Action, Error>
     // never reach a terminal phase).
     let already_finishing = Conditions::of(&status).is_true("FailureTarget") || Conditions::of(&status).is_true("SuccessCriteriaMet");
     let mut completed_indexes = plan::parse_indexes(status.completed_indexes.as_deref().unwrap_or(""));
-    let mut ignored: Vec<&Pod> = Vec::new();
+    let mut ignored: Vec<&CachedPod> = Vec::new();
     let mut fail_job_message: Option<String> = None;
     let (mut new_succeeded_times, mut new_failed_times) = (Vec::new(), Vec::new());
-    let mut active: Vec<&Pod> = Vec::new();
+    let mut active: Vec<&CachedPod> = Vec::new();
     let mut terminating = 0;
     for pod in owned.iter().map(Arc::as_ref) {
         if pods::is_active(pod) {
@@ -493,7 +494,7 @@ async fn reconcile(cached: Arc<Job>, state: Arc<State>) -> Result<Action, Error>
             Err(e) => return Err(e.into()),
         }
     }
-    let release: Vec<&Pod> = owned
+    let release: Vec<&CachedPod> = owned
         .iter()
         .map(Arc::as_ref)
         .filter(|p| has_finalizer(p))
@@ -542,10 +543,10 @@ async fn record(state: &State, job: &Job, type_: &str, reason: &str, message: St
 /// succeeded indexes; then active pods beyond [`plan::want_active`] go, ranked as for
 /// ReplicaSets; missing pods are added (for Indexed Jobs, the lowest pending indexes).
 #[allow(clippy::too_many_arguments)]
-fn plan_pods(owned: &[Arc<Pod>], active: &[&Pod], indexed: bool, completions: Option<i32>, parallelism: i32, succeeded: i32, completed: &BTreeSet<i32>, terminating: i32, only_failed_replaced: bool) -> PodChanges {
-    let arc_of = |p: &Pod| owned.iter().find(|o| std::ptr::eq(o.as_ref(), p)).cloned();
-    let mut delete: Vec<&Pod> = Vec::new();
-    let mut keep: Vec<&Pod> = Vec::new();
+fn plan_pods(owned: &[Arc<CachedPod>], active: &[&CachedPod], indexed: bool, completions: Option<i32>, parallelism: i32, succeeded: i32, completed: &BTreeSet<i32>, terminating: i32, only_failed_replaced: bool) -> PodChanges {
+    let arc_of = |p: &CachedPod| owned.iter().find(|o| std::ptr::eq(o.as_ref(), p)).cloned();
+    let mut delete: Vec<&CachedPod> = Vec::new();
+    let mut keep: Vec<&CachedPod> = Vec::new();
     let mut active_indexes = BTreeSet::new();
     for &pod in active {
         if indexed {
@@ -588,14 +589,14 @@ fn pod_control<'a>(state: &'a State, api: &'a Api<Pod>, key: &'a str) -> PodCont
 }
 
 /// Deletes pods; returns how many were deleted.
-async fn delete_pods(state: &State, job: &Job, api: &Api<Pod>, key: &str, victims: &[Arc<Pod>]) -> Result<i32, Error> {
+async fn delete_pods(state: &State, job: &Job, api: &Api<Pod>, key: &str, victims: &[Arc<CachedPod>]) -> Result<i32, Error> {
     let names: Vec<String> = victims.iter().map(|p| p.name_any()).collect();
     Ok(count(pod_control(state, api, key).delete(job, &names).await?))
 }
 
 /// Removes the tracking finalizer (a strategic-merge `$deleteFromPrimitiveList`, so other
 /// finalizers and concurrent writers are untouched).
-async fn remove_finalizers(api: &Api<Pod>, pods: &[&Pod]) -> Result<(), Error> {
+async fn remove_finalizers(api: &Api<Pod>, pods: &[&CachedPod]) -> Result<(), Error> {
     let patch = json!({"metadata": {"$deleteFromPrimitiveList/finalizers": [TRACKING_FINALIZER]}});
     let (params, patch) = (PatchParams::default(), Patch::Strategic(&patch));
     let names: Vec<String> = pods.iter().map(|p| p.name_any()).collect();

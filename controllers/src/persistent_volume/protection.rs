@@ -3,9 +3,10 @@
 //! and `kubernetes.io/pv-protection` to every new volume; a deleted claim keeps its
 //! finalizer while a pod that is not finished uses it, a deleted volume while it is bound.
 
+use crate::cached_pod::CachedPod;
 use super::State;
 use crate::error::{is_not_found, Error};
-use k8s_openapi::api::core::v1::{PersistentVolume, PersistentVolumeClaim, Pod};
+use k8s_openapi::api::core::v1::{PersistentVolume, PersistentVolumeClaim};
 use kube::api::{Patch, PatchParams};
 use kube::runtime::reflector::ObjectRef;
 use kube::{Api, Resource, ResourceExt};
@@ -18,7 +19,7 @@ pub const PV_PROTECTION: &str = "kubernetes.io/pv-protection";
 
 /// The claims a pod's volumes use: `persistentVolumeClaim` volumes and the claims of
 /// generic ephemeral volumes (`<pod>-<volume>`).
-pub fn claims_of(pod: &Pod) -> Vec<ObjectRef<PersistentVolumeClaim>> {
+pub fn claims_of(pod: &CachedPod) -> Vec<ObjectRef<PersistentVolumeClaim>> {
     let ns = pod.namespace().unwrap_or_default();
     let pod_name = pod.name_any();
     let volumes = pod.spec.as_ref().and_then(|s| s.volumes.as_ref()).into_iter().flatten();
@@ -33,12 +34,12 @@ pub fn claims_of(pod: &Pod) -> Vec<ObjectRef<PersistentVolumeClaim>> {
 }
 
 /// Whether a pod still counts as a user of its claims (not Succeeded or Failed).
-fn pod_uses_claims(pod: &Pod) -> bool {
+fn pod_uses_claims(pod: &CachedPod) -> bool {
     !matches!(pod.status.as_ref().and_then(|s| s.phase.as_deref()), Some("Succeeded" | "Failed"))
 }
 
 /// Whether any pod still uses the claim.
-pub fn claim_in_use<'a>(claim: &PersistentVolumeClaim, pods: impl IntoIterator<Item = &'a Pod>) -> bool {
+pub fn claim_in_use<'a>(claim: &PersistentVolumeClaim, pods: impl IntoIterator<Item = &'a CachedPod>) -> bool {
     let me = ObjectRef::from_obj(claim);
     pods.into_iter().filter(|p| pod_uses_claims(p)).any(|p| claims_of(p).contains(&me))
 }
@@ -83,7 +84,7 @@ where
 mod tests {
     use super::*;
 
-    fn pod(phase: &str, volumes: serde_json::Value) -> Pod {
+    fn pod(phase: &str, volumes: serde_json::Value) -> CachedPod {
         serde_json::from_value(json!({"metadata": {"name": "p", "namespace": "ns"}, "spec": {"containers": [], "volumes": volumes}, "status": {"phase": phase}})).unwrap()
     }
 

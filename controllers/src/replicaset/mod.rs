@@ -3,6 +3,8 @@
 //! pods that stop matching, and reports `status` (replicas, fullyLabeledReplicas,
 //! readyReplicas, availableReplicas, observedGeneration, ReplicaFailure condition).
 
+use crate::cached_pod::CachedPod;
+use k8s_openapi::api::core::v1::Pod;
 mod kinds;
 mod plan;
 
@@ -16,7 +18,6 @@ use crate::error::is_code;
 use crate::pod_control::PodControl;
 use crate::{Context, Error};
 use futures::StreamExt;
-use k8s_openapi::api::core::v1::Pod;
 use kube::api::{Api, Patch, PatchParams};
 use kube::runtime::controller::Action;
 use kube::runtime::reflector::{ObjectRef, Store};
@@ -40,13 +41,13 @@ pub async fn run<K: Replicated>(ctx: Arc<Context>) {
     let owners = controller.store();
     let state = Arc::new(Ctx { recorder: ctx.recorder(K::CONTROLLER), shared: ctx.clone(), _kind: std::marker::PhantomData });
     controller
-        .watches_shared_stream(pods, move |pod: Arc<Pod>| owners_of(&owners, &pod))
+        .watches_shared_stream(pods, move |pod: Arc<CachedPod>| owners_of(&owners, &pod))
         .run(reconcile, error_policy, state)
         .for_each(|_| futures::future::ready(()))
         .await;
 }
 
-fn owners_of<K: Replicated>(owners: &Store<K>, pod: &Pod) -> Vec<ObjectRef<K>> {
+fn owners_of<K: Replicated>(owners: &Store<K>, pod: &CachedPod) -> Vec<ObjectRef<K>> {
     ownership::owners_of_pod(owners, pod, K::selector)
 }
 
@@ -77,8 +78,8 @@ async fn reconcile<K: Replicated>(owner: Arc<K>, ctx: Arc<Ctx<K>>) -> Result<Act
     let pods_api: Api<Pod> = Api::namespaced(ctx.shared.client.clone(), &ns);
 
     let store = ctx.shared.pods.store();
-    let owned = ownership::claim_pods(&store, &pods_api, owner.as_ref(), &selector, false).await?;
-    let active: Vec<&Pod> = owned.iter().map(Arc::as_ref).filter(|p| pods::is_active(p)).collect();
+    let owned = ownership::claim_pods(&store, &ctx.shared.client, owner.as_ref(), &selector, false).await?;
+    let active: Vec<&CachedPod> = owned.iter().map(Arc::as_ref).filter(|p| pods::is_active(p)).collect();
 
     let seen = |name: &str| match store.get(&ObjectRef::new(name).within(&ns)) {
         None => Seen::Absent,
@@ -119,7 +120,7 @@ async fn reconcile<K: Replicated>(owner: Arc<K>, ctx: Arc<Ctx<K>>) -> Result<Act
 }
 
 /// Creates or deletes pods so `spec.replicas` are active (upstream `manageReplicas`).
-async fn manage_replicas<K: Replicated>(owner: &K, active: &[&Pod], pods_api: &Api<Pod>, ctx: &Ctx<K>, key: &str) -> Result<(), Error> {
+async fn manage_replicas<K: Replicated>(owner: &K, active: &[&CachedPod], pods_api: &Api<Pod>, ctx: &Ctx<K>, key: &str) -> Result<(), Error> {
     let want = usize::try_from(owner.replicas().max(0)).unwrap_or(0);
     let control = PodControl { api: pods_api, recorder: &ctx.recorder, expectations: &ctx.shared.pod_expectations, key };
     if active.len() < want {

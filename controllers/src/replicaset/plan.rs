@@ -1,10 +1,10 @@
 //! Pure decisions of the ReplicaSet controller: creation batches and status.
 
+use crate::cached_pod::CachedPod;
 use super::Replicated;
 use crate::conditions;
 use crate::pods::{self, Availability};
 use jiff::Timestamp;
-use k8s_openapi::api::core::v1::Pod;
 use serde_json::{Value, json};
 
 /// The status a ReplicaSet/ReplicationController should report (upstream `calculateStatus`).
@@ -30,7 +30,7 @@ fn count(n: usize) -> i32 {
 
 impl ReplicaStatus {
     /// Status for `owner` with its active pods at `now`; `failure` when managing pods failed.
-    pub fn calculate<K: Replicated>(owner: &K, active: &[&Pod], now: Timestamp, failure: Option<(&'static str, String)>) -> Self {
+    pub fn calculate<K: Replicated>(owner: &K, active: &[&CachedPod], now: Timestamp, failure: Option<(&'static str, String)>) -> Self {
         let template_labels = owner.template().and_then(|t| t.metadata.as_ref()).and_then(|m| m.labels.clone()).unwrap_or_default();
         let fully_labeled = active
             .iter()

@@ -3,6 +3,7 @@
 //! `<template>-<set>-<ordinal>` and which objects own those claims under
 //! `persistentVolumeClaimRetentionPolicy`.
 
+use crate::cached_pod::CachedPod;
 use crate::history::POD_REVISION_LABEL;
 use crate::ownership;
 use k8s_openapi::api::apps::v1::StatefulSet;
@@ -46,12 +47,12 @@ pub fn parse_name(name: &str) -> Option<(&str, i32)> {
 }
 
 /// The pod's ordinal, None when its name is not `<something>-<number>`.
-pub fn ordinal(pod: &Pod) -> Option<i32> {
+pub fn ordinal(pod: &CachedPod) -> Option<i32> {
     parse_name(pod.metadata.name.as_deref()?).map(|(_, o)| o)
 }
 
 /// Whether a pod belongs to the set by name (upstream `isMemberOf`).
-pub fn is_member(set: &StatefulSet, pod: &Pod) -> bool {
+pub fn is_member(set: &StatefulSet, pod: &CachedPod) -> bool {
     pod.metadata.name.as_deref().and_then(parse_name).is_some_and(|(parent, _)| parent == set.name_any())
 }
 
@@ -61,7 +62,7 @@ pub fn in_range(set: &StatefulSet, ordinal: i32) -> bool {
 }
 
 /// The revision a pod was made from.
-pub fn pod_revision(pod: &Pod) -> Option<&str> {
+pub fn pod_revision(pod: &CachedPod) -> Option<&str> {
     pod.metadata.labels.as_ref()?.get(POD_REVISION_LABEL).map(String::as_str)
 }
 
@@ -132,7 +133,7 @@ pub fn new_pod(set: &StatefulSet, ordinal: i32, revision: &str) -> Pod {
 }
 
 /// Whether the pod has the identity its ordinal calls for (upstream `identityMatches`).
-pub fn identity_matches(set: &StatefulSet, pod: &Pod) -> bool {
+pub fn identity_matches(set: &StatefulSet, pod: &CachedPod) -> bool {
     let Some(ord) = ordinal(pod) else { return false };
     let labels = pod.metadata.labels.as_ref();
     let label = |k: &str| labels.and_then(|l| l.get(k)).map(String::as_str);
@@ -144,7 +145,7 @@ pub fn identity_matches(set: &StatefulSet, pod: &Pod) -> bool {
 
 /// Re-applies identity labels to an existing pod (upstream `UpdateStatefulPod`'s identity
 /// half); the merge patch for them.
-pub fn identity_patch(set: &StatefulSet, pod: &Pod) -> Option<serde_json::Value> {
+pub fn identity_patch(set: &StatefulSet, pod: &CachedPod) -> Option<serde_json::Value> {
     let ord = ordinal(pod)?;
     Some(serde_json::json!({"metadata": {"labels": {POD_NAME_LABEL: pod_name(set, ord), POD_INDEX_LABEL: ord.to_string()}}}))
 }
@@ -164,7 +165,7 @@ fn plain_ref<K: Resource<DynamicType = ()>>(owner: &K) -> OwnerReference {
 /// `updateClaimOwnerRefForSetAndPod`): the set when `whenDeleted: Delete` (and the pod is in
 /// range, or `whenScaled` is Retain), the pod when `whenScaled: Delete` and the pod was
 /// scaled away. Other owners are kept. Returns None when nothing changes.
-pub fn claim_owner_refs(set: &StatefulSet, pod: &Pod, claim: &PersistentVolumeClaim) -> Option<Vec<OwnerReference>> {
+pub fn claim_owner_refs(set: &StatefulSet, pod: &CachedPod, claim: &PersistentVolumeClaim) -> Option<Vec<OwnerReference>> {
     let (when_deleted, when_scaled) = retention(set);
     let scaled_down = ordinal(pod).is_some_and(|o| !in_range(set, o));
     let want_set = when_deleted && !(when_scaled && scaled_down);
@@ -228,14 +229,14 @@ mod tests {
         assert_eq!(vols.len(), 2);
         assert_eq!(vols[0].persistent_volume_claim.as_ref().unwrap().claim_name, "data-web-1");
         assert_eq!(vols[1].name, "cfg");
-        assert!(identity_matches(&s, &p));
+        assert!(identity_matches(&s, &crate::cached_pod::from_pod(&p)));
         let claim = &claims(&s, 1)["data"];
         assert_eq!(claim.metadata.labels.as_ref().unwrap()["app"], "web");
     }
 
     #[test]
     fn retention_policy_owner_refs() {
-        let mut pod = new_pod(&set(json!({})), 4, "r");
+        let mut pod = crate::cached_pod::from_pod(&new_pod(&set(json!({})), 4, "r"));
         pod.metadata.uid = Some("pod-uid".into());
         let claim = PersistentVolumeClaim::default();
         let uids = |refs: Option<Vec<OwnerReference>>| refs.map(|r| r.into_iter().map(|r| r.uid).collect::<Vec<_>>());

@@ -8,6 +8,7 @@
 //! Decisions live in [`identity`] (names, labels, storage, claim owners) and [`plan`]
 //! (pod states, counts, rolling update); this file reads the stores and talks to the API.
 
+use crate::cached_pod::{self, CachedPod};
 pub mod identity;
 pub mod plan;
 
@@ -25,7 +26,7 @@ use kube::runtime::controller::{Action, Controller};
 use kube::runtime::reflector::{ObjectRef, Store};
 use kube::runtime::watcher;
 use kube::ResourceExt;
-use plan::{is_created, is_finished, is_healthy, is_pending, is_running_and_available, is_running_and_ready, is_terminating};
+use plan::{is_finished, is_healthy, is_pending, is_running_and_available, is_running_and_ready, is_terminating};
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -50,7 +51,7 @@ pub async fn run(ctx: Arc<Context>) {
     let (pod_store, revision_store, claim_store) = (ctx.pods.store(), ctx.controller_revisions.store(), ctx.claims.store());
     let _ = tokio::join!(pod_store.wait_until_ready(), revision_store.wait_until_ready(), claim_store.wait_until_ready());
     controller
-        .watches_shared_stream(pods, move |pod: Arc<Pod>| sets_of_pod(&sets, &pod))
+        .watches_shared_stream(pods, move |pod: Arc<CachedPod>| sets_of_pod(&sets, &pod))
         .run(reconcile, error_policy, state)
         .for_each(|_| futures::future::ready(()))
         .await;
@@ -66,7 +67,7 @@ fn labels_match(selector: &Selector, labels: Option<&BTreeMap<String, String>>) 
 }
 
 /// The set controlling a pod, or for an orphan the sets that would adopt it.
-fn sets_of_pod(sets: &Store<StatefulSet>, pod: &Pod) -> Vec<ObjectRef<StatefulSet>> {
+fn sets_of_pod(sets: &Store<StatefulSet>, pod: &CachedPod) -> Vec<ObjectRef<StatefulSet>> {
     let ns = pod.metadata.namespace.clone().unwrap_or_default();
     if let Some(r) = ownership::controller_of(pod) {
         return if r.kind == "StatefulSet" { vec![ObjectRef::new(&r.name).within(&ns)] } else { vec![] };
@@ -98,7 +99,7 @@ async fn reconcile(set: Arc<StatefulSet>, state: Arc<State>) -> Result<Action, E
     };
     let pods_api: Api<Pod> = Api::namespaced(state.shared.client.clone(), &ns);
     let candidates = state.shared.pods.store().state().into_iter().filter(|p| p.metadata.namespace.as_deref() == Some(&ns));
-    let pods = ownership::claim_all(&pods_api, candidates, set.as_ref(), |p| is_member(&set, p) && labels_match(&sel, p.metadata.labels.as_ref())).await?;
+    let pods = ownership::claim_all(&Api::namespaced(state.shared.client.clone(), &ns), candidates, set.as_ref(), |p| is_member(&set, p) && labels_match(&sel, p.metadata.labels.as_ref())).await?;
     let revisions = state.history.claim(set.as_ref(), &sel).await?;
 
     let mut sync = Sync::new(set.clone(), &state, pods_api);
@@ -158,14 +159,17 @@ struct Sync<'a> {
     set: Arc<StatefulSet>,
     state: &'a State,
     pods_api: Api<Pod>,
-    replicas: Vec<Pod>,
-    condemned: Vec<Pod>,
+    replicas: Vec<CachedPod>,
+    /// For each replica not created yet, the pod to create (its cached form is a
+    /// placeholder in `replicas`).
+    to_create: Vec<Option<Pod>>,
+    condemned: Vec<CachedPod>,
     now: Timestamp,
 }
 
 impl<'a> Sync<'a> {
     fn new(set: Arc<StatefulSet>, state: &'a State, pods_api: Api<Pod>) -> Self {
-        Sync { set, state, pods_api, replicas: Vec::new(), condemned: Vec::new(), now: Timestamp::now() }
+        Sync { set, state, pods_api, replicas: Vec::new(), to_create: Vec::new(), condemned: Vec::new(), now: Timestamp::now() }
     }
 
     fn min_ready(&self) -> i32 {
@@ -239,11 +243,11 @@ impl<'a> Sync<'a> {
 
     /// Upstream `updateStatefulSet`: sorts pods into replicas and condemned, then creates,
     /// replaces, deletes and updates them one step at a time (OrderedReady) or all at once.
-    async fn update(&mut self, pods: &[Pod], current: &ControllerRevision, update: &ControllerRevision) -> Result<(), Error> {
+    async fn update(&mut self, pods: &[CachedPod], current: &ControllerRevision, update: &ControllerRevision) -> Result<(), Error> {
         let set = self.set.clone();
         let start = identity::start_ordinal(&set);
         let count = usize::try_from(identity::replicas(&set)).unwrap_or(0);
-        let mut slots: Vec<Option<Pod>> = vec![None; count];
+        let mut slots: Vec<Option<CachedPod>> = vec![None; count];
         let mut condemned = Vec::new();
         for pod in pods {
             match ordinal(pod) {
@@ -258,20 +262,22 @@ impl<'a> Sync<'a> {
         let rolling_update = set.spec.as_ref().and_then(|s| s.update_strategy.as_ref()).and_then(|u| u.rolling_update.as_ref());
         let partition = rolling_update.map(|r| r.partition.unwrap_or(0));
         let current_replicas = set.status.as_ref().and_then(|s| s.current_replicas).unwrap_or(0);
-        self.replicas = slots
+        (self.replicas, self.to_create) = slots
             .into_iter()
             .enumerate()
-            .map(|(i, slot)| {
-                slot.unwrap_or_else(|| {
+            .map(|(i, slot)| match slot {
+                Some(pod) => (pod, None),
+                None => {
                     let ord = start + i32::try_from(i).unwrap_or(0);
-                    if plan::new_pod_at_current(rolling, partition, current_replicas, start, ord) {
+                    let new = if plan::new_pod_at_current(rolling, partition, current_replicas, start, ord) {
                         identity::new_pod(&current_set, ord, &current.name_any())
                     } else {
                         identity::new_pod(&update_set, ord, &update.name_any())
-                    }
-                })
+                    };
+                    (cached_pod::from_pod(&new), Some(new))
+                }
             })
-            .collect();
+            .unzip();
         condemned.sort_by_key(|p| std::cmp::Reverse(ordinal(p)));
         self.condemned = condemned;
         // The first unhealthy pod: replicas in order, then condemned from the lowest ordinal.
@@ -325,8 +331,8 @@ impl<'a> Sync<'a> {
             }
             return Ok(true);
         }
-        if !is_created(&pod) {
-            let Some(created) = self.create_pod(&pod).await? else { return Ok(true) };
+        if let Some(new) = self.to_create[i].take() {
+            let Some(created) = self.create_pod(&new).await? else { return Ok(true) };
             self.replicas[i] = created;
             if monotonic {
                 return Ok(true);
@@ -343,7 +349,7 @@ impl<'a> Sync<'a> {
             && let Some(patch) = identity::identity_patch(&self.set, &pod)
         {
             match self.pods_api.patch(&pod.name_any(), &PatchParams::default(), &Patch::Merge(&patch)).await {
-                Ok(p) => self.replicas[i] = p,
+                Ok(p) => self.replicas[i] = cached_pod::from_pod(&p),
                 Err(e) if is_code(&e, 404) => {}
                 Err(e) => return Err(e.into()),
             }
@@ -368,14 +374,15 @@ impl<'a> Sync<'a> {
 
     /// Creates the pod's claims, then the pod (upstream `CreateStatefulPod`). None when the
     /// pod exists already (the store lags): wait for its event.
-    async fn create_pod(&self, pod: &Pod) -> Result<Option<Pod>, Error> {
+    async fn create_pod(&self, pod: &Pod) -> Result<Option<CachedPod>, Error> {
         let set = self.set.as_ref();
-        if let Err(e) = self.create_claims(set, pod).await {
+        if let Err(e) = self.create_claims(set, &cached_pod::from_pod(pod)).await {
             self.state.recorder.warning(set, "FailedCreate", format!("create Pod {} in StatefulSet {} failed error: {e}", pod.name_any(), set.name_any()));
             return Err(e);
         }
         match self.pods_api.create(&PostParams::default(), pod).await {
             Ok(created) => {
+                let created = cached_pod::from_pod(&created);
                 self.sync_claim_owners(set, &created).await?;
                 self.state.recorder.normal(set, "SuccessfulCreate", format!("create Pod {} in StatefulSet {} successful", pod.name_any(), set.name_any()));
                 Ok(Some(created))
@@ -388,7 +395,7 @@ impl<'a> Sync<'a> {
         }
     }
 
-    async fn delete_pod(&self, pod: &Pod) -> Result<(), Error> {
+    async fn delete_pod(&self, pod: &CachedPod) -> Result<(), Error> {
         let set = self.set.as_ref();
         match self.pods_api.delete(&pod.name_any(), &DeleteParams::default()).await {
             Ok(_) => {
@@ -412,7 +419,7 @@ impl<'a> Sync<'a> {
     }
 
     /// Creates the pod's missing claims (upstream `createPersistentVolumeClaims`).
-    async fn create_claims(&self, set: &StatefulSet, pod: &Pod) -> Result<(), Error> {
+    async fn create_claims(&self, set: &StatefulSet, pod: &CachedPod) -> Result<(), Error> {
         let Some(ord) = ordinal(pod) else { return Ok(()) };
         let api = self.claim_api();
         for claim in claims(set, ord).into_values() {
@@ -441,7 +448,7 @@ impl<'a> Sync<'a> {
 
     /// Gives the pod's existing claims the owners the retention policy calls for (upstream
     /// `UpdatePodClaimForRetentionPolicy`).
-    async fn sync_claim_owners(&self, set: &StatefulSet, pod: &Pod) -> Result<(), Error> {
+    async fn sync_claim_owners(&self, set: &StatefulSet, pod: &CachedPod) -> Result<(), Error> {
         let Some(ord) = ordinal(pod) else { return Ok(()) };
         let api = self.claim_api();
         for name in claims(set, ord).into_values().map(|c| c.name_any()) {

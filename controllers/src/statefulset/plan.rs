@@ -1,47 +1,47 @@
 //! Pure decisions of the StatefulSet controller (upstream `stateful_set_control.go`):
 //! pod states, status counts and which pods a rolling update replaces next.
 
+use crate::cached_pod::CachedPod;
 use super::identity::pod_revision;
 use crate::pods::{self, Availability};
 use jiff::Timestamp;
-use k8s_openapi::api::core::v1::Pod;
 
-fn phase(pod: &Pod) -> Option<&str> {
+fn phase(pod: &CachedPod) -> Option<&str> {
     pod.status.as_ref().and_then(|s| s.phase.as_deref()).filter(|p| !p.is_empty())
 }
 
 /// The pod exists (upstream `isCreated`: it has a phase; placeholders have none).
-pub fn is_created(pod: &Pod) -> bool {
+pub fn is_created(pod: &CachedPod) -> bool {
     phase(pod).is_some()
 }
 
 /// The pod ended (`Failed` or `Succeeded`): it is replaced.
-pub fn is_finished(pod: &Pod) -> bool {
+pub fn is_finished(pod: &CachedPod) -> bool {
     matches!(phase(pod), Some("Failed" | "Succeeded"))
 }
 
 /// `Pending`.
-pub fn is_pending(pod: &Pod) -> bool {
+pub fn is_pending(pod: &CachedPod) -> bool {
     phase(pod) == Some("Pending")
 }
 
 /// Being deleted.
-pub fn is_terminating(pod: &Pod) -> bool {
+pub fn is_terminating(pod: &CachedPod) -> bool {
     pod.metadata.deletion_timestamp.is_some()
 }
 
 /// `Running` with a true `Ready` condition.
-pub fn is_running_and_ready(pod: &Pod) -> bool {
+pub fn is_running_and_ready(pod: &CachedPod) -> bool {
     phase(pod) == Some("Running") && pods::is_ready(pod)
 }
 
 /// Running and ready for `minReadySeconds`.
-pub fn is_running_and_available(pod: &Pod, min_ready_seconds: i32, now: Timestamp) -> bool {
+pub fn is_running_and_available(pod: &CachedPod, min_ready_seconds: i32, now: Timestamp) -> bool {
     phase(pod) == Some("Running") && pods::availability(pod, min_ready_seconds, now) == Availability::Yes
 }
 
 /// Running, ready and not terminating (upstream `isHealthy`).
-pub fn is_healthy(pod: &Pod) -> bool {
+pub fn is_healthy(pod: &CachedPod) -> bool {
     is_running_and_ready(pod) && !is_terminating(pod)
 }
 
@@ -61,7 +61,7 @@ pub struct Counts {
 }
 
 /// Counts `pods` (placeholders included, they count nowhere).
-pub fn count<'a>(pods: impl IntoIterator<Item = &'a Pod>, min_ready_seconds: i32, current: &str, update: &str, now: Timestamp) -> Counts {
+pub fn count<'a>(pods: impl IntoIterator<Item = &'a CachedPod>, min_ready_seconds: i32, current: &str, update: &str, now: Timestamp) -> Counts {
     let mut c = Counts::default();
     for pod in pods {
         if is_created(pod) {
@@ -90,7 +90,7 @@ pub fn count<'a>(pods: impl IntoIterator<Item = &'a Pod>, min_ready_seconds: i32
 /// at `update` (upstream `updateStatefulSetAfterInvariantEstablished`): with fewer than
 /// `max_unavailable` unhealthy replicas, the highest ordinals at or above `partition` that
 /// are not at the update revision, up to the allowance.
-pub fn rolling_update_victims(replicas: &[Pod], update: &str, partition: usize, max_unavailable: usize) -> Vec<usize> {
+pub fn rolling_update_victims(replicas: &[CachedPod], update: &str, partition: usize, max_unavailable: usize) -> Vec<usize> {
     let unavailable = replicas.iter().filter(|p| !is_healthy(p)).count();
     if unavailable >= max_unavailable {
         return Vec::new();
@@ -117,7 +117,7 @@ mod tests {
     use super::*;
     use serde_json::json;
 
-    fn pod(name: &str, rev: &str, phase: &str, ready: bool) -> Pod {
+    fn pod(name: &str, rev: &str, phase: &str, ready: bool) -> CachedPod {
         serde_json::from_value(json!({
             "metadata": {"name": name, "labels": {"controller-revision-hash": rev}},
             "status": {"phase": phase, "conditions": [{"type": "Ready", "status": if ready { "True" } else { "False" },
@@ -128,7 +128,7 @@ mod tests {
 
     #[test]
     fn counts_by_state_and_revision() {
-        let pods = [pod("w-0", "old", "Running", true), pod("w-1", "new", "Running", true), pod("w-2", "new", "Pending", false), Pod::default()];
+        let pods = [pod("w-0", "old", "Running", true), pod("w-1", "new", "Running", true), pod("w-2", "new", "Pending", false), CachedPod::default()];
         let c = count(pods.iter(), 0, "old", "new", Timestamp::now());
         assert_eq!(c, Counts { replicas: 3, ready: 2, available: 2, current: 1, updated: 2 });
         // Five seconds after becoming ready, minReadySeconds 10 is not over.
@@ -138,7 +138,7 @@ mod tests {
 
     #[test]
     fn rolling_update_goes_from_the_highest_ordinal_down_to_the_partition() {
-        let all_old: Vec<Pod> = (0..4).map(|i| pod(&format!("w-{i}"), "old", "Running", true)).collect();
+        let all_old: Vec<CachedPod> = (0..4).map(|i| pod(&format!("w-{i}"), "old", "Running", true)).collect();
         assert_eq!(rolling_update_victims(&all_old, "new", 0, 1), [3]);
         assert_eq!(rolling_update_victims(&all_old, "new", 2, 5), [3, 2]);
         assert_eq!(rolling_update_victims(&all_old, "new", 4, 1), Vec::<usize>::new());
