@@ -30,7 +30,7 @@ struct State {
 pub async fn run(ctx: Arc<Context>) -> anyhow::Result<()> {
     let client = ctx.client.clone();
     let (pods, pod_events) = (ctx.pods.store(), ctx.pods.subscribe());
-    let controller = Controller::new(Api::<PodDisruptionBudget>::all(client), watcher::Config::default());
+    let controller = Controller::new(Api::<PodDisruptionBudget>::all(client), watcher::Config::default()).with_config(crate::workers::workers(crate::workers::ONE));
     let budgets = controller.store();
     let state = Arc::new(State { events: ctx.recorder("controllermanager"), ctx, pods });
     controller

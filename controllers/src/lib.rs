@@ -55,6 +55,7 @@ pub mod service_pods;
 pub mod statefulset;
 pub mod tasks;
 pub mod ttl_after_finished;
+pub mod workers;
 
 pub use context::{Config, Context};
 pub use error::Error;

@@ -25,6 +25,7 @@ pub const FINALIZER: &str = "kubernetes";
 /// Runs the controller until its watch ends.
 pub async fn run(ctx: Arc<Context>) -> anyhow::Result<()> {
     Controller::new(Api::<Namespace>::all(ctx.client.clone()), watcher::Config::default())
+        .with_config(crate::workers::workers(crate::workers::NAMESPACE))
         .run(reconcile, retry_soon, ctx)
         .for_each(|_| futures::future::ready(()))
         .await;

@@ -55,6 +55,7 @@ pub async fn run(ctx: Arc<Context>) -> anyhow::Result<()> {
         seen: Mutex::new(HashMap::new()),
     });
     Controller::new(Api::<Node>::all(client), watcher::Config::default())
+        .with_config(crate::workers::workers(crate::workers::ONE))
         .watches_stream(lease_events, |lease: Lease| Some(ObjectRef::new(&lease.name_any())))
         .run(reconcile, retry_soon, state)
         .for_each(|_| futures::future::ready(()))

@@ -41,6 +41,7 @@ pub async fn run(ctx: Arc<Context>) -> anyhow::Result<()> {
         .reflect(writer)
         .touched_objects();
     Controller::new(Api::<Namespace>::all(client), watcher::Config::default())
+        .with_config(crate::workers::workers(crate::workers::ONE))
         .watches_stream(events, |cm: ConfigMap| cm.namespace().map(|ns| ObjectRef::new(&ns)))
         .run(reconcile, retry_soon, Arc::new(State { ctx, config_maps, root_ca }))
         .for_each(|_| futures::future::ready(()))

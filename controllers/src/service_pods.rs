@@ -37,6 +37,7 @@ pub fn service_watches(ctx: &Context) -> ServiceWatches {
     let membership = Arc::new(Membership::default());
     let (m, s) = (membership.clone(), services.clone());
     let controller = Controller::for_shared_stream(ctx.services.subscribe(), services)
+        .with_config(crate::workers::workers(crate::workers::FIVE))
         .watches_shared_stream(ctx.pods.subscribe(), move |pod: Arc<CachedPod>| m.services_for(&pod, &s));
     ServiceWatches { controller, pods: ctx.pods.store(), deleted: ctx.services.deletions().boxed(), membership }
 }

@@ -22,6 +22,7 @@ pub fn expires_at(job: &Job) -> Option<Timestamp> {
 /// Runs the controller on the shared Job informer.
 pub async fn run(ctx: Arc<Context>) {
     Controller::for_shared_stream(ctx.jobs.subscribe(), ctx.jobs.store())
+        .with_config(crate::workers::workers(crate::workers::FIVE))
         .run(reconcile, crate::error::retry_soon, ctx)
         .for_each(|_| futures::future::ready(()))
         .await;

@@ -42,7 +42,7 @@ struct State {
 /// Runs the CronJob controller (CronJobs, and the shared Job informer for their Jobs).
 pub async fn run(ctx: Arc<Context>) {
     let jobs = ctx.jobs.subscribe();
-    let controller = Controller::new(Api::<CronJob>::all(ctx.client.clone()), watcher::Config::default());
+    let controller = Controller::new(Api::<CronJob>::all(ctx.client.clone()), watcher::Config::default()).with_config(crate::workers::workers(crate::workers::FIVE));
     let state = Arc::new(State { recorder: ctx.recorder(COMPONENT), shared: ctx });
     controller
         .watches_shared_stream(jobs, |job: Arc<Job>| {

@@ -46,7 +46,7 @@ struct State {
 pub async fn run(ctx: Arc<Context>) {
     let pods = ctx.pods.subscribe();
     let nodes = ctx.nodes.subscribe();
-    let controller = Controller::new(Api::<DaemonSet>::all(ctx.client.clone()), watcher::Config::default());
+    let controller = Controller::new(Api::<DaemonSet>::all(ctx.client.clone()), watcher::Config::default()).with_config(crate::workers::workers(crate::workers::DAEMONSET));
     let (by_pod, by_node) = (controller.store(), controller.store());
     let state = Arc::new(State { recorder: ctx.recorder(COMPONENT), history: History::new(&ctx), shared: ctx.clone() });
     let (pod_store, node_store, revision_store) = (ctx.pods.store(), ctx.nodes.store(), ctx.controller_revisions.store());

@@ -48,7 +48,7 @@ struct State {
 pub async fn run(ctx: Arc<Context>) {
     let replicasets = ctx.replicasets.subscribe();
     let pods = ctx.pods.subscribe();
-    let controller = Controller::new(Api::<Deployment>::all(ctx.client.clone()), watcher::Config::default());
+    let controller = Controller::new(Api::<Deployment>::all(ctx.client.clone()), watcher::Config::default()).with_config(crate::workers::workers(crate::workers::FIVE));
     let (by_rs, by_pod) = (controller.store(), controller.store());
     let rs_store = ctx.replicasets.store();
     let state = Arc::new(State { recorder: ctx.recorder(COMPONENT), shared: ctx });

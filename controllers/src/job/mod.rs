@@ -63,7 +63,7 @@ struct State {
 pub async fn run(ctx: Arc<Context>) {
     let pods = ctx.pods.subscribe();
     let orphans = release_orphans(ctx.clone(), ctx.pods.subscribe());
-    let controller = Controller::for_shared_stream(ctx.jobs.subscribe(), ctx.jobs.store());
+    let controller = Controller::for_shared_stream(ctx.jobs.subscribe(), ctx.jobs.store()).with_config(crate::workers::workers(crate::workers::FIVE));
     let owners = controller.store();
     let state = Arc::new(State { recorder: ctx.recorder(COMPONENT), shared: ctx, backoff: Mutex::default() });
     let jobs = controller

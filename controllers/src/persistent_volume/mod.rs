@@ -84,10 +84,12 @@ pub async fn run(ctx: Arc<Context>) -> anyhow::Result<()> {
     // A claim is looked at again whenever a volume or class changes (a new volume may fit
     // a pending claim) and whenever a pod using it goes away (protection).
     let claim_controller = Controller::for_shared_stream(claims.subscribe(), claims.store())
+        .with_config(crate::workers::workers(crate::workers::ONE))
         .watches_shared_stream(ctx.pods.subscribe(), |pod| protection::claims_of(&pod))
         .reconcile_all_on(volumes.subscribe().map(|_| ()))
         .reconcile_all_on(classes.subscribe().map(|_| ()));
     let volume_controller = Controller::for_shared_stream(volumes.subscribe(), volumes.store())
+        .with_config(crate::workers::workers(crate::workers::ONE))
         .watches_shared_stream(claims.subscribe(), |claim: Arc<PersistentVolumeClaim>| {
             claim.spec.as_ref().and_then(|s| s.volume_name.clone()).filter(|n| !n.is_empty()).map(|n| ObjectRef::new(&n))
         });

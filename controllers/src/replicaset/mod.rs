@@ -37,7 +37,7 @@ struct Ctx<K: Replicated> {
 /// Runs the controller for kind `K` (ReplicaSet or ReplicationController).
 pub async fn run<K: Replicated>(ctx: Arc<Context>) {
     let pods = ctx.pods.subscribe();
-    let controller = K::controller(&ctx);
+    let controller = K::controller(&ctx).with_config(crate::workers::workers(crate::workers::FIVE));
     let owners = controller.store();
     let state = Arc::new(Ctx { recorder: ctx.recorder(K::CONTROLLER), shared: ctx.clone(), _kind: std::marker::PhantomData });
     controller

@@ -44,7 +44,7 @@ struct State {
 /// Runs the StatefulSet controller.
 pub async fn run(ctx: Arc<Context>) {
     let pods = ctx.pods.subscribe();
-    let controller = Controller::new(Api::<StatefulSet>::all(ctx.client.clone()), watcher::Config::default());
+    let controller = Controller::new(Api::<StatefulSet>::all(ctx.client.clone()), watcher::Config::default()).with_config(crate::workers::workers(crate::workers::FIVE));
     let sets = controller.store();
     let state = Arc::new(State { recorder: ctx.recorder(COMPONENT), history: History::new(&ctx), shared: ctx.clone() });
     // Decisions need complete stores (a missing pod would be created twice).
