@@ -56,6 +56,20 @@ impl Default for Settings {
     }
 }
 
+impl Settings {
+    /// Settings from the flags' durations (sync period, tolerance, downscale
+    /// stabilization, cpu initialization period, initial readiness delay).
+    pub fn new(sync_period: Duration, tolerance: f64, downscale_stabilization: Duration, cpu_initialization_period: Duration, initial_readiness_delay: Duration) -> Self {
+        let signed = |d: Duration| SignedDuration::try_from(d).unwrap_or(SignedDuration::MAX);
+        Settings {
+            sync_period,
+            tolerance,
+            downscale_stabilization: signed(downscale_stabilization),
+            readiness: Readiness { cpu_initialization_period: signed(cpu_initialization_period), initial_readiness_delay: signed(initial_readiness_delay) },
+        }
+    }
+}
+
 /// The event source upstream uses.
 const COMPONENT: &str = "horizontal-pod-autoscaler";
 
