@@ -282,6 +282,7 @@ fn conservative_replicas(current: i32, ratio: f64, new_ratio: f64, samples: usiz
 
 /// Upstream `calcPlainMetricReplicas`: replicas for an average value target (raw
 /// resource usage or a per-pod metric). Returns (replicas, average usage).
+#[allow(clippy::too_many_arguments)]
 pub fn plain_metric_replicas(
     current: i32,
     target_usage: i64,
