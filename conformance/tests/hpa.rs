@@ -67,6 +67,13 @@ fn min_replicas_enforced_while_metrics_are_missing() {
     assert_eq!(header, ["NAME", "REFERENCE", "TARGETS", "MINPODS", "MAXPODS", "REPLICAS", "AGE"]);
     let row: Vec<&str> = table.lines().nth(1).unwrap_or_default().split_whitespace().collect();
     assert_eq!(&row[..7], &["web", "Deployment/web", "cpu:", "<unknown>/50%", "2", "5", "2"], "{table}");
+
+    // A second HPA on the same pods: both stop, with upstream's AmbiguousSelector.
+    c.ok(&["autoscale", "deployment", "web", "--name=web-2", "--cpu=60%", "--min=2", "--max=5"]);
+    for hpa in ["web", "web-2"] {
+        let want = "False/AmbiguousSelector/pods by selector app=web are controlled by multiple HPAs: [{web default} {web-2 default}]";
+        assert_eventually!(status_of(&c, hpa, "ScalingActive") == want, "{}", c.ok(&["get", "hpa", hpa, "-o", "yaml"]));
+    }
 }
 
 #[test]
