@@ -27,7 +27,7 @@ use k8s_openapi::api::core::v1::Pod;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kube::api::{ListParams, PostParams};
 use kube::runtime::controller::{Action, Controller};
-use kube::runtime::reflector::{self, Store};
+use kube::runtime::reflector;
 use kube::runtime::{watcher, WatchStreamExt};
 use kube::{Api, ResourceExt};
 use normalize::{Bounds, ConditionUpdate, History};
@@ -77,7 +77,6 @@ struct State {
     ctx: Arc<Context>,
     events: EventRecorder,
     settings: Settings,
-    hpas: Store<HorizontalPodAutoscaler>,
     /// Recommendations and scale events per HPA (`namespace/name`).
     history: Mutex<HashMap<String, History>>,
     /// The pods each HPA selected at its last sync (upstream's `hpaSelectors`), to find
@@ -90,21 +89,27 @@ struct State {
 pub async fn run(ctx: Arc<Context>) -> anyhow::Result<()> {
     let api = Api::<HorizontalPodAutoscaler>::all(ctx.client.clone());
     let (hpas, writer) = reflector::store();
-    // Status writes (ours, every sync) do not trigger a sync; spec changes do.
-    let spec_changes = watcher(api, watcher::Config::default())
-        .default_backoff()
-        .reflect(writer)
-        .applied_objects()
-        .predicate_filter(|hpa: &HorizontalPodAutoscaler| Some(spec_hash(hpa)), Default::default());
     let state = Arc::new(State {
         events: ctx.recorder(COMPONENT),
         settings: ctx.config.hpa.clone(),
         targets: target::Resolver::new(ctx.client.clone()),
-        hpas: hpas.clone(),
         history: Mutex::default(),
         selected: Mutex::default(),
         ctx,
     });
+    let deleted = state.clone();
+    // Status writes (ours, every sync) do not trigger a sync; spec changes do. A deleted
+    // HPA's history goes with it.
+    let spec_changes = watcher(api, watcher::Config::default())
+        .default_backoff()
+        .reflect(writer)
+        .inspect(move |event| {
+            if let Ok(watcher::Event::Delete(hpa)) = event {
+                deleted.forget(&key_of(hpa));
+            }
+        })
+        .applied_objects()
+        .predicate_filter(|hpa: &HorizontalPodAutoscaler| Some(spec_hash(hpa)), Default::default());
     Controller::for_stream(spec_changes, hpas)
         .run(reconcile, |_, _, state: Arc<State>| Action::requeue(state.settings.sync_period), state)
         .for_each(|_| futures::future::ready(()))
@@ -124,7 +129,6 @@ fn key_of(hpa: &HorizontalPodAutoscaler) -> String {
 }
 
 async fn reconcile(hpa: Arc<HorizontalPodAutoscaler>, state: Arc<State>) -> Result<Action, Error> {
-    state.forget_deleted();
     let mut hpa = (*hpa).clone();
     let original = hpa.status.clone();
     let key = key_of(&hpa);
@@ -170,12 +174,11 @@ struct Proposal {
 }
 
 impl State {
-    /// Drops what is remembered about deleted HPAs (upstream does it when a deleted key
-    /// comes off its queue).
-    fn forget_deleted(&self) {
-        let live: HashSet<String> = self.hpas.state().iter().map(|h| key_of(h)).collect();
-        self.history.lock().expect("hpa lock").retain(|k, _| live.contains(k));
-        self.selected.lock().expect("hpa lock").retain(|k, _| live.contains(k));
+    /// Drops what is remembered about a deleted HPA (upstream does it when the deleted
+    /// key comes off its queue).
+    fn forget(&self, key: &str) {
+        self.history.lock().expect("hpa lock").remove(key);
+        self.selected.lock().expect("hpa lock").remove(key);
     }
 
     fn tolerances(&self, hpa: &HorizontalPodAutoscaler) -> Tolerances {
