@@ -130,7 +130,8 @@ spec:
 
 #[test]
 fn cpu_burning_deployment_scales_up_on_resource_metrics() {
-    let Some(c) = Cluster::start_with_kubelet_and(&["--horizontal-pod-autoscaler-sync-period", "2s", "--metric-resolution", "2s"]) else { return };
+    let fast = ["--horizontal-pod-autoscaler-sync-period", "2s", "--metric-resolution", "2s", "--horizontal-pod-autoscaler-downscale-stabilization", "4s"];
+    let Some(c) = Cluster::start_with_kubelet_and(&fast) else { return };
     c.ok_with_input(&["apply", "-f", "-"], BURNER);
     c.ok(&["autoscale", "deployment", "burn", "--cpu-percent=50", "--min=1", "--max=3"]);
     let replicas = || c.ok(&["get", "deployment", "burn", "-o", "jsonpath={.spec.replicas}"]);
@@ -147,4 +148,12 @@ fn cpu_burning_deployment_scales_up_on_resource_metrics() {
     // The TARGETS column shows the measured utilization now.
     let targets = c.ok(&["get", "hpa", "burn", "-o", "jsonpath={.status.currentMetrics[0].resource.current.averageUtilization}"]);
     assert!(targets.parse::<i32>().is_ok_and(|u| u > 50), "utilization {targets}");
+
+    // The pods stop burning: once the (shortened) downscale stabilization window has
+    // passed, the HPA goes back to minReplicas.
+    c.ok(&["patch", "deployment", "burn", "--type=json", "-p", r#"[{"op":"replace","path":"/spec/template/spec/containers/0/command","value":["sleep","3600"]}]"#]);
+    c.ok(&["rollout", "status", "deployment/burn", "--timeout=120s"]);
+    assert_eventually!(replicas() == "1", "replicas {}; hpa: {}", replicas(), c.ok(&["describe", "hpa", "burn"]));
+    let describe = c.ok(&["describe", "hpa", "burn"]);
+    assert!(describe.contains("New size: 1; reason: All metrics below target"), "{describe}");
 }
