@@ -60,7 +60,10 @@ pub fn parse_go_duration(text: &str) -> Result<SignedDuration, String> {
     }
     let mut nanos = 0f64;
     while !rest.is_empty() {
-        let end = rest.find(|c: char| !(c.is_ascii_digit() || c == '.')).ok_or_else(bad)?;
+        let end = rest.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(rest.len());
+        if end == 0 {
+            return Err(bad());
+        }
         let number: f64 = rest[..end].parse().map_err(|_| bad())?;
         rest = &rest[end..];
         let unit_end = rest.find(|c: char| c.is_ascii_digit() || c == '.').unwrap_or(rest.len());
@@ -71,7 +74,8 @@ pub fn parse_go_duration(text: &str) -> Result<SignedDuration, String> {
             "s" => 1e9,
             "m" => 60e9,
             "h" => 3600e9,
-            _ => return Err(bad()),
+            "" => return Err(format!("time: missing unit in duration {text:?}")),
+            unit => return Err(format!("time: unknown unit {unit:?} in duration {text:?}")),
         };
         nanos += number * scale;
         rest = &rest[unit_end..];
@@ -230,7 +234,8 @@ mod tests {
         assert_eq!(parse_go_duration("500ms").unwrap(), SignedDuration::from_millis(500));
         assert_eq!(parse_go_duration("1.5h").unwrap(), SignedDuration::from_mins(90));
         assert_eq!(parse_go_duration("0").unwrap(), SignedDuration::ZERO);
-        assert!(parse_go_duration("15").is_err());
+        assert_eq!(parse_go_duration("15").unwrap_err(), "time: missing unit in duration \"15\"");
+        assert_eq!(parse_go_duration("15x").unwrap_err(), "time: unknown unit \"x\" in duration \"15x\"");
         assert!(parse_go_duration("").is_err());
     }
 
