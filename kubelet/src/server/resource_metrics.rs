@@ -141,18 +141,21 @@ pub fn node_readings(root: &Path) -> (Option<Reading>, Option<Reading>) {
     )
 }
 
-/// One metric family: help text, type, samples (label pairs, value, timestamp).
+/// Label pairs of one sample, in label-name order.
+type Labels = Vec<(&'static str, String)>;
+
+/// One metric family: help text, type, samples (labels, value, timestamp).
 struct Family {
     help: &'static str,
     kind: &'static str,
-    samples: Vec<(Vec<(&'static str, String)>, f64, Option<i64>)>,
+    samples: Vec<(Labels, f64, Option<i64>)>,
 }
 
 /// Renders `snapshot` as upstream does: families sorted by name, samples by labels,
 /// values as Go's `%g` (`FormatFloat(v, 'g', -1, 64)`).
 pub fn render(snapshot: &Snapshot) -> String {
     let mut families: BTreeMap<&'static str, Family> = BTreeMap::new();
-    let mut add = |name: &'static str, help: &'static str, kind: &'static str, labels: Vec<(&'static str, String)>, value: f64, ts: Option<i64>| {
+    let mut add = |name: &'static str, help: &'static str, kind: &'static str, labels: Labels, value: f64, ts: Option<i64>| {
         families.entry(name).or_insert_with(|| Family { help, kind, samples: Vec::new() }).samples.push((labels, value, ts));
     };
     if let Some(r) = snapshot.node_cpu {
@@ -161,7 +164,9 @@ pub fn render(snapshot: &Snapshot) -> String {
     if let Some(r) = snapshot.node_memory {
         add("node_memory_working_set_bytes", "[STABLE] Current working set of the node in bytes", "gauge", vec![], r.value, Some(r.timestamp_ms));
     }
-    let mut pods: BTreeMap<(&str, &str), (Option<Reading>, Option<Reading>)> = BTreeMap::new();
+    // Per pod: (CPU, memory).
+    type PodSums = (Option<Reading>, Option<Reading>);
+    let mut pods: BTreeMap<(&str, &str), PodSums> = BTreeMap::new();
     for c in &snapshot.containers {
         let labels = || vec![("container", c.container.clone()), ("namespace", c.namespace.clone()), ("pod", c.pod.clone())];
         if c.start_time > 0.0 {
