@@ -24,6 +24,27 @@ fn pod_cpu(c: &Cluster, extra: &[&str]) -> HashMap<String, u64> {
         .collect()
 }
 
+/// `GET /metrics/resource` straight from the kubelet, with the API server's
+/// kubelet-client certificate or none: status and body.
+fn kubelet_resource_metrics(c: &Cluster, with_certificate: bool) -> (u16, String) {
+    use std::io::{Read, Write};
+    let port: u16 = c.ok(&["get", "node", c.node_name(), "-o", "jsonpath={.status.daemonEndpoints.kubeletEndpoint.Port}"]).trim().parse().expect("a kubelet port");
+    let pki = c.dir.path().join("pki");
+    let mut b = openssl::ssl::SslConnector::builder(openssl::ssl::SslMethod::tls_client()).unwrap();
+    b.set_ca_file(pki.join("ca.crt")).unwrap();
+    if with_certificate {
+        b.set_certificate_file(pki.join("apiserver-kubelet-client.crt"), openssl::ssl::SslFiletype::PEM).unwrap();
+        b.set_private_key_file(pki.join("apiserver-kubelet-client.key"), openssl::ssl::SslFiletype::PEM).unwrap();
+    }
+    let tcp = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    let mut s = b.build().connect("127.0.0.1", tcp).expect("TLS to the kubelet");
+    write!(s, "GET /metrics/resource HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n").unwrap();
+    let mut answer = String::new();
+    let _ = s.read_to_string(&mut answer);
+    let (head, body) = answer.split_once("\r\n\r\n").unwrap_or((&answer, ""));
+    (head.split_whitespace().nth(1).and_then(|c| c.parse().ok()).unwrap_or(0), body.to_string())
+}
+
 #[test]
 fn kubectl_top_shows_a_busy_pod_above_an_idle_one() {
     let Some(c) = Cluster::start_with_kubelet_and(&["--metric-resolution=1s"]) else { return };
@@ -36,6 +57,33 @@ fn kubectl_top_shows_a_busy_pod_above_an_idle_one() {
             c.ok(&["get", "pod", pod, "-o", "yaml"])
         );
     }
+
+    // The kubelet's endpoint: upstream's names, labels and millisecond timestamps, for the
+    // API server's identity only.
+    assert_eq!(kubelet_resource_metrics(&c, false).0, 401);
+    let (code, text) = kubelet_resource_metrics(&c, true);
+    assert_eq!(code, 200, "{text}");
+    let now_ms = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as i64;
+    let sample = |prefix: &str| -> (f64, Option<i64>) {
+        let line = text.lines().find(|l| l.starts_with(prefix)).unwrap_or_else(|| panic!("no {prefix} in:\n{text}"));
+        let mut fields = line[prefix.len()..].split_whitespace();
+        (fields.next().unwrap().parse().unwrap(), fields.next().map(|t| t.parse().unwrap()))
+    };
+    for prefix in [
+        "container_cpu_usage_seconds_total{container=\"burn\",namespace=\"default\",pod=\"burn\"} ",
+        "container_memory_working_set_bytes{container=\"idle\",namespace=\"default\",pod=\"idle\"} ",
+        "pod_cpu_usage_seconds_total{namespace=\"default\",pod=\"burn\"} ",
+        "pod_memory_working_set_bytes{namespace=\"default\",pod=\"idle\"} ",
+        "node_cpu_usage_seconds_total ",
+        "node_memory_working_set_bytes ",
+    ] {
+        let (value, ts) = sample(prefix);
+        assert!(value > 0.0, "{prefix}: {value}");
+        assert!(ts.is_some_and(|t| (t - now_ms).abs() < 600_000), "{prefix}: timestamp {ts:?}, now {now_ms}");
+    }
+    assert!(sample("container_start_time_seconds{container=\"burn\",namespace=\"default\",pod=\"burn\"} ").0 > 1.7e9);
+    assert!(text.contains("# TYPE container_cpu_usage_seconds_total counter\n"), "{text}");
+    assert!(text.contains("\nscrape_error 0\n"), "{text}");
 
     // Both pods appear, the burning one clearly above the idle one.
     let mut last = HashMap::new();
