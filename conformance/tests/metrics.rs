@@ -158,6 +158,13 @@ fn without_a_kubelet_the_group_is_served_and_empty() {
     assert_eq!(list["items"], serde_json::json!([]));
     assert_eq!(c.raw("/apis/metrics.k8s.io/v1beta1/nodes")["items"], serde_json::json!([]));
 
+    // Readers need RBAC like any resource; `view` includes the metrics (through
+    // metrics-server's aggregated-metrics-reader role).
+    c.ok(&["create", "rolebinding", "jane-views", "--clusterrole=view", "--user=jane"]);
+    assert_eventually!(c.kubectl(&["--as=jane", "top", "pod"]).status.success(), "view never allowed jane to read pod metrics");
+    let err = c.fails(&["--as=bob", "top", "pod"]);
+    assert!(err.contains("forbidden") && err.contains("pods.metrics.k8s.io"), "{err}");
+
     // kubectl's own messages for an API with nothing to show.
     let out = c.kubectl(&["top", "pod"]);
     assert!(out.status.success());
