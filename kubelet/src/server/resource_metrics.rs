@@ -7,9 +7,9 @@
 //! `ListContainers` for the start times); only running containers of ready sandboxes are
 //! reported (upstream's CRI stats provider drops terminated ones). containerd 1.6 fills
 //! `usage_core_nano_seconds` and `working_set_bytes` with their own timestamps. Sandboxes
-//! run directly under one cgroup parent, so there is no pod-level cgroup (and containerd's
-//! `ListPodSandboxStats`, which reads the sandbox's cgroup parent, would report all pods
-//! at once): a pod's figures are the sums of its containers'. The node's figures come from the root cgroup, as cAdvisor computes
+//! run directly under one cgroup parent, so there is no pod-level cgroup: containerd 1.6
+//! answers `ListPodSandboxStats`, but from the sandbox's cgroup parent, which gives every
+//! pod the figures of all pods at once. A pod's figures are the sums of its containers'. The node's figures come from the root cgroup, as cAdvisor computes
 //! them (working set = usage - inactive file pages).
 
 use crate::cri::{api, Cri};
