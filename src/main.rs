@@ -164,3 +164,19 @@ fn main() -> std::process::ExitCode {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::parse_interval;
+    use std::time::Duration;
+
+    #[test]
+    fn metric_resolution_accepts_seconds_and_units() {
+        assert_eq!(parse_interval("15s"), Ok(Duration::from_secs(15)));
+        assert_eq!(parse_interval("15"), Ok(Duration::from_secs(15)));
+        assert_eq!(parse_interval("500ms"), Ok(Duration::from_millis(500)));
+        assert_eq!(parse_interval("1m"), Ok(Duration::from_secs(60)));
+        assert!(parse_interval("0s").is_err());
+        assert!(parse_interval("fast").is_err());
+    }
+}

@@ -158,7 +158,7 @@ impl Cluster {
         Self::start_with_kubelet_and(&[])
     }
 
-    /// [`Cluster::start_with_kubelet`] with `extra_args` added (e.g. shorter sync periods).
+    /// [`Cluster::start_with_kubelet`] with `extra_args` added to `ironkube up`.
     pub fn start_with_kubelet_and(extra_args: &[&str]) -> Option<Cluster> {
         if let Some(why) = kubelet_unavailable() {
             eprintln!("skipping: a kubelet cluster needs root and containerd: {why}");

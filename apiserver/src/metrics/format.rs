@@ -11,7 +11,7 @@ fn decimal(mut amount: u128, mut exponent: i32) -> String {
     if amount == 0 {
         return "0".into();
     }
-    while amount % 10 == 0 {
+    while amount.is_multiple_of(10) {
         amount /= 10;
         exponent += 1;
     }
@@ -47,7 +47,7 @@ pub fn memory(bytes: u64) -> String {
         return decimal(bytes.into(), 0);
     }
     let (mut amount, mut power) = (bytes, 0);
-    while amount % 1024 == 0 && power + 1 < BINARY_SUFFIXES.len() {
+    while amount.is_multiple_of(1024) && power + 1 < BINARY_SUFFIXES.len() {
         amount /= 1024;
         power += 1;
     }

@@ -9,7 +9,7 @@ pub struct Sample {
     /// Metric name.
     pub name: String,
     /// Label pairs in the order written.
-    pub labels: Vec<(String, String)>,
+    pub labels: Labels,
     /// The value.
     pub value: f64,
     /// Unix time in milliseconds, when the line carries one.
@@ -72,8 +72,11 @@ fn parse_line(line: &str) -> Result<Sample, String> {
     Ok(Sample { name: name.to_string(), labels, value, timestamp_ms })
 }
 
+/// Label name and value pairs.
+type Labels = Vec<(String, String)>;
+
 /// Labels after the opening brace; returns them and the text after the closing brace.
-fn parse_labels(mut s: &str) -> Result<(Vec<(String, String)>, &str), String> {
+fn parse_labels(mut s: &str) -> Result<(Labels, &str), String> {
     let mut labels = Vec::new();
     loop {
         s = s.trim_start();

@@ -2,7 +2,8 @@
 //! `pkg/api` (`node.go`, `pod.go`, `filter.go`, `table.go`) answers them: the objects
 //! come from the Nodes and Pods (label selector, `metadata.name`/`metadata.namespace`
 //! field selector) that have metrics; a named object without metrics is a 404
-//! (`podmetrics.metrics.k8s.io "ns/name" not found`); other verbs are 405.
+//! (`podmetrics.metrics.k8s.io "ns/name" not found`); other verbs are 405 (a watch with
+//! upstream's "watch is not supported" message).
 
 use super::format;
 use super::points::{PodUsage, Usage};
@@ -26,6 +27,10 @@ pub async fn serve(state: &AppState, r: &ResourcePath, verb: &str, query: &HashM
     let resource = super::RESOURCES.iter().find(|res| res.name == r.resource).filter(|_| r.version == VERSION).ok_or(ApiError::NoRoute)?;
     if r.subresource.is_some() || (!resource.namespaced && r.namespace.is_some()) {
         return Err(ApiError::NoRoute);
+    }
+    if verb == "watch" {
+        // metrics-server's storage is no Watcher.
+        return Err(ApiError::MethodNotSupported { group: GROUP.into(), resource: resource.name.into(), action: "watch".into() });
     }
     if !super::VERBS.contains(&verb) || (r.namespace.is_none() && resource.namespaced && verb != "list") {
         return Err(ApiError::MethodNotAllowed);

@@ -5,9 +5,11 @@
 //!
 //! Containers come from the runtime over CRI (`ListContainerStats`, joined with
 //! `ListContainers` for the start times); only running containers of ready sandboxes are
-//! reported (upstream's CRI stats provider drops terminated ones). Sandboxes run directly
-//! under one cgroup parent, so there is no pod-level cgroup: a pod's figures are the sums
-//! of its containers'. The node's figures come from the root cgroup, as cAdvisor computes
+//! reported (upstream's CRI stats provider drops terminated ones). containerd 1.6 fills
+//! `usage_core_nano_seconds` and `working_set_bytes` with their own timestamps. Sandboxes
+//! run directly under one cgroup parent, so there is no pod-level cgroup: containerd 1.6
+//! answers `ListPodSandboxStats`, but from the sandbox's cgroup parent, which gives every
+//! pod the figures of all pods at once. A pod's figures are the sums of its containers'. The node's figures come from the root cgroup, as cAdvisor computes
 //! them (working set = usage - inactive file pages).
 
 use crate::cri::{api, Cri};
@@ -139,18 +141,21 @@ pub fn node_readings(root: &Path) -> (Option<Reading>, Option<Reading>) {
     )
 }
 
-/// One metric family: help text, type, samples (label pairs, value, timestamp).
+/// Label pairs of one sample, in label-name order.
+type Labels = Vec<(&'static str, String)>;
+
+/// One metric family: help text, type, samples (labels, value, timestamp).
 struct Family {
     help: &'static str,
     kind: &'static str,
-    samples: Vec<(Vec<(&'static str, String)>, f64, Option<i64>)>,
+    samples: Vec<(Labels, f64, Option<i64>)>,
 }
 
 /// Renders `snapshot` as upstream does: families sorted by name, samples by labels,
 /// values as Go's `%g` (`FormatFloat(v, 'g', -1, 64)`).
 pub fn render(snapshot: &Snapshot) -> String {
     let mut families: BTreeMap<&'static str, Family> = BTreeMap::new();
-    let mut add = |name: &'static str, help: &'static str, kind: &'static str, labels: Vec<(&'static str, String)>, value: f64, ts: Option<i64>| {
+    let mut add = |name: &'static str, help: &'static str, kind: &'static str, labels: Labels, value: f64, ts: Option<i64>| {
         families.entry(name).or_insert_with(|| Family { help, kind, samples: Vec::new() }).samples.push((labels, value, ts));
     };
     if let Some(r) = snapshot.node_cpu {
@@ -159,7 +164,9 @@ pub fn render(snapshot: &Snapshot) -> String {
     if let Some(r) = snapshot.node_memory {
         add("node_memory_working_set_bytes", "[STABLE] Current working set of the node in bytes", "gauge", vec![], r.value, Some(r.timestamp_ms));
     }
-    let mut pods: BTreeMap<(&str, &str), (Option<Reading>, Option<Reading>)> = BTreeMap::new();
+    // Per pod: (CPU, memory).
+    type PodSums = (Option<Reading>, Option<Reading>);
+    let mut pods: BTreeMap<(&str, &str), PodSums> = BTreeMap::new();
     for c in &snapshot.containers {
         let labels = || vec![("container", c.container.clone()), ("namespace", c.namespace.clone()), ("pod", c.pod.clone())];
         if c.start_time > 0.0 {
