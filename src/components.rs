@@ -54,6 +54,27 @@ pub struct ControllerFlags {
     /// `--hostname-override` under `ironkube up`).
     #[arg(long)]
     pub hostpath_provisioner_node: Option<String>,
+    /// How often each HorizontalPodAutoscaler is synced (a Go duration, as upstream).
+    #[arg(long, default_value = "15s", value_parser = go_duration)]
+    pub horizontal_pod_autoscaler_sync_period: std::time::Duration,
+    /// The usage ratio's distance from 1.0 under which an HPA does not scale.
+    #[arg(long, default_value_t = 0.1)]
+    pub horizontal_pod_autoscaler_tolerance: f64,
+    /// How far back an HPA looks for a higher recommendation before scaling down.
+    #[arg(long, default_value = "5m0s", value_parser = go_duration)]
+    pub horizontal_pod_autoscaler_downscale_stabilization: std::time::Duration,
+    /// How long after a pod starts its CPU samples may be skipped.
+    #[arg(long, default_value = "5m0s", value_parser = go_duration)]
+    pub horizontal_pod_autoscaler_cpu_initialization_period: std::time::Duration,
+    /// How long after a pod starts it may turn unready and still count as never ready.
+    #[arg(long, default_value = "30s", value_parser = go_duration)]
+    pub horizontal_pod_autoscaler_initial_readiness_delay: std::time::Duration,
+}
+
+/// A non-negative Go duration (`15s`, `5m0s`), the form upstream's duration flags take.
+fn go_duration(text: &str) -> Result<std::time::Duration, String> {
+    let d = ironkube_controllers::horizontal::metrics::parse_go_duration(text)?;
+    std::time::Duration::try_from(d).map_err(|_| format!("{text}: must not be negative"))
 }
 
 impl ControllerFlags {
@@ -64,6 +85,13 @@ impl ControllerFlags {
             dir: std::path::absolute(dir).unwrap_or_else(|_| dir.clone()),
             node: self.hostpath_provisioner_node.clone().unwrap_or_else(ironkube_kubelet::hostname),
         });
+        config.hpa = ironkube_controllers::horizontal::Settings::new(
+            self.horizontal_pod_autoscaler_sync_period,
+            self.horizontal_pod_autoscaler_tolerance,
+            self.horizontal_pod_autoscaler_downscale_stabilization,
+            self.horizontal_pod_autoscaler_cpu_initialization_period,
+            self.horizontal_pod_autoscaler_initial_readiness_delay,
+        );
         config
     }
 

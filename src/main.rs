@@ -89,6 +89,25 @@ pub struct ServerArgs {
     /// storage on every request, like kube-apiserver's flag of the same name).
     #[arg(long, default_value_t = true, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true", require_equals = true)]
     pub watch_cache: bool,
+    /// How often the resource metrics API (`kubectl top`) scrapes every kubelet, as
+    /// metrics-server's flag: seconds, or with a unit (`15s`, `500ms`, `1m`).
+    #[arg(long, default_value = "15s", value_parser = parse_interval)]
+    pub metric_resolution: std::time::Duration,
+}
+
+/// A positive interval: `15`, `15s`, `500ms` or `1m`.
+fn parse_interval(s: &str) -> Result<std::time::Duration, String> {
+    let (number, scale) = match s {
+        _ if s.ends_with("ms") => (&s[..s.len() - 2], 0.001),
+        _ if s.ends_with('s') => (&s[..s.len() - 1], 1.0),
+        _ if s.ends_with('m') => (&s[..s.len() - 1], 60.0),
+        _ => (s, 1.0),
+    };
+    let seconds = number.trim().parse::<f64>().map_err(|_| format!("invalid duration {s:?} (e.g. 15s, 500ms, 1m)"))? * scale;
+    if !seconds.is_finite() || seconds <= 0.0 {
+        return Err(format!("the interval must be positive, got {s:?}"));
+    }
+    Ok(std::time::Duration::from_secs_f64(seconds))
 }
 
 /// Flags of `ironkube scheduler`.
@@ -143,5 +162,21 @@ fn main() -> std::process::ExitCode {
             eprintln!("error: {e:#}");
             std::process::ExitCode::from(1)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_interval;
+    use std::time::Duration;
+
+    #[test]
+    fn metric_resolution_accepts_seconds_and_units() {
+        assert_eq!(parse_interval("15s"), Ok(Duration::from_secs(15)));
+        assert_eq!(parse_interval("15"), Ok(Duration::from_secs(15)));
+        assert_eq!(parse_interval("500ms"), Ok(Duration::from_millis(500)));
+        assert_eq!(parse_interval("1m"), Ok(Duration::from_secs(60)));
+        assert!(parse_interval("0s").is_err());
+        assert!(parse_interval("fast").is_err());
     }
 }

@@ -64,6 +64,7 @@ async fn start(args: &ServerArgs, t0: Instant) -> anyhow::Result<Started> {
         secure_port: port,
         storage,
         watch_cache: args.watch_cache,
+        metric_resolution: args.metric_resolution,
     };
     let server = Server::new(config).await.context("cannot start the API server")?;
     let pki_dir = args.data_dir.join("pki");

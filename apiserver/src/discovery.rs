@@ -2,13 +2,16 @@
 //! `/apis/<group>`, `/apis/<group>/<version>` and aggregated discovery
 //! (`apidiscovery.k8s.io/v2` `APIGroupDiscoveryList`), which kubectl 1.35 asks for first.
 
+use crate::metrics;
 use crate::registry::kinds::{Kind, KINDS};
 use serde_json::{json, Value};
 
 /// Media type parameters of an aggregated discovery response.
 pub const AGGREGATED_CONTENT_TYPE: &str = "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList";
 
-/// Served groups (non-core) in table order, each with its versions in preference order.
+/// Served groups (non-core) in table order, each with its versions in preference order;
+/// then `metrics.k8s.io`, which is computed rather than stored (last, as upstream lists
+/// an aggregated group of its priority).
 pub fn groups() -> Vec<(&'static str, Vec<&'static str>)> {
     let mut out: Vec<(&'static str, Vec<&'static str>)> = Vec::new();
     for k in KINDS.iter().filter(|k| !k.group.is_empty()) {
@@ -18,7 +21,13 @@ pub fn groups() -> Vec<(&'static str, Vec<&'static str>)> {
             None => out.push((k.group, vec![k.version])),
         }
     }
+    out.push((metrics::GROUP, vec![metrics::VERSION]));
     out
+}
+
+/// The resources of the metrics group version, if that is what `group`/`version` name.
+fn metrics_resources(group: &str, version: &str) -> &'static [metrics::Resource] {
+    if group == metrics::GROUP && version == metrics::VERSION { metrics::RESOURCES } else { &[] }
 }
 
 fn kinds_of<'a>(group: &'a str, version: &'a str) -> impl Iterator<Item = &'static Kind> + 'a {
@@ -107,6 +116,9 @@ pub fn api_resource_list(group: &str, version: &str) -> Option<Value> {
             resources.push(sr);
         }
     }
+    for m in metrics_resources(group, version) {
+        resources.push(json!({ "name": m.name, "singularName": "", "namespaced": m.namespaced, "kind": m.kind, "verbs": metrics::VERBS }));
+    }
     if resources.is_empty() {
         return None;
     }
@@ -148,6 +160,18 @@ fn discovery_resource(k: &Kind) -> Value {
     r
 }
 
+/// A metrics resource in aggregated discovery, as the aggregator shows metrics-server's
+/// (no singular name: metrics-server declares none).
+fn metrics_discovery_resource(m: &metrics::Resource) -> Value {
+    json!({
+        "resource": m.name,
+        "responseKind": { "group": "", "version": "", "kind": m.kind },
+        "scope": if m.namespaced { "Namespaced" } else { "Cluster" },
+        "singularResource": "",
+        "verbs": metrics::VERBS,
+    })
+}
+
 fn discovery_group(group: &str, versions: &[&str]) -> Value {
     let mut meta = json!({ "name": group });
     if group.is_empty() {
@@ -159,7 +183,7 @@ fn discovery_group(group: &str, versions: &[&str]) -> Value {
             .iter()
             .map(|v| json!({
                 "version": v,
-                "resources": kinds_of(group, v).map(discovery_resource).collect::<Vec<_>>(),
+                "resources": kinds_of(group, v).map(discovery_resource).chain(metrics_resources(group, v).iter().map(metrics_discovery_resource)).collect::<Vec<_>>(),
                 "freshness": "Current",
             }))
             .collect::<Vec<_>>(),
@@ -195,5 +219,25 @@ mod tests {
         assert_eq!(deploy["shortNames"], json!(["deploy"]));
         assert_eq!(deploy["categories"], json!(["all"]));
         assert_eq!(deploy["subresources"][0]["responseKind"]["kind"], "Scale");
+    }
+
+    #[test]
+    fn the_metrics_group_is_served_last_with_two_read_only_resources() {
+        let list = api_group_list();
+        let last = list["groups"].as_array().unwrap().last().unwrap();
+        assert_eq!(last["name"], "metrics.k8s.io");
+        assert_eq!(last["preferredVersion"]["groupVersion"], "metrics.k8s.io/v1beta1");
+        assert_eq!(api_group_doc("metrics.k8s.io").unwrap()["kind"], "APIGroup");
+        let resources = api_resource_list("metrics.k8s.io", "v1beta1").unwrap();
+        assert_eq!(resources["resources"], json!([
+            {"name": "nodes", "singularName": "", "namespaced": false, "kind": "NodeMetrics", "verbs": ["get", "list"]},
+            {"name": "pods", "singularName": "", "namespaced": true, "kind": "PodMetrics", "verbs": ["get", "list"]},
+        ]));
+        assert!(api_resource_list("metrics.k8s.io", "v1").is_none());
+        let doc = aggregated(false);
+        let group = doc["items"].as_array().unwrap().last().unwrap();
+        assert_eq!(group["metadata"]["name"], "metrics.k8s.io");
+        assert_eq!(group["versions"][0]["resources"][1]["scope"], "Namespaced");
+        assert_eq!(group["versions"][0]["resources"][0]["responseKind"]["kind"], "NodeMetrics");
     }
 }

@@ -97,6 +97,16 @@ pub enum ApiError {
     /// 405.
     #[error("the server does not allow this method on the requested resource")]
     MethodNotAllowed,
+    /// 405 for a verb a resource's storage lacks (upstream `NewMethodNotSupported`).
+    #[error("{action} is not supported on resources of kind \"{resource}.{group}\"")]
+    MethodNotSupported {
+        /// Group.
+        group: String,
+        /// Plural resource.
+        resource: String,
+        /// The verb, e.g. `watch`.
+        action: String,
+    },
     /// 406.
     #[error("{0}")]
     NotAcceptable(String),
@@ -153,7 +163,7 @@ impl ApiError {
             ApiError::Forbidden { .. } | ApiError::Unauthorized403(_) => 403,
             ApiError::Unauthorized => 401,
             ApiError::BadRequest(_) => 400,
-            ApiError::MethodNotAllowed => 405,
+            ApiError::MethodNotAllowed | ApiError::MethodNotSupported { .. } => 405,
             ApiError::NotAcceptable(_) => 406,
             ApiError::Expired(_) => 410,
             ApiError::TooLarge(_) => 413,
@@ -176,7 +186,7 @@ impl ApiError {
             ApiError::Forbidden { .. } | ApiError::Unauthorized403(_) => "Forbidden",
             ApiError::Unauthorized => "Unauthorized",
             ApiError::BadRequest(_) => "BadRequest",
-            ApiError::MethodNotAllowed => "MethodNotAllowed",
+            ApiError::MethodNotAllowed | ApiError::MethodNotSupported { .. } => "MethodNotAllowed",
             ApiError::NotAcceptable(_) => "NotAcceptable",
             ApiError::Expired(_) => "Expired",
             ApiError::TooLarge(_) => "RequestEntityTooLarge",
@@ -204,6 +214,7 @@ impl ApiError {
             ApiError::NotFound { group, kind, name, .. }
             | ApiError::AlreadyExists { group, kind, name, .. }
             | ApiError::Conflict { group, kind, name, .. } => Some(details(name, group, kind)),
+            ApiError::MethodNotSupported { group, resource, .. } => Some(details("", group, resource)),
             ApiError::Forbidden { group, kind, name, cause, .. } => {
                 let mut d = details(name, group, kind);
                 if let Some((reason, message, field)) = cause {
@@ -283,5 +294,14 @@ mod tests {
         let err = ApiError::NotFound { resource: "pods".into(), group: "".into(), kind: "pods".into(), name: "x".into() };
         assert_eq!(err.to_string(), "pods \"x\" not found");
         assert_eq!(err.status()["details"], json!({"name": "x", "kind": "pods"}));
+    }
+
+    #[test]
+    fn method_not_supported_names_the_resource() {
+        let err = ApiError::MethodNotSupported { group: "metrics.k8s.io".into(), resource: "pods".into(), action: "watch".into() };
+        assert_eq!(err.to_string(), "watch is not supported on resources of kind \"pods.metrics.k8s.io\"");
+        let status = err.status();
+        assert_eq!((status["code"].as_u64(), status["reason"].as_str()), (Some(405), Some("MethodNotAllowed")));
+        assert_eq!(status["details"], json!({"group": "metrics.k8s.io", "kind": "pods"}));
     }
 }

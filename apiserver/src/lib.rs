@@ -6,6 +6,7 @@
 //! - [`filters`]: authentication and authorization.
 //! - [`serviceaccount`]: service-account tokens (TokenRequest, bearer authentication, OIDC discovery).
 //! - [`discovery`]: `/api`, `/apis`, aggregated discovery.
+//! - [`metrics`]: the resource metrics API (`metrics.k8s.io`), scraped from the kubelets.
 //! - [`openapi`]: `/openapi/v2` and `/openapi/v3` from the k8s-openapi types.
 //! - [`registry`]: the kinds table, the generic store and the per-kind strategies.
 //! - [`patch`]: JSON patch, merge patch, strategic merge patch.
@@ -24,6 +25,7 @@ pub mod cache;
 pub mod discovery;
 pub mod error;
 pub mod filters;
+pub mod metrics;
 pub mod openapi;
 pub mod patch;
 pub mod proto;

@@ -155,6 +155,11 @@ impl Cluster {
     /// pod CIDR and bridge of its own so several run side by side; waits for the node to
     /// be Ready. Returns None (after printing why) where pods cannot run.
     pub fn start_with_kubelet() -> Option<Cluster> {
+        Self::start_with_kubelet_and(&[])
+    }
+
+    /// [`Cluster::start_with_kubelet`] with `extra_args` added to `ironkube up`.
+    pub fn start_with_kubelet_and(extra_args: &[&str]) -> Option<Cluster> {
         if let Some(why) = kubelet_unavailable() {
             eprintln!("skipping: a kubelet cluster needs root and containerd: {why}");
             return None;
@@ -171,7 +176,7 @@ impl Cluster {
         };
         let dir = tempfile::Builder::new().prefix("ik").tempdir().expect("temp dir");
         let kubeconfig = dir.path().join("admin.kubeconfig");
-        let mut cluster = Cluster { child: None, node: Some(node), dir, kubeconfig, port: 0, stdout: Default::default(), mode: &["up"], extra_args: Vec::new() };
+        let mut cluster = Cluster { child: None, node: Some(node), dir, kubeconfig, port: 0, stdout: Default::default(), mode: &["up"], extra_args: extra_args.iter().map(|a| a.to_string()).collect() };
         cluster.spawn(0);
         Some(cluster)
     }

@@ -26,6 +26,8 @@ pub struct Config {
     /// The cluster CA (PEM) published as `kube-root-ca.crt` in every namespace
     /// (upstream `--root-ca-file`); None publishes nothing.
     pub root_ca: Option<String>,
+    /// The HorizontalPodAutoscaler controller's tunables.
+    pub hpa: crate::horizontal::Settings,
 }
 
 impl Default for Config {
@@ -36,6 +38,7 @@ impl Default for Config {
             discovery_period: Duration::from_secs(30),
             hostpath_provisioner: None,
             root_ca: None,
+            hpa: Default::default(),
         }
     }
 }

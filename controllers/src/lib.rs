@@ -15,7 +15,8 @@
 //!   [`disruption`] (PodDisruptionBudget status), [`job`], [`cronjob`],
 //!   [`ttl_after_finished`], [`statefulset`] and [`daemonset`] (both over [`history`],
 //!   their ControllerRevisions), [`persistent_volume`] (binding, protection and the
-//!   hostPath provisioner).
+//!   hostPath provisioner), [`horizontal`] (HorizontalPodAutoscalers through `/scale` and
+//!   `metrics.k8s.io`).
 //! - [`scheduler`]: the scheduler (its own process upstream; `ironkube scheduler`).
 //!
 //! To add a controller: write `mod.rs` with `pub async fn run(ctx: Arc<Context>)` and add it
@@ -38,6 +39,7 @@ pub mod events;
 pub mod expectations;
 pub mod garbage_collector;
 pub mod history;
+pub mod horizontal;
 pub mod informers;
 pub mod job;
 pub mod leader;
@@ -130,6 +132,7 @@ async fn run_controllers(client: kube::Client, config: Config) {
         Box::pin(cronjob::run(ctx.clone())),
         Box::pin(ttl_after_finished::run(ctx.clone())),
         Box::pin(logged("persistentvolume", persistent_volume::run(ctx.clone()))),
+        Box::pin(logged("horizontal pod autoscaler", horizontal::run(ctx.clone()))),
     ];
     tokio::select! {
         _ = futures::future::select_all(controllers) => tracing::warn!("a controller stopped; restarting all"),

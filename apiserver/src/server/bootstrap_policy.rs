@@ -73,6 +73,17 @@ pub fn user_facing_roles() -> Vec<BootstrapRole> {
         BootstrapRole { name: "system:aggregate-to-admin", labels: aggregate_to("admin"), body: json!({ "rules": admin_rules }) },
         BootstrapRole { name: "system:aggregate-to-edit", labels: aggregate_to("edit"), body: json!({ "rules": edit_rules }) },
         BootstrapRole { name: "system:aggregate-to-view", labels: aggregate_to("view"), body: json!({ "rules": view_rules }) },
+        // metrics-server's manifest role: whoever may view may read the resource metrics
+        // API (`kubectl top`), served built in here.
+        BootstrapRole {
+            name: "system:aggregated-metrics-reader",
+            labels: json!({
+                "rbac.authorization.k8s.io/aggregate-to-admin": "true",
+                "rbac.authorization.k8s.io/aggregate-to-edit": "true",
+                "rbac.authorization.k8s.io/aggregate-to-view": "true",
+            }),
+            body: json!({ "rules": [rule(&["metrics.k8s.io"], &["pods", "nodes"], READ)] }),
+        },
     ]
 }
 

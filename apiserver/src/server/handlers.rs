@@ -148,6 +148,12 @@ async fn resource(
     output: Output,
     req: Request,
 ) -> Result<Response<Body>, ApiError> {
+    if r.group == crate::metrics::GROUP {
+        let verb = verb_of(&method, &r, &query)?;
+        let attributes = Attributes { verb, group: crate::metrics::GROUP, resource: &r.resource, namespace: r.namespace.as_deref(), name: r.name.as_deref(), path: None };
+        authz::authorize_request(&state.store, who, &attributes).await?;
+        return crate::metrics::rest::serve(state, &r, verb, &query, output).await;
+    }
     let kind = kinds::find(&r.group, &r.version, &r.resource).ok_or(ApiError::NoRoute)?;
     if kind.namespaced != r.namespace.is_some() && !(kind.namespaced && r.name.is_none() && r.namespace.is_none()) {
         return Err(ApiError::NoRoute);

@@ -40,6 +40,9 @@ pub struct Config {
     pub storage: Arc<dyn Storage>,
     /// Serve reads and watches from a watch cache (upstream `--watch-cache`, default on).
     pub watch_cache: bool,
+    /// How often the resource metrics API scrapes the kubelets (metrics-server's
+    /// `--metric-resolution`, default 15 s).
+    pub metric_resolution: Duration,
 }
 
 /// Errors while starting the server.
@@ -69,6 +72,8 @@ pub struct AppState {
     pub kubelet: pod_streams::KubeletClient,
     /// Service-account token issuer and authenticator.
     pub tokens: crate::serviceaccount::Tokens,
+    /// The resource metrics API's scraped points.
+    pub metrics: crate::metrics::Metrics,
 }
 
 /// A prepared API server.
@@ -115,7 +120,8 @@ impl Server {
         let kubelet = pod_streams::KubeletClient::new(&pki)?;
         let sa_key = sa_key.await.map_err(|e| StartError::Config(format!("service-account key generation failed: {e}")))??;
         let tokens = crate::serviceaccount::Tokens::new(crate::serviceaccount::jwt::SigningKey::new(sa_key)?);
-        Ok(Server { state: Arc::new(AppState { store, advertise, kubelet, tokens }), acceptor: Arc::new(acceptor), pki })
+        let metrics = crate::metrics::Metrics::new(config.metric_resolution);
+        Ok(Server { state: Arc::new(AppState { store, advertise, kubelet, tokens, metrics }), acceptor: Arc::new(acceptor), pki })
     }
 
     /// The certificates (for writing kubeconfigs).
@@ -131,6 +137,7 @@ impl Server {
     /// Serves HTTPS on `listener` until `shutdown` resolves, then drains for up to 5 s.
     pub async fn serve(self, listener: TcpListener, shutdown: impl std::future::Future<Output = ()>) -> std::io::Result<()> {
         let router = self.router();
+        let scraper = tokio::spawn(crate::metrics::scraper::run(self.state.clone()));
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
         tokio::pin!(shutdown);
         let mut connections = tokio::task::JoinSet::new();
@@ -184,6 +191,7 @@ impl Server {
                 }
             }
         }
+        scraper.abort();
         let _ = stop_tx.send(true);
         let _ = tokio::time::timeout(Duration::from_secs(6), async { while connections.join_next().await.is_some() {} }).await;
         Ok(())

@@ -1,11 +1,13 @@
 //! The kubelet's HTTPS server (upstream `pkg/kubelet/server/server.go`): container logs,
-//! exec, attach and port-forward for the API server. TLS with the node's serving
+//! exec, attach, port-forward and resource metrics for the API server. TLS with the node's serving
 //! certificate; callers must present a client certificate from the cluster CA, and only
 //! the API server's kubelet-client identity (or `system:masters`) is allowed.
 //!
-//! Map: [`logs`] (CRI log files), [`streaming`] (runtime streaming URLs, proxied).
+//! Map: [`logs`] (CRI log files), [`streaming`] (runtime streaming URLs, proxied),
+//! [`resource_metrics`] (`/metrics/resource`: CPU and memory for the metrics API).
 
 pub mod logs;
+pub mod resource_metrics;
 pub mod streaming;
 
 use crate::cri::{api, Cri};
@@ -176,6 +178,14 @@ async fn handle(cri: &Cri, caller: Option<&Caller>, req: Request<Incoming>) -> R
     let is_get_or_post = is_get || req.method() == Method::POST;
     match parts.as_slice() {
         ["healthz"] => text(StatusCode::OK, "ok"),
+        ["metrics", "resource"] if is_get => {
+            let body = resource_metrics::render(&resource_metrics::collect(cri).await);
+            Response::builder()
+                .status(StatusCode::OK)
+                .header(hyper::header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")
+                .body(Full::new(Bytes::from(body)).boxed())
+                .expect("valid response")
+        }
         ["containerLogs", ns, pod, container] if is_get => container_logs(cri, ns, pod, container, &query).await,
         ["exec", ns, pod, container] | ["exec", ns, pod, _, container] if is_get_or_post => {
             let cmd: Vec<String> = query.iter().filter(|(k, _)| k == "command").map(|(_, v)| v.clone()).collect();
@@ -196,7 +206,7 @@ async fn handle(cri: &Cri, caller: Option<&Caller>, req: Request<Incoming>) -> R
             (Some(id), Ok(ports)) => streaming::serve(cri, streaming::Stream::PortForward { sandbox_id: id, ports }, req).await,
             (None, Ok(_)) => text(StatusCode::NOT_FOUND, format!("pod not found (\"{pod}_{ns}\")")),
         },
-        _ if parts.first().is_some_and(|p| ["containerLogs", "exec", "attach", "portForward", "healthz"].contains(p)) => {
+        _ if parts.first().is_some_and(|p| ["containerLogs", "exec", "attach", "portForward", "healthz", "metrics"].contains(p)) => {
             text(StatusCode::METHOD_NOT_ALLOWED, "method not allowed")
         }
         _ => text(StatusCode::NOT_FOUND, "404 page not found"),

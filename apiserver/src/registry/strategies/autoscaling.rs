@@ -22,8 +22,12 @@ static HPA_COLUMNS: [Column; 6] = [
     AGE,
 ];
 
-fn default_scaling_rules(rules: &mut Value, window: i64, policies: Value) {
-    set_default(rules, "stabilizationWindowSeconds", json!(window));
+/// Upstream `GenerateHPAScale{Up,Down}Rules`. The scale-down window stays unset: the
+/// controller's `--horizontal-pod-autoscaler-downscale-stabilization` fills it in.
+fn default_scaling_rules(rules: &mut Value, window: Option<i64>, policies: Value) {
+    if let Some(window) = window {
+        set_default(rules, "stabilizationWindowSeconds", json!(window));
+    }
     set_default(rules, "selectPolicy", json!("Max"));
     set_default(rules, "policies", policies);
 }
@@ -97,10 +101,10 @@ impl Strategy for Hpa {
         }
         if let Some(behavior) = existing(spec, "behavior") {
             if let Some(up) = child(behavior, "scaleUp") {
-                default_scaling_rules(up, 0, json!([{"type": "Pods", "value": 4, "periodSeconds": 15}, {"type": "Percent", "value": 100, "periodSeconds": 15}]));
+                default_scaling_rules(up, Some(0), json!([{"type": "Pods", "value": 4, "periodSeconds": 15}, {"type": "Percent", "value": 100, "periodSeconds": 15}]));
             }
             if let Some(down) = child(behavior, "scaleDown") {
-                default_scaling_rules(down, 300, json!([{"type": "Percent", "value": 100, "periodSeconds": 15}]));
+                default_scaling_rules(down, None, json!([{"type": "Percent", "value": 100, "periodSeconds": 15}]));
             }
         }
     }
@@ -204,7 +208,9 @@ mod tests {
         let mut hpa = json!({"spec": {"scaleTargetRef": {"kind": "Deployment", "name": "web"}, "maxReplicas": 5, "behavior": {}}});
         HPA.default(&mut hpa);
         assert_eq!(hpa["spec"]["minReplicas"], 1);
-        assert_eq!(hpa["spec"]["behavior"]["scaleDown"]["stabilizationWindowSeconds"], 300);
+        assert_eq!(hpa["spec"]["behavior"]["scaleUp"]["stabilizationWindowSeconds"], 0);
+        assert_eq!(hpa["spec"]["behavior"]["scaleDown"]["selectPolicy"], "Max");
+        assert!(hpa["spec"]["behavior"]["scaleDown"].get("stabilizationWindowSeconds").is_none());
         let row = HPA.row(&hpa);
         assert_eq!(&row[..4], &[json!("Deployment/web"), json!("cpu: <unknown>/80%"), json!("1"), json!(5)]);
         let mut causes = Vec::new();

@@ -48,6 +48,17 @@ impl KubeletClient {
         std::pin::Pin::new(&mut stream).connect().await.map_err(|e| format!("tls: {e}"))?;
         Ok(stream)
     }
+
+    /// `GET path` on the kubelet at `host:port`: the status and the whole body (at most
+    /// `limit` bytes).
+    pub async fn get(&self, host: &str, port: u16, path: &str, limit: usize) -> Result<(StatusCode, bytes::Bytes), String> {
+        let stream = self.connect(host, port).await?;
+        let req = http::Request::builder().uri(path).header(header::HOST, format!("{host}:{port}")).body(()).map_err(|e| e.to_string())?;
+        let resp = ironkube_httpupgrade::send(stream, req).await.map_err(|e| e.to_string())?;
+        let status = resp.status();
+        let body = http_body_util::Limited::new(resp.into_body(), limit).collect().await.map_err(|e| e.to_string())?;
+        Ok((status, body.to_bytes()))
+    }
 }
 
 /// Whether `sub` is one of the subresources served here.
@@ -190,7 +201,7 @@ async fn log_response(resp: hyper::Response<hyper::body::Incoming>) -> Result<Re
 
 /// The kubelet's host and port from the Node: its InternalIP (else Hostname, else the
 /// name) and `daemonEndpoints.kubeletEndpoint.Port` (10250 when unset).
-fn kubelet_address(node: &Value, name: &str) -> (String, u16) {
+pub(crate) fn kubelet_address(node: &Value, name: &str) -> (String, u16) {
     let addresses = node["status"]["addresses"].as_array().cloned().unwrap_or_default();
     let by_type = |t: &str| addresses.iter().find(|a| a["type"] == t).and_then(|a| a["address"].as_str()).map(str::to_string);
     let host = by_type("InternalIP").or_else(|| by_type("Hostname")).unwrap_or_else(|| name.to_string());
