@@ -4,7 +4,7 @@
 
 use jiff::Timestamp;
 use crate::cached_pod::CachedPod;
-use k8s_openapi::api::core::v1::{Pod, PodTemplateSpec};
+use k8s_openapi::api::core::v1::{Pod, PodCondition, PodTemplateSpec};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
 use std::cmp::Ordering;
 use std::collections::HashMap;
@@ -20,7 +20,13 @@ pub fn is_active(pod: &CachedPod) -> bool {
 
 /// Since when the pod's `Ready` condition is true, if it is.
 pub fn ready_since(pod: &CachedPod) -> Option<Option<Timestamp>> {
-    let cond = pod.status.as_ref()?.conditions.as_ref()?.iter().find(|c| c.type_ == "Ready")?;
+    ready_since_in(pod.status.as_ref()?.conditions.as_deref()?)
+}
+
+/// Since when the `Ready` condition among a pod's `conditions` is true, if it is (for
+/// pods read in full rather than from the cache).
+pub fn ready_since_in(conditions: &[PodCondition]) -> Option<Option<Timestamp>> {
+    let cond = conditions.iter().find(|c| c.type_ == "Ready")?;
     (cond.status == "True").then(|| cond.last_transition_time.as_ref().map(|t| t.0))
 }
 
@@ -144,7 +150,6 @@ fn generate_name_prefix(owner_name: &str) -> String {
 mod tests {
     use super::*;
     use crate::cached_pod::{CachedPodSpec, CachedPodStatus};
-    use k8s_openapi::api::core::v1::PodCondition;
     use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 
     fn pod(name: &str, node: Option<&str>, phase: &str, ready: bool, created: i64) -> CachedPod {

@@ -8,7 +8,7 @@
 use kube::runtime::controller::Config;
 
 /// Endpoints, EndpointSlice, ReplicaSet, ReplicationController, Deployment, StatefulSet,
-/// Job, CronJob and TTL-after-finished (upstream default 5 each).
+/// Job, CronJob, TTL-after-finished and HorizontalPodAutoscaler (upstream default 5 each).
 pub const FIVE: u16 = 5;
 /// DaemonSet (`--concurrent-daemonset-syncs`, default 2).
 pub const DAEMONSET: u16 = 2;

@@ -111,6 +111,7 @@ pub async fn run(ctx: Arc<Context>) -> anyhow::Result<()> {
         .applied_objects()
         .predicate_filter(|hpa: &HorizontalPodAutoscaler| Some(spec_hash(hpa)), Default::default());
     Controller::for_stream(spec_changes, hpas)
+        .with_config(crate::workers::workers(crate::workers::FIVE))
         .run(reconcile, |_, _, state: Arc<State>| Action::requeue(state.settings.sync_period), state)
         .for_each(|_| futures::future::ready(()))
         .await;
@@ -560,7 +561,11 @@ impl State {
             } else if tolerances.is_within(ratio) {
                 spec_replicas
             } else {
-                let ready = pods.iter().filter(|p| p.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Running") && crate::pods::is_ready(p)).count();
+                let ready = pods
+                    .iter()
+                    .filter_map(|p| p.status.as_ref())
+                    .filter(|s| s.phase.as_deref() == Some("Running") && s.conditions.as_deref().and_then(crate::pods::ready_since_in).is_some())
+                    .count();
                 (ratio * ready as f64).ceil().min(i32::MAX as f64) as i32
             };
             (replicas, MetricValueStatus { value: Some(metrics::milli_quantity(usage)), ..Default::default() })
