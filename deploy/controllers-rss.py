@@ -52,16 +52,18 @@ def measure(core, controllers, variant):
     """Waits until every Service's Endpoints are complete, then prints the RSS."""
     t = time.time()
     per_service = PODS // SERVICES
+    partial = set()  # Endpoints seen with fewer addresses than pods: written from a partial pod cache
     while True:
         eps = core.list_namespaced_endpoints("default").items
-        full = sum(1 for e in eps if e.metadata.name.startswith("svc-")
-                   and sum(len(s.addresses or []) for s in (e.subsets or [])) == per_service)
+        counts = {e.metadata.name: sum(len(s.addresses or []) for s in (e.subsets or [])) for e in eps if e.metadata.name.startswith("svc-")}
+        partial |= {name for name, n in counts.items() if n != per_service}
+        full = sum(1 for n in counts.values() if n == per_service)
         if full == SERVICES:
             break
         if time.time() - t > 600:
             raise RuntimeError(f"only {full} of {SERVICES} Endpoints complete after 600 s")
         time.sleep(1)
-    print(f"[{variant}] controllers converged in {time.time() - t:.1f} s", flush=True)
+    print(f"[{variant}] controllers converged in {time.time() - t:.1f} s; Endpoints seen incomplete meanwhile: {len(partial)}", flush=True)
     samples = []
     for _ in range(10):
         samples.append(rss_kib(controllers.pid))

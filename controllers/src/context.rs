@@ -105,6 +105,22 @@ impl Context {
         self.events.recorder(component)
     }
 
+    /// Waits until every shared informer has listed its kind once (upstream controllers'
+    /// `WaitForCacheSync` before their workers start). A controller reconciling earlier
+    /// acts on a partial cache: after a restart with 10,000 pods, the Endpoints controller
+    /// wrote most Services' Endpoints with a few or no addresses before the pod list was in.
+    pub async fn wait_for_sync(&self) {
+        tokio::join!(
+            self.pods.synced(),
+            self.services.synced(),
+            self.replicasets.synced(),
+            self.jobs.synced(),
+            self.controller_revisions.synced(),
+            self.nodes.synced(),
+            self.claims.synced(),
+        );
+    }
+
     /// Runs the shared informers and the event writer.
     pub async fn run_informers(&self) {
         let events = self.event_writer.lock().expect("events lock").take();

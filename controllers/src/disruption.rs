@@ -28,6 +28,7 @@ struct State {
 
 /// Runs the controller until its watches end.
 pub async fn run(ctx: Arc<Context>) -> anyhow::Result<()> {
+    ctx.wait_for_sync().await;
     let client = ctx.client.clone();
     let (pods, pod_events) = (ctx.pods.store(), ctx.pods.subscribe());
     let controller = Controller::new(Api::<PodDisruptionBudget>::all(client), watcher::Config::default()).with_config(crate::workers::workers(crate::workers::ONE));

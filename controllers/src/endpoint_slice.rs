@@ -37,6 +37,7 @@ struct State {
 
 /// Runs the controller until its watches end.
 pub async fn run(ctx: Arc<Context>) -> anyhow::Result<()> {
+    ctx.wait_for_sync().await;
     let service_pods::ServiceWatches { controller, pods, mut deleted, membership } = service_pods::service_watches(&ctx);
     let forget = membership.clone();
     // Slices of a deleted Service go with it through their owner reference.

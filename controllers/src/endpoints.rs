@@ -31,6 +31,7 @@ struct State {
 
 /// Runs the controller until its watches end.
 pub async fn run(ctx: Arc<Context>) -> anyhow::Result<()> {
+    ctx.wait_for_sync().await;
     let service_pods::ServiceWatches { controller, pods, mut deleted, membership } = service_pods::service_watches(&ctx);
     let state = Arc::new(State { ctx, pods, membership });
     // A deleted Service takes its Endpoints with it (upstream deletes them in syncService).

@@ -67,6 +67,11 @@ where
         self.reader.clone()
     }
 
+    /// Waits until the first list is in the store.
+    pub async fn synced(&self) {
+        let _ = self.reader.wait_until_ready().await;
+    }
+
     /// Every object that is applied or deleted from now on, after the objects the store
     /// holds already (so subscribing late misses nothing). Deleted objects come with their
     /// last known state.

@@ -21,6 +21,7 @@ pub fn expires_at(job: &Job) -> Option<Timestamp> {
 
 /// Runs the controller on the shared Job informer.
 pub async fn run(ctx: Arc<Context>) {
+    ctx.wait_for_sync().await;
     Controller::for_shared_stream(ctx.jobs.subscribe(), ctx.jobs.store())
         .with_config(crate::workers::workers(crate::workers::FIVE))
         .run(reconcile, crate::error::retry_soon, ctx)

@@ -10,6 +10,7 @@ use super::points::{PodUsage, Usage};
 use super::{GROUP, VERSION};
 use crate::error::ApiError;
 use crate::registry::kinds;
+use crate::registry::strategies::quantity;
 use crate::registry::selectors::FieldSelector;
 use crate::registry::store::{ListOptions, Target};
 use crate::registry::table::{self, IncludeObject};
@@ -194,31 +195,12 @@ fn table_doc(items: &[Value], version: &str, query: &HashMap<String, String>) ->
 fn pod_totals(pod: &Value) -> (Value, Value) {
     let (mut cpu, mut memory) = (0u64, 0u64);
     for c in pod["containers"].as_array().into_iter().flatten() {
-        cpu += parse_quantity(c["usage"]["cpu"].as_str().unwrap_or_default(), 1e9);
-        memory += parse_quantity(c["usage"]["memory"].as_str().unwrap_or_default(), 1.0);
+        // `nanos` reads a quantity in nano-units: nanocores for CPU.
+        let read = |q: &Value, per_unit: i128| q.as_str().and_then(quantity::nanos).and_then(|n| u64::try_from(n / per_unit).ok()).unwrap_or(0);
+        cpu += read(&c["usage"]["cpu"], 1);
+        memory += read(&c["usage"]["memory"], 1_000_000_000);
     }
     (json!(format::cpu(cpu)), json!(format::memory(memory)))
-}
-
-/// Reads back one of our own quantities in `unit`s (nanocores: 1e9, bytes: 1).
-fn parse_quantity(q: &str, unit: f64) -> u64 {
-    let split = q.find(|c: char| !c.is_ascii_digit()).unwrap_or(q.len());
-    let (digits, suffix) = q.split_at(split);
-    let factor = match suffix {
-        "n" => 1e-9,
-        "u" => 1e-6,
-        "m" => 1e-3,
-        "" => 1.0,
-        "k" => 1e3,
-        "M" => 1e6,
-        "G" => 1e9,
-        "Ki" => 1024.0,
-        "Mi" => 1024.0 * 1024.0,
-        "Gi" => 1024.0 * 1024.0 * 1024.0,
-        "Ti" => 1024f64.powi(4),
-        _ => 0.0,
-    };
-    (digits.parse::<f64>().unwrap_or(0.0) * factor * unit).round() as u64
 }
 
 #[cfg(test)]

@@ -41,6 +41,7 @@ struct State {
 
 /// Runs the CronJob controller (CronJobs, and the shared Job informer for their Jobs).
 pub async fn run(ctx: Arc<Context>) {
+    ctx.wait_for_sync().await;
     let jobs = ctx.jobs.subscribe();
     let controller = Controller::new(Api::<CronJob>::all(ctx.client.clone()), watcher::Config::default()).with_config(crate::workers::workers(crate::workers::FIVE));
     let state = Arc::new(State { recorder: ctx.recorder(COMPONENT), shared: ctx });

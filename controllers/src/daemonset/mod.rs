@@ -49,8 +49,7 @@ pub async fn run(ctx: Arc<Context>) {
     let controller = Controller::new(Api::<DaemonSet>::all(ctx.client.clone()), watcher::Config::default()).with_config(crate::workers::workers(crate::workers::DAEMONSET));
     let (by_pod, by_node) = (controller.store(), controller.store());
     let state = Arc::new(State { recorder: ctx.recorder(COMPONENT), history: History::new(&ctx), shared: ctx.clone() });
-    let (pod_store, node_store, revision_store) = (ctx.pods.store(), ctx.nodes.store(), ctx.controller_revisions.store());
-    let _ = tokio::join!(pod_store.wait_until_ready(), node_store.wait_until_ready(), revision_store.wait_until_ready());
+    ctx.wait_for_sync().await;
     controller
         .watches_shared_stream(pods, move |pod: Arc<CachedPod>| daemonsets_of_pod(&by_pod, &pod))
         .watches_shared_stream(nodes, move |_node: Arc<Node>| by_node.state().iter().map(|d| ObjectRef::from_obj(d.as_ref())).collect::<Vec<_>>())

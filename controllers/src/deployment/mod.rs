@@ -46,6 +46,7 @@ struct State {
 
 /// Runs the Deployment controller.
 pub async fn run(ctx: Arc<Context>) {
+    ctx.wait_for_sync().await;
     let replicasets = ctx.replicasets.subscribe();
     let pods = ctx.pods.subscribe();
     let controller = Controller::new(Api::<Deployment>::all(ctx.client.clone()), watcher::Config::default()).with_config(crate::workers::workers(crate::workers::FIVE));

@@ -61,6 +61,7 @@ struct State {
 
 /// Runs the Job controller on the shared Job and pod informers.
 pub async fn run(ctx: Arc<Context>) {
+    ctx.wait_for_sync().await;
     let pods = ctx.pods.subscribe();
     let orphans = release_orphans(ctx.clone(), ctx.pods.subscribe());
     let controller = Controller::for_shared_stream(ctx.jobs.subscribe(), ctx.jobs.store()).with_config(crate::workers::workers(crate::workers::FIVE));

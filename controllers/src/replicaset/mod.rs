@@ -36,6 +36,7 @@ struct Ctx<K: Replicated> {
 
 /// Runs the controller for kind `K` (ReplicaSet or ReplicationController).
 pub async fn run<K: Replicated>(ctx: Arc<Context>) {
+    ctx.wait_for_sync().await;
     let pods = ctx.pods.subscribe();
     let controller = K::controller(&ctx).with_config(crate::workers::workers(crate::workers::FIVE));
     let owners = controller.store();

@@ -48,8 +48,7 @@ pub async fn run(ctx: Arc<Context>) {
     let sets = controller.store();
     let state = Arc::new(State { recorder: ctx.recorder(COMPONENT), history: History::new(&ctx), shared: ctx.clone() });
     // Decisions need complete stores (a missing pod would be created twice).
-    let (pod_store, revision_store, claim_store) = (ctx.pods.store(), ctx.controller_revisions.store(), ctx.claims.store());
-    let _ = tokio::join!(pod_store.wait_until_ready(), revision_store.wait_until_ready(), claim_store.wait_until_ready());
+    ctx.wait_for_sync().await;
     controller
         .watches_shared_stream(pods, move |pod: Arc<CachedPod>| sets_of_pod(&sets, &pod))
         .run(reconcile, error_policy, state)
