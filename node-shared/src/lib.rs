@@ -4,5 +4,8 @@
 //!
 //! - [`reflect`]: a watch feeding a reflector store, with a hook on every change
 //!   (kube-proxy and the cluster DNS).
+//! - [`resolv_conf`]: resolv.conf parsing as the kubelet does it (the kubelet's pod
+//!   resolvers, and the cluster DNS's upstream nameservers).
 
 pub mod reflect;
+pub mod resolv_conf;
