@@ -7,9 +7,9 @@
 use hickory_proto::op::{Message, Query};
 use hickory_proto::rr::{Name, RecordType};
 use ironkube_dns::forward::Upstreams;
-use ironkube_dns::records::{self, Zone};
+use ironkube_dns::records;
 use ironkube_dns::server::{Handler, Listeners};
-use ironkube_dns::testing::{Data, service, slice};
+use ironkube_dns::testing::{Data, service, slice, zone};
 use serde_json::json;
 use std::time::{Duration, Instant};
 
@@ -51,7 +51,7 @@ fn report(what: &str, mut times: Vec<Duration>) {
 }
 
 fn main() {
-    let zone = Zone::new("cluster.local", "10.96.0.10".parse().unwrap()).unwrap();
+    let zone = zone();
     let d = data();
     let times = (0..QUESTIONS)
         .map(|i| {

@@ -506,7 +506,7 @@ fn reverse(directory: &impl Directory, zone: &Zone, qname: &Name, lower: &Name) 
 /// The fixture the tests of this crate answer from.
 #[cfg(test)]
 pub(crate) mod test_data {
-    pub(crate) use crate::testing::{Data, service, slice};
+    pub(crate) use crate::testing::{Data, service, slice, zone};
     use serde_json::json;
 
     /// default/web (ClusterIP, ports http/TCP and dns/UDP), default/db (headless: a ready
@@ -546,10 +546,6 @@ pub(crate) mod test_data {
 mod tests {
     use super::test_data::*;
     use super::*;
-
-    fn zone() -> Zone {
-        Zone::new("cluster.local", "10.96.0.10".parse().unwrap()).unwrap()
-    }
 
     fn ask(data: &Data, name: &str, qtype: RecordType) -> Outcome {
         resolve(data, &zone(), &Name::from_ascii(name).unwrap(), qtype)

@@ -1,7 +1,7 @@
 //! An in-memory [`Directory`] for tests and benchmarks (not part of the API: hidden from
 //! the docs, public only so `benches/` can use it).
 
-use crate::records::Directory;
+use crate::records::{Directory, Zone};
 use k8s_openapi::api::core::v1::Service;
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use std::sync::Arc;
@@ -48,4 +48,9 @@ pub fn service(v: serde_json::Value) -> Arc<Service> {
 /// An EndpointSlice from its JSON (panics on a bad one).
 pub fn slice(v: serde_json::Value) -> Arc<EndpointSlice> {
     Arc::new(serde_json::from_value(v).unwrap())
+}
+
+/// The zone `cluster.local` with the kube-dns ClusterIP 10.96.0.10.
+pub fn zone() -> Zone {
+    Zone::new("cluster.local", "10.96.0.10".parse().unwrap()).unwrap()
 }
