@@ -67,18 +67,18 @@ pub struct DnsFlags {
 }
 
 impl DnsFlags {
-    /// The DNS config for a node at `node_ip` in a cluster with `service_cidr`.
-    pub fn config(&self, cluster: &ClusterDnsFlags, service_cidr: &str, node_ip: IpAddr, node_name: Option<String>) -> anyhow::Result<ironkube_dns::Config> {
-        let cluster_dns = cluster.servers_or_default(service_cidr)?[0];
+    /// The DNS config for a node at `node_ip`, serving the ClusterIP `cluster_dns` (the
+    /// first of [`ClusterDnsFlags::servers_or_default`]).
+    pub fn config(&self, cluster: &ClusterDnsFlags, cluster_dns: IpAddr, node_ip: IpAddr, node_name: Option<String>) -> ironkube_dns::Config {
         let bind = self.dns_bind_address.unwrap_or(node_ip);
-        Ok(ironkube_dns::Config {
+        ironkube_dns::Config {
             cluster_domain: cluster.cluster_domain.clone(),
             cluster_dns,
             listen: SocketAddr::new(bind, self.dns_port),
             advertise: if bind.is_unspecified() { node_ip } else { bind },
             node_name,
             resolv_conf: cluster.resolv_conf().unwrap_or_default(),
-        })
+        }
     }
 }
 
@@ -93,13 +93,9 @@ pub struct DnsArgs {
     /// Kubeconfig to reach the API server with.
     #[arg(long, env = "KUBECONFIG")]
     pub kubeconfig: PathBuf,
-    /// The node named on the `kube-dns` endpoint (default: the hostname).
-    #[arg(long)]
-    pub hostname_override: Option<String>,
-    /// The address the `kube-dns` endpoint points at (default: the address of the
-    /// default route).
-    #[arg(long)]
-    pub node_ip: Option<IpAddr>,
+    // The node the `kube-dns` endpoint names and points at.
+    #[command(flatten)]
+    pub node: crate::node::NodeIdentityFlags,
     /// The cluster's Service CIDR (for the default `--cluster-dns`).
     #[arg(long, default_value = "10.96.0.0/12")]
     pub service_cluster_ip_range: String,
@@ -111,13 +107,11 @@ pub struct DnsArgs {
 
 /// `ironkube dns`.
 pub async fn dns(args: DnsArgs) -> anyhow::Result<()> {
+    let node_ip = args.node.node_ip();
+    let node_ip = node_ip.parse().with_context(|| format!("node IP {node_ip}"))?;
     let client = ironkube_controllers::client_from_kubeconfig(&args.kubeconfig, "ironkube-dns").await?;
-    let node_ip = match args.node_ip {
-        Some(ip) => ip,
-        None => ironkube_kubelet::default_node_ip().parse().context("the default node IP")?,
-    };
-    let node = args.hostname_override.clone().unwrap_or_else(ironkube_kubelet::hostname);
-    let config = args.flags.config(&args.cluster, &args.service_cluster_ip_range, node_ip, Some(node))?;
+    let cluster_dns = args.cluster.servers_or_default(&args.service_cluster_ip_range)?[0];
+    let config = args.flags.config(&args.cluster, cluster_dns, node_ip, Some(args.node.node_name()));
     let listeners = bind(&config).await?;
     println!("cluster DNS: {}:53 → {}", config.cluster_dns, listeners.local_addr()?);
     ironkube_dns::start(client, config, listeners, crate::up::shutdown_signal()).await?;

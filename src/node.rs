@@ -8,6 +8,30 @@ use ironkube_kubelet::containerd::{Containerd, ContainerdConfig};
 use ironkube_kubelet::{cri, local_images};
 use std::path::{Path, PathBuf};
 
+/// Which node this is: flags of `up`, `kubelet` and `dns` (the DNS server names the node
+/// on the `kube-dns` endpoint and points it at the node IP).
+#[derive(Args, Clone, Debug)]
+pub struct NodeIdentityFlags {
+    /// Node name (default: the hostname).
+    #[arg(long)]
+    pub hostname_override: Option<String>,
+    /// The node's InternalIP (default: the address of the default route).
+    #[arg(long)]
+    pub node_ip: Option<String>,
+}
+
+impl NodeIdentityFlags {
+    /// `--hostname-override`, else the hostname.
+    pub fn node_name(&self) -> String {
+        self.hostname_override.clone().unwrap_or_else(ironkube_kubelet::hostname)
+    }
+
+    /// `--node-ip`, else the address of the default route.
+    pub fn node_ip(&self) -> String {
+        self.node_ip.clone().unwrap_or_else(ironkube_kubelet::default_node_ip)
+    }
+}
+
 /// Node flags shared by `up` and `kubelet`.
 #[derive(Args, Clone, Debug)]
 pub struct NodeArgs {
@@ -15,12 +39,8 @@ pub struct NodeArgs {
     /// already answers (default: <data-dir>/containerd/containerd.sock).
     #[arg(long)]
     pub container_runtime_endpoint: Option<String>,
-    /// Node name (default: the hostname).
-    #[arg(long)]
-    pub hostname_override: Option<String>,
-    /// The node's InternalIP (default: the address of the default route).
-    #[arg(long)]
-    pub node_ip: Option<String>,
+    #[command(flatten)]
+    pub identity: NodeIdentityFlags,
     /// The node's pod CIDR (CNI host-local range); give each node on a machine its own.
     #[arg(long, default_value = "10.244.0.0/24")]
     pub pod_cidr: String,
@@ -42,11 +62,11 @@ impl NodeArgs {
     /// The kubelet config for a node whose files live under `data_dir`.
     pub fn kubelet_config(&self, data_dir: &Path, remove_pods_on_exit: bool) -> ironkube_kubelet::Config {
         ironkube_kubelet::Config {
-            node_name: self.hostname_override.clone().unwrap_or_else(ironkube_kubelet::hostname),
+            node_name: self.identity.node_name(),
             cri_socket: self.socket(data_dir),
             root_dir: data_dir.join("kubelet"),
             pod_cidr: Some(self.pod_cidr.clone()),
-            node_ip: self.node_ip.clone().unwrap_or_else(ironkube_kubelet::default_node_ip),
+            node_ip: self.identity.node_ip(),
             remove_pods_on_exit,
             kubelet_port: self.kubelet_port,
             cluster_dns: self.dns.cluster_dns.clone(),

@@ -190,6 +190,7 @@ async fn run(args: ServerArgs, plan: NodePlan, controllers: Option<ironkube_cont
                 step("containerd", runtime.containerd_origin(), t0);
                 let mut config = node_args.kubelet_config(&args.data_dir, true);
                 config.cluster_dns = node_args.dns.servers_or_default(&args.service_cluster_ip_range)?;
+                let cluster_dns = config.cluster_dns[0];
                 let server = crate::node::bind_kubelet_server(&pki, &config).await?;
                 config.kubelet_port = server.port();
                 let (server_stop_tx, server_stop_rx) = tokio::sync::watch::channel(false);
@@ -208,7 +209,7 @@ async fn run(args: ServerArgs, plan: NodePlan, controllers: Option<ironkube_cont
                 proxy_task = Some(components::spawn_kube_proxy(&pki, &args.data_dir, &url, proxy_config)?);
                 step("kube-proxy", format!("started (iptables, chains {prefix}-*)"), t0);
                 let node_ip = config_node_ip.parse().with_context(|| format!("node IP {config_node_ip}"))?;
-                let dns_config = dns_flags.config(&node_args.dns, &args.service_cluster_ip_range, node_ip, Some(node_name))?;
+                let dns_config = dns_flags.config(&node_args.dns, cluster_dns, node_ip, Some(node_name));
                 let listeners = crate::dns::bind(&dns_config).await?;
                 let (dns_ip, listen) = (dns_config.cluster_dns, listeners.local_addr()?);
                 dns_task = Some(components::spawn_dns(&pki, &args.data_dir, &url, dns_config, listeners)?);
@@ -255,7 +256,7 @@ pub async fn up(mut args: UpArgs) -> anyhow::Result<()> {
     // Absolute, because containerd, its shims and hostPath volumes resolve it elsewhere.
     args.server.data_dir = std::path::absolute(&args.server.data_dir)
         .with_context(|| format!("cannot resolve the data directory {}", args.server.data_dir.display()))?;
-    let controllers = args.controllers.with_up_defaults(&args.server.data_dir, args.node.hostname_override.as_deref());
+    let controllers = args.controllers.with_up_defaults(&args.server.data_dir, args.node.identity.hostname_override.as_deref());
     let plan = if args.no_kubelet { NodePlan::Skipped } else { NodePlan::Kubelet(Box::new(args.node), args.proxy, args.dns) };
     run(args.server, plan, Some(controllers.config())).await
 }

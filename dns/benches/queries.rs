@@ -7,61 +7,33 @@
 use hickory_proto::op::{Message, Query};
 use hickory_proto::rr::{Name, RecordType};
 use ironkube_dns::forward::Upstreams;
-use ironkube_dns::records::{self, Directory, Zone};
+use ironkube_dns::records;
 use ironkube_dns::server::{Handler, Listeners};
-use k8s_openapi::api::core::v1::Service;
-use k8s_openapi::api::discovery::v1::EndpointSlice;
+use ironkube_dns::testing::{Data, service, slice, zone};
 use serde_json::json;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 const CLUSTER_IP_SERVICES: usize = 1000;
 const HEADLESS_SERVICES: usize = 100;
 const QUESTIONS: usize = 20_000;
 
-struct Data {
-    services: Vec<Arc<Service>>,
-    slices: Vec<Arc<EndpointSlice>>,
-}
-
-impl Directory for Data {
-    fn synced(&self) -> bool {
-        true
-    }
-    fn serial(&self) -> u32 {
-        1
-    }
-    fn namespace_exists(&self, namespace: &str) -> bool {
-        namespace == "default"
-    }
-    fn service(&self, namespace: &str, name: &str) -> Option<Arc<Service>> {
-        self.services.iter().find(|s| s.metadata.namespace.as_deref() == Some(namespace) && s.metadata.name.as_deref() == Some(name)).cloned()
-    }
-    fn services(&self) -> Vec<Arc<Service>> {
-        self.services.clone()
-    }
-    fn endpoint_slices(&self) -> Vec<Arc<EndpointSlice>> {
-        self.slices.clone()
-    }
-}
-
 fn data() -> Data {
     let mut services = Vec::new();
     let mut slices = Vec::new();
     for i in 0..CLUSTER_IP_SERVICES {
         let ip = format!("10.96.{}.{}", i / 250, i % 250 + 1);
-        services.push(Arc::new(serde_json::from_value(json!({"metadata": {"name": format!("svc-{i}"), "namespace": "default"},
-            "spec": {"clusterIP": ip, "clusterIPs": [ip], "ports": [{"name": "http", "port": 80}]}})).unwrap()));
-        slices.push(Arc::new(serde_json::from_value(json!({"metadata": {"name": format!("svc-{i}-x"), "namespace": "default", "labels": {"kubernetes.io/service-name": format!("svc-{i}")}},
-            "addressType": "IPv4", "endpoints": [{"addresses": [format!("10.244.{}.{}", i / 250, i % 250 + 1)]}], "ports": [{"name": "http", "port": 8080}]})).unwrap()));
+        services.push(service(json!({"metadata": {"name": format!("svc-{i}"), "namespace": "default"},
+            "spec": {"clusterIP": ip, "clusterIPs": [ip], "ports": [{"name": "http", "port": 80}]}})));
+        slices.push(slice(json!({"metadata": {"name": format!("svc-{i}-x"), "namespace": "default", "labels": {"kubernetes.io/service-name": format!("svc-{i}")}},
+            "addressType": "IPv4", "endpoints": [{"addresses": [format!("10.244.{}.{}", i / 250, i % 250 + 1)]}], "ports": [{"name": "http", "port": 8080}]})));
     }
     for i in 0..HEADLESS_SERVICES {
-        services.push(Arc::new(serde_json::from_value(json!({"metadata": {"name": format!("db-{i}"), "namespace": "default"}, "spec": {"clusterIP": "None"}})).unwrap()));
+        services.push(service(json!({"metadata": {"name": format!("db-{i}"), "namespace": "default"}, "spec": {"clusterIP": "None"}})));
         let endpoints: Vec<_> = (0..5).map(|e| json!({"addresses": [format!("10.245.{i}.{e}")], "hostname": format!("db-{e}")})).collect();
-        slices.push(Arc::new(serde_json::from_value(json!({"metadata": {"name": format!("db-{i}-x"), "namespace": "default", "labels": {"kubernetes.io/service-name": format!("db-{i}")}},
-            "addressType": "IPv4", "endpoints": endpoints})).unwrap()));
+        slices.push(slice(json!({"metadata": {"name": format!("db-{i}-x"), "namespace": "default", "labels": {"kubernetes.io/service-name": format!("db-{i}")}},
+            "addressType": "IPv4", "endpoints": endpoints})));
     }
-    Data { services, slices }
+    Data { namespaces: vec!["default"], services, slices, unsynced: false }
 }
 
 fn name(i: usize) -> Name {
@@ -79,7 +51,7 @@ fn report(what: &str, mut times: Vec<Duration>) {
 }
 
 fn main() {
-    let zone = Zone::new("cluster.local", "10.96.0.10".parse().unwrap()).unwrap();
+    let zone = zone();
     let d = data();
     let times = (0..QUESTIONS)
         .map(|i| {

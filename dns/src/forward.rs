@@ -20,11 +20,7 @@ pub struct Upstreams {
 
 /// The `nameserver` lines of a resolv.conf, in order (port 53).
 pub fn parse_resolv_conf(text: &str) -> Vec<SocketAddr> {
-    text.lines()
-        .filter_map(|line| {
-            let mut words = line.split_whitespace();
-            (words.next() == Some("nameserver")).then(|| words.next()).flatten()
-        })
+    ironkube_node_shared::resolv_conf::nameservers(text)
         // Scoped IPv6 addresses (`fe80::1%eth0`) are not usable from here.
         .filter_map(|address| address.parse::<IpAddr>().ok())
         .map(|ip| SocketAddr::new(ip, 53))

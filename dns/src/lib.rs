@@ -16,6 +16,8 @@ pub mod bootstrap;
 pub mod forward;
 pub mod records;
 pub mod server;
+#[doc(hidden)]
+pub mod testing;
 pub mod watch;
 
 use std::net::{IpAddr, SocketAddr};

@@ -503,48 +503,11 @@ fn reverse(directory: &impl Directory, zone: &Zone, qname: &Name, lower: &Name) 
     if answers.is_empty() { Outcome::Forward } else { Outcome::Answer(records(answers)) }
 }
 
-/// Services and slices the tests of this crate answer from.
+/// The fixture the tests of this crate answer from.
 #[cfg(test)]
 pub(crate) mod test_data {
-    use super::*;
+    pub(crate) use crate::testing::{Data, service, slice, zone};
     use serde_json::json;
-
-    #[derive(Default)]
-    pub(crate) struct Data {
-        pub namespaces: Vec<&'static str>,
-        pub services: Vec<Arc<Service>>,
-        pub slices: Vec<Arc<EndpointSlice>>,
-        pub unsynced: bool,
-    }
-
-    impl Directory for Data {
-        fn synced(&self) -> bool {
-            !self.unsynced
-        }
-        fn serial(&self) -> u32 {
-            42
-        }
-        fn namespace_exists(&self, namespace: &str) -> bool {
-            self.namespaces.contains(&namespace)
-        }
-        fn service(&self, namespace: &str, name: &str) -> Option<Arc<Service>> {
-            self.services.iter().find(|s| s.metadata.namespace.as_deref() == Some(namespace) && s.metadata.name.as_deref() == Some(name)).cloned()
-        }
-        fn services(&self) -> Vec<Arc<Service>> {
-            self.services.clone()
-        }
-        fn endpoint_slices(&self) -> Vec<Arc<EndpointSlice>> {
-            self.slices.clone()
-        }
-    }
-
-    pub(crate) fn service(v: serde_json::Value) -> Arc<Service> {
-        Arc::new(serde_json::from_value(v).unwrap())
-    }
-
-    pub(crate) fn slice(v: serde_json::Value) -> Arc<EndpointSlice> {
-        Arc::new(serde_json::from_value(v).unwrap())
-    }
 
     /// default/web (ClusterIP, ports http/TCP and dns/UDP), default/db (headless: a ready
     /// endpoint with hostname db-0, one without hostname, one not ready), default/db-all
@@ -583,10 +546,6 @@ pub(crate) mod test_data {
 mod tests {
     use super::test_data::*;
     use super::*;
-
-    fn zone() -> Zone {
-        Zone::new("cluster.local", "10.96.0.10".parse().unwrap()).unwrap()
-    }
 
     fn ask(data: &Data, name: &str, qtype: RecordType) -> Outcome {
         resolve(data, &zone(), &Name::from_ascii(name).unwrap(), qtype)

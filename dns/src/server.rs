@@ -230,13 +230,9 @@ fn encode(message: Message) -> Vec<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::records::test_data::{data, slice, Data};
+    use crate::records::test_data::{data, slice, zone, Data};
     use hickory_proto::rr::RData;
     use serde_json::json;
-
-    fn zone() -> Zone {
-        Zone::new("cluster.local", "10.96.0.10".parse().unwrap()).unwrap()
-    }
 
     fn question(name: &str, qtype: RecordType, edns: Option<u16>) -> Message {
         let mut query = Message::query();

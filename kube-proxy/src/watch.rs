@@ -1,12 +1,12 @@
 //! Service and EndpointSlice reflectors (upstream's informers with the same label
 //! filter), each change poking the proxier.
 
-use futures::StreamExt;
+use ironkube_node_shared::reflect::{self, Kind};
 use k8s_openapi::api::core::v1::Service;
 use k8s_openapi::api::discovery::v1::EndpointSlice;
-use kube::runtime::reflector::{self, Store};
-use kube::runtime::{WatchStreamExt, watcher};
-use kube::{Api, Client, Resource, ResourceExt};
+use kube::runtime::reflector::Store;
+use kube::runtime::watcher;
+use kube::{Api, Client};
 use std::sync::Arc;
 use tokio::sync::Notify;
 
@@ -31,31 +31,20 @@ impl Stores {
     }
 }
 
-fn reflect<K>(client: Client, changed: Arc<Notify>) -> (Store<K>, tokio::task::JoinHandle<()>)
-where
-    K: Resource<DynamicType = (), Scope = k8s_openapi::NamespaceResourceScope> + Clone + std::fmt::Debug + Send + Sync + serde::de::DeserializeOwned + 'static,
-{
-    let (reader, writer) = reflector::store();
-    let stream = watcher(Api::<K>::all(client), watcher::Config::default().labels(PROXIED))
-        .default_backoff()
-        .modify(|obj| obj.managed_fields_mut().clear())
-        .reflect(writer);
-    let task = tokio::spawn(async move {
-        futures::pin_mut!(stream);
-        while let Some(event) = stream.next().await {
-            match event {
-                Ok(watcher::Event::Apply(_) | watcher::Event::Delete(_) | watcher::Event::InitDone) => changed.notify_one(),
-                Ok(_) => {}
-                Err(e) => tracing::warn!(kind = %K::kind(&()), error = %e, "kube-proxy watch failed; retrying"),
-            }
+/// One kind's reflector, notifying `changed` after every change and the first list.
+fn reflect<K: Kind>(client: Client, changed: &Arc<Notify>) -> (Store<K>, tokio::task::JoinHandle<()>) {
+    let changed = changed.clone();
+    let config = watcher::Config::default().labels(PROXIED);
+    reflect::reflect(Api::<K>::all(client), config, "kube-proxy", move |event| {
+        if matches!(event, watcher::Event::Apply(_) | watcher::Event::Delete(_) | watcher::Event::InitDone) {
+            changed.notify_one();
         }
-    });
-    (reader, task)
+    })
 }
 
 /// Starts both watches; `changed` is notified after every change.
 pub fn start(client: Client, changed: Arc<Notify>) -> (Stores, Vec<tokio::task::JoinHandle<()>>) {
-    let (services, a) = reflect::<Service>(client.clone(), changed.clone());
-    let (slices, b) = reflect::<EndpointSlice>(client, changed);
+    let (services, a) = reflect::<Service>(client.clone(), &changed);
+    let (slices, b) = reflect::<EndpointSlice>(client, &changed);
     (Stores { services, slices }, vec![a, b])
 }

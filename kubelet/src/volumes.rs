@@ -119,7 +119,15 @@ async fn claimed_volume(client: &Client, ns: &str, volume: &str, claim_name: &st
 
 type Files = BTreeMap<String, (Vec<u8>, u32)>;
 
-fn project(data: &BTreeMap<String, Vec<u8>>, items: Option<&Vec<KeyToPath>>, default_mode: u32, what: &str, optional: bool) -> Result<Files, String> {
+/// The files of a ConfigMap or Secret (`kind` as upstream's messages spell it:
+/// `configmap`, `secret`) whose data is `data` (None: no such object): every key, or the
+/// listed `items`. What is missing is an error unless `optional`.
+fn project(data: Option<BTreeMap<String, Vec<u8>>>, kind: &str, name: &str, items: Option<&Vec<KeyToPath>>, default_mode: u32, optional: bool) -> Result<Files, String> {
+    let data = match data {
+        Some(d) => d,
+        None if optional => return Ok(Files::new()),
+        None => return Err(format!("{kind} \"{name}\" not found")),
+    };
     let mut out = Files::new();
     match items {
         Some(items) => {
@@ -129,13 +137,13 @@ fn project(data: &BTreeMap<String, Vec<u8>>, items: Option<&Vec<KeyToPath>>, def
                         out.insert(i.path.clone(), (v.clone(), i.mode.map(|m| m as u32).unwrap_or(default_mode)));
                     }
                     None if optional => {}
-                    None => return Err(format!("configmap references non-existent config key: {} ({what})", i.key)),
+                    None => return Err(format!("configmap references non-existent config key: {} ({name})", i.key)),
                 }
             }
         }
         None => {
             for (k, v) in data {
-                out.insert(k.clone(), (v.clone(), default_mode));
+                out.insert(k, (v, default_mode));
             }
         }
     }
@@ -182,22 +190,14 @@ async fn files_of(client: &Client, pod: &Pod, v: &Volume, host_ip: &str, pod_ip:
     let ns = pod.metadata.namespace.clone().unwrap_or_else(|| "default".into());
     if let Some(cm) = &v.config_map {
         let mode = cm.default_mode.unwrap_or(0o644) as u32;
-        let optional = cm.optional == Some(true);
-        return match config_map_data(client, &ns, &cm.name).await.map_err(|e| err(&v.name, e))? {
-            Some(d) => project(&d, cm.items.as_ref(), mode, &cm.name, optional).map(Some).map_err(|e| err(&v.name, e)),
-            None if optional => Ok(Some(Files::new())),
-            None => Err(err(&v.name, format!("configmap \"{}\" not found", cm.name))),
-        };
+        let data = config_map_data(client, &ns, &cm.name).await.map_err(|e| err(&v.name, e))?;
+        return project(data, "configmap", &cm.name, cm.items.as_ref(), mode, cm.optional == Some(true)).map(Some).map_err(|e| err(&v.name, e));
     }
     if let Some(s) = &v.secret {
         let name = s.secret_name.clone().unwrap_or_default();
         let mode = s.default_mode.unwrap_or(0o644) as u32;
-        let optional = s.optional == Some(true);
-        return match secret_data(client, &ns, &name).await.map_err(|e| err(&v.name, e))? {
-            Some(d) => project(&d, s.items.as_ref(), mode, &name, optional).map(Some).map_err(|e| err(&v.name, e)),
-            None if optional => Ok(Some(Files::new())),
-            None => Err(err(&v.name, format!("secret \"{name}\" not found"))),
-        };
+        let data = secret_data(client, &ns, &name).await.map_err(|e| err(&v.name, e))?;
+        return project(data, "secret", &name, s.items.as_ref(), mode, s.optional == Some(true)).map(Some).map_err(|e| err(&v.name, e));
     }
     if let Some(d) = &v.downward_api {
         let mode = d.default_mode.unwrap_or(0o644) as u32;
@@ -208,20 +208,12 @@ async fn files_of(client: &Client, pod: &Pod, v: &Volume, host_ip: &str, pod_ip:
         let mut out = Files::new();
         for src in p.sources.iter().flatten() {
             if let Some(cm) = &src.config_map {
-                let optional = cm.optional == Some(true);
-                match config_map_data(client, &ns, &cm.name).await.map_err(|e| err(&v.name, e))? {
-                    Some(d) => out.extend(project(&d, cm.items.as_ref(), mode, &cm.name, optional).map_err(|e| err(&v.name, e))?),
-                    None if optional => {}
-                    None => return Err(err(&v.name, format!("configmap \"{}\" not found", cm.name))),
-                }
+                let data = config_map_data(client, &ns, &cm.name).await.map_err(|e| err(&v.name, e))?;
+                out.extend(project(data, "configmap", &cm.name, cm.items.as_ref(), mode, cm.optional == Some(true)).map_err(|e| err(&v.name, e))?);
             }
             if let Some(s) = &src.secret {
-                let optional = s.optional == Some(true);
-                match secret_data(client, &ns, &s.name).await.map_err(|e| err(&v.name, e))? {
-                    Some(d) => out.extend(project(&d, s.items.as_ref(), mode, &s.name, optional).map_err(|e| err(&v.name, e))?),
-                    None if optional => {}
-                    None => return Err(err(&v.name, format!("secret \"{}\" not found", s.name))),
-                }
+                let data = secret_data(client, &ns, &s.name).await.map_err(|e| err(&v.name, e))?;
+                out.extend(project(data, "secret", &s.name, s.items.as_ref(), mode, s.optional == Some(true)).map_err(|e| err(&v.name, e))?);
             }
             if let Some(d) = &src.downward_api {
                 out.extend(downward_files(pod, d.items.as_deref().unwrap_or_default(), mode, host_ip, pod_ip));
@@ -359,6 +351,19 @@ pub fn container_mounts(c: &k8s_openapi::api::core::v1::Container, volumes: &Has
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn projection_of_keys_items_and_missing_objects() {
+        let data = || Some(BTreeMap::from([("a".to_string(), b"1".to_vec()), ("b".to_string(), b"2".to_vec())]));
+        let all = project(data(), "configmap", "cm", None, 0o644, false).unwrap();
+        assert_eq!(all, Files::from([("a".into(), (b"1".to_vec(), 0o644)), ("b".into(), (b"2".to_vec(), 0o644))]));
+        let item = |key: &str| KeyToPath { key: key.into(), path: format!("dir/{key}"), mode: Some(0o400) };
+        let items = vec![item("b"), item("c")];
+        assert_eq!(project(data(), "secret", "s", Some(&items), 0o644, true).unwrap(), Files::from([("dir/b".into(), (b"2".to_vec(), 0o400))]));
+        assert_eq!(project(data(), "secret", "s", Some(&items), 0o644, false).unwrap_err(), "configmap references non-existent config key: c (s)");
+        assert_eq!(project(None, "secret", "s", None, 0o644, true).unwrap(), Files::new());
+        assert_eq!(project(None, "secret", "s", None, 0o644, false).unwrap_err(), "secret \"s\" not found");
+    }
 
     #[test]
     fn sync_replaces_and_prunes() {

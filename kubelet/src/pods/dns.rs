@@ -9,6 +9,8 @@
 //! reads the host file. Warnings come back as data for the caller to record as events.
 
 use crate::cri::api;
+use ironkube_node_shared::resolv_conf;
+pub use ironkube_node_shared::resolv_conf::{EmptyNameserver, Resolver};
 use k8s_openapi::api::core::v1::{Pod, PodDNSConfigOption};
 use std::io::Read;
 use std::net::IpAddr;
@@ -43,17 +45,6 @@ pub struct DnsSettings {
     pub resolv_conf: Option<PathBuf>,
     /// The node's IP (an IPv6 node gets `::1` instead of `127.0.0.1` without a resolv.conf).
     pub node_ip: Option<IpAddr>,
-}
-
-/// The resolver lines of a resolv.conf.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct Resolver {
-    /// `nameserver` lines, in order.
-    pub nameservers: Vec<String>,
-    /// The last `search` (or `domain`) line's domains, without trailing dots.
-    pub searches: Vec<String>,
-    /// `options` of every line; a later option of the same name replaces an earlier one.
-    pub options: Vec<String>,
 }
 
 /// Something worth a Warning event on the pod.
@@ -92,8 +83,8 @@ pub enum DnsError {
     #[error("{}: the read limit is reached", .0.display())]
     TooLarge(PathBuf),
     /// The host resolver file has a `nameserver` line without an address.
-    #[error("nameserver list is empty ")]
-    EmptyNameserver,
+    #[error(transparent)]
+    EmptyNameserver(#[from] EmptyNameserver),
     /// `spec.setHostnameAsFQDN` asks for a hostname the kernel cannot hold.
     #[error("failed to construct FQDN from pod hostname and cluster domain, FQDN {fqdn} is too long ({FQDN_MAX_CHARS} characters is the max, {} characters requested)", fqdn.len())]
     FqdnTooLong {
@@ -108,45 +99,6 @@ pub enum DnsError {
         /// The hostname.
         hostname: String,
     },
-}
-
-/// Parses a resolv.conf: `nameserver` lines accumulate, the last `search` line wins
-/// (the root domain `.` is left out, trailing dots trimmed), `options` merge by name.
-/// Upstream reads no `domain` line either: neither do we.
-pub fn parse_resolv_conf(text: &str) -> Result<Resolver, DnsError> {
-    let mut r = Resolver::default();
-    for line in text.lines() {
-        let line = line.trim();
-        if line.starts_with('#') {
-            continue;
-        }
-        let mut fields = line.split_whitespace();
-        match fields.next() {
-            Some("nameserver") => r.nameservers.push(fields.next().ok_or(DnsError::EmptyNameserver)?.to_string()),
-            Some("search") => r.searches = fields.filter(|s| *s != ".").map(|s| s.strip_suffix('.').unwrap_or(s).to_string()).collect(),
-            Some("options") => {
-                for option in fields {
-                    set_option(&mut r.options, option.to_string());
-                }
-            }
-            _ => {}
-        }
-    }
-    Ok(r)
-}
-
-/// The name of an option such as `ndots:5`.
-fn option_name(option: &str) -> &str {
-    option.split(':').next().unwrap_or(option)
-}
-
-/// Sets `option`, replacing one of the same name in place (upstream keeps a map: its
-/// order is random, ours is first-seen).
-fn set_option(options: &mut Vec<String>, option: String) {
-    match options.iter_mut().find(|o| option_name(o) == option_name(&option)) {
-        Some(existing) => *existing = option,
-        None => options.push(option),
-    }
 }
 
 /// Appends what is not there yet.
@@ -188,7 +140,7 @@ fn merge_options(options: &mut Vec<String>, pod_options: &[PodDNSConfigOption]) 
             Some(v) if !v.is_empty() => format!("{name}:{v}"),
             _ => name,
         };
-        set_option(options, option);
+        resolv_conf::set_option(options, option);
     }
 }
 
@@ -236,7 +188,7 @@ impl DnsSettings {
         if text.len() as u64 > MAX_RESOLV_CONF_BYTES {
             return Err(DnsError::TooLarge(path.clone()));
         }
-        parse_resolv_conf(&text)
+        Ok(resolv_conf::parse(&text)?)
     }
 
     /// What is wrong with the host resolver file for pods, checked once at start (upstream
@@ -407,34 +359,6 @@ mod tests {
         let (config, warnings) = s.pod_dns_from(&host(), pod);
         assert!(warnings.is_empty(), "{warnings:?}");
         config
-    }
-
-    #[test]
-    fn resolv_conf_lines() {
-        /// resolv.conf text, then its nameservers, searches and options.
-        type Case<'a> = (&'a str, &'a [&'a str], &'a [&'a str], &'a [&'a str]);
-        let cases: &[Case] = &[
-            ("", &[], &[], &[]),
-            (" \n\t\n", &[], &[], &[]),
-            (" #comment\n#nameserver 1.1.1.1", &[], &[], &[]),
-            ("#comment\nnameserver 1.2.3.4\nsearch", &["1.2.3.4"], &[], &[]),
-            ("\tnameserver \t 1.2.3.4 #comment", &["1.2.3.4"], &[], &[]),
-            ("nameserver 1.2.3.4\nnameserver 5.6.7.8", &["1.2.3.4", "5.6.7.8"], &[], &[]),
-            ("search foo. bar", &[], &["foo", "bar"], &[]),
-            ("search foo . bar", &[], &["foo", "bar"], &[]),
-            ("search foo\nsearch bar", &[], &["bar"], &[]),
-            ("domain foo", &[], &[], &[]),
-            ("nameserver 1.2.3.4\nsearch foo\nnameserver 5.6.7.8\nsearch bar", &["1.2.3.4", "5.6.7.8"], &["bar"], &[]),
-            ("options ", &[], &[], &[]),
-            ("options ndots:5 attempts:2", &[], &[], &["ndots:5", "attempts:2"]),
-            ("options ndots:1\noptions ndots:5 attempts:3", &[], &[], &["ndots:5", "attempts:3"]),
-            ("options ndots:1 edns0\noptions attempts:3 ndots:4", &[], &[], &["ndots:4", "edns0", "attempts:3"]),
-        ];
-        for (text, nameservers, searches, options) in cases {
-            let r = parse_resolv_conf(text).unwrap();
-            assert_eq!(r, Resolver { nameservers: strings(nameservers), searches: strings(searches), options: strings(options) }, "{text:?}");
-        }
-        assert!(matches!(parse_resolv_conf("#comment\nnameserver\nsearch"), Err(DnsError::EmptyNameserver)));
     }
 
     #[test]

@@ -174,6 +174,21 @@ async fn service_environment(client: &Client, pod: &Pod, ns: &str) -> Result<BTr
     Ok(service_variables(&services))
 }
 
+/// `key` of the `kind` (`ConfigMap` or `Secret`) `namespace/name` whose data is `data`
+/// (None: no such object); Ok(None) when it or the key is missing and the reference is
+/// `optional` (the variable is left out). The errors are upstream's.
+fn key_value(data: Option<BTreeMap<String, String>>, kind: &str, namespace: &str, name: &str, key: &str, optional: bool) -> Result<Option<String>, ConfigError> {
+    match data {
+        Some(mut d) => match d.remove(key) {
+            Some(v) => Ok(Some(v)),
+            None if optional => Ok(None),
+            None => Err(ConfigError(format!("couldn't find key {key} in {kind} {namespace}/{name}"))),
+        },
+        None if optional => Ok(None),
+        None => Err(ConfigError(format!("{} \"{name}\" not found", kind.to_lowercase()))),
+    }
+}
+
 /// The resolved environment of `c`.
 pub async fn environment(client: &Client, pod: &Pod, c: &Container, host_ip: &str, pod_ip: &str) -> Result<Vec<KeyValue>, ConfigError> {
     let ns = pod.metadata.namespace.clone().unwrap_or_else(|| "default".into());
@@ -209,26 +224,16 @@ pub async fn environment(client: &Client, pod: &Pod, c: &Container, host_ip: &st
             expand(v, &visible)
         } else if let Some(src) = &e.value_from {
             if let Some(r) = &src.config_map_key_ref {
-                let optional = r.optional == Some(true);
-                match config_map(client, &ns, &r.name).await? {
-                    Some(d) => match d.get(&r.key) {
-                        Some(v) => v.clone(),
-                        None if optional => continue,
-                        None => return Err(ConfigError(format!("couldn't find key {} in ConfigMap {ns}/{}", r.key, r.name))),
-                    },
-                    None if optional => continue,
-                    None => return Err(ConfigError(format!("configmap \"{}\" not found", r.name))),
+                let data = config_map(client, &ns, &r.name).await?;
+                match key_value(data, "ConfigMap", &ns, &r.name, &r.key, r.optional == Some(true))? {
+                    Some(v) => v,
+                    None => continue,
                 }
             } else if let Some(r) = &src.secret_key_ref {
-                let optional = r.optional == Some(true);
-                match secret(client, &ns, &r.name).await? {
-                    Some(d) => match d.get(&r.key) {
-                        Some(v) => v.clone(),
-                        None if optional => continue,
-                        None => return Err(ConfigError(format!("couldn't find key {} in Secret {ns}/{}", r.key, r.name))),
-                    },
-                    None if optional => continue,
-                    None => return Err(ConfigError(format!("secret \"{}\" not found", r.name))),
+                let data = secret(client, &ns, &r.name).await?;
+                match key_value(data, "Secret", &ns, &r.name, &r.key, r.optional == Some(true))? {
+                    Some(v) => v,
+                    None => continue,
                 }
             } else if let Some(f) = &src.field_ref {
                 field_value(pod, &f.field_path, host_ip, pod_ip).ok_or_else(|| ConfigError(format!("unsupported fieldPath: {}", f.field_path)))?
@@ -254,6 +259,16 @@ pub async fn environment(client: &Client, pod: &Pod, c: &Container, host_ip: &st
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn key_refs_skip_what_is_optional_and_missing() {
+        let data = || Some(BTreeMap::from([("k".to_string(), "v".to_string())]));
+        assert_eq!(key_value(data(), "ConfigMap", "ns", "cm", "k", false).unwrap(), Some("v".into()));
+        assert_eq!(key_value(data(), "Secret", "ns", "s", "other", true).unwrap(), None);
+        assert_eq!(key_value(None, "Secret", "ns", "s", "k", true).unwrap(), None);
+        assert_eq!(key_value(data(), "Secret", "ns", "s", "other", false).unwrap_err().0, "couldn't find key other in Secret ns/s");
+        assert_eq!(key_value(None, "ConfigMap", "ns", "cm", "k", false).unwrap_err().0, "configmap \"cm\" not found");
+    }
 
     #[test]
     fn service_variables_are_upstreams() {
