@@ -19,6 +19,13 @@ pub struct ResourcePath {
     pub watch_prefix: bool,
 }
 
+impl ResourcePath {
+    /// A `proxy` subresource request (its path goes on to the backend).
+    pub fn is_proxy(&self) -> bool {
+        self.subresource.as_deref() == Some("proxy")
+    }
+}
+
 /// What a path names.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Route {
@@ -92,7 +99,8 @@ pub fn route(path: &str) -> Route {
             info.resource = resource.to_string();
             info.name = Some(name.to_string());
         }
-        [resource, name, sub] => {
+        // Only `proxy` takes a path after the subresource (upstream's `{path:*}` routes).
+        [resource, name, sub, rest @ ..] if rest.is_empty() || *sub == "proxy" => {
             info.resource = resource.to_string();
             info.name = Some(name.to_string());
             info.subresource = Some(sub.to_string());
@@ -131,6 +139,10 @@ mod tests {
         let r = res("/api/v1/watch/namespaces/default/pods");
         assert!(r.watch_prefix && r.resource == "pods");
         assert_eq!(route("/version/"), Route::Version);
+        let r = res("/api/v1/namespaces/default/services/https:web:443/proxy/a/b/");
+        assert_eq!((r.resource.as_str(), r.name.as_deref(), r.subresource.as_deref()), ("services", Some("https:web:443"), Some("proxy")));
+        assert!(r.is_proxy());
+        assert_eq!(route("/api/v1/namespaces/default/pods/web/status/x"), Route::Unknown);
         assert_eq!(route("/apis/apps"), Route::Group("apps".into()));
         assert_eq!(route("/openapi/v3/apis/apps/v1"), Route::OpenApiV3("apis/apps/v1".into()));
     }
