@@ -89,6 +89,14 @@ pub async fn serve(state: &AppState, resource: &str, namespace: Option<&str>, id
     if let Ok(host) = HeaderValue::from_str(&request_host) {
         out.headers_mut().insert(header::HOST, host);
     }
+    // HTTP/2 carries the length outside the headers; HTTP/1.1 servers (busybox httpd's
+    // CGI) need it rather than a chunked body, and Go's proxy sends the request's length.
+    let length = hyper::body::Body::size_hint(out.body()).exact();
+    if let Some(n) = length.filter(|n| *n > 0 || matches!(*out.method(), Method::POST | Method::PUT))
+        && !out.headers().contains_key(header::CONTENT_LENGTH)
+    {
+        out.headers_mut().insert(header::CONTENT_LENGTH, HeaderValue::from(n));
+    }
     let unreachable = |e: String| ApiError::ServiceUnavailable(format!("error trying to reach service: {e}"));
     let io = dial(state, &location).await.map_err(unreachable)?;
     let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(io)).await.map_err(|e| unreachable(e.to_string()))?;
