@@ -11,8 +11,9 @@ use ironkube_conformance::{assert_eventually, kubectl_bin, Cluster};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::process::{Command, Stdio};
 
-/// A ConfigMap with the site (a page, a health file and an echoing CGI script), a pod
-/// serving it on 8080 and a Service `web` with ports `http` (80) and `alt` (81), both to
+/// A ConfigMap with the site (a page, a health file, CGI scripts that echo the request
+/// and stream two lines, the second only once `/tmp/go` exists) and an upgrade server
+/// (answers `101` and echoes bytes; on 9000, busybox `nc`), a pod serving them on 8080, and a Service `web` with ports `http` (80) and `alt` (81), both to
 /// the pod's port named `http`.
 const WEB: &str = r#"
 apiVersion: v1
@@ -29,6 +30,18 @@ data:
     echo "forwarded-uri=$HTTP_X_FORWARDED_URI"
     echo "authorization=$HTTP_AUTHORIZATION"
     if [ -n "$CONTENT_LENGTH" ]; then echo "body=$(head -c "$CONTENT_LENGTH")"; fi
+  stream: |
+    #!/bin/sh
+    echo "Content-Type: text/plain"
+    echo
+    echo first
+    while [ ! -f /tmp/go ]; do sleep 0.1; done
+    echo second
+  upgrade: |
+    #!/bin/sh
+    while read -r line; do [ -z "$(printf %s "$line" | tr -d '\r')" ] && break; done
+    printf 'HTTP/1.1 101 Switching Protocols\r\nUpgrade: echo\r\nConnection: Upgrade\r\n\r\n'
+    exec cat
 ---
 apiVersion: v1
 kind: Service
@@ -52,7 +65,7 @@ spec:
   containers:
   - name: web
     image: ironkube.local/busybox
-    command: [sh, -c, "mkdir -p /www/cgi-bin && cp /site/index.html /site/healthz /www/ && cp /site/echo /www/cgi-bin/echo && exec httpd -f -p 8080 -h /www"]
+    command: [sh, -c, "mkdir -p /www/cgi-bin && cp /site/index.html /site/healthz /www/ && cp /site/echo /site/stream /www/cgi-bin/ && (nc -ll -p 9000 -e /site/upgrade &) && exec httpd -f -p 8080 -h /www"]
     ports: [{{name: http, containerPort: 8080}}]
     volumeMounts: [{{name: site, mountPath: /site}}]
 "#
@@ -178,6 +191,42 @@ fn proxy_to_pods_services_and_the_kubelet() {
     assert_eq!((status, location), (301, Some(format!("{svc_base}/web:http/proxy/?q=1").as_str())));
     let (status, _, body) = http_get(proxy.port, &format!("/api/v1/nodes/{}/proxy/healthz", c.node_name()));
     assert_eq!((status, body.as_str()), (200, "ok"));
+
+    // Responses stream: the first line arrives while the script still waits for its go.
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", proxy.port)).unwrap();
+    s.set_read_timeout(Some(ironkube_conformance::patience())).unwrap();
+    write!(s, "GET {pod_base}/web:8080/proxy/cgi-bin/stream HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n").unwrap();
+    let mut reader = BufReader::new(s);
+    let mut seen = Vec::new();
+    while seen.last().map(String::as_str) != Some("first\n") {
+        let mut line = String::new();
+        assert!(reader.read_line(&mut line).expect("the first line before the end of the response") > 0, "the stream ended early: {seen:?}");
+        seen.push(line);
+    }
+    c.ok(&["exec", "web", "--", "touch", "/tmp/go"]);
+    let mut rest = String::new();
+    reader.read_to_string(&mut rest).unwrap();
+    assert_eq!(rest, "second\n");
+
+    // Upgrades: after the backend's 101 the connection carries bytes both ways.
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", proxy.port)).unwrap();
+    s.set_read_timeout(Some(ironkube_conformance::patience())).unwrap();
+    write!(s, "GET {pod_base}/web:9000/proxy/ HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: Upgrade\r\nUpgrade: echo\r\n\r\n").unwrap();
+    let mut reader = BufReader::new(s.try_clone().unwrap());
+    let mut status = String::new();
+    reader.read_line(&mut status).unwrap();
+    assert!(status.starts_with("HTTP/1.1 101"), "{status}");
+    loop {
+        let mut header = String::new();
+        reader.read_line(&mut header).unwrap();
+        if header.trim().is_empty() {
+            break;
+        }
+    }
+    s.write_all(b"ping through the proxy\n").unwrap();
+    let mut echoed = String::new();
+    reader.read_line(&mut echoed).unwrap();
+    assert_eq!(echoed, "ping through the proxy\n");
     drop(proxy);
 
     // Errors as upstream.
