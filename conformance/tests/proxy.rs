@@ -21,6 +21,7 @@ kind: ConfigMap
 metadata: {name: site}
 data:
   index.html: "hello from web\n"
+  links.html: "<a href=\"/healthz\">health</a> <img src=\"logo.png\"> <a href=\"http://example.com/x\">out</a>\n"
   healthz: "healthy\n"
   echo: |
     #!/bin/sh
@@ -65,7 +66,7 @@ spec:
   containers:
   - name: web
     image: ironkube.local/busybox
-    command: [sh, -c, "mkdir -p /www/cgi-bin && cp /site/index.html /site/healthz /www/ && cp /site/echo /site/stream /www/cgi-bin/ && (nc -ll -p 9000 -e /site/upgrade &) && exec httpd -f -p 8080 -h /www"]
+    command: [sh, -c, "mkdir -p /www/cgi-bin && cp /site/index.html /site/links.html /site/healthz /www/ && cp /site/echo /site/stream /www/cgi-bin/ && (nc -ll -p 9000 -e /site/upgrade &) && exec httpd -f -p 8080 -h /www"]
     ports: [{{name: http, containerPort: 8080}}]
     volumeMounts: [{{name: site, mountPath: /site}}]
 "#
@@ -179,6 +180,10 @@ fn proxy_to_pods_services_and_the_kubelet() {
     assert_eq!((status, body.as_str()), (200, "hello from web\n"));
     let (status, _, body) = http_get(proxy.port, &format!("{pod_base}/web:8080/proxy/healthz"));
     assert_eq!((status, body.as_str()), (200, "healthy\n"));
+    // Absolute links in HTML pages come back through the proxy; others stay.
+    let (status, _, body) = http_get(proxy.port, &format!("{svc_base}/web:80/proxy/links.html"));
+    assert_eq!(status, 200);
+    assert_eq!(body, format!("<a href=\"{svc_base}/web:80/proxy/healthz\">health</a> <img src=\"logo.png\"> <a href=\"http://example.com/x\">out</a>\n"));
     let (status, _, body) = http_request(proxy.port, "POST", &format!("{svc_base}/web:80/proxy/cgi-bin/echo?k=v"), "posted-bytes");
     assert_eq!(status, 200);
     assert!(body.contains("method=POST query=k=v\n") && body.contains("body=posted-bytes\n"), "{body}");

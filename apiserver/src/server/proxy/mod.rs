@@ -3,14 +3,16 @@
 //! `services`, and `/api/v1/nodes/{name[:port]}/proxy[/path]`), as upstream's
 //! `ProxyREST`s serve them with an `UpgradeAwareHandler`: resolve the backend
 //! ([`location`]), then forward the request with its method, query and body, streaming
-//! both ways ([`forward`] shapes the headers and paths); upgrade requests (WebSocket)
-//! are passed through byte for byte after the backend's `101`.
+//! both ways ([`forward`] shapes the headers and paths; [`html`] points the links of
+//! `text/html` pages back through the proxy); upgrade requests (WebSocket) are passed
+//! through byte for byte after the backend's `101`.
 //!
 //! Authorization happens before, in the generic pipeline, with the connect verbs
 //! ([`connect_verb`]) on `pods/proxy`, `services/proxy` or `nodes/proxy` and the id as
 //! the name, as upstream's request info has it.
 
 mod forward;
+mod html;
 mod location;
 
 use super::AppState;
@@ -103,10 +105,30 @@ pub async fn serve(state: &AppState, resource: &str, namespace: Option<&str>, id
     tokio::spawn(conn);
     let resp = sender.send_request(out).await.map_err(|e| unreachable(e.to_string()))?;
     let (backend, body) = resp.into_parts();
-    let mut answer = Response::new(Body::new(body));
+    let backend_host = location.host_port();
+    let mut headers = forward::response_headers(&backend.headers, &prepend, &backend_host, &request_host);
+    let body = if rewrites_links(&backend.headers) {
+        // Upstream reads such a page whole, too.
+        let page = http_body_util::BodyExt::collect(body).await.map_err(|e| unreachable(e.to_string()))?.to_bytes();
+        let page = html::rewrite_links(&page, |url| forward::rewrite_url(url, &prepend, &backend_host, &request_host));
+        headers.insert(header::CONTENT_LENGTH, HeaderValue::from(page.len()));
+        Body::from(page)
+    } else {
+        Body::new(body)
+    };
+    let mut answer = Response::new(body);
     *answer.status_mut() = backend.status;
-    *answer.headers_mut() = forward::response_headers(&backend.headers, &prepend, &location.host_port(), &request_host);
+    *answer.headers_mut() = headers;
     Ok(answer)
+}
+
+/// Whether upstream's transport rewrites the links of this answer: an unencoded
+/// `text/html` page that is not a redirect. (Upstream also inflates gzip and deflate
+/// pages; those pass unchanged here.)
+fn rewrites_links(backend: &http::HeaderMap) -> bool {
+    let value = |name: header::HeaderName| backend.get(name).and_then(|v| v.to_str().ok()).unwrap_or_default().to_string();
+    let media = value(header::CONTENT_TYPE).split(';').next().unwrap_or_default().trim().to_string();
+    media.eq_ignore_ascii_case("text/html") && !backend.contains_key(header::LOCATION) && value(header::CONTENT_ENCODING).is_empty()
 }
 
 /// Whether the request asks for a protocol upgrade (`Connection: Upgrade` and an
@@ -220,6 +242,21 @@ mod tests {
         assert!(!is_upgrade(&h));
         h.insert(header::CONNECTION, HeaderValue::from_static("keep-alive, Upgrade"));
         assert!(is_upgrade(&h));
+    }
+
+    #[test]
+    fn only_plain_html_pages_are_rewritten() {
+        let headers = |pairs: &[(&'static str, &'static str)]| {
+            let mut h = http::HeaderMap::new();
+            for (k, v) in pairs {
+                h.insert(*k, HeaderValue::from_static(v));
+            }
+            h
+        };
+        assert!(rewrites_links(&headers(&[("content-type", "text/html; charset=utf-8")])));
+        assert!(!rewrites_links(&headers(&[("content-type", "text/plain")])));
+        assert!(!rewrites_links(&headers(&[("content-type", "text/html"), ("content-encoding", "gzip")])));
+        assert!(!rewrites_links(&headers(&[("content-type", "text/html"), ("location", "/x")])));
     }
 
     #[test]
