@@ -1,7 +1,8 @@
 //! The `proxy` subresources end to end with stock kubectl: `kubectl get --raw` (and
 //! `create`/`replace`/`delete --raw` for the other methods) through `pods/proxy`,
 //! `services/proxy` (by port name and number) and `nodes/proxy` (the kubelet), and a
-//! `kubectl proxy` process reached with a plain HTTP client; upstream's errors (404, 400
+//! `kubectl proxy` process reached with a plain HTTP client (and the official Python
+//! client's proxy calls); upstream's errors (404, 400
 //! `address not allowed`, 503 without endpoints or when the backend refuses) and RBAC on
 //! `pods/proxy`. The backend is busybox `httpd` in a pod with a CGI script that echoes
 //! the method, query, body and forwarded headers. Needs root and containerd (skips
@@ -173,6 +174,21 @@ fn proxy_to_pods_services_and_the_kubelet() {
     assert_eq!(c.ok(&["get", "--raw", &format!("{node}/healthz")]), "ok");
     let metrics = c.ok(&["get", "--raw", &format!("{node}/metrics/resource")]);
     assert!(metrics.contains("node_cpu_usage_seconds_total"), "{metrics}");
+
+    // The official Python client escapes the `:` of ids (`web%3A8080`).
+    let importable = Command::new("python3").args(["-c", "import kubernetes"]).status().is_ok_and(|s| s.success());
+    if importable || std::env::var_os("CI").is_some() {
+        let script = format!(
+            "from kubernetes import client, config\nconfig.load_kube_config()\nv1 = client.CoreV1Api()\n\
+             print(v1.connect_get_namespaced_pod_proxy_with_path('web:8080', 'default', 'healthz'), end='')\n\
+             print(v1.connect_get_namespaced_service_proxy_with_path('web:80', 'default', 'healthz'), end='')\n\
+             print(v1.connect_get_node_proxy_with_path('{}', 'healthz'))\n",
+            c.node_name()
+        );
+        let out = Command::new("python3").args(["-c", &script]).env("KUBECONFIG", &c.kubeconfig).output().unwrap();
+        assert!(out.status.success(), "python client failed:\n{}", String::from_utf8_lossy(&out.stderr));
+        assert_eq!(String::from_utf8_lossy(&out.stdout), "healthy\nhealthy\nok\n");
+    }
 
     // kubectl proxy, reached with a plain HTTP client.
     let proxy = KubectlProxy::start(&c);

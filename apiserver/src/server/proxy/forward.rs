@@ -5,7 +5,34 @@
 
 use http::{header, HeaderMap, HeaderName, HeaderValue};
 
-/// The path after `…/{name}/proxy` in `request_path` (raw, as received), as upstream's
+/// The decoded request path (upstream works on Go's decoded `URL.Path`).
+pub fn decode_path(raw: &str) -> String {
+    percent_encoding::percent_decode_str(raw).decode_utf8_lossy().into_owned()
+}
+
+/// What Go escapes in a path it sends (`url.URL.EscapedPath` without a raw path): all
+/// but letters, digits, `-_.~` and `$&+,/:;=@`.
+const PATH_ESCAPES: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'_')
+    .remove(b'.')
+    .remove(b'~')
+    .remove(b'$')
+    .remove(b'&')
+    .remove(b'+')
+    .remove(b',')
+    .remove(b'/')
+    .remove(b':')
+    .remove(b';')
+    .remove(b'=')
+    .remove(b'@');
+
+/// A decoded path escaped for the request line, as Go writes it.
+pub fn escape_path(path: &str) -> String {
+    percent_encoding::utf8_percent_encode(path, PATH_ESCAPES).to_string()
+}
+
+/// The path after `…/{name}/proxy` in `request_path` (decoded), as upstream's
 /// connect options see it: `""`, or `/rest` with the request's trailing slash kept.
 pub fn subpath(request_path: &str) -> String {
     // `api/v1[/namespaces/{ns}]/{resource}/{name}/proxy/rest…`
@@ -202,6 +229,14 @@ mod tests {
         let p = "/api/v1/namespaces/proxy/services/proxy/proxy/proxy/x";
         assert_eq!(backend_path(&subpath(p), p), "/proxy/x");
         assert_eq!(backend_path("/../../etc", "/x/proxy/../../etc"), "/etc");
+    }
+
+    #[test]
+    fn paths_are_decoded_then_escaped_as_go() {
+        let p = decode_path("/api/v1/nodes/n%3A1/proxy/a%2Fb/c%20d");
+        assert_eq!(p, "/api/v1/nodes/n:1/proxy/a/b/c d");
+        assert_eq!(backend_path(&subpath(&p), &p), "/a/b/c d");
+        assert_eq!(escape_path("/a b/ü?x#y/@:=,;+&$~-_.!*'()"), "/a%20b/%C3%BC%3Fx%23y/@:=,;+&$~-_.%21%2A%27%28%29");
     }
 
     #[test]

@@ -69,16 +69,16 @@ pub async fn serve(state: &AppState, resource: &str, namespace: Option<&str>, id
         "nodes" => location::node(&state.store, id).await?,
         _ => return Err(ApiError::NoRoute),
     };
-    let request_path = req.uri().path().to_string();
+    let request_path = forward::decode_path(req.uri().path());
     let backend_path = forward::backend_path(&forward::subpath(&request_path), &request_path);
     let query = req.uri().query().map(|q| format!("?{q}")).unwrap_or_default();
-    let path_and_query = format!("{}{query}", if backend_path.is_empty() { "/" } else { &backend_path });
+    let path_and_query = format!("{}{query}", if backend_path.is_empty() { "/".to_string() } else { forward::escape_path(&backend_path) });
     if is_upgrade(req.headers()) {
         return upgrade(state, &location, &path_and_query, req).await;
     }
     // Upstream's redirect of an empty path to one with a trailing slash (issue #4958).
     if backend_path.is_empty() && matches!(*req.method(), Method::GET | Method::HEAD) {
-        let target = HeaderValue::from_str(&format!("{request_path}/{query}")).map_err(|e| ApiError::Internal(e.to_string()))?;
+        let target = HeaderValue::from_str(&format!("{}/{query}", forward::escape_path(&request_path))).map_err(|e| ApiError::Internal(e.to_string()))?;
         return Ok(Response::builder().status(StatusCode::MOVED_PERMANENTLY).header(header::LOCATION, target).body(Body::empty()).expect("valid response"));
     }
     let prepend = forward::path_prepend(&request_path, &backend_path);
