@@ -154,7 +154,7 @@ fn request_host(req: &Request, location: &Location) -> String {
 
 /// An upgrade: the client's request (less the consumed credentials, plus
 /// `X-Forwarded-For`) on a new backend connection; after the backend's `101` the two
-/// connections are spliced, anything else is relayed.
+/// connections are spliced, a refusal is relayed (upstream `tryUpgrade`).
 async fn upgrade(state: &AppState, location: &Location, path_and_query: &str, req: Request) -> Result<Response<Body>, ApiError> {
     let client_ip = req.extensions().get::<PeerAddr>().map(|p| p.0.ip());
     let mut headers = req.headers().clone();
@@ -170,6 +170,11 @@ async fn upgrade(state: &AppState, location: &Location, path_and_query: &str, re
     let backend = |e: String| ApiError::Internal(format!("error dialing backend: {e}"));
     let io = dial(state, location).await.map_err(backend)?;
     let resp = ironkube_httpupgrade::pass_through(io, out, hyper::upgrade::on(req)).await.map_err(|e| backend(e.to_string()))?;
+    // A refusal (4xx/5xx) is relayed; any other answer is not an upgrade.
+    let code = resp.status();
+    if code != StatusCode::SWITCHING_PROTOCOLS && code.as_u16() < 400 {
+        return Err(ApiError::Internal(format!("invalid upgrade response: status code {}", code.as_u16())));
+    }
     Ok(resp.map(Body::from))
 }
 
