@@ -228,6 +228,8 @@ where
 const ALL: &[&str] = &["all"];
 const NONE: &[&str] = &[];
 const EXEC_VERBS: &[&str] = &["create", "get"];
+/// The `proxy` subresources' discovery verbs (upstream lists them though PATCH is not proxied).
+const PROXY_VERBS: &[&str] = &["create", "delete", "get", "patch", "update"];
 
 /// Every served kind, in discovery order (upstream's group priority order).
 pub static KINDS: LazyLock<Vec<Kind>> = LazyLock::new(|| {
@@ -249,7 +251,7 @@ pub static KINDS: LazyLock<Vec<Kind>> = LazyLock::new(|| {
         ),
         kind::<api::core::v1::Node>(
             row(&["no"], NONE, &s::NODE)
-                .sub(Sub::pending("proxy", "", "", "NodeProxyOptions", &["create", "delete", "get", "patch", "update"]))
+                .sub(Sub::connect("proxy", "NodeProxyOptions", PROXY_VERBS))
                 .sub(Sub::status()),
         ),
         kind::<api::core::v1::PersistentVolumeClaim>(row(&["pvc"], NONE, &s::PVC).sub(Sub::status())),
@@ -263,7 +265,7 @@ pub static KINDS: LazyLock<Vec<Kind>> = LazyLock::new(|| {
                 .sub(Sub::connect("exec", "PodExecOptions", EXEC_VERBS))
                 .sub(Sub::connect("log", "", &["get"]))
                 .sub(Sub::connect("portforward", "PodPortForwardOptions", EXEC_VERBS))
-                .sub(Sub::pending("proxy", "", "", "PodProxyOptions", &["create", "delete", "get", "patch", "update"]))
+                .sub(Sub::connect("proxy", "PodProxyOptions", PROXY_VERBS))
                 .sub(Sub::pending("resize", "", "", "", GET_PATCH_UPDATE))
                 .sub(Sub::status()),
         ),
@@ -277,7 +279,7 @@ pub static KINDS: LazyLock<Vec<Kind>> = LazyLock::new(|| {
         ),
         kind::<api::core::v1::Service>(
             row(&["svc"], ALL, &s::SERVICE)
-                .sub(Sub::pending("proxy", "", "", "ServiceProxyOptions", &["create", "delete", "get", "patch", "update"]))
+                .sub(Sub::connect("proxy", "ServiceProxyOptions", PROXY_VERBS))
                 .sub(Sub::status()),
         ),
         // apps/v1

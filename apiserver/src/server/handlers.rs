@@ -63,8 +63,9 @@ async fn handle(state: &AppState, who: &Identity, req: Request) -> Result<Respon
     let impersonated = crate::filters::impersonation::impersonate(&state.store, who.clone(), req.headers()).await?;
     let who = &impersonated;
     let accept = req.headers().get(header::ACCEPT).and_then(|v| v.to_str().ok()).map(str::to_string);
-    // `/openapi/v2` negotiates its own media types (JSON or gnostic protobuf).
-    let output = if route == Route::OpenApiV2 { Output::Json } else { negotiate::negotiate(accept.as_deref())? };
+    // `/openapi/v2` negotiates its own media types; a proxied request's belong to the backend.
+    let proxied = matches!(&route, Route::Resource(r) if r.is_proxy());
+    let output = if route == Route::OpenApiV2 || proxied { Output::Json } else { negotiate::negotiate(accept.as_deref())? };
     let method = req.method().clone();
     if !matches!(route, Route::Resource(_)) && method != Method::GET
         && (public || !matches!(route, Route::Unknown)) {
@@ -158,7 +159,7 @@ async fn resource(
     if kind.namespaced != r.namespace.is_some() && !(kind.namespaced && r.name.is_none() && r.namespace.is_none()) {
         return Err(ApiError::NoRoute);
     }
-    let verb = verb_of(&method, &r, &query)?;
+    let verb = if r.is_proxy() { super::proxy::connect_verb(&method) } else { verb_of(&method, &r, &query)? };
     // Across all namespaces a namespaced kind can only be listed or watched.
     if kind.namespaced && r.namespace.is_none() && !matches!(verb, "list" | "watch") {
         return Err(ApiError::MethodNotAllowed);
@@ -173,6 +174,9 @@ async fn resource(
         path: None,
     })
     .await?;
+    if r.is_proxy() && kind.group.is_empty() && super::proxy::handles(kind.resource) {
+        return super::proxy::serve(state, kind.resource, r.namespace.as_deref(), r.name.as_deref().unwrap_or_default(), req).await;
+    }
     let target = Target { kind, namespace: r.namespace.as_deref() };
     let store = &state.store;
     let name = r.name.clone().unwrap_or_default();

@@ -10,6 +10,7 @@ pub mod negotiate;
 mod openapi_v2;
 pub mod pki;
 pub mod pod_streams;
+pub mod proxy;
 pub mod request;
 
 use crate::cache::{CacheConfig, WatchCache};
@@ -145,7 +146,7 @@ impl Server {
             tokio::select! {
                 _ = &mut shutdown => break,
                 accepted = listener.accept() => {
-                    let (tcp, _) = match accepted {
+                    let (tcp, peer) = match accepted {
                         Ok(c) => c,
                         Err(e) => {
                             tracing::warn!("accept failed: {e}");
@@ -170,6 +171,7 @@ impl Server {
                             .unwrap_or_default();
                         let service = hyper::service::service_fn(move |mut req: hyper::Request<hyper::body::Incoming>| {
                             req.extensions_mut().insert(identity.clone());
+                            req.extensions_mut().insert(proxy::PeerAddr(peer));
                             let router = router.clone();
                             async move {
                                 use tower::ServiceExt;

@@ -19,6 +19,13 @@ pub struct ResourcePath {
     pub watch_prefix: bool,
 }
 
+impl ResourcePath {
+    /// A `proxy` subresource request (its path goes on to the backend).
+    pub fn is_proxy(&self) -> bool {
+        self.subresource.as_deref() == Some("proxy")
+    }
+}
+
 /// What a path names.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Route {
@@ -92,9 +99,13 @@ pub fn route(path: &str) -> Route {
             info.resource = resource.to_string();
             info.name = Some(name.to_string());
         }
-        [resource, name, sub] => {
+        // Only `proxy` takes a path after the subresource (upstream's `{path:*}` routes).
+        [resource, name, sub, rest @ ..] if rest.is_empty() || *sub == "proxy" => {
             info.resource = resource.to_string();
-            info.name = Some(name.to_string());
+            // A proxy id may come escaped (`web%3A8080` from the Python client); upstream
+            // reads the decoded path.
+            let name = if *sub == "proxy" { percent_encoding::percent_decode_str(name).decode_utf8_lossy() } else { (*name).into() };
+            info.name = Some(name.into_owned());
             info.subresource = Some(sub.to_string());
         }
         _ => return Route::Unknown,
@@ -131,6 +142,11 @@ mod tests {
         let r = res("/api/v1/watch/namespaces/default/pods");
         assert!(r.watch_prefix && r.resource == "pods");
         assert_eq!(route("/version/"), Route::Version);
+        let r = res("/api/v1/namespaces/default/services/https:web:443/proxy/a/b/");
+        assert_eq!((r.resource.as_str(), r.name.as_deref(), r.subresource.as_deref()), ("services", Some("https:web:443"), Some("proxy")));
+        assert!(r.is_proxy());
+        assert_eq!(res("/api/v1/nodes/n1%3A10250/proxy/a%2Fb").name.as_deref(), Some("n1:10250"));
+        assert_eq!(route("/api/v1/namespaces/default/pods/web/status/x"), Route::Unknown);
         assert_eq!(route("/apis/apps"), Route::Group("apps".into()));
         assert_eq!(route("/openapi/v3/apis/apps/v1"), Route::OpenApiV3("apis/apps/v1".into()));
     }

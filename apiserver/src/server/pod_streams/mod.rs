@@ -43,6 +43,11 @@ impl KubeletClient {
 
     async fn connect(&self, host: &str, port: u16) -> Result<tokio_openssl::SslStream<tokio::net::TcpStream>, String> {
         let tcp = tokio::net::TcpStream::connect((host, port)).await.map_err(|e| format!("dial tcp {host}:{port}: {e}"))?;
+        self.handshake(tcp, host).await
+    }
+
+    /// The TLS handshake with the kubelet at `host` over `tcp`.
+    pub(crate) async fn handshake(&self, tcp: tokio::net::TcpStream, host: &str) -> Result<tokio_openssl::SslStream<tokio::net::TcpStream>, String> {
         let ssl = self.connector.configure().and_then(|c| c.into_ssl(host)).map_err(|e| e.to_string())?;
         let mut stream = tokio_openssl::SslStream::new(ssl, tcp).map_err(|e| e.to_string())?;
         std::pin::Pin::new(&mut stream).connect().await.map_err(|e| format!("tls: {e}"))?;
