@@ -72,7 +72,7 @@ pub struct ControllerFlags {
 }
 
 /// A non-negative Go duration (`15s`, `5m0s`), the form upstream's duration flags take.
-fn go_duration(text: &str) -> Result<std::time::Duration, String> {
+pub fn go_duration(text: &str) -> Result<std::time::Duration, String> {
     let d = ironkube_controllers::horizontal::metrics::parse_go_duration(text)?;
     std::time::Duration::try_from(d).map_err(|_| format!("{text}: must not be negative"))
 }

@@ -90,24 +90,18 @@ pub struct ServerArgs {
     #[arg(long, default_value_t = true, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true", require_equals = true)]
     pub watch_cache: bool,
     /// How often the resource metrics API (`kubectl top`) scrapes every kubelet, as
-    /// metrics-server's flag: seconds, or with a unit (`15s`, `500ms`, `1m`).
-    #[arg(long, default_value = "15s", value_parser = parse_interval)]
+    /// metrics-server's flag: a Go duration (`15s`, `500ms`, `1m`).
+    #[arg(long, default_value = "15s", value_parser = positive_go_duration)]
     pub metric_resolution: std::time::Duration,
 }
 
-/// A positive interval: `15`, `15s`, `500ms` or `1m`.
-fn parse_interval(s: &str) -> Result<std::time::Duration, String> {
-    let (number, scale) = match s {
-        _ if s.ends_with("ms") => (&s[..s.len() - 2], 0.001),
-        _ if s.ends_with('s') => (&s[..s.len() - 1], 1.0),
-        _ if s.ends_with('m') => (&s[..s.len() - 1], 60.0),
-        _ => (s, 1.0),
-    };
-    let seconds = number.trim().parse::<f64>().map_err(|_| format!("invalid duration {s:?} (e.g. 15s, 500ms, 1m)"))? * scale;
-    if !seconds.is_finite() || seconds <= 0.0 {
+/// A positive Go duration (`15s`, `500ms`, `1m`), as metrics-server's flag takes.
+fn positive_go_duration(s: &str) -> Result<std::time::Duration, String> {
+    let d = components::go_duration(s)?;
+    if d.is_zero() {
         return Err(format!("the interval must be positive, got {s:?}"));
     }
-    Ok(std::time::Duration::from_secs_f64(seconds))
+    Ok(d)
 }
 
 /// Flags of `ironkube scheduler`.
@@ -167,16 +161,17 @@ fn main() -> std::process::ExitCode {
 
 #[cfg(test)]
 mod tests {
-    use super::parse_interval;
+    use super::positive_go_duration;
     use std::time::Duration;
 
     #[test]
-    fn metric_resolution_accepts_seconds_and_units() {
-        assert_eq!(parse_interval("15s"), Ok(Duration::from_secs(15)));
-        assert_eq!(parse_interval("15"), Ok(Duration::from_secs(15)));
-        assert_eq!(parse_interval("500ms"), Ok(Duration::from_millis(500)));
-        assert_eq!(parse_interval("1m"), Ok(Duration::from_secs(60)));
-        assert!(parse_interval("0s").is_err());
-        assert!(parse_interval("fast").is_err());
+    fn metric_resolution_takes_positive_go_durations() {
+        assert_eq!(positive_go_duration("15s"), Ok(Duration::from_secs(15)));
+        assert_eq!(positive_go_duration("500ms"), Ok(Duration::from_millis(500)));
+        assert_eq!(positive_go_duration("1m30s"), Ok(Duration::from_secs(90)));
+        assert!(positive_go_duration("15").is_err(), "Go durations need a unit");
+        assert!(positive_go_duration("0s").is_err());
+        assert!(positive_go_duration("-1s").is_err());
+        assert!(positive_go_duration("fast").is_err());
     }
 }
