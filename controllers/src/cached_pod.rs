@@ -136,11 +136,6 @@ pub fn from_pod(pod: &k8s_openapi::api::core::v1::Pod) -> CachedPod {
     serde_json::from_value(value).expect("a serialized Pod reads as a CachedPod")
 }
 
-/// Drops the managedFields before a pod is stored (nothing reads them).
-pub fn slim(pod: &mut CachedPod) {
-    pod.metadata.managed_fields = None;
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -168,9 +163,7 @@ mod tests {
 
     #[test]
     fn reads_what_controllers_use_and_skips_the_rest() {
-        let mut pod: CachedPod = serde_json::from_value(full_pod()).unwrap();
-        slim(&mut pod);
-        assert!(pod.metadata.managed_fields.is_none());
+        let pod: CachedPod = serde_json::from_value(full_pod()).unwrap();
         assert_eq!(pod.metadata.labels.as_ref().unwrap()["app"], "a");
         let spec = pod.spec.as_ref().unwrap();
         assert_eq!((spec.node_name.as_deref(), spec.hostname.as_deref(), spec.subdomain.as_deref()), (Some("n1"), Some("h"), Some("s")));

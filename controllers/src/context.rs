@@ -85,7 +85,7 @@ impl Context {
     pub fn new(client: kube::Client, config: Config) -> Self {
         let (events, event_writer) = EventWriter::new(client.clone());
         Context {
-            pods: SharedInformer::new(client.clone()).slimmed_by(crate::cached_pod::slim),
+            pods: SharedInformer::new(client.clone()),
             services: SharedInformer::new(client.clone()),
             replicasets: SharedInformer::new(client.clone()),
             jobs: SharedInformer::new(client.clone()),

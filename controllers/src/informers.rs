@@ -27,12 +27,11 @@ where
     subscribers: Mutex<Vec<mpsc::UnboundedSender<Arc<K>>>>,
     /// Subscribers to deletions only.
     deletion_subscribers: Mutex<Vec<mpsc::UnboundedSender<Arc<K>>>>,
-    /// Applied to every object before it is stored (drops what no controller reads).
-    slim: fn(&mut K),
 }
 
-/// The default slimming: managedFields, which controllers never read and which are a
-/// large share of each object.
+/// Applied to every object before it is stored: managedFields, which controllers never
+/// read and which are a large share of each object, are dropped. (Pods are cached as
+/// [`crate::cached_pod::CachedPod`], which keeps only what controllers read.)
 fn drop_managed_fields<K: Resource>(obj: &mut K) {
     obj.meta_mut().managed_fields = None;
 }
@@ -52,14 +51,7 @@ where
     /// An informer over `api` (cluster-scoped kinds, or one namespace).
     pub fn with_api(api: Api<K>) -> Self {
         let (reader, writer) = reflector::store();
-        SharedInformer { api, reader, writer: Mutex::new(Some(writer)), subscribers: Mutex::default(), deletion_subscribers: Mutex::default(), slim: drop_managed_fields::<K> }
-    }
-
-    /// The same informer, slimming each object with `slim` instead (which must drop the
-    /// managedFields too).
-    pub fn slimmed_by(mut self, slim: fn(&mut K)) -> Self {
-        self.slim = slim;
-        self
+        SharedInformer { api, reader, writer: Mutex::new(Some(writer)), subscribers: Mutex::default(), deletion_subscribers: Mutex::default() }
     }
 
     /// The read-only store (complete once [`Store::wait_until_ready`] returns).
@@ -97,14 +89,14 @@ where
     }
 
     /// Watches the kind, feeding the store and subscribers; runs while the API answers
-    /// (the watcher retries with backoff). Objects are slimmed before they are stored.
+    /// (the watcher retries with backoff). Objects lose their managedFields before they are stored.
     pub async fn run(&self) {
         let Some(writer) = self.writer.lock().expect("informer lock").take() else {
             return;
         };
         let stream = watcher(self.api.clone(), watcher::Config::default())
             .default_backoff()
-            .modify(self.slim)
+            .modify(drop_managed_fields::<K>)
             .reflect(writer);
         futures::pin_mut!(stream);
         while let Some(item) = stream.next().await {
