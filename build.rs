@@ -1,4 +1,4 @@
-//! Links `ironkube` as a position-dependent executable, as Go links the upstream
+//! Links the `ironkube` binaries as position-dependent executables, as Go links the upstream
 //! components (kubelet, kube-apiserver, ...) by default on linux/amd64. A PIE this size
 //! carries 2.4 MB of relocations that the loader applies at every start, dirtying 2.4 MB
 //! of `.data.rel.ro`: about 5 MB of resident memory in every ironkube process (the

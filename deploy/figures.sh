@@ -13,7 +13,7 @@ set -eu
 cd "$(dirname "$0")/.."
 what="${*:-storage scheduler controllers}"
 
-cargo build --release --quiet --bin ironkube
+cargo build --release --quiet --bin ironkube --bin ironkube-kubelet
 bin="$PWD/target/release/ironkube"
 # The bench binaries, built once; cargo prints each executable's path.
 benches=$(cargo bench -p ironkube-conformance --no-run --message-format=json 2>/dev/null |

@@ -3,9 +3,10 @@
 
 mod components;
 mod dns;
-mod node;
 mod proxy;
 mod up;
+
+use ironkube::{cluster_dns, node};
 
 use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
@@ -124,18 +125,7 @@ async fn scheduler(args: SchedulerArgs) -> anyhow::Result<()> {
 
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
-    tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("IRONKUBE_LOG").unwrap_or_else(|_| "warn".into()))
-        .with_writer(std::io::stderr)
-        .init();
-    let runtime = match tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build() {
-        Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("error: cannot start the async runtime: {e}");
-            return std::process::ExitCode::from(1);
-        }
-    };
-    let result = match cli.command {
+    ironkube::run_command(|runtime| match cli.command {
         Command::Up(args) => runtime.block_on(up::up(args)),
         Command::Apiserver(args) => runtime.block_on(up::apiserver_only(args)),
         Command::Scheduler(args) => runtime.block_on(scheduler(args)),
@@ -149,14 +139,7 @@ fn main() -> std::process::ExitCode {
         Command::Images(args) => node::images(args),
         Command::KubeProxy(args) => runtime.block_on(proxy::kube_proxy(args)),
         Command::Dns(args) => runtime.block_on(dns::dns(args)),
-    };
-    match result {
-        Ok(()) => std::process::ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("error: {e:#}");
-            std::process::ExitCode::from(1)
-        }
-    }
+    })
 }
 
 #[cfg(test)]

@@ -48,7 +48,7 @@ pub struct NodeArgs {
     #[arg(long, default_value_t = 10250)]
     pub kubelet_port: u16,
     #[command(flatten)]
-    pub dns: crate::dns::ClusterDnsFlags,
+    pub dns: crate::cluster_dns::ClusterDnsFlags,
 }
 
 impl NodeArgs {
@@ -228,7 +228,7 @@ pub async fn kubelet(args: KubeletArgs) -> anyhow::Result<()> {
     }
     let kubelet = ironkube_kubelet::Kubelet::start(client, config).await?;
     println!("kubelet: node {} Ready", kubelet.node_name());
-    kubelet.run(crate::up::shutdown_signal()).await?;
+    kubelet.run(crate::shutdown_signal()).await?;
     let _ = stop_tx.send(true);
     Ok(())
 }

@@ -90,14 +90,7 @@ fn store_description(args: &ServerArgs) -> String {
     }
 }
 
-/// Completes on Ctrl-C or SIGTERM.
-pub async fn shutdown_signal() {
-    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("SIGTERM handler");
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        _ = term.recv() => {}
-    }
-}
+pub use ironkube::shutdown_signal;
 
 /// Waits until `/readyz` answers over TLS (proves the listener, TLS and router work).
 async fn wait_ready(port: u16, ca: &[u8]) -> anyhow::Result<()> {

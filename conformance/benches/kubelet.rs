@@ -1,7 +1,9 @@
 //! Kubelet benchmark (issue 6 figures), release build, real containerd and CNI, as root:
 //! `ironkube up` from cold (containerd not running) to node Ready, fresh and existing data
 //! dir; pod create → Running as seen by a watch for 30 pods created at once (median and
-//! p99 over rounds); RSS of a standalone `ironkube kubelet` with 0 and 30 running pods.
+//! p99 over rounds); RSS of a standalone kubelet with 0 and 30 running pods, for the
+//! kubelet-only binary `ironkube-kubelet` and, as the baseline, `ironkube kubelet` (the
+//! all-in-one binary), in the same run.
 //! Run with `cargo bench -p ironkube-conformance --bench kubelet`
 //! (`IRONKUBE_BENCH_PROFILE=debug` measures the debug build instead, quicker to build).
 
@@ -125,7 +127,7 @@ fn main() {
         Ok(bin) => std::path::PathBuf::from(bin),
         Err(_) => {
             let mut build = Command::new("cargo");
-            build.args(["build", "--quiet", "--bin", "ironkube"]).current_dir(&root);
+            build.args(["build", "--quiet", "--bin", "ironkube", "--bin", "ironkube-kubelet"]).current_dir(&root);
             if !debug {
                 build.arg("--release");
             }
@@ -164,30 +166,49 @@ fn main() {
         all.sort();
         println!("pod create -> Running by watch, {PODS} pods at once: median {} p99 {}", ms(all[all.len() / 2]), ms(all[((all.len() - 1) as f64 * 0.99).round() as usize]));
 
-        // A standalone kubelet as a second node on the same containerd.
+        // A standalone kubelet as a second node on the same containerd: the kubelet-only
+        // binary and the all-in-one one, alternating.
         let socket = cluster.dir.path().join("containerd/containerd.sock");
-        let kroot = cluster.dir.path().join("kubelet-standalone");
-        let mut kubelet = Command::new(&bin)
-            .args(["kubelet", "--hostname-override", "bench-standalone", "--kubeconfig"])
-            .arg(&cluster.kubeconfig)
-            .arg("--container-runtime-endpoint")
-            .arg(&socket)
-            .arg("--root-dir")
-            .arg(&kroot)
-            .stdout(Stdio::null())
-            .spawn()
-            .unwrap();
-        tokio::time::sleep(Duration::from_secs(10)).await;
-        let idle = rss_kib(kubelet.id());
-        round(&api, "bench-standalone", "s").await;
-        tokio::time::sleep(Duration::from_secs(10)).await;
-        let busy = rss_kib(kubelet.id());
-        println!("standalone kubelet RSS: 0 pods {:.1} MiB, {PODS} running pods {:.1} MiB", idle as f64 / 1024.0, busy as f64 / 1024.0);
-        delete_all(&api).await;
-        // Let the kubelet finish stopping the sandboxes of pods deleted without grace.
-        tokio::time::sleep(Duration::from_secs(5)).await;
-        let _ = Command::new("kill").args(["-TERM", &kubelet.id().to_string()]).status();
-        let _ = kubelet.wait();
+        let kubelet_only = ironkube_conformance::kubelet_only_bin();
+        let variants: [(&str, &Path, &[&str]); 2] = [("ironkube-kubelet", &kubelet_only, &[]), ("ironkube kubelet", &bin, &["kubelet"])];
+        let mut rss: Vec<(Vec<u64>, Vec<u64>)> = vec![Default::default(); variants.len()];
+        for r in 0..3 {
+            for (v, (_, program, args)) in variants.iter().enumerate() {
+                let node = format!("bench-standalone-{r}-{v}");
+                let mut kubelet = Command::new(program)
+                    .args(*args)
+                    .args(["--hostname-override", &node, "--kubeconfig"])
+                    .arg(&cluster.kubeconfig)
+                    .arg("--container-runtime-endpoint")
+                    .arg(&socket)
+                    .arg("--root-dir")
+                    .arg(cluster.dir.path().join(&node))
+                    .stdout(Stdio::null())
+                    .spawn()
+                    .unwrap();
+                tokio::time::sleep(Duration::from_secs(10)).await;
+                rss[v].0.push(rss_kib(kubelet.id()));
+                round(&api, &node, &format!("s{r}{v}")).await;
+                tokio::time::sleep(Duration::from_secs(10)).await;
+                rss[v].1.push(rss_kib(kubelet.id()));
+                delete_all(&api).await;
+                // Let the kubelet finish stopping the sandboxes of pods deleted without grace.
+                tokio::time::sleep(Duration::from_secs(5)).await;
+                let _ = Command::new("kill").args(["-TERM", &kubelet.id().to_string()]).status();
+                let _ = kubelet.wait();
+            }
+        }
+        let mib = |v: &mut Vec<u64>| {
+            v.sort();
+            v[v.len() / 2] as f64 / 1024.0
+        };
+        let mut idle = Vec::new();
+        for ((name, _, _), (zero, busy)) in variants.iter().zip(&mut rss) {
+            let (zero, busy) = (mib(zero), mib(busy));
+            idle.push(zero);
+            println!("standalone {name} RSS (median of 3): 0 pods {zero:.1} MiB, {PODS} running pods {busy:.1} MiB");
+        }
+        println!("kubelet-only / all-in-one binary, idle RSS: {:.2}x", idle[0] / idle[1]);
     });
     drop(cluster);
 }

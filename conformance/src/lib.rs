@@ -2,8 +2,9 @@
 //! temporary data directory and drives it with stock clients (kubectl from `$KUBECTL`
 //! or `PATH`, kube-rs, raw TLS).
 //!
-//! The `ironkube` binary is built once per test process (`cargo build --bin ironkube`),
-//! so `cargo test --workspace` alone is enough.
+//! The `ironkube` binaries (`ironkube`, and `ironkube-kubelet`, the kubelet alone) are built
+//! once per test process (`cargo build --bin ironkube --bin ironkube-kubelet`), so `cargo
+//! test --workspace` alone is enough.
 
 pub mod etcd;
 
@@ -25,7 +26,7 @@ pub fn set_bin(bin: &Path) {
     let _ = BIN.set(bin.to_path_buf());
 }
 
-/// Path of the `ironkube` binary, built on first use.
+/// Path of the `ironkube` binary, built on first use (with `ironkube-kubelet` beside it).
 pub fn ironkube_bin() -> &'static Path {
     BIN.get_or_init(|| {
         if let Ok(bin) = std::env::var("IRONKUBE_BIN") {
@@ -33,14 +34,20 @@ pub fn ironkube_bin() -> &'static Path {
         }
         let root = workspace_root();
         let status = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
-            .args(["build", "--quiet", "--bin", "ironkube"])
+            .args(["build", "--quiet", "--bin", "ironkube", "--bin", "ironkube-kubelet"])
             .current_dir(&root)
             .status()
             .expect("run cargo build");
-        assert!(status.success(), "cargo build --bin ironkube failed");
+        assert!(status.success(), "cargo build --bin ironkube --bin ironkube-kubelet failed");
         let target = std::env::var("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|_| root.join("target"));
         target.join("debug/ironkube")
     })
+}
+
+/// Path of the kubelet-only binary, `ironkube-kubelet`, beside [`ironkube_bin`] (with
+/// `IRONKUBE_BIN`, the one in the same directory).
+pub fn kubelet_only_bin() -> PathBuf {
+    ironkube_bin().with_file_name("ironkube-kubelet")
 }
 
 /// The kubectl to test with.

@@ -217,6 +217,41 @@ fn a_restarted_node_adopts_running_containers() {
     assert_eq!(jsonpath(&c, "keep", ".status.phase"), "Running");
 }
 
+/// `ironkube-kubelet`, the kubelet-only binary, joins a running cluster as a second node
+/// (on the first node's containerd), runs and stops a pod there, and reports its node
+/// NotReady when stopped.
+#[test]
+fn the_kubelet_only_binary_runs_a_second_node() {
+    let Some(c) = Cluster::start_with_kubelet() else { return };
+    let node = format!("{}-kubelet-only", c.node_name());
+    let mut kubelet = std::process::Command::new(ironkube_conformance::kubelet_only_bin())
+        .args(["--hostname-override", &node, "--pod-cidr", &c.node.as_ref().unwrap().pod_cidr, "--kubeconfig"])
+        .arg(&c.kubeconfig)
+        .arg("--container-runtime-endpoint")
+        .arg(c.dir.path().join("containerd/containerd.sock"))
+        .arg("--root-dir")
+        .arg(c.dir.path().join("kubelet-only"))
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .expect("start ironkube-kubelet");
+    let ready = |c: &Cluster| String::from_utf8_lossy(&c.kubectl(&["get", "node", &node, "-o", "jsonpath={.status.conditions[?(@.type==\"Ready\")].reason}"]).stdout).into_owned();
+    assert_eventually!(ready(&c) == "KubeletReady", "node {node} never became Ready: {:?}", ready(&c));
+    let yaml = format!("apiVersion: v1\nkind: Pod\nmetadata:\n  name: second\nspec:\n  nodeName: {node}\n  containers:\n  - name: web\n    image: ironkube.local/busybox\n    command: [httpd, -f, -p, '80', -h, /etc]\n");
+    c.ok_with_input(&["apply", "-f", "-"], &yaml);
+    assert_eventually!(jsonpath(&c, "second", ".status.phase") == "Running", "the pod never ran: {}", c.ok(&["get", "pod", "second", "-o", "yaml"]));
+    let ip = jsonpath(&c, "second", ".status.podIP");
+    assert_eventually!(http_get(&ip, "/passwd").is_some_and(|b| b.contains("root:x:0:0")), "the pod's httpd did not answer on {ip}");
+
+    c.ok(&["delete", "pod", "second", "--grace-period=1", "--wait=false"]);
+    assert_eventually!(!c.kubectl(&["get", "pod", "second"]).status.success(), "the pod was never deleted");
+    assert_eventually!(http_get(&ip, "/passwd").is_none(), "the pod still answers after deletion");
+
+    let _ = std::process::Command::new("kill").args(["-TERM", &kubelet.id().to_string()]).status();
+    let status = kubelet.wait().expect("wait for ironkube-kubelet");
+    assert!(status.success(), "ironkube-kubelet exited with {status}");
+    assert_eq!(ready(&c), "KubeletNotReady");
+}
+
 /// The whole chain with no `nodeName` given: `kubectl create deployment` → Deployment and
 /// ReplicaSet controllers create pods → the scheduler binds them → the kubelet runs them →
 /// the rollout completes, the endpoints controller lists the pods' IPs, and each answers
