@@ -105,6 +105,20 @@ async fn round(api: &Api<Pod>, node: &str, prefix: &str) -> Vec<Duration> {
     started.iter().map(|(n, t)| running[n].duration_since(*t)).collect()
 }
 
+/// Waits until containerd at `socket` runs no task (container) any more: the kubelet tears
+/// down deleted pods' sandboxes after their API objects are gone, and a round that starts
+/// meanwhile would be measured against that teardown's CPU.
+async fn wait_runtime_idle(socket: &Path) {
+    for _ in 0..600 {
+        let out = Command::new("ctr").arg("--address").arg(socket).args(["-n", "k8s.io", "tasks", "ls", "-q"]).output();
+        if out.is_ok_and(|o| o.status.success() && o.stdout.iter().all(|b| b.is_ascii_whitespace())) {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    println!("  (containerd still runs tasks after 60 s)");
+}
+
 async fn delete_all(api: &Api<Pod>) {
     let _ = api.delete_collection(&DeleteParams::default(), &kube::api::ListParams::default().labels("bench=1")).await;
     for _ in 0..600 {
@@ -155,6 +169,7 @@ fn main() {
         let config = kube::Config::from_custom_kubeconfig(kc, &Default::default()).await.unwrap();
         let client = kube::Client::try_from(config).unwrap();
         let api: Api<Pod> = Api::namespaced(client, "default");
+        let socket = cluster.dir.path().join("containerd/containerd.sock");
         let mut all = Vec::new();
         for r in 0..3 {
             let mut times = round(&api, cluster.node_name(), &format!("r{r}")).await;
@@ -162,13 +177,13 @@ fn main() {
             println!("  round {r}: median {} p99 {}", ms(times[times.len() / 2]), ms(times[((times.len() - 1) as f64 * 0.99).round() as usize]));
             all.extend(times);
             delete_all(&api).await;
+            wait_runtime_idle(&socket).await;
         }
         all.sort();
         println!("pod create -> Running by watch, {PODS} pods at once: median {} p99 {}", ms(all[all.len() / 2]), ms(all[((all.len() - 1) as f64 * 0.99).round() as usize]));
 
         // A standalone kubelet as a second node on the same containerd: the kubelet-only
         // binary and the all-in-one one, alternating.
-        let socket = cluster.dir.path().join("containerd/containerd.sock");
         let kubelet_only = ironkube_conformance::kubelet_only_bin();
         let variants: [(&str, &Path, &[&str]); 2] = [("ironkube-kubelet", &kubelet_only, &[]), ("ironkube kubelet", &bin, &["kubelet"])];
         let mut rss: Vec<(Vec<u64>, Vec<u64>)> = vec![Default::default(); variants.len()];
@@ -193,7 +208,7 @@ fn main() {
                 rss[v].1.push(rss_kib(kubelet.id()));
                 delete_all(&api).await;
                 // Let the kubelet finish stopping the sandboxes of pods deleted without grace.
-                tokio::time::sleep(Duration::from_secs(5)).await;
+                wait_runtime_idle(&socket).await;
                 let _ = Command::new("kill").args(["-TERM", &kubelet.id().to_string()]).status();
                 let _ = kubelet.wait();
             }
