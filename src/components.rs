@@ -7,7 +7,7 @@
 //! today; upstream gives each component a narrower RBAC role (and the kubelet the Node
 //! authorizer). That changes when RBAC is built.
 
-use crate::up::shutdown_signal;
+use ironkube::shutdown_signal;
 use anyhow::Context;
 use ironkube_apiserver::server::pki::Pki;
 use std::path::{Path, PathBuf};

@@ -66,6 +66,6 @@ pub async fn dns(args: DnsArgs) -> anyhow::Result<()> {
     let config = args.flags.config(&args.cluster, cluster_dns, node_ip, Some(args.node.node_name()));
     let listeners = bind(&config).await?;
     println!("cluster DNS: {}:53 → {}", config.cluster_dns, listeners.local_addr()?);
-    ironkube_dns::start(client, config, listeners, crate::up::shutdown_signal()).await?;
+    ironkube_dns::start(client, config, listeners, ironkube::shutdown_signal()).await?;
     Ok(())
 }

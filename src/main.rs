@@ -120,7 +120,7 @@ pub struct SchedulerArgs {
 async fn scheduler(args: SchedulerArgs) -> anyhow::Result<()> {
     let client = ironkube_controllers::client_from_kubeconfig(&args.kubeconfig, "kube-scheduler").await?;
     let config = ironkube_controllers::scheduler::Config { scheduler_name: args.scheduler_name, ..Default::default() };
-    ironkube_controllers::scheduler::run_leader_elected(client, config, up::shutdown_signal()).await
+    ironkube_controllers::scheduler::run_leader_elected(client, config, ironkube::shutdown_signal()).await
 }
 
 fn main() -> std::process::ExitCode {
@@ -132,7 +132,7 @@ fn main() -> std::process::ExitCode {
         Command::Controllers(args) => runtime.block_on(async {
             let client = ironkube_controllers::client_from_kubeconfig(&args.kubeconfig, "kube-controller-manager").await?;
             let config = ironkube_controllers::Config { root_ca: ironkube_controllers::root_ca_from_kubeconfig(&args.kubeconfig), ..args.flags.config() };
-            ironkube_controllers::run(client, config, up::shutdown_signal()).await?;
+            ironkube_controllers::run(client, config, ironkube::shutdown_signal()).await?;
             Ok(())
         }),
         Command::Kubelet(args) => runtime.block_on(node::kubelet(args)),

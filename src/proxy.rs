@@ -66,6 +66,6 @@ pub async fn kube_proxy(args: KubeProxyArgs) -> anyhow::Result<()> {
     let node = args.hostname_override.clone().unwrap_or_else(ironkube_kubelet::hostname);
     let config = args.flags.config(node, args.cluster_cidr.clone());
     println!("kube-proxy: iptables mode, chains {}-*", config.chain_prefix);
-    ironkube_kube_proxy::run(client, config, crate::up::shutdown_signal()).await?;
+    ironkube_kube_proxy::run(client, config, ironkube::shutdown_signal()).await?;
     Ok(())
 }

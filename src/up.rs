@@ -4,6 +4,7 @@
 use crate::{components, ServerArgs};
 use anyhow::Context;
 use clap::Args;
+use ironkube::shutdown_signal;
 use ironkube_apiserver::storage::{EtcdOptions, EtcdStorage, EtcdTls, RedbStorage, Storage};
 use ironkube_apiserver::{Config, Server};
 use std::sync::Arc;
@@ -89,8 +90,6 @@ fn store_description(args: &ServerArgs) -> String {
         false => format!("etcd, {}", args.etcd_servers.join(",")),
     }
 }
-
-pub use ironkube::shutdown_signal;
 
 /// Waits until `/readyz` answers over TLS (proves the listener, TLS and router work).
 async fn wait_ready(port: u16, ca: &[u8]) -> anyhow::Result<()> {
