@@ -1,5 +1,7 @@
 //! Helpers shared by the benchmarks: the release binary, percentiles, RSS, readiness.
 
+pub mod arrival;
+
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::PathBuf;

@@ -6,7 +6,7 @@
 //! syncs it (one sequential write and one fsync for the whole batch, see [`super::wal`]),
 //! commits the transaction (non-durably: the WAL is what makes it durable; every
 //! `RedbOptions::checkpoint_every` or [`CHECKPOINT_BYTES`] of WAL the commit is a durable
-//! one and the WAL starts over), then publishes the events and answers every caller.
+//! one and the WAL starts over), then answers every caller and publishes the events.
 //! While writers are concurrent it waits up to [`LINGER`] for stragglers before committing,
 //! so one commit carries every writer that is about to send.
 //! Nobody hears about a write before its commit is durable.
@@ -171,11 +171,19 @@ impl Writer {
             Ok((results, last)) => {
                 self.revision = last;
                 self.shared.revision.store(last, Ordering::SeqCst);
+                // Answer the writers before publishing: a watch event may fan out to
+                // thousands of watchers, and a writer woken after it waits behind their
+                // tasks in the runtime's queues (a create's ack took 14 ms instead of 3 with
+                // 1,000 watchers). Both happen after the commit is durable.
+                let mut events = Vec::with_capacity(results.len());
                 for ((_, reply), result) in writes.into_iter().zip(results) {
                     if let Ok(event) = &result {
-                        let _ = self.events.send(event.clone());
+                        events.push(event.clone());
                     }
                     let _ = reply.send(result);
+                }
+                for event in events {
+                    let _ = self.events.send(event);
                 }
             }
             Err(e) => {
