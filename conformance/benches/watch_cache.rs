@@ -28,6 +28,7 @@
 //!   the writer's socket. On loopback a segment is stamped while the server's `send` runs,
 //!   so this is when the server delivered, whatever the client does afterwards; the
 //!   client still shares the cores, so its CPU still slows the server.
+//!
 //! Both can be 0: an event the server sent before the ack counts as 0. Request
 //! sent->event (printed with the watch figures) does not depend on that order; the
 //! run also prints the ack's own latency and how long each write's fan-out took from the

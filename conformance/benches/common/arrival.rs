@@ -7,8 +7,8 @@
 //! loopback is while the server's `send` runs: the moment the event was delivered.
 //! Timestamps are wall-clock (`CLOCK_REALTIME`), so compare them with `SystemTime`.
 
-use std::io::{self, Read, Write};
 use nix::sys::socket::{ControlMessageOwned, MsgFlags, recvmsg, setsockopt, sockopt};
+use std::io::{self, Read, Write};
 use std::os::fd::{AsRawFd, RawFd};
 use std::pin::Pin;
 use std::sync::Arc;
