@@ -40,7 +40,7 @@ mod common;
 
 use common::arrival::{AsyncStamped, LastArrival, Stamped};
 use common::{cpu_time, median, ms, percentile, release_binary, rss_kib};
-use ironkube_conformance::{ApiClient, Cluster};
+use ironkube_conformance::{ApiClient, Cluster, admin_connector};
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::sync::mpsc;
@@ -93,47 +93,12 @@ fn configmap(prefix: &str) -> impl Fn(usize) -> String + Sync + '_ {
     move |i| format!(r#"{{"apiVersion":"v1","kind":"ConfigMap","metadata":{{"name":"{prefix}-{i}"}},"data":{{"key":"value-{i}"}}}}"#)
 }
 
-/// A TLS connection as the admin whose reads are stamped on arrival into `last`.
-fn connect_stamped(port: u16, pki: &Path, last: LastArrival) -> BufReader<openssl::ssl::SslStream<Stamped>> {
-    let mut b = openssl::ssl::SslConnector::builder(openssl::ssl::SslMethod::tls_client()).unwrap();
-    b.set_ca_file(pki.join("ca.crt")).unwrap();
-    b.set_certificate_file(pki.join("admin.crt"), openssl::ssl::SslFiletype::PEM).unwrap();
-    b.set_private_key_file(pki.join("admin.key"), openssl::ssl::SslFiletype::PEM).unwrap();
-    let tcp = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
-    tcp.set_nodelay(true).unwrap();
-    BufReader::new(b.build().connect("localhost", Stamped::new(tcp, last).unwrap()).unwrap())
-}
-
-/// Sends one POST and reads its answer (which must have a `Content-Length`); returns the
-/// status code.
-fn post(conn: &mut BufReader<openssl::ssl::SslStream<Stamped>>, path: &str, body: &str) -> u16 {
-    let request = format!("POST {path} HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}", body.len());
-    conn.get_mut().write_all(request.as_bytes()).unwrap();
-    let mut line = String::new();
-    conn.read_line(&mut line).unwrap();
-    let status = line.split(' ').nth(1).and_then(|c| c.parse().ok()).expect("a status line");
-    let mut length = None;
-    loop {
-        line.clear();
-        conn.read_line(&mut line).unwrap();
-        if line == "\r\n" {
-            break;
-        }
-        if let Some((name, value)) = line.split_once(':')
-            && name.eq_ignore_ascii_case("content-length")
-        {
-            length = value.trim().parse::<usize>().ok();
-        }
-    }
-    let mut answer = vec![0; length.expect("an answer with a Content-Length")];
-    std::io::Read::read_exact(conn, &mut answer).unwrap();
-    status
-}
-
 /// A raw watch over its own TLS connection, reading events line by line; `last` tells when
 /// the bytes last read had arrived.
 fn open_watch(port: u16, pki: &Path, path: &str, last: LastArrival) -> BufReader<openssl::ssl::SslStream<Stamped>> {
-    let mut reader = connect_stamped(port, pki, last);
+    let tcp = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    tcp.set_nodelay(true).unwrap();
+    let mut reader = BufReader::new(admin_connector(pki).connect("localhost", Stamped::new(tcp, last).unwrap()).unwrap());
     reader.get_mut().write_all(format!("GET {path} HTTP/1.1\r\nHost: localhost\r\n\r\n").as_bytes()).unwrap();
     let mut line = String::new();
     reader.read_line(&mut line).unwrap();
@@ -222,11 +187,7 @@ fn watch_latency(c: &Cluster, pki: &Path, watchers: usize, writes: usize) -> Lat
 fn async_watchers(port: u16, pki: &Path, path: &str, watchers: usize, tx: mpsc::Sender<Seen>) -> tokio::runtime::Runtime {
     use tokio::io::{AsyncBufReadExt, AsyncWriteExt};
     let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
-    let mut b = openssl::ssl::SslConnector::builder(openssl::ssl::SslMethod::tls_client()).unwrap();
-    b.set_ca_file(pki.join("ca.crt")).unwrap();
-    b.set_certificate_file(pki.join("admin.crt"), openssl::ssl::SslFiletype::PEM).unwrap();
-    b.set_private_key_file(pki.join("admin.key"), openssl::ssl::SslFiletype::PEM).unwrap();
-    let connector = b.build();
+    let connector = admin_connector(pki);
     let (ready_tx, ready_rx) = mpsc::channel::<()>();
     for _ in 0..watchers {
         let (tx, ready_tx, connector, request) = (tx.clone(), ready_tx.clone(), connector.clone(), format!("GET {path} HTTP/1.1\r\nHost: localhost\r\n\r\n"));
@@ -273,13 +234,13 @@ fn async_watchers(port: u16, pki: &Path, path: &str, watchers: usize, tx: mpsc::
 fn deliver(c: &Cluster, pki: &Path, watchers: usize, writes: usize, rx: mpsc::Receiver<Seen>) -> Latencies {
     let (mut sent, mut sent_wall, mut acks, mut acks_arrived) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     let ack_arrival = LastArrival::default();
-    let mut writer = connect_stamped(c.port, pki, ack_arrival.clone());
+    let mut writer = ApiClient::connect_over(c.port, pki, |tcp| Stamped::new(tcp, ack_arrival.clone()).unwrap());
     let cpu_before = (cpu_time(c.pid()), cpu_time(None));
     for k in 0..writes {
         let body = format!(r#"{{"apiVersion":"v1","kind":"ConfigMap","metadata":{{"name":"lat-{k}"}}}}"#);
         sent.push(Instant::now());
         sent_wall.push(SystemTime::now());
-        let code = post(&mut writer, "/api/v1/namespaces/watched/configmaps", &body);
+        let (code, _) = writer.request("POST", "/api/v1/namespaces/watched/configmaps", Some(&body));
         acks.push(Instant::now());
         acks_arrived.push(ack_arrival.get().expect("the ack's arrival time"));
         assert_eq!(code, 201);

@@ -435,21 +435,35 @@ impl Drop for Cluster {
     }
 }
 
-/// A minimal HTTP/1.1 keep-alive client over TLS with the admin client certificate.
-pub struct ApiClient {
-    stream: BufReader<openssl::ssl::SslStream<std::net::TcpStream>>,
+/// A TLS connector that trusts the cluster CA in `pki` and presents the admin client
+/// certificate.
+pub fn admin_connector(pki: &Path) -> openssl::ssl::SslConnector {
+    let mut b = openssl::ssl::SslConnector::builder(openssl::ssl::SslMethod::tls_client()).unwrap();
+    b.set_ca_file(pki.join("ca.crt")).unwrap();
+    b.set_certificate_file(pki.join("admin.crt"), openssl::ssl::SslFiletype::PEM).unwrap();
+    b.set_private_key_file(pki.join("admin.key"), openssl::ssl::SslFiletype::PEM).unwrap();
+    b.build()
+}
+
+/// A minimal HTTP/1.1 keep-alive client over TLS with the admin client certificate, over a
+/// TCP stream or a wrapper of one (a benchmark's timestamping reader, say).
+pub struct ApiClient<S = std::net::TcpStream> {
+    stream: BufReader<openssl::ssl::SslStream<S>>,
 }
 
 impl ApiClient {
     /// Connects to `port` with the admin certificate from `pki`.
     pub fn connect(port: u16, pki: &Path) -> ApiClient {
-        let mut b = openssl::ssl::SslConnector::builder(openssl::ssl::SslMethod::tls_client()).unwrap();
-        b.set_ca_file(pki.join("ca.crt")).unwrap();
-        b.set_certificate_file(pki.join("admin.crt"), openssl::ssl::SslFiletype::PEM).unwrap();
-        b.set_private_key_file(pki.join("admin.key"), openssl::ssl::SslFiletype::PEM).unwrap();
+        ApiClient::connect_over(port, pki, |tcp| tcp)
+    }
+}
+
+impl<S: Read + Write + std::fmt::Debug> ApiClient<S> {
+    /// Connects to `port` like [`ApiClient::connect`], with TLS over `wrap(tcp)`.
+    pub fn connect_over(port: u16, pki: &Path, wrap: impl FnOnce(std::net::TcpStream) -> S) -> ApiClient<S> {
         let tcp = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
         tcp.set_nodelay(true).unwrap();
-        let stream = b.build().connect("localhost", tcp).unwrap();
+        let stream = admin_connector(pki).connect("localhost", wrap(tcp)).unwrap();
         ApiClient { stream: BufReader::new(stream) }
     }
 
