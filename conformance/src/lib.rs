@@ -435,14 +435,41 @@ impl Drop for Cluster {
     }
 }
 
+/// A TLS connector for raw requests: trusts the CA certificate `ca` (with `None` it
+/// verifies nothing, for probes that only need an answer) and presents the client
+/// certificate and key `client` when given.
+pub fn tls_connector(ca: Option<&Path>, client: Option<(&Path, &Path)>) -> openssl::ssl::SslConnector {
+    let mut b = openssl::ssl::SslConnector::builder(openssl::ssl::SslMethod::tls_client()).unwrap();
+    match ca {
+        Some(ca) => b.set_ca_file(ca).unwrap(),
+        None => b.set_verify(openssl::ssl::SslVerifyMode::NONE),
+    }
+    if let Some((certificate, key)) = client {
+        b.set_certificate_file(certificate, openssl::ssl::SslFiletype::PEM).unwrap();
+        b.set_private_key_file(key, openssl::ssl::SslFiletype::PEM).unwrap();
+    }
+    b.build()
+}
+
 /// A TLS connector that trusts the cluster CA in `pki` and presents the admin client
 /// certificate.
 pub fn admin_connector(pki: &Path) -> openssl::ssl::SslConnector {
-    let mut b = openssl::ssl::SslConnector::builder(openssl::ssl::SslMethod::tls_client()).unwrap();
-    b.set_ca_file(pki.join("ca.crt")).unwrap();
-    b.set_certificate_file(pki.join("admin.crt"), openssl::ssl::SslFiletype::PEM).unwrap();
-    b.set_private_key_file(pki.join("admin.key"), openssl::ssl::SslFiletype::PEM).unwrap();
-    b.build()
+    tls_connector(Some(&pki.join("ca.crt")), Some((&pki.join("admin.crt"), &pki.join("admin.key"))))
+}
+
+/// `GET path` from `127.0.0.1:port` on a new TLS connection made by `connector`, with
+/// `Connection: close`: the status code and the body as sent (not de-chunked). Connection
+/// and TLS errors are returned; an answer that does not parse has status 0.
+pub fn tls_get(connector: &openssl::ssl::SslConnector, port: u16, path: &str) -> std::io::Result<(u16, String)> {
+    let tcp = std::net::TcpStream::connect(("127.0.0.1", port))?;
+    let mut tls = connector.connect("127.0.0.1", tcp).map_err(std::io::Error::other)?;
+    write!(tls, "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")?;
+    let mut answer = String::new();
+    // A server closing without TLS close_notify still gave its whole answer.
+    let _ = tls.read_to_string(&mut answer);
+    let (head, body) = answer.split_once("\r\n\r\n").unwrap_or((&answer, ""));
+    let status = head.split_whitespace().nth(1).and_then(|code| code.parse().ok()).unwrap_or(0);
+    Ok((status, body.to_string()))
 }
 
 /// A minimal HTTP/1.1 keep-alive client over TLS with the admin client certificate, over a

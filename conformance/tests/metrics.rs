@@ -3,7 +3,7 @@
 //! (client-go's metrics clientset) and `kubectl get --raw`. The kubelet test needs root
 //! and containerd (skips otherwise); the kubelet-less one runs everywhere.
 
-use ironkube_conformance::{assert_eventually, Cluster};
+use ironkube_conformance::{assert_eventually, tls_connector, tls_get, Cluster};
 use std::collections::HashMap;
 
 /// `kubectl top pod` rows as name → CPU in millicores (empty while metrics are not ready).
@@ -27,22 +27,11 @@ fn pod_cpu(c: &Cluster, extra: &[&str]) -> HashMap<String, u64> {
 /// `GET /metrics/resource` straight from the kubelet, with the API server's
 /// kubelet-client certificate or none: status and body.
 fn kubelet_resource_metrics(c: &Cluster, with_certificate: bool) -> (u16, String) {
-    use std::io::{Read, Write};
     let port: u16 = c.ok(&["get", "node", c.node_name(), "-o", "jsonpath={.status.daemonEndpoints.kubeletEndpoint.Port}"]).trim().parse().expect("a kubelet port");
     let pki = c.dir.path().join("pki");
-    let mut b = openssl::ssl::SslConnector::builder(openssl::ssl::SslMethod::tls_client()).unwrap();
-    b.set_ca_file(pki.join("ca.crt")).unwrap();
-    if with_certificate {
-        b.set_certificate_file(pki.join("apiserver-kubelet-client.crt"), openssl::ssl::SslFiletype::PEM).unwrap();
-        b.set_private_key_file(pki.join("apiserver-kubelet-client.key"), openssl::ssl::SslFiletype::PEM).unwrap();
-    }
-    let tcp = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
-    let mut s = b.build().connect("127.0.0.1", tcp).expect("TLS to the kubelet");
-    write!(s, "GET /metrics/resource HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n").unwrap();
-    let mut answer = String::new();
-    let _ = s.read_to_string(&mut answer);
-    let (head, body) = answer.split_once("\r\n\r\n").unwrap_or((&answer, ""));
-    (head.split_whitespace().nth(1).and_then(|c| c.parse().ok()).unwrap_or(0), body.to_string())
+    let client = (pki.join("apiserver-kubelet-client.crt"), pki.join("apiserver-kubelet-client.key"));
+    let client = with_certificate.then_some((client.0.as_path(), client.1.as_path()));
+    tls_get(&tls_connector(Some(&pki.join("ca.crt")), client), port, "/metrics/resource").expect("TLS to the kubelet")
 }
 
 #[test]

@@ -7,7 +7,7 @@
 //! official Python client's WebSocket exec and port-forward run too. Skips (with a
 //! message) where not root or containerd is missing.
 
-use ironkube_conformance::{assert_eventually, kubectl_bin, Cluster};
+use ironkube_conformance::{assert_eventually, kubectl_bin, tls_connector, tls_get, Cluster};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::process::{Command, Stdio};
 
@@ -268,18 +268,9 @@ fn client_cert(c: &Cluster, cn: &str) -> (std::path::PathBuf, std::path::PathBuf
 /// GETs `path` from the kubelet server on `port` (trusting the cluster CA), optionally
 /// with a client certificate; the status code.
 fn kubelet_status(c: &Cluster, port: u16, pair: Option<&(std::path::PathBuf, std::path::PathBuf)>, path: &str) -> u16 {
-    let mut b = openssl::ssl::SslConnector::builder(openssl::ssl::SslMethod::tls_client()).unwrap();
-    b.set_ca_file(c.dir.path().join("pki/ca.crt")).unwrap();
-    if let Some((cert, key)) = pair {
-        b.set_certificate_file(cert, openssl::ssl::SslFiletype::PEM).unwrap();
-        b.set_private_key_file(key, openssl::ssl::SslFiletype::PEM).unwrap();
-    }
-    let tcp = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
-    let mut s = b.build().connect("127.0.0.1", tcp).expect("TLS to the kubelet with a serving certificate from the cluster CA");
-    write!(s, "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n").unwrap();
-    let mut head = String::new();
-    BufReader::new(s).read_line(&mut head).unwrap();
-    head.split_whitespace().nth(1).and_then(|c| c.parse().ok()).unwrap_or(0)
+    let client = pair.map(|(cert, key)| (cert.as_path(), key.as_path()));
+    let connector = tls_connector(Some(&c.dir.path().join("pki/ca.crt")), client);
+    tls_get(&connector, port, path).expect("TLS to the kubelet with a serving certificate from the cluster CA").0
 }
 
 #[test]

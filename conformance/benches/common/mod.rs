@@ -2,8 +2,6 @@
 
 pub mod arrival;
 
-use std::io::{Read, Write};
-use std::net::TcpStream;
 use std::path::PathBuf;
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -65,18 +63,10 @@ pub fn free_port() -> u16 {
 
 /// Polls `/readyz` over TLS until it answers 200; returns how long that took.
 pub fn wait_ready(port: u16, since: Instant) -> Duration {
+    let connector = ironkube_conformance::tls_connector(None, None);
     loop {
-        if let Ok(tcp) = TcpStream::connect(("127.0.0.1", port)) {
-            let mut b = openssl::ssl::SslConnector::builder(openssl::ssl::SslMethod::tls_client()).unwrap();
-            b.set_verify(openssl::ssl::SslVerifyMode::NONE);
-            if let Ok(mut tls) = b.build().connect("localhost", tcp) {
-                let _ = tls.write_all(b"GET /readyz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
-                let mut out = String::new();
-                let _ = tls.read_to_string(&mut out);
-                if out.starts_with("HTTP/1.1 200") {
-                    return since.elapsed();
-                }
-            }
+        if let Ok((200, _)) = ironkube_conformance::tls_get(&connector, port, "/readyz") {
+            return since.elapsed();
         }
         std::thread::sleep(Duration::from_millis(1));
     }
