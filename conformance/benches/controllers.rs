@@ -55,9 +55,7 @@ fn main() {
     for run in 0..runs {
         let ns = format!("run-{run}");
         c.ok(&["create", "ns", &ns]);
-        let body = format!(
-            r#"{{"apiVersion":"apps/v1","kind":"Deployment","metadata":{{"name":"big"}},"spec":{{"replicas":1000,"selector":{{"matchLabels":{{"app":"big"}}}},"template":{{"metadata":{{"labels":{{"app":"big"}}}},"spec":{{"containers":[{{"name":"c","image":"ironkube.local/busybox"}}]}}}}}}}}"#
-        );
+        let body = r#"{"apiVersion":"apps/v1","kind":"Deployment","metadata":{"name":"big"},"spec":{"replicas":1000,"selector":{"matchLabels":{"app":"big"}},"template":{"metadata":{"labels":{"app":"big"}},"spec":{"containers":[{"name":"c","image":"ironkube.local/busybox"}]}}}}"#.to_string();
         let t0 = Instant::now();
         let (code, _) = client.request("POST", &format!("/apis/apps/v1/namespaces/{ns}/deployments"), Some(&body));
         assert_eq!(code, 201);

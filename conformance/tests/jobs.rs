@@ -259,7 +259,7 @@ fn cronjob_runs_on_schedule_with_forbid_replace_and_history() {
     // (not left terminating forever).
     assert_eventually!(all_pods(&c, &replaced) == 0, "pods of the replaced job left: {}", all_pods(&c, &replaced));
     assert_eventually!(has_event(&c, "CronJob", "forbid", "JobAlreadyActive"), "events: {:?}", events(&c, "CronJob", "forbid"));
-    assert_eq!(cronjob_jobs(&c, "forbid"), [first.clone()]);
+    assert_eq!(cronjob_jobs(&c, "forbid"), std::slice::from_ref(&first));
 
     // When the job completes the CronJob notices, records the success and, with
     // successfulJobsHistoryLimit 0, deletes it.

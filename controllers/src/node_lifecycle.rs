@@ -107,10 +107,8 @@ async fn reconcile(node: Arc<Node>, state: Arc<State>) -> Result<Action, Error> 
     }
     let taints = node.spec.as_ref().and_then(|s| s.taints.clone()).unwrap_or_default();
     let mut next = config.node_monitor_period;
-    if taints.iter().any(|t| t.effect == "NoExecute") {
-        if let Some(wait) = evict_pods(&state, &name, &taints).await? {
-            next = next.min(wait);
-        }
+    if taints.iter().any(|t| t.effect == "NoExecute") && let Some(wait) = evict_pods(&state, &name, &taints).await? {
+        next = next.min(wait);
     }
     Ok(Action::requeue(next))
 }
@@ -324,7 +322,7 @@ mod tests {
         let taints = [taint(UNREACHABLE, "NoExecute")];
         assert_eq!(eviction_delay(&taints, &[]), Some(Duration::ZERO));
         let default = tol(json!({"key": UNREACHABLE, "operator": "Exists", "effect": "NoExecute", "tolerationSeconds": 300}));
-        assert_eq!(eviction_delay(&taints, &[default.clone()]), Some(Duration::from_secs(300)));
+        assert_eq!(eviction_delay(&taints, std::slice::from_ref(&default)), Some(Duration::from_secs(300)));
         let short = tol(json!({"operator": "Exists", "tolerationSeconds": 5}));
         assert_eq!(eviction_delay(&taints, &[default, short]), Some(Duration::from_secs(5)));
         let forever = tol(json!({"key": UNREACHABLE, "operator": "Exists"}));

@@ -319,7 +319,7 @@ pub fn cleanup(root: &Path, uid: &str) {
     if let Ok(entries) = std::fs::read_dir(dir.join("volumes")) {
         for e in entries.flatten() {
             if is_mounted(&e.path()) {
-                let _ = rustix::mount::unmount(&e.path(), rustix::mount::UnmountFlags::DETACH);
+                let _ = rustix::mount::unmount(e.path(), rustix::mount::UnmountFlags::DETACH);
             }
         }
     }

@@ -333,10 +333,8 @@ impl Sync<'_> {
                 first_error = Some(e.into());
             }
         }
-        if !delete.is_empty() {
-            if let Err(e) = control.delete(ds, delete).await {
-                first_error.get_or_insert(e.into());
-            }
+        if !delete.is_empty() && let Err(e) = control.delete(ds, delete).await {
+            first_error.get_or_insert(e.into());
         }
         first_error.map_or(Ok(()), Err)
     }

@@ -319,7 +319,7 @@ pub mod tests {
         cache.assume(p.clone(), "n1");
         assert_eq!(cache.node("n1").unwrap().requested.milli_cpu, 300);
         // The watch still shows the pod unbound: it stays assumed and is not queued.
-        assert_eq!(cache.apply_pod(p.pod.clone()).0, false);
+        assert!(!cache.apply_pod(p.pod.clone()).0);
         cache.forget("default/p");
         assert_eq!(cache.node("n1").unwrap().requested.milli_cpu, 0);
         let mut bound = (*p.pod).clone();

@@ -68,7 +68,7 @@ pub fn resource_value(c: &Container, resource: &str, divisor: Option<&str>) -> O
     let res = c.resources.clone().unwrap_or_default();
     let (kind, name) = resource.split_once('.')?;
     let map = if kind == "limits" { res.limits } else { res.requests.or(res.limits.clone()) };
-    let value = map.and_then(|m| m.get(name).cloned()).map(|q| quantity::parse(&q.0)).flatten();
+    let value = map.and_then(|m| m.get(name).cloned()).and_then(|q| quantity::parse(&q.0));
     let value = match (value, name) {
         (Some(v), _) => v,
         // Unset limits report the node's allocatable; a large value keeps programs working.

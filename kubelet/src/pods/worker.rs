@@ -179,10 +179,8 @@ impl Worker {
         let uid = pod.metadata.uid.clone().unwrap_or_default();
         let all = self.sandboxes(&uid).await;
         let ready = all.iter().find(|s| s.state == api::PodSandboxState::SandboxReady as i32);
-        if let (Some(s), Some(known)) = (ready, &self.sandbox) {
-            if s.id == known.id {
-                return Ok(());
-            }
+        if let (Some(s), Some(known)) = (ready, &self.sandbox) && s.id == known.id {
+            return Ok(());
         }
         let mut rt = self.ctx.cri.runtime.clone();
         if let Some(s) = ready {
@@ -259,10 +257,8 @@ impl Worker {
     }
 
     async fn volumes(&mut self, pod: &Pod) -> Result<HashMap<String, HostVolume>, String> {
-        if let Some((v, at)) = &self.volumes {
-            if at.elapsed() < VOLUME_RESYNC {
-                return Ok(v.clone());
-            }
+        if let Some((v, at)) = &self.volumes && at.elapsed() < VOLUME_RESYNC {
+            return Ok(v.clone());
         }
         let ip = self.sandbox.as_ref().map(|s| s.ip.clone()).unwrap_or_default();
         match volumes::prepare(&self.ctx.client, &self.ctx.root, pod, &self.ctx.host_ip, &ip).await {
@@ -291,16 +287,14 @@ impl Worker {
         let image = c.image.clone().unwrap_or_default();
         let name = c.name.clone();
         let now = Instant::now();
-        if let Some(since) = self.pull_failed.get(&name) {
-            if self.pull_backoff.waiting(&name, *since, now).is_some() {
-                let msg = format!("Back-off pulling image \"{image}\"");
-                self.waiting.insert(name.clone(), ("ImagePullBackOff".into(), msg.clone()));
-                if self.announced_backoff.insert(format!("pull/{name}")) {
-                    self.ctx.recorder.pod(pod, Some(&name), Ev::Normal, "BackOff", msg);
-                    self.ctx.recorder.pod(pod, Some(&name), Ev::Warning, "Failed", "Error: ImagePullBackOff".into());
-                }
-                return;
+        if let Some(since) = self.pull_failed.get(&name) && self.pull_backoff.waiting(&name, *since, now).is_some() {
+            let msg = format!("Back-off pulling image \"{image}\"");
+            self.waiting.insert(name.clone(), ("ImagePullBackOff".into(), msg.clone()));
+            if self.announced_backoff.insert(format!("pull/{name}")) {
+                self.ctx.recorder.pod(pod, Some(&name), Ev::Normal, "BackOff", msg);
+                self.ctx.recorder.pod(pod, Some(&name), Ev::Warning, "Failed", "Error: ImagePullBackOff".into());
             }
+            return;
         }
         let policy = c.image_pull_policy.clone().unwrap_or_else(|| "IfNotPresent".into());
         if policy == "Always" && !image.starts_with(images::LOCAL_REGISTRY) {
@@ -398,12 +392,10 @@ impl Worker {
         self.step(pod, "StartContainer", t);
         self.waiting.remove(&name);
         self.ctx.recorder.pod(pod, Some(&name), Ev::Normal, "Started", format!("Started container {name}"));
-        if let Some(h) = c.lifecycle.as_ref().and_then(|l| l.post_start.as_ref()) {
-            if let Err(msg) = run_hook(&self.ctx, h, &id, &pod_ip, c, 30).await {
-                self.ctx.recorder.pod(pod, Some(&name), Ev::Warning, "FailedPostStartHook", format!("PostStartHook failed: {msg}"));
-                let grace = pod.spec.as_ref().and_then(|s| s.termination_grace_period_seconds).unwrap_or(30);
-                let _ = rt.stop_container(api::StopContainerRequest { container_id: id, timeout: grace }).await;
-            }
+        if let Some(h) = c.lifecycle.as_ref().and_then(|l| l.post_start.as_ref()) && let Err(msg) = run_hook(&self.ctx, h, &id, &pod_ip, c, 30).await {
+            self.ctx.recorder.pod(pod, Some(&name), Ev::Warning, "FailedPostStartHook", format!("PostStartHook failed: {msg}"));
+            let grace = pod.spec.as_ref().and_then(|s| s.termination_grace_period_seconds).unwrap_or(30);
+            let _ = rt.stop_container(api::StopContainerRequest { container_id: id, timeout: grace }).await;
         }
     }
 
@@ -620,11 +612,9 @@ impl Worker {
     async fn report_final(&mut self, pod: &Pod) {
         // Re-report with the sandbox down (PodReadyToStartContainers False).
         if let Some(mut s) = self.reported.clone() {
-            if let Some(c) = s.conditions.as_mut().and_then(|c| c.iter_mut().find(|c| c.type_ == "PodReadyToStartContainers")) {
-                if c.status != "False" {
-                    c.status = "False".into();
-                    c.last_transition_time = Some(Time(jiff::Timestamp::from_second(jiff::Timestamp::now().as_second()).unwrap_or_default()));
-                }
+            if let Some(c) = s.conditions.as_mut().and_then(|c| c.iter_mut().find(|c| c.type_ == "PodReadyToStartContainers")) && c.status != "False" {
+                c.status = "False".into();
+                c.last_transition_time = Some(Time(jiff::Timestamp::from_second(jiff::Timestamp::now().as_second()).unwrap_or_default()));
             }
             self.patch(pod, s).await;
         }
@@ -695,12 +685,10 @@ impl Worker {
             let ip = ip.clone();
             stops.push(async move {
                 ctx.recorder.pod(&pod, Some(&name), Ev::Normal, "Killing", format!("Stopping container {name}"));
-                if let Some(spec) = &spec {
-                    if let Some(h) = spec.lifecycle.as_ref().and_then(|l| l.pre_stop.as_ref()) {
-                        let budget = deadline.saturating_duration_since(Instant::now()).as_secs() as i64;
-                        if let Err(msg) = tokio::time::timeout(deadline.saturating_duration_since(Instant::now()), run_hook(&ctx, h, &c.id, &ip, spec, budget)).await.unwrap_or_else(|_| Err("timed out".into())) {
-                            ctx.recorder.pod(&pod, Some(&name), Ev::Warning, "FailedPreStopHook", format!("PreStopHook failed: {msg}"));
-                        }
+                if let Some(spec) = &spec && let Some(h) = spec.lifecycle.as_ref().and_then(|l| l.pre_stop.as_ref()) {
+                    let budget = deadline.saturating_duration_since(Instant::now()).as_secs() as i64;
+                    if let Err(msg) = tokio::time::timeout(deadline.saturating_duration_since(Instant::now()), run_hook(&ctx, h, &c.id, &ip, spec, budget)).await.unwrap_or_else(|_| Err("timed out".into())) {
+                        ctx.recorder.pod(&pod, Some(&name), Ev::Warning, "FailedPreStopHook", format!("PreStopHook failed: {msg}"));
                     }
                 }
                 let left = deadline.saturating_duration_since(Instant::now()).as_secs() as i64;

@@ -221,8 +221,9 @@ mod tests {
 
     /// Inflates a zlib stream made of stored blocks (what we write), checking its framing.
     fn inflate_stored(mut z: &[u8]) -> Vec<u8> {
+        // Deflate with a 32 KiB window, no dictionary; 0x7801 is a multiple of 31 as the
+        // zlib header check requires.
         assert_eq!(&z[..2], &[0x78, 0x01]);
-        assert_eq!((0x78u32 << 8 | 0x01) % 31, 0, "a valid zlib header check");
         z = &z[2..];
         let mut out = Vec::new();
         while !z.is_empty() {
