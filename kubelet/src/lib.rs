@@ -16,7 +16,6 @@ pub mod local_images;
 pub mod node;
 pub mod pods;
 pub mod probes;
-pub mod quantity;
 pub mod server;
 pub mod token;
 pub mod volumes;

@@ -300,7 +300,7 @@ pub async fn prepare(client: &Client, root: &Path, pod: &Pod, host_ip: &str, pod
             use std::os::unix::fs::PermissionsExt;
             std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o777)).map_err(|e| err(&v.name, e))?;
             if ed.medium.as_deref() == Some("Memory") && !is_mounted(&dir) {
-                let size = ed.size_limit.as_ref().and_then(|q| crate::quantity::bytes(&q.0)).map(|b| format!("size={b},mode=777")).unwrap_or_else(|| "mode=777".into());
+                let size = ed.size_limit.as_ref().and_then(|q| ironkube_quantity::value(&q.0)).map(|b| format!("size={b},mode=777")).unwrap_or_else(|| "mode=777".into());
                 rustix::mount::mount("tmpfs", &dir, "tmpfs", rustix::mount::MountFlags::empty(), std::ffi::CString::new(size).ok().as_deref())
                     .map_err(|e| err(&v.name, format!("cannot mount tmpfs: {e}")))?;
             }

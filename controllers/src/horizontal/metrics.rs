@@ -123,7 +123,7 @@ pub fn pod_metrics(items: &[PodMetricsItem], resource: &str, container: &str) ->
 }
 
 fn milli(q: &Quantity) -> i64 {
-    crate::scheduler::resources::parse_quantity(&q.0, true).unwrap_or(0)
+    ironkube_quantity::milli_value(&q.0).unwrap_or(0)
 }
 
 /// Upstream `GetResourceMetric`: every matching pod's sample of `resource` and the first
@@ -188,7 +188,7 @@ pub async fn external_metric(client: &kube::Client, namespace: &str, metric: &st
     if items.is_empty() {
         return Err("no metrics returned from external metrics API".into());
     }
-    let values = items.iter().map(|i| i["value"].as_str().and_then(|v| crate::scheduler::resources::parse_quantity(v, true)).unwrap_or(0)).collect();
+    let values = items.iter().map(|i| i["value"].as_str().and_then(ironkube_quantity::milli_value).unwrap_or(0)).collect();
     let at = serde_json::from_value::<Time>(items[0]["timestamp"].clone()).map(|t| t.0).unwrap_or_else(|_| Timestamp::now());
     Ok((values, at))
 }

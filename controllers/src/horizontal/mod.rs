@@ -185,7 +185,7 @@ impl State {
     fn tolerances(&self, hpa: &HorizontalPodAutoscaler) -> Tolerances {
         let mut t = Tolerances::both(self.settings.tolerance);
         let behavior = hpa.spec.as_ref().and_then(|s| s.behavior.as_ref());
-        let value = |q: &k8s_openapi::apimachinery::pkg::api::resource::Quantity| crate::scheduler::resources::parse_quantity(&q.0, true).map(|m| m as f64 / 1000.0);
+        let value = |q: &k8s_openapi::apimachinery::pkg::api::resource::Quantity| ironkube_quantity::milli_value(&q.0).map(|m| m as f64 / 1000.0);
         if let Some(v) = behavior.and_then(|b| b.scale_down.as_ref()).and_then(|r| r.tolerance.as_ref()).and_then(value) {
             t.scale_down = v;
         }
@@ -496,7 +496,7 @@ impl State {
             metrics::resource_metric(&self.ctx.client, namespace, selector, resource, container).await.map(|(m, _)| m).map_err(|e| format!("unable to get metrics for resource {resource}: {e}"))
         };
         if let Some(average) = &target.average_value {
-            let target_usage = crate::scheduler::resources::parse_quantity(&average.0, true).unwrap_or(0);
+            let target_usage = ironkube_quantity::milli_value(&average.0).unwrap_or(0);
             let (replicas, usage) = fetch()
                 .await
                 .and_then(|m| replicas::plain_metric_replicas(current, target_usage, resource, tolerances, pods, m, self.settings.readiness, now))
@@ -531,7 +531,7 @@ impl State {
         let namespace = hpa.namespace().unwrap_or_default();
         let name = &source.metric.name;
         let selector = source.metric.selector.as_ref();
-        let milli = |q: &k8s_openapi::apimachinery::pkg::api::resource::Quantity| crate::scheduler::resources::parse_quantity(&q.0, true).unwrap_or(0);
+        let milli = |q: &k8s_openapi::apimachinery::pkg::api::resource::Quantity| ironkube_quantity::milli_value(&q.0).unwrap_or(0);
         let outer = |e: &str| format!("failed to get {name} external metric value: {e}");
         let (average, value) = (source.target.average_value.as_ref().map(milli), source.target.value.as_ref().map(milli));
         if average.is_none() && value.is_none() {

@@ -146,7 +146,7 @@ pub fn calculate_requests(pods: &[Pod], container: &str, resource: &str) -> Resu
 }
 
 fn milli(quantity: &str) -> i64 {
-    crate::scheduler::resources::parse_quantity(quantity, true).unwrap_or(0)
+    ironkube_quantity::milli_value(quantity).unwrap_or(0)
 }
 
 fn container_requests(pod: &Pod, pod_name: &str, container: &str, resource: &str) -> Result<i64, String> {

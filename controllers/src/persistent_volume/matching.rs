@@ -1,7 +1,6 @@
 //! Which PersistentVolume a claim binds to (upstream `pkg/controller/volume/persistentvolume`
 //! `findMatchingVolume` and `storage-helpers`): pure functions over the typed objects.
 
-use crate::scheduler::resources::parse_quantity;
 use crate::scheduler::selectors::selector_matches;
 use k8s_openapi::api::core::v1::{PersistentVolume, PersistentVolumeClaim};
 use kube::ResourceExt;
@@ -41,13 +40,13 @@ pub fn requested_bytes(claim: &PersistentVolumeClaim) -> i64 {
         .and_then(|s| s.resources.as_ref())
         .and_then(|r| r.requests.as_ref())
         .and_then(|r| r.get("storage"))
-        .and_then(|q| parse_quantity(&q.0, false))
+        .and_then(|q| ironkube_quantity::value(&q.0))
         .unwrap_or(0)
 }
 
 /// Capacity of a volume in bytes (0 when absent).
 pub fn capacity_bytes(volume: &PersistentVolume) -> i64 {
-    volume.spec.as_ref().and_then(|s| s.capacity.as_ref()).and_then(|c| c.get("storage")).and_then(|q| parse_quantity(&q.0, false)).unwrap_or(0)
+    volume.spec.as_ref().and_then(|s| s.capacity.as_ref()).and_then(|c| c.get("storage")).and_then(|q| ironkube_quantity::value(&q.0)).unwrap_or(0)
 }
 
 fn volume_mode_of(mode: Option<&String>) -> &str {

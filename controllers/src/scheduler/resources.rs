@@ -29,7 +29,7 @@ pub struct Resources {
 impl Resources {
     /// Adds `name: quantity`.
     fn add_named(&mut self, name: &str, q: &Quantity) {
-        let value = |milli: bool| parse_quantity(&q.0, milli).unwrap_or(0);
+        let value = |milli: bool| if milli { ironkube_quantity::milli_value(&q.0) } else { ironkube_quantity::value(&q.0) }.unwrap_or(0);
         match name {
             "cpu" => self.milli_cpu += value(true),
             "memory" => self.memory += value(false),
@@ -80,39 +80,6 @@ impl Resources {
             *e = (*e).max(*v);
         }
     }
-}
-
-/// Parses a Kubernetes quantity into milli-units (`milli`) or base units rounded up
-/// (upstream `Quantity.MilliValue` / `Value`). `None` for malformed input.
-pub fn parse_quantity(text: &str, milli: bool) -> Option<i64> {
-    let text = text.trim();
-    let split = text.find(|c: char| !(c.is_ascii_digit() || c == '.' || c == '+' || c == '-')).unwrap_or(text.len());
-    let (number, suffix) = text.split_at(split);
-    let number: f64 = number.parse().ok()?;
-    let multiplier: f64 = match suffix {
-        "" => 1.0,
-        "n" => 1e-9,
-        "u" => 1e-6,
-        "m" => 1e-3,
-        "k" => 1e3,
-        "M" => 1e6,
-        "G" => 1e9,
-        "T" => 1e12,
-        "P" => 1e15,
-        "E" => 1e18,
-        "Ki" => 1024.0,
-        "Mi" => 1024f64.powi(2),
-        "Gi" => 1024f64.powi(3),
-        "Ti" => 1024f64.powi(4),
-        "Pi" => 1024f64.powi(5),
-        "Ei" => 1024f64.powi(6),
-        s if s.starts_with(['e', 'E']) => 10f64.powi(s[1..].parse().ok()?),
-        _ => return None,
-    };
-    let value = number * multiplier * if milli { 1000.0 } else { 1.0 };
-    // Round up like upstream, but absorb float noise (0.1 * 1000 = 100.00000000000001).
-    let rounded = value.round();
-    Some(if (value - rounded).abs() < 1e-6 { rounded as i64 } else { value.ceil() as i64 })
 }
 
 fn requests(c: &Container) -> Resources {
@@ -171,18 +138,6 @@ pub fn allocatable(node: &Node) -> Resources {
 mod tests {
     use super::*;
     use serde_json::json;
-
-    #[test]
-    fn quantities_parse_like_upstream() {
-        assert_eq!(parse_quantity("100m", true), Some(100));
-        assert_eq!(parse_quantity("1.5", true), Some(1500));
-        assert_eq!(parse_quantity("2", true), Some(2000));
-        assert_eq!(parse_quantity("128Mi", false), Some(128 * 1024 * 1024));
-        assert_eq!(parse_quantity("1G", false), Some(1_000_000_000));
-        assert_eq!(parse_quantity("1e3", false), Some(1000));
-        assert_eq!(parse_quantity("0.1", true), Some(100));
-        assert_eq!(parse_quantity("1x", false), None);
-    }
 
     #[test]
     fn init_containers_take_the_max_and_sidecars_add_up() {

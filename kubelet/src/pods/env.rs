@@ -3,7 +3,6 @@
 //! `kubelet_pods.go` `makeEnvironmentVariables` resolves them.
 
 use crate::cri::api::KeyValue;
-use crate::quantity;
 use k8s_openapi::api::core::v1::{ConfigMap, Container, Pod, Secret, Service};
 use kube::{Api, Client};
 use std::collections::BTreeMap;
@@ -68,16 +67,19 @@ pub fn resource_value(c: &Container, resource: &str, divisor: Option<&str>) -> O
     let res = c.resources.clone().unwrap_or_default();
     let (kind, name) = resource.split_once('.')?;
     let map = if kind == "limits" { res.limits } else { res.requests.or(res.limits.clone()) };
-    let value = map.and_then(|m| m.get(name).cloned()).and_then(|q| quantity::parse(&q.0));
+    // Exact nano-units, so `0.1` / `1m` is exactly 100 (upstream divides MilliValue or Value).
+    let value = map.and_then(|m| m.get(name).and_then(|q| ironkube_quantity::nanos(&q.0)));
+    const NANOS: i128 = 1_000_000_000;
     let value = match (value, name) {
         (Some(v), _) => v,
         // Unset limits report the node's allocatable; a large value keeps programs working.
-        (None, "cpu") => std::thread::available_parallelism().map(|n| n.get() as f64).unwrap_or(1.0),
-        (None, "memory") => 1024f64 * 1024.0 * 1024.0 * 1024.0,
-        (None, _) => 0.0,
+        (None, "cpu") => std::thread::available_parallelism().map_or(1, |n| n.get() as i128) * NANOS,
+        (None, "memory") => (1i128 << 40) * NANOS,
+        (None, _) => 0,
     };
-    let div = divisor.and_then(quantity::parse).filter(|d| *d > 0.0).unwrap_or(1.0);
-    Some(((value / div).ceil() as i64).to_string())
+    let divisor = divisor.and_then(ironkube_quantity::nanos).filter(|d| *d > 0).unwrap_or(NANOS);
+    // Rounded up, as upstream's math.Ceil.
+    Some((value.div_euclid(divisor) + i128::from(value.rem_euclid(divisor) != 0)).to_string())
 }
 
 /// Expands `$(VAR)` references against earlier variables; `$$` escapes.
@@ -259,6 +261,20 @@ pub async fn environment(client: &Client, pod: &Pod, c: &Container, host_ip: &st
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn resource_field_values_divide_exactly_and_round_up() {
+        let c: Container = serde_json::from_value(serde_json::json!({
+            "name": "c",
+            "resources": {"limits": {"cpu": "250m", "memory": "64Mi"}, "requests": {"cpu": "0.1"}},
+        }))
+        .unwrap();
+        let value = |resource, divisor| resource_value(&c, resource, divisor);
+        assert_eq!(value("limits.cpu", Some("1m")).as_deref(), Some("250"));
+        assert_eq!(value("limits.cpu", None).as_deref(), Some("1"), "250m in cores, rounded up");
+        assert_eq!(value("requests.cpu", Some("1m")).as_deref(), Some("100"), "0.1 is exactly 100m");
+        assert_eq!(value("limits.memory", Some("1Mi")).as_deref(), Some("64"));
+    }
 
     #[test]
     fn key_refs_skip_what_is_optional_and_missing() {

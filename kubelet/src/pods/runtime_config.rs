@@ -5,7 +5,6 @@
 
 use super::dns::SandboxDns;
 use crate::cri::api;
-use crate::quantity;
 use k8s_openapi::api::core::v1::{Container, Pod};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -116,11 +115,11 @@ pub fn resources(c: &Container) -> api::LinuxContainerResources {
     let res = c.resources.clone().unwrap_or_default();
     let limits = res.limits.unwrap_or_default();
     let requests = res.requests.unwrap_or_default();
-    let cpu_request = requests.get("cpu").or(limits.get("cpu")).and_then(|q| quantity::millicores(&q.0));
-    let cpu_limit = limits.get("cpu").and_then(|q| quantity::millicores(&q.0));
+    let cpu_request = requests.get("cpu").or(limits.get("cpu")).and_then(|q| ironkube_quantity::milli_value(&q.0));
+    let cpu_limit = limits.get("cpu").and_then(|q| ironkube_quantity::milli_value(&q.0));
     let mut r = api::LinuxContainerResources {
         cpu_shares: cpu_request.map(|m| (m * 1024 / 1000).max(2)).unwrap_or(2),
-        memory_limit_in_bytes: limits.get("memory").and_then(|q| quantity::bytes(&q.0)).unwrap_or(0),
+        memory_limit_in_bytes: limits.get("memory").and_then(|q| ironkube_quantity::value(&q.0)).unwrap_or(0),
         ..Default::default()
     };
     if let Some(m) = cpu_limit {
