@@ -40,7 +40,7 @@ mod common;
 
 use common::arrival::{AsyncStamped, LastArrival, Stamped};
 use common::{cpu_time, median, ms, percentile, release_binary, rss_kib};
-use ironkube_conformance::{ApiClient, Cluster, admin_connector};
+use ironkube_conformance::{ApiClient, Cluster, admin_connector, admin_tls};
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::sync::mpsc;
@@ -96,9 +96,7 @@ fn configmap(prefix: &str) -> impl Fn(usize) -> String + Sync + '_ {
 /// A raw watch over its own TLS connection, reading events line by line; `last` tells when
 /// the bytes last read had arrived.
 fn open_watch(port: u16, pki: &Path, path: &str, last: LastArrival) -> BufReader<openssl::ssl::SslStream<Stamped>> {
-    let tcp = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
-    tcp.set_nodelay(true).unwrap();
-    let mut reader = BufReader::new(admin_connector(pki).connect("localhost", Stamped::new(tcp, last).unwrap()).unwrap());
+    let mut reader = BufReader::new(admin_tls(port, pki, |tcp| Stamped::new(tcp, last).unwrap()));
     reader.get_mut().write_all(format!("GET {path} HTTP/1.1\r\nHost: localhost\r\n\r\n").as_bytes()).unwrap();
     let mut line = String::new();
     reader.read_line(&mut line).unwrap();

@@ -457,6 +457,13 @@ pub fn admin_connector(pki: &Path) -> openssl::ssl::SslConnector {
     tls_connector(Some(&pki.join("ca.crt")), Some((&pki.join("admin.crt"), &pki.join("admin.key"))))
 }
 
+/// A TLS connection as the admin to `127.0.0.1:port` (no Nagle delay), over `wrap(tcp)`.
+pub fn admin_tls<S: Read + Write + std::fmt::Debug>(port: u16, pki: &Path, wrap: impl FnOnce(std::net::TcpStream) -> S) -> openssl::ssl::SslStream<S> {
+    let tcp = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    tcp.set_nodelay(true).unwrap();
+    admin_connector(pki).connect("localhost", wrap(tcp)).unwrap()
+}
+
 /// `GET path` from `127.0.0.1:port` on a new TLS connection made by `connector`, with
 /// `Connection: close`: the status code and the body as sent (not de-chunked). Connection
 /// and TLS errors are returned; an answer that does not parse has status 0.
@@ -488,10 +495,7 @@ impl ApiClient {
 impl<S: Read + Write + std::fmt::Debug> ApiClient<S> {
     /// Connects to `port` like [`ApiClient::connect`], with TLS over `wrap(tcp)`.
     pub fn connect_over(port: u16, pki: &Path, wrap: impl FnOnce(std::net::TcpStream) -> S) -> ApiClient<S> {
-        let tcp = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
-        tcp.set_nodelay(true).unwrap();
-        let stream = admin_connector(pki).connect("localhost", wrap(tcp)).unwrap();
-        ApiClient { stream: BufReader::new(stream) }
+        ApiClient { stream: BufReader::new(admin_tls(port, pki, wrap)) }
     }
 
     /// Sends one request; returns the status code and body (panics on I/O errors).

@@ -120,9 +120,13 @@ pub fn value(q: &str) -> Option<i64> {
 
 /// The quantity in units of `per` nano-units, rounded towards positive infinity.
 fn scaled_up(q: &str, per: i128) -> Option<i64> {
-    let n = nanos(q)?;
-    let quotient = n.div_euclid(per) + i128::from(n.rem_euclid(per) != 0);
-    i64::try_from(quotient).ok()
+    i64::try_from(divide_up(nanos(q)?, per)).ok()
+}
+
+/// `n / divisor` rounded towards positive infinity (upstream's `math.Ceil` of a ratio of
+/// quantities); `divisor` must be positive.
+pub fn divide_up(n: i128, divisor: i128) -> i128 {
+    n.div_euclid(divisor) + i128::from(n.rem_euclid(divisor) != 0)
 }
 
 /// True when the quantity string parses to a non-zero value.

@@ -78,8 +78,7 @@ pub fn resource_value(c: &Container, resource: &str, divisor: Option<&str>) -> O
         (None, _) => 0,
     };
     let divisor = divisor.and_then(ironkube_quantity::nanos).filter(|d| *d > 0).unwrap_or(NANOS);
-    // Rounded up, as upstream's math.Ceil.
-    Some((value.div_euclid(divisor) + i128::from(value.rem_euclid(divisor) != 0)).to_string())
+    Some(ironkube_quantity::divide_up(value, divisor).to_string())
 }
 
 /// Expands `$(VAR)` references against earlier variables; `$$` escapes.
