@@ -12,6 +12,7 @@ pub mod pki;
 pub mod pod_streams;
 pub mod proxy;
 pub mod request;
+mod tls_stream;
 
 use crate::cache::{CacheConfig, WatchCache};
 use crate::filters::authn::Identity;
@@ -179,7 +180,7 @@ impl Server {
                             }
                         });
                         let builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
-                        let conn = builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
+                        let conn = builder.serve_connection_with_upgrades(TokioIo::new(tls_stream::TlsStream(stream)), service);
                         tokio::pin!(conn);
                         tokio::select! {
                             _ = conn.as_mut() => {}
