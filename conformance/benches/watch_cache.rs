@@ -13,7 +13,9 @@
 //! adds each write's figures), `IRONKUBE_BENCH_ONLY=list` only the LIST of 10,000 pods
 //! (31 times; `IRONKUBE_BENCH_PERF=<file>` records the server with perf meanwhile);
 //! `IRONKUBE_BENCH_WATCH_CLIENT=async` reads the watches with tasks on one tokio thread
-//! instead of one OS thread per watcher (see "Reading the watch figures"); `IRONKUBE_BIN` runs a given binary instead of building.
+//! instead of one OS thread per watcher (see "Reading the watch figures"), and
+//! `IRONKUBE_BENCH_WATCH_CLIENT=h2` the same over HTTP/2 (one connection per watcher, as
+//! client-go and kubectl speak); `IRONKUBE_BIN` runs a given binary instead of building.
 //!
 //! Reading the watch figures: each watcher's sample is ack->event, from the writer's
 //! acknowledgement (the `201` to the create) to the event at the watcher, measured two
@@ -134,8 +136,9 @@ fn watch_latency(c: &Cluster, pki: &Path, watchers: usize, writes: usize) -> Lat
     let rv = list["metadata"]["resourceVersion"].as_str().unwrap().to_string();
     let path = format!("/api/v1/namespaces/watched/configmaps?watch=true&resourceVersion={rv}&timeoutSeconds=600");
     let (tx, rx) = mpsc::channel::<Seen>();
-    if std::env::var("IRONKUBE_BENCH_WATCH_CLIENT").as_deref() == Ok("async") {
-        let runtime = async_watchers(c.port, pki, &path, watchers, tx);
+    let client = std::env::var("IRONKUBE_BENCH_WATCH_CLIENT").unwrap_or_default();
+    if client == "async" || client == "h2" {
+        let runtime = async_watchers(c.port, pki, &path, watchers, tx, client == "h2");
         let result = deliver(c, pki, watchers, writes, rx);
         runtime.shutdown_background();
         return result;
@@ -182,39 +185,34 @@ fn watch_latency(c: &Cluster, pki: &Path, watchers: usize, writes: usize) -> Lat
 /// The watchers as tasks on one tokio thread instead of 1,000 OS threads: the same
 /// connections, requests and timestamps (taken when a task has read and parsed the line),
 /// without a thread wake-up and context switch per event per watcher in the client.
-fn async_watchers(port: u16, pki: &Path, path: &str, watchers: usize, tx: mpsc::Sender<Seen>) -> tokio::runtime::Runtime {
-    use tokio::io::{AsyncBufReadExt, AsyncWriteExt};
+/// With `h2`, each watcher speaks HTTP/2 on its own connection (hyper's client), as
+/// client-go and kubectl do; otherwise HTTP/1.1 written and read by hand.
+fn async_watchers(port: u16, pki: &Path, path: &str, watchers: usize, tx: mpsc::Sender<Seen>, h2: bool) -> tokio::runtime::Runtime {
     let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
     let connector = admin_connector(pki);
+    let alpn: &'static [u8] = if h2 { b"\x02h2" } else { b"\x08http/1.1" };
     let (ready_tx, ready_rx) = mpsc::channel::<()>();
     for _ in 0..watchers {
-        let (tx, ready_tx, connector, request) = (tx.clone(), ready_tx.clone(), connector.clone(), format!("GET {path} HTTP/1.1\r\nHost: localhost\r\n\r\n"));
+        let (tx, ready_tx, connector, path) = (tx.clone(), ready_tx.clone(), connector.clone(), path.to_string());
         runtime.spawn(async move {
             let tcp = tokio::net::TcpStream::connect(("127.0.0.1", port)).await.unwrap();
             tcp.set_nodelay(true).unwrap();
             let last = LastArrival::default();
-            let ssl = connector.configure().unwrap().into_ssl("localhost").unwrap();
+            let mut config = connector.configure().unwrap();
+            config.set_alpn_protos(alpn).unwrap();
+            let ssl = config.into_ssl("localhost").unwrap();
             let mut tls = tokio_openssl::SslStream::new(ssl, AsyncStamped::new(tcp, last.clone()).unwrap()).unwrap();
             std::pin::Pin::new(&mut tls).connect().await.unwrap();
-            tls.write_all(request.as_bytes()).await.unwrap();
-            let mut reader = tokio::io::BufReader::new(tls);
-            let mut line = String::new();
-            reader.read_line(&mut line).await.unwrap();
-            assert!(line.starts_with("HTTP/1.1 200"), "watch refused: {line}");
-            while line != "\r\n" {
-                line.clear();
-                reader.read_line(&mut line).await.unwrap();
-            }
-            let _ = ready_tx.send(());
-            loop {
-                line.clear();
-                if reader.read_line(&mut line).await.unwrap_or(0) == 0 {
-                    return;
-                }
-                if let Some(rest) = line.split("\"name\":\"lat-").nth(1) {
+            let seen = |text: &str| {
+                for rest in text.split("\"name\":\"lat-").skip(1) {
                     let k: usize = rest.split('"').next().unwrap().parse().unwrap();
                     let _ = tx.send((k, Instant::now(), last.get()));
                 }
+            };
+            if h2 {
+                watch_h2(tls, &path, ready_tx, seen).await
+            } else {
+                watch_http1(tls, &path, ready_tx, seen).await
             }
         });
     }
@@ -223,6 +221,49 @@ fn async_watchers(port: u16, pki: &Path, path: &str, watchers: usize, tx: mpsc::
         ready_rx.recv().expect("a watcher failed to start");
     }
     runtime
+}
+
+type AsyncTls = tokio_openssl::SslStream<AsyncStamped>;
+
+/// One watch over HTTP/1.1: `seen` gets each line of the (chunked) body.
+async fn watch_http1(tls: AsyncTls, path: &str, ready: mpsc::Sender<()>, seen: impl Fn(&str)) {
+    use tokio::io::{AsyncBufReadExt, AsyncWriteExt};
+    let mut reader = tokio::io::BufReader::new(tls);
+    reader.get_mut().write_all(format!("GET {path} HTTP/1.1\r\nHost: localhost\r\n\r\n").as_bytes()).await.unwrap();
+    let mut line = String::new();
+    reader.read_line(&mut line).await.unwrap();
+    assert!(line.starts_with("HTTP/1.1 200"), "watch refused: {line}");
+    while line != "\r\n" {
+        line.clear();
+        reader.read_line(&mut line).await.unwrap();
+    }
+    let _ = ready.send(());
+    loop {
+        line.clear();
+        if reader.read_line(&mut line).await.unwrap_or(0) == 0 {
+            return;
+        }
+        seen(&line);
+    }
+}
+
+/// One watch over HTTP/2: `seen` gets each DATA frame (the server writes one event per
+/// frame).
+async fn watch_h2(tls: AsyncTls, path: &str, ready: mpsc::Sender<()>, seen: impl Fn(&str)) {
+    use http_body_util::BodyExt;
+    assert_eq!(tls.ssl().selected_alpn_protocol(), Some(&b"h2"[..]), "the server did not agree to HTTP/2");
+    let (mut sender, conn) = hyper::client::conn::http2::handshake(hyper_util::rt::TokioExecutor::new(), hyper_util::rt::TokioIo::new(tls)).await.unwrap();
+    tokio::spawn(conn);
+    let request = hyper::Request::get(format!("https://localhost{path}")).body(http_body_util::Empty::<bytes::Bytes>::new()).unwrap();
+    let response = sender.send_request(request).await.unwrap();
+    assert_eq!(response.status(), 200, "watch refused");
+    let _ = ready.send(());
+    let mut body = response.into_body();
+    while let Some(Ok(frame)) = body.frame().await {
+        if let Ok(data) = frame.into_data() {
+            seen(&String::from_utf8_lossy(&data));
+        }
+    }
 }
 
 /// Writes `writes` ConfigMaps 100 ms apart and collects when each watcher saw each one.
