@@ -21,7 +21,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Start an all-in-one cluster (API server and, as root, containerd and the kubelet).
-    Up(up::UpArgs),
+    Up(Box<up::UpArgs>),
     /// Run only the API server.
     Apiserver(ServerArgs),
     /// Run the controller manager (leader-elected: several may run, one acts).
@@ -126,7 +126,7 @@ async fn scheduler(args: SchedulerArgs) -> anyhow::Result<()> {
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     ironkube::run_command(|runtime| match cli.command {
-        Command::Up(args) => runtime.block_on(up::up(args)),
+        Command::Up(args) => runtime.block_on(up::up(*args)),
         Command::Apiserver(args) => runtime.block_on(up::apiserver_only(args)),
         Command::Scheduler(args) => runtime.block_on(scheduler(args)),
         Command::Controllers(args) => runtime.block_on(async {

@@ -127,6 +127,10 @@ pub fn target_ref(pod: &CachedPod) -> ObjectReference {
     }
 }
 
+/// A pod's (name, number, protocol) for each of a Service's ports, sorted: pods that
+/// resolve the same ports share a subset.
+type ResolvedPorts = Vec<(String, i32, String)>;
+
 /// The subsets of `svc` given its selected `pods` (upstream `syncService` + `RepackSubsets`):
 /// pods grouped by the ports they resolve, ready ones in `addresses`, others in
 /// `notReadyAddresses`, all sorted so the result is stable.
@@ -135,7 +139,7 @@ pub fn desired_subsets(svc: &Service, pods: &[Arc<CachedPod>]) -> Vec<EndpointSu
     let publish_not_ready = spec.publish_not_ready_addresses.unwrap_or(false);
     let ports = spec.ports.unwrap_or_default();
     // ports (sorted) -> (ready, not ready)
-    let mut groups: BTreeMap<Vec<(String, i32, String)>, (Vec<EndpointAddress>, Vec<EndpointAddress>)> = BTreeMap::new();
+    let mut groups: BTreeMap<ResolvedPorts, (Vec<EndpointAddress>, Vec<EndpointAddress>)> = BTreeMap::new();
     for pod in pods {
         if !service_pods::should_be_in_endpoints(pod, publish_not_ready) {
             continue;
@@ -147,7 +151,7 @@ pub fn desired_subsets(svc: &Service, pods: &[Arc<CachedPod>]) -> Vec<EndpointSu
             target_ref: Some(target_ref(pod)),
         };
         let ready = publish_not_ready || crate::pods::is_ready(pod);
-        let mut resolved: Vec<(String, i32, String)> = Vec::new();
+        let mut resolved: ResolvedPorts = Vec::new();
         if ports.is_empty() {
             // Headless services without ports still list their pods.
             if !service_pods::headless(svc) {

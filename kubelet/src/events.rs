@@ -23,13 +23,17 @@ pub enum Kind {
     Warning,
 }
 
+/// What makes two events the same one (counted, not posted twice): the object's uid,
+/// the fieldPath, the reason and the message.
+type EventKey = (String, String, String, String);
+
 /// Posts events for one node.
 #[derive(Clone)]
 pub struct Recorder {
     client: Client,
     node: String,
     /// (uid, fieldPath, reason, message) -> (event name, count).
-    seen: Arc<Mutex<HashMap<(String, String, String, String), (String, i32)>>>,
+    seen: Arc<Mutex<HashMap<EventKey, (String, i32)>>>,
 }
 
 impl Recorder {
