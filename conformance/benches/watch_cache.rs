@@ -247,8 +247,8 @@ async fn watch_http1(tls: AsyncTls, path: &str, ready: mpsc::Sender<()>, seen: i
     }
 }
 
-/// One watch over HTTP/2: `seen` gets each DATA frame (the server writes one event per
-/// frame).
+/// One watch over HTTP/2: `seen` gets each line of the body (DATA frames carry one event
+/// each today, but HTTP/2 may split or join them).
 async fn watch_h2(tls: AsyncTls, path: &str, ready: mpsc::Sender<()>, seen: impl Fn(&str)) {
     use http_body_util::BodyExt;
     assert_eq!(tls.ssl().selected_alpn_protocol(), Some(&b"h2"[..]), "the server did not agree to HTTP/2");
@@ -259,9 +259,14 @@ async fn watch_h2(tls: AsyncTls, path: &str, ready: mpsc::Sender<()>, seen: impl
     assert_eq!(response.status(), 200, "watch refused");
     let _ = ready.send(());
     let mut body = response.into_body();
+    let mut pending = Vec::new();
     while let Some(Ok(frame)) = body.frame().await {
         if let Ok(data) = frame.into_data() {
-            seen(&String::from_utf8_lossy(&data));
+            pending.extend_from_slice(&data);
+            while let Some(end) = pending.iter().position(|b| *b == b'\n') {
+                let line: Vec<u8> = pending.drain(..=end).collect();
+                seen(&String::from_utf8_lossy(&line));
+            }
         }
     }
 }
