@@ -163,8 +163,7 @@ fn watch_latency(c: &Cluster, pki: &Path, watchers: usize, writes: usize) -> Lat
                 if reader.read_line(&mut line).unwrap_or(0) == 0 {
                     return;
                 }
-                if let Some(rest) = line.split("\"name\":\"lat-").nth(1) {
-                    let k: usize = rest.split('"').next().unwrap().parse().unwrap();
+                if let Some(k) = written(&line) {
                     let _ = tx.send((k, Instant::now(), last.get()));
                     seen += 1;
                 }
@@ -180,6 +179,12 @@ fn watch_latency(c: &Cluster, pki: &Path, watchers: usize, writes: usize) -> Lat
     // Watchers still blocked end when the server stops.
     drop(threads);
     result
+}
+
+/// Which write an event line is about: `k` of the ConfigMap `lat-k` it names.
+fn written(line: &str) -> Option<usize> {
+    let rest = line.split("\"name\":\"lat-").nth(1)?;
+    Some(rest.split('"').next()?.parse().expect("a write number"))
 }
 
 /// The watchers as tasks on one tokio thread instead of 1,000 OS threads: the same
@@ -203,9 +208,8 @@ fn async_watchers(port: u16, pki: &Path, path: &str, watchers: usize, tx: mpsc::
             let ssl = config.into_ssl("localhost").unwrap();
             let mut tls = tokio_openssl::SslStream::new(ssl, AsyncStamped::new(tcp, last.clone()).unwrap()).unwrap();
             std::pin::Pin::new(&mut tls).connect().await.unwrap();
-            let seen = |text: &str| {
-                for rest in text.split("\"name\":\"lat-").skip(1) {
-                    let k: usize = rest.split('"').next().unwrap().parse().unwrap();
+            let seen = |line: &str| {
+                if let Some(k) = written(line) {
                     let _ = tx.send((k, Instant::now(), last.get()));
                 }
             };
