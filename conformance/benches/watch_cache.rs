@@ -468,9 +468,51 @@ fn gets(client: &mut ApiClient, path: &str, n: usize) -> Vec<Duration> {
     samples
 }
 
+/// `IRONKUBE_BENCH_ONLY=rss`: the process's RSS while `pods` pods are created (peak of
+/// samples every 250 ms), right after, once settled (10 s later, when the in-process
+/// controllers and scheduler have taken them in), and 10 s after a cold start on them.
+fn rss_while_filling(c: &mut Cluster, pki: &Path, pods: usize, label: &str) {
+    c.ok(&["create", "namespace", "many"]);
+    let pid = c.pid().unwrap();
+    let done = std::sync::atomic::AtomicBool::new(false);
+    let (peak, took) = std::thread::scope(|s| {
+        let sampler = s.spawn(|| {
+            let mut peak = 0;
+            while !done.load(std::sync::atomic::Ordering::Relaxed) {
+                peak = peak.max(rss_kib(pid));
+                std::thread::sleep(Duration::from_millis(250));
+            }
+            peak
+        });
+        let took = create_parallel(c.port, pki, CLIENTS, pods, "/api/v1/namespaces/many/pods", pod);
+        done.store(true, std::sync::atomic::Ordering::Relaxed);
+        (sampler.join().unwrap(), took)
+    });
+    let after = rss_kib(pid);
+    std::thread::sleep(Duration::from_secs(10));
+    let settled = rss_kib(pid);
+    c.stop();
+    c.restart();
+    std::thread::sleep(Duration::from_secs(10));
+    let cold = rss_kib(c.pid().unwrap());
+    println!(
+        "[{label}] {pods} pods at {:.0}/s; RSS peak while creating {} MiB, right after {} MiB, settled {} MiB, 10 s after a cold start {} MiB",
+        pods as f64 / took.as_secs_f64(),
+        peak / 1024,
+        after / 1024,
+        settled / 1024,
+        cold / 1024
+    );
+}
+
 fn run(label: &str, flags: &[&str], pods: usize, watchers: usize) -> Figures {
     println!("[{label}] starting");
-    let mut c = Cluster::start_with(flags);
+    // `IRONKUBE_BENCH_PROCESS=apiserver` measures the API server alone instead of the
+    // all-in-one `up --no-kubelet` (its controllers and scheduler take in every pod).
+    let mut c = match std::env::var("IRONKUBE_BENCH_PROCESS").as_deref() {
+        Ok("apiserver") => Cluster::start_apiserver_with(flags),
+        _ => Cluster::start_with(flags),
+    };
     let pki: PathBuf = c.dir.path().join("pki");
     let mut f = Figures::default();
     if std::env::var("IRONKUBE_BENCH_ONLY").as_deref() == Ok("list") {
@@ -479,6 +521,10 @@ fn run(label: &str, flags: &[&str], pods: usize, watchers: usize) -> Figures {
         lists.sort();
         f.list_10k = median(lists.clone());
         println!("[{label}] LIST 10,000 pods min {} p50 {} max {}", ms(lists[0]), ms(f.list_10k), ms(*lists.last().unwrap()));
+        return f;
+    }
+    if std::env::var("IRONKUBE_BENCH_ONLY").as_deref() == Ok("rss") {
+        rss_while_filling(&mut c, &pki, pods, label);
         return f;
     }
     if std::env::var("IRONKUBE_BENCH_ONLY").as_deref() == Ok("watch") {

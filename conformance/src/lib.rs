@@ -149,6 +149,11 @@ impl Cluster {
         Self::start_mode(&["apiserver"], &[])
     }
 
+    /// [`Cluster::start_apiserver_only`] with `extra_args` added.
+    pub fn start_apiserver_with(extra_args: &[&str]) -> Cluster {
+        Self::start_mode(&["apiserver"], extra_args)
+    }
+
     fn start_mode(mode: &'static [&'static str], extra_args: &[&str]) -> Cluster {
         let dir = tempfile::tempdir().expect("temp dir");
         let kubeconfig = dir.path().join("admin.kubeconfig");

@@ -4,11 +4,11 @@
 //!
 //! The node tests are the scheduler's own predicates (`NodeAffinity`, `TaintToleration`).
 
-use crate::scheduler::filters::node_affinity::required_matches;
+use crate::scheduler::filters::node_affinity::selector_and_affinity_match;
 use crate::scheduler::filters::taint_toleration::{blocks_scheduling, has_untolerated};
 use k8s_openapi::api::apps::v1::DaemonSet;
 use crate::cached_pod::CachedPod;
-use k8s_openapi::api::core::v1::{Affinity, Node, NodeAffinity, NodeSelector, NodeSelectorRequirement, NodeSelectorTerm, Pod, PodSpec, Toleration};
+use k8s_openapi::api::core::v1::{Affinity, Node, NodeAffinity, NodeSelector, NodeSelectorRequirement, NodeSelectorTerm, PodSpec, Toleration};
 use kube::ResourceExt;
 
 /// Label with the DaemonSet's template generation (upstream `DaemonSetTemplateGenerationKey`).
@@ -43,13 +43,13 @@ pub fn add_daemon_tolerations(spec: &mut PodSpec) {
     }
 }
 
-/// The pod the DaemonSet would run on a node, for the placement test (upstream `NewPod`).
-fn candidate_pod(ds: &DaemonSet, node_name: &str) -> Pod {
-    let template = ds.spec.as_ref().map(|s| s.template.clone()).unwrap_or_default();
-    let mut spec = template.spec.unwrap_or_default();
+/// The spec of the pod the DaemonSet would run on a node, for the placement test
+/// (upstream `NewPod`).
+fn candidate_spec(ds: &DaemonSet, node_name: &str) -> PodSpec {
+    let mut spec = ds.spec.as_ref().and_then(|s| s.template.spec.clone()).unwrap_or_default();
     spec.node_name = Some(node_name.into());
     add_daemon_tolerations(&mut spec);
-    Pod { metadata: template.metadata.unwrap_or_default(), spec: Some(spec), status: None }
+    spec
 }
 
 /// Upstream `NodeShouldRunDaemonPod`: `(should_run, should_continue_running)`. A node that
@@ -62,13 +62,13 @@ pub fn should_run(ds: &DaemonSet, node: &Node) -> (bool, bool) {
     if !template_node.is_empty() && template_node != name {
         return (false, false);
     }
-    let pod = candidate_pod(ds, &name);
+    let spec = candidate_spec(ds, &name);
     static EMPTY: std::collections::BTreeMap<String, String> = std::collections::BTreeMap::new();
-    if !required_matches(&pod, &name, node.metadata.labels.as_ref().unwrap_or(&EMPTY)) {
+    if !selector_and_affinity_match(spec.node_selector.as_ref(), spec.affinity.as_ref(), &name, node.metadata.labels.as_ref().unwrap_or(&EMPTY)) {
         return (false, false);
     }
     let taints = node.spec.as_ref().and_then(|s| s.taints.as_deref()).unwrap_or_default();
-    let tolerations = pod.spec.as_ref().and_then(|s| s.tolerations.as_deref()).unwrap_or_default();
+    let tolerations = spec.tolerations.as_deref().unwrap_or_default();
     if has_untolerated(taints, tolerations, blocks_scheduling) {
         return (false, !has_untolerated(taints, tolerations, |e| e == "NoExecute"));
     }
@@ -165,12 +165,12 @@ mod tests {
             "requiredDuringSchedulingIgnoredDuringExecution": {"nodeSelectorTerms": [{"matchExpressions": [{"key": "x", "operator": "Exists"}]}]}},
             "podAffinity": {}}})).unwrap();
         pin_to_node(&mut spec, "n1");
-        let pod = crate::cached_pod::from_pod(&Pod { spec: Some(spec), ..Default::default() });
+        let pod = crate::cached_pod::from_pod(&k8s_openapi::api::core::v1::Pod { spec: Some(spec), ..Default::default() });
         assert_eq!(target_node(&pod), Some("n1"));
         let terms = &pod.spec.as_ref().unwrap().affinity.as_ref().unwrap().node_affinity.as_ref().unwrap().required_during_scheduling_ignored_during_execution.as_ref().unwrap().node_selector_terms;
         assert_eq!(terms.len(), 1);
         assert!(pod.spec.as_ref().unwrap().affinity.as_ref().unwrap().pod_affinity.is_some());
-        let bound = crate::cached_pod::from_pod(&Pod { spec: Some(PodSpec { node_name: Some("n2".into()), ..Default::default() }), ..Default::default() });
+        let bound = crate::cached_pod::from_pod(&k8s_openapi::api::core::v1::Pod { spec: Some(PodSpec { node_name: Some("n2".into()), ..Default::default() }), ..Default::default() });
         assert_eq!(target_node(&bound), Some("n2"));
         assert_eq!(target_node(&CachedPod::default()), None);
     }

@@ -3,10 +3,11 @@
 //! `PodScheduled=False` condition of an unschedulable pod, and the `Scheduled` /
 //! `FailedScheduling` events (events.k8s.io, reported by `default-scheduler`).
 
+use crate::cached_pod::CachedPod;
 use super::filters::volume_binding::VolumeAction;
 use crate::persistent_volume::claims::SELECTED_NODE;
 use crate::persistent_volume::matching::BOUND_BY_CONTROLLER;
-use k8s_openapi::api::core::v1::{Binding, ObjectReference, PersistentVolume, PersistentVolumeClaim, Pod};
+use k8s_openapi::api::core::v1::{Binding, ObjectReference, PersistentVolume, PersistentVolumeClaim};
 use k8s_openapi::api::events::v1::Event;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{MicroTime, ObjectMeta};
 use kube::api::{Api, Patch, PatchParams, PostParams};
@@ -23,15 +24,15 @@ pub struct Binder {
     instance: String,
 }
 
-fn namespace_of(pod: &Pod) -> String {
+fn namespace_of(pod: &CachedPod) -> String {
     pod.metadata.namespace.clone().unwrap_or_default()
 }
 
-fn name_of(pod: &Pod) -> String {
+fn name_of(pod: &CachedPod) -> String {
     pod.metadata.name.clone().unwrap_or_default()
 }
 
-fn reference(pod: &Pod) -> ObjectReference {
+fn reference(pod: &CachedPod) -> ObjectReference {
     pod.object_ref(&())
 }
 
@@ -44,7 +45,7 @@ impl Binder {
     /// Writes one events.k8s.io Event about the pod (upstream's recorder names it
     /// `<pod>.<unix nanos in hex>`). kube-runtime's `Recorder` is not used: it holds a
     /// lock across the API call, which serialises every binding behind event writes.
-    async fn record(&self, pod: &Pod, type_: &str, reason: &str, action: &str, note: String) {
+    async fn record(&self, pod: &CachedPod, type_: &str, reason: &str, action: &str, note: String) {
         let now = jiff::Timestamp::now();
         let ns = namespace_of(pod);
         let event = Event {
@@ -70,13 +71,13 @@ impl Binder {
     }
 
     /// Binds the pod to the node.
-    pub async fn bind(&self, pod: &Pod, node: &str) -> Result<(), kube::Error> {
+    pub async fn bind(&self, pod: &CachedPod, node: &str) -> Result<(), kube::Error> {
         let (ns, name) = (namespace_of(pod), name_of(pod));
         let binding = Binding {
             metadata: ObjectMeta { name: Some(name.clone()), namespace: Some(ns.clone()), uid: pod.metadata.uid.clone(), ..Default::default() },
             target: ObjectReference { kind: Some("Node".into()), name: Some(node.into()), ..Default::default() },
         };
-        let pods: Api<Pod> = Api::namespaced(self.client.clone(), &ns);
+        let pods: Api<CachedPod> = Api::namespaced(self.client.clone(), &ns);
         let _: Value = pods.create_subresource("binding", &name, &PostParams::default(), &binding).await?;
         Ok(())
     }
@@ -107,14 +108,14 @@ impl Binder {
     }
 
     /// Records the `Scheduled` event of a bound pod.
-    pub async fn record_scheduled(&self, pod: &Pod, node: &str) {
+    pub async fn record_scheduled(&self, pod: &CachedPod, node: &str) {
         let note = format!("Successfully assigned {}/{} to {node}", namespace_of(pod), name_of(pod));
         self.record(pod, "Normal", "Scheduled", "Binding", note).await;
     }
 
     /// Records why no node fits: the `PodScheduled=False` condition (when it changed)
     /// and a `FailedScheduling` event.
-    pub async fn report_unschedulable(&self, pod: &Pod, message: &str) {
+    pub async fn report_unschedulable(&self, pod: &CachedPod, message: &str) {
         let (ns, name) = (namespace_of(pod), name_of(pod));
         let current = pod
             .status
@@ -137,7 +138,7 @@ impl Binder {
                 "lastTransitionTime": transition,
                 "observedGeneration": pod.metadata.generation,
             }]}});
-            let pods: Api<Pod> = Api::namespaced(self.client.clone(), &ns);
+            let pods: Api<CachedPod> = Api::namespaced(self.client.clone(), &ns);
             if let Err(e) = pods.patch_status(&name, &PatchParams::default(), &Patch::Strategic(patch)).await {
                 tracing::warn!(pod = %name, error = %e, "cannot set the PodScheduled condition");
             }

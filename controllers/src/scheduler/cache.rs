@@ -3,13 +3,14 @@
 //! the scheduler has placed but whose binding the watch has not shown yet. The
 //! scheduling loop owns it, so a decision always sees the previous decisions.
 
+use crate::cached_pod::CachedPod;
 use super::resources::{allocatable, pod_requests, Resources};
-use k8s_openapi::api::core::v1::{Node, Pod};
+use k8s_openapi::api::core::v1::Node;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 /// `namespace/name`.
-pub fn pod_key(pod: &Pod) -> String {
+pub fn pod_key(pod: &CachedPod) -> String {
     format!("{}/{}", pod.metadata.namespace.as_deref().unwrap_or_default(), pod.metadata.name.as_deref().unwrap_or_default())
 }
 
@@ -37,7 +38,7 @@ impl HostPort {
 #[derive(Debug)]
 pub struct PodInfo {
     /// The pod.
-    pub pod: Arc<Pod>,
+    pub pod: Arc<CachedPod>,
     /// `namespace/name`.
     pub key: String,
     /// Effective requests (for filtering).
@@ -50,7 +51,7 @@ pub struct PodInfo {
 
 impl PodInfo {
     /// Computes the derived facts of `pod`.
-    pub fn new(pod: Arc<Pod>) -> Self {
+    pub fn new(pod: Arc<CachedPod>) -> Self {
         let mut host_ports = Vec::new();
         if let Some(spec) = pod.spec.as_ref() {
             let sidecars = spec.init_containers.iter().flatten().filter(|c| c.restart_policy.as_deref() == Some("Always"));
@@ -161,7 +162,7 @@ fn has_anti_affinity(pod: &PodInfo) -> bool {
     !super::filters::inter_pod_affinity::required_terms(pod, true).is_empty()
 }
 
-fn is_terminal(pod: &Pod) -> bool {
+fn is_terminal(pod: &CachedPod) -> bool {
     matches!(pod.status.as_ref().and_then(|s| s.phase.as_deref()), Some("Succeeded" | "Failed"))
 }
 
@@ -234,7 +235,7 @@ impl Cache {
     }
 
     /// Applies a pod from the watch. Returns whether it is waiting to be scheduled.
-    pub fn apply_pod(&mut self, pod: Arc<Pod>) -> (bool, ClusterChange) {
+    pub fn apply_pod(&mut self, pod: Arc<CachedPod>) -> (bool, ClusterChange) {
         let key = pod_key(&pod);
         let node = pod.spec.as_ref().and_then(|s| s.node_name.clone()).unwrap_or_default();
         if is_terminal(&pod) {
@@ -303,7 +304,7 @@ pub mod tests {
         if spec.get("containers").is_none() {
             spec["containers"] = json!([{"name": "c"}]);
         }
-        let pod: Pod = serde_json::from_value(json!({
+        let pod: CachedPod = serde_json::from_value(json!({
             "metadata": {"name": name, "namespace": "default", "labels": labels},
             "spec": spec,
         }))

@@ -13,22 +13,25 @@ pub mod cache;
 pub mod diagnosis;
 pub mod filters;
 pub mod queue;
+pub mod reports;
 pub mod resources;
 pub mod scores;
 pub mod selectors;
 
+use crate::cached_pod::CachedPod;
 use binder::Binder;
 use cache::{pod_key, Cache, ClusterChange, NodeInfo, PodInfo};
 use filters::volume_binding::{self, VolumeLookup};
 use filters::{Cycle, Rejection};
 use futures::StreamExt;
-use k8s_openapi::api::core::v1::{Node, PersistentVolume, PersistentVolumeClaim, Pod};
+use k8s_openapi::api::core::v1::{Node, PersistentVolume, PersistentVolumeClaim};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use k8s_openapi::api::storage::v1::StorageClass;
 use kube::runtime::watcher::{self, watcher, Event};
 use kube::runtime::WatchStreamExt;
 use kube::{Api, Client};
 use queue::Queue;
+use reports::{Report, Reports};
 use rand::Rng;
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -46,9 +49,10 @@ pub struct Config {
     pub scheduler_name: String,
     /// Bindings in flight at once.
     pub bind_concurrency: usize,
-    /// Event and condition writes in flight at once. Like upstream's event broadcaster
-    /// they trail the bindings instead of competing with them: unbounded, a burst of
-    /// 1,000 `Scheduled` events opened one client connection (and TLS handshake) each.
+    /// Workers writing events and conditions (see [`reports`]). Like upstream's event
+    /// broadcaster they trail the bindings instead of competing with them: unbounded, a
+    /// burst of 1,000 `Scheduled` events opened one client connection (and TLS
+    /// handshake) each.
     pub report_concurrency: usize,
     /// `reportingInstance` of the events.
     pub instance: String,
@@ -63,8 +67,8 @@ impl Default for Config {
 
 /// What a binding task reports back.
 enum Outcome {
-    Bound,
-    Failed { key: String, pod: Arc<Pod> },
+    Bound { key: String, pod: Arc<CachedPod>, node: String },
+    Failed { key: String, pod: Arc<CachedPod> },
 }
 
 struct Scheduler {
@@ -72,11 +76,13 @@ struct Scheduler {
     cache: Cache,
     queue: Queue,
     /// Latest version of every unscheduled pod of ours, by key.
-    pending: HashMap<String, Arc<Pod>>,
+    pending: HashMap<String, Arc<CachedPod>>,
     binder: Binder,
+    /// Bindings in flight: a pod is only taken from the queue when one is free, so a
+    /// burst of schedulable pods waits in the queue (a few bytes each), not as tasks.
     permits: Arc<Semaphore>,
-    /// Bounds event and condition writes (see [`Config::report_concurrency`]).
-    report_permits: Arc<Semaphore>,
+    /// Events and conditions to write, by [`Config::report_concurrency`] workers.
+    reports: Arc<Reports>,
     outcomes: mpsc::UnboundedSender<Outcome>,
     /// Bindings and reports in flight: owned here so that they stop with the scheduler.
     tasks: JoinSet<()>,
@@ -90,14 +96,14 @@ struct Scheduler {
     volumes: volume_binding::Stores,
 }
 
-fn priority(pod: &Pod) -> i32 {
+fn priority(pod: &CachedPod) -> i32 {
     pod.spec.as_ref().and_then(|s| s.priority).unwrap_or(0)
 }
 
 /// Upstream `isPodUpdated`: whether a waiting pod changed in a way that may let it fit
 /// now. Status, resourceVersion, generation, managedFields and finalizers do not count,
 /// so the scheduler's own `PodScheduled=False` write does not send the pod round again.
-fn changed_for_scheduling(old: &Pod, new: &Pod) -> bool {
+fn changed_for_scheduling(old: &CachedPod, new: &CachedPod) -> bool {
     fn comparable(meta: &ObjectMeta) -> ObjectMeta {
         ObjectMeta { resource_version: None, generation: None, managed_fields: None, finalizers: None, ..meta.clone() }
     }
@@ -105,7 +111,7 @@ fn changed_for_scheduling(old: &Pod, new: &Pod) -> bool {
 }
 
 impl Scheduler {
-    fn is_ours(&self, pod: &Pod) -> bool {
+    fn is_ours(&self, pod: &CachedPod) -> bool {
         let spec = pod.spec.as_ref();
         spec.and_then(|s| s.scheduler_name.as_deref()).unwrap_or("default-scheduler") == self.config.scheduler_name
             && spec.and_then(|s| s.scheduling_gates.as_ref()).is_none_or(|g| g.is_empty())
@@ -118,7 +124,7 @@ impl Scheduler {
         }
     }
 
-    fn apply_pod(&mut self, pod: Pod) {
+    fn apply_pod(&mut self, pod: CachedPod) {
         let key = pod_key(&pod);
         if let Some(seen) = self.relist_pods.as_mut() {
             seen.insert(key.clone());
@@ -145,7 +151,7 @@ impl Scheduler {
         self.changed(change);
     }
 
-    fn on_pod_event(&mut self, event: Event<Pod>) {
+    fn on_pod_event(&mut self, event: Event<CachedPod>) {
         match event {
             Event::Init => self.relist_pods = Some(HashSet::new()),
             Event::InitApply(pod) | Event::Apply(pod) => self.apply_pod(pod),
@@ -187,24 +193,29 @@ impl Scheduler {
     }
 
     fn on_outcome(&mut self, outcome: Outcome) {
-        if let Outcome::Failed { key, pod } = outcome {
-            self.cache.forget(&key);
-            if !self.cache.is_placed(&key) {
-                self.queue.add_or_update(&key, priority(&pod));
-                self.queue.retry_later(&key, Instant::now());
-                self.pending.insert(key, pod);
+        match outcome {
+            Outcome::Bound { key, pod, node } => self.reports.push(key, Report::Scheduled { pod, node }),
+            Outcome::Failed { key, pod } => {
+                self.cache.forget(&key);
+                if !self.cache.is_placed(&key) {
+                    self.queue.add_or_update(&key, priority(&pod));
+                    self.queue.retry_later(&key, Instant::now());
+                    self.pending.insert(key, pod);
+                }
             }
         }
     }
 
     /// What the pod's `WaitForFirstConsumer` claims need on `node` (nothing for most pods).
-    fn volume_actions(&self, pod: &Pod, node: &str) -> Vec<volume_binding::VolumeAction> {
+    fn volume_actions(&self, pod: &CachedPod, node: &str) -> Vec<volume_binding::VolumeAction> {
         let Some(node) = self.cache.node(node) else { return Vec::new() };
         volume_binding::pre_filter(pod, &self.volumes).ok().and_then(|state| volume_binding::plan(&state, node)).unwrap_or_default()
     }
 
-    /// One scheduling attempt for the next queued pod.
+    /// One scheduling attempt for the next queued pod (called while a binding permit
+    /// is free).
     fn schedule_one(&mut self) {
+        let Ok(permit) = self.permits.clone().try_acquire_owned() else { return };
         let Some(key) = self.queue.pop() else { return };
         let Some(pod) = self.pending.get(&key).cloned() else {
             self.queue.remove(&key);
@@ -217,36 +228,28 @@ impl Scheduler {
                 self.cache.assume(info, &node);
                 self.queue.done(&key);
                 self.pending.remove(&key);
-                let (binder, permits, outcomes) = (self.binder.clone(), self.permits.clone(), self.outcomes.clone());
-                let report_permits = self.report_permits.clone();
+                let (binder, outcomes) = (self.binder.clone(), self.outcomes.clone());
                 self.tasks.spawn(async move {
-                    let permit = permits.acquire_owned().await;
                     let bound = match binder.bind_volumes(&node, &volume_actions).await {
                         Ok(()) => binder.bind(&pod, &node).await,
                         Err(e) => Err(e),
                     };
                     let outcome = match bound {
-                        Ok(()) => {
-                            drop(permit);
-                            let _report = report_permits.acquire_owned().await;
-                            binder.record_scheduled(&pod, &node).await;
-                            Outcome::Bound
-                        }
+                        Ok(()) => Outcome::Bound { key, pod, node },
                         Err(e) => {
                             tracing::warn!(pod = %key, node = %node, error = %e, "binding failed");
                             Outcome::Failed { key, pod }
                         }
                     };
+                    // Free the permit before the loop hears of it: the outcome is what
+                    // wakes it to take the next pod.
+                    drop(permit);
                     let _ = outcomes.send(outcome);
                 });
             }
             Err(message) => {
                 self.queue.unschedulable(&key, Instant::now());
-                let (binder, report_permits) = (self.binder.clone(), self.report_permits.clone());
-                self.tasks.spawn(async move {
-                    let _report = report_permits.acquire_owned().await;
-                    binder.report_unschedulable(&pod, &message).await
-                });
+                self.reports.push(key, Report::Unschedulable { pod, message });
             }
         }
     }
@@ -298,7 +301,7 @@ pub async fn run_leader_elected(client: Client, config: Config, shutdown: impl s
 /// watches fail for good.
 pub async fn run(client: Client, config: Config) -> anyhow::Result<()> {
     let pod_watch = watcher(
-        Api::<Pod>::all(client.clone()),
+        Api::<CachedPod>::all(client.clone()),
         watcher::Config::default().fields("status.phase!=Succeeded,status.phase!=Failed"),
     )
     .default_backoff();
@@ -312,16 +315,22 @@ pub async fn run(client: Client, config: Config) -> anyhow::Result<()> {
     let storage_changes = futures::stream::select(claim_watch.map(|e| e.is_ok()), futures::stream::select(volume_watch.map(|e| e.is_ok()), class_watch.map(|e| e.is_ok())));
     futures::pin_mut!(pod_watch, node_watch, storage_changes);
     let (outcomes, mut outcome_rx) = mpsc::unbounded_channel();
+    let binder = Binder::new(client, config.instance.clone());
+    let reports = Arc::new(Reports::default());
+    let mut tasks = JoinSet::new();
+    for _ in 0..config.report_concurrency.max(1) {
+        tasks.spawn(reports.clone().work(binder.clone()));
+    }
     let mut s = Scheduler {
-        binder: Binder::new(client, config.instance.clone()),
+        binder,
         permits: Arc::new(Semaphore::new(config.bind_concurrency.max(1))),
-        report_permits: Arc::new(Semaphore::new(config.report_concurrency.max(1))),
+        reports,
         config,
         cache: Cache::default(),
         queue: Queue::default(),
         pending: HashMap::new(),
         outcomes,
-        tasks: JoinSet::new(),
+        tasks,
         relist_pods: None,
         relist_nodes: None,
         pods_synced: false,
@@ -330,7 +339,7 @@ pub async fn run(client: Client, config: Config) -> anyhow::Result<()> {
     };
     let mut next_flush: Option<Instant> = None;
     loop {
-        let ready = s.pods_synced && s.nodes_synced && s.queue.has_active();
+        let ready = s.pods_synced && s.nodes_synced && s.queue.has_active() && s.permits.available_permits() > 0;
         let wake = next_flush.map(tokio::time::Instant::from_std);
         tokio::select! {
             biased;
@@ -363,7 +372,7 @@ mod tests {
 
     #[test]
     fn only_spec_and_metadata_changes_send_a_waiting_pod_round_again() {
-        let old: Pod = serde_json::from_value(json!({
+        let old: CachedPod = serde_json::from_value(json!({
             "metadata": {"name": "p", "resourceVersion": "1", "labels": {"a": "1"}},
             "spec": {"containers": [{"name": "c"}]},
         }))

@@ -1,7 +1,9 @@
 //! Resource arithmetic: quantities, a pod's effective requests (upstream
 //! `k8s.io/component-helpers/resource` `PodRequests`) and node allocatable.
 
-use k8s_openapi::api::core::v1::{Container, Node, Pod, ResourceRequirements};
+use crate::cached_pod::CachedPod;
+use crate::cached_pod::CachedContainer;
+use k8s_openapi::api::core::v1::{Node, ResourceRequirements};
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use std::collections::BTreeMap;
 
@@ -82,8 +84,8 @@ impl Resources {
     }
 }
 
-fn requests(c: &Container) -> Resources {
-    Resources::from_list(c.resources.as_ref().and_then(|r: &ResourceRequirements| r.requests.as_ref()))
+fn requests(c: &CachedContainer) -> Resources {
+    Resources::from_list(c.resources.as_deref().and_then(|r: &ResourceRequirements| r.requests.as_ref()))
 }
 
 /// Requests with upstream's non-zero defaults for CPU and memory (for scoring).
@@ -101,9 +103,9 @@ fn non_zero(mut r: Resources) -> Resources {
 /// container's request (restartable "sidecar" init containers keep running, so they
 /// add to both), plus the pod overhead. `for_scoring` applies the non-zero defaults
 /// per container, as upstream's scoring does.
-pub fn pod_requests(pod: &Pod, for_scoring: bool) -> Resources {
+pub fn pod_requests(pod: &CachedPod, for_scoring: bool) -> Resources {
     let Some(spec) = pod.spec.as_ref() else { return Resources::default() };
-    let each = |c: &Container| if for_scoring { non_zero(requests(c)) } else { requests(c) };
+    let each = |c: &CachedContainer| if for_scoring { non_zero(requests(c)) } else { requests(c) };
     let mut total = Resources::default();
     for c in &spec.containers {
         total.add(&each(c));
@@ -141,7 +143,7 @@ mod tests {
 
     #[test]
     fn init_containers_take_the_max_and_sidecars_add_up() {
-        let pod: Pod = serde_json::from_value(json!({
+        let pod: CachedPod = serde_json::from_value(json!({
             "spec": {
                 "containers": [{"name": "a", "resources": {"requests": {"cpu": "100m"}}},
                                {"name": "b", "resources": {"requests": {"cpu": "200m"}}}],
@@ -153,7 +155,7 @@ mod tests {
         let r = pod_requests(&pod, false);
         assert_eq!(r.milli_cpu, 510);
         assert_eq!(r.memory, 1024 * 1024 * 1024);
-        let sidecar: Pod = serde_json::from_value(json!({
+        let sidecar: CachedPod = serde_json::from_value(json!({
             "spec": {
                 "containers": [{"name": "a", "resources": {"requests": {"cpu": "100m"}}}],
                 "initContainers": [{"name": "s", "restartPolicy": "Always", "resources": {"requests": {"cpu": "50m"}}}],
@@ -161,7 +163,7 @@ mod tests {
         }))
         .unwrap();
         assert_eq!(pod_requests(&sidecar, false).milli_cpu, 150);
-        let empty: Pod = serde_json::from_value(json!({"spec": {"containers": [{"name": "a"}]}})).unwrap();
+        let empty: CachedPod = serde_json::from_value(json!({"spec": {"containers": [{"name": "a"}]}})).unwrap();
         assert_eq!(pod_requests(&empty, false).milli_cpu, 0);
         assert_eq!(pod_requests(&empty, true).milli_cpu, DEFAULT_MILLI_CPU);
     }

@@ -1,10 +1,11 @@
 //! NodeAffinity: `spec.nodeSelector` and required node affinity (upstream
 //! `nodeaffinity`; the preferred terms are scored in `scores`).
 
+use crate::cached_pod::CachedPod;
 use super::{Code, Rejection, Verdict};
 use crate::scheduler::cache::{NodeInfo, PodInfo};
 use crate::scheduler::selectors::term_matches;
-use k8s_openapi::api::core::v1::Pod;
+use k8s_openapi::api::core::v1::Affinity;
 use std::collections::BTreeMap;
 
 /// Upstream `ErrReasonPod`.
@@ -12,14 +13,18 @@ pub const REASON: &str = "node(s) didn't match Pod's node affinity/selector";
 
 /// Whether the node satisfies the pod's selector and required affinity
 /// (upstream `GetRequiredNodeAffinity(pod).Match(node)`; also used by topology spread).
-pub fn required_matches(pod: &Pod, node_name: &str, labels: &BTreeMap<String, String>) -> bool {
+pub fn required_matches(pod: &CachedPod, node_name: &str, labels: &BTreeMap<String, String>) -> bool {
     let Some(spec) = pod.spec.as_ref() else { return true };
-    if !spec.node_selector.iter().flatten().all(|(k, v)| labels.get(k) == Some(v)) {
+    selector_and_affinity_match(spec.node_selector.as_ref(), spec.affinity.as_deref(), node_name, labels)
+}
+
+/// [`required_matches`] on the two fields it reads (a pod spec's `nodeSelector` and
+/// `affinity`): for a pod template, as the DaemonSet controller has.
+pub fn selector_and_affinity_match(node_selector: Option<&BTreeMap<String, String>>, affinity: Option<&Affinity>, node_name: &str, labels: &BTreeMap<String, String>) -> bool {
+    if !node_selector.into_iter().flatten().all(|(k, v)| labels.get(k) == Some(v)) {
         return false;
     }
-    let required = spec
-        .affinity
-        .as_ref()
+    let required = affinity
         .and_then(|a| a.node_affinity.as_ref())
         .and_then(|na| na.required_during_scheduling_ignored_during_execution.as_ref());
     match required {

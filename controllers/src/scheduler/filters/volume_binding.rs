@@ -12,11 +12,12 @@
 //! the provisioner makes a volume there. Unlike upstream the pod is bound without
 //! waiting for the claims to be bound: its kubelet waits for them instead.
 
+use crate::cached_pod::CachedPod;
 use super::{Code, Rejection, Verdict};
 use crate::scheduler::cache::NodeInfo;
 use crate::persistent_volume::matching::{self, Binder};
 use crate::scheduler::selectors::term_matches;
-use k8s_openapi::api::core::v1::{NodeSelector, PersistentVolume, PersistentVolumeClaim, Pod};
+use k8s_openapi::api::core::v1::{NodeSelector, PersistentVolume, PersistentVolumeClaim};
 use kube::ResourceExt;
 use k8s_openapi::api::storage::v1::StorageClass;
 use std::sync::Arc;
@@ -118,7 +119,7 @@ pub enum VolumeAction {
     },
 }
 
-fn claim_names(pod: &Pod) -> Vec<String> {
+fn claim_names(pod: &CachedPod) -> Vec<String> {
     let pod_name = pod.metadata.name.as_deref().unwrap_or("");
     let volumes = pod.spec.as_ref().and_then(|s| s.volumes.as_ref()).into_iter().flatten();
     volumes
@@ -131,7 +132,7 @@ fn claim_names(pod: &Pod) -> Vec<String> {
 }
 
 /// Upstream PreFilter: `Err` is the pod-wide reason (UnschedulableAndUnresolvable).
-pub fn pre_filter(pod: &Pod, lookup: &impl VolumeLookup) -> Result<State, String> {
+pub fn pre_filter(pod: &CachedPod, lookup: &impl VolumeLookup) -> Result<State, String> {
     let ns = pod.metadata.namespace.as_deref().unwrap_or("");
     let mut state = State::default();
     let mut unbound_immediate = false;
@@ -243,7 +244,7 @@ mod tests {
         }
     }
 
-    fn pod_with_claim(claim: &str) -> Pod {
+    fn pod_with_claim(claim: &str) -> CachedPod {
         serde_json::from_value(json!({"metadata": {"name": "p", "namespace": "ns"}, "spec": {"containers": [], "volumes": [{"name": "d", "persistentVolumeClaim": {"claimName": claim}}]}})).unwrap()
     }
 
