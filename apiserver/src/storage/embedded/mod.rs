@@ -61,17 +61,26 @@ pub struct RedbOptions {
     /// file's growth (pages freed by non-durable commits are reused only after a durable
     /// one) and the WAL replayed after a crash.
     pub checkpoint_every: Duration,
+    /// Memory redb may use for its page cache (read pages and dirty pages not yet written
+    /// to the file). redb's own default is 1 GiB, all of it resident once the file is
+    /// that big; the watch cache serves reads from memory already, and the kernel's page
+    /// cache keeps the file's pages anyway. With 64 MiB the API server holding 100,000
+    /// pods went from 683 to 394 MiB after a cold start (1,021 to 670 MiB while creating
+    /// them) at the same create rate and durable writes/s.
+    pub cache_size: usize,
 }
 
 impl Default for RedbOptions {
     /// Compacts every minute, keeping 5 minutes and at most 100,000 revisions of history
-    /// (the apiserver's own etcd compaction interval is 5 minutes); checkpoints every 250 ms.
+    /// (the apiserver's own etcd compaction interval is 5 minutes); checkpoints every
+    /// 250 ms; a 64 MiB page cache.
     fn default() -> Self {
         Self {
             compact_interval: Some(Duration::from_secs(60)),
             retain_for: Duration::from_secs(300),
             retain_revisions: 100_000,
             checkpoint_every: Duration::from_millis(250),
+            cache_size: 64 << 20,
         }
     }
 }
@@ -136,7 +145,7 @@ impl RedbStorage {
             .map_err(|e| StorageError::Backend(format!("cannot create the data directory {}: {e}", dir.display())))?;
         let path = dir.join(FILE_NAME);
         // redb may panic rather than fail on a file damaged outside it: report, don't crash.
-        let opened = std::panic::catch_unwind(|| Database::create(&path))
+        let opened = std::panic::catch_unwind(|| redb::Builder::new().set_cache_size(options.cache_size).create(&path))
             .map_err(|_| StorageError::Backend(format!("cannot open {}: the file is damaged", path.display())))?;
         let db = Arc::new(opened.map_err(|e| open_error(&path, e))?);
         let cannot_open = |e: &dyn std::fmt::Display| StorageError::Backend(format!("cannot open {}: {e}", path.display()));
