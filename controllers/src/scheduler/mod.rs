@@ -84,7 +84,8 @@ struct Scheduler {
     /// Events and conditions to write, by [`Config::report_concurrency`] workers.
     reports: Arc<Reports>,
     outcomes: mpsc::UnboundedSender<Outcome>,
-    /// Bindings and reports in flight: owned here so that they stop with the scheduler.
+    /// Bindings in flight and the report workers: owned here so that they stop with the
+    /// scheduler.
     tasks: JoinSet<()>,
     /// Keys seen during a watch re-list (to drop what vanished meanwhile).
     relist_pods: Option<HashSet<String>>,
