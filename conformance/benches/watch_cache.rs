@@ -11,7 +11,11 @@
 //! `IRONKUBE_BENCH_MODES=cache` skips the baseline;
 //! `IRONKUBE_BENCH_ONLY=watch` measures only watch latency (`IRONKUBE_BENCH_VERBOSE=1`
 //! adds each write's figures), `IRONKUBE_BENCH_ONLY=list` only the LIST of 10,000 pods
-//! (31 times; `IRONKUBE_BENCH_PERF=<file>` records the server with perf meanwhile);
+//! (31 times; `IRONKUBE_BENCH_PERF=<file>` records the server with perf meanwhile),
+//! `IRONKUBE_BENCH_ONLY=rss` only the RSS while `IRONKUBE_BENCH_PODS` pods are created,
+//! once settled and after a cold start; `IRONKUBE_BENCH_PROCESS=apiserver` runs
+//! `ironkube apiserver` instead of `ironkube up --no-kubelet` (no in-process controllers
+//! and scheduler taking in the pods);
 //! `IRONKUBE_BENCH_WATCH_CLIENT=async` reads the watches with tasks on one tokio thread
 //! instead of one OS thread per watcher (see "Reading the watch figures"), and
 //! `IRONKUBE_BENCH_WATCH_CLIENT=h2` the same over HTTP/2 (one connection per watcher, as
