@@ -43,11 +43,11 @@ pub fn add_daemon_tolerations(spec: &mut PodSpec) {
     }
 }
 
-/// The spec of the pod the DaemonSet would run on a node, for the placement test
-/// (upstream `NewPod`).
-fn candidate_spec(ds: &DaemonSet, node_name: &str) -> PodSpec {
+/// The spec of the pod the DaemonSet would run on a node, as far as the placement test
+/// reads it (upstream `NewPod`: the template with the daemon tolerations; the node name
+/// is checked on its own).
+fn candidate_spec(ds: &DaemonSet) -> PodSpec {
     let mut spec = ds.spec.as_ref().and_then(|s| s.template.spec.clone()).unwrap_or_default();
-    spec.node_name = Some(node_name.into());
     add_daemon_tolerations(&mut spec);
     spec
 }
@@ -62,7 +62,7 @@ pub fn should_run(ds: &DaemonSet, node: &Node) -> (bool, bool) {
     if !template_node.is_empty() && template_node != name {
         return (false, false);
     }
-    let spec = candidate_spec(ds, &name);
+    let spec = candidate_spec(ds);
     static EMPTY: std::collections::BTreeMap<String, String> = std::collections::BTreeMap::new();
     if !selector_and_affinity_match(spec.node_selector.as_ref(), spec.affinity.as_ref(), &name, node.metadata.labels.as_ref().unwrap_or(&EMPTY)) {
         return (false, false);
