@@ -17,7 +17,7 @@ mod resource;
 #[cfg(test)]
 mod tests;
 
-pub use resource::{CachedEvent, Delivery, EventType, Limits, Parsed, Registration, TooOld};
+pub use resource::{CachedEvent, Delivery, EventAttrs, EventType, Limits, Registration, TooOld};
 
 use crate::storage::{Storage, StorageError};
 use resource::Resource;

@@ -2,6 +2,7 @@
 //! window of recent events and the watchers it fans out to (upstream `watchCache` plus the
 //! cacher's watcher set). Everything is behind one short-held mutex; nothing awaits under it.
 
+use crate::registry::selectors::SelectableAttrs;
 use crate::storage::{Event, KeyValue};
 use bytes::Bytes;
 use std::collections::{BTreeMap, VecDeque};
@@ -47,35 +48,30 @@ pub struct CachedEvent {
     at: Instant,
     /// The encoded watch line, made by the first watcher that needs it and reused by all.
     pub line: OnceLock<Bytes>,
-    /// The object and its previous state parsed from their stored form, made by the
-    /// first watcher with selectors and reused by all (see [`Parsed`]).
-    pub parsed: OnceLock<Parsed>,
+    /// What selectors read of the object and its previous state, made by the first
+    /// watcher with selectors and reused by all (see [`EventAttrs`]).
+    pub attrs: OnceLock<EventAttrs>,
 }
 
-/// The stored JSON of an event's object and previous state, parsed (`None`: absent or
-/// unparsable). Selectors are evaluated on it; what watchers receive stays the stored
-/// bytes, so a watcher with selectors costs a selector evaluation, not a parse and an
-/// encode of its own.
+/// The selector attributes of an event's object and previous state (`None`: absent or
+/// unparsable). A watcher with selectors costs a lookup in these, not a parse and an
+/// encode of its own; what it receives stays the stored bytes. Only these small sets are
+/// kept with the event (upstream's `watchCacheEvent` keeps the same): keeping the parsed
+/// objects instead held two JSON trees per pod event in the window, 2.6 GB of `up`'s
+/// memory while 100,000 pods were created.
 #[derive(Debug)]
-pub struct Parsed {
+pub struct EventAttrs {
     /// The object after the change.
-    pub object: Option<serde_json::Value>,
+    pub object: Option<SelectableAttrs>,
     /// The object before the change.
-    pub prev: Option<serde_json::Value>,
-}
-
-impl Parsed {
-    /// Parses the stored forms.
-    pub fn of(object: &KeyValue, prev: Option<&KeyValue>) -> Self {
-        let parse = |kv: &KeyValue| serde_json::from_slice(&kv.value).ok();
-        Parsed { object: parse(object), prev: prev.and_then(parse) }
-    }
+    pub prev: Option<SelectableAttrs>,
 }
 
 impl CachedEvent {
-    /// The parsed object and previous state (parsed on first use).
-    pub fn parsed(&self) -> &Parsed {
-        self.parsed.get_or_init(|| Parsed::of(&self.object, self.prev.as_deref()))
+    /// The selector attributes of the object and previous state, computed by `of` on
+    /// first use.
+    pub fn attrs(&self, of: impl Fn(&KeyValue) -> Option<SelectableAttrs>) -> &EventAttrs {
+        self.attrs.get_or_init(|| EventAttrs { object: of(&self.object), prev: self.prev.as_deref().and_then(&of) })
     }
 }
 
@@ -202,7 +198,7 @@ impl Resource {
             }
         };
         st.revision = revision;
-        let event = Arc::new(CachedEvent { revision, event_type, object, prev, at: Instant::now(), line: OnceLock::new(), parsed: OnceLock::new() });
+        let event = Arc::new(CachedEvent { revision, event_type, object, prev, at: Instant::now(), line: OnceLock::new(), attrs: OnceLock::new() });
         st.window.push_back(event.clone());
         let now = Instant::now();
         while st.window.len() > limits.window_max

@@ -69,8 +69,8 @@ pub async fn serve(state: &AppState, r: &ResourcePath, verb: &str, query: &HashM
         let obj = item.object(source)?;
         if let Some(fields) = &fields {
             let lookup = |f: &str| match f {
-                "metadata.name" => obj["metadata"]["name"].as_str().map(str::to_string),
-                _ => Some(obj["metadata"]["namespace"].as_str().unwrap_or_default().to_string()),
+                "metadata.name" => obj["metadata"]["name"].as_str(),
+                _ => Some(obj["metadata"]["namespace"].as_str().unwrap_or_default()),
             };
             if !fields.matches(lookup).map_err(ApiError::BadRequest)? {
                 continue;

@@ -149,10 +149,10 @@ impl FieldSelector {
 
     /// Whether every term holds; `lookup` gives a field's value or `None` when the field
     /// is not selectable (an error).
-    pub fn matches(&self, lookup: impl Fn(&str) -> Option<String>) -> Result<bool, String> {
+    pub fn matches<'a>(&self, lookup: impl Fn(&str) -> Option<&'a str>) -> Result<bool, String> {
         for (field, equal, value) in &self.0 {
             let actual = lookup(field).ok_or_else(|| format!("field label not supported: {field}"))?;
-            if (actual == *value) != *equal {
+            if (actual == value) != *equal {
                 return Ok(false);
             }
         }
@@ -162,6 +162,24 @@ impl FieldSelector {
     /// The fields this selector uses (checked for support before listing).
     pub fn fields(&self) -> impl Iterator<Item = &str> {
         self.0.iter().map(|(f, _, _)| f.as_str())
+    }
+}
+
+/// What label and field selectors read of one object (upstream's `GetAttrs`): its labels
+/// and its selectable fields (`metadata.name`, `metadata.namespace` and the kind's own).
+/// Small, so the watch cache keeps one per event instead of the parsed object.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct SelectableAttrs {
+    /// `metadata.labels`.
+    pub labels: BTreeMap<String, String>,
+    /// Field name and value, for every selectable field of the kind.
+    pub fields: Vec<(&'static str, String)>,
+}
+
+impl SelectableAttrs {
+    /// The value of a selectable field (`None`: not selectable for this kind).
+    pub fn field(&self, name: &str) -> Option<&str> {
+        self.fields.iter().find(|(field, _)| *field == name).map(|(_, value)| value.as_str())
     }
 }
 
@@ -195,8 +213,8 @@ mod tests {
     fn field_selector() {
         let s = FieldSelector::parse("metadata.name=x,status.phase!=Running").unwrap();
         let ok = s.matches(|f| match f {
-            "metadata.name" => Some("x".into()),
-            "status.phase" => Some("Pending".into()),
+            "metadata.name" => Some("x"),
+            "status.phase" => Some("Pending"),
             _ => None,
         });
         assert_eq!(ok, Ok(true));

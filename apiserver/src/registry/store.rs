@@ -9,16 +9,15 @@ use super::kinds::Kind;
 use super::continue_token::{decode_continue, encode_continue};
 use super::apply::{self, ApplyError, Ty, Writer};
 use super::meta::{self, metadata_mut, now};
-use super::selectors::{FieldSelector, LabelSelector};
+use super::selectors::{FieldSelector, LabelSelector, SelectableAttrs};
 use super::strategy::Cause;
-use crate::cache::{CachedEvent, Delivery, EventType, Parsed, WatchCache};
+use crate::cache::{CachedEvent, Delivery, EventAttrs, EventType, WatchCache};
 use crate::error::ApiError;
 use crate::patch::{self, PatchType};
 use crate::storage::{Event, KeyValue, Storage, StorageError};
 use bytes::Bytes;
 use futures::stream::{BoxStream, StreamExt};
 use serde_json::{json, Map, Value};
-use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
 /// Where a request points: a kind and, for namespaced kinds, a namespace.
@@ -1407,12 +1406,9 @@ impl Filter {
         let fields = match opts.field_selector.as_deref().filter(|s| !s.trim().is_empty()) {
             Some(s) => {
                 let sel = FieldSelector::parse(s).map_err(ApiError::BadRequest)?;
-                for field in sel.fields() {
-                    if field != "metadata.name" && field != "metadata.namespace" && kind.strategy.field_value(&json!({}), field).is_none() {
-                        return Err(ApiError::BadRequest(format!(
-                            "field label not supported: {field}"
-                        )));
-                    }
+                let selectable = selectable_attrs(kind, &json!({}));
+                if let Some(field) = sel.fields().find(|field| selectable.field(field).is_none()) {
+                    return Err(ApiError::BadRequest(format!("field label not supported: {field}")));
                 }
                 Some(sel)
             }
@@ -1425,31 +1421,25 @@ impl Filter {
         self.labels.is_none() && self.fields.is_none()
     }
 
-    fn matches(&self, kind: &Kind, obj: &Value) -> Result<bool, ApiError> {
-        if let Some(sel) = &self.labels {
-            let labels: BTreeMap<String, String> = obj
-                .pointer("/metadata/labels")
-                .and_then(Value::as_object)
-                .map(|m| m.iter().map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_string())).collect())
-                .unwrap_or_default();
-            if !sel.matches(&labels) {
-                return Ok(false);
-            }
-        }
-        if let Some(sel) = &self.fields {
-            let ok = sel
-                .matches(|field| match field {
-                    "metadata.name" => Some(name_of(obj)),
-                    "metadata.namespace" => Some(obj.pointer("/metadata/namespace").and_then(Value::as_str).unwrap_or_default().to_string()),
-                    other => kind.strategy.field_value(obj, other),
-                })
-                .map_err(ApiError::BadRequest)?;
-            if !ok {
-                return Ok(false);
-            }
-        }
-        Ok(true)
+    /// Whether an object with these attributes is selected (every field the selector
+    /// names was checked to be selectable when the filter was made).
+    fn matches(&self, attrs: &SelectableAttrs) -> bool {
+        self.labels.as_ref().is_none_or(|sel| sel.matches(&attrs.labels))
+            && self.fields.as_ref().is_none_or(|sel| sel.matches(|field| attrs.field(field)).unwrap_or(false))
     }
+}
+
+/// What selectors read of an object of `kind` (upstream's `GetAttrs`).
+fn selectable_attrs(kind: &Kind, obj: &Value) -> SelectableAttrs {
+    let labels = obj
+        .pointer("/metadata/labels")
+        .and_then(Value::as_object)
+        .map(|m| m.iter().map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_string())).collect())
+        .unwrap_or_default();
+    let namespace = obj.pointer("/metadata/namespace").and_then(Value::as_str).unwrap_or_default().to_string();
+    let mut fields = vec![("metadata.name", name_of(obj)), ("metadata.namespace", namespace)];
+    fields.extend(kind.strategy.selectable_fields(obj));
+    SelectableAttrs { labels, fields }
 }
 
 /// Which state a list reads.
@@ -1473,7 +1463,7 @@ fn listed(kind: &Kind, filter: &Filter, kv: Arc<KeyValue>) -> Result<Option<List
         return Ok(Some(Listed::Stored(kv)));
     }
     let obj = decode(kind, &kv)?;
-    Ok(filter.matches(kind, &obj)?.then_some(Listed::Object(obj)))
+    Ok(filter.matches(&selectable_attrs(kind, &obj)).then_some(Listed::Object(obj)))
 }
 
 /// A change on its way to one watcher, from the cache or from a storage watch.
@@ -1510,8 +1500,8 @@ impl PendingEvent {
 
     /// The API watch event, applying the filter like upstream: an object that stops
     /// matching is DELETED, one that starts matching is ADDED. Without conversion the
-    /// object is passed on unparsed; selectors are evaluated on its stored form, parsed
-    /// once per cached event for every watcher ([`CachedEvent::parsed`]).
+    /// object is passed on unparsed; selectors are evaluated on its attributes, read from
+    /// the stored form once per cached event for every watcher ([`CachedEvent::attrs`]).
     fn into_watch_event(self, kind: &'static Kind, filter: &Filter) -> Option<WatchEvent> {
         if kind.conversion.is_some() {
             return self.into_converted_watch_event(kind, filter);
@@ -1519,16 +1509,17 @@ impl PendingEvent {
         if filter.is_empty() {
             return Some(WatchEvent::Raw { kind, event_type: self.event_type, object: self.object, shared: self.shared });
         }
+        let of = |kv: &KeyValue| serde_json::from_slice::<Value>(&kv.value).ok().map(|obj| selectable_attrs(kind, &obj));
         let local;
-        let parsed = match &self.shared {
-            Some(ev) => ev.parsed(),
+        let attrs = match &self.shared {
+            Some(ev) => ev.attrs(of),
             None => {
-                local = Parsed::of(&self.object, self.prev.as_deref());
+                local = EventAttrs { object: of(&self.object), prev: self.prev.as_deref().and_then(of) };
                 &local
             }
         };
-        let matches = |obj: &Option<Value>| obj.as_ref().map(|o| filter.matches(kind, o).unwrap_or(false));
-        let event_type = transition(self.event_type, self.prev.is_some(), matches(&parsed.object)?, matches(&parsed.prev))?;
+        let matches = |attrs: &Option<SelectableAttrs>| attrs.as_ref().map(|a| filter.matches(a));
+        let event_type = transition(self.event_type, self.prev.is_some(), matches(&attrs.object)?, matches(&attrs.prev))?;
         Some(WatchEvent::Raw { kind, event_type, object: self.object, shared: self.shared })
     }
 
@@ -1536,8 +1527,8 @@ impl PendingEvent {
     /// converted for every watcher.
     fn into_converted_watch_event(self, kind: &'static Kind, filter: &Filter) -> Option<WatchEvent> {
         let obj = decode(kind, &self.object).ok()?;
-        let now = filter.matches(kind, &obj).unwrap_or(false);
-        let before = self.prev.as_ref().and_then(|p| decode(kind, p).ok()).map(|o| filter.matches(kind, &o).unwrap_or(false));
+        let now = filter.matches(&selectable_attrs(kind, &obj));
+        let before = self.prev.as_ref().and_then(|p| decode(kind, p).ok()).map(|o| filter.matches(&selectable_attrs(kind, &o)));
         let event_type = transition(self.event_type, self.prev.is_some(), now, before)?;
         Some(WatchEvent::Object(event_type.as_str(), obj))
     }
@@ -1862,6 +1853,7 @@ fn blocks_deletion(kind: &Kind, obj: &Value) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::collections::BTreeMap;
 
     #[test]
     fn unknown_fields_are_found_through_the_typed_round_trip() {
@@ -1880,8 +1872,13 @@ mod tests {
     /// The watch line a watcher with `label_selector` gets for a change from `before`
     /// (`None`: created) to `after`.
     fn seen(label_selector: &str, before: Option<Value>, after: Value) -> Option<Value> {
+        seen_with(ListOptions { label_selector: Some(label_selector.into()), ..Default::default() }, before, after)
+    }
+
+    /// [`seen`] for any selectors.
+    fn seen_with(selectors: ListOptions, before: Option<Value>, after: Value) -> Option<Value> {
         let kind = super::super::kinds::find("", "v1", "pods").unwrap();
-        let filter = Filter::new(kind, &ListOptions { label_selector: Some(label_selector.into()), ..Default::default() }).unwrap();
+        let filter = Filter::new(kind, &selectors).unwrap();
         let prev = before.map(|b| stored(kind, b, 2));
         let event = PendingEvent {
             event_type: if prev.is_some() { EventType::Modified } else { EventType::Added },
@@ -1907,6 +1904,35 @@ mod tests {
         assert_eq!(left["object"]["metadata"]["labels"]["app"], "db");
         assert_eq!(seen("app=web", Some(pod("db", "")), pod("db", "n1")), None);
         assert_eq!(seen("app=web", None, pod("db", "")), None);
+    }
+
+    #[test]
+    fn field_selector_watchers_see_a_pod_leave_when_it_finishes() {
+        // The scheduler's watch, and the kubelet's (by node name and namespace).
+        let unfinished = || ListOptions { field_selector: Some("status.phase!=Succeeded,status.phase!=Failed".into()), ..Default::default() };
+        let pod = |phase: &str| json!({"metadata": {"name": "p", "namespace": "default"}, "spec": {"nodeName": "n1"}, "status": {"phase": phase}});
+        assert_eq!(seen_with(unfinished(), None, pod("Pending")).unwrap()["type"], "ADDED");
+        assert_eq!(seen_with(unfinished(), Some(pod("Pending")), pod("Running")).unwrap()["type"], "MODIFIED");
+        assert_eq!(seen_with(unfinished(), Some(pod("Running")), pod("Succeeded")).unwrap()["type"], "DELETED");
+        assert_eq!(seen_with(unfinished(), Some(pod("Succeeded")), pod("Succeeded")), None);
+        let on_node = |node: &str| ListOptions { field_selector: Some(format!("spec.nodeName={node},metadata.namespace=default")), ..Default::default() };
+        assert_eq!(seen_with(on_node("n1"), Some(pod("Pending")), pod("Running")).unwrap()["type"], "MODIFIED");
+        assert_eq!(seen_with(on_node("n2"), Some(pod("Pending")), pod("Running")), None);
+    }
+
+    #[test]
+    fn selectable_attributes_are_labels_metadata_and_the_kinds_fields() {
+        let kind = super::super::kinds::find("", "v1", "pods").unwrap();
+        let pod = json!({"metadata": {"name": "p", "namespace": "ns", "labels": {"app": "web"}}, "spec": {"nodeName": "n1", "hostNetwork": true},
+            "status": {"phase": "Running", "podIPs": [{"ip": "10.0.0.5"}]}});
+        let attrs = selectable_attrs(kind, &pod);
+        assert_eq!(attrs.labels, BTreeMap::from([("app".to_string(), "web".to_string())]));
+        for (field, value) in [("metadata.name", "p"), ("metadata.namespace", "ns"), ("spec.nodeName", "n1"), ("spec.hostNetwork", "true"), ("status.phase", "Running"), ("status.podIP", "10.0.0.5"), ("spec.restartPolicy", "")] {
+            assert_eq!(attrs.field(field), Some(value), "{field}");
+        }
+        assert_eq!(attrs.field("spec.containers"), None);
+        let unsupported = Filter::new(kind, &ListOptions { field_selector: Some("spec.containers=x".into()), ..Default::default() });
+        assert!(matches!(unsupported, Err(ApiError::BadRequest(m)) if m == "field label not supported: spec.containers"));
     }
 
     #[test]

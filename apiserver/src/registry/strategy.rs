@@ -116,10 +116,15 @@ pub trait Strategy: Sync + Send {
     fn includes_name_column(&self) -> bool {
         false
     }
-    /// Value of a kind-specific field selector (e.g. `spec.nodeName` for pods). `None`
-    /// means the field is not selectable for this kind (400 BadRequest).
-    fn field_value(&self, _obj: &Value, _field: &str) -> Option<String> {
-        None
+    /// The kind's own selectable fields with their values in `obj` (e.g. `spec.nodeName`
+    /// for pods; upstream's `…ToSelectableFields` less `metadata.name`/`metadata.namespace`,
+    /// which every kind has). A field selector naming any other field is a 400.
+    fn selectable_fields(&self, _obj: &Value) -> Vec<(&'static str, String)> {
+        Vec::new()
+    }
+    /// The value of one selectable field of `obj` (`None`: not selectable for this kind).
+    fn field_value(&self, obj: &Value, field: &str) -> Option<String> {
+        self.selectable_fields(obj).into_iter().find(|(name, _)| *name == field).map(|(_, value)| value)
     }
 }
 

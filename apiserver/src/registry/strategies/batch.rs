@@ -205,8 +205,8 @@ impl Strategy for Job {
             json!(labels::format_selector(spec.get("selector"))),
         ]
     }
-    fn field_value(&self, obj: &Value, field: &str) -> Option<String> {
-        (field == "status.successful").then(|| obj.pointer("/status/succeeded").and_then(Value::as_i64).unwrap_or(0).to_string())
+    fn selectable_fields(&self, obj: &Value) -> Vec<(&'static str, String)> {
+        vec![("status.successful", obj.pointer("/status/succeeded").and_then(Value::as_i64).unwrap_or(0).to_string())]
     }
 }
 

@@ -71,8 +71,8 @@ impl Strategy for Namespace {
     fn row(&self, obj: &Value) -> Vec<Value> {
         vec![json!(obj.pointer("/status/phase").and_then(Value::as_str).unwrap_or("")), age(obj)]
     }
-    fn field_value(&self, obj: &Value, field: &str) -> Option<String> {
-        (field == "status.phase").then(|| obj.pointer("/status/phase").and_then(Value::as_str).unwrap_or("").to_string())
+    fn selectable_fields(&self, obj: &Value) -> Vec<(&'static str, String)> {
+        vec![("status.phase", obj.pointer("/status/phase").and_then(Value::as_str).unwrap_or("").to_string())]
     }
 }
 
@@ -182,8 +182,8 @@ impl Strategy for Node {
             json!(or_unknown("containerRuntimeVersion")),
         ]
     }
-    fn field_value(&self, obj: &Value, field: &str) -> Option<String> {
-        (field == "spec.unschedulable").then(|| obj.pointer("/spec/unschedulable").and_then(Value::as_bool).unwrap_or(false).to_string())
+    fn selectable_fields(&self, obj: &Value) -> Vec<(&'static str, String)> {
+        vec![("spec.unschedulable", obj.pointer("/spec/unschedulable").and_then(Value::as_bool).unwrap_or(false).to_string())]
     }
 }
 

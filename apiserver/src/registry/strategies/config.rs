@@ -141,8 +141,8 @@ impl Strategy for Secret {
     fn row(&self, obj: &Value) -> Vec<Value> {
         vec![json!(s(obj, "type")), json!(len_of(obj, "data")), age(obj)]
     }
-    fn field_value(&self, obj: &Value, field: &str) -> Option<String> {
-        (field == "type").then(|| s(obj, "type").to_string())
+    fn selectable_fields(&self, obj: &Value) -> Vec<(&'static str, String)> {
+        vec![("type", s(obj, "type").to_string())]
     }
 }
 

@@ -24,6 +24,17 @@ static EVENT_COLUMNS: [Column; 10] = [
     Column { priority: 1, ..NAME },
 ];
 
+/// The `involvedObject` fields an Event's field selector can name.
+const INVOLVED_OBJECT_FIELDS: [&str; 7] = [
+    "involvedObject.kind",
+    "involvedObject.namespace",
+    "involvedObject.name",
+    "involvedObject.uid",
+    "involvedObject.apiVersion",
+    "involvedObject.resourceVersion",
+    "involvedObject.fieldPath",
+];
+
 fn first_non_empty<'a>(a: &'a str, b: &'a str) -> &'a str {
     if a.is_empty() { b } else { a }
 }
@@ -80,16 +91,19 @@ impl Strategy for Event {
             json!(name(obj)),
         ]
     }
-    fn field_value(&self, obj: &Value, field: &str) -> Option<String> {
+    fn selectable_fields(&self, obj: &Value) -> Vec<(&'static str, String)> {
         let involved = obj.get("involvedObject").unwrap_or(&Value::Null);
-        Some(match field {
-            "involvedObject.kind" | "involvedObject.namespace" | "involvedObject.name" | "involvedObject.uid" | "involvedObject.apiVersion"
-            | "involvedObject.resourceVersion" | "involvedObject.fieldPath" => s(involved, &field["involvedObject.".len()..]).to_string(),
-            "reason" | "type" => s(obj, field).to_string(),
-            "reportingComponent" => s(obj, "reportingComponent").to_string(),
-            "source" => first_non_empty(obj.pointer("/source/component").and_then(Value::as_str).unwrap_or(""), s(obj, "reportingComponent")).to_string(),
-            _ => return None,
-        })
+        let mut fields: Vec<(&'static str, String)> = INVOLVED_OBJECT_FIELDS
+            .iter()
+            .map(|&field| (field, s(involved, &field["involvedObject.".len()..]).to_string()))
+            .collect();
+        fields.extend([
+            ("reason", s(obj, "reason").to_string()),
+            ("type", s(obj, "type").to_string()),
+            ("reportingComponent", s(obj, "reportingComponent").to_string()),
+            ("source", first_non_empty(obj.pointer("/source/component").and_then(Value::as_str).unwrap_or(""), s(obj, "reportingComponent")).to_string()),
+        ]);
+        fields
     }
 }
 

@@ -76,18 +76,20 @@ impl Strategy for Pod {
     fn row(&self, obj: &Value) -> Vec<Value> {
         pod_printer::pod_row(obj, jiff::Timestamp::now().as_second())
     }
-    fn field_value(&self, obj: &Value, field: &str) -> Option<String> {
+    /// Upstream's `PodToSelectableFields`.
+    fn selectable_fields(&self, obj: &Value) -> Vec<(&'static str, String)> {
         let spec = obj.get("spec").unwrap_or(&Value::Null);
         let status = obj.get("status").unwrap_or(&Value::Null);
-        Some(match field {
-            "spec.nodeName" | "spec.restartPolicy" | "spec.schedulerName" | "spec.serviceAccountName" => {
-                s(spec, field.trim_start_matches("spec.")).to_string()
-            }
-            "spec.hostNetwork" => spec.get("hostNetwork").and_then(Value::as_bool).unwrap_or(false).to_string(),
-            "status.phase" | "status.nominatedNodeName" => s(status, field.trim_start_matches("status.")).to_string(),
-            "status.podIP" => items(status, "podIPs").first().map(|p| s(p, "ip")).unwrap_or("").to_string(),
-            _ => return None,
-        })
+        vec![
+            ("spec.nodeName", s(spec, "nodeName").to_string()),
+            ("spec.restartPolicy", s(spec, "restartPolicy").to_string()),
+            ("spec.schedulerName", s(spec, "schedulerName").to_string()),
+            ("spec.serviceAccountName", s(spec, "serviceAccountName").to_string()),
+            ("spec.hostNetwork", spec.get("hostNetwork").and_then(Value::as_bool).unwrap_or(false).to_string()),
+            ("status.phase", s(status, "phase").to_string()),
+            ("status.nominatedNodeName", s(status, "nominatedNodeName").to_string()),
+            ("status.podIP", items(status, "podIPs").first().map(|p| s(p, "ip")).unwrap_or("").to_string()),
+        ]
     }
 }
 

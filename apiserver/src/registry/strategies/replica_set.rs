@@ -37,8 +37,8 @@ fn replica_counts_row(obj: &Value, selector: String) -> Vec<Value> {
     ]
 }
 
-fn status_replicas_field(obj: &Value, field: &str) -> Option<String> {
-    (field == "status.replicas").then(|| status_int(obj, "replicas").to_string())
+fn status_replicas_field(obj: &Value) -> Vec<(&'static str, String)> {
+    vec![("status.replicas", status_int(obj, "replicas").to_string())]
 }
 
 impl Strategy for ReplicaSet {
@@ -72,8 +72,8 @@ impl Strategy for ReplicaSet {
     fn row(&self, obj: &Value) -> Vec<Value> {
         replica_counts_row(obj, labels::format_selector(spec_of(obj).get("selector")))
     }
-    fn field_value(&self, obj: &Value, field: &str) -> Option<String> {
-        status_replicas_field(obj, field)
+    fn selectable_fields(&self, obj: &Value) -> Vec<(&'static str, String)> {
+        status_replicas_field(obj)
     }
 }
 
@@ -137,8 +137,8 @@ impl Strategy for ReplicationController {
     fn row(&self, obj: &Value) -> Vec<Value> {
         replica_counts_row(obj, labels::format_labels(spec_of(obj).get("selector")))
     }
-    fn field_value(&self, obj: &Value, field: &str) -> Option<String> {
-        status_replicas_field(obj, field)
+    fn selectable_fields(&self, obj: &Value) -> Vec<(&'static str, String)> {
+        status_replicas_field(obj)
     }
 }
 

@@ -275,11 +275,9 @@ impl Strategy for Service {
             json!(labels::format_labels(spec.get("selector"))),
         ]
     }
-    fn field_value(&self, obj: &Value, field: &str) -> Option<String> {
-        match field {
-            "spec.clusterIP" | "spec.type" => Some(obj.pointer(&format!("/spec/{}", &field[5..])).and_then(Value::as_str).unwrap_or("").to_string()),
-            _ => None,
-        }
+    fn selectable_fields(&self, obj: &Value) -> Vec<(&'static str, String)> {
+        let spec = |name: &str| obj.pointer(&format!("/spec/{name}")).and_then(Value::as_str).unwrap_or("").to_string();
+        vec![("spec.clusterIP", spec("clusterIP")), ("spec.type", spec("type"))]
     }
 }
 
