@@ -125,6 +125,24 @@ async fn one_event_is_shared_by_every_watcher() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_window_keeps_no_encoding_made_for_live_watchers() {
+    let storage = Arc::new(MemoryStorage::default());
+    let cache = start(&storage, CacheConfig::default()).await;
+    let before = cache.revision();
+    let mut rx = cache.watch("/registry/pods/", Some(before), false).unwrap().receiver;
+    let kv = storage.create("/registry/pods/a/one", val("1")).await.unwrap();
+    let live = event(next(&mut rx).await);
+    live.line.get_or_init(|| val("an encoded line"));
+    // A watcher resuming from before the change gets it from the window, fresh: nothing
+    // the live watchers made was kept there, only the objects.
+    let replayed = cache.watch("/registry/pods/", Some(before), false).unwrap().backlog;
+    assert_eq!(replayed.iter().map(|e| e.revision).collect::<Vec<_>>(), vec![kv.mod_revision]);
+    assert!(!Arc::ptr_eq(&live, &replayed[0]));
+    assert!(replayed[0].line.get().is_none() && replayed[0].attrs.get().is_none());
+    assert!(Arc::ptr_eq(&live.object, &replayed[0].object), "the window does not share the object");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn deletes_and_updates_carry_the_previous_object() {
     let storage = Arc::new(MemoryStorage::default());
     let cache = start(&storage, CacheConfig::default()).await;

@@ -1592,10 +1592,13 @@ fn encode(kind: &Kind, obj: &Value) -> Result<Bytes, ApiError> {
         None => obj,
     };
     let empty = Map::new();
-    let bytes = serde_json::to_vec(&StoredForm(obj.as_object().unwrap_or(&empty))).map_err(|e| ApiError::Internal(e.to_string()))?;
+    let mut bytes = serde_json::to_vec(&StoredForm(obj.as_object().unwrap_or(&empty))).map_err(|e| ApiError::Internal(e.to_string()))?;
     if bytes.len() > OBJECT_LIMIT {
         return Err(ApiError::TooLarge(format!("object is {} bytes; the limit is {OBJECT_LIMIT}", bytes.len())));
     }
+    // `Bytes` keeps a vector's whole allocation, and the writer grew it by doubling: the
+    // cache and the event window hold these for as long as the object lives.
+    bytes.shrink_to_fit();
     Ok(Bytes::from(bytes))
 }
 
