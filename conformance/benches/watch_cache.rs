@@ -12,6 +12,7 @@
 //! `IRONKUBE_BENCH_ONLY=watch` measures only watch latency (`IRONKUBE_BENCH_VERBOSE=1`
 //! adds each write's figures), `IRONKUBE_BENCH_ONLY=list` only the LIST of 10,000 pods
 //! (31 times; `IRONKUBE_BENCH_PERF=<file>` records the server with perf meanwhile),
+//! `IRONKUBE_BENCH_ONLY=creates` only the ConfigMap creates/s,
 //! `IRONKUBE_BENCH_ONLY=rss` only the RSS while `IRONKUBE_BENCH_PODS` pods are created,
 //! once settled and after a cold start; `IRONKUBE_BENCH_PROCESS=apiserver` runs
 //! `ironkube apiserver` instead of `ironkube up --no-kubelet` (no in-process controllers
@@ -557,6 +558,9 @@ fn run(label: &str, flags: &[&str], pods: usize, watchers: usize) -> Figures {
     sorted.sort_by(f64::total_cmp);
     f.creates_per_s = sorted[1];
     println!("[{label}] creates/s rounds: {rates:.0?}");
+    if std::env::var("IRONKUBE_BENCH_ONLY").as_deref() == Ok("creates") {
+        return f;
+    }
 
     // GET one ConfigMap: consistent (no resourceVersion) and resourceVersion=0.
     let mut client = ApiClient::connect(c.port, &pki);

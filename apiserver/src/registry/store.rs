@@ -1562,6 +1562,48 @@ pub fn watch_line(kind: &Kind, event_type: EventType, kv: &KeyValue) -> Result<B
     Ok(Bytes::from(out))
 }
 
+/// The `PartialObjectMetadata` watch line of a stored object (what metadata-only
+/// watchers such as the garbage collector get), cut from the stored bytes: only the
+/// metadata is scanned, the rest of the object is neither parsed nor copied.
+pub fn metadata_watch_line(event_type: EventType, meta_version: &str, kv: &KeyValue) -> Result<Bytes, ApiError> {
+    let mut out = Vec::with_capacity(160);
+    out.extend_from_slice(b"{\"type\":\"");
+    out.extend_from_slice(event_type.as_str().as_bytes());
+    out.extend_from_slice(b"\",\"object\":{\"kind\":\"PartialObjectMetadata\",\"apiVersion\":\"meta.k8s.io/");
+    out.extend_from_slice(meta_version.as_bytes());
+    out.extend_from_slice(b"\",\"metadata\":");
+    stored_metadata(kv, &mut out)?;
+    out.extend_from_slice(b"}}\n");
+    Ok(Bytes::from(out))
+}
+
+/// Appends the object's `metadata` with its resourceVersion, from the stored form.
+fn stored_metadata(kv: &KeyValue, out: &mut Vec<u8>) -> Result<(), ApiError> {
+    let corrupt = |why: &str| ApiError::Internal(format!("stored object {} {why}", kv.key));
+    if !kv.value.starts_with(SPLICE_PREFIX) {
+        return Err(corrupt("does not start with its metadata"));
+    }
+    // The metadata object starts at its '{'; skipping it as one JSON value finds its end.
+    let start = SPLICE_PREFIX.len() - 1;
+    let mut values = serde_json::Deserializer::from_slice(&kv.value[start..]).into_iter::<serde::de::IgnoredAny>();
+    match values.next() {
+        Some(Ok(_)) => {}
+        _ => return Err(corrupt("has unreadable metadata")),
+    }
+    let end = start + values.byte_offset();
+    out.push(b'{');
+    out.extend_from_slice(RV_FIELD);
+    use std::io::Write as _;
+    let _ = write!(out, "{}", kv.mod_revision);
+    out.push(b'"');
+    let fields = &kv.value[SPLICE_PREFIX.len()..end];
+    if fields.first() != Some(&b'}') {
+        out.push(b',');
+    }
+    out.extend_from_slice(fields);
+    Ok(())
+}
+
 // ----- small pure helpers -----
 
 
@@ -1945,6 +1987,26 @@ mod tests {
         let bytes = encode(kind, &obj).unwrap();
         assert_eq!(std::str::from_utf8(&bytes).unwrap(), r#"{"metadata":{"name":"x","uid":"u"},"data":{"a":"b"}}"#);
         assert_eq!(&encode(kind, &json!({"data": {}})).unwrap()[..], br#"{"metadata":{},"data":{}}"#);
+    }
+
+    #[test]
+    fn metadata_watch_lines_are_cut_from_the_stored_metadata() {
+        let kind = super::super::kinds::find("", "v1", "configmaps").unwrap();
+        let obj = json!({"metadata": {"name": "x", "namespace": "ns", "annotations": {"tricky": "}{\"},"}, "ownerReferences": [{"name": "o"}]}, "data": {"a": "b"}});
+        let kv = KeyValue { key: "/registry/configmaps/ns/x".into(), value: encode(kind, &obj).unwrap(), create_revision: 3, mod_revision: 7 };
+        let line = metadata_watch_line(EventType::Modified, "v1", &kv).unwrap();
+        assert!(line.ends_with(b"}}\n"));
+        let mut expected_metadata = obj["metadata"].clone();
+        expected_metadata["resourceVersion"] = json!("7");
+        assert_eq!(
+            serde_json::from_slice::<Value>(&line).unwrap(),
+            json!({"type": "MODIFIED", "object": {"kind": "PartialObjectMetadata", "apiVersion": "meta.k8s.io/v1", "metadata": expected_metadata}})
+        );
+        let bare = KeyValue { value: encode(kind, &json!({"data": {}})).unwrap(), ..kv.clone() };
+        let line = metadata_watch_line(EventType::Added, "v1beta1", &bare).unwrap();
+        assert_eq!(serde_json::from_slice::<Value>(&line).unwrap()["object"]["metadata"], json!({"resourceVersion": "7"}));
+        let corrupt = KeyValue { value: Bytes::from_static(b"{\"metadata\":{\"name\":"), ..kv };
+        assert!(metadata_watch_line(EventType::Added, "v1", &corrupt).is_err());
     }
 
     #[test]

@@ -629,6 +629,12 @@ fn encode_event(kind: &Kind, event: WatchEvent, output: Output, query: &Query, f
     {
         return line;
     }
+    if let (Output::Metadata(v), WatchEvent::Raw { kind, event_type, object, .. }) = (output, &event)
+        && kind.conversion.is_none()
+        && let Ok(line) = crate::registry::store::metadata_watch_line(*event_type, v, object)
+    {
+        return line;
+    }
     let (kind_str, object) = match event {
         WatchEvent::Object(..) | WatchEvent::Raw { .. } => {
             let Some((t, obj)) = event.into_object() else { return bytes::Bytes::new() };

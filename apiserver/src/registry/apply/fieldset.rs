@@ -87,39 +87,31 @@ impl FieldSet {
         out
     }
 
-    /// `self` without `path` and everything below it (upstream `RecursiveDifference`
-    /// with one path).
-    pub fn without_subtree(&self, path: &[&str]) -> FieldSet {
-        let mut out = self.clone();
-        let mut node = &mut out;
-        for (i, element) in path.iter().enumerate() {
-            if i + 1 == path.len() {
-                node.children.remove(*element);
-                break;
-            }
-            match node.children.get_mut(*element) {
-                Some(next) => node = next,
-                None => break,
-            }
-        }
-        out.pruned()
+    /// Removes `path` and everything under it (nodes left empty may stay: see
+    /// [`FieldSet::pruned`]).
+    pub fn remove_subtree(&mut self, path: &[&str]) {
+        self.remove(path, true);
     }
 
-    /// `self` without the single member `path` (children stay).
-    pub fn without_member(&self, path: &[&str]) -> FieldSet {
-        let mut out = self.clone();
-        let mut node = &mut out;
-        for element in path {
-            match node.children.get_mut(*element) {
-                Some(next) => node = next,
-                None => return out,
-            }
-        }
-        node.member = false;
-        out.pruned()
+    /// Removes the single member `path`; its children stay.
+    pub fn remove_member(&mut self, path: &[&str]) {
+        self.remove(path, false);
     }
 
-    fn pruned(mut self) -> FieldSet {
+    fn remove(&mut self, path: &[&str], subtree: bool) {
+        let Some((first, rest)) = path.split_first() else { return };
+        let Some(child) = self.children.get_mut(*first) else { return };
+        match (rest.is_empty(), subtree) {
+            (true, true) => {
+                self.children.remove(*first);
+            }
+            (true, false) => child.member = false,
+            (false, _) => child.remove(rest, subtree),
+        }
+    }
+
+    /// The set without nodes that hold no path.
+    pub fn pruned(mut self) -> FieldSet {
         self.children = std::mem::take(&mut self.children)
             .into_iter()
             .map(|(k, v)| (k, v.pruned()))
@@ -219,4 +211,30 @@ pub fn key(keys: &BTreeMap<&str, Value>) -> String {
 /// The element of a set-list item.
 pub fn value(v: &Value) -> String {
     format!("v:{v}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn set(paths: &[&[&str]]) -> FieldSet {
+        let mut s = FieldSet::default();
+        for p in paths {
+            s.insert(&p.iter().map(|e| e.to_string()).collect::<Vec<_>>());
+        }
+        s
+    }
+
+    #[test]
+    fn removing_a_member_keeps_its_children_and_a_subtree_goes_whole() {
+        let mut s = set(&[&["f:metadata"], &["f:metadata", "f:name"], &["f:metadata", "f:labels", "f:app"], &["f:data", "f:a"]]);
+        s.remove_member(&["f:metadata"]);
+        s.remove_member(&["f:metadata", "f:name"]);
+        s.remove_member(&["f:absent", "f:x"]);
+        assert_eq!(s.clone().pruned().paths(), vec![vec!["f:data".to_string(), "f:a".into()], vec!["f:metadata".into(), "f:labels".into(), "f:app".into()]]);
+        s.remove_subtree(&["f:metadata", "f:labels"]);
+        let pruned = s.pruned();
+        assert_eq!(pruned, set(&[&["f:data", "f:a"]]));
+        assert!(pruned.child("f:metadata").is_none(), "an emptied node is pruned");
+    }
 }

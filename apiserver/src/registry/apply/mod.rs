@@ -75,19 +75,37 @@ impl ApplyError {
 /// Fields no manager owns (upstream's `stripMeta` set and the reset fields of status).
 fn owned_part(set: FieldSet, w: &Writer) -> FieldSet {
     let mut set = set;
-    for member in ["apiVersion", "kind", "metadata"] {
-        set = set.without_member(&[&format!("f:{member}")]);
+    for member in ["f:apiVersion", "f:kind", "f:metadata"] {
+        set.remove_member(&[member]);
     }
-    for meta in ["name", "namespace", "creationTimestamp", "selfLink", "uid", "clusterName", "generation", "resourceVersion", "deletionTimestamp", "deletionGracePeriodSeconds"] {
-        set = set.without_member(&["f:metadata", &format!("f:{meta}")]);
+    for meta in IGNORED_METADATA {
+        set.remove_member(&["f:metadata", meta]);
     }
-    set = set.without_subtree(&["f:metadata", "f:managedFields"]);
+    set.remove_subtree(&["f:metadata", "f:managedFields"]);
     match w.subresource {
-        None if w.has_status => set.without_subtree(&["f:status"]),
-        Some("status") => set.without_subtree(&["f:spec"]).without_subtree(&["f:metadata", "f:labels"]),
-        _ => set,
+        None if w.has_status => set.remove_subtree(&["f:status"]),
+        Some("status") => {
+            set.remove_subtree(&["f:spec"]);
+            set.remove_subtree(&["f:metadata", "f:labels"]);
+        }
+        _ => {}
     }
+    set.pruned()
 }
+
+/// Metadata fields no manager owns (upstream's fieldpath ignore list).
+const IGNORED_METADATA: [&str; 10] = [
+    "f:name",
+    "f:namespace",
+    "f:creationTimestamp",
+    "f:selfLink",
+    "f:uid",
+    "f:clusterName",
+    "f:generation",
+    "f:resourceVersion",
+    "f:deletionTimestamp",
+    "f:deletionGracePeriodSeconds",
+];
 
 fn without_managed_fields(obj: &Value) -> Value {
     let mut out = obj.clone();
