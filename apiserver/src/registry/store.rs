@@ -1592,15 +1592,7 @@ fn stored_metadata(kv: &KeyValue, out: &mut Vec<u8>) -> Result<(), ApiError> {
     }
     let end = start + values.byte_offset();
     out.push(b'{');
-    out.extend_from_slice(RV_FIELD);
-    use std::io::Write as _;
-    let _ = write!(out, "{}", kv.mod_revision);
-    out.push(b'"');
-    let fields = &kv.value[SPLICE_PREFIX.len()..end];
-    if fields.first() != Some(&b'}') {
-        out.push(b',');
-    }
-    out.extend_from_slice(fields);
+    push_resource_version_then(out, kv.mod_revision, &kv.value[SPLICE_PREFIX.len()..end]);
     Ok(())
 }
 
@@ -1706,6 +1698,14 @@ fn splice_resource_version(stored: &[u8], revision: i64, type_meta: &str, out: &
     out.push(b'{');
     out.extend_from_slice(type_meta.as_bytes());
     out.extend_from_slice(&SPLICE_PREFIX[1..]);
+    push_resource_version_then(out, revision, rest);
+    Ok(())
+}
+
+/// Writes `"resourceVersion":"<revision>"` as the first member of a metadata object
+/// whose opening brace is written, then the stored members `rest` (up to and with the
+/// closing brace).
+fn push_resource_version_then(out: &mut Vec<u8>, revision: i64, rest: &[u8]) {
     out.extend_from_slice(RV_FIELD);
     // Written in place: no string per item.
     use std::io::Write as _;
@@ -1715,7 +1715,6 @@ fn splice_resource_version(stored: &[u8], revision: i64, type_meta: &str, out: &
         out.push(b',');
     }
     out.extend_from_slice(rest);
-    Ok(())
 }
 
 fn ns_kind() -> &'static Kind {

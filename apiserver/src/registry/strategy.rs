@@ -123,6 +123,7 @@ pub trait Strategy: Sync + Send {
         Vec::new()
     }
     /// The value of one selectable field of `obj` (`None`: not selectable for this kind).
+    #[cfg(test)]
     fn field_value(&self, obj: &Value, field: &str) -> Option<String> {
         self.selectable_fields(obj).into_iter().find(|(name, _)| *name == field).map(|(_, value)| value)
     }
