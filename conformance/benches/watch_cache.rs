@@ -11,7 +11,8 @@
 //! `IRONKUBE_BENCH_MODES=cache` skips the baseline;
 //! `IRONKUBE_BENCH_ONLY=watch` measures only watch latency (`IRONKUBE_BENCH_VERBOSE=1`
 //! adds each write's figures), `IRONKUBE_BENCH_ONLY=list` only the LIST of 10,000 pods
-//! (31 times; `IRONKUBE_BENCH_PERF=<file>` records the server with perf meanwhile),
+//! (31 times; `IRONKUBE_BENCH_PERF=<file>` records the server with perf meanwhile), then
+//! 31 times as a `PartialObjectMetadataList` (the garbage collector's list),
 //! `IRONKUBE_BENCH_ONLY=creates` only the ConfigMap creates/s,
 //! `IRONKUBE_BENCH_ONLY=rss` only the RSS while `IRONKUBE_BENCH_PODS` pods are created,
 //! once settled and after a cold start; `IRONKUBE_BENCH_PROCESS=apiserver` runs
@@ -526,6 +527,20 @@ fn run(label: &str, flags: &[&str], pods: usize, watchers: usize) -> Figures {
         lists.sort();
         f.list_10k = median(lists.clone());
         println!("[{label}] LIST 10,000 pods min {} p50 {} max {}", ms(lists[0]), ms(f.list_10k), ms(*lists.last().unwrap()));
+        // What the garbage collector's metadata informer lists.
+        let accept = [("Accept", "application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1,application/json")];
+        let mut metadata_lists: Vec<Duration> = (0..31)
+            .map(|_| {
+                let t = Instant::now();
+                let response = client.get_with_headers("/api/v1/namespaces/list/pods", &accept);
+                let took = t.elapsed();
+                assert_eq!(response.status, 200);
+                took
+            })
+            .collect();
+        metadata_lists.sort();
+        let p50 = median(metadata_lists.clone());
+        println!("[{label}] LIST 10,000 pods as PartialObjectMetadataList min {} p50 {} max {}", ms(metadata_lists[0]), ms(p50), ms(*metadata_lists.last().unwrap()));
         return f;
     }
     if std::env::var("IRONKUBE_BENCH_ONLY").as_deref() == Ok("rss") {

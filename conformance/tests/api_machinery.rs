@@ -370,3 +370,58 @@ fn autoscaling_v1_and_v2_serve_the_same_hpa() {
     let out = c.ok(&["get", "hpa"]);
     assert!(out.contains("Deployment/web") && out.contains("60%"), "{out}");
 }
+
+/// `PartialObjectMetadataList`, what metadata-only clients (the garbage collector,
+/// client-go's metadata informers) ask for: each list item carries its own kind and
+/// apiVersion (upstream's `asPartialObjectMetadataList`), and its metadata is the whole
+/// of the object's, for kinds stored as served and kinds converted from storage alike,
+/// through paging and selectors.
+#[test]
+fn metadata_only_lists_carry_each_objects_whole_metadata() {
+    use ironkube_conformance::ApiClient;
+    let c = Cluster::start();
+    c.ok(&["create", "namespace", "meta"]);
+    c.wait_for_root_ca("meta");
+    for name in ["a", "b", "c"] {
+        c.ok(&["create", "configmap", name, "-n", "meta", "--from-literal=k=v"]);
+    }
+    c.ok(&["label", "cm", "b", "-n", "meta", "tier=web"]);
+    let event = r#"{"apiVersion":"events.k8s.io/v1","kind":"Event","metadata":{"name":"e1","namespace":"meta","labels":{"x":"y"}},"eventTime":"2026-01-01T00:00:00.000000Z","reportingController":"t","reportingInstance":"t","action":"A","reason":"R","type":"Normal","regarding":{"kind":"Pod","name":"p","namespace":"meta"}}"#;
+    let mut client = ApiClient::connect(c.port, &c.dir.path().join("pki"));
+    let (code, body) = client.request("POST", "/apis/events.k8s.io/v1/namespaces/meta/events", Some(event));
+    assert_eq!(code, 201, "{}", String::from_utf8_lossy(&body));
+    let mut metadata_list = |path: &str, version: &str| -> Value {
+        let accept = format!("application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v={version},application/json");
+        let response = client.get_with_headers(path, &[("Accept", &accept)]);
+        assert_eq!(response.status, 200, "{path}: {}", String::from_utf8_lossy(&response.body));
+        serde_json::from_slice(&response.body).expect("a JSON list")
+    };
+    for (path, version) in [
+        ("/api/v1/namespaces/meta/configmaps", "v1"),
+        ("/api/v1/namespaces/meta/configmaps", "v1beta1"),
+        ("/apis/events.k8s.io/v1/namespaces/meta/events", "v1"),
+    ] {
+        let full = c.raw(path);
+        let list = metadata_list(path, version);
+        assert_eq!(list["kind"], "PartialObjectMetadataList");
+        assert_eq!(list["apiVersion"], format!("meta.k8s.io/{version}"));
+        assert_eq!(list["metadata"]["resourceVersion"], full["metadata"]["resourceVersion"]);
+        let items = list["items"].as_array().unwrap();
+        assert_eq!(items.len(), full["items"].as_array().unwrap().len(), "{path}");
+        for (item, object) in items.iter().zip(full["items"].as_array().unwrap()) {
+            let expected = serde_json::json!({"kind": "PartialObjectMetadata", "apiVersion": format!("meta.k8s.io/{version}"), "metadata": object["metadata"]});
+            assert_eq!(item, &expected, "{path}");
+        }
+    }
+    let page = metadata_list("/api/v1/namespaces/meta/configmaps?limit=2", "v1");
+    assert_eq!(page["items"].as_array().unwrap().len(), 2);
+    assert_eq!(page["metadata"]["remainingItemCount"], 2, "a, b, c, kube-root-ca.crt");
+    let token = page["metadata"]["continue"].as_str().expect("continue").to_string();
+    let rest = metadata_list(&format!("/api/v1/namespaces/meta/configmaps?limit=2&continue={token}"), "v1");
+    let names: Vec<_> = rest["items"].as_array().unwrap().iter().map(|i| i["metadata"]["name"].as_str().unwrap().to_string()).collect();
+    assert_eq!(names, ["c", "kube-root-ca.crt"]);
+    let selected = metadata_list("/api/v1/namespaces/meta/configmaps?labelSelector=tier%3Dweb", "v1");
+    assert_eq!(selected["items"][0]["metadata"]["labels"]["tier"], "web");
+    assert_eq!(selected["items"].as_array().unwrap().len(), 1);
+    assert_eq!(selected["items"][0]["kind"], "PartialObjectMetadata");
+}

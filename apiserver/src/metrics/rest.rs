@@ -143,11 +143,7 @@ fn respond(pods: bool, items: Vec<Value>, list: bool, output: Output, query: &Ha
     match output {
         Output::Table(version) => json_response(StatusCode::OK, &table_doc(&items, version, query), Output::Json, &[]),
         Output::Metadata(version) => {
-            let partial = |o: &Value| {
-                let mut m = table::partial_metadata(o);
-                m["apiVersion"] = json!(format!("meta.k8s.io/{version}"));
-                m
-            };
+            let partial = |o: &Value| table::partial_metadata(o, version);
             let doc = match list {
                 true => json!({ "kind": "PartialObjectMetadataList", "apiVersion": format!("meta.k8s.io/{version}"), "metadata": {}, "items": items.iter().map(partial).collect::<Vec<_>>() }),
                 false => partial(&items[0]),

@@ -217,6 +217,16 @@ impl Listed {
             }
         }
     }
+
+    /// Appends the object as a `PartialObjectMetadata` list item (upstream sets kind and
+    /// apiVersion on each), cut from the stored bytes when the kind is stored as served.
+    pub fn write_metadata_item(&self, kind: &Kind, meta_version: &str, out: &mut Vec<u8>) -> Result<(), ApiError> {
+        match self {
+            Listed::Stored(kv) if kind.conversion.is_none() => write_partial_metadata(kv, meta_version, out),
+            other => serde_json::to_writer(out, &super::table::partial_metadata(&other.object(kind)?, meta_version))
+                .map_err(|e| ApiError::Internal(e.to_string())),
+        }
+    }
 }
 
 /// A list page.
@@ -282,6 +292,13 @@ impl WatchEvent {
             }
             _ => watch_line(kind, *event_type, object),
         })
+    }
+
+    /// The `PartialObjectMetadata` watch line of a [`WatchEvent::Raw`] of a kind stored
+    /// as served, cut from the stored bytes; `None` for other events and kinds.
+    pub fn raw_metadata_line(&self, meta_version: &str) -> Option<Result<Bytes, ApiError>> {
+        let WatchEvent::Raw { kind, event_type, object, .. } = self else { return None };
+        kind.conversion.is_none().then(|| metadata_watch_line(*event_type, meta_version, object))
     }
 
     /// The event's type and object as JSON (parsing a raw object).
@@ -1563,18 +1580,27 @@ pub fn watch_line(kind: &Kind, event_type: EventType, kv: &KeyValue) -> Result<B
 }
 
 /// The `PartialObjectMetadata` watch line of a stored object (what metadata-only
-/// watchers such as the garbage collector get), cut from the stored bytes: only the
-/// metadata is scanned, the rest of the object is neither parsed nor copied.
-pub fn metadata_watch_line(event_type: EventType, meta_version: &str, kv: &KeyValue) -> Result<Bytes, ApiError> {
+/// watchers such as the garbage collector get), cut from the stored bytes (see
+/// [`write_partial_metadata`]).
+fn metadata_watch_line(event_type: EventType, meta_version: &str, kv: &KeyValue) -> Result<Bytes, ApiError> {
     let mut out = Vec::with_capacity(160);
     out.extend_from_slice(b"{\"type\":\"");
     out.extend_from_slice(event_type.as_str().as_bytes());
-    out.extend_from_slice(b"\",\"object\":{\"kind\":\"PartialObjectMetadata\",\"apiVersion\":\"meta.k8s.io/");
+    out.extend_from_slice(b"\",\"object\":");
+    write_partial_metadata(kv, meta_version, &mut out)?;
+    out.extend_from_slice(b"}\n");
+    Ok(Bytes::from(out))
+}
+
+/// Appends the `PartialObjectMetadata` of a stored object of a kind stored as served:
+/// only its metadata is scanned, the rest is neither parsed nor copied.
+fn write_partial_metadata(kv: &KeyValue, meta_version: &str, out: &mut Vec<u8>) -> Result<(), ApiError> {
+    out.extend_from_slice(b"{\"kind\":\"PartialObjectMetadata\",\"apiVersion\":\"meta.k8s.io/");
     out.extend_from_slice(meta_version.as_bytes());
     out.extend_from_slice(b"\",\"metadata\":");
-    stored_metadata(kv, &mut out)?;
-    out.extend_from_slice(b"}}\n");
-    Ok(Bytes::from(out))
+    stored_metadata(kv, out)?;
+    out.push(b'}');
+    Ok(())
 }
 
 /// Appends the object's `metadata` with its resourceVersion, from the stored form.

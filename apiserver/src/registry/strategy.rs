@@ -125,7 +125,8 @@ pub trait Strategy: Sync + Send {
     /// The value of one selectable field of `obj` (`None`: not selectable for this kind).
     #[cfg(test)]
     fn field_value(&self, obj: &Value, field: &str) -> Option<String> {
-        self.selectable_fields(obj).into_iter().find(|(name, _)| *name == field).map(|(_, value)| value)
+        let attrs = super::selectors::SelectableAttrs { fields: self.selectable_fields(obj), ..Default::default() };
+        attrs.field(field).map(str::to_string)
     }
 }
 

@@ -188,7 +188,7 @@ pub fn row(cells: Vec<Value>, obj: &Value, include: IncludeObject) -> Value {
                 .and_then(Value::as_object)
                 .map(|md| md.iter().filter(|(k, _)| k.as_str() != "managedFields").map(|(k, v)| (k.clone(), v.clone())).collect())
                 .unwrap_or_default();
-            row.insert("object".into(), partial_object_metadata(Value::Object(metadata)));
+            row.insert("object".into(), partial_object_metadata(Value::Object(metadata), "v1"));
         }
         IncludeObject::Object => {
             row.insert("object".into(), obj.clone());
@@ -197,15 +197,15 @@ pub fn row(cells: Vec<Value>, obj: &Value, include: IncludeObject) -> Value {
     Value::Object(row)
 }
 
-/// `PartialObjectMetadata` (meta.k8s.io/v1) for an object.
-pub fn partial_metadata(obj: &Value) -> Value {
-    partial_object_metadata(obj.get("metadata").cloned().unwrap_or_else(|| Value::Object(Map::new())))
+/// `PartialObjectMetadata` (`meta.k8s.io/<meta_version>`) for an object.
+pub fn partial_metadata(obj: &Value, meta_version: &str) -> Value {
+    partial_object_metadata(obj.get("metadata").cloned().unwrap_or_else(|| Value::Object(Map::new())), meta_version)
 }
 
-fn partial_object_metadata(metadata: Value) -> Value {
+fn partial_object_metadata(metadata: Value, meta_version: &str) -> Value {
     let mut m = Map::new();
     m.insert("kind".into(), Value::from("PartialObjectMetadata"));
-    m.insert("apiVersion".into(), Value::from("meta.k8s.io/v1"));
+    m.insert("apiVersion".into(), Value::from(format!("meta.k8s.io/{meta_version}")));
     m.insert("metadata".into(), metadata);
     Value::Object(m)
 }

@@ -537,11 +537,7 @@ fn object_response(code: StatusCode, kind: &Kind, obj: Value, output: Output, qu
             let rv = obj.pointer("/metadata/resourceVersion").cloned().unwrap_or_default();
             json_response(code, &table_doc(kind, &[obj], v, json!({ "resourceVersion": rv }), query, true), Output::Json, warnings)
         }
-        Output::Metadata(v) => {
-            let mut m = table::partial_metadata(&obj);
-            m["apiVersion"] = json!(format!("meta.k8s.io/{v}"));
-            json_response(code, &m, Output::Json, warnings)
-        }
+        Output::Metadata(v) => json_response(code, &table::partial_metadata(&obj, v), Output::Json, warnings),
         other => json_response(code, &obj, other, warnings),
     }
 }
@@ -565,13 +561,8 @@ fn list_response(kind: &Kind, page: crate::registry::store::ListPage, output: Ou
             Ok(json_response(StatusCode::OK, &table_doc(kind, &objects, v, metadata, query, true), Output::Json, &[]))
         }
         Output::Metadata(v) => {
-            let items = page
-                .items
-                .iter()
-                .map(|i| Ok(json!({ "metadata": i.object(kind)?.get("metadata").cloned().unwrap_or_default() })))
-                .collect::<Result<Vec<_>, ApiError>>()?;
-            let doc = json!({ "kind": "PartialObjectMetadataList", "apiVersion": format!("meta.k8s.io/{v}"), "metadata": metadata, "items": items });
-            Ok(json_response(StatusCode::OK, &doc, Output::Json, &[]))
+            let head = list_head("PartialObjectMetadataList", &format!("meta.k8s.io/{v}"), metadata)?;
+            Ok(streamed_list(super::list_body::ListBody::metadata_only(head, page, kind, v)?))
         }
         Output::Yaml => {
             let items = page.items.iter().map(|i| i.object(kind)).collect::<Result<Vec<_>, _>>()?;
@@ -581,20 +572,30 @@ fn list_response(kind: &Kind, page: crate::registry::store::ListPage, output: Ou
         _ => {
             // Plain JSON: items are written from their stored bytes, never parsed, and
             // streamed with an exact Content-Length (see `list_body`).
-            let mut head = serde_json::to_vec(&json!({ "kind": kind.list_kind, "apiVersion": kind.api_version(), "metadata": metadata }))
-                .map_err(|e| ApiError::Internal(e.to_string()))?;
-            head.pop();
-            head.extend_from_slice(b",\"items\":[");
-            let body = super::list_body::ListBody::new(head, page)?;
-            let length = hyper::body::Body::size_hint(&body).exact().unwrap_or_default();
-            Ok(Response::builder()
-                .status(StatusCode::OK)
-                .header(header::CONTENT_TYPE, "application/json")
-                .header(header::CONTENT_LENGTH, length)
-                .body(Body::new(body))
-                .unwrap())
+            let head = list_head(&kind.list_kind, &kind.api_version(), metadata)?;
+            Ok(streamed_list(super::list_body::ListBody::new(head, page)?))
         }
     }
+}
+
+/// A list document up to and including `"items":[`.
+fn list_head(list_kind: &str, api_version: &str, metadata: Value) -> Result<Vec<u8>, ApiError> {
+    let mut head = serde_json::to_vec(&json!({ "kind": list_kind, "apiVersion": api_version, "metadata": metadata }))
+        .map_err(|e| ApiError::Internal(e.to_string()))?;
+    head.pop();
+    head.extend_from_slice(b",\"items\":[");
+    Ok(head)
+}
+
+/// A `200` streaming a JSON list with its exact `Content-Length`.
+fn streamed_list(body: super::list_body::ListBody) -> Response<Body> {
+    let length = hyper::body::Body::size_hint(&body).exact().unwrap_or_default();
+    Response::builder()
+        .status(StatusCode::OK)
+        .header(header::CONTENT_TYPE, "application/json")
+        .header(header::CONTENT_LENGTH, length)
+        .body(Body::new(body))
+        .unwrap()
 }
 
 /// Streams watch events as newline-delimited JSON, in the representation asked for, until
@@ -629,9 +630,8 @@ fn encode_event(kind: &Kind, event: WatchEvent, output: Output, query: &Query, f
     {
         return line;
     }
-    if let (Output::Metadata(v), WatchEvent::Raw { kind, event_type, object, .. }) = (output, &event)
-        && kind.conversion.is_none()
-        && let Ok(line) = crate::registry::store::metadata_watch_line(*event_type, v, object)
+    if let Output::Metadata(v) = output
+        && let Some(Ok(line)) = event.raw_metadata_line(v)
     {
         return line;
     }
@@ -644,11 +644,7 @@ fn encode_event(kind: &Kind, event: WatchEvent, output: Output, query: &Query, f
                     let rv = obj.pointer("/metadata/resourceVersion").cloned().unwrap_or_default();
                     table_doc(kind, &[obj], v, json!({ "resourceVersion": rv }), query, first)
                 }
-                Output::Metadata(v) => {
-                    let mut m = table::partial_metadata(&obj);
-                    m["apiVersion"] = json!(format!("meta.k8s.io/{v}"));
-                    m
-                }
+                Output::Metadata(v) => table::partial_metadata(&obj, v),
                 _ => obj,
             };
             (t, obj)

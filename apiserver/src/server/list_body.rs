@@ -8,6 +8,7 @@
 //! response keeps an exact `Content-Length` like a buffered one; the bytes are the same.
 
 use crate::error::ApiError;
+use crate::registry::kinds::Kind;
 use crate::registry::store::{ListPage, Listed};
 use bytes::Bytes;
 use hyper::body::{Frame, SizeHint};
@@ -38,25 +39,39 @@ impl ListBody {
     /// `{"kind":..,"apiVersion":..,"metadata":{..},"items":[` + items + `]}`, where
     /// `head` is the document up to and including `"items":[`.
     pub fn new(head: Vec<u8>, page: ListPage) -> Result<Self, ApiError> {
-        let mut total = head.len() + 2;
-        let mut items = VecDeque::with_capacity(page.items.len());
-        for (i, listed) in page.items.into_iter().enumerate() {
-            total += usize::from(i > 0);
-            let item = match listed.list_item_len() {
-                Some(len) => {
-                    total += len;
-                    Item::Stored(listed)
-                }
-                None => {
-                    let mut encoded = Vec::new();
-                    listed.write_list_item(&mut encoded)?;
-                    total += encoded.len();
-                    Item::Encoded(encoded)
-                }
-            };
-            items.push_back(item);
+        let items = page.items.into_iter().map(|listed| match listed.list_item_len() {
+            Some(len) => Ok((len, Item::Stored(listed))),
+            None => {
+                let mut encoded = Vec::new();
+                listed.write_list_item(&mut encoded)?;
+                Ok((encoded.len(), Item::Encoded(encoded)))
+            }
+        });
+        Self::of_items(head, items)
+    }
+
+    /// A `PartialObjectMetadataList` (`meta.k8s.io/<meta_version>`) of the page's
+    /// objects: each item's metadata is cut from its stored bytes up front (a small part
+    /// of the object, so its length is known only once written).
+    pub fn metadata_only(head: Vec<u8>, page: ListPage, kind: &Kind, meta_version: &str) -> Result<Self, ApiError> {
+        let items = page.items.into_iter().map(|listed| {
+            let mut encoded = Vec::new();
+            listed.write_metadata_item(kind, meta_version, &mut encoded)?;
+            Ok((encoded.len(), Item::Encoded(encoded)))
+        });
+        Self::of_items(head, items)
+    }
+
+    /// The document of `head`, the items (with their encoded lengths) and the tail.
+    fn of_items(head: Vec<u8>, items: impl ExactSizeIterator<Item = Result<(usize, Item), ApiError>>) -> Result<Self, ApiError> {
+        let mut total = head.len() + 2 + items.len().saturating_sub(1);
+        let mut queue = VecDeque::with_capacity(items.len());
+        for item in items {
+            let (len, item) = item?;
+            total += len;
+            queue.push_back(item);
         }
-        Ok(ListBody { head: Some(head), items, first: true, tail_sent: false, remaining: total as u64 })
+        Ok(ListBody { head: Some(head), items: queue, first: true, tail_sent: false, remaining: total as u64 })
     }
 
     /// The next chunk of at least [`CHUNK`] bytes (less at the end), `None` when done.
@@ -152,6 +167,23 @@ mod tests {
         let doc: serde_json::Value = serde_json::from_slice(&expected).unwrap();
         assert_eq!(doc["items"][2]["metadata"], serde_json::json!({"resourceVersion": "1000000"}));
         assert!(doc["items"][2].get("apiVersion").is_none());
+    }
+
+    #[test]
+    fn metadata_only_items_are_partial_object_metadata_cut_from_the_stored_bytes() {
+        let kind = crate::registry::kinds::find("", "v1", "configmaps").unwrap();
+        let decoded = Listed::Object(serde_json::json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "decoded", "resourceVersion": "7"}, "data": {}}));
+        let mut items = vec![decoded];
+        items.extend((0..2000).map(|i| stored(&format!("big-{i}"), i + 10, 100)));
+        let page = ListPage { items, revision: 5, continue_token: None, remaining: None };
+        let (announced, out, chunks) = drain(ListBody::metadata_only(b"{\"items\":[".to_vec(), page, kind, "v1").unwrap());
+        assert_eq!(announced, out.len() as u64);
+        assert!(chunks > 1, "{chunks} chunks");
+        let doc: serde_json::Value = serde_json::from_slice(&out).unwrap();
+        let partial = |name: &str, rv: &str| serde_json::json!({"kind": "PartialObjectMetadata", "apiVersion": "meta.k8s.io/v1", "metadata": {"name": name, "resourceVersion": rv}});
+        assert_eq!(doc["items"][0], partial("decoded", "7"));
+        assert_eq!(doc["items"][2000], partial("big-1999", "2009"));
+        assert_eq!(doc["items"].as_array().unwrap().len(), 2001);
     }
 
     #[test]
