@@ -181,7 +181,7 @@ fn table_doc(items: &[Value], version: &str, query: &HashMap<String, String>) ->
                 Some(u) => (u["cpu"].clone(), u["memory"].clone()),
                 None => pod_totals(o),
             };
-            table::row(vec![o["metadata"]["name"].clone(), cpu, memory, o["window"].clone()], o, include)
+            table::row(vec![o["metadata"]["name"].clone(), cpu, memory, o["window"].clone()], o, include, version)
         })
         .collect();
     json!({ "kind": "Table", "apiVersion": format!("meta.k8s.io/{version}"), "metadata": {}, "columnDefinitions": columns, "rows": rows })

@@ -173,9 +173,10 @@ impl IncludeObject {
     }
 }
 
-/// One row: cells plus the embedded object. Built from owned values directly: `json!`
-/// would deep-copy every interpolated value once more.
-pub fn row(cells: Vec<Value>, obj: &Value, include: IncludeObject) -> Value {
+/// One row of a `meta.k8s.io/<meta_version>` Table: cells plus the embedded object (its
+/// `PartialObjectMetadata` is of the Table's version, as upstream's). Built from owned
+/// values directly: `json!` would deep-copy every interpolated value once more.
+pub fn row(cells: Vec<Value>, obj: &Value, include: IncludeObject, meta_version: &str) -> Value {
     let mut row = Map::new();
     row.insert("cells".into(), Value::Array(cells));
     match include {
@@ -188,7 +189,7 @@ pub fn row(cells: Vec<Value>, obj: &Value, include: IncludeObject) -> Value {
                 .and_then(Value::as_object)
                 .map(|md| md.iter().filter(|(k, _)| k.as_str() != "managedFields").map(|(k, v)| (k.clone(), v.clone())).collect())
                 .unwrap_or_default();
-            row.insert("object".into(), partial_object_metadata(Value::Object(metadata), "v1"));
+            row.insert("object".into(), partial_object_metadata(Value::Object(metadata), meta_version));
         }
         IncludeObject::Object => {
             row.insert("object".into(), obj.clone());
@@ -212,7 +213,19 @@ fn partial_object_metadata(metadata: Value, meta_version: &str) -> Value {
 
 #[cfg(test)]
 mod tests {
-    use super::human_duration;
+    use super::{IncludeObject, human_duration, row};
+    use serde_json::json;
+
+    #[test]
+    fn row_objects_are_partial_metadata_of_the_tables_version_without_managed_fields() {
+        let obj = json!({"kind": "ConfigMap", "metadata": {"name": "a", "managedFields": [{"manager": "m"}]}, "data": {}});
+        for version in ["v1", "v1beta1"] {
+            let r = row(vec![json!("a")], &obj, IncludeObject::Metadata, version);
+            assert_eq!(r["object"], json!({"kind": "PartialObjectMetadata", "apiVersion": format!("meta.k8s.io/{version}"), "metadata": {"name": "a"}}));
+        }
+        assert_eq!(row(vec![], &obj, IncludeObject::Object, "v1")["object"], obj);
+        assert!(row(vec![], &obj, IncludeObject::None, "v1").get("object").is_none());
+    }
 
     #[test]
     fn human_duration_matches_upstream_breakpoints() {

@@ -510,7 +510,7 @@ fn table_doc(kind: &Kind, objects: &[Value], version: &str, metadata: Value, que
     let include = include_object(query);
     let rows: Vec<Value> = objects
         .iter()
-        .map(|o| table::row(table::cells_for(kind.strategy, o), o, include))
+        .map(|o| table::row(table::cells_for(kind.strategy, o), o, include, version))
         .collect();
     let columns = if with_columns { table::definitions_for(kind.strategy) } else { Vec::new() };
     let mut doc = serde_json::Map::new();
