@@ -535,6 +535,7 @@ fn run(label: &str, flags: &[&str], pods: usize, watchers: usize) -> Figures {
                 let response = client.get_with_headers("/api/v1/namespaces/list/pods", &accept);
                 let took = t.elapsed();
                 assert_eq!(response.status, 200);
+                assert!(response.body.len() > 10_000 * 200, "a metadata list of {} bytes", response.body.len());
                 took
             })
             .collect();
