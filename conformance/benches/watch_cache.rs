@@ -300,8 +300,13 @@ fn deliver(c: &Cluster, pki: &Path, watchers: usize, writes: usize, rx: mpsc::Re
         assert_eq!(code, 201);
         std::thread::sleep(Duration::from_millis(100));
     }
+    // Where the CPU went while the events were delivered: the server's fan-out and
+    // writes, or this process's watchers (both share the machine's cores).
+    let (server_cpu, client_cpu) = (cpu_time(c.pid()) - cpu_before.0, cpu_time(None) - cpu_before.1);
     let (mut read, mut arrived) = (Vec::new(), Vec::new());
-    let mut per_write = vec![Vec::new(); writes];
+    // Each write's samples, read and arrived: one slow write moves 1,000 samples, so the
+    // p99 over 100 writes is made by the slowest one or two of them.
+    let mut per_write = vec![(Vec::new(), Vec::new()); writes];
     // First and last arrival of each write's event: how long the fan-out took.
     let mut spans: Vec<Option<(SystemTime, SystemTime)>> = vec![None; writes];
     // The ack is read by a client thread competing with the watchers' threads, and the
@@ -314,13 +319,15 @@ fn deliver(c: &Cluster, pki: &Path, watchers: usize, writes: usize, rx: mpsc::Re
         match rx.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
             Ok((k, at, arrival)) => {
                 let took = at.saturating_duration_since(acks[k]);
-                per_write[k].push(took);
+                per_write[k].0.push(took);
                 read.push(took);
                 from_sent.push(at.saturating_duration_since(sent[k]));
                 if let Some(arrival) = arrival {
                     let span = spans[k].get_or_insert((arrival, arrival));
                     (span.0, span.1) = (span.0.min(arrival), span.1.max(arrival));
-                    arrived.push(arrival.duration_since(acks_arrived[k]).unwrap_or_default());
+                    let since_ack = arrival.duration_since(acks_arrived[k]).unwrap_or_default();
+                    per_write[k].1.push(since_ack);
+                    arrived.push(since_ack);
                     arrived_from_sent.push(arrival.duration_since(sent_wall[k]).unwrap_or_default());
                 }
             }
@@ -328,19 +335,22 @@ fn deliver(c: &Cluster, pki: &Path, watchers: usize, writes: usize, rx: mpsc::Re
         }
     }
     let missing = (watchers * writes).saturating_sub(read.len());
-    // Where the CPU went while the events were delivered: the server's fan-out and
-    // writes, or this process's 1,000 reading threads (both share the machine's cores).
-    let (server_cpu, client_cpu) = (cpu_time(c.pid()) - cpu_before.0, cpu_time(None) - cpu_before.1);
+    if let Some(pid) = c.pid() {
+        println!("  server RSS with the {watchers} watches open: {} MiB", rss_kib(pid) / 1024);
+    }
     println!(
         "  CPU per write while delivering: server {:.1} ms, bench client {:.1} ms",
         server_cpu.as_secs_f64() * 1000.0 / writes as f64,
         client_cpu.as_secs_f64() * 1000.0 / writes as f64
     );
     if std::env::var("IRONKUBE_BENCH_VERBOSE").is_ok() {
-        for (k, mut w) in per_write.into_iter().enumerate() {
-            w.sort();
-            if let Some(max) = w.last() {
-                println!("  write {k}: {} events, p50 {} max {}", w.len(), ms(percentile(&w, 0.5)), ms(*max));
+        for (k, (mut r, mut a)) in per_write.into_iter().enumerate() {
+            r.sort();
+            a.sort();
+            let read = r.last().map_or_else(String::new, |max| format!(", read p50 {} max {}", ms(percentile(&r, 0.5)), ms(*max)));
+            if let Some(max) = a.last() {
+                let at = sent_wall[k].duration_since(SystemTime::UNIX_EPOCH).unwrap_or_default().as_secs_f64();
+                println!("  write {k} (sent at {at:.6}): {} events{read}, arrived first {} p50 {} max {}", a.len(), ms(a[0]), ms(percentile(&a, 0.5)), ms(*max));
             }
         }
     }

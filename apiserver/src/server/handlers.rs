@@ -17,7 +17,6 @@ use crate::registry::table::{self, IncludeObject};
 use axum::body::Body;
 use axum::extract::{Request, State};
 use axum::Extension;
-use futures::StreamExt;
 use http::{header, HeaderMap, HeaderValue, Method, Response, StatusCode};
 use serde_json::{json, Value};
 use std::collections::HashMap;
@@ -608,19 +607,18 @@ fn watch_response(
     query: &Query,
 ) -> Response<Body> {
     let timeout = Duration::from_secs(opts.timeout_seconds.unwrap_or(1800 + rand::random_range(0..1800)));
-    let deadline = tokio::time::sleep(timeout);
     let query = query.clone();
     let mut first = true;
-    let stream = events.take_until(deadline).map(move |event| {
+    let body = super::watch_body::WatchBody::new(events, timeout, move |event| {
         let line = encode_event(kind, event, output, &query, first);
         first = false;
-        Ok::<_, std::convert::Infallible>(line)
+        line
     });
     Response::builder()
         .status(StatusCode::OK)
         .header(header::CONTENT_TYPE, "application/json")
         .header(header::TRANSFER_ENCODING, "chunked")
-        .body(Body::from_stream(stream))
+        .body(Body::new(body))
         .unwrap()
 }
 

@@ -13,6 +13,7 @@ pub mod pod_streams;
 pub mod proxy;
 pub mod request;
 mod tls_stream;
+mod watch_body;
 
 use crate::cache::{CacheConfig, WatchCache};
 use crate::filters::authn::Identity;
