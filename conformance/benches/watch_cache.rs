@@ -47,7 +47,7 @@
 mod common;
 
 use common::arrival::{AsyncStamped, LastArrival, Stamped};
-use common::{cpu_time, median, ms, percentile, release_binary, rss_kib};
+use common::{cpu_time, cpu_time_fine, idle_and_steal, median, ms, percentile, release_binary, rss_kib};
 use ironkube_conformance::{ApiClient, Cluster, admin_connector, admin_tls};
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
@@ -290,7 +290,12 @@ fn deliver(c: &Cluster, pki: &Path, watchers: usize, writes: usize, rx: mpsc::Re
     let ack_arrival = LastArrival::default();
     let mut writer = ApiClient::connect_over(c.port, pki, |tcp| Stamped::new(tcp, ack_arrival.clone()).unwrap());
     let cpu_before = (cpu_time(c.pid()), cpu_time(None));
+    // Per write (for the verbose report): the server's and this process's CPU, and the
+    // machine's idle and stolen time, from the write until the next one.
+    let mut usage = Vec::new();
+    let sample = || (cpu_time_fine(c.pid()), cpu_time_fine(None), idle_and_steal());
     for k in 0..writes {
+        let before = sample();
         let body = format!(r#"{{"apiVersion":"v1","kind":"ConfigMap","metadata":{{"name":"lat-{k}"}}}}"#);
         sent.push(Instant::now());
         sent_wall.push(SystemTime::now());
@@ -299,6 +304,14 @@ fn deliver(c: &Cluster, pki: &Path, watchers: usize, writes: usize, rx: mpsc::Re
         acks_arrived.push(ack_arrival.get().expect("the ack's arrival time"));
         assert_eq!(code, 201);
         std::thread::sleep(Duration::from_millis(100));
+        let after = sample();
+        // (Saturating: a thread that ended meanwhile takes its time out of the sum.)
+        usage.push((
+            after.0.saturating_sub(before.0),
+            after.1.saturating_sub(before.1),
+            after.2.0.saturating_sub(before.2.0),
+            after.2.1.saturating_sub(before.2.1),
+        ));
     }
     // Where the CPU went while the events were delivered: the server's fan-out and
     // writes, or this process's watchers (both share the machine's cores).
@@ -350,7 +363,18 @@ fn deliver(c: &Cluster, pki: &Path, watchers: usize, writes: usize, rx: mpsc::Re
             let read = r.last().map_or_else(String::new, |max| format!(", read p50 {} max {}", ms(percentile(&r, 0.5)), ms(*max)));
             if let Some(max) = a.last() {
                 let at = sent_wall[k].duration_since(SystemTime::UNIX_EPOCH).unwrap_or_default().as_secs_f64();
-                println!("  write {k} (sent at {at:.6}): {} events{read}, arrived first {} p50 {} max {}", a.len(), ms(a[0]), ms(percentile(&a, 0.5)), ms(*max));
+                let (server, client, idle, steal) = usage[k];
+                println!(
+                    "  write {k} (sent at {at:.6}): {} events{read}, arrived first {} p50 {} max {}; CPU server {} client {}, machine idle {} stolen {}",
+                    a.len(),
+                    ms(a[0]),
+                    ms(percentile(&a, 0.5)),
+                    ms(*max),
+                    ms(server),
+                    ms(client),
+                    ms(idle),
+                    ms(steal)
+                );
             }
         }
     }

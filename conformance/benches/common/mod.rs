@@ -56,6 +56,27 @@ pub fn cpu_time(pid: Option<u32>) -> Duration {
     Duration::from_millis(ticks * 10)
 }
 
+/// CPU time every thread of a process has run so far, in nanoseconds
+/// (`/proc/<pid>/task/*/schedstat`); `None` is this process. Finer than [`cpu_time`].
+pub fn cpu_time_fine(pid: Option<u32>) -> Duration {
+    let dir = pid.map_or_else(|| "/proc/self/task".to_string(), |p| format!("/proc/{p}/task"));
+    let threads = std::fs::read_dir(dir).into_iter().flatten().flatten();
+    let ns: u64 = threads
+        .filter_map(|t| std::fs::read_to_string(t.path().join("schedstat")).ok())
+        .filter_map(|s| s.split_whitespace().next()?.parse::<u64>().ok())
+        .sum();
+    Duration::from_nanos(ns)
+}
+
+/// Time the machine's CPUs spent idle and stolen by the hypervisor so far (`/proc/stat`,
+/// clock ticks of 10 ms).
+pub fn idle_and_steal() -> (Duration, Duration) {
+    let stat = std::fs::read_to_string("/proc/stat").unwrap_or_default();
+    let cpu: Vec<u64> = stat.lines().next().unwrap_or_default().split_whitespace().skip(1).filter_map(|v| v.parse().ok()).collect();
+    let ticks = |i: usize| Duration::from_millis(cpu.get(i).copied().unwrap_or(0) * 10);
+    (ticks(3) + ticks(4), ticks(7))
+}
+
 /// A free local port.
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
