@@ -356,6 +356,7 @@ fn deliver(c: &Cluster, pki: &Path, watchers: usize, writes: usize, rx: mpsc::Re
         server_cpu.as_secs_f64() * 1000.0 / writes as f64,
         client_cpu.as_secs_f64() * 1000.0 / writes as f64
     );
+    slow_writes(&per_write, &usage);
     if std::env::var("IRONKUBE_BENCH_VERBOSE").is_ok() {
         for (k, (mut r, mut a)) in per_write.into_iter().enumerate() {
             r.sort();
@@ -405,6 +406,38 @@ fn deliver(c: &Cluster, pki: &Path, watchers: usize, writes: usize, rx: mpsc::Re
     read.sort();
     arrived.sort();
     Latencies { read, arrived, missing }
+}
+
+/// Prints the per-write view of the arrivals: when the last watcher had each write's
+/// event (median and p90 over the writes), and how the writes whose last watcher came
+/// after 20 ms differ in CPU from the others. A p99 over every sample is made by the
+/// slowest ~1% of samples, i.e. by a few whole writes (1,000 samples each); when those are
+/// the writes during which the same fan-out cost the server and the client far more CPU
+/// time than usual, the machine slowed down, not the delivery.
+fn slow_writes(per_write: &[(Vec<Duration>, Vec<Duration>)], usage: &[(Duration, Duration, Duration, Duration)]) {
+    let last = |k: usize| per_write[k].1.iter().max().copied();
+    let writes: Vec<usize> = (0..per_write.len()).filter(|k| last(*k).is_some()).collect();
+    if writes.is_empty() {
+        return;
+    }
+    let mut lasts: Vec<Duration> = writes.iter().filter_map(|k| last(*k)).collect();
+    lasts.sort();
+    let limit = Duration::from_millis(20);
+    let (slow, usual): (Vec<usize>, Vec<usize>) = writes.iter().partition(|k| last(**k) > Some(limit));
+    let cpu = |ks: &[usize], side: fn(&(Duration, Duration, Duration, Duration)) -> Duration| {
+        if ks.is_empty() { Duration::ZERO } else { median(ks.iter().map(|k| side(&usage[*k])).collect()) }
+    };
+    println!(
+        "  per write, the last watcher's arrival after the ack: median {}, p90 {}; {} of {} writes after 20 ms, during which the server used {} and the client {} of CPU (median; other writes: {} and {})",
+        ms(percentile(&lasts, 0.5)),
+        ms(percentile(&lasts, 0.9)),
+        slow.len(),
+        writes.len(),
+        ms(cpu(&slow, |u| u.0)),
+        ms(cpu(&slow, |u| u.1)),
+        ms(cpu(&usual, |u| u.0)),
+        ms(cpu(&usual, |u| u.1)),
+    );
 }
 
 /// Creates 10,000 pods in namespace `list` and LISTs them `times` times (a consistent
