@@ -290,8 +290,8 @@ fn deliver(c: &Cluster, pki: &Path, watchers: usize, writes: usize, rx: mpsc::Re
     let ack_arrival = LastArrival::default();
     let mut writer = ApiClient::connect_over(c.port, pki, |tcp| Stamped::new(tcp, ack_arrival.clone()).unwrap());
     let cpu_before = (cpu_time(c.pid()), cpu_time(None));
-    // Per write (for the verbose report): the server's and this process's CPU, and the
-    // machine's idle and stolen time, from the write until the next one.
+    // Per write (see `slow_writes` and the verbose report): the server's and this
+    // process's CPU, and the machine's idle and stolen time, from the write until the next.
     let mut usage = Vec::new();
     let sample = || (cpu_time_fine(c.pid()), cpu_time_fine(None), idle_and_steal());
     for k in 0..writes {
