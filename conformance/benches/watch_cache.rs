@@ -47,7 +47,7 @@
 mod common;
 
 use common::arrival::{AsyncStamped, LastArrival, Stamped};
-use common::{cpu_time, cpu_time_fine, idle_and_steal, median, ms, percentile, release_binary, rss_kib};
+use common::{cpu_time, idle_and_steal, median, ms, percentile, release_binary, rss_kib};
 use ironkube_conformance::{ApiClient, Cluster, admin_connector, admin_tls};
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
@@ -289,13 +289,13 @@ fn deliver(c: &Cluster, pki: &Path, watchers: usize, writes: usize, rx: mpsc::Re
     let (mut sent, mut sent_wall, mut acks, mut acks_arrived) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     let ack_arrival = LastArrival::default();
     let mut writer = ApiClient::connect_over(c.port, pki, |tcp| Stamped::new(tcp, ack_arrival.clone()).unwrap());
-    let cpu_before = (cpu_time(c.pid()), cpu_time(None));
     // Per write (see `slow_writes` and the verbose report): the server's and this
     // process's CPU, and the machine's idle and stolen time, from the write until the next.
     let mut usage = Vec::new();
-    let sample = || (cpu_time_fine(c.pid()), cpu_time_fine(None), idle_and_steal());
+    let sample = || (cpu_time(c.pid()), cpu_time(None), idle_and_steal());
+    let first = sample();
+    let mut before = first;
     for k in 0..writes {
-        let before = sample();
         let body = format!(r#"{{"apiVersion":"v1","kind":"ConfigMap","metadata":{{"name":"lat-{k}"}}}}"#);
         sent.push(Instant::now());
         sent_wall.push(SystemTime::now());
@@ -312,10 +312,11 @@ fn deliver(c: &Cluster, pki: &Path, watchers: usize, writes: usize, rx: mpsc::Re
             after.2.0.saturating_sub(before.2.0),
             after.2.1.saturating_sub(before.2.1),
         ));
+        before = after;
     }
     // Where the CPU went while the events were delivered: the server's fan-out and
     // writes, or this process's watchers (both share the machine's cores).
-    let (server_cpu, client_cpu) = (cpu_time(c.pid()) - cpu_before.0, cpu_time(None) - cpu_before.1);
+    let (server_cpu, client_cpu) = (before.0.saturating_sub(first.0), before.1.saturating_sub(first.1));
     let (mut read, mut arrived) = (Vec::new(), Vec::new());
     // Each write's samples, read and arrived: one slow write moves 1,000 samples, so the
     // p99 over 100 writes is made by the slowest one or two of them.

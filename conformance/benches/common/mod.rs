@@ -45,22 +45,10 @@ pub fn rss_kib(pid: u32) -> u64 {
     status.lines().find_map(|l| l.strip_prefix("VmRSS:")).and_then(|v| v.split_whitespace().next()).and_then(|v| v.parse().ok()).unwrap_or(0)
 }
 
-/// CPU time (user + system) a process has used so far (`/proc/<pid>/stat`, clock ticks
-/// of 10 ms); `None` is this process.
+/// CPU time (user + system) a process has used so far: the sum of its threads'
+/// `/proc/<pid>/task/*/schedstat` (nanoseconds), or for this process (`None`) `getrusage`
+/// (microseconds; no file per thread to read when the bench runs 1,000 watcher threads).
 pub fn cpu_time(pid: Option<u32>) -> Duration {
-    let path = pid.map_or_else(|| "/proc/self/stat".to_string(), |p| format!("/proc/{p}/stat"));
-    let stat = std::fs::read_to_string(path).unwrap_or_default();
-    // Fields after the parenthesised command name; utime and stime are fields 14 and 15.
-    let fields: Vec<&str> = stat.rsplit_once(')').map(|(_, rest)| rest.split_whitespace().collect()).unwrap_or_default();
-    let ticks: u64 = fields.get(11..13).map(|f| f.iter().filter_map(|v| v.parse::<u64>().ok()).sum()).unwrap_or(0);
-    Duration::from_millis(ticks * 10)
-}
-
-/// CPU time (user + system) a process has used so far, finer than [`cpu_time`]: the sum
-/// of its threads' `/proc/<pid>/task/*/schedstat` (nanoseconds), or for this process
-/// (`None`) `getrusage` (microseconds; no file per thread to read when the bench runs
-/// 1,000 watcher threads).
-pub fn cpu_time_fine(pid: Option<u32>) -> Duration {
     let Some(pid) = pid else {
         use nix::sys::resource::{UsageWho, getrusage};
         let usage = getrusage(UsageWho::RUSAGE_SELF).expect("getrusage");
